@@ -1,0 +1,1 @@
+//! The device tree (vm-fdt): memory, cpus, psci, timer, gic/its, uart, chosen.

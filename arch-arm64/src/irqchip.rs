@@ -1,0 +1,1 @@
+//! GICv3 and ITS state: distributor, redistributors, ITS tables (ABI rev 0).

@@ -1,0 +1,1 @@
+//! The migration serializer for arm64 vCPU and GIC state.

@@ -1,0 +1,1 @@
+//! The e500 board device tree: cpus, memory, soc/ccsr, mpic, serial, chosen.

@@ -1,0 +1,1 @@
+//! The MPIC (OpenPIC): in-kernel device state and a userspace model.

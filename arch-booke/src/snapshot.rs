@@ -1,0 +1,1 @@
+//! The migration serializer: TLB geometry and array, MPIC and BookE registers.

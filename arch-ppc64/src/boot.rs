@@ -1,0 +1,1 @@
+//! vmlinux loading and entry state (r3 = FDT address).

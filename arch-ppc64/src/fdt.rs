@@ -1,0 +1,1 @@
+//! The pseries device tree: cpus (cache geometry from the host), memory, rtas, vdevice, chosen.

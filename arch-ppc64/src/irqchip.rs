@@ -1,0 +1,1 @@
+//! XICS interrupt controller state.

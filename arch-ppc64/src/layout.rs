@@ -1,0 +1,1 @@
+//! Guest physical map of a pseries VM.

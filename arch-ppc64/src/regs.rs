@@ -1,0 +1,1 @@
+//! Register map: GPRs, SPRs, SLB; sregs and ONE_REG ids.

@@ -1,0 +1,1 @@
+//! The migration serializer: HTAB stream, XICS, SPRs.

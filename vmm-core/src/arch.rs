@@ -1,0 +1,118 @@
+//! The `Arch` trait: what every architecture supplies to the shared core (after crosvm's
+//! `LinuxArch`). One context struct per call keeps the signatures stable as the core grows.
+
+use crate::bus::Bus;
+use crate::config::{Payload, VmConfig};
+use crate::console::ConsoleSetup;
+use crate::exit::ExitNotifier;
+use crate::hypervisor::{VcpuExit, VcpuOps, VmOps};
+use crate::memory::GuestRam;
+use vm_memory::GuestAddress;
+
+/// Whose fault an error is: the binary exits 2 for bad input and 4 for a failing host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad configuration or input: a usage error, a malformed kernel, RAM too small.
+    Input,
+    /// The host failed: no /dev/kvm, an ioctl error, out of memory.
+    Host,
+}
+
+/// Errors that know whose fault they are.
+pub trait Classify {
+    /// Input or host.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// What the vCPU loop does after the arch handled an exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitAction {
+    /// Enter the guest again.
+    Continue,
+    /// This vCPU thread ends (the VM goes on unless an ending was recorded).
+    Stop,
+}
+
+/// Everything an arch needs while building the platform, before any vCPU exists.
+pub struct SetupContext<'a, A: Arch> {
+    /// The VM's configuration.
+    pub config: &'a VmConfig,
+    /// The VM.
+    pub vm: &'a A::Vm,
+    /// Guest RAM, already registered with KVM.
+    pub memory: &'a GuestRam,
+    /// Port-I/O bus, to add devices to.
+    pub pio: &'a mut Bus,
+    /// MMIO bus, to add devices to.
+    pub mmio: &'a mut Bus,
+    /// Ends the VM (for devices such as the debug exit or a reset port).
+    pub exit: &'a ExitNotifier,
+    /// The console to wire to the arch's UART or hypervisor console.
+    pub console: &'a mut ConsoleSetup,
+}
+
+/// Everything an arch needs to create and initialise one vCPU.
+pub struct VcpuContext<'a, A: Arch> {
+    /// The VM's configuration.
+    pub config: &'a VmConfig,
+    /// The VM.
+    pub vm: &'a A::Vm,
+    /// Guest RAM.
+    pub memory: &'a GuestRam,
+    /// The platform the arch built in [`Arch::setup`].
+    pub platform: &'a A::Platform,
+    /// The vCPU index (0 is the boot vCPU).
+    pub id: u32,
+}
+
+/// Everything an arch sees while handling an exit the core does not handle itself.
+pub struct ExitContext<'a, A: Arch> {
+    /// The vCPU index.
+    pub id: u32,
+    /// The VM's configuration.
+    pub config: &'a VmConfig,
+    /// The VM.
+    pub vm: &'a A::Vm,
+    /// Guest RAM.
+    pub memory: &'a GuestRam,
+    /// The platform.
+    pub platform: &'a A::Platform,
+    /// Ends the VM.
+    pub exit: &'a ExitNotifier,
+}
+
+/// One architecture's half of a VM.
+pub trait Arch: Sized + 'static {
+    /// The arch's name as the CLI spells it (`x86_64`, `arm64`, `ppc64`, `booke`).
+    const NAME: &'static str;
+    /// The arch's error type.
+    type Error: std::error::Error + Classify + Send + Sync + 'static;
+    /// The backend VM.
+    type Vm: VmOps + 'static;
+    /// The backend vCPU.
+    type Vcpu: VcpuOps + 'static;
+    /// Per-VM arch state shared with the vCPU threads (interrupt controller, boot state).
+    type Platform: Send + Sync + 'static;
+
+    /// The guest booted when no kernel is given, built into the binary.
+    fn default_guest() -> Option<Payload>;
+
+    /// Opens the hypervisor and creates an empty VM.
+    fn create_vm(config: &VmConfig) -> Result<Self::Vm, Self::Error>;
+
+    /// Guest RAM regions (guest address, size) for `config`.
+    fn ram_layout(config: &VmConfig) -> Result<Vec<(GuestAddress, usize)>, Self::Error>;
+
+    /// Builds the platform: interrupt controller, arch devices, console wiring, the kernel and its
+    /// boot data in guest memory.
+    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Self::Platform, Self::Error>;
+
+    /// Creates vCPU `ctx.id` and sets its entry state.
+    fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<Self::Vcpu, Self::Error>;
+
+    /// Handles an exit that is not port I/O or MMIO.
+    fn handle_exit(
+        ctx: &ExitContext<'_, Self>,
+        exit: VcpuExit<'_>,
+    ) -> Result<ExitAction, Self::Error>;
+}

@@ -1,0 +1,131 @@
+//! What a VM is asked to be: vCPUs, memory, and what to boot.
+
+use std::path::PathBuf;
+
+/// A guest payload: read from a file, or already in memory (the embedded default guest, tests).
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// A file on the host, read when the VM is built.
+    File(PathBuf),
+    /// Bytes in memory, with a name for error messages.
+    Bytes {
+        /// Shown in errors in place of a file name.
+        name: String,
+        /// The image.
+        data: Vec<u8>,
+    },
+}
+
+/// Errors reading a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than tetra accepts for its role.
+    #[error("{name} is {size} bytes, more than the {limit} bytes accepted")]
+    TooLarge {
+        /// The file.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+}
+
+/// The largest kernel or initrd tetra reads (a guest cannot use more than its RAM anyway).
+pub const MAX_PAYLOAD_BYTES: u64 = 4 << 30;
+
+impl Payload {
+    /// The name errors use: the path, or the given name.
+    pub fn name(&self) -> String {
+        match self {
+            Payload::File(p) => p.display().to_string(),
+            Payload::Bytes { name, .. } => name.clone(),
+        }
+    }
+
+    /// Reads the payload's bytes.
+    pub fn read(&self) -> Result<Vec<u8>, PayloadError> {
+        match self {
+            Payload::Bytes { data, .. } => Ok(data.clone()),
+            Payload::File(path) => {
+                let name = path.display().to_string();
+                let meta = std::fs::metadata(path).map_err(|source| PayloadError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
+                if meta.is_dir() {
+                    return Err(PayloadError::Read {
+                        path: name,
+                        source: std::io::Error::from_raw_os_error(libc::EISDIR),
+                    });
+                }
+                if meta.len() > MAX_PAYLOAD_BYTES {
+                    return Err(PayloadError::TooLarge {
+                        name,
+                        size: meta.len(),
+                        limit: MAX_PAYLOAD_BYTES,
+                    });
+                }
+                std::fs::read(path).map_err(|source| PayloadError::Read { path: name, source })
+            }
+        }
+    }
+}
+
+/// Load a raw image at a fixed address instead of detecting its format (test payloads, firmware).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLoad {
+    /// Guest-physical load address; execution starts there.
+    pub addr: u64,
+    /// Arch-specific entry mode (x86: `real`, `protected` or `long`); `None` for the arch default.
+    pub mode: Option<String>,
+}
+
+/// The whole description of a VM to build.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    /// Number of vCPUs (at least 1).
+    pub cpus: u32,
+    /// Guest RAM in MiB.
+    pub mem_mib: u64,
+    /// What to boot. `None` boots the arch's embedded default guest.
+    pub kernel: Option<Payload>,
+    /// Load the kernel as a raw image instead of detecting its format.
+    pub raw: Option<RawLoad>,
+    /// Initial ramdisk (a multiboot module on x86 multiboot kernels).
+    pub initrd: Option<Payload>,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// Interrupt controller choice, for arches that have several (arm64: `gicv3`, `gicv3-its`).
+    pub irqchip: Option<String>,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            cpus: 1,
+            mem_mib: 128,
+            kernel: None,
+            raw: None,
+            initrd: None,
+            cmdline: String::new(),
+            irqchip: None,
+        }
+    }
+}
+
+impl VmConfig {
+    /// Guest RAM in bytes.
+    pub fn mem_bytes(&self) -> u64 {
+        self.mem_mib << 20
+    }
+}

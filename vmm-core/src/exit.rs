@@ -1,0 +1,85 @@
+//! How a guest ended, and the one-shot notifier devices and vCPUs use to end it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+/// How the guest ended. The binary turns this into the process exit status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuestExit {
+    /// The guest powered itself off (ACPI S5, PSCI SYSTEM_OFF, RTAS power-off): status 0.
+    PowerOff,
+    /// The guest asked for a reset (i8042, PSCI SYSTEM_RESET); tetra does not reboot: status 0.
+    Reset,
+    /// The guest wrote `value` to the debug-exit device: status `(value << 1) | 1`, as QEMU's
+    /// isa-debug-exit.
+    DebugExit(u32),
+    /// The guest or its vCPU died (triple fault, KVM internal error): status 6.
+    Crash(String),
+}
+
+impl GuestExit {
+    /// The process exit status for this ending.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            GuestExit::PowerOff | GuestExit::Reset => 0,
+            GuestExit::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
+            GuestExit::Crash(_) => 6,
+        }
+    }
+}
+
+struct ExitState {
+    reason: Mutex<Option<GuestExit>>,
+    ending: AtomicBool,
+    event: EventFd,
+}
+
+/// Ends the VM: the first reason wins, the event loop wakes, every vCPU stops at its next exit.
+#[derive(Clone)]
+pub struct ExitNotifier {
+    state: Arc<ExitState>,
+}
+
+impl ExitNotifier {
+    /// A notifier with its own wake-up eventfd.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(ExitNotifier {
+            state: Arc::new(ExitState {
+                reason: Mutex::new(None),
+                ending: AtomicBool::new(false),
+                event: EventFd::new(EFD_NONBLOCK)?,
+            }),
+        })
+    }
+
+    /// Records `reason` unless another came first, and wakes the event loop.
+    pub fn end(&self, reason: GuestExit) {
+        let mut slot = self.state.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.state.ending.store(true, Ordering::SeqCst);
+        // A failed write can only mean the counter is saturated: already signalled.
+        let _ = self.state.event.write(1);
+    }
+
+    /// True once any ending was recorded: vCPUs check this after every exit.
+    pub fn is_ending(&self) -> bool {
+        self.state.ending.load(Ordering::Relaxed)
+    }
+
+    /// The recorded ending, if any.
+    pub fn reason(&self) -> Option<GuestExit> {
+        self.state
+            .reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The eventfd signalled by [`ExitNotifier::end`].
+    pub fn event(&self) -> &EventFd {
+        &self.state.event
+    }
+}

@@ -1,0 +1,200 @@
+//! The hypervisor backend on rust-vmm's kvm-ioctls (x86_64 and aarch64 hosts).
+//!
+//! [`KvmVm`] and [`KvmVcpu`] implement vmm-core's traits and hand out the wrapped kvm-ioctls objects
+//! so that each arch crate's `kvm` module can issue its own arch-only calls on them.
+
+use super::{HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
+use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
+use kvm_ioctls::{Cap, IoEventAddress, Kvm, NoDatamatch, VcpuFd, VmFd};
+use std::io;
+use vmm_sys_util::eventfd::EventFd;
+
+/// The KVM device node tetra opens.
+pub const KVM_PATH: &str = "/dev/kvm";
+
+fn ioctl_err(op: &'static str, e: kvm_ioctls::Error) -> HvError {
+    HvError::Ioctl {
+        op,
+        source: io::Error::from_raw_os_error(e.errno()),
+    }
+}
+
+/// A KVM VM on kvm-ioctls, with the `/dev/kvm` handle it came from.
+pub struct KvmVm {
+    kvm: Kvm,
+    vm: VmFd,
+}
+
+impl KvmVm {
+    /// Opens `/dev/kvm` and creates a VM of the host's default type.
+    pub fn create() -> Result<Self, HvError> {
+        Self::create_with(|kvm| kvm.create_vm())
+    }
+
+    /// Opens `/dev/kvm` and creates a VM with `create` (e.g. `create_vm_with_ipa_size`).
+    pub fn create_with(
+        create: impl FnOnce(&Kvm) -> Result<VmFd, kvm_ioctls::Error>,
+    ) -> Result<Self, HvError> {
+        let kvm = Kvm::new_with_path(c"/dev/kvm").map_err(|e| HvError::Open {
+            path: KVM_PATH.to_string(),
+            source: io::Error::from_raw_os_error(e.errno()),
+        })?;
+        let vm = create(&kvm).map_err(|e| ioctl_err("KVM_CREATE_VM", e))?;
+        Ok(KvmVm { kvm, vm })
+    }
+
+    /// The `/dev/kvm` handle.
+    pub fn kvm(&self) -> &Kvm {
+        &self.kvm
+    }
+
+    /// The VM handle, for arch-only calls.
+    pub fn fd(&self) -> &VmFd {
+        &self.vm
+    }
+
+    /// Creates vCPU `id`.
+    pub fn create_vcpu(&self, id: u64) -> Result<KvmVcpu, HvError> {
+        let fd = self
+            .vm
+            .create_vcpu(id)
+            .map_err(|e| ioctl_err("KVM_CREATE_VCPU", e))?;
+        Ok(KvmVcpu { fd })
+    }
+
+    /// Wraps a kvm-ioctls error as an [`HvError`] for `op`.
+    pub fn error(op: &'static str, e: kvm_ioctls::Error) -> HvError {
+        ioctl_err(op, e)
+    }
+}
+
+impl VmOps for KvmVm {
+    fn max_vcpus(&self) -> u32 {
+        // KVM_CAP_MAX_VCPUS on the VM fd is the authoritative limit; fall back to the system one.
+        match self.vm.check_extension_int(Cap::MaxVcpus) {
+            n if n > 0 => n as u32,
+            _ => self.kvm.get_max_vcpus() as u32,
+        }
+    }
+
+    fn check_extension(&self, cap: u32) -> i32 {
+        self.vm.check_extension_raw(cap.into())
+    }
+
+    unsafe fn set_memory_slot(&self, slot: &MemorySlot) -> Result<(), HvError> {
+        let mut flags = 0;
+        if slot.log_dirty {
+            flags |= KVM_MEM_LOG_DIRTY_PAGES;
+        }
+        if slot.readonly {
+            flags |= KVM_MEM_READONLY;
+        }
+        let region = kvm_userspace_memory_region {
+            slot: slot.slot,
+            flags,
+            guest_phys_addr: slot.guest_addr,
+            memory_size: slot.size,
+            userspace_addr: slot.host_addr,
+        };
+        // SAFETY: the caller guarantees the host range is a live mapping that outlives the slot.
+        unsafe { self.vm.set_user_memory_region(region) }
+            .map_err(|e| ioctl_err("KVM_SET_USER_MEMORY_REGION", e))
+    }
+
+    fn dirty_log(&self, slot: u32, size: u64) -> Result<Vec<u64>, HvError> {
+        self.vm
+            .get_dirty_log(slot, size as usize)
+            .map_err(|e| ioctl_err("KVM_GET_DIRTY_LOG", e))
+    }
+
+    fn register_irqfd(&self, fd: &EventFd, gsi: u32) -> Result<(), HvError> {
+        self.vm
+            .register_irqfd(fd, gsi)
+            .map_err(|e| ioctl_err("KVM_IRQFD", e))
+    }
+
+    fn register_ioeventfd(
+        &self,
+        fd: &EventFd,
+        addr: IoEventAddr,
+        datamatch: Option<u64>,
+    ) -> Result<(), HvError> {
+        let addr = match addr {
+            IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
+            IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
+        };
+        match datamatch {
+            Some(v) => self.vm.register_ioevent(fd, &addr, v),
+            None => self.vm.register_ioevent(fd, &addr, NoDatamatch),
+        }
+        .map_err(|e| ioctl_err("KVM_IOEVENTFD", e))
+    }
+
+    fn set_irq_line(&self, irq: u32, active: bool) -> Result<(), HvError> {
+        self.vm
+            .set_irq_line(irq, active)
+            .map_err(|e| ioctl_err("KVM_IRQ_LINE", e))
+    }
+}
+
+/// A KVM vCPU on kvm-ioctls.
+pub struct KvmVcpu {
+    fd: VcpuFd,
+}
+
+impl KvmVcpu {
+    /// The vCPU handle, for arch-only calls.
+    pub fn fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
+    /// The vCPU handle, mutably (e.g. for `get_kvm_run`).
+    pub fn fd_mut(&mut self) -> &mut VcpuFd {
+        &mut self.fd
+    }
+}
+
+impl VcpuOps for KvmVcpu {
+    fn run(&mut self) -> Result<VcpuExit<'_>, HvError> {
+        use kvm_ioctls::VcpuExit as K;
+        let run: *const kvm_bindings::kvm_run = self.fd.get_kvm_run();
+        let exit = self.fd.run().map_err(|e| ioctl_err("KVM_RUN", e))?;
+        Ok(match exit {
+            K::IoIn(port, data) => VcpuExit::IoIn { port, data },
+            K::IoOut(port, data) => VcpuExit::IoOut { port, data },
+            K::MmioRead(addr, data) => VcpuExit::MmioRead { addr, data },
+            K::MmioWrite(addr, data) => VcpuExit::MmioWrite { addr, data },
+            K::Hlt => VcpuExit::Hlt,
+            K::Shutdown => VcpuExit::Shutdown,
+            K::SystemEvent(kind, data) => VcpuExit::SystemEvent { kind, data },
+            K::Intr => VcpuExit::Intr,
+            K::InternalError => {
+                // SAFETY: `run` points to this vCPU's mapped kvm_run page; the exit reason is
+                // KVM_EXIT_INTERNAL_ERROR, so `internal` is the live member of the union.
+                let suberror = unsafe { (*run).__bindgen_anon_1.internal.suberror };
+                VcpuExit::InternalError { suberror }
+            }
+            K::FailEntry(reason, _cpu) => VcpuExit::FailEntry { reason },
+            K::Debug(_) => VcpuExit::Debug,
+            K::Unsupported(r) => VcpuExit::Other(r),
+            // SAFETY: `run` points to this vCPU's mapped kvm_run page.
+            _ => VcpuExit::Other(unsafe { (*run).exit_reason }),
+        })
+    }
+
+    fn immediate_exit_ptr(&mut self) -> *mut u8 {
+        &mut self.fd.get_kvm_run().immediate_exit as *mut u8
+    }
+
+    fn get_one_reg(&self, id: u64, buf: &mut [u8]) -> Result<usize, HvError> {
+        self.fd
+            .get_one_reg(id, buf)
+            .map_err(|e| ioctl_err("KVM_GET_ONE_REG", e))
+    }
+
+    fn set_one_reg(&self, id: u64, buf: &[u8]) -> Result<usize, HvError> {
+        self.fd
+            .set_one_reg(id, buf)
+            .map_err(|e| ioctl_err("KVM_SET_ONE_REG", e))
+    }
+}

@@ -1,0 +1,131 @@
+//! The small traits through which vmm-core talks to KVM.
+//!
+//! vmm-core never names `kvm_ioctls::VcpuFd` or a raw ioctl: it sees a VM as [`VmOps`] and a vCPU as
+//! [`VcpuOps`], and every `KVM_RUN` exit as the portable [`VcpuExit`]. Two backends implement them:
+//!
+//! * [`ioctls`] (cargo feature `kvm-ioctls`), on rust-vmm's kvm-ioctls, for x86_64 and aarch64 hosts.
+//!   arch-x86_64 and arch-arm64 switch the feature on through target-specific dependencies, so the
+//!   choice of backend is made once, in their `Cargo.toml`, and this crate never tests the target.
+//! * a raw-ioctl backend with powerpc's ioctl-number layout, shared by arch-ppc64 and arch-booke
+//!   (kvm-ioctls does not build for powerpc).
+//!
+//! Each arch crate's `kvm` module creates its vCPUs from the concrete backend type, so arch-only
+//! calls (x86 `KVM_SET_CPUID2`, arm64 `KVM_ARM_VCPU_INIT`, PowerPC sregs) never pass through here.
+
+mod exit;
+#[cfg(feature = "kvm-ioctls")]
+pub mod ioctls;
+
+pub use exit::{DcrExit, PaprHcall, VcpuExit};
+
+use std::io;
+use vmm_sys_util::eventfd::EventFd;
+
+/// A failed hypervisor call.
+#[derive(Debug, thiserror::Error)]
+pub enum HvError {
+    /// `/dev/kvm` (or another hypervisor node) could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The node that failed to open.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An ioctl returned an error.
+    #[error("{op} failed: {source}")]
+    Ioctl {
+        /// The KVM call, e.g. `KVM_RUN`.
+        op: &'static str,
+        /// The errno it returned.
+        #[source]
+        source: io::Error,
+    },
+    /// The hypervisor lacks something tetra needs.
+    #[error("the hypervisor does not support {0}")]
+    Unsupported(&'static str),
+}
+
+impl HvError {
+    /// Builds an [`HvError::Ioctl`] from the calling thread's `errno`.
+    pub fn last(op: &'static str) -> Self {
+        HvError::Ioctl {
+            op,
+            source: io::Error::last_os_error(),
+        }
+    }
+
+    /// The errno behind this error, if any.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            HvError::Open { source, .. } | HvError::Ioctl { source, .. } => source.raw_os_error(),
+            HvError::Unsupported(_) => None,
+        }
+    }
+}
+
+/// One guest-physical memory slot, as `KVM_SET_USER_MEMORY_REGION` sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemorySlot {
+    /// KVM slot number.
+    pub slot: u32,
+    /// Guest-physical base address.
+    pub guest_addr: u64,
+    /// Size in bytes; 0 deletes the slot.
+    pub size: u64,
+    /// Host virtual address of the backing memory.
+    pub host_addr: u64,
+    /// Track writes in the slot's dirty log (`KVM_MEM_LOG_DIRTY_PAGES`).
+    pub log_dirty: bool,
+    /// Guest writes exit as MMIO (`KVM_MEM_READONLY`).
+    pub readonly: bool,
+}
+
+/// Where an ioeventfd listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoEventAddr {
+    /// A port-I/O address.
+    Pio(u64),
+    /// A guest-physical MMIO address.
+    Mmio(u64),
+}
+
+/// The VM-wide operations vmm-core performs itself.
+pub trait VmOps: Send + Sync {
+    /// The most vCPUs this VM may have (`KVM_CAP_MAX_VCPUS`).
+    fn max_vcpus(&self) -> u32;
+    /// `KVM_CHECK_EXTENSION` on the VM: 0 when absent, else the capability's value.
+    fn check_extension(&self, cap: u32) -> i32;
+    /// Adds, changes or (with `size == 0`) deletes a memory slot.
+    ///
+    /// # Safety
+    /// `slot.host_addr .. + slot.size` must be a mapping that outlives the slot.
+    unsafe fn set_memory_slot(&self, slot: &MemorySlot) -> Result<(), HvError>;
+    /// Fetches and clears the dirty log of `slot` (`size` bytes long): one bit per 4 KiB page.
+    fn dirty_log(&self, slot: u32, size: u64) -> Result<Vec<u64>, HvError>;
+    /// Signalling `fd` raises interrupt line `gsi`.
+    fn register_irqfd(&self, fd: &EventFd, gsi: u32) -> Result<(), HvError>;
+    /// A guest write to `addr` (matching `datamatch` if given) signals `fd` instead of exiting.
+    fn register_ioeventfd(
+        &self,
+        fd: &EventFd,
+        addr: IoEventAddr,
+        datamatch: Option<u64>,
+    ) -> Result<(), HvError>;
+    /// Sets the level of interrupt line `irq` (`KVM_IRQ_LINE`).
+    fn set_irq_line(&self, irq: u32, active: bool) -> Result<(), HvError>;
+}
+
+/// The per-vCPU operations vmm-core performs itself.
+pub trait VcpuOps: Send {
+    /// Enters the guest until the next exit. `EINTR` (a kick) and `EAGAIN` come back as errors.
+    fn run(&mut self) -> Result<VcpuExit<'_>, HvError>;
+    /// The `immediate_exit` byte of this vCPU's `kvm_run`: a kick's signal handler sets it to 1 so
+    /// that a `KVM_RUN` entered after the signal returns at once. Valid as long as the vCPU lives.
+    fn immediate_exit_ptr(&mut self) -> *mut u8;
+    /// Reads one register by its ONE_REG id into `buf`; returns the bytes written.
+    fn get_one_reg(&self, id: u64, buf: &mut [u8]) -> Result<usize, HvError>;
+    /// Writes one register by its ONE_REG id from `buf`.
+    fn set_one_reg(&self, id: u64, buf: &[u8]) -> Result<usize, HvError>;
+}

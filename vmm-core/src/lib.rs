@@ -1,0 +1,25 @@
+//! tetra's arch-neutral core: the [`Arch`](arch::Arch) trait, the VM and vCPU runtime, guest
+//! memory, the PIO/MMIO bus, shared devices and the event loop.
+//!
+//! Nothing here tests the target architecture: what differs per arch comes in through `Arch`, and
+//! the hypervisor through the traits in [`hypervisor`].
+
+#![deny(missing_docs)]
+
+pub mod arch;
+pub mod bus;
+pub mod config;
+pub mod console;
+pub mod devices;
+pub mod event_loop;
+pub mod exit;
+pub mod hypervisor;
+pub mod memory;
+mod vcpu;
+pub mod vm;
+
+pub use arch::{Arch, Classify, ErrorKind, ExitAction, ExitContext, SetupContext, VcpuContext};
+pub use config::{Payload, RawLoad, VmConfig};
+pub use exit::{ExitNotifier, GuestExit};
+pub use vcpu::kick_signal;
+pub use vm::{VmState, Vmm, VmmError, VmmOptions};

@@ -1,0 +1,343 @@
+//! A VM's lifecycle: build, start, pause, resume, run to its end, stop.
+
+use crate::arch::{Arch, Classify, ErrorKind, SetupContext, VcpuContext};
+use crate::bus::Bus;
+use crate::config::{PayloadError, VmConfig};
+use crate::console::{ConsoleSetup, ConsoleSink};
+use crate::event_loop::{ConsoleIn, EventLoop, EventLoopError, ExitWatch};
+use crate::exit::{ExitNotifier, GuestExit};
+use crate::hypervisor::VmOps;
+use crate::memory::{GuestRam, MemoryError};
+use crate::vcpu::{install_kick_handler, kick_signal, run_vcpu, RunControl, Shared};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use vmm_sys_util::signal::Killable;
+
+/// Errors building or running a VM.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    /// A configuration value is out of range.
+    #[error("{0}")]
+    Config(String),
+    /// The arch backend failed.
+    #[error(transparent)]
+    Arch(ArchFailure),
+    /// Guest memory could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// A payload could not be read.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The event loop failed.
+    #[error(transparent)]
+    EventLoop(#[from] EventLoopError),
+    /// A host resource (eventfd, signal handler, thread) could not be created.
+    #[error("{what}: {source}")]
+    Host {
+        /// What was being created.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The VM is not in a state that allows the operation.
+    #[error("{0}")]
+    State(&'static str),
+}
+
+impl VmmError {
+    fn arch<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
+        VmmError::Arch(ArchFailure {
+            kind: e.kind(),
+            error: Box::new(e),
+        })
+    }
+
+    /// Whose fault the error is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            VmmError::Config(_) | VmmError::Payload(_) => ErrorKind::Input,
+            VmmError::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
+            VmmError::Arch(a) => a.kind,
+            _ => ErrorKind::Host,
+        }
+    }
+}
+
+/// An arch backend's error, with whose fault it is. Displays as the arch error itself.
+#[derive(Debug)]
+pub struct ArchFailure {
+    kind: ErrorKind,
+    error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for ArchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for ArchFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// How the VMM's host side is wired.
+#[derive(Clone)]
+pub struct VmmOptions {
+    /// Where guest console output goes.
+    pub console: ConsoleSink,
+    /// Feed the process's stdin to the guest console.
+    pub stdin: bool,
+}
+
+impl Default for VmmOptions {
+    fn default() -> Self {
+        VmmOptions {
+            console: ConsoleSink::Stdout,
+            stdin: true,
+        }
+    }
+}
+
+/// Lifecycle states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmState {
+    /// Built, vCPUs not started.
+    Created,
+    /// vCPUs running.
+    Running,
+    /// vCPUs parked outside `KVM_RUN`.
+    Paused,
+    /// vCPUs stopped and joined.
+    Stopped,
+}
+
+/// A VM of arch `A`.
+pub struct Vmm<A: Arch> {
+    shared: Arc<Shared<A>>,
+    vcpus: Vec<A::Vcpu>,
+    threads: Vec<JoinHandle<()>>,
+    events: EventLoop,
+    state: VmState,
+}
+
+/// The largest vCPU count tetra accepts before asking KVM.
+pub const MAX_CPUS: u32 = 1024;
+
+impl<A: Arch> Vmm<A> {
+    /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
+    pub fn new(mut config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+        if config.cpus == 0 || config.cpus > MAX_CPUS {
+            return Err(VmmError::Config(format!(
+                "--cpus {}: must be between 1 and {MAX_CPUS}",
+                config.cpus
+            )));
+        }
+        if config.mem_mib == 0 || config.mem_mib > (1 << 24) {
+            return Err(VmmError::Config(format!(
+                "--mem {}: must be between 1 and {} MiB",
+                config.mem_mib,
+                1u64 << 24
+            )));
+        }
+        if config.kernel.is_none() {
+            config.kernel = A::default_guest();
+        }
+        install_kick_handler().map_err(|e| VmmError::Host {
+            what: "installing the vCPU kick handler",
+            source: std::io::Error::from_raw_os_error(e.errno()),
+        })?;
+
+        let vm = A::create_vm(&config).map_err(VmmError::arch)?;
+        let max = vm.max_vcpus();
+        if config.cpus > max {
+            return Err(VmmError::Config(format!(
+                "--cpus {}: KVM allows at most {max} vCPUs here",
+                config.cpus
+            )));
+        }
+        let layout = A::ram_layout(&config).map_err(VmmError::arch)?;
+        let memory = Arc::new(GuestRam::new(&layout)?);
+        memory.register(&vm)?;
+
+        let exit = ExitNotifier::new().map_err(|source| VmmError::Host {
+            what: "creating the exit eventfd",
+            source,
+        })?;
+        let mut console =
+            ConsoleSetup::new(options.console.clone()).map_err(|source| VmmError::Host {
+                what: "creating the console eventfd",
+                source,
+            })?;
+        let mut pio = Bus::new();
+        let mut mmio = Bus::new();
+        let platform = A::setup(&mut SetupContext {
+            config: &config,
+            vm: &vm,
+            memory: &memory,
+            pio: &mut pio,
+            mmio: &mut mmio,
+            exit: &exit,
+            console: &mut console,
+        })
+        .map_err(VmmError::arch)?;
+
+        let mut vcpus = Vec::with_capacity(config.cpus as usize);
+        for id in 0..config.cpus {
+            let ctx = VcpuContext::<A> {
+                config: &config,
+                vm: &vm,
+                memory: &memory,
+                platform: &platform,
+                id,
+            };
+            vcpus.push(A::create_vcpu(&ctx).map_err(VmmError::arch)?);
+        }
+
+        let mut events = EventLoop::new()?;
+        events.add(Box::new(ExitWatch::new(exit.clone())));
+        if let (true, Some(input)) = (options.stdin, console.input.clone()) {
+            events.add(Box::new(ConsoleIn::new(input, console.space.clone(), 0)));
+        }
+
+        let shared = Arc::new(Shared {
+            vm: Arc::new(vm),
+            memory,
+            pio,
+            mmio,
+            platform,
+            exit,
+            config,
+            control: RunControl::new(),
+        });
+        Ok(Vmm {
+            shared,
+            vcpus,
+            threads: Vec::new(),
+            events,
+            state: VmState::Created,
+        })
+    }
+
+    /// Starts one thread per vCPU.
+    pub fn start(&mut self) -> Result<(), VmmError> {
+        if self.state != VmState::Created {
+            return Err(VmmError::State("the VM was already started"));
+        }
+        for (id, vcpu) in self.vcpus.drain(..).enumerate() {
+            let sh = self.shared.clone();
+            sh.control.thread_started();
+            let t = std::thread::Builder::new()
+                .name(format!("vcpu{id}"))
+                .spawn(move || run_vcpu::<A>(vcpu, id as u32, sh))
+                .map_err(|source| VmmError::Host {
+                    what: "spawning a vCPU thread",
+                    source,
+                })?;
+            self.threads.push(t);
+        }
+        self.state = VmState::Running;
+        Ok(())
+    }
+
+    fn kick_all(&self) {
+        for t in &self.threads {
+            // ESRCH: the thread already left; nothing to kick.
+            let _ = t.kill(kick_signal());
+        }
+    }
+
+    /// Parks every vCPU outside `KVM_RUN`; returns once all are parked.
+    pub fn pause(&mut self) -> Result<(), VmmError> {
+        if self.state != VmState::Running {
+            return Err(VmmError::State("only a running VM can be paused"));
+        }
+        self.shared.control.request_pause();
+        self.kick_all();
+        self.shared.control.wait_all_parked();
+        self.state = VmState::Paused;
+        Ok(())
+    }
+
+    /// Lets parked vCPUs run again.
+    pub fn resume(&mut self) -> Result<(), VmmError> {
+        if self.state != VmState::Paused {
+            return Err(VmmError::State("only a paused VM can be resumed"));
+        }
+        self.shared.control.request_run();
+        self.state = VmState::Running;
+        Ok(())
+    }
+
+    /// Runs the event loop until the guest ends, or until `timeout`; returns the ending, or `None`
+    /// on timeout (the VM keeps running).
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<GuestExit>, VmmError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let ended = self.events.run_until(&self.shared.exit, deadline)?;
+        Ok(if ended {
+            self.shared.exit.reason()
+        } else {
+            None
+        })
+    }
+
+    /// Stops and joins every vCPU thread.
+    pub fn stop(&mut self) {
+        if self.state == VmState::Stopped {
+            return;
+        }
+        self.shared.control.request_stop();
+        self.kick_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.state = VmState::Stopped;
+    }
+
+    /// Starts the VM, waits for it to end (or `timeout`), stops it; `None` means it timed out.
+    pub fn run(&mut self, timeout: Option<Duration>) -> Result<Option<GuestExit>, VmmError> {
+        self.start()?;
+        let r = self.wait(timeout);
+        self.stop();
+        r
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> VmState {
+        self.state
+    }
+
+    /// Guest RAM.
+    pub fn memory(&self) -> &GuestRam {
+        &self.shared.memory
+    }
+
+    /// The VM's ending notifier.
+    pub fn exit_notifier(&self) -> &ExitNotifier {
+        &self.shared.exit
+    }
+
+    /// The VM.
+    pub fn vm(&self) -> &A::Vm {
+        &self.shared.vm
+    }
+
+    /// The platform the arch built.
+    pub fn platform(&self) -> &A::Platform {
+        &self.shared.platform
+    }
+
+    /// The configuration the VM was built from.
+    pub fn config(&self) -> &VmConfig {
+        &self.shared.config
+    }
+}
+
+impl<A: Arch> Drop for Vmm<A> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
