@@ -1,1 +1,12 @@
-//! Shared test support.
+//! Support for tetra's shared test suite (`tests/suite.rs`): the guests built for this target, the
+//! host arch, running a VM with its console captured, and registering tests that need real KVM.
+//!
+//! A new arch joins by adding `guests/<arch>/` and its table in `build.rs`; the shared scenarios
+//! in the suite pick up every guest whose name they know.
+
+#![deny(missing_docs)]
+
+pub mod guests;
+pub mod harness;
+pub mod host;
+pub mod run;

@@ -25,12 +25,15 @@ pub trait Classify {
 }
 
 /// What the vCPU loop does after the arch handled an exit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExitAction {
     /// Enter the guest again.
     Continue,
     /// This vCPU thread ends (the VM goes on unless an ending was recorded).
     Stop,
+    /// The guest crashed: the VM ends with [`GuestExit::Crash`](crate::GuestExit::Crash), its
+    /// message followed by [`Arch::vcpu_summary`].
+    Crash(String),
 }
 
 /// Everything an arch needs while building the platform, before any vCPU exists.
@@ -115,4 +118,9 @@ pub trait Arch: Sized + 'static {
         ctx: &ExitContext<'_, Self>,
         exit: VcpuExit<'_>,
     ) -> Result<ExitAction, Self::Error>;
+
+    /// A one-line register summary of a vCPU (program counter, mode), for crash reports.
+    fn vcpu_summary(_vcpu: &Self::Vcpu) -> String {
+        String::new()
+    }
 }

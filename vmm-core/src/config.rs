@@ -20,7 +20,7 @@ pub enum Payload {
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: String,

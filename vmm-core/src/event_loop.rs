@@ -13,7 +13,7 @@ use vmm_sys_util::eventfd::EventFd;
 #[derive(Debug, thiserror::Error)]
 pub enum EventLoopError {
     /// epoll failed.
-    #[error("event loop: {0}")]
+    #[error("event loop failed")]
     Epoll(#[source] event_manager::Error),
 }
 

@@ -14,7 +14,7 @@ pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<()>;
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
     /// mmap of the guest RAM failed.
-    #[error("cannot map {size_mib} MiB of guest RAM: {source}")]
+    #[error("cannot map {size_mib} MiB of guest RAM")]
     Map {
         /// Total size asked for.
         size_mib: u64,
@@ -23,7 +23,7 @@ pub enum MemoryError {
         source: vm_memory::mmap::Error,
     },
     /// KVM refused a slot.
-    #[error("cannot register guest RAM slot {slot} at {addr:#x}: {source}")]
+    #[error("cannot register guest RAM slot {slot} at {addr:#x}")]
     Slot {
         /// Slot number.
         slot: u32,

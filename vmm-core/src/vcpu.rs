@@ -163,6 +163,13 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         match action {
             Ok(ExitAction::Continue) => {}
             Ok(ExitAction::Stop) => break,
+            Ok(ExitAction::Crash(why)) => {
+                let regs = A::vcpu_summary(&vcpu);
+                let sep = if regs.is_empty() { "" } else { "; " };
+                sh.exit
+                    .end(GuestExit::Crash(format!("vCPU {id}: {why}{sep}{regs}")));
+                break;
+            }
             Err(e) => {
                 sh.exit.end(GuestExit::Crash(format!("vCPU {id}: {e}")));
                 break;
@@ -179,13 +186,17 @@ fn dispatch<A: Arch>(
     exit: VcpuExit<'_>,
 ) -> Result<ExitAction, A::Error> {
     match exit {
-        VcpuExit::IoIn { port, data } => {
-            if !sh.pio.read(port.into(), data) {
-                data.fill(0xff);
+        VcpuExit::IoIn { port, size, data } => {
+            for elem in data.chunks_mut(size.max(1)) {
+                if !sh.pio.read(port.into(), elem) {
+                    elem.fill(0xff);
+                }
             }
         }
-        VcpuExit::IoOut { port, data } => {
-            sh.pio.write(port.into(), data);
+        VcpuExit::IoOut { port, size, data } => {
+            for elem in data.chunks(size.max(1)) {
+                sh.pio.write(port.into(), elem);
+            }
         }
         VcpuExit::MmioRead { addr, data } => {
             if !sh.mmio.read(addr, data) {

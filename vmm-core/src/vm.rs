@@ -33,7 +33,7 @@ pub enum VmmError {
     #[error(transparent)]
     EventLoop(#[from] EventLoopError),
     /// A host resource (eventfd, signal handler, thread) could not be created.
-    #[error("{what}: {source}")]
+    #[error("{what} failed")]
     Host {
         /// What was being created.
         what: &'static str,
@@ -41,6 +41,9 @@ pub enum VmmError {
         #[source]
         source: std::io::Error,
     },
+    /// A device could not be placed on a bus.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
@@ -220,6 +223,20 @@ impl<A: Arch> Vmm<A> {
             events,
             state: VmState::Created,
         })
+    }
+
+    /// Maps an extra device on the MMIO bus. Only before [`Vmm::start`].
+    pub fn add_mmio_device(
+        &mut self,
+        base: u64,
+        len: u64,
+        device: crate::bus::SharedDevice,
+    ) -> Result<(), VmmError> {
+        let shared = Arc::get_mut(&mut self.shared).ok_or(VmmError::State(
+            "devices can only be added before the VM starts",
+        ))?;
+        shared.mmio.insert(base, len, device)?;
+        Ok(())
     }
 
     /// Starts one thread per vCPU.

@@ -28,17 +28,22 @@ pub struct DcrExit {
 /// VMM writes there (an IO-in value, an MMIO read, an hcall return) is seen by the next run.
 #[derive(Debug)]
 pub enum VcpuExit<'a> {
-    /// The guest read an I/O port; fill `data`.
+    /// The guest read an I/O port; fill `data`. A string instruction (`rep ins`) reads
+    /// `data.len() / size` elements of `size` bytes.
     IoIn {
         /// Port number.
         port: u16,
+        /// Access width in bytes (1, 2 or 4).
+        size: usize,
         /// Bytes to return.
         data: &'a mut [u8],
     },
-    /// The guest wrote an I/O port.
+    /// The guest wrote an I/O port (`data.len() / size` elements for `rep outs`).
     IoOut {
         /// Port number.
         port: u16,
+        /// Access width in bytes (1, 2 or 4).
+        size: usize,
         /// Bytes written.
         data: &'a [u8],
     },

@@ -160,8 +160,19 @@ impl VcpuOps for KvmVcpu {
         let run: *const kvm_bindings::kvm_run = self.fd.get_kvm_run();
         let exit = self.fd.run().map_err(|e| ioctl_err("KVM_RUN", e))?;
         Ok(match exit {
-            K::IoIn(port, data) => VcpuExit::IoIn { port, data },
-            K::IoOut(port, data) => VcpuExit::IoOut { port, data },
+            K::IoIn(port, data) => VcpuExit::IoIn {
+                port,
+                // SAFETY: `run` points to this vCPU's mapped kvm_run page and the exit is
+                // KVM_EXIT_IO, so `io` is the live member of the union.
+                size: usize::from(unsafe { (*run).__bindgen_anon_1.io.size }),
+                data,
+            },
+            K::IoOut(port, data) => VcpuExit::IoOut {
+                port,
+                // SAFETY: as for IoIn.
+                size: usize::from(unsafe { (*run).__bindgen_anon_1.io.size }),
+                data,
+            },
             K::MmioRead(addr, data) => VcpuExit::MmioRead { addr, data },
             K::MmioWrite(addr, data) => VcpuExit::MmioWrite { addr, data },
             K::Hlt => VcpuExit::Hlt,

@@ -25,7 +25,7 @@ use vmm_sys_util::eventfd::EventFd;
 #[derive(Debug, thiserror::Error)]
 pub enum HvError {
     /// `/dev/kvm` (or another hypervisor node) could not be opened.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         /// The node that failed to open.
         path: String,
@@ -34,7 +34,7 @@ pub enum HvError {
         source: io::Error,
     },
     /// An ioctl returned an error.
-    #[error("{op} failed: {source}")]
+    #[error("{op} failed")]
     Ioctl {
         /// The KVM call, e.g. `KVM_RUN`.
         op: &'static str,

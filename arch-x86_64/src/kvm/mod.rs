@@ -1,0 +1,141 @@
+//! The x86_64 ioctl glue: `impl Arch for X86_64` on kvm-ioctls. Only built on x86_64 hosts; every
+//! decision it applies (layout, entry state, CPUID topology, boot MSRs, devices) is plain Rust in
+//! the rest of the crate.
+
+mod platform;
+mod vcpu;
+
+pub use platform::Platform;
+
+use crate::boot::BootError;
+use crate::X86_64;
+use vmm_core::bus::BusError;
+use vmm_core::config::PayloadError;
+use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
+use vmm_core::hypervisor::{HvError, VcpuExit};
+use vmm_core::memory::MemoryError;
+use vmm_core::{
+    Arch, Classify, ErrorKind, ExitAction, ExitContext, Payload, SetupContext, VcpuContext,
+    VmConfig,
+};
+
+/// Errors of the x86_64 backend.
+#[derive(Debug, thiserror::Error)]
+pub enum X86Error {
+    /// A KVM call failed.
+    #[error(transparent)]
+    Hv(#[from] HvError),
+    /// The kernel could not be loaded.
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    /// A payload could not be read.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// Guest memory could not be written.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// A device could not be placed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// An eventfd could not be created.
+    #[error("creating an eventfd failed")]
+    EventFd(#[source] std::io::Error),
+}
+
+impl Classify for X86Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            X86Error::Boot(_) | X86Error::Payload(_) => ErrorKind::Input,
+            X86Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
+            _ => ErrorKind::Host,
+        }
+    }
+}
+
+fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> X86Error {
+    move |e| X86Error::Hv(KvmVm::error(op, e))
+}
+
+impl Arch for X86_64 {
+    const NAME: &'static str = "x86_64";
+    type Error = X86Error;
+    type Vm = KvmVm;
+    type Vcpu = KvmVcpu;
+    type Platform = Platform;
+
+    fn default_guest() -> Option<Payload> {
+        Some(Payload::Bytes {
+            name: "the embedded default guest".into(),
+            data: crate::DEFAULT_GUEST.to_vec(),
+        })
+    }
+
+    fn create_vm(_config: &VmConfig) -> Result<KvmVm, X86Error> {
+        let vm = KvmVm::create()?;
+        vm.fd()
+            .set_tss_address(crate::layout::KVM_TSS_ADDR as usize)
+            .map_err(kvm_err("KVM_SET_TSS_ADDR"))?;
+        vm.fd()
+            .create_irq_chip()
+            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
+        let pit = kvm_bindings::kvm_pit_config {
+            flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        vm.fd()
+            .create_pit2(pit)
+            .map_err(kvm_err("KVM_CREATE_PIT2"))?;
+        Ok(vm)
+    }
+
+    fn ram_layout(config: &VmConfig) -> Result<Vec<(vm_memory::GuestAddress, usize)>, X86Error> {
+        Ok(crate::layout::ram_regions(config.mem_bytes()))
+    }
+
+    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, X86Error> {
+        platform::setup(ctx)
+    }
+
+    fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, X86Error> {
+        vcpu::create(ctx)
+    }
+
+    fn handle_exit(
+        _ctx: &ExitContext<'_, Self>,
+        exit: VcpuExit<'_>,
+    ) -> Result<ExitAction, X86Error> {
+        use kvm_bindings::{
+            KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+        };
+        Ok(match exit {
+            VcpuExit::Shutdown => ExitAction::Crash("triple fault (KVM_EXIT_SHUTDOWN)".into()),
+            VcpuExit::InternalError { suberror } => {
+                ExitAction::Crash(format!("KVM internal error, suberror {suberror}"))
+            }
+            VcpuExit::FailEntry { reason } => ExitAction::Crash(format!(
+                "KVM could not enter the guest (reason {reason:#x})"
+            )),
+            VcpuExit::Hlt => {
+                ExitAction::Crash("halted with no interrupt controller to wake it".into())
+            }
+            VcpuExit::SystemEvent { kind, .. } => match kind {
+                KVM_SYSTEM_EVENT_SHUTDOWN => {
+                    _ctx.exit.end(vmm_core::GuestExit::PowerOff);
+                    ExitAction::Stop
+                }
+                KVM_SYSTEM_EVENT_RESET => {
+                    _ctx.exit.end(vmm_core::GuestExit::Reset);
+                    ExitAction::Stop
+                }
+                KVM_SYSTEM_EVENT_CRASH => ExitAction::Crash("the guest reported a crash".into()),
+                k => ExitAction::Crash(format!("unexpected system event {k}")),
+            },
+            VcpuExit::Debug => ExitAction::Continue,
+            other => ExitAction::Crash(format!("unexpected exit {other:?}")),
+        })
+    }
+
+    fn vcpu_summary(vcpu: &KvmVcpu) -> String {
+        vcpu::summary(vcpu)
+    }
+}

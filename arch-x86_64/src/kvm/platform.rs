@@ -1,0 +1,92 @@
+//! The x86 platform: legacy devices on the port bus, the kernel and its boot data, and the CPUID
+//! every vCPU starts from.
+
+use super::{kvm_err, X86Error};
+use crate::boot::{self, BootRequest, CpuMode, EntryState};
+use crate::cpuid::CpuidEntry;
+use crate::devices::{i8042::I8042, pm::Pm1a};
+use crate::layout::*;
+use crate::X86_64;
+use std::sync::{Arc, Mutex};
+use vmm_core::devices::{DebugExit, FwCfg, Serial16550};
+use vmm_core::hypervisor::VmOps;
+use vmm_core::SetupContext;
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+/// What the x86 vCPUs share.
+pub struct Platform {
+    /// The boot vCPU's entry state.
+    pub entry: EntryState,
+    /// KVM's supported CPUID, before per-vCPU topology.
+    pub cpuid: Vec<CpuidEntry>,
+}
+
+pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86Error> {
+    let cfg = ctx.config;
+
+    // COM1 on IRQ 4, through an irqfd into the in-kernel PIC/IOAPIC.
+    let irq = EventFd::new(EFD_NONBLOCK).map_err(X86Error::EventFd)?;
+    ctx.vm.register_irqfd(&irq, COM1_IRQ)?;
+    let serial = Arc::new(Mutex::new(Serial16550::new(
+        irq,
+        ctx.console.space.clone(),
+        ctx.console.sink.writer(),
+    )));
+    ctx.pio.insert(COM1_PORT, 8, serial.clone())?;
+    ctx.console.input = Some(serial);
+
+    ctx.pio.insert(
+        DEBUG_EXIT_PORT,
+        4,
+        Arc::new(Mutex::new(DebugExit::new(ctx.exit.clone()))),
+    )?;
+    let fw_cfg = FwCfg::new(cfg.cpus as u16, cfg.mem_bytes(), &cfg.cmdline);
+    ctx.pio
+        .insert(FW_CFG_PORT, 2, Arc::new(Mutex::new(fw_cfg)))?;
+    ctx.pio.insert(
+        I8042_PORT,
+        5,
+        Arc::new(Mutex::new(I8042::new(ctx.exit.clone()))),
+    )?;
+    ctx.pio.insert(
+        PM1A_EVT_PORT,
+        6,
+        Arc::new(Mutex::new(Pm1a::new(ctx.exit.clone()))),
+    )?;
+
+    let kernel_payload = cfg
+        .kernel
+        .as_ref()
+        .expect("vmm-core fills in the default guest");
+    let kernel = kernel_payload.read()?;
+    let initrd = match &cfg.initrd {
+        Some(p) => Some((p.read()?, p.name())),
+        None => None,
+    };
+    let mem = ctx.memory.memory();
+    let entry = boot::load(
+        &mem,
+        &BootRequest {
+            kernel: &kernel,
+            name: &kernel_payload.name(),
+            raw: cfg.raw.as_ref(),
+            initrd: initrd.as_ref().map(|(d, n)| (d.as_slice(), n.as_str())),
+            cmdline: &cfg.cmdline,
+            mem_bytes: cfg.mem_bytes(),
+        },
+    )?;
+    boot::entry::write_descriptor_tables(&mem)?;
+    if entry.mode == CpuMode::Long {
+        boot::entry::write_identity_map(&mem)?;
+    }
+
+    let cpuid = ctx
+        .vm
+        .kvm()
+        .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+        .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+    Ok(Platform {
+        entry,
+        cpuid: super::vcpu::from_kvm(&cpuid),
+    })
+}

@@ -1,0 +1,124 @@
+//! Assembles the test guests of the target architecture (guests/<arch>/) with GNU binutils and
+//! generates `guests.rs`: a table of (name, bytes).
+
+include!("../build-support/guest_asm.rs");
+
+use std::path::Path;
+
+/// A guest: source file, how it boots (`auto`, or `raw:ADDR[:MODE]` as `--raw` takes it),
+/// assembler flags, linker flags, whether it is a flat binary.
+struct Spec {
+    src: &'static str,
+    boot: &'static str,
+    as_flags: &'static [&'static str],
+    ld_flags: &'static [&'static str],
+    flat: bool,
+}
+
+const X86_64: &[Spec] = &[
+    Spec {
+        src: "realmode.S",
+        boot: "raw:0x8000:real",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-8000.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "protmode.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "longmode.S",
+        boot: "raw:0x100000:long",
+        as_flags: &["--64"],
+        ld_flags: &["-m", "elf_x86_64", "-T", "flat-100000.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "mmio.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "pvh.S",
+        boot: "auto",
+        as_flags: &["--64"],
+        ld_flags: &["-m", "elf_x86_64", "-T", "pvh.ld"],
+        flat: false,
+    },
+    Spec {
+        src: "bzimage.S",
+        boot: "auto",
+        as_flags: &["--64"],
+        ld_flags: &["-m", "elf_x86_64", "-T", "flat-0.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "counter.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "multiboot.S",
+        boot: "auto",
+        as_flags: &["--32"],
+        ld_flags: &[
+            "-m",
+            "elf_i386",
+            "-T",
+            "../../../arch-x86_64/guest/multiboot.ld",
+        ],
+        flat: false,
+    },
+];
+
+fn main() {
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap();
+    let big = std::env::var("CARGO_CFG_TARGET_ENDIAN").unwrap() == "big";
+    let manifest = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let (dir, specs): (&str, &[Spec]) = match arch.as_str() {
+        "x86_64" => ("x86_64", X86_64),
+        _ => ("", &[]),
+    };
+    let mut table = String::from("/// The test guests built for this target.\n");
+    table.push_str("pub const GUESTS: &[Guest] = &[\n");
+    if !specs.is_empty() {
+        let dir = manifest.join("guests").join(dir);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let prefix = binutils_prefix(&arch, big).expect("guest arch has binutils");
+        let include = format!("-I{}", dir.display());
+        for s in specs {
+            let mut as_flags: Vec<&str> = s.as_flags.to_vec();
+            as_flags.push(&include);
+            let scripts: Vec<String> = s
+                .ld_flags
+                .iter()
+                .map(|f| {
+                    if f.ends_with(".ld") {
+                        dir.join(f).display().to_string()
+                    } else {
+                        f.to_string()
+                    }
+                })
+                .collect();
+            let ld: Vec<&str> = scripts.iter().map(String::as_str).collect();
+            let out = build_guest(prefix, &dir.join(s.src), &as_flags, &ld, s.flat);
+            let name = Path::new(s.src).file_stem().unwrap().to_str().unwrap();
+            table.push_str(&format!(
+                "    Guest {{ name: {name:?}, boot: {:?}, image: include_bytes!({:?}) }},\n",
+                s.boot,
+                out.display().to_string()
+            ));
+        }
+    }
+    table.push_str("];\n");
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("guests.rs");
+    std::fs::write(out, table).unwrap();
+}

@@ -1,0 +1,153 @@
+//! Running a VM in-process with its console captured, and running the `tetra` binary.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vmm_core::console::ConsoleSink;
+use vmm_core::{Arch, GuestExit, VmConfig, Vmm, VmmOptions};
+
+/// How long a test guest may run: `TETRA_TEST_TIMEOUT` seconds (default 30; emulated hosts are
+/// slower and raise it).
+pub fn timeout() -> Duration {
+    let secs = std::env::var("TETRA_TEST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
+
+/// What a finished run left.
+#[derive(Debug)]
+pub struct Outcome {
+    /// How the guest ended.
+    pub exit: GuestExit,
+    /// Everything it wrote to its console.
+    pub console: String,
+}
+
+/// A VM with its console going to a buffer.
+pub struct TestVm<A: Arch> {
+    /// The VM.
+    pub vmm: Vmm<A>,
+    console: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<A: Arch> TestVm<A> {
+    /// Builds a VM for `config` with a captured console and no stdin.
+    pub fn new(config: VmConfig) -> Result<Self, String> {
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let vmm = Vmm::<A>::new(
+            config,
+            VmmOptions {
+                console: ConsoleSink::Buffer(console.clone()),
+                stdin: false,
+            },
+        )
+        .map_err(|e| format!("building the VM: {}", chain(&e)))?;
+        Ok(TestVm { vmm, console })
+    }
+
+    /// The console output so far.
+    pub fn console(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the console contains `text`, or fails after the test timeout.
+    pub fn wait_for(&mut self, text: &str) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout();
+        while !self.console().contains(text) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "timed out waiting for {text:?}; console:\n{}",
+                    self.console()
+                ));
+            }
+            if let Ok(Some(end)) = self.vmm.wait(Some(Duration::from_millis(5))) {
+                return Err(format!(
+                    "guest ended ({end:?}) before printing {text:?}; console:\n{}",
+                    self.console()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs (or goes on running) until the guest ends; a timeout is an error.
+    pub fn finish(mut self) -> Result<Outcome, String> {
+        if self.vmm.state() == vmm_core::VmState::Created {
+            self.vmm.start().map_err(|e| chain(&e))?;
+        }
+        let end = self.vmm.wait(Some(timeout())).map_err(|e| chain(&e))?;
+        self.vmm.stop();
+        match end {
+            Some(exit) => Ok(Outcome {
+                exit,
+                console: self.console(),
+            }),
+            None => Err(format!(
+                "the guest did not end within {:?}; console:\n{}",
+                timeout(),
+                self.console()
+            )),
+        }
+    }
+}
+
+/// Boots `config` to its end.
+pub fn run<A: Arch>(config: VmConfig) -> Result<Outcome, String> {
+    TestVm::<A>::new(config)?.finish()
+}
+
+/// An error and its sources on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The `tetra` binary: `TETRA_BIN`, else `tetra` in the Cargo target directory this test
+/// executable was built into.
+pub fn tetra_bin() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("TETRA_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // <target>/<profile>/deps/suite-<hash>
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("tetra"))
+        .ok_or("cannot locate the target directory")?;
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: build it first (`cargo build`), or set TETRA_BIN",
+            bin.display()
+        ))
+    }
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// A fresh directory named after `test`.
+    pub fn new(test: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("tetra-test-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("creating a scratch directory");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

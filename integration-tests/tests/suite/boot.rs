@@ -1,0 +1,98 @@
+//! Entry into each boot protocol: the guest checks the state tetra left and reports.
+
+use crate::expect;
+use integration_tests::guests;
+use integration_tests::harness::Suite;
+use integration_tests::host::HostArch;
+use integration_tests::run::run;
+use vmm_core::{GuestExit, Payload};
+
+pub fn register(s: &mut Suite) {
+    for (guest, line) in [
+        ("realmode", "real mode: ok"),
+        ("protmode", "protected mode: ok"),
+        ("longmode", "long mode: ok"),
+    ] {
+        let Some(g) = guests::get(guest) else {
+            continue;
+        };
+        s.kvm(&format!("boot::{guest}_entry"), move || {
+            let out = run::<HostArch>(g.config(1, 16))?;
+            expect(&out, GuestExit::DebugExit(0x10), &[line])
+        });
+    }
+
+    if let Some(g) = guests::get("pvh") {
+        s.kvm("boot::pvh_entry_with_cmdline_and_module", move || {
+            let mut cfg = g.config(1, 64);
+            cfg.cmdline = "console=ttyS0 pvh-test=1".into();
+            cfg.initrd = Some(Payload::Bytes {
+                name: "initrd".into(),
+                data: b"first line of the initrd\nsecond\n".to_vec(),
+            });
+            let out = run::<HostArch>(cfg)?;
+            expect(
+                &out,
+                GuestExit::DebugExit(0x21),
+                &[
+                    "pvh: cmdline=console=ttyS0 pvh-test=1",
+                    "pvh: module 0: first line of the initrd",
+                ],
+            )?;
+            integration_tests::harness::check(out.console.contains("modules=1"), || {
+                out.console.clone()
+            })
+        });
+        s.kvm("boot::pvh_entry_without_module", move || {
+            let out = run::<HostArch>(g.config(1, 64))?;
+            expect(&out, GuestExit::DebugExit(0x20), &["pvh: cmdline="])
+        });
+    }
+
+    if let Some(g) = guests::get("multiboot") {
+        s.kvm("boot::multiboot_entry_info_and_module", move || {
+            let mut cfg = g.config(1, 64);
+            cfg.cmdline = "hello multiboot".into();
+            cfg.initrd = Some(Payload::Bytes {
+                name: "ramdisk.img".into(),
+                data: b"module zero contents\nmore\n".to_vec(),
+            });
+            let out = run::<HostArch>(cfg)?;
+            expect(
+                &out,
+                GuestExit::DebugExit(0x41),
+                &[
+                    "multiboot: mem_lower=639 KiB mem_upper=64512 KiB",
+                    "multiboot: cmdline=hello multiboot",
+                    "multiboot: module 0: 26 bytes: module zero contents",
+                    "fw_cfg: QEMU signature, NB_CPUS=1",
+                    "smp: 1 of 1 vCPUs up, 0 IPIs",
+                ],
+            )
+        });
+    }
+
+    if let Some(g) = guests::get("bzimage") {
+        s.kvm(
+            "boot::bzimage_setup_header_boot_params_and_entry",
+            move || {
+                let mut cfg = g.config(1, 64);
+                cfg.cmdline = "console=ttyS0 root=/dev/vda".into();
+                cfg.initrd = Some(Payload::Bytes {
+                    name: "initrd".into(),
+                    data: b"initrd for bzImage\n".to_vec(),
+                });
+                let out = run::<HostArch>(cfg)?;
+                expect(
+                    &out,
+                    GuestExit::DebugExit(0x30),
+                    &[
+                        "bzImage: 64-bit entry, boot_params at 0x7000, e820 entries=3",
+                        "bzImage: cmdline=console=ttyS0 root=/dev/vda",
+                        "bzImage: initrd 19 bytes: initrd for bzImage",
+                    ],
+                )
+            },
+        );
+    }
+}

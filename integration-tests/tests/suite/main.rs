@@ -1,0 +1,41 @@
+//! tetra's shared suite: real guests on this host's /dev/kvm, written once against vmm-core.
+//! Each module registers its tests; a test whose guest this target lacks is not registered.
+
+mod boot;
+mod cli;
+mod devices;
+mod lifecycle;
+mod smp;
+
+use integration_tests::harness::Suite;
+use integration_tests::run::Outcome;
+use vmm_core::GuestExit;
+
+/// Checks that a run ended with `exit` and that its console contains every line of `lines`.
+pub fn expect(out: &Outcome, exit: GuestExit, lines: &[&str]) -> Result<(), String> {
+    if out.exit != exit {
+        return Err(format!(
+            "guest ended with {:?}, expected {exit:?}; console:\n{}",
+            out.exit, out.console
+        ));
+    }
+    for l in lines {
+        if !out.console.lines().any(|c| c == *l) {
+            return Err(format!(
+                "console lacks the line {l:?}; console:\n{}",
+                out.console
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut s = Suite::new();
+    boot::register(&mut s);
+    smp::register(&mut s);
+    devices::register(&mut s);
+    lifecycle::register(&mut s);
+    cli::register(&mut s);
+    s.run()
+}
