@@ -7,8 +7,13 @@ use vmm_core::{Payload, RawLoad, VmConfig};
 /// A parsed command line.
 #[derive(Debug)]
 pub enum Command {
-    /// Boot a guest.
-    Run(VmConfig),
+    /// Boot a guest; with `stats`, report peak RSS and resident guest RAM at the end.
+    Run {
+        /// The VM.
+        config: VmConfig,
+        /// Print resource statistics to stderr when the guest ends.
+        stats: bool,
+    },
     /// Print help.
     Help,
     /// Print the version.
@@ -35,6 +40,7 @@ Options for run:
   --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
+  --stats                 when the guest ends, print peak RSS and resident guest RAM to stderr
 
 Exit status:
   0    the guest powered off or reset
@@ -71,9 +77,10 @@ fn parse_raw(v: &str) -> Result<RawLoad, Usage> {
     })
 }
 
-fn parse_run(parser: &mut lexopt::Parser) -> Result<VmConfig, Usage> {
+fn parse_run(parser: &mut lexopt::Parser) -> Result<(VmConfig, bool), Usage> {
     use lexopt::Arg::*;
     let mut cfg = VmConfig::default();
+    let mut stats = false;
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         match arg {
             Long("kernel") => {
@@ -106,6 +113,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<VmConfig, Usage> {
             }
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
+            Long("stats") => stats = true,
             Short('h') | Long("help") => return Err(Usage(String::new())),
             other => return Err(Usage(other.unexpected().to_string())),
         }
@@ -113,7 +121,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<VmConfig, Usage> {
     if cfg.raw.is_some() && cfg.kernel.is_none() {
         return Err(Usage("--raw needs --kernel".into()));
     }
-    Ok(cfg)
+    Ok((cfg, stats))
 }
 
 /// Parses `args` (without the program name).
@@ -130,7 +138,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
             "help" => Ok(Command::Help),
             "run" => match parse_run(&mut parser) {
                 Err(Usage(m)) if m.is_empty() => Ok(Command::Help),
-                r => r.map(Command::Run),
+                r => r.map(|(config, stats)| Command::Run { config, stats }),
             },
             other => Err(Usage(format!(
                 "unknown command '{other}'; try 'tetra --help'"

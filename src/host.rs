@@ -19,16 +19,18 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
     "unsupported"
 };
 
-/// Runs `config` on the host's arch.
+/// Runs `config` on the host's arch; returns how the guest ended and the guest RAM resident at
+/// the end, in bytes.
 #[cfg(target_arch = "x86_64")]
 pub fn run(
     config: vmm_core::VmConfig,
     options: vmm_core::VmmOptions,
-) -> Result<vmm_core::GuestExit, vmm_core::VmmError> {
+) -> Result<(vmm_core::GuestExit, u64), vmm_core::VmmError> {
     let mut vmm = vmm_core::Vmm::<HostArch>::new(config, options)?;
-    Ok(vmm
+    let end = vmm
         .run(None)?
-        .expect("a run without timeout ends only when the guest does"))
+        .expect("a run without timeout ends only when the guest does");
+    Ok((end, vmm.memory().resident_bytes()))
 }
 
 /// Runs `config` on the host's arch.
@@ -36,7 +38,7 @@ pub fn run(
 pub fn run(
     _config: vmm_core::VmConfig,
     _options: vmm_core::VmmOptions,
-) -> Result<vmm_core::GuestExit, vmm_core::VmmError> {
+) -> Result<(vmm_core::GuestExit, u64), vmm_core::VmmError> {
     Err(vmm_core::VmmError::State(
         "this host's arch backend cannot run guests yet",
     ))

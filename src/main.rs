@@ -17,6 +17,24 @@ fn fail(code: u8, err: &anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The process's peak RSS in KiB (`VmHWM`).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn print_stats(guest_resident: u64) {
+    let guest = guest_resident / 1024;
+    match peak_rss_kib() {
+        Some(peak) => eprintln!(
+            "tetra: stats: peak RSS {peak} KiB, guest RAM resident {guest} KiB, beyond guest RAM {} KiB",
+            peak.saturating_sub(guest)
+        ),
+        None => eprintln!("tetra: stats: guest RAM resident {guest} KiB (peak RSS unavailable)"),
+    }
+}
+
 fn main() -> ExitCode {
     let cmd = match cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
@@ -38,10 +56,13 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        cli::Command::Run(config) => match host::run(config, VmmOptions::default()) {
-            Ok(end) => {
+        cli::Command::Run { config, stats } => match host::run(config, VmmOptions::default()) {
+            Ok((end, guest_resident)) => {
                 if let GuestExit::Crash(why) = &end {
                     eprintln!("tetra: the guest crashed: {why}");
+                }
+                if stats {
+                    print_stats(guest_resident);
                 }
                 ExitCode::from(end.exit_code() as u8)
             }

@@ -1,1 +1,271 @@
-fn main() {}
+//! The `tetra` command line: help, version, and every kind of bad input. Each bad input must give
+//! exactly one line on stderr that names the file or value, a non-zero status (2 for usage errors
+//! and bad input, 4 for host errors), and never a panic.
+
+use integration_tests::harness::{check, kvm_unavailable, Suite};
+use integration_tests::run::Scratch;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn tetra() -> PathBuf {
+    std::env::var_os("TETRA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tetra")))
+}
+
+fn run(args: &[&str]) -> Result<Output, String> {
+    Command::new(tetra())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running {}: {e}", tetra().display()))
+}
+
+/// Checks a failure: status `code`, one stderr line containing every one of `words`, no panic.
+fn one_line_error(out: &Output, code: i32, words: &[&str]) -> Result<(), String> {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let show = || format!("status {:?}, stderr {err:?}", out.status.code());
+    check(out.status.code() == Some(code), show)?;
+    check(err.lines().count() == 1 && err.ends_with('\n'), show)?;
+    check(!err.contains("panicked"), show)?;
+    for w in words {
+        check(err.contains(w), || format!("{:?} not in {err:?}", w))?;
+    }
+    Ok(())
+}
+
+/// An ELF32 whose one segment loads `memsz` bytes at 1 MiB, with a valid multiboot header when
+/// `multiboot`.
+fn elf32(multiboot: bool, memsz: u32) -> Vec<u8> {
+    let mut code = Vec::new();
+    if multiboot {
+        for v in [0x1bad_b002u32, 0, 0u32.wrapping_sub(0x1bad_b002)] {
+            code.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    code.extend_from_slice(&[0xf4; 4]);
+    let mut b = vec![0u8; 84];
+    b[..7].copy_from_slice(b"\x7fELF\x01\x01\x01");
+    b[16] = 2;
+    b[18] = 3;
+    b[24..28].copy_from_slice(&0x10_0000u32.to_le_bytes());
+    b[28] = 52;
+    b[42] = 32;
+    b[44] = 1;
+    b[52] = 1; // PT_LOAD
+    b[56] = 84;
+    b[60..64].copy_from_slice(&0x10_0000u32.to_le_bytes());
+    b[64..68].copy_from_slice(&0x10_0000u32.to_le_bytes());
+    b[68..72].copy_from_slice(&(code.len() as u32).to_le_bytes());
+    b[72..76].copy_from_slice(&memsz.max(code.len() as u32).to_le_bytes());
+    b.extend_from_slice(&code);
+    b
+}
+
+fn main() {
+    let mut s = Suite::new();
+
+    s.host("cli::help_and_version", || {
+        let h = run(&["--help"])?;
+        let text = String::from_utf8_lossy(&h.stdout);
+        check(h.status.success() && text.contains("tetra run"), || {
+            text.to_string()
+        })?;
+        let v = run(&["--version"])?;
+        let text = String::from_utf8_lossy(&v.stdout);
+        check(v.status.success() && text.starts_with("tetra "), || {
+            text.to_string()
+        })
+    });
+
+    let usage: &[(&str, &[&str], &[&str])] = &[
+        ("no_command", &[], &["no command"]),
+        ("unknown_command", &["fly"], &["'fly'"]),
+        ("unknown_option", &["run", "--warp"], &["--warp"]),
+        ("missing_value", &["run", "--kernel"], &["--kernel"]),
+        ("cpus_zero", &["run", "--cpus", "0"], &["--cpus 0"]),
+        (
+            "cpus_not_a_number",
+            &["run", "--cpus", "many"],
+            &["--cpus", "'many'"],
+        ),
+        ("mem_zero", &["run", "--mem", "0"], &["--mem 0"]),
+        (
+            "raw_without_kernel",
+            &["run", "--raw", "0x8000"],
+            &["--raw"],
+        ),
+        (
+            "raw_bad_address",
+            &["run", "--kernel", "/dev/null", "--raw", "zz"],
+            &["--raw", "'zz'"],
+        ),
+    ];
+    for &(name, args, words) in usage {
+        s.host(&format!("cli::usage_{name}"), move || {
+            one_line_error(&run(args)?, 2, words)
+        });
+    }
+
+    s.host("cli::missing_kernel", || {
+        let out = run(&["run", "--kernel", "/nonexistent/vmlinuz"])?;
+        one_line_error(&out, 2, &["/nonexistent/vmlinuz", "No such file"])
+    });
+    s.host("cli::unreadable_kernel", || {
+        let dir = Scratch::new("cli-unreadable");
+        let d = dir.0.display().to_string();
+        one_line_error(
+            &run(&["run", "--kernel", &d])?,
+            2,
+            &[&d, "not a regular file"],
+        )?;
+        let out = run(&["run", "--initrd", "/nonexistent/initrd"])?;
+        one_line_error(&out, 2, &["/nonexistent/initrd"])
+    });
+
+    // Malformed images: the VM must be built to load them, so these need KVM.
+    type BadImage = (&'static str, fn() -> Vec<u8>, &'static [&'static str]);
+    let bad_images: &[BadImage] = &[
+        (
+            "garbage",
+            || b"this is not a kernel image at all".repeat(40),
+            &["not a kernel image"],
+        ),
+        (
+            "truncated_elf",
+            || elf32(true, 0)[..60].to_vec(),
+            &["truncated ELF"],
+        ),
+        (
+            "bad_elf_segment",
+            || {
+                let mut b = elf32(true, 0);
+                b[68..72].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+                b
+            },
+            &["program header 0"],
+        ),
+        (
+            "bzimage_bad_magic",
+            || {
+                let mut b = vec![0u8; 4096];
+                b[0x1fe] = 0x55;
+                b[0x1ff] = 0xaa;
+                b[0x202..0x206].copy_from_slice(b"HdrZ");
+                b
+            },
+            &["HdrS"],
+        ),
+        (
+            "elf32_without_multiboot_header",
+            || elf32(false, 0),
+            &["multiboot header"],
+        ),
+    ];
+    for &(name, image, words) in bad_images {
+        s.kvm(&format!("cli::bad_kernel_{name}"), move || {
+            let dir = Scratch::new(&format!("cli-{name}"));
+            let f = dir.0.join(format!("{name}.img"));
+            std::fs::write(&f, image()).unwrap();
+            let fs = f.display().to_string();
+            let mut words = words.to_vec();
+            words.push(&fs);
+            one_line_error(&run(&["run", "--kernel", &fs])?, 2, &words)
+        });
+    }
+
+    s.kvm("cli::mem_too_small_for_the_image", || {
+        let dir = Scratch::new("cli-mem");
+        let f = dir.0.join("big.elf");
+        std::fs::write(&f, elf32(true, 8 << 20)).unwrap();
+        let fs = f.display().to_string();
+        one_line_error(
+            &run(&["run", "--kernel", &fs, "--mem", "4"])?,
+            2,
+            &[&fs, "does not fit", "4 MiB"],
+        )?;
+        // The embedded guest loads at 1 MiB: 1 MiB of RAM cannot hold it.
+        one_line_error(
+            &run(&["run", "--mem", "1"])?,
+            2,
+            &["embedded default guest", "does not fit"],
+        )
+    });
+
+    s.kvm("cli::more_cpus_than_kvm_allows", || {
+        let out = run(&["run", "--cpus", "4096"])?;
+        one_line_error(&out, 2, &["--cpus 4096", "KVM allows at most"])
+    });
+
+    s.kvm("cli::default_guest_prints_greeting_and_exits_0", || {
+        let out = run(&["run", "--cpus", "2"])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        check(out.status.success(), || {
+            format!("{:?} {}", out.status, String::from_utf8_lossy(&out.stderr))
+        })?;
+        check(
+            text.starts_with("Hello from tetra's embedded guest"),
+            || text.to_string(),
+        )?;
+        check(text.contains("2 of 2 vCPUs came up."), || text.to_string())
+    });
+
+    // No /dev/kvm: a private mount namespace with an empty /dev.
+    match Command::new("unshare").args(["-m", "true"]).status() {
+        Ok(st) if st.success() => s.host("cli::no_dev_kvm", || {
+            let out = Command::new("unshare")
+                .args([
+                    "-m",
+                    "sh",
+                    "-c",
+                    "mount -t tmpfs none /dev && exec \"$0\" run",
+                ])
+                .arg(tetra())
+                .output()
+                .map_err(|e| e.to_string())?;
+            one_line_error(&out, 4, &["/dev/kvm", "No such file"])
+        }),
+        _ => s.skip(
+            "cli::no_dev_kvm",
+            "host",
+            "cannot create a mount namespace (unshare -m)",
+        ),
+    }
+
+    // No permission on /dev/kvm: run as nobody (needs root to switch user).
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc_geteuid() } == 0;
+    if root && kvm_unavailable().is_none() {
+        s.host("cli::no_permission_on_dev_kvm", || {
+            let dir = Scratch::new("cli-perm");
+            let bin = dir.0.join("tetra");
+            std::fs::copy(tetra(), &bin).map_err(|e| e.to_string())?;
+            let open = |p: &std::path::Path, mode| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            };
+            open(&dir.0, 0o755).map_err(|e| e.to_string())?;
+            open(&bin, 0o755).map_err(|e| e.to_string())?;
+            let out = Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin)
+                .arg("run")
+                .output()
+                .map_err(|e| e.to_string())?;
+            one_line_error(&out, 4, &["/dev/kvm", "Permission denied"])
+        });
+    } else {
+        s.skip(
+            "cli::no_permission_on_dev_kvm",
+            "host",
+            "needs root (to run as nobody) and a usable /dev/kvm",
+        );
+    }
+
+    s.run()
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

@@ -52,22 +52,38 @@ impl Payload {
         }
     }
 
+    /// Checks that a file payload can be opened and is a regular file, without reading it: bad
+    /// input is reported before the hypervisor is touched.
+    pub fn check(&self) -> Result<(), PayloadError> {
+        let Payload::File(path) = self else {
+            return Ok(());
+        };
+        let err = |source| PayloadError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        let f = std::fs::File::open(path).map_err(err)?;
+        let meta = f.metadata().map_err(err)?;
+        if !meta.is_file() {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        Ok(())
+    }
+
     /// Reads the payload's bytes.
     pub fn read(&self) -> Result<Vec<u8>, PayloadError> {
         match self {
             Payload::Bytes { data, .. } => Ok(data.clone()),
             Payload::File(path) => {
                 let name = path.display().to_string();
+                self.check()?;
                 let meta = std::fs::metadata(path).map_err(|source| PayloadError::Read {
                     path: name.clone(),
                     source,
                 })?;
-                if meta.is_dir() {
-                    return Err(PayloadError::Read {
-                        path: name,
-                        source: std::io::Error::from_raw_os_error(libc::EISDIR),
-                    });
-                }
                 if meta.len() > MAX_PAYLOAD_BYTES {
                     return Err(PayloadError::TooLarge {
                         name,

@@ -114,6 +114,29 @@ impl GuestRam {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Bytes of guest RAM currently resident in host memory (`mincore`): the part of the VMM's
+    /// RSS that is the guest's.
+    pub fn resident_bytes(&self) -> u64 {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+        let mem = self.memory();
+        let mut total = 0u64;
+        for region in mem.iter() {
+            let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
+                continue;
+            };
+            let len = region.len() as usize;
+            let mut vec = vec![0u8; len.div_ceil(page)];
+            // SAFETY: `host .. host + len` is the region's own mapping, alive while `mem` is held;
+            // `vec` has one byte per page of it.
+            let r = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
+            if r == 0 {
+                total += vec.iter().filter(|b| *b & 1 != 0).count() as u64 * page as u64;
+            }
+        }
+        total
+    }
+
     /// Writes `data` at `addr`, or says that `what` does not fit.
     pub fn write(&self, what: &str, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
         write_guest(&self.memory(), what, addr, data)
@@ -150,7 +173,9 @@ mod tests {
     #[test]
     fn writes_inside_and_refuses_outside() {
         let ram = GuestRam::new(&[(GuestAddress(0), 0x10000)]).unwrap();
+        assert_eq!(ram.resident_bytes(), 0);
         ram.write("blob", 0xfff0, &[1; 16]).unwrap();
+        assert_eq!(ram.resident_bytes(), 4096);
         let e = ram.write("kernel", 0xfff8, &[1; 16]).unwrap_err();
         assert!(e.to_string().contains("kernel"), "{e}");
         assert!(ram.write("x", u64::MAX - 2, &[1; 8]).is_err());

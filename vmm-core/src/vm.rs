@@ -127,8 +127,8 @@ pub struct Vmm<A: Arch> {
     state: VmState,
 }
 
-/// The largest vCPU count tetra accepts before asking KVM.
-pub const MAX_CPUS: u32 = 1024;
+/// The largest vCPU count tetra accepts before asking KVM (whose own limit is usually lower).
+pub const MAX_CPUS: u32 = 4096;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
@@ -148,6 +148,9 @@ impl<A: Arch> Vmm<A> {
         }
         if config.kernel.is_none() {
             config.kernel = A::default_guest();
+        }
+        for p in config.kernel.iter().chain(config.initrd.iter()) {
+            p.check()?;
         }
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
@@ -225,6 +228,12 @@ impl<A: Arch> Vmm<A> {
         })
     }
 
+    fn buses_mut(&mut self) -> Result<&mut Shared<A>, VmmError> {
+        Arc::get_mut(&mut self.shared).ok_or(VmmError::State(
+            "devices can only be added before the VM starts",
+        ))
+    }
+
     /// Maps an extra device on the MMIO bus. Only before [`Vmm::start`].
     pub fn add_mmio_device(
         &mut self,
@@ -232,11 +241,17 @@ impl<A: Arch> Vmm<A> {
         len: u64,
         device: crate::bus::SharedDevice,
     ) -> Result<(), VmmError> {
-        let shared = Arc::get_mut(&mut self.shared).ok_or(VmmError::State(
-            "devices can only be added before the VM starts",
-        ))?;
-        shared.mmio.insert(base, len, device)?;
-        Ok(())
+        Ok(self.buses_mut()?.mmio.insert(base, len, device)?)
+    }
+
+    /// Maps an extra device on the port-I/O bus. Only before [`Vmm::start`].
+    pub fn add_pio_device(
+        &mut self,
+        base: u64,
+        len: u64,
+        device: crate::bus::SharedDevice,
+    ) -> Result<(), VmmError> {
+        Ok(self.buses_mut()?.pio.insert(base, len, device)?)
     }
 
     /// Starts one thread per vCPU.

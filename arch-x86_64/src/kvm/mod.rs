@@ -75,16 +75,6 @@ impl Arch for X86_64 {
         vm.fd()
             .set_tss_address(crate::layout::KVM_TSS_ADDR as usize)
             .map_err(kvm_err("KVM_SET_TSS_ADDR"))?;
-        vm.fd()
-            .create_irq_chip()
-            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
-        let pit = kvm_bindings::kvm_pit_config {
-            flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
-            ..Default::default()
-        };
-        vm.fd()
-            .create_pit2(pit)
-            .map_err(kvm_err("KVM_CREATE_PIT2"))?;
         Ok(vm)
     }
 

@@ -24,6 +24,21 @@ pub struct Platform {
 pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86Error> {
     let cfg = ctx.config;
 
+    // The in-kernel PIC/IOAPIC/LAPIC and PIT. Created after guest RAM is registered: on some hosts
+    // a memory-slot update costs several milliseconds more once an irqchip exists.
+    ctx.vm
+        .fd()
+        .create_irq_chip()
+        .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
+    let pit = kvm_bindings::kvm_pit_config {
+        flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    };
+    ctx.vm
+        .fd()
+        .create_pit2(pit)
+        .map_err(kvm_err("KVM_CREATE_PIT2"))?;
+
     // COM1 on IRQ 4, through an irqfd into the in-kernel PIC/IOAPIC.
     let irq = EventFd::new(EFD_NONBLOCK).map_err(X86Error::EventFd)?;
     ctx.vm.register_irqfd(&irq, COM1_IRQ)?;
