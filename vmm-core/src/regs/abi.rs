@@ -184,8 +184,6 @@ pub fn table_facts(table: &RegTable) -> Vec<AbiFact> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[repr(C)]
     struct Inner {
         a: u32,

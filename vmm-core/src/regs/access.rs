@@ -186,7 +186,7 @@ pub struct ReadOutcome {
     pub absent: Vec<RegId>,
 }
 
-fn lookup<'t>(table: &'t RegTable, id: RegId) -> Result<&'t RegDesc, RegError> {
+fn lookup(table: &RegTable, id: RegId) -> Result<&RegDesc, RegError> {
     table.get(id).ok_or(RegError::UnknownId {
         table: table.name(),
         id,
