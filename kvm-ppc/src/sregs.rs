@@ -302,6 +302,40 @@ impl KvmSregs {
     }
 }
 
+/// The fields of `struct kvm_regs`: (tetra's name, C member, byte offset). All are `__u64`.
+/// `pid` and `sprg4`-`sprg7` are BookE-only.
+pub fn regs_fields() -> Vec<(String, String, usize)> {
+    let mut v: Vec<(String, String, usize)> = [
+        ("nip", "pc", offset_of!(KvmRegs, pc)),
+        ("cr", "cr", offset_of!(KvmRegs, cr)),
+        ("ctr", "ctr", offset_of!(KvmRegs, ctr)),
+        ("lr", "lr", offset_of!(KvmRegs, lr)),
+        ("xer", "xer", offset_of!(KvmRegs, xer)),
+        ("msr", "msr", offset_of!(KvmRegs, msr)),
+        ("srr0", "srr0", offset_of!(KvmRegs, srr0)),
+        ("srr1", "srr1", offset_of!(KvmRegs, srr1)),
+        ("pid", "pid", offset_of!(KvmRegs, pid)),
+    ]
+    .iter()
+    .map(|&(n, m, o)| (n.to_string(), m.to_string(), o))
+    .collect();
+    for i in 0..8 {
+        v.push((
+            format!("sprg{i}"),
+            format!("sprg{i}"),
+            offset_of!(KvmRegs, sprg0) + 8 * i,
+        ));
+    }
+    for i in 0..32 {
+        v.push((
+            format!("gpr{i}"),
+            format!("gpr[{i}]"),
+            offset_of!(KvmRegs, gpr) + 8 * i,
+        ));
+    }
+    v
+}
+
 /// The block number of `struct kvm_sregs` in the PowerPC register tables (restored first: the PVR
 /// must be set before anything else, and before the first `KVM_RUN`).
 pub const BLOCK_SREGS: u8 = 0;
@@ -655,6 +689,15 @@ pub fn set_update_special(data: &mut [u8], offsets: impl IntoIterator<Item = usi
 mod tests {
     use super::*;
     use std::mem::size_of;
+
+    #[test]
+    fn regs_fields_cover_kvm_regs() {
+        let f = regs_fields();
+        assert_eq!(f.len(), 49);
+        assert_eq!(f.iter().map(|x| x.2).max(), Some(size_of::<KvmRegs>() - 8));
+        assert_eq!(f[0], ("nip".to_string(), "pc".to_string(), 0));
+        assert_eq!(f[17], ("gpr0".to_string(), "gpr[0]".to_string(), 136));
+    }
 
     #[test]
     fn sizes_and_offsets() {
