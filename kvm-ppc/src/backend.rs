@@ -397,17 +397,16 @@ impl Device {
         check(op, unsafe { ioctl_with_ref(&self.fd, nr as _, &a) }).map(drop)
     }
 
-    /// `KVM_SET_DEVICE_ATTR` with a `u64` value (MPIC/XICS attributes are 32 or 64 bits: the
-    /// kernel reads the size the attribute defines from the start of `value`).
+    /// `KVM_SET_DEVICE_ATTR` of a 64-bit attribute (e.g. `KVM_DEV_MPIC_BASE_ADDR`, XICS sources).
     pub fn set_attr_u64(&self, group: u32, attr: u64, value: u64) -> Result<(), HvError> {
-        let v = value;
-        self.attr(
-            "KVM_SET_DEVICE_ATTR",
-            self.kvm.sys.nr.set_device_attr,
-            group,
-            attr,
-            &v as *const u64 as u64,
-        )
+        self.set_attr_bytes(group, attr, &value.to_ne_bytes())
+    }
+
+    /// `KVM_SET_DEVICE_ATTR` of a 32-bit attribute (e.g. MPIC registers). A separate call from
+    /// the 64-bit one: the kernel reads 4 bytes, which on big-endian BookE hosts would be the
+    /// high half of a `u64`.
+    pub fn set_attr_u32(&self, group: u32, attr: u64, value: u32) -> Result<(), HvError> {
+        self.set_attr_bytes(group, attr, &value.to_ne_bytes())
     }
 
     /// `KVM_SET_DEVICE_ATTR` with the attribute data in `data`.
@@ -432,11 +431,18 @@ impl Device {
         )
     }
 
-    /// `KVM_GET_DEVICE_ATTR` of a `u64` attribute.
+    /// `KVM_GET_DEVICE_ATTR` of a 64-bit attribute.
     pub fn get_attr_u64(&self, group: u32, attr: u64) -> Result<u64, HvError> {
         let mut b = [0u8; 8];
         self.get_attr_bytes(group, attr, &mut b)?;
         Ok(u64::from_ne_bytes(b))
+    }
+
+    /// `KVM_GET_DEVICE_ATTR` of a 32-bit attribute.
+    pub fn get_attr_u32(&self, group: u32, attr: u64) -> Result<u32, HvError> {
+        let mut b = [0u8; 4];
+        self.get_attr_bytes(group, attr, &mut b)?;
+        Ok(u32::from_ne_bytes(b))
     }
 
     /// `KVM_HAS_DEVICE_ATTR`.

@@ -11,8 +11,9 @@
 use kvm_ppc::consts::{KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_NR_VCPUS, KVM_CAP_USER_MEMORY};
 use kvm_ppc::sregs::BLOCK_REGS;
 use kvm_ppc::{Kvm, KvmAbi};
-use vmm_core::hypervisor::{MemorySlot, VcpuExit, VcpuOps, VmOps};
+use vmm_core::hypervisor::{IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
 use vmm_core::regs::{BlockKind, RegBlock, VcpuRegs};
+use vmm_sys_util::eventfd::EventFd;
 
 /// Anonymous host memory for a guest slot.
 struct Mem {
@@ -70,8 +71,9 @@ const CODE: [u8; 21] = [
     0xa2, 0x00, 0x40, // mov [0x4000], al    -> MmioWrite 0x4000 [0x7f]
     0xa0, 0x00, 0x50, // mov al, [0x5000]    -> MmioRead 0x5000, the VMM answers 0x5a
     0xee, // out dx, al          -> IoOut 0x10 [0x5a]
+    0xe6, 0x30, // out 0x30, al  -> no exit: signals the ioeventfd
     0xf4, // hlt                 -> Hlt
-    0xf4, 0xf4, 0xf4,
+    0xf4,
 ];
 
 #[test]
@@ -110,6 +112,11 @@ fn raw_backend_runs_a_real_mode_guest_on_real_kvm() {
         })
         .expect("slot 1");
     }
+
+    // A PIO ioeventfd: the guest's write to port 0x30 signals it instead of exiting.
+    let efd = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+    vm.register_ioeventfd(&efd, IoEventAddr::Pio(0x30), None)
+        .expect("KVM_IOEVENTFD");
 
     let mut vcpu = vm.create_vcpu(0).expect("KVM_CREATE_VCPU");
 
@@ -176,9 +183,12 @@ fn raw_backend_runs_a_real_mode_guest_on_real_kvm() {
     assert_eq!(ram.bytes()[0x1000], 0x7f);
     let log = vm.dirty_log(1, 0x2000).expect("KVM_GET_DIRTY_LOG");
     assert_eq!(log, vec![0b10]);
-    // RIP is past the HLT: 0xffa0 + 18 bytes.
+    assert_eq!(efd.read().expect("the ioeventfd fired"), 1);
+    vm.unregister_ioeventfd(&efd, IoEventAddr::Pio(0x30), None)
+        .expect("KVM_IOEVENTFD deassign");
+    // RIP is past the HLT: 0xffa0 + 20 bytes.
     vcpu.read_block(&regs, &mut buf).expect("KVM_GET_REGS");
-    assert_eq!(rip(&buf), 0xffa0 + 18);
+    assert_eq!(rip(&buf), 0xffa0 + 20);
     // A wrongly sized block buffer is refused before any ioctl.
     assert!(vcpu.read_block(&regs, &mut [0u8; 8]).is_err());
 }
@@ -191,4 +201,23 @@ fn wrong_layout_is_refused_by_the_kernel() {
         .err()
         .expect("powerpc numbers must fail on x86");
     assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+}
+
+#[test]
+fn devices_on_real_kvm() {
+    // KVM_CREATE_DEVICE and KVM_HAS_DEVICE_ATTR with the generic layout, on the one device type
+    // an x86 VM without irqchip offers: KVM_DEV_TYPE_VFIO (4).
+    const KVM_DEV_TYPE_VFIO: u32 = 4;
+    let vm = open().create_vm(0).expect("KVM_CREATE_VM");
+    assert!(
+        vm.can_create_device(KVM_DEV_TYPE_VFIO),
+        "KVM_CREATE_DEVICE_TEST"
+    );
+    assert!(!vm.can_create_device(0x7777), "an unknown type is refused");
+    let dev = vm
+        .create_device(KVM_DEV_TYPE_VFIO)
+        .expect("KVM_CREATE_DEVICE");
+    // KVM_DEV_VFIO_GROUP (1) / KVM_DEV_VFIO_GROUP_ADD (1) exists; group 0x77 does not.
+    assert!(dev.has_attr(1, 1));
+    assert!(!dev.has_attr(0x77, 0));
 }
