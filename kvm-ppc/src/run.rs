@@ -267,14 +267,17 @@ impl RunPage {
                     });
                 };
                 let data = &mut self.bytes_mut()[io.data_offset as usize..end as usize];
+                let size = usize::from(io.size);
                 if io.direction == KVM_EXIT_IO_OUT {
                     VcpuExit::IoOut {
                         port: io.port,
+                        size,
                         data,
                     }
                 } else {
                     VcpuExit::IoIn {
                         port: io.port,
+                        size,
                         data,
                     }
                 }
@@ -368,7 +371,9 @@ mod tests {
         );
         p.bytes_mut()[4000..4002].copy_from_slice(b"hi");
         match p.exit().unwrap() {
-            VcpuExit::IoOut { port, data } => assert_eq!((port, data), (0x3f8, &b"hi"[..])),
+            VcpuExit::IoOut { port, size, data } => {
+                assert_eq!((port, size, data), (0x3f8, 1, &b"hi"[..]))
+            }
             e => panic!("{e:?}"),
         }
         put(
@@ -382,7 +387,11 @@ mod tests {
             },
         );
         match p.exit().unwrap() {
-            VcpuExit::IoIn { port: 0x10, data } => data.copy_from_slice(&[1, 2, 3, 4]),
+            VcpuExit::IoIn {
+                port: 0x10,
+                size: 4,
+                data,
+            } => data.copy_from_slice(&[1, 2, 3, 4]),
             e => panic!("{e:?}"),
         }
         assert_eq!(&p.bytes()[4000..4004], &[1, 2, 3, 4]);

@@ -149,9 +149,11 @@ fn raw_backend_runs_a_real_mode_guest_on_real_kvm() {
     for _ in 0..16 {
         let exit = vcpu.run().expect("KVM_RUN");
         match exit {
-            VcpuExit::IoOut { port, data } => seen.push(format!("out {port:#x} {data:02x?}")),
-            VcpuExit::IoIn { port, data } => {
-                seen.push(format!("in {port:#x} {}", data.len()));
+            VcpuExit::IoOut { port, size, data } => {
+                seen.push(format!("out {port:#x}/{size} {data:02x?}"))
+            }
+            VcpuExit::IoIn { port, size, data } => {
+                seen.push(format!("in {port:#x}/{size} {}", data.len()));
                 data[0] = 0x7f;
             }
             VcpuExit::MmioWrite { addr, data } => {
@@ -171,11 +173,11 @@ fn raw_backend_runs_a_real_mode_guest_on_real_kvm() {
     assert_eq!(
         seen,
         [
-            "out 0x10 [42]",
-            "in 0x10 1",
+            "out 0x10/1 [42]",
+            "in 0x10/1 1",
             "mmio-w 0x4000 [7f]",
             "mmio-r 0x5000 1",
-            "out 0x10 [5a]",
+            "out 0x10/1 [5a]",
             "hlt"
         ]
     );

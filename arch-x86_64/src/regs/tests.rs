@@ -79,6 +79,15 @@ fn table_builds_and_names_resolve() {
 }
 
 #[test]
+fn boot_msrs_are_in_the_table() {
+    for (index, _) in crate::msrs::boot_msrs() {
+        let r = table().get(msr_id(index)).unwrap();
+        assert!(r.attrs.is_saved(), "{}", r.name);
+    }
+    assert!(table().contains(msr_id(crate::msrs::IA32_TSC)));
+}
+
+#[test]
 fn numbers_count_within_each_set() {
     let t = table();
     assert_eq!(t.by_name("rax").unwrap().id.number(), 0);
