@@ -13,6 +13,7 @@ pub mod devices;
 mod kvm;
 pub mod layout;
 pub mod msrs;
+pub mod regs;
 
 #[cfg(target_arch = "x86_64")]
 pub use kvm::{Platform, X86Error};

@@ -15,6 +15,7 @@ pub mod event_loop;
 pub mod exit;
 pub mod hypervisor;
 pub mod memory;
+pub mod regs;
 mod vcpu;
 pub mod vm;
 

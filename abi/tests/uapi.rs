@@ -1,0 +1,54 @@
+//! The ABI check: every struct, constant, ioctl number and register id tetra defines itself,
+//! against the uapi headers of its arch, compiled with that arch's gcc (see the crate doc).
+//! Missing compilers or headers fail with the packages to install.
+//!
+//! When arch-booke gains `src/abi.rs` with its own structs (kvm_config_tlb, ...), add
+//! `facts.extend(arch_booke::abi::abi_facts());` to `powerpc_facts`.
+
+use abi_check::{check, Target};
+use std::path::PathBuf;
+use vmm_core::regs::abi::AbiFact;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("abi-probes")
+}
+
+fn run(target: Target, facts: Vec<AbiFact>) {
+    assert!(
+        facts.len() > 50,
+        "{}: suspiciously few facts ({})",
+        target.name,
+        facts.len()
+    );
+    match check(&target, &facts, &dir()) {
+        Ok(n) => eprintln!("{}: {n} ABI facts hold", target.name),
+        Err(e) => panic!("\n{e}"),
+    }
+}
+
+fn powerpc_facts() -> Vec<AbiFact> {
+    let mut facts = kvm_ppc::abi::abi_facts();
+    facts.extend(arch_ppc64::regs::abi_facts());
+    facts.extend(arch_booke::regs::abi_facts());
+    facts
+}
+
+#[test]
+fn powerpc64le_uapi() {
+    run(Target::POWERPC64LE, powerpc_facts());
+}
+
+#[test]
+fn powerpc64_uapi() {
+    run(Target::POWERPC64, powerpc_facts());
+}
+
+#[test]
+fn aarch64_uapi() {
+    run(Target::AARCH64, arch_arm64::regs::abi_facts());
+}
+
+#[test]
+fn x86_64_uapi() {
+    run(Target::X86_64, arch_x86_64::regs::abi_facts());
+}
