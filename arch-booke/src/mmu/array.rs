@@ -160,7 +160,11 @@ impl TlbArray {
     }
 
     /// Decodes an array image (`geometry.array_len()` bytes in `order`).
-    pub fn decode(geometry: TlbGeometry, bytes: &[u8], order: ByteOrder) -> Result<Self, ArrayError> {
+    pub fn decode(
+        geometry: TlbGeometry,
+        bytes: &[u8],
+        order: ByteOrder,
+    ) -> Result<Self, ArrayError> {
         if bytes.len() != geometry.array_len() {
             return Err(ArrayError::WrongLength {
                 geometry,
@@ -206,7 +210,9 @@ impl TlbArray {
     }
 
     /// Valid entries with their index and position.
-    pub fn valid_entries(&self) -> impl Iterator<Item = (usize, TlbPos, kvm_book3e_206_tlb_entry)> + '_ {
+    pub fn valid_entries(
+        &self,
+    ) -> impl Iterator<Item = (usize, TlbPos, kvm_book3e_206_tlb_entry)> + '_ {
         let g = self.geometry;
         self.entries
             .iter()
@@ -300,7 +306,11 @@ mod tests {
             assert_eq!(TlbArray::decode(g, &bytes, order).unwrap(), a);
             assert!(matches!(
                 TlbArray::decode(g, &bytes[1..], order),
-                Err(ArrayError::WrongLength { expected: 288, actual: 287, .. })
+                Err(ArrayError::WrongLength {
+                    expected: 288,
+                    actual: 287,
+                    ..
+                })
             ));
         }
         assert!(TlbArray::from_entries(g, vec![sample(); 11]).is_err());

@@ -95,7 +95,9 @@ mod tests {
         ));
         // MMU v2 has power-of-two sizes.
         assert_eq!(
-            boot_entry(&CoreMmu::E6500, 20 << 20).unwrap().page_size(Tlb::Tlb1),
+            boot_entry(&CoreMmu::E6500, 20 << 20)
+                .unwrap()
+                .page_size(Tlb::Tlb1),
             32 << 20
         );
     }

@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(cfg & TLBNCFG_N_ENTRY, 0);
         assert_eq!(cfg >> TLBNCFG_ASSOC_SHIFT, 8);
         let small = TlbGeometry::new(64, 2, 16).unwrap();
-        assert_eq!(c.tlbncfg(&small, Tlb::Tlb1), 16 | (16 << 24) | TLBNCFG_IPROT | TLBNCFG_AVAIL);
+        assert_eq!(
+            c.tlbncfg(&small, Tlb::Tlb1),
+            16 | (16 << 24) | TLBNCFG_IPROT | TLBNCFG_AVAIL
+        );
     }
 
     #[test]

@@ -69,7 +69,11 @@ impl DirtyBitmap {
     pub fn mark_all(&mut self) {
         for (n, w) in self.words.iter_mut().enumerate() {
             let valid = self.bits - n * 64;
-            let logical = if valid >= 64 { u64::MAX } else { (1 << valid) - 1 };
+            let logical = if valid >= 64 {
+                u64::MAX
+            } else {
+                (1 << valid) - 1
+            };
             *w = logical.to_le();
         }
         self.count = self.bits;
@@ -135,7 +139,12 @@ mod tests {
         assert_eq!(bytes[24], 0x80); // bit 199
         for (i, b) in bytes.iter().enumerate() {
             for bit in 0..8 {
-                assert_eq!(b >> bit & 1 == 1, d.is_dirty(i * 8 + bit), "bit {}", i * 8 + bit);
+                assert_eq!(
+                    b >> bit & 1 == 1,
+                    d.is_dirty(i * 8 + bit),
+                    "bit {}",
+                    i * 8 + bit
+                );
             }
         }
         // The pointer handed to KVM views the same bytes.

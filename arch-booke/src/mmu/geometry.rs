@@ -61,7 +61,9 @@ pub enum GeometryError {
     #[error("TLB1 may not exceed {TLB1_MAX_ENTRIES} entries, got {0}")]
     Tlb1TooLarge(u32),
     /// TLB2 or TLB3 not zero.
-    #[error("TLB{tlb} is reserved: its size and ways must be 0, got {entries} entries, {ways} ways")]
+    #[error(
+        "TLB{tlb} is reserved: its size and ways must be 0, got {entries} entries, {ways} ways"
+    )]
     ReservedTlb {
         /// 2 or 3.
         tlb: usize,
@@ -157,7 +159,11 @@ impl TlbGeometry {
 
     /// Validates a geometry: TLB0 of `tlb0_entries` in `tlb0_ways` ways, a fully associative
     /// TLB1 of `tlb1_entries`.
-    pub fn new(tlb0_entries: u32, tlb0_ways: u32, tlb1_entries: u32) -> Result<Self, GeometryError> {
+    pub fn new(
+        tlb0_entries: u32,
+        tlb0_ways: u32,
+        tlb1_entries: u32,
+    ) -> Result<Self, GeometryError> {
         Self::check(tlb0_entries, tlb0_ways, tlb1_entries, tlb1_entries)?;
         Ok(Self {
             tlb0_entries,
@@ -286,8 +292,7 @@ impl TlbGeometry {
 
     /// Array index of TLB0 `way` in the set of `mas2`; `None` if `way` is out of range.
     pub fn tlb0_index(&self, mas2: u64, way: u32) -> Option<usize> {
-        (way < self.tlb0_ways)
-            .then(|| (self.tlb0_set(mas2) * self.tlb0_ways + way) as usize)
+        (way < self.tlb0_ways).then(|| (self.tlb0_set(mas2) * self.tlb0_ways + way) as usize)
     }
 
     /// Where array index `index` lives; `None` past the end.

@@ -251,7 +251,11 @@ impl<S: TlbStore> GuestMmu<S> {
     /// entries invalidated.
     pub fn tlbivax(&mut self, ea: u64) -> Result<usize, OpsError> {
         let all = (ea >> 2) & 1 == 1;
-        let tlb = if (ea >> 3) & 1 == 1 { Tlb::Tlb1 } else { Tlb::Tlb0 };
+        let tlb = if (ea >> 3) & 1 == 1 {
+            Tlb::Tlb1
+        } else {
+            Tlb::Tlb0
+        };
         let page = ea & MAS2_EPN_MASK;
         self.invalidate_where(tlb, |e| all || e.covers(tlb, page))
     }
@@ -329,7 +333,13 @@ mod tests {
         assert_eq!(m.tlbwe(&bad, true), Err(OpsError::NoSuchTlb(2)));
         let mut empty = GuestMmu::new(TlbArray::new(TlbGeometry::new(8, 2, 0).unwrap()));
         assert_eq!(
-            empty.tlbwe(&MasRegs { mas0: mas0(1, 0), ..MasRegs::default() }, true),
+            empty.tlbwe(
+                &MasRegs {
+                    mas0: mas0(1, 0),
+                    ..MasRegs::default()
+                },
+                true
+            ),
             Err(OpsError::EmptyTlb(Tlb::Tlb1))
         );
     }
@@ -351,7 +361,10 @@ mod tests {
             ..MasRegs::default()
         };
         assert_eq!(m.tlbre(&mut r).unwrap(), 512 + 9);
-        assert_eq!((r.mas1, r.mas2, r.mas7_3, r.mas8), (wrote.mas1, wrote.mas2, wrote.mas7_3, 7));
+        assert_eq!(
+            (r.mas1, r.mas2, r.mas7_3, r.mas8),
+            (wrote.mas1, wrote.mas2, wrote.mas7_3, 7)
+        );
     }
 
     #[test]
@@ -398,8 +411,20 @@ mod tests {
     fn tlbivax_respects_iprot_and_selects_tlb() {
         let mut m = mmu();
         let a = write(&mut m, 1, 0, MAS1_VALID | (10 << 7), 0x0010_0000); // 1 MiB
-        let b = write(&mut m, 1, 1, MAS1_VALID | MAS1_IPROT | (10 << 7), 0x0010_0000);
-        let c = write(&mut m, 1, 2, MAS1_VALID | (3 << 16) | MAS1_TS | (10 << 7), 0x0010_0000);
+        let b = write(
+            &mut m,
+            1,
+            1,
+            MAS1_VALID | MAS1_IPROT | (10 << 7),
+            0x0010_0000,
+        );
+        let c = write(
+            &mut m,
+            1,
+            2,
+            MAS1_VALID | (3 << 16) | MAS1_TS | (10 << 7),
+            0x0010_0000,
+        );
         let d = write(&mut m, 0, 0, MAS1_VALID, 0x0010_0000);
         // TLB1 by address: every unprotected entry whose page holds it, any TID/TS.
         assert_eq!(m.tlbivax(0x0018_0000 | 8).unwrap(), 2);
@@ -415,17 +440,36 @@ mod tests {
     #[test]
     fn tlbilx_types() {
         let mut m = mmu();
-        let p5 = write(&mut m, 1, 0, MAS1_VALID | (5 << 16) | (10 << 7), 0x0010_0000);
+        let p5 = write(
+            &mut m,
+            1,
+            0,
+            MAS1_VALID | (5 << 16) | (10 << 7),
+            0x0010_0000,
+        );
         let g0 = write(&mut m, 1, 1, MAS1_VALID | (10 << 7), 0x0020_0000);
         let p6 = write(&mut m, 0, 0, MAS1_VALID | (6 << 16), 0x0010_0000);
-        let p5ts = write(&mut m, 1, 2, MAS1_VALID | (5 << 16) | MAS1_TS | (10 << 7), 0x0010_0000);
+        let p5ts = write(
+            &mut m,
+            1,
+            2,
+            MAS1_VALID | (5 << 16) | MAS1_TS | (10 << 7),
+            0x0010_0000,
+        );
         let mas = |pid: u32, sas: bool| MasRegs {
             mas6: (pid << 16) | u32::from(sas),
             ..MasRegs::default()
         };
-        assert_eq!(TlbilxType::from_field(2), Err(OpsError::ReservedTlbilxType(2)));
+        assert_eq!(
+            TlbilxType::from_field(2),
+            Err(OpsError::ReservedTlbilxType(2))
+        );
         // T=3: translation match (TID 5 or 0, TS 0) at 0x100000.
-        assert_eq!(m.tlbilx(TlbilxType::Address, 0x0010_0000, &mas(5, false)).unwrap(), 1);
+        assert_eq!(
+            m.tlbilx(TlbilxType::Address, 0x0010_0000, &mas(5, false))
+                .unwrap(),
+            1
+        );
         assert!(!m.store().entries()[p5].valid());
         assert!(m.store().entries()[p5ts].valid());
         // T=1: TID equal to SPID only (not TID 0).

@@ -144,7 +144,8 @@ impl Drop for SharedTlb {
 impl SharedTlb {
     /// A zeroed (all-invalid) array for `geometry`, every entry dirty.
     pub fn new(geometry: TlbGeometry, mmu_type: MmuType) -> Self {
-        let boxed = vec![kvm_book3e_206_tlb_entry::default(); geometry.total_entries()].into_boxed_slice();
+        let boxed =
+            vec![kvm_book3e_206_tlb_entry::default(); geometry.total_entries()].into_boxed_slice();
         let len = boxed.len();
         let array = NonNull::new(Box::into_raw(boxed) as *mut kvm_book3e_206_tlb_entry)
             .unwrap_or(NonNull::dangling());
@@ -275,7 +276,11 @@ impl SharedTlb {
                 .geometry
                 .position(i)
                 .is_some_and(|p| self.mmu_type.migrates(p.tlb));
-            let e = if keep { *e } else { kvm_book3e_206_tlb_entry::default() };
+            let e = if keep {
+                *e
+            } else {
+                kvm_book3e_206_tlb_entry::default()
+            };
             self.store(i, e).map_err(SharedError::Array)?;
         }
         self.dirty.mark_all();
@@ -364,7 +369,8 @@ mod tests {
         assert_eq!(t.generation(), 1);
 
         // A clean array pushes nothing.
-        t.enter(|_| panic!("nothing is dirty"), |_| Ok::<(), ()>(())).unwrap();
+        t.enter(|_| panic!("nothing is dirty"), |_| Ok::<(), ()>(()))
+            .unwrap();
 
         // Userspace writes are marked; the kernel's are not, and are visible after the run.
         t.write(513, entry(0x4000_0000)).unwrap();
@@ -415,7 +421,11 @@ mod tests {
             assert_eq!(t.dirty().count(), i + 1);
         }
         t.write(10, entry(0)).unwrap();
-        assert_eq!(t.dirty().count(), 20, "over the threshold everything is dirty");
+        assert_eq!(
+            t.dirty().count(),
+            20,
+            "over the threshold everything is dirty"
+        );
     }
 
     #[test]

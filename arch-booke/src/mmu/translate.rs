@@ -111,7 +111,10 @@ pub fn lookup<S: TlbStore + ?Sized>(
 }
 
 /// Translates `q.ea` and checks `q.access`.
-pub fn translate<S: TlbStore + ?Sized>(store: &S, q: &Query) -> Result<Translation, TranslateError> {
+pub fn translate<S: TlbStore + ?Sized>(
+    store: &S,
+    q: &Query,
+) -> Result<Translation, TranslateError> {
     let ea = if q.cm { q.ea } else { q.ea & 0xffff_ffff };
     let (index, entry) = lookup(store, ea, q.pid, q.ts).ok_or(TranslateError::Miss {
         ea,
@@ -212,17 +215,27 @@ mod tests {
             let (mut hits, mut misses) = (0, 0);
             for round in 0..40 {
                 let a = random_tlb(&mut rng, geometry, 10 + round * 5);
-                assert!(a.misplaced().is_empty(), "tlbwe placed a TLB0 entry in the wrong set");
+                assert!(
+                    a.misplaced().is_empty(),
+                    "tlbwe placed a TLB0 entry in the wrong set"
+                );
                 for _ in 0..400 {
                     // Half the addresses fall in some entry's page, so hits are common and the
                     // TID/TS/V filters are exercised; the rest are anywhere.
                     let pick = a.entries()[rng.below(a.entries().len() as u64) as usize];
                     let ea = if rng.below(2) == 0 {
-                        (pick.mas2 & !0xfff) ^ rng.below(1 << 22)
+                        {
+                            let span = 12 + 10 * rng.below(2);
+                            (pick.mas2 & !0xfff) ^ rng.below(1 << span)
+                        }
                     } else {
                         (rng.below(1 << 12) << 12) | rng.below(1 << 12)
                     };
-                    let ea = if rng.below(8) == 0 { ea | (rng.next() << 32) } else { ea };
+                    let ea = if rng.below(8) == 0 {
+                        ea | (rng.next() << 32)
+                    } else {
+                        ea
+                    };
                     let pid = rng.below(4) as u32;
                     let ts = rng.below(4) == 0;
                     let cm = rng.below(2) == 0;
@@ -242,7 +255,10 @@ mod tests {
                     }
                 }
             }
-            assert!(hits > 400 && misses > 400, "{geometry}: {hits} hits, {misses} misses");
+            assert!(
+                hits > 400 && misses > 400,
+                "{geometry}: {hits} hits, {misses} misses"
+            );
         }
     }
 
@@ -266,7 +282,8 @@ mod tests {
         }
         for _ in 0..2000 {
             let bits = rng.below(64) as u8;
-            let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Execute][rng.below(3) as usize];
+            let kind =
+                [AccessKind::Read, AccessKind::Write, AccessKind::Execute][rng.below(3) as usize];
             let access = Access {
                 kind,
                 user: rng.below(2) == 0,
@@ -326,20 +343,31 @@ mod tests {
             cm,
             access: None,
         };
-        assert_eq!(translate(&a, &q(0x1000_0010, 7, false, true)).unwrap().ra, 0x100_0010);
+        assert_eq!(
+            translate(&a, &q(0x1000_0010, 7, false, true)).unwrap().ra,
+            0x100_0010
+        );
         assert!(matches!(
             translate(&a, &q(0x1000_0010, 8, false, true)),
             Err(TranslateError::Miss { pid: 8, .. })
         ));
         // TID 0 is global: any PID, but only in its own address space.
-        assert_eq!(translate(&a, &q(0x1000_0010, 8, true, true)).unwrap().ra, 0x200_0010);
+        assert_eq!(
+            translate(&a, &q(0x1000_0010, 8, true, true)).unwrap().ra,
+            0x200_0010
+        );
         // 32-bit mode drops the upper half of the EA; 64-bit mode does not.
         assert_eq!(
-            translate(&a, &q(0xffff_ffff_1000_0010, 7, false, false)).unwrap().index,
+            translate(&a, &q(0xffff_ffff_1000_0010, 7, false, false))
+                .unwrap()
+                .index,
             512
         );
         assert!(translate(&a, &q(0xffff_ffff_1000_0010, 7, false, true)).is_err());
         let err = translate(&a, &q(0x2000_0000, 1, false, true)).unwrap_err();
-        assert_eq!(err.to_string(), "no TLB entry maps EA 0x20000000 for PID 1, AS 0");
+        assert_eq!(
+            err.to_string(),
+            "no TLB entry maps EA 0x20000000 for PID 1, AS 0"
+        );
     }
 }
