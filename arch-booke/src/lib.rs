@@ -15,6 +15,7 @@
 
 pub mod abi;
 pub mod boot;
+pub mod cpu;
 mod crc32;
 pub mod fdt;
 pub mod inspect;
