@@ -71,7 +71,11 @@ pub fn soc_path() -> String {
 
 /// Path of serial port `n` (0 or 1).
 pub fn serial_path(n: usize) -> String {
-    let off = if n == 0 { SERIAL0_OFFSET } else { SERIAL1_OFFSET };
+    let off = if n == 0 {
+        SERIAL0_OFFSET
+    } else {
+        SERIAL1_OFFSET
+    };
     format!("{}/serial@{off:x}", soc_path())
 }
 
@@ -213,7 +217,10 @@ mod tests {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, blob).unwrap();
-        let out = Command::new("dtc").args(["-I", "dtb", "-O", "dts"]).arg(&path).output();
+        let out = Command::new("dtc")
+            .args(["-I", "dtb", "-O", "dts"])
+            .arg(&path)
+            .output();
         let _ = std::fs::remove_file(&path);
         let out = match out {
             Ok(o) => o,
@@ -311,7 +318,7 @@ mod tests {
             assert!(s.contains("interrupt-parent = <0x01>;"));
             assert!(s.contains(&format!("cell-index = <0x{idx:02x}>;")), "{s}");
         }
-        assert!(dts.find("serial@4500").unwrap() < dts.find("serial@4600").unwrap());
+        assert!(dts.find("serial@4500 {").unwrap() < dts.find("serial@4600 {").unwrap());
         let aliases = node(&dts, "aliases");
         assert!(aliases.contains("serial0 = \"/soc@fe0000000/serial@4500\";"));
     }

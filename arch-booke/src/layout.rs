@@ -145,14 +145,23 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(BoardLayout::new(1 << 20, 1), Err(LayoutError::RamTooSmall(1 << 20)));
-        assert!(matches!(BoardLayout::new(MAX_RAM + 4096, 1), Err(LayoutError::RamTooLarge(_))));
+        assert_eq!(
+            BoardLayout::new(1 << 20, 1),
+            Err(LayoutError::RamTooSmall(1 << 20))
+        );
+        assert!(matches!(
+            BoardLayout::new(MAX_RAM + 4096, 1),
+            Err(LayoutError::RamTooLarge(_))
+        ));
         assert!(BoardLayout::new(MAX_RAM, 1).is_ok());
         assert_eq!(
             BoardLayout::new((64 << 20) + 1, 1),
             Err(LayoutError::RamUnaligned((64 << 20) + 1))
         );
         assert_eq!(BoardLayout::new(64 << 20, 0), Err(LayoutError::CpuCount(0)));
-        assert_eq!(BoardLayout::new(64 << 20, 33), Err(LayoutError::CpuCount(33)));
+        assert_eq!(
+            BoardLayout::new(64 << 20, 33),
+            Err(LayoutError::CpuCount(33))
+        );
     }
 }
