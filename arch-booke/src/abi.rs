@@ -415,6 +415,23 @@ pub struct kvm_sregs_e {
     pub epsc: u32,
 }
 
+// Checked at compile time on every target, so the powerpc64 cross build proves them there too
+// (values from powerpc64-linux-gnu-gcc on the uapi headers; the tests below check every field).
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<kvm_book3e_206_tlb_entry>() == 24);
+    assert!(offset_of!(kvm_book3e_206_tlb_entry, mas7_3) == 16);
+    assert!(size_of::<kvm_book3e_206_tlb_params>() == 64);
+    assert!(size_of::<kvm_config_tlb>() == 24);
+    assert!(offset_of!(kvm_config_tlb, array_len) == 20);
+    assert!(size_of::<kvm_dirty_tlb>() == 16);
+    assert!(size_of::<kvm_sregs_e_impl>() == 256);
+    assert!(size_of::<kvm_sregs_e>() == 664);
+    assert!(offset_of!(kvm_sregs_e, mas0) + KVM_SREGS_U_OFFSET == 456);
+    assert!(offset_of!(kvm_sregs_e, ivor_low) + KVM_SREGS_U_OFFSET == 488);
+    assert!(offset_of!(kvm_sregs_e, epsc) + KVM_SREGS_U_OFFSET == 668);
+};
+
 #[cfg(test)]
 mod tests {
     //! Sizes and offsets, derived from the powerpc64 uapi headers with

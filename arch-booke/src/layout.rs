@@ -140,7 +140,7 @@ mod tests {
         ] {
             assert!(off + size <= CCSR_SIZE);
         }
-        assert!(SERIAL1_OFFSET + SERIAL_SIZE <= MPIC_OFFSET);
+        const { assert!(SERIAL1_OFFSET + SERIAL_SIZE <= MPIC_OFFSET) };
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod regs;
 pub mod snapshot;
 #[cfg(test)]
 mod test_util;
+mod wire;
 
 /// The PowerPC BookE (e500mc family) architecture, as a type for vmm-core's `Arch` trait.
 #[derive(Clone, Copy, Debug, Default)]

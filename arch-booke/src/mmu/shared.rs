@@ -221,7 +221,7 @@ impl SharedTlb {
     /// 2. `run` issues `KVM_RUN` (the kernel owns the array meanwhile);
     /// 3. whatever `run` returns, the generation is bumped: every entry may have changed.
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0502
     /// # use arch_booke::mmu::{SharedTlb, MmuType, TlbGeometry};
     /// let mut tlb = SharedTlb::new(TlbGeometry::E500MC, MmuType::Hv);
     /// let before = tlb.entries(); // a read from before the run...
