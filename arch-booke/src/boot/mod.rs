@@ -94,8 +94,19 @@ pub struct MemWrite {
     pub what: &'static str,
     /// Guest physical address.
     pub addr: u64,
-    /// Contents (zero-filled to the segment's memory size).
+    /// Contents.
     pub data: Vec<u8>,
+    /// Zero bytes that follow the contents (a segment's BSS).
+    pub zeros: u64,
+}
+
+impl MemWrite {
+    /// First address after the region.
+    pub fn end(&self) -> u64 {
+        self.addr
+            .saturating_add(self.data.len() as u64)
+            .saturating_add(self.zeros)
+    }
 }
 
 /// A parsed kernel.
@@ -123,6 +134,7 @@ impl Kernel {
                     what: "kernel",
                     addr: load,
                     data: u.data.to_vec(),
+                    zeros: 0,
                 }],
                 entry: u64::from(u.entry),
                 end: load + u.data.len() as u64 + UIMAGE_BSS_SLACK,
@@ -132,17 +144,13 @@ impl Kernel {
             let mut segments = Vec::new();
             let mut end = 0;
             for s in &k.segments {
-                let len = usize::try_from(s.mem_size).map_err(|_| BootError::RamTooSmall {
-                    needed: s.mem_size,
-                    ram: 0,
-                })?;
-                let mut data = s.data.to_vec();
-                data.resize(len, 0);
+                // The BSS is not allocated here: its size is untrusted until checked against RAM.
                 end = end.max(s.paddr + s.mem_size);
                 segments.push(MemWrite {
                     what: "kernel segment",
                     addr: s.paddr,
-                    data,
+                    data: s.data.to_vec(),
+                    zeros: s.mem_size - s.data.len() as u64,
                 });
             }
             Ok(Kernel {
@@ -219,7 +227,7 @@ pub fn prepare(
     let k = Kernel::parse(kernel)?;
     let ram = cfg.layout.ram_size();
     for s in &k.segments {
-        let end = s.addr + s.data.len() as u64;
+        let end = s.end();
         if end > ram {
             return Err(BootError::KernelOutsideRam {
                 addr: s.addr,
@@ -241,6 +249,7 @@ pub fn prepare(
                 what: "initrd",
                 addr: start,
                 data: data.to_vec(),
+                zeros: 0,
             });
             cursor = align_up(end, PAGE).ok_or(too_small(u64::MAX))?;
             Some((start, end))
@@ -269,6 +278,7 @@ pub fn prepare(
         what: "device tree",
         addr: fdt_addr,
         data: fdt,
+        zeros: 0,
     });
     let mut gpr = [0u64; 32];
     gpr[1] = fdt_addr - 16;
@@ -294,9 +304,18 @@ pub fn prepare(
 impl BootImage {
     /// Writes kernel, initrd and device tree into guest RAM.
     pub fn write_to(&self, ram: &GuestRam) -> Result<(), BootError> {
+        const CHUNK: u64 = 1 << 16;
+        let zero = [0u8; CHUNK as usize];
         for w in &self.writes {
             ram.write(w.what, w.addr, &w.data)
                 .map_err(BootError::Memory)?;
+            let mut at = w.addr + w.data.len() as u64;
+            while at < w.end() {
+                let n = (w.end() - at).min(CHUNK);
+                ram.write(w.what, at, &zero[..n as usize])
+                    .map_err(BootError::Memory)?;
+                at += n;
+            }
         }
         Ok(())
     }
@@ -406,7 +425,23 @@ mod tests {
         let b = prepare(&img, None, &cfg(64 << 20)).unwrap();
         assert_eq!(b.entry.pc, 0x40);
         assert_eq!(b.writes[0].addr, 0);
-        assert_eq!(b.writes[0].data.len(), 3 << 20, "BSS zero-filled");
+        assert_eq!(b.writes[0].data.len(), 4096);
+        assert_eq!(b.writes[0].zeros, (3 << 20) - 4096, "BSS");
+        // The BSS is cleared in guest RAM, even over old contents.
+        let ram = GuestRam::new(&[(GuestAddress(0), 64 << 20)]).unwrap();
+        ram.write("junk", 0, &vec![0xee; 4 << 20]).unwrap();
+        b.write_to(&ram).unwrap();
+        let mut bss = vec![0xffu8; (3 << 20) - 4096];
+        ram.memory()
+            .read_slice(&mut bss, GuestAddress(4096))
+            .unwrap();
+        assert_eq!(bss.iter().position(|x| *x != 0), None);
+        // A huge BSS is refused before anything is allocated.
+        let huge = elf::build(elf::ElfClass::Elf64, 0, &[(0, 0, &text, 1 << 60)]);
+        assert!(matches!(
+            prepare(&huge, None, &cfg(64 << 20)),
+            Err(BootError::KernelOutsideRam { .. })
+        ));
         assert_eq!(b.fdt_addr, (3 << 20) + STACK_GAP);
         assert_eq!(b.entry.ima_size, 4 << 20);
         assert!(b.initrd.is_none());
