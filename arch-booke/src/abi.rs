@@ -210,7 +210,7 @@ pub const KVM_SREGS_E_SPRG8: u32 = 1 << 3;
 pub const KVM_SREGS_E_MCIVPR: u32 = 1 << 4;
 /// `KVM_SREGS_E_IVOR`: IVOR0-15 (and more with other feature bits).
 pub const KVM_SREGS_E_IVOR: u32 = 1 << 5;
-/// `KVM_SREGS_E_ARCH206_MMU`: MAS0-4, MAS6-7, TLBnCFG, MMUCFG (and TLBnPS if MMUCFG[MAVN]=1).
+/// `KVM_SREGS_E_ARCH206_MMU`: MAS0-4, MAS6-7, TLBnCFG, MMUCFG (and TLBnPS if `MMUCFG[MAVN]`=1).
 pub const KVM_SREGS_E_ARCH206_MMU: u32 = 1 << 6;
 /// `KVM_SREGS_E_DEBUG`: DBSR, DBCR, IAC, DAC, DVC.
 pub const KVM_SREGS_E_DEBUG: u32 = 1 << 7;

@@ -48,7 +48,7 @@ impl Core {
         (32 << 10, 32 << 10)
     }
 
-    /// Whether the core is 64-bit (boots with MSR[CM] = 0 all the same).
+    /// Whether the core is 64-bit (boots with `MSR[CM]` = 0 all the same).
     pub fn is_64bit(self) -> bool {
         self != Core::E500mc
     }

@@ -7,7 +7,8 @@
 //!   headers).
 //! - [`mmu`]: the shared software TLB, guest TLB operations, translation, dirty tracking.
 //! - [`irqchip`]: the MPIC (OpenPIC) model.
-//! - [`layout`], [`fdt`], [`boot`]: the e500 board: physical map, device tree, kernel loading.
+//! - [`cpu`], [`layout`], [`fdt`], [`boot`]: the e500 board: core models, physical map, device
+//!   tree, kernel loading (uImage/ELF) and the ePAPR entry state.
 //! - [`regs`]: the BookE vCPU register state.
 //! - [`snapshot`]: the migration serializer; [`inspect`]: printing a TLB for `tetra inspect`.
 

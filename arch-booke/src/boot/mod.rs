@@ -3,7 +3,7 @@
 //!
 //! - guest memory: the kernel at its load address, then (page-aligned) the initrd, a 64 KiB
 //!   stack gap, and the device tree;
-//! - TLB1[0]: effective 0 -> real 0, valid, IPROT, TID 0, TS 0, the smallest TLB1 page that
+//! - `TLB1[0]`: effective 0 -> real 0, valid, IPROT, TID 0, TS 0, the smallest TLB1 page that
 //!   covers everything up to the end of the device tree (the "initial mapped area");
 //! - r3 = device tree address, r6 = ePAPR magic 0x45504150, r7 = size of the initial mapped
 //!   area, r4/r5/r8/r9 = 0, r1 = a stack below the device tree; MSR = 0 (supervisor, 32-bit mode,
@@ -191,7 +191,7 @@ pub struct EntryState {
     pub msr: u64,
     /// General-purpose registers.
     pub gpr: [u64; 32],
-    /// The TLB1[0] entry.
+    /// The `TLB1[0]` entry.
     pub boot_tlb: kvm_book3e_206_tlb_entry,
     /// Size of the initial mapped area (r7).
     pub ima_size: u64,
@@ -320,7 +320,7 @@ impl BootImage {
         Ok(())
     }
 
-    /// Writes the boot entry into TLB1[0] with tlbwe (a shared TLB marks it dirty).
+    /// Writes the boot entry into `TLB1[0]` with tlbwe (a shared TLB marks it dirty).
     pub fn install_boot_tlb<S: TlbStore>(&self, mmu: &mut GuestMmu<S>) -> Result<usize, BootError> {
         let e = &self.entry.boot_tlb;
         let mas = MasRegs {

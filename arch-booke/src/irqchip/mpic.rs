@@ -8,7 +8,7 @@
 //!
 //! Differences from the kernel, all towards the hardware:
 //! - the global timers count: the kernel keeps TCCR as written; here [`Mpic::advance_timers`]
-//!   counts down, toggles TCCR[TOG] and raises the timer interrupt at zero;
+//!   counts down, toggles `TCCR[TOG]` and raises the timer interrupt at zero;
 //! - after reset an IPI goes only to the CPUs written to IPIDR (the kernel's reset leaves CPU 0
 //!   in every IPI's destination set, so the first IPI after reset also reaches CPU 0);
 //! - the cached highest priorities of the raised/in-service queues are recomputed whenever they
@@ -37,34 +37,34 @@ pub const IRQ_IPI0: usize = MAX_SRC;
 pub const IRQ_TIM0: usize = MAX_SRC + MAX_IPI;
 /// First MSI interrupt number (sources 224..231).
 pub const IRQ_MSI0: usize = 224;
-/// External interrupt lines of the FSL MPICs (level/edge by IVPR[S]).
+/// External interrupt lines of the FSL MPICs (level/edge by `IVPR[S]`).
 pub const FSL_MAX_EXT: usize = 12;
 
-/// IVPR[MSK]: masked.
+/// `IVPR[MSK]`: masked.
 pub const IVPR_MASK: u32 = 1 << 31;
-/// IVPR[A]: activity (read-only).
+/// `IVPR[A]`: activity (read-only).
 pub const IVPR_ACTIVITY: u32 = 1 << 30;
 /// IVPR mode bit: distributed (1) or directed (0) delivery.
 pub const IVPR_MODE: u32 = 1 << 29;
-/// IVPR[P]: polarity.
+/// `IVPR[P]`: polarity.
 pub const IVPR_POLARITY: u32 = 1 << 23;
-/// IVPR[S]: sense (1: level).
+/// `IVPR[S]`: sense (1: level).
 pub const IVPR_SENSE: u32 = 1 << 22;
-/// IVPR[PRIORITY] mask.
+/// `IVPR[PRIORITY]` mask.
 pub const IVPR_PRIORITY_MASK: u32 = 0xf << 16;
 /// The vector mask of the FSL MPICs.
 pub const VECTOR_MASK: u32 = 0xffff;
-/// IDR[EP] (MPIC 2.0): external pin.
+/// `IDR[EP]` (MPIC 2.0): external pin.
 pub const IDR_EP: u32 = 1 << 31;
-/// GCR[RST]: reset.
+/// `GCR[RST]`: reset.
 pub const GCR_RESET: u32 = 1 << 31;
 /// GCR mode field: mixed.
 pub const GCR_MODE_MIXED: u32 = 0x2000_0000;
 /// GCR mode field: external proxy.
 pub const GCR_MODE_PROXY: u32 = 0x6000_0000;
-/// TCCR[TOG]: toggles at each zero crossing.
+/// `TCCR[TOG]`: toggles at each zero crossing.
 pub const TCCR_TOG: u32 = 1 << 31;
-/// TBCR[CI]: count inhibit.
+/// `TBCR[CI]`: count inhibit.
 pub const TBCR_CI: u32 = 1 << 31;
 /// VID 1.2 in FRR.
 pub const VID_REVISION_1_2: u32 = 2;
@@ -192,7 +192,7 @@ impl Output {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SourceType {
-    /// External lines: sense from IVPR[S].
+    /// External lines: sense from `IVPR[S]`.
     Normal,
     /// FSL internal sources (including MSIs): level, sense bit reserved.
     FslInt,
@@ -335,7 +335,7 @@ impl Mpic {
         self.nb_cpus
     }
 
-    /// Resets the controller (GCR[RST]): every source masked, priority 0, routed to CPU 0;
+    /// Resets the controller (`GCR[RST]`): every source masked, priority 0, routed to CPU 0;
     /// every CPU at task priority 15; timers inhibited.
     pub fn reset(&mut self) {
         self.gcr = 0;
@@ -701,7 +701,7 @@ impl Mpic {
     }
 
     /// Advances the global timers by `ticks` timer clocks (TFRR ticks per second). A timer that
-    /// reaches zero toggles TCCR[TOG], reloads its base count and raises its interrupt.
+    /// reaches zero toggles `TCCR[TOG]`, reloads its base count and raises its interrupt.
     pub fn advance_timers(&mut self, ticks: u64) {
         for t in 0..MAX_TMR {
             let Timer { tccr, tbcr } = self.timers[t];

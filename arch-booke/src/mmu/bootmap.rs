@@ -1,5 +1,5 @@
 //! The initial TLB1 entry, as U-Boot (and QEMU's e500 boards) leave it for the kernel: ePAPR's
-//! "initial mapped area" (IMA), one entry at TLB1[0] mapping effective address 0 to real address
+//! "initial mapped area" (IMA), one entry at `TLB1[0]` mapping effective address 0 to real address
 //! 0, valid and protected (IPROT), TID 0, TS 0, large enough to cover the kernel, its initrd and
 //! the device tree. Its size goes to the kernel in r7.
 
@@ -50,7 +50,7 @@ pub fn boot_entry(core: &CoreMmu, bytes: u64) -> Result<kvm_book3e_206_tlb_entry
     }))
 }
 
-/// Writes the boot entry covering `[0, bytes)` into TLB1[0] with tlbwe (so a shared array marks
+/// Writes the boot entry covering `[0, bytes)` into `TLB1[0]` with tlbwe (so a shared array marks
 /// it dirty). Returns the entry's page size (ePAPR's r7).
 pub fn install_boot_entry<S: TlbStore>(
     mmu: &mut GuestMmu<S>,

@@ -1,6 +1,6 @@
 //! The MMU configuration registers a guest reads (TLBnCFG, TLBnPS, MMUCFG), derived from the TLB
-//! geometry the way KVM does after `KVM_CONFIG_TLB`: the core's own bits, with TLBnCFG[NENTRY]
-//! and TLBnCFG[ASSOC] replaced by the geometry (NENTRY reads 0 above 2048 entries).
+//! geometry the way KVM does after `KVM_CONFIG_TLB`: the core's own bits, with `TLBnCFG[NENTRY]`
+//! and `TLBnCFG[ASSOC]` replaced by the geometry (NENTRY reads 0 above 2048 entries).
 //!
 //! The per-core base values are modelled from the Freescale core reference manuals as far as
 //! tetra needs them (page sizes, IPROT, MMU version, PID and real-address sizes); on a real host
@@ -8,30 +8,30 @@
 
 use super::geometry::{Tlb, TlbGeometry};
 
-/// TLBnCFG[NENTRY]: number of entries.
+/// `TLBnCFG[NENTRY]`: number of entries.
 pub const TLBNCFG_N_ENTRY: u32 = 0x0000_0fff;
-/// TLBnCFG[HES]: hardware entry select.
+/// `TLBnCFG[HES]`: hardware entry select.
 pub const TLBNCFG_HES: u32 = 0x0000_2000;
-/// TLBnCFG[AVAIL]: variable page size.
+/// `TLBnCFG[AVAIL]`: variable page size.
 pub const TLBNCFG_AVAIL: u32 = 0x0000_4000;
-/// TLBnCFG[IPROT]: invalidate protection supported.
+/// `TLBnCFG[IPROT]`: invalidate protection supported.
 pub const TLBNCFG_IPROT: u32 = 0x0000_8000;
-/// TLBnCFG[MAXSIZE] (MMU v1): log4 of the largest page in KiB.
+/// `TLBnCFG[MAXSIZE]` (MMU v1): log4 of the largest page in KiB.
 pub const TLBNCFG_MAXSIZE_SHIFT: u32 = 16;
-/// TLBnCFG[MINSIZE] (MMU v1): log4 of the smallest page in KiB.
+/// `TLBnCFG[MINSIZE]` (MMU v1): log4 of the smallest page in KiB.
 pub const TLBNCFG_MINSIZE_SHIFT: u32 = 20;
-/// TLBnCFG[ASSOC]: associativity.
+/// `TLBnCFG[ASSOC]`: associativity.
 pub const TLBNCFG_ASSOC_SHIFT: u32 = 24;
 /// Above this many entries KVM reports NENTRY as 0 (the field has 12 bits).
 pub const NENTRY_LIMIT: u32 = 2048;
 
-/// MMUCFG[MAVN]: MMU architecture version (0: v1.0, 1: v2.0).
+/// `MMUCFG[MAVN]`: MMU architecture version (0: v1.0, 1: v2.0).
 pub const MMUCFG_MAVN_MASK: u32 = 0x0000_0003;
-/// MMUCFG[NTLBS]: number of TLBs minus one.
+/// `MMUCFG[NTLBS]`: number of TLBs minus one.
 pub const MMUCFG_NTLBS_SHIFT: u32 = 2;
-/// MMUCFG[PIDSIZE]: PID register size minus one.
+/// `MMUCFG[PIDSIZE]`: PID register size minus one.
 pub const MMUCFG_PIDSIZE_SHIFT: u32 = 6;
-/// MMUCFG[RASIZE]: real address size in bits.
+/// `MMUCFG[RASIZE]`: real address size in bits.
 pub const MMUCFG_RASIZE_SHIFT: u32 = 17;
 
 /// MMU architecture version.
@@ -50,7 +50,7 @@ pub struct CoreMmu {
     pub name: &'static str,
     /// MMU architecture version.
     pub version: MmuVersion,
-    /// Bits of the PID register (and of MAS1[TID]).
+    /// Bits of the PID register (and of `MAS1[TID]`).
     pub pid_bits: u32,
     /// Bits of a real address.
     pub ra_bits: u32,
@@ -99,7 +99,7 @@ impl CoreMmu {
         }
     }
 
-    /// Whether `tlb` supports pages of `1 KiB << tsize` (MAS1[TSIZE]).
+    /// Whether `tlb` supports pages of `1 KiB << tsize` (`MAS1[TSIZE]`).
     pub fn supports_tsize(&self, tlb: Tlb, tsize: u32) -> bool {
         tsize < 32 && self.page_sizes(tlb) & (1 << tsize) != 0
     }
@@ -165,7 +165,7 @@ mod tests {
     }
 
     /// asm/kvm.h: "KVM will adjust TLBnCFG based on the sizes configured here, though arrays
-    /// greater than 2048 entries will have TLBnCFG[NENTRY] set to zero."
+    /// greater than 2048 entries will have `TLBnCFG[NENTRY]` set to zero."
     #[test]
     fn nentry_reads_zero_above_2048() {
         let c = CoreMmu::E6500;

@@ -5,47 +5,47 @@ use super::geometry::Tlb;
 use crate::abi::kvm_book3e_206_tlb_entry;
 use std::fmt;
 
-/// MAS0[TLBSEL] shift (2 bits).
+/// `MAS0[TLBSEL]` shift (2 bits).
 pub const MAS0_TLBSEL_SHIFT: u32 = 28;
-/// MAS0[TLBSEL] mask.
+/// `MAS0[TLBSEL]` mask.
 pub const MAS0_TLBSEL_MASK: u32 = 0x3000_0000;
-/// MAS0[ESEL] shift (12 bits).
+/// `MAS0[ESEL]` shift (12 bits).
 pub const MAS0_ESEL_SHIFT: u32 = 16;
-/// MAS0[ESEL] mask.
+/// `MAS0[ESEL]` mask.
 pub const MAS0_ESEL_MASK: u32 = 0x0fff_0000;
-/// MAS0[NV] mask (next victim).
+/// `MAS0[NV]` mask (next victim).
 pub const MAS0_NV_MASK: u32 = 0x0000_0fff;
 
-/// MAS1[V]: valid.
+/// `MAS1[V]`: valid.
 pub const MAS1_VALID: u32 = 0x8000_0000;
-/// MAS1[IPROT]: protected from invalidation.
+/// `MAS1[IPROT]`: protected from invalidation.
 pub const MAS1_IPROT: u32 = 0x4000_0000;
-/// MAS1[TID] shift (14 bits).
+/// `MAS1[TID]` shift (14 bits).
 pub const MAS1_TID_SHIFT: u32 = 16;
-/// MAS1[TID] mask.
+/// `MAS1[TID]` mask.
 pub const MAS1_TID_MASK: u32 = 0x3fff_0000;
-/// MAS1[TS]: translation space (address space).
+/// `MAS1[TS]`: translation space (address space).
 pub const MAS1_TS: u32 = 0x0000_1000;
-/// MAS1[TSIZE] shift: the page is `1 KiB << TSIZE`.
+/// `MAS1[TSIZE]` shift: the page is `1 KiB << TSIZE`.
 pub const MAS1_TSIZE_SHIFT: u32 = 7;
-/// MAS1[TSIZE] mask (5 bits).
+/// `MAS1[TSIZE]` mask (5 bits).
 pub const MAS1_TSIZE_MASK: u32 = 0x0000_0f80;
 
-/// MAS2[EPN] mask.
+/// `MAS2[EPN]` mask.
 pub const MAS2_EPN_MASK: u64 = !0xfff;
-/// MAS2[X0].
+/// `MAS2[X0]`.
 pub const MAS2_X0: u64 = 0x40;
-/// MAS2[X1].
+/// `MAS2[X1]`.
 pub const MAS2_X1: u64 = 0x20;
-/// MAS2[W]: write-through.
+/// `MAS2[W]`: write-through.
 pub const MAS2_W: u64 = 0x10;
-/// MAS2[I]: caching inhibited.
+/// `MAS2[I]`: caching inhibited.
 pub const MAS2_I: u64 = 0x08;
-/// MAS2[M]: memory coherence required.
+/// `MAS2[M]`: memory coherence required.
 pub const MAS2_M: u64 = 0x04;
-/// MAS2[G]: guarded.
+/// `MAS2[G]`: guarded.
 pub const MAS2_G: u64 = 0x02;
-/// MAS2[E]: little-endian.
+/// `MAS2[E]`: little-endian.
 pub const MAS2_E: u64 = 0x01;
 /// MAS2 attribute bits (X0, X1, WIMGE).
 pub const MAS2_ATTR_MASK: u64 = 0x7f;
@@ -57,25 +57,25 @@ pub const MAS3_U0_U3: u64 = 0x3c0;
 /// MAS3 permission bits (UX SX UW SW UR SR).
 pub const MAS3_PERM_MASK: u64 = 0x3f;
 
-/// MAS4[TLBSELD] shift: default TLB for a miss.
+/// `MAS4[TLBSELD]` shift: default TLB for a miss.
 pub const MAS4_TLBSELD_SHIFT: u32 = 28;
-/// MAS4[TSIZED] mask (same position as MAS1[TSIZE]).
+/// `MAS4[TSIZED]` mask (same position as `MAS1[TSIZE]`).
 pub const MAS4_TSIZED_MASK: u32 = 0x0000_0f80;
 /// MAS4 default attributes (X0D X1D WD ID MD GD ED, same positions as in MAS2).
 pub const MAS4_ATTRD_MASK: u32 = 0x7f;
 
-/// MAS6[SPID] shift (search PID).
+/// `MAS6[SPID]` shift (search PID).
 pub const MAS6_SPID_SHIFT: u32 = 16;
-/// MAS6[SPID] mask (same position as MAS1[TID]).
+/// `MAS6[SPID]` mask (same position as `MAS1[TID]`).
 pub const MAS6_SPID_MASK: u32 = 0x3fff_0000;
-/// MAS6[SAS]: search address space.
+/// `MAS6[SAS]`: search address space.
 pub const MAS6_SAS: u32 = 0x0000_0001;
 
-/// MAS8[TGS]: guest space.
+/// `MAS8[TGS]`: guest space.
 pub const MAS8_TGS: u32 = 0x8000_0000;
-/// MAS8[VF]: virtualization fault.
+/// `MAS8[VF]`: virtualization fault.
 pub const MAS8_VF: u32 = 0x4000_0000;
-/// MAS8[TLPID] mask.
+/// `MAS8[TLPID]` mask.
 pub const MAS8_TLPID_MASK: u32 = 0x0000_00ff;
 
 /// TSIZE of a 4 KiB page.
@@ -164,7 +164,7 @@ pub enum AccessKind {
 pub struct Access {
     /// Load, store or fetch.
     pub kind: AccessKind,
-    /// From user mode (MSR[PR] = 1).
+    /// From user mode (`MSR[PR]` = 1).
     pub user: bool,
 }
 
@@ -201,13 +201,13 @@ pub struct Mapping {
     pub ea: u64,
     /// Real (guest physical) address of the page (aligned down to the page size).
     pub ra: u64,
-    /// MAS1[TSIZE]: the page is `1 KiB << tsize`.
+    /// `MAS1[TSIZE]`: the page is `1 KiB << tsize`.
     pub tsize: u32,
-    /// MAS1[TID] (0: global).
+    /// `MAS1[TID]` (0: global).
     pub tid: u32,
-    /// MAS1[TS].
+    /// `MAS1[TS]`.
     pub ts: bool,
-    /// MAS1[IPROT].
+    /// `MAS1[IPROT]`.
     pub iprot: bool,
     /// MAS2 attributes (X0, X1, WIMGE).
     pub attrs: u64,
@@ -231,27 +231,27 @@ impl kvm_book3e_206_tlb_entry {
         }
     }
 
-    /// MAS1[V].
+    /// `MAS1[V]`.
     pub fn valid(&self) -> bool {
         self.mas1 & MAS1_VALID != 0
     }
 
-    /// MAS1[IPROT].
+    /// `MAS1[IPROT]`.
     pub fn iprot(&self) -> bool {
         self.mas1 & MAS1_IPROT != 0
     }
 
-    /// MAS1[TID] (0 matches every PID).
+    /// `MAS1[TID]` (0 matches every PID).
     pub fn tid(&self) -> u32 {
         (self.mas1 & MAS1_TID_MASK) >> MAS1_TID_SHIFT
     }
 
-    /// MAS1[TS].
+    /// `MAS1[TS]`.
     pub fn ts(&self) -> bool {
         self.mas1 & MAS1_TS != 0
     }
 
-    /// MAS1[TSIZE].
+    /// `MAS1[TSIZE]`.
     pub fn tsize(&self) -> u32 {
         (self.mas1 & MAS1_TSIZE_MASK) >> MAS1_TSIZE_SHIFT
     }

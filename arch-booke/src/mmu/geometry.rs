@@ -38,9 +38,9 @@ pub enum GeometryError {
     /// TLB0 size not a multiple of its ways.
     #[error("TLB0 size {entries} is not a multiple of its {ways} ways")]
     Tlb0NotMultipleOfWays {
-        /// tlb_sizes[0].
+        /// `tlb_sizes[0]`.
         entries: u32,
-        /// tlb_ways[0].
+        /// `tlb_ways[0]`.
         ways: u32,
     },
     /// TLB0 sets not a power of two.
@@ -52,9 +52,9 @@ pub enum GeometryError {
     /// TLB1 not fully associative.
     #[error("TLB1 must be fully associative: {entries} entries but {ways} ways")]
     Tlb1NotFullyAssociative {
-        /// tlb_sizes[1].
+        /// `tlb_sizes[1]`.
         entries: u32,
-        /// tlb_ways[1].
+        /// `tlb_ways[1]`.
         ways: u32,
     },
     /// TLB1 larger than 64 entries.
@@ -67,9 +67,9 @@ pub enum GeometryError {
     ReservedTlb {
         /// 2 or 3.
         tlb: usize,
-        /// tlb_sizes[tlb].
+        /// `tlb_sizes[tlb]`.
         entries: u32,
-        /// tlb_ways[tlb].
+        /// `tlb_ways[tlb]`.
         ways: u32,
     },
     /// A reserved word is not zero.
@@ -98,7 +98,7 @@ impl Tlb {
     /// Both TLBs, in array order.
     pub const ALL: [Tlb; 2] = [Tlb::Tlb0, Tlb::Tlb1];
 
-    /// The TLB number (MAS0[TLBSEL]).
+    /// The TLB number (`MAS0[TLBSEL]`).
     pub fn number(self) -> u32 {
         match self {
             Tlb::Tlb0 => 0,

@@ -4,9 +4,9 @@
 //! - [`geometry`]: `kvm_book3e_206_tlb_params` validation and the array's index/order rules.
 //! - [`config_regs`]: TLBnCFG / TLBnPS / MMUCFG derived from the geometry.
 //! - [`entry`]: MAS register fields and the decoding of one entry.
-//! - [`array`]: an owned array and its byte codec; [`TlbStore`], what the operations work on.
+//! - [`array`](mod@array): an owned array and its byte codec; [`TlbStore`], what the operations work on.
 //! - [`ops`]: tlbwe, tlbre, tlbsx, tlbivax, tlbilx.
-//! - [`translate`]: lookup and translation with permission checks.
+//! - [`translate`](mod@translate): lookup and translation with permission checks.
 //! - [`dirty`]: the KVM_DIRTY_TLB bitmap.
 //! - [`shared`]: the array shared with KVM and the protocol around KVM_RUN.
 //! - [`bootmap`]: the initial TLB1 entry.

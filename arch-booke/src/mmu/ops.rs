@@ -23,7 +23,7 @@ use thiserror::Error;
 /// Errors of the TLB instructions (conditions a real core leaves undefined).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum OpsError {
-    /// MAS0[TLBSEL] names TLB2 or TLB3, which KVM does not provide.
+    /// `MAS0[TLBSEL]` names TLB2 or TLB3, which KVM does not provide.
     #[error("MAS0[TLBSEL] = {0} selects a TLB that does not exist (only TLB0 and TLB1)")]
     NoSuchTlb(u32),
     /// The selected TLB has no entries.
@@ -80,9 +80,9 @@ impl MasRegs {
 pub enum TlbilxType {
     /// T=0: invalidate everything (not protected).
     All,
-    /// T=1: invalidate entries whose TID equals MAS6[SPID].
+    /// T=1: invalidate entries whose TID equals `MAS6[SPID]`.
     Pid,
-    /// T=3: invalidate the entries translating an address for MAS6[SPID] and MAS6[SAS].
+    /// T=3: invalidate the entries translating an address for `MAS6[SPID]` and `MAS6[SAS]`.
     Address,
 }
 
@@ -98,7 +98,7 @@ impl TlbilxType {
     }
 }
 
-/// A guest's TLB: the array plus the next-victim counters that MAS0[NV] reports.
+/// A guest's TLB: the array plus the next-victim counters that `MAS0[NV]` reports.
 #[derive(Debug)]
 pub struct GuestMmu<S: TlbStore> {
     store: S,
@@ -121,7 +121,7 @@ impl<S: TlbStore> GuestMmu<S> {
         self.store
     }
 
-    /// Array index selected by MAS0[TLBSEL], MAS0[ESEL] and (for TLB0) the set of MAS2:
+    /// Array index selected by `MAS0[TLBSEL]`, `MAS0[ESEL]` and (for TLB0) the set of MAS2:
     /// TLB0 takes ESEL modulo the ways; TLB1 takes `ESEL & (entries - 1)`, as KVM does.
     pub fn selected_index(&self, mas: &MasRegs) -> Result<(Tlb, usize), OpsError> {
         let tlb = mas.tlbsel()?;
@@ -168,7 +168,7 @@ impl<S: TlbStore> GuestMmu<S> {
         Ok(index)
     }
 
-    /// tlbre: reads the entry MAS0 selects into MAS1, MAS2, MAS7_3 and MAS8; MAS0[NV] gets the
+    /// tlbre: reads the entry MAS0 selects into MAS1, MAS2, MAS7_3 and MAS8; `MAS0[NV]` gets the
     /// TLB's next victim.
     pub fn tlbre(&self, mas: &mut MasRegs) -> Result<usize, OpsError> {
         let (tlb, index) = self.selected_index(mas)?;
@@ -181,7 +181,7 @@ impl<S: TlbStore> GuestMmu<S> {
         Ok(index)
     }
 
-    /// tlbsx: searches TLB0 then TLB1 for `ea` with MAS6[SPID] and MAS6[SAS].
+    /// tlbsx: searches TLB0 then TLB1 for `ea` with `MAS6[SPID]` and `MAS6[SAS]`.
     ///
     /// On a hit the MAS registers describe the entry (MAS0: TLBSEL, ESEL as the way within its
     /// set, NV) and its index is returned. On a miss they are loaded with MAS4's defaults, V

@@ -21,9 +21,9 @@ pub struct Query {
     pub ea: u64,
     /// The current PID (matched against TID; TID 0 matches every PID).
     pub pid: u32,
-    /// The address space (MSR[IS] for fetches, MSR[DS] for data): compared with TS.
+    /// The address space (`MSR[IS]` for fetches, `MSR[DS]` for data): compared with TS.
     pub ts: bool,
-    /// MSR[CM]: 64-bit mode. In 32-bit mode the effective address is truncated to 32 bits.
+    /// `MSR[CM]`: 64-bit mode. In 32-bit mode the effective address is truncated to 32 bits.
     pub cm: bool,
     /// The access to check, if any.
     pub access: Option<Access>,
