@@ -1,1 +1,0 @@
-//! The MPIC (OpenPIC): in-kernel device state and a userspace model.

@@ -1,0 +1,18 @@
+//! The interrupt controller: the Freescale MPIC (OpenPIC).
+//!
+//! - [`mpic`]: the model (sources, destinations, IACK/EOI, IPIs, timers, MSIs);
+//! - [`mpic_regs`]: its register file, at the in-kernel MPIC's offsets;
+//! - [`mpic_state`]: save/restore as (register, value) pairs and input lines.
+//!
+//! The userspace model is used when the host kernel has no in-kernel MPIC, and in host tests.
+//! With an in-kernel MPIC (`KVM_DEV_TYPE_FSL_MPIC_20/42`) the same [`MpicState`] is read and
+//! written through `KVM_DEV_MPIC_GRP_REGISTER` and `KVM_DEV_MPIC_GRP_IRQ_ACTIVE`.
+
+pub mod mpic;
+pub mod mpic_regs;
+pub mod mpic_state;
+#[cfg(test)]
+mod mpic_tests;
+
+pub use mpic::{Mpic, MpicError, MpicModel, Output};
+pub use mpic_state::{MpicExtra, MpicState, MpicStateError};

@@ -1,0 +1,181 @@
+//! MPIC save/restore in terms the in-kernel MPIC also speaks: a list of
+//! (`KVM_DEV_MPIC_GRP_REGISTER` offset, value) pairs plus the asserted input lines
+//! (`KVM_DEV_MPIC_GRP_IRQ_ACTIVE`), so state moves between the userspace model and the kernel.
+//!
+//! Only registers without read side effects are listed (not IACK, EOI, IPIDR or the MSIRs), in
+//! an order that restores correctly: GCR first (a reset would undo the rest), source routing
+//! (ILR, IDR) before the IVPRs that re-evaluate delivery, CTPRs last, then the input lines.
+//!
+//! The kernel cannot report what is in service, the MSIR bits or the timers' current counts;
+//! the userspace model can, and carries them in [`MpicExtra`]. Moving state out of the kernel
+//! therefore loses in-service interrupts (the guest's pending EOIs), a limit of the KVM API.
+
+use super::mpic::*;
+use super::mpic_regs::*;
+use thiserror::Error;
+
+/// Errors restoring MPIC state.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MpicStateError {
+    /// The state is for another model or CPU count.
+    #[error("MPIC state is for {state_model:?} with {state_cpus} CPUs, the MPIC is {model:?} with {cpus}")]
+    Mismatch {
+        /// Model in the state.
+        state_model: MpicModel,
+        /// CPUs in the state.
+        state_cpus: usize,
+        /// Model of the MPIC.
+        model: MpicModel,
+        /// CPUs of the MPIC.
+        cpus: usize,
+    },
+    /// An offset that is not a saved register.
+    #[error("offset {0:#x} is not a restorable MPIC register")]
+    NotRestorable(u64),
+    /// An interrupt number out of range.
+    #[error("interrupt {0} out of range in MPIC state")]
+    BadIrq(u32),
+    /// A CPU index out of range.
+    #[error("CPU {0} out of range in MPIC state")]
+    BadCpu(u32),
+    /// The MPIC rejected a value.
+    #[error("MPIC rejected restored state")]
+    Mpic(#[source] MpicError),
+}
+
+/// What only the userspace model knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MpicExtra {
+    /// Interrupts in service, per CPU: (cpu, interrupt numbers).
+    pub in_service: Vec<(u32, Vec<u32>)>,
+    /// MSIR0-7.
+    pub msir: [u32; MAX_MSI],
+    /// The timers' current count registers.
+    pub tccr: [u32; MAX_TMR],
+    /// CPUs each IPI has still to reach.
+    pub ipi_dest: [u32; MAX_IPI],
+}
+
+/// MPIC state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MpicState {
+    /// The model.
+    pub model: MpicModel,
+    /// CPUs served.
+    pub nb_cpus: usize,
+    /// (register offset, value), in restore order.
+    pub registers: Vec<(u32, u32)>,
+    /// Sources whose input is asserted (pending).
+    pub irq_active: Vec<u32>,
+    /// Userspace-only state, when saved from the model.
+    pub extra: Option<MpicExtra>,
+}
+
+/// The register offsets saved for `model` with `nb_cpus` CPUs, in restore order.
+pub fn saved_registers(model: MpicModel, nb_cpus: usize) -> Vec<u64> {
+    let mut r = vec![GCR, SPVE, TFRR];
+    for n in 0..MAX_SRC {
+        if model.has_ilr() {
+            r.push(src_reg(n, SRC_ILR));
+        }
+        r.push(src_reg(n, SRC_IDR));
+        r.push(src_reg(n, SRC_IVPR));
+    }
+    for t in 0..MAX_TMR {
+        r.push(timer_reg(t, TMR_TDR));
+        r.push(timer_reg(t, TMR_TVPR));
+        r.push(timer_reg(t, TMR_TBCR));
+    }
+    for i in 0..MAX_IPI {
+        r.push(IPI_IVPR0 + 0x10 * i as u64);
+    }
+    for c in 0..nb_cpus {
+        r.push(cpu_reg(c, CPU_CTPR));
+    }
+    r
+}
+
+impl Mpic {
+    /// Saves the state (registers, input lines and the userspace-only extras).
+    pub fn save(&mut self) -> MpicState {
+        let registers = saved_registers(self.model, self.nb_cpus)
+            .into_iter()
+            // These registers have no read side effects and exist: reads cannot fail.
+            .map(|off| (off as u32, self.read(off, None).unwrap_or(0)))
+            .collect();
+        let irq_active = (0..MAX_IRQ as u32)
+            .filter(|i| self.irq_pending(*i).unwrap_or(false))
+            .collect();
+        let in_service = (0..self.nb_cpus)
+            .map(|c| (c as u32, self.in_service(c)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        MpicState {
+            model: self.model,
+            nb_cpus: self.nb_cpus,
+            registers,
+            irq_active,
+            extra: Some(MpicExtra {
+                in_service,
+                msir: self.msir,
+                tccr: self.timers.map(|t| t.tccr),
+                ipi_dest: std::array::from_fn(|i| self.src[IRQ_IPI0 + i].destmask),
+            }),
+        }
+    }
+
+    /// Restores `state` into this MPIC (same model and CPU count): reset, registers, input
+    /// lines, then the extras if present.
+    pub fn restore(&mut self, state: &MpicState) -> Result<(), MpicStateError> {
+        if state.model != self.model || state.nb_cpus != self.nb_cpus {
+            return Err(MpicStateError::Mismatch {
+                state_model: state.model,
+                state_cpus: state.nb_cpus,
+                model: self.model,
+                cpus: self.nb_cpus,
+            });
+        }
+        let allowed = saved_registers(self.model, self.nb_cpus);
+        for (off, _) in &state.registers {
+            if !allowed.contains(&u64::from(*off)) {
+                return Err(MpicStateError::NotRestorable(u64::from(*off)));
+            }
+        }
+        self.reset();
+        for (off, val) in &state.registers {
+            let val = if u64::from(*off) == GCR {
+                val & !GCR_RESET
+            } else {
+                *val
+            };
+            self.write(u64::from(*off), val, None)
+                .map_err(MpicStateError::Mpic)?;
+        }
+        if let Some(x) = &state.extra {
+            for (t, tccr) in x.tccr.iter().enumerate() {
+                self.timers[t].tccr = *tccr;
+            }
+            self.msir = x.msir;
+            let cpus = ((1u64 << self.nb_cpus) - 1) as u32;
+            for (i, d) in x.ipi_dest.iter().enumerate() {
+                self.src[IRQ_IPI0 + i].destmask = d & cpus;
+            }
+            for (cpu, irqs) in &x.in_service {
+                if *cpu as usize >= self.nb_cpus {
+                    return Err(MpicStateError::BadCpu(*cpu));
+                }
+                for irq in irqs {
+                    if *irq as usize >= MAX_IRQ {
+                        return Err(MpicStateError::BadIrq(*irq));
+                    }
+                    self.set_in_service(*cpu as usize, *irq as usize);
+                }
+            }
+        }
+        for irq in &state.irq_active {
+            self.set_irq(*irq, true)
+                .map_err(|_| MpicStateError::BadIrq(*irq))?;
+        }
+        Ok(())
+    }
+}
