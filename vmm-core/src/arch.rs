@@ -7,6 +7,7 @@ use crate::console::ConsoleSetup;
 use crate::exit::ExitNotifier;
 use crate::hypervisor::{VcpuExit, VcpuOps, VmOps};
 use crate::memory::GuestRam;
+pub use crate::vcpu::VcpuWaker;
 use vm_memory::GuestAddress;
 
 /// Whose fault an error is: the binary exits 2 for bad input and 4 for a failing host.
@@ -34,6 +35,13 @@ pub enum ExitAction {
     /// The guest crashed: the VM ends with [`GuestExit::Crash`](crate::GuestExit::Crash), its
     /// message followed by [`Arch::vcpu_summary`].
     Crash(String),
+    /// This vCPU waits outside the guest until another one wakes it through
+    /// [`ExitContext::vcpus`] (a stopped secondary CPU, RTAS `stop-self`); then
+    /// [`Arch::vcpu_woken`] runs on this vCPU's own thread.
+    Park,
+    /// The arch needs the vCPU itself (its registers) to finish handling the exit: once the
+    /// exit's borrow of `kvm_run` ends, [`Arch::exit_with_vcpu`] is called with this tag.
+    WithVcpu(u64),
 }
 
 /// Everything an arch needs while building the platform, before any vCPU exists.
@@ -82,6 +90,8 @@ pub struct ExitContext<'a, A: Arch> {
     pub platform: &'a A::Platform,
     /// Ends the VM.
     pub exit: &'a ExitNotifier,
+    /// Wakes parked vCPUs and tells which are parked.
+    pub vcpus: VcpuWaker<'a>,
 }
 
 /// One architecture's half of a VM.
@@ -118,6 +128,35 @@ pub trait Arch: Sized + 'static {
         ctx: &ExitContext<'_, Self>,
         exit: VcpuExit<'_>,
     ) -> Result<ExitAction, Self::Error>;
+
+    /// Finishes an exit for which [`Arch::handle_exit`] returned [`ExitAction::WithVcpu`].
+    fn exit_with_vcpu(
+        _ctx: &ExitContext<'_, Self>,
+        _vcpu: &mut Self::Vcpu,
+        tag: u64,
+    ) -> Result<ExitAction, Self::Error> {
+        Ok(ExitAction::Crash(format!(
+            "the arch asked for the vCPU (tag {tag}) but does not handle it"
+        )))
+    }
+
+    /// Runs on the vCPU's thread before its first entry: return [`ExitAction::Park`] for a vCPU
+    /// that starts stopped.
+    fn vcpu_started(
+        _ctx: &ExitContext<'_, Self>,
+        _vcpu: &mut Self::Vcpu,
+    ) -> Result<ExitAction, Self::Error> {
+        Ok(ExitAction::Continue)
+    }
+
+    /// Runs on a parked vCPU's own thread after another vCPU woke it: set the state it resumes
+    /// with (an RTAS `start-cpu` entry point, say).
+    fn vcpu_woken(
+        _ctx: &ExitContext<'_, Self>,
+        _vcpu: &mut Self::Vcpu,
+    ) -> Result<ExitAction, Self::Error> {
+        Ok(ExitAction::Continue)
+    }
 
     /// A one-line register summary of a vCPU (program counter, mode), for crash reports.
     fn vcpu_summary(_vcpu: &Self::Vcpu) -> String {

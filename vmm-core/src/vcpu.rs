@@ -45,33 +45,49 @@ pub(crate) fn install_kick_handler() -> Result<(), vmm_sys_util::errno::Error> {
     result
 }
 
-/// The pause/stop protocol between the VMM and its vCPU threads.
+/// Counts and flags guarded by [`RunControl`]'s mutex.
+#[derive(Default)]
+struct RunState {
+    /// vCPU threads still running their loop.
+    live: u32,
+    /// Of those, how many are outside the guest: paused, or parked until woken.
+    parked: u32,
+    /// Per vCPU: parked until woken ([`ExitAction::Park`]).
+    stopped: Vec<bool>,
+    /// Per vCPU: a wake-up is pending.
+    wake: Vec<bool>,
+}
+
+/// The pause/stop/park protocol between the VMM and its vCPU threads.
 pub(crate) struct RunControl {
     request: AtomicU8,
-    /// (vCPU threads still running their loop, of which parked in pause)
-    counts: Mutex<(u32, u32)>,
+    state: Mutex<RunState>,
     cv: Condvar,
 }
 
 impl RunControl {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(vcpus: usize) -> Self {
         RunControl {
             request: AtomicU8::new(RUN),
-            counts: Mutex::new((0, 0)),
+            state: Mutex::new(RunState {
+                stopped: vec![false; vcpus],
+                wake: vec![false; vcpus],
+                ..RunState::default()
+            }),
             cv: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u32, u32)> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn thread_started(&self) {
-        self.lock().0 += 1;
+        self.lock().live += 1;
     }
 
     fn thread_ended(&self) {
-        self.lock().0 -= 1;
+        self.lock().live -= 1;
         self.cv.notify_all();
     }
 
@@ -91,23 +107,75 @@ impl RunControl {
         self.request(STOP)
     }
 
-    /// Waits until every live vCPU thread is parked.
+    /// Waits until every live vCPU thread is outside the guest.
     pub(crate) fn wait_all_parked(&self) {
         let mut g = self.lock();
-        while g.1 < g.0 && self.request.load(Ordering::SeqCst) == PAUSE {
+        while g.parked < g.live && self.request.load(Ordering::SeqCst) == PAUSE {
             g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
     }
 
     /// Parks the calling vCPU thread while a pause is requested.
-    fn park(&self) {
+    fn pause_park(&self) {
         let mut g = self.lock();
-        g.1 += 1;
+        g.parked += 1;
         self.cv.notify_all();
         while self.request.load(Ordering::SeqCst) == PAUSE {
             g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
-        g.1 -= 1;
+        g.parked -= 1;
+    }
+
+    /// Parks vCPU `id` until it is woken (true) or the VM stops (false).
+    fn park_until_woken(&self, id: usize) -> bool {
+        let mut g = self.lock();
+        g.parked += 1;
+        g.stopped[id] = true;
+        self.cv.notify_all();
+        let woken = loop {
+            if self.request.load(Ordering::SeqCst) == STOP {
+                break false;
+            }
+            if std::mem::take(&mut g.wake[id]) {
+                break true;
+            }
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        };
+        g.parked -= 1;
+        g.stopped[id] = false;
+        woken
+    }
+}
+
+/// Wakes parked vCPUs ([`ExitAction::Park`]) and tells which are parked.
+#[derive(Clone, Copy)]
+pub struct VcpuWaker<'a> {
+    control: &'a RunControl,
+}
+
+impl VcpuWaker<'_> {
+    /// Wakes vCPU `id` if it is parked (or makes its next park return at once). False when there
+    /// is no such vCPU.
+    pub fn wake(&self, id: u32) -> bool {
+        let mut g = self.control.lock();
+        match g.wake.get_mut(id as usize) {
+            Some(w) => {
+                *w = true;
+                self.control.cv.notify_all();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether vCPU `id` is parked until woken; `None` when there is no such vCPU.
+    pub fn is_parked(&self, id: u32) -> Option<bool> {
+        self.control.lock().stopped.get(id as usize).copied()
+    }
+
+    /// The number of vCPUs.
+    pub fn count(&self) -> u32 {
+        self.control.lock().stopped.len() as u32
     }
 }
 
@@ -134,35 +202,26 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         memory: &sh.memory,
         platform: &sh.platform,
         exit: &sh.exit,
+        vcpus: VcpuWaker {
+            control: &sh.control,
+        },
     };
+    let mut next = A::vcpu_started(&ctx, &mut vcpu);
     loop {
-        // Clear a previous kick before looking at requests, so a kick after this point is seen.
-        // SAFETY: `ie` points into this vCPU's kvm_run page, alive while `vcpu` is.
-        unsafe { std::ptr::write_volatile(ie, 0) };
-        match sh.control.request.load(Ordering::SeqCst) {
-            STOP => break,
-            PAUSE => {
-                sh.control.park();
-                continue;
-            }
-            _ => {}
-        }
-        if sh.exit.is_ending() {
-            break;
-        }
-        let action = match vcpu.run() {
-            Ok(exit) => dispatch::<A>(&ctx, &sh, exit),
-            Err(e) if matches!(e.errno(), Some(libc::EINTR) | Some(libc::EAGAIN)) => {
-                Ok(ExitAction::Continue)
-            }
-            Err(e) => {
-                sh.exit.end(GuestExit::Crash(format!("vCPU {id}: {e}")));
-                break;
-            }
-        };
-        match action {
+        match next {
             Ok(ExitAction::Continue) => {}
             Ok(ExitAction::Stop) => break,
+            Ok(ExitAction::Park) => {
+                if !sh.control.park_until_woken(id as usize) {
+                    break;
+                }
+                next = A::vcpu_woken(&ctx, &mut vcpu);
+                continue;
+            }
+            Ok(ExitAction::WithVcpu(tag)) => {
+                next = A::exit_with_vcpu(&ctx, &mut vcpu, tag);
+                continue;
+            }
             Ok(ExitAction::Crash(why)) => {
                 let regs = A::vcpu_summary(&vcpu);
                 let sep = if regs.is_empty() { "" } else { "; " };
@@ -175,6 +234,32 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
                 break;
             }
         }
+        // Clear a previous kick before looking at requests, so a kick after this point is seen.
+        // SAFETY: `ie` points into this vCPU's kvm_run page, alive while `vcpu` is.
+        unsafe { std::ptr::write_volatile(ie, 0) };
+        match sh.control.request.load(Ordering::SeqCst) {
+            STOP => break,
+            PAUSE => {
+                sh.control.pause_park();
+                next = Ok(ExitAction::Continue);
+                continue;
+            }
+            _ => {}
+        }
+        if sh.exit.is_ending() {
+            break;
+        }
+        next = match vcpu.run() {
+            Ok(exit) => dispatch::<A>(&ctx, &sh, exit),
+            Err(e) if matches!(e.errno(), Some(libc::EINTR) | Some(libc::EAGAIN)) => {
+                Ok(ExitAction::Continue)
+            }
+            Err(e) => {
+                sh.exit
+                    .end(GuestExit::Crash(format!("vCPU {id}: KVM_RUN: {e}")));
+                break;
+            }
+        };
     }
     IMMEDIATE_EXIT.with(|c| c.set(std::ptr::null_mut()));
     sh.control.thread_ended();
@@ -210,4 +295,48 @@ fn dispatch<A: Arch>(
         other => return A::handle_exit(ctx, other),
     }
     Ok(ExitAction::Continue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn park_until_woken_by_another_thread() {
+        let c = Arc::new(RunControl::new(2));
+        c.thread_started();
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.park_until_woken(1));
+        let waker = VcpuWaker { control: &c };
+        while waker.is_parked(1) != Some(true) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(waker.is_parked(0), Some(false));
+        assert_eq!(waker.is_parked(2), None);
+        assert!(waker.wake(1));
+        assert!(t.join().unwrap(), "woken, not stopped");
+        assert_eq!(waker.is_parked(1), Some(false));
+        assert!(!waker.wake(7));
+    }
+
+    #[test]
+    fn stop_releases_a_parked_vcpu_and_pause_counts_it() {
+        let c = Arc::new(RunControl::new(1));
+        c.thread_started();
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.park_until_woken(0));
+        // A pause completes although the vCPU is parked rather than pause-parked.
+        c.request_pause();
+        c.wait_all_parked();
+        c.request_stop();
+        assert!(!t.join().unwrap(), "a stop, not a wake");
+    }
+
+    #[test]
+    fn a_wake_before_the_park_is_not_lost() {
+        let c = RunControl::new(1);
+        VcpuWaker { control: &c }.wake(0);
+        assert!(c.park_until_woken(0));
+    }
 }

@@ -217,7 +217,7 @@ impl<A: Arch> Vmm<A> {
             platform,
             exit,
             config,
-            control: RunControl::new(),
+            control: RunControl::new(vcpus.len()),
         });
         Ok(Vmm {
             shared,

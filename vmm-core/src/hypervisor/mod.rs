@@ -102,7 +102,8 @@ pub trait VmOps: Send + Sync {
     /// # Safety
     /// `slot.host_addr .. + slot.size` must be a mapping that outlives the slot.
     unsafe fn set_memory_slot(&self, slot: &MemorySlot) -> Result<(), HvError>;
-    /// Fetches and clears the dirty log of `slot` (`size` bytes long): one bit per 4 KiB page.
+    /// Fetches and clears the dirty log of `slot` (`size` bytes long): one bit per host page
+    /// (4 KiB on x86 and most arm64 hosts, 64 KiB on ppc64).
     fn dirty_log(&self, slot: u32, size: u64) -> Result<Vec<u64>, HvError>;
     /// Signalling `fd` raises interrupt line `gsi`.
     fn register_irqfd(&self, fd: &EventFd, gsi: u32) -> Result<(), HvError>;
