@@ -102,8 +102,8 @@ pub trait Arch: Sized + 'static {
     type Error: std::error::Error + Classify + Send + Sync + 'static;
     /// The backend VM.
     type Vm: VmOps + 'static;
-    /// The backend vCPU.
-    type Vcpu: VcpuOps + 'static;
+    /// The backend vCPU; its registers are reachable through the arch's register table.
+    type Vcpu: VcpuOps + crate::regs::VcpuRegs + 'static;
     /// Per-VM arch state shared with the vCPU threads (interrupt controller, boot state).
     type Platform: Send + Sync + 'static;
 
@@ -122,6 +122,13 @@ pub trait Arch: Sized + 'static {
 
     /// Creates vCPU `ctx.id` and sets its entry state.
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<Self::Vcpu, Self::Error>;
+
+    /// The register table of this VM's vCPUs: the arch's static table plus what the kernel
+    /// reports at run time (x86 MSRs, arm64 `KVM_GET_REG_LIST`).
+    fn register_table(
+        vm: &Self::Vm,
+        vcpu: &Self::Vcpu,
+    ) -> Result<crate::regs::RegTable, Self::Error>;
 
     /// Handles an exit that is not port I/O or MMIO.
     fn handle_exit(

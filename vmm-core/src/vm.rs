@@ -41,6 +41,15 @@ pub enum VmmError {
         #[source]
         source: std::io::Error,
     },
+    /// A register access failed.
+    #[error("vCPU {vcpu} registers")]
+    Regs {
+        /// The vCPU.
+        vcpu: u32,
+        /// What failed.
+        #[source]
+        source: crate::regs::RegError,
+    },
     /// A device could not be placed on a bus.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
@@ -261,7 +270,7 @@ impl<A: Arch> Vmm<A> {
         }
         for (id, vcpu) in self.vcpus.drain(..).enumerate() {
             let sh = self.shared.clone();
-            sh.control.thread_started();
+            sh.control.thread_started(id);
             let t = std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || run_vcpu::<A>(vcpu, id as u32, sh))
@@ -314,6 +323,106 @@ impl<A: Arch> Vmm<A> {
         } else {
             None
         })
+    }
+
+    /// Runs `f` with each vCPU, on that vCPU's own thread (KVM state is read and written where the
+    /// vCPU runs), and returns the results in vCPU order. The VM must be created but not started,
+    /// or paused.
+    pub fn on_vcpus<R, F>(&mut self, f: F) -> Result<Vec<R>, VmmError>
+    where
+        F: Fn(u32, &mut A::Vcpu) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        match self.state {
+            VmState::Created => Ok(self
+                .vcpus
+                .iter_mut()
+                .enumerate()
+                .map(|(id, v)| f(id as u32, v))
+                .collect()),
+            VmState::Paused => {
+                let n = self.shared.config.cpus as usize;
+                let f = Arc::new(f);
+                let results: Arc<std::sync::Mutex<Vec<Option<R>>>> =
+                    Arc::new(std::sync::Mutex::new((0..n).map(|_| None).collect()));
+                let tasks = (0..n)
+                    .map(|id| -> crate::vcpu::VcpuTask {
+                        let (f, results) = (f.clone(), results.clone());
+                        Box::new(move |any: &mut dyn std::any::Any| {
+                            let vcpu = any
+                                .downcast_mut::<A::Vcpu>()
+                                .expect("a vCPU thread runs tasks with its own vCPU");
+                            let r = f(id as u32, vcpu);
+                            results.lock().unwrap_or_else(|e| e.into_inner())[id] = Some(r);
+                        })
+                    })
+                    .collect();
+                self.shared
+                    .control
+                    .run_on_parked(tasks)
+                    .map_err(|_| VmmError::State("a vCPU thread has ended"))?;
+                let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(results
+                    .iter_mut()
+                    .map(|r| r.take().expect("every task ran"))
+                    .collect())
+            }
+            _ => Err(VmmError::State(
+                "vCPU state is only reachable before start or while paused",
+            )),
+        }
+    }
+
+    /// The register table of this VM's vCPUs (the arch's table plus what KVM reports).
+    pub fn register_table(&mut self) -> Result<crate::regs::RegTable, VmmError> {
+        let vm = self.shared.vm.clone();
+        let tables = self.on_vcpus(move |id, vcpu| {
+            (id == 0).then(|| A::register_table(&vm, vcpu).map_err(VmmError::arch))
+        })?;
+        tables
+            .into_iter()
+            .flatten()
+            .next()
+            .expect("a VM has vCPU 0")
+    }
+
+    /// Saves every vCPU's registers (before start, or paused).
+    pub fn save_vcpus(
+        &mut self,
+        table: &crate::regs::RegTable,
+    ) -> Result<Vec<crate::regs::VcpuState>, VmmError> {
+        let table = table.clone();
+        self.on_vcpus(move |id, vcpu| {
+            crate::regs::save(&table, vcpu)
+                .map(|o| o.state)
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    /// Writes `states[i]` into vCPU `i` (before start, or paused). Every state is checked against
+    /// the table before anything is written to a vCPU.
+    pub fn restore_vcpus(
+        &mut self,
+        table: &crate::regs::RegTable,
+        states: Vec<crate::regs::VcpuState>,
+    ) -> Result<(), VmmError> {
+        if states.len() != self.shared.config.cpus as usize {
+            return Err(VmmError::Config(format!(
+                "{} vCPU states for {} vCPUs",
+                states.len(),
+                self.shared.config.cpus
+            )));
+        }
+        let table = table.clone();
+        let states = Arc::new(states);
+        self.on_vcpus(move |id, vcpu| {
+            crate::regs::restore(&table, vcpu, &states[id as usize])
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+        })?
+        .into_iter()
+        .collect()
     }
 
     /// Stops and joins every vCPU thread.

@@ -224,3 +224,19 @@ fn blocks_match_kvm_bindings() {
         );
     }
 }
+
+#[test]
+fn vm_table_keeps_only_the_optional_msrs_kvm_lists() {
+    let xss = super::msr_id(0xda0);
+    let star = super::msr_id(0xc000_0081);
+    let t = super::table_with_msrs(&[0x10, 0xc000_0081, 0x4b56_4d00]).unwrap();
+    assert!(t.get(xss).is_none(), "xss is optional and not listed");
+    assert!(t.get(star).is_some(), "architectural MSRs stay");
+    let wall = t.get(super::msr_id(0x4b56_4d00)).unwrap();
+    assert!(
+        !wall.attrs.contains(vmm_core::regs::RegAttrs::WRITE),
+        "action MSRs are read-only"
+    );
+    let listed = super::table_with_msrs(&[0xda0]).unwrap();
+    assert!(listed.get(xss).is_some());
+}

@@ -5,6 +5,7 @@ mod boot;
 mod cli;
 mod devices;
 mod lifecycle;
+mod regs;
 mod smp;
 
 use integration_tests::harness::Suite;
@@ -36,6 +37,7 @@ fn main() {
     smp::register(&mut s);
     devices::register(&mut s);
     lifecycle::register(&mut s);
+    regs::register(&mut s);
     cli::register(&mut s);
     s.run()
 }

@@ -154,6 +154,17 @@ impl KvmVcpu {
     }
 }
 
+/// ONE_REG access for the register model (arm64; x86 serves its ids from batched calls).
+impl crate::regs::VcpuRegs for KvmVcpu {
+    fn get_one_reg(&self, id: crate::regs::RegId, buf: &mut [u8]) -> Result<(), HvError> {
+        VcpuOps::get_one_reg(self, id.raw(), buf).map(|_| ())
+    }
+
+    fn set_one_reg(&self, id: crate::regs::RegId, buf: &[u8]) -> Result<(), HvError> {
+        VcpuOps::set_one_reg(self, id.raw(), buf).map(|_| ())
+    }
+}
+
 impl VcpuOps for KvmVcpu {
     fn run(&mut self) -> Result<VcpuExit<'_>, HvError> {
         use kvm_ioctls::VcpuExit as K;
