@@ -391,7 +391,7 @@ pub fn table_with_msrs(indices: &[u32]) -> Result<RegTable, TableError> {
     let mut t = table().clone();
     t.retain(|r| {
         let optional_msr = r.id.set() == X86_SET_MSR && r.attrs.contains(RegAttrs::OPTIONAL);
-        !optional_msr || indices.contains(&(r.id.number() as u32))
+        !optional_msr || indices.contains(&r.id.number())
     });
     add_msrs(&mut t, indices)?;
     Ok(t)
