@@ -16,8 +16,10 @@ pub mod exit;
 pub mod hypervisor;
 pub mod memory;
 pub mod regs;
+pub mod snapshot;
 mod vcpu;
 pub mod vm;
+pub mod wire;
 
 pub use arch::{Arch, Classify, ErrorKind, ExitAction, ExitContext, SetupContext, VcpuContext};
 pub use config::{Payload, RawLoad, VmConfig};

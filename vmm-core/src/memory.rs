@@ -114,33 +114,50 @@ impl GuestRam {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Wraps an existing map (a restored snapshot's file mapping).
+    pub fn from_map(map: GuestMemoryMmap) -> Self {
+        GuestRam {
+            map: GuestMemoryAtomic::new(map),
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Bytes of guest RAM currently resident in host memory (`mincore`): the part of the VMM's
     /// RSS that is the guest's.
     pub fn resident_bytes(&self) -> u64 {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
         let mem = self.memory();
-        let mut total = 0u64;
-        for region in mem.iter() {
-            let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
-                continue;
-            };
-            let len = region.len() as usize;
-            let mut vec = vec![0u8; len.div_ceil(page)];
-            // SAFETY: `host .. host + len` is the region's own mapping, alive while `mem` is held;
-            // `vec` has one byte per page of it.
-            let r = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
-            if r == 0 {
-                total += vec.iter().filter(|b| *b & 1 != 0).count() as u64 * page as u64;
-            }
-        }
-        total
+        mem.iter()
+            .map(|r| resident_pages(r).iter().filter(|p| **p).count() as u64 * page_size())
+            .sum()
     }
 
     /// Writes `data` at `addr`, or says that `what` does not fit.
     pub fn write(&self, what: &str, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
         write_guest(&self.memory(), what, addr, data)
     }
+}
+
+/// The host page size.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
+/// Per host page of `region`: is it resident (`mincore`)? All false if the kernel refuses.
+pub fn resident_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+    let page = page_size() as usize;
+    let len = region.len() as usize;
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
+        return vec![false; vec.len()];
+    };
+    // SAFETY: `host .. host + len` is the region's own mapping, alive while the region is;
+    // `vec` has one byte per page of it.
+    let r = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
+    if r != 0 {
+        return vec![false; vec.len()];
+    }
+    vec.iter().map(|b| b & 1 != 0).collect()
 }
 
 /// Writes `data` at `addr` in `mem`, or says that `what` does not fit.

@@ -259,6 +259,7 @@ pub(crate) struct Shared<A: Arch> {
     pub(crate) exit: ExitNotifier,
     pub(crate) config: VmConfig,
     pub(crate) control: RunControl,
+    pub(crate) state: crate::snapshot::StateRegistry,
 }
 
 /// The body of a vCPU thread.

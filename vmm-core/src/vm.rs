@@ -59,6 +59,11 @@ pub enum VmmError {
 }
 
 impl VmmError {
+    /// Wraps an arch error, keeping whose fault it is.
+    pub fn arch_error<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
+        Self::arch(e)
+    }
+
     fn arch<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
         VmmError::Arch(ArchFailure {
             kind: e.kind(),
@@ -141,7 +146,17 @@ pub const MAX_CPUS: u32 = 4096;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
-    pub fn new(mut config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+    pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+        Self::build(config, options, None)
+    }
+
+    /// Builds a VM: with `restored` guest RAM (a snapshot's mapping), the platform is built
+    /// without a kernel and the caller restores vCPU and device state before starting it.
+    pub(crate) fn build(
+        mut config: VmConfig,
+        options: VmmOptions,
+        restored: Option<crate::memory::GuestMemoryMmap>,
+    ) -> Result<Self, VmmError> {
         if config.cpus == 0 || config.cpus > MAX_CPUS {
             return Err(VmmError::Config(format!(
                 "--cpus {}: must be between 1 and {MAX_CPUS}",
@@ -155,11 +170,14 @@ impl<A: Arch> Vmm<A> {
                 1u64 << 24
             )));
         }
-        if config.kernel.is_none() {
-            config.kernel = A::default_guest();
-        }
-        for p in config.kernel.iter().chain(config.initrd.iter()) {
-            p.check()?;
+        let restoring = restored.is_some();
+        if !restoring {
+            if config.kernel.is_none() {
+                config.kernel = A::default_guest();
+            }
+            for p in config.kernel.iter().chain(config.initrd.iter()) {
+                p.check()?;
+            }
         }
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
@@ -175,7 +193,25 @@ impl<A: Arch> Vmm<A> {
             )));
         }
         let layout = A::ram_layout(&config).map_err(VmmError::arch)?;
-        let memory = Arc::new(GuestRam::new(&layout)?);
+        let memory = match restored {
+            None => GuestRam::new(&layout)?,
+            Some(map) => {
+                use vm_memory::{Address, GuestMemory, GuestMemoryRegion};
+                let got: Vec<(u64, u64)> = map
+                    .iter()
+                    .map(|r| (r.start_addr().raw_value(), r.len()))
+                    .collect();
+                let want: Vec<(u64, u64)> = layout.iter().map(|(a, s)| (a.0, *s as u64)).collect();
+                if got != want {
+                    return Err(VmmError::Config(format!(
+                        "the snapshot's memory layout {got:x?} is not what {} MiB gives here ({want:x?})",
+                        config.mem_mib
+                    )));
+                }
+                GuestRam::from_map(map)
+            }
+        };
+        let memory = Arc::new(memory);
         memory.register(&vm)?;
 
         let exit = ExitNotifier::new().map_err(|source| VmmError::Host {
@@ -189,6 +225,7 @@ impl<A: Arch> Vmm<A> {
             })?;
         let mut pio = Bus::new();
         let mut mmio = Bus::new();
+        let mut state = crate::snapshot::StateRegistry::new();
         let platform = A::setup(&mut SetupContext {
             config: &config,
             vm: &vm,
@@ -197,6 +234,8 @@ impl<A: Arch> Vmm<A> {
             mmio: &mut mmio,
             exit: &exit,
             console: &mut console,
+            state: &mut state,
+            restoring,
         })
         .map_err(VmmError::arch)?;
 
@@ -227,6 +266,7 @@ impl<A: Arch> Vmm<A> {
             exit,
             config,
             control: RunControl::new(vcpus.len()),
+            state,
         });
         Ok(Vmm {
             shared,
@@ -464,6 +504,10 @@ impl<A: Arch> Vmm<A> {
     /// The VM.
     pub fn vm(&self) -> &A::Vm {
         &self.shared.vm
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<A> {
+        &self.shared
     }
 
     /// The platform the arch built.

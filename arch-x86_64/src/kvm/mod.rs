@@ -4,6 +4,7 @@
 
 mod platform;
 mod regs;
+mod state;
 mod vcpu;
 
 pub use platform::Platform;
@@ -42,6 +43,12 @@ pub enum X86Error {
     /// The register table could not be built.
     #[error("building the x86 register table")]
     Regs(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Snapshot state that cannot be restored.
+    #[error("x86 snapshot state: {0}")]
+    State(String),
+    /// A device state could not be registered.
+    #[error(transparent)]
+    Registry(#[from] vmm_core::snapshot::stateful::RegistryError),
     /// An eventfd could not be created.
     #[error("creating an eventfd failed")]
     EventFd(#[source] std::io::Error),
@@ -50,7 +57,7 @@ pub enum X86Error {
 impl Classify for X86Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            X86Error::Boot(_) | X86Error::Payload(_) => ErrorKind::Input,
+            X86Error::Boot(_) | X86Error::Payload(_) | X86Error::State(_) => ErrorKind::Input,
             X86Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
             _ => ErrorKind::Host,
         }
@@ -136,6 +143,32 @@ impl Arch for X86_64 {
             VcpuExit::Debug => ExitAction::Continue,
             other => ExitAction::Crash(format!("unexpected exit {other:?}")),
         })
+    }
+
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(*b"TETRAX86");
+    const VM_STATE_TAGS: &'static [[u8; 4]] = state::TAGS;
+
+    fn save_vm_state(
+        vm: &KvmVm,
+        platform: &Platform,
+    ) -> Result<Vec<vmm_core::snapshot::Section>, X86Error> {
+        state::save_vm(vm, platform)
+    }
+
+    fn restore_vm_state(
+        vm: &KvmVm,
+        _platform: &Platform,
+        env: &vmm_core::snapshot::Envelope,
+    ) -> Result<(), X86Error> {
+        state::restore_vm(vm, env)
+    }
+
+    fn save_vcpu_extra(_vm: &KvmVm, vcpu: &X86Vcpu) -> Result<Vec<u8>, X86Error> {
+        state::save_vcpu(vcpu)
+    }
+
+    fn restore_vcpu_extra(_vm: &KvmVm, vcpu: &X86Vcpu, data: &[u8]) -> Result<(), X86Error> {
+        state::restore_vcpu(vcpu, data)
     }
 
     fn vcpu_summary(vcpu: &X86Vcpu) -> String {

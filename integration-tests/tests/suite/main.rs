@@ -7,6 +7,7 @@ mod devices;
 mod lifecycle;
 mod regs;
 mod smp;
+mod snapshot;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -38,6 +39,7 @@ fn main() {
     devices::register(&mut s);
     lifecycle::register(&mut s);
     regs::register(&mut s);
+    snapshot::register(&mut s);
     cli::register(&mut s);
     s.run()
 }
