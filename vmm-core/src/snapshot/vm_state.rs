@@ -229,7 +229,7 @@ impl<A: Arch> Vmm<A> {
             env.push(sections::vcpu_section(id as u32, r, &x));
         }
         let sh = self.shared();
-        for s in A::save_vm_state(&sh.vm, &sh.platform).map_err(|e| VmmError::arch_error(e))? {
+        for s in A::save_vm_state(&sh.vm, &sh.platform).map_err(VmmError::arch_error)? {
             env.push(s);
         }
         for s in sh.state.save() {
@@ -288,7 +288,7 @@ impl<A: Arch> Vmm<A> {
             r.map_err(|why| bad(format!("vCPU state: {why}")))?;
         }
         let sh = self.shared();
-        A::restore_vm_state(&sh.vm, &sh.platform, env).map_err(|e| VmmError::arch_error(e))?;
+        A::restore_vm_state(&sh.vm, &sh.platform, env).map_err(VmmError::arch_error)?;
         let table = self.register_table()?;
         self.restore_vcpus(&table, vcpus.into_iter().map(|v| v.regs).collect())?;
         self.shared().state.restore(env)?;
@@ -430,25 +430,6 @@ impl<A: Arch> Vmm<A> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_snapshot_file;
-
-    #[test]
-    fn only_this_snapshots_files_are_stale_candidates() {
-        assert!(is_snapshot_file("vm.snap.mem-0123456789abcdef", "vm.snap"));
-        assert!(is_snapshot_file(".vm.snap.tmp-0123456789abcdef", "vm.snap"));
-        assert!(!is_snapshot_file("vm.snap", "vm.snap"));
-        assert!(!is_snapshot_file("vm.snap.mem-0123", "vm.snap"));
-        assert!(!is_snapshot_file(
-            "vm.snap2.mem-0123456789abcdef",
-            "vm.snap"
-        ));
-        assert!(!is_snapshot_file("other.mem-0123456789abcdef", "vm.snap"));
-        assert!(!is_snapshot_file("vm.snap.mem-0123456789abcdeg", "vm.snap"));
-    }
-}
-
 /// `tetra inspect snapshot`: the envelope and its sections as JSON.
 pub fn describe_json(env: &Envelope, path: &str) -> String {
     fn esc(s: &str) -> String {
@@ -523,4 +504,23 @@ pub fn summary(env: &Envelope) -> Vec<(String, usize)> {
         .iter()
         .map(|s: &Section| (s.tag_str(), s.data.len()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_snapshot_file;
+
+    #[test]
+    fn only_this_snapshots_files_are_stale_candidates() {
+        assert!(is_snapshot_file("vm.snap.mem-0123456789abcdef", "vm.snap"));
+        assert!(is_snapshot_file(".vm.snap.tmp-0123456789abcdef", "vm.snap"));
+        assert!(!is_snapshot_file("vm.snap", "vm.snap"));
+        assert!(!is_snapshot_file("vm.snap.mem-0123", "vm.snap"));
+        assert!(!is_snapshot_file(
+            "vm.snap2.mem-0123456789abcdef",
+            "vm.snap"
+        ));
+        assert!(!is_snapshot_file("other.mem-0123456789abcdef", "vm.snap"));
+        assert!(!is_snapshot_file("vm.snap.mem-0123456789abcdeg", "vm.snap"));
+    }
 }
