@@ -36,10 +36,11 @@ fn every_tick() -> String {
     (1..=40).map(|i| format!("tick {i}\n")).collect()
 }
 
+/// A console captured in memory.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
 /// Restores `path` with its console captured.
-fn restore(
-    path: &Path,
-) -> Result<(Vmm<HostArch>, std::sync::Arc<std::sync::Mutex<Vec<u8>>>), String> {
+fn restore(path: &Path) -> Result<(Vmm<HostArch>, Captured), String> {
     let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let vmm = Vmm::<HostArch>::restore(
         path,
