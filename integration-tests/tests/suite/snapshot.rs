@@ -62,6 +62,44 @@ fn files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The committed snapshots in older formats, for this arch.
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(HostArch::NAME)
+}
+
+/// Writes the format-1.0 fixture (`TETRA_WRITE_FIXTURES=1 cargo test -p integration-tests --
+/// snapshot::write`): the counter guest at tick 4 in 2 MiB, saved as format 1.0 wrote it, i.e.
+/// without the optional NOTE section that 1.1 added.
+fn write_fixture_1_0(g: &'static integration_tests::guests::Guest) -> Result<(), String> {
+    use vmm_core::snapshot::{sections::TAG_NOTE, Envelope};
+    let dir = fixtures();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for f in std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        if f.file_name()
+            .to_string_lossy()
+            .starts_with("counter-1.0.snap")
+        {
+            std::fs::remove_file(f.path()).map_err(|e| e.to_string())?;
+        }
+    }
+    let path = dir.join("counter-1.0.snap");
+    let mut a = TestVm::<HostArch>::new(g.config(1, 2))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 4\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+    let mut env = Envelope::decode(&std::fs::read(&path).unwrap(), None).map_err(|e| chain(&e))?;
+    env.minor = 0;
+    env.sections.retain(|s| s.tag != TAG_NOTE);
+    std::fs::write(&path, env.encode()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("counter-1.0.console"), a.console()).map_err(|e| e.to_string())
+}
+
 pub fn register(s: &mut Suite) {
     let Some(g) = guests::get("counter") else {
         return;
@@ -69,6 +107,40 @@ pub fn register(s: &mut Suite) {
     if HostArch::SNAPSHOT_MAGIC.is_none() {
         s.skip("snapshot::*", "kvm", "this arch cannot snapshot yet");
         return;
+    }
+
+    if std::env::var_os("TETRA_WRITE_FIXTURES").is_some() {
+        s.kvm("snapshot::write_format_1_0_fixture", move || {
+            write_fixture_1_0(g)
+        });
+    }
+    let fixture = fixtures().join("counter-1.0.snap");
+    if fixture.exists() {
+        s.kvm("snapshot::format_1_0_fixture_still_loads", move || {
+            let bytes = std::fs::read(&fixture).unwrap();
+            let env = vmm_core::snapshot::Envelope::decode(&bytes, None).map_err(|e| chain(&e))?;
+            check(env.minor == 0 && env.section(b"NOTE").is_none(), || {
+                format!("{}.{}", env.major, env.minor)
+            })?;
+            let before = std::fs::read_to_string(fixtures().join("counter-1.0.console")).unwrap();
+            let (mut b, buf) = restore(&fixture)?;
+            let end = b
+                .run(Some(integration_tests::run::timeout()))
+                .map_err(|e| chain(&e))?;
+            let after = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+            check(end == Some(GuestExit::DebugExit(0x10)), || {
+                format!("{end:?}\n{after}")
+            })?;
+            check(before.clone() + &after == every_tick(), || {
+                format!("before:\n{before}\nafter:\n{after}")
+            })
+        });
+    } else {
+        s.skip(
+            "snapshot::format_1_0_fixture_still_loads",
+            "kvm",
+            format!("no {} fixture at {}", HostArch::NAME, fixture.display()),
+        );
     }
 
     s.kvm(
