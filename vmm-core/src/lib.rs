@@ -11,6 +11,7 @@ pub mod bus;
 pub mod config;
 pub mod console;
 pub mod devices;
+pub mod dirty;
 pub mod event_loop;
 pub mod exit;
 pub mod hypervisor;

@@ -50,6 +50,9 @@ pub enum VmmError {
         #[source]
         source: crate::regs::RegError,
     },
+    /// Dirty logging failed.
+    #[error(transparent)]
+    Dirty(#[from] crate::dirty::DirtyError),
     /// A device could not be placed on a bus.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
@@ -134,6 +137,7 @@ pub enum VmState {
 
 /// A VM of arch `A`.
 pub struct Vmm<A: Arch> {
+    dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
     threads: Vec<JoinHandle<()>>,
@@ -269,6 +273,7 @@ impl<A: Arch> Vmm<A> {
             state,
         });
         Ok(Vmm {
+            dirty: None,
             shared,
             vcpus,
             threads: Vec::new(),
@@ -411,6 +416,62 @@ impl<A: Arch> Vmm<A> {
                 "vCPU state is only reachable before start or while paused",
             )),
         }
+    }
+
+    /// Turns on dirty logging of all guest RAM (a no-op if it is on).
+    pub fn start_dirty_log(&mut self) -> Result<(), VmmError> {
+        if self.dirty.is_none() {
+            self.dirty = Some(crate::dirty::DirtyLog::start(
+                &*self.shared.vm,
+                &self.shared.memory,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Turns dirty logging off, dropping what was pending.
+    pub fn stop_dirty_log(&mut self) -> Result<(), VmmError> {
+        if let Some(log) = self.dirty.take() {
+            log.stop(&*self.shared.vm, &self.shared.memory)?;
+        }
+        Ok(())
+    }
+
+    /// The dirty log, while logging is on.
+    pub fn dirty_log(&mut self) -> Option<&mut crate::dirty::DirtyLog> {
+        self.dirty.as_mut()
+    }
+
+    /// Moves KVM's dirty logs into the pending set; returns the pages newly dirty.
+    pub fn harvest_dirty(&mut self) -> Result<u64, VmmError> {
+        match self.dirty.as_mut() {
+            Some(log) => Ok(log.harvest(&*self.shared.vm)?),
+            None => Err(VmmError::State("dirty logging is off")),
+        }
+    }
+
+    /// Changes the memory map as one step: a running VM is paused, the dirty log (if on) is
+    /// harvested so that no slot takes its log with it, the new map replaces the old one, and the
+    /// VM resumes.
+    pub fn change_memory(&mut self, changes: &[crate::memory::MapChange]) -> Result<(), VmmError> {
+        let resume = self.state == VmState::Running;
+        if resume {
+            self.pause()?;
+        }
+        let r = (|| {
+            if let Some(log) = self.dirty.as_mut() {
+                log.harvest(&*self.shared.vm)?;
+            }
+            self.shared.memory.apply(&*self.shared.vm, changes)?;
+            if let Some(log) = self.dirty.as_mut() {
+                log.remap(&self.shared.memory);
+            }
+            Ok(())
+        })();
+        if resume {
+            self.resume()?;
+        }
+        r
     }
 
     /// The register table of this VM's vCPUs (the arch's table plus what KVM reports).

@@ -4,6 +4,7 @@
 mod boot;
 mod cli;
 mod devices;
+mod dirty;
 mod lifecycle;
 mod regs;
 mod smp;
@@ -37,6 +38,7 @@ fn main() {
     boot::register(&mut s);
     smp::register(&mut s);
     devices::register(&mut s);
+    dirty::register(&mut s);
     lifecycle::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
