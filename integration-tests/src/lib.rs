@@ -9,4 +9,5 @@
 pub mod guests;
 pub mod harness;
 pub mod host;
+pub mod proxy;
 pub mod run;

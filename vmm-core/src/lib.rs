@@ -16,6 +16,7 @@ pub mod event_loop;
 pub mod exit;
 pub mod hypervisor;
 pub mod memory;
+pub mod migration;
 pub mod regs;
 pub mod snapshot;
 mod vcpu;

@@ -145,22 +145,37 @@ pub struct Vmm<A: Arch> {
     state: VmState,
 }
 
+/// Where a VM's memory and state come from.
+pub(crate) enum Origin {
+    /// A fresh boot: a kernel is loaded.
+    Boot,
+    /// A snapshot: RAM is its memory file's mapping.
+    Restore(crate::memory::GuestMemoryMmap),
+    /// A migration stream: fresh RAM the stream fills.
+    Incoming,
+}
+
 /// The largest vCPU count tetra accepts before asking KVM (whose own limit is usually lower).
 pub const MAX_CPUS: u32 = 4096;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
     pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
-        Self::build(config, options, None)
+        Self::build(config, options, Origin::Boot)
     }
 
-    /// Builds a VM: with `restored` guest RAM (a snapshot's mapping), the platform is built
-    /// without a kernel and the caller restores vCPU and device state before starting it.
+    /// Builds a VM. Unless it boots, the platform is built without a kernel and the caller
+    /// restores vCPU and device state before starting it.
     pub(crate) fn build(
         mut config: VmConfig,
         options: VmmOptions,
-        restored: Option<crate::memory::GuestMemoryMmap>,
+        origin: Origin,
     ) -> Result<Self, VmmError> {
+        let (restoring, restored) = match origin {
+            Origin::Boot => (false, None),
+            Origin::Restore(map) => (true, Some(map)),
+            Origin::Incoming => (true, None),
+        };
         if config.cpus == 0 || config.cpus > MAX_CPUS {
             return Err(VmmError::Config(format!(
                 "--cpus {}: must be between 1 and {MAX_CPUS}",
@@ -174,7 +189,6 @@ impl<A: Arch> Vmm<A> {
                 1u64 << 24
             )));
         }
-        let restoring = restored.is_some();
         if !restoring {
             if config.kernel.is_none() {
                 config.kernel = A::default_guest();

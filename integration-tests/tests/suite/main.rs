@@ -6,6 +6,7 @@ mod cli;
 mod devices;
 mod dirty;
 mod lifecycle;
+mod migration;
 mod regs;
 mod smp;
 mod snapshot;
@@ -40,6 +41,7 @@ fn main() {
     devices::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);
+    migration::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
     cli::register(&mut s);
