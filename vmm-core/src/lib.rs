@@ -10,6 +10,7 @@ pub mod arch;
 pub mod bus;
 pub mod config;
 pub mod console;
+pub mod control;
 pub mod devices;
 pub mod dirty;
 pub mod event_loop;

@@ -3,6 +3,7 @@
 
 mod boot;
 mod cli;
+mod cli_state;
 mod devices;
 mod dirty;
 mod lifecycle;
@@ -45,5 +46,6 @@ fn main() {
     regs::register(&mut s);
     snapshot::register(&mut s);
     cli::register(&mut s);
+    cli_state::register(&mut s);
     s.run()
 }

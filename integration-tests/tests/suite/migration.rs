@@ -39,6 +39,7 @@ fn destination(uri: String) -> (Incoming, Option<u16>) {
         let opts = VmmOptions {
             console: ConsoleSink::Buffer(buf.clone()),
             stdin: false,
+            ..VmmOptions::default()
         };
         let r = Vmm::<HostArch>::incoming(&uri, opts, Duration::from_secs(10), &mut |l| {
             let _ = tx.send(l.port());
