@@ -41,9 +41,14 @@ apt_update_once() {
 	((APT_UPDATED)) && return 0
 	APT_UPDATED=1
 	log "apt-get update"
-	if ! DEBIAN_FRONTEND=noninteractive "${APT_GET[@]}" -q update >"${APT_LOG:-/dev/null}" 2>&1; then
-		warn "apt-get update reported errors (often a transient foreign-arch index mismatch); continuing"
+	local out
+	out=$(mktemp)
+	if ! DEBIAN_FRONTEND=noninteractive "${APT_GET[@]}" -q update >"$out" 2>&1; then
+		warn "apt-get update reported errors; continuing (a transient foreign-arch index size mismatch is known and harmless):"
+		grep -E '^(E|Err):' "$out" | head -n 5 | sed 's/^/    /' >&2
 	fi
+	cat "$out" >>"${APT_LOG:-/dev/null}"
+	rm -f "$out"
 }
 
 # pkg_installed NAME[:ARCH] -> status 0 when dpkg reports it installed.
@@ -82,7 +87,7 @@ ensure_pkgs() {
 	apt_update_once
 	log "apt-get install ${release[*]} ${missing[*]}"
 	DEBIAN_FRONTEND=noninteractive "${APT_GET[@]}" -q install -y --no-install-recommends \
-		"${release[@]}" "${missing[@]}" >"${APT_LOG:-/dev/null}" 2>&1 ||
+		"${release[@]}" "${missing[@]}" >>"${APT_LOG:-/dev/null}" 2>&1 ||
 		die "apt-get install failed for: ${missing[*]} (rerun with APT_LOG=/dev/stderr to see why)"
 }
 
