@@ -14,9 +14,11 @@
 
 mod decode;
 mod sysregs;
+mod vcpu;
 
 pub use decode::{core_name, reg_name};
 pub use sysregs::{SysReg, SYSREGS};
+pub use vcpu::{get_u64, set_u64, summary, OneRegVcpu, MPIDR_EL1};
 
 use std::sync::LazyLock;
 use vmm_core::regs::abi::{table_facts, AbiFact};

@@ -3,9 +3,14 @@
 
 mod boot;
 mod cli;
+mod cli_status;
 mod devices;
+mod entry;
+mod irqchip;
 mod lifecycle;
+mod power;
 mod smp;
+mod smp_report;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -33,9 +38,14 @@ pub fn expect(out: &Outcome, exit: GuestExit, lines: &[&str]) -> Result<(), Stri
 fn main() {
     let mut s = Suite::new();
     boot::register(&mut s);
+    entry::register(&mut s);
     smp::register(&mut s);
+    smp_report::register(&mut s);
     devices::register(&mut s);
+    irqchip::register(&mut s);
+    power::register(&mut s);
     lifecycle::register(&mut s);
     cli::register(&mut s);
+    cli_status::register(&mut s);
     s.run()
 }
