@@ -67,6 +67,22 @@ mod tests {
     }
 
     #[test]
+    fn vcpu_count_and_kernel_are_checked_late() {
+        // vmm-core compares --cpus with KVM's limit between the two checks, and reports that.
+        let mut c = cfg();
+        c.cpus = 4096;
+        assert!(check_early(&c).is_ok());
+        assert!(matches!(check(&c), Err(Arm64Error::Layout(_))));
+        let mut c = cfg();
+        c.kernel = None;
+        assert!(check_early(&c).is_ok());
+        assert!(matches!(check(&c), Err(Arm64Error::NoKernel)));
+        let mut c = cfg();
+        c.mem_mib = 1;
+        assert!(matches!(check_early(&c), Err(Arm64Error::Layout(_))));
+    }
+
+    #[test]
     fn refuses_bad_input() {
         let mut bad = Vec::new();
         let mut c = cfg();

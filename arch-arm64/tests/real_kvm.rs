@@ -242,6 +242,24 @@ fn complete_pending_exit(vcpu: &mut KvmVcpu) {
     assert!(interrupted, "KVM_RUN with immediate_exit must return EINTR");
 }
 
+/// The control: on one vCPU, without a move, the guest's checks pass.
+#[test]
+fn guest_passes_its_checks_without_a_move() {
+    let _w = Watchdog::new("no move");
+    let (vm, _ram) = guest_vm();
+    let mut v = vcpu(&vm, 0);
+    set_u64(&v, id("pc"), RAM_BASE).unwrap();
+    assert_eq!(run_to_mmio_write(&mut v), (MMIO, 1), "the checkpoint");
+    let verdict = run_to_mmio_write(&mut v);
+    assert_eq!(
+        verdict,
+        (MMIO + 4, VERDICT_OK),
+        "found {:#x}, expected {:#x}",
+        get_u64(&v, id("x0")).unwrap_or(0),
+        get_u64(&v, id("x4")).unwrap_or(0)
+    );
+}
+
 #[test]
 fn running_guest_moves_register_by_register_to_a_new_vcpu() {
     let _w = Watchdog::new("move");
@@ -271,10 +289,18 @@ fn running_guest_moves_register_by_register_to_a_new_vcpu() {
         diffs.join("\n")
     );
     let verdict = run_to_mmio_write(&mut second);
+    let found = |v: &KvmVcpu| {
+        format!(
+            "found {:#x}, expected {:#x}",
+            get_u64(v, id("x0")).unwrap_or(0),
+            get_u64(v, id("x4")).unwrap_or(0)
+        )
+    };
     assert_eq!(
         verdict,
         (MMIO + 4, VERDICT_OK),
-        "the moved guest found a difference (0xbad0XXXX: see regmove.S)"
+        "the moved guest found a difference (0xbad0XXXX: see regmove.S): {}",
+        found(&second)
     );
 
     // Negative controls: the same state with one register changed; the guest must notice it.
@@ -290,7 +316,12 @@ fn running_guest_moves_register_by_register_to_a_new_vcpu() {
         let mut v = vcpu(&vm, vcpu_id);
         restore(&t, &OneRegVcpu(&v), &state).unwrap();
         let got = run_to_mmio_write(&mut v);
-        assert_eq!(got, (MMIO + 4, expect), "with {name} changed");
+        assert_eq!(
+            got,
+            (MMIO + 4, expect),
+            "with {name} changed: {}",
+            found(&v)
+        );
     };
     wrong(2, "x21", 0x21, 0xbad0_0015);
     // tpidr_el1 is the sixth register of regmove.S's SYSREGS list.

@@ -144,59 +144,60 @@ _start:
         cmp     x19, x19                /* NZCV = 0b0110 */
         str     w9, [x8]                /* checkpoint: the host moves this vCPU here */
 
-        /* Phase B. */
-        mov     x2, #0x80
-        b.ne    bad
-        b.cc    bad
-        b.mi    bad
-        b.vs    bad
+        /* Phase B: the flags first, before any register is touched. */
+        b.ne    bad_flags
+        b.cc    bad_flags
+        b.mi    bad_flags
+        b.vs    bad_flags
         sub     sp, sp, #256
         .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
         str     x\n, [sp, #(\n * 8)]
         .endr
         .irp n, 0,1,2,3,4,5,6,7,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
         ldr     x0, [sp, #(\n * 8)]
-        LDK     x1, \n
+        LDK     x4, \n
         mov     x2, #\n
-        cmp     x0, x1
+        cmp     x0, x4
         b.ne    bad
         .endr
         ldr     x0, [sp, #(8 * 8)]
-        mov     x1, #MMIO
+        mov     x4, #MMIO
         mov     x2, #8
-        cmp     x0, x1
+        cmp     x0, x4
         b.ne    bad
         ldr     x0, [sp, #(9 * 8)]
+        mov     x4, #1
         mov     x2, #9
-        cmp     x0, #1
+        cmp     x0, x4
         b.ne    bad
         add     sp, sp, #256
 
-        adr     x0, stack_top
-        sub     x0, x0, #16
-        mov     x1, sp
+        adr     x4, stack_top
+        sub     x4, x4, #16
+        mov     x0, sp
         mov     x2, #0xc0
-        cmp     x0, x1
+        cmp     x0, x4
         b.ne    bad
         ldp     x0, x1, [sp]
-        LDK     x3, 50
+        LDK     x4, 50
         mov     x2, #0xc1
-        cmp     x0, x3
+        cmp     x0, x4
         b.ne    bad
-        LDK     x3, 51
+        mov     x0, x1
+        LDK     x4, 51
         mov     x2, #0xc2
-        cmp     x1, x3
+        cmp     x0, x4
         b.ne    bad
 
         .irp i, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
         fmov    x0, d\i
-        mov     x1, v\i\().d[1]
-        LDK     x3, (32 + \i)
+        LDK     x4, (32 + \i)
         mov     x2, #(0x100 + \i)
-        cmp     x0, x3
+        cmp     x0, x4
         b.ne    bad
-        mvn     x3, x3
-        cmp     x1, x3
+        mov     x0, v\i\().d[1]
+        mvn     x4, x4
+        cmp     x0, x4
         b.ne    bad
         .endr
 
@@ -216,6 +217,10 @@ _start:
         str     w9, [x8, #4]
         b       .
 
+bad_flags:
+        mrs     x0, nzcv
+        mov     x4, #0x60000000
+        mov     x2, #0x80
 /* x2 = what differed. */
 bad:
         mov     x8, #MMIO

@@ -21,7 +21,11 @@ pub fn register(s: &mut Suite) {
             let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
             expect(&out, GuestExit::DebugExit(0x40 + n), &lines)?;
             // Exactly the secondaries reported: none twice, none beyond N.
-            let reports = out.console.lines().filter(|l| l.ends_with(" up")).count();
+            let reports = out
+                .console
+                .lines()
+                .filter(|l| l.starts_with("cpu ") && l.ends_with(" up"))
+                .count();
             integration_tests::harness::check(reports == n as usize - 1, || {
                 format!("{reports} reports from {n} vCPUs:\n{}", out.console)
             })
