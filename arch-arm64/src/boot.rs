@@ -7,7 +7,7 @@
 //! The boot vCPU enters as the arm64 Linux boot protocol (`Documentation/arm64/booting.rst`)
 //! prescribes: PC at the image, x0 = the device tree's address, x1-x3 = 0, EL1h with D, A, I and F
 //! masked, MMU off. The device tree sits in the top 2 MiB slot of RAM
-//! ([`dtb_addr`](crate::layout::dtb_addr)); an initrd just below it, page aligned.
+//! ([`dtb_addr`]); an initrd just below it, page aligned.
 //! Secondary vCPUs start powered off and enter where the guest's PSCI `CPU_ON` says.
 
 use crate::layout::{dtb_addr, RAM_BASE};

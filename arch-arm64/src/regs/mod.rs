@@ -72,7 +72,7 @@ pub mod core {
     pub const SP_EL1: u16 = 68;
     /// elr_el1.
     pub const ELR_EL1: u16 = 70;
-    /// spsr[0] (`KVM_SPSR_EL1`); `spsr[i]` is at `SPSR + 2 * i`.
+    /// `spsr[0]` (`KVM_SPSR_EL1`); `spsr[i]` is at `SPSR + 2 * i`.
     pub const SPSR: u16 = 72;
     /// v0 (`fp_regs.vregs[0]`, U128); vN is at `V0 + 4 * N`.
     pub const V0: u16 = 84;
