@@ -14,6 +14,20 @@ pub enum Command {
         /// Print resource statistics to stderr when the guest ends.
         stats: bool,
     },
+    /// Print an arch's register table.
+    Regs {
+        /// `x86_64`, `arm64`, `ppc64` or `booke`.
+        arch: String,
+        /// JSON instead of text.
+        json: bool,
+    },
+    /// Print a BookE TLB (from a snapshot section or a raw dump) and translate addresses.
+    InspectTlb {
+        /// The file.
+        file: PathBuf,
+        /// Geometry, byte order and translations.
+        options: arch_booke::inspect::InspectOptions,
+    },
     /// Print help.
     Help,
     /// Print the version.
@@ -29,6 +43,13 @@ tetra: a KVM virtual-machine monitor for x86_64, arm64, ppc64 and PowerPC BookE
 
 Usage:
   tetra run [OPTIONS]     boot a guest (with no --kernel, the embedded default guest)
+  tetra regs [--arch ARCH] [--json]
+                          list an arch's registers: name, set, number, size, attributes,
+                          ONE_REG id (ARCH: x86_64, arm64, ppc64, booke; default: this host's)
+  tetra inspect tlb FILE [--geometry G] [--little-endian] [--translate Q]...
+                          print a BookE TLB from a snapshot section or a raw shared-array dump
+                          (G like 512x4,64) and translate addresses through it
+                          (Q like 0xc0001234,pid=3,as=1,access=w,user)
   tetra --help | --version
 
 Options for run:
@@ -124,6 +145,74 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<(VmConfig, bool), Usage> {
     Ok((cfg, stats))
 }
 
+fn parse_regs(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use lexopt::Arg::*;
+    let mut arch = crate::host::HOST_ARCH.to_string();
+    let mut json = false;
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Long("arch") => arch = value(parser, "--arch")?,
+            Long("json") => json = true,
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
+    }
+    if !crate::tables::ARCHES.contains(&arch.as_str()) {
+        return Err(Usage(format!(
+            "--arch '{arch}': expected one of {}",
+            crate::tables::ARCHES.join(", ")
+        )));
+    }
+    Ok(Command::Regs { arch, json })
+}
+
+fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use arch_booke::inspect::{parse_geometry, parse_query, InspectOptions};
+    use lexopt::Arg::*;
+    let what = match parser.next().map_err(|e| Usage(e.to_string()))? {
+        Some(Value(v)) => v.to_string_lossy().into_owned(),
+        _ => return Err(Usage("inspect needs what to inspect: tlb".into())),
+    };
+    if what != "tlb" {
+        return Err(Usage(format!("inspect '{what}': expected tlb")));
+    }
+    let mut file = None;
+    let mut options = InspectOptions::default();
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Long("geometry") => {
+                let v = value(parser, "--geometry")?;
+                options.geometry = Some(
+                    parse_geometry(&v)
+                        .map_err(|e| Usage(format!("--geometry '{v}': {}", chain(&e))))?,
+                );
+            }
+            Long("little-endian") => options.order = arch_booke::mmu::ByteOrder::Little,
+            Long("translate") => {
+                let v = value(parser, "--translate")?;
+                options.translate.push(
+                    parse_query(&v).map_err(|e| Usage(format!("--translate: {}", chain(&e))))?,
+                );
+            }
+            Value(v) if file.is_none() => file = Some(PathBuf::from(v)),
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
+    }
+    let file = file.ok_or_else(|| Usage("inspect tlb needs a FILE".into()))?;
+    Ok(Command::InspectTlb { file, options })
+}
+
+/// An error and its sources on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
     use lexopt::Arg::*;
@@ -136,6 +225,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) => match cmd.to_string_lossy().as_ref() {
             "help" => Ok(Command::Help),
+            "regs" => parse_regs(&mut parser),
+            "inspect" => parse_inspect(&mut parser),
             "run" => match parse_run(&mut parser) {
                 Err(Usage(m)) if m.is_empty() => Ok(Command::Help),
                 r => r.map(|(config, stats)| Command::Run { config, stats }),

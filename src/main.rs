@@ -3,6 +3,7 @@
 
 mod cli;
 mod host;
+mod tables;
 
 use std::process::ExitCode;
 use vmm_core::{ErrorKind, GuestExit, VmmOptions};
@@ -47,6 +48,33 @@ fn main() -> ExitCode {
         cli::Command::Help => {
             print!("{}", cli::HELP);
             ExitCode::SUCCESS
+        }
+        cli::Command::Regs { arch, json } => {
+            print!(
+                "{}",
+                tables::render(&arch, json).expect("the parser checked the arch")
+            );
+            ExitCode::SUCCESS
+        }
+        cli::Command::InspectTlb { file, options } => {
+            let name = file.display().to_string();
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("tetra: cannot read {name}: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            match arch_booke::inspect::inspect_tlb(&bytes, &options) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tetra: {name}: {}", cli::chain(&e));
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
         }
         cli::Command::Version => {
             println!(

@@ -9,6 +9,7 @@ use vmm_core::bus::BusError;
 use vmm_core::config::PayloadError;
 use vmm_core::hypervisor::HvError;
 use vmm_core::memory::MemoryError;
+use vmm_core::regs::{RegId, TableError};
 use vmm_core::{Classify, ErrorKind};
 
 /// Errors of the arm64 backend.
@@ -60,6 +61,19 @@ pub enum Arm64Error {
     /// vmm-core asked for a vCPU the platform did not create (or asked twice).
     #[error("vCPU {0} was not prepared by the platform set-up")]
     NoSuchVcpu(u32),
+    /// The register table could not be built from KVM's list.
+    #[error("building the register table from KVM_GET_REG_LIST failed")]
+    Table(#[from] TableError),
+    /// KVM lists registers of groups tetra does not know: a save would miss them.
+    #[error("KVM_GET_REG_LIST names registers tetra cannot save: {}", ids(.0))]
+    UnknownRegisters(Vec<RegId>),
+}
+
+fn ids(ids: &[RegId]) -> String {
+    ids.iter()
+        .map(|id| format!("{:#x}", id.raw()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Classify for Arm64Error {
@@ -103,6 +117,7 @@ mod tests {
         let host = [
             Arm64Error::Hv(HvError::Unsupported("x")),
             Arm64Error::NoSuchVcpu(3),
+            Arm64Error::UnknownRegisters(vec![RegId::from_raw(0x6030_0000_0099_0000)]),
             Arm64Error::EventFd(std::io::Error::from_raw_os_error(libc::EMFILE)),
         ];
         for e in host {

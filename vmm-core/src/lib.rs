@@ -11,13 +11,16 @@ pub mod bus;
 pub mod config;
 pub mod console;
 pub mod devices;
+pub mod dirty;
 pub mod event_loop;
 pub mod exit;
 pub mod hypervisor;
 pub mod memory;
 pub mod regs;
+pub mod snapshot;
 mod vcpu;
 pub mod vm;
+pub mod wire;
 
 pub use arch::{Arch, Classify, ErrorKind, ExitAction, ExitContext, SetupContext, VcpuContext};
 pub use config::{Payload, RawLoad, VmConfig};

@@ -41,6 +41,18 @@ pub enum VmmError {
         #[source]
         source: std::io::Error,
     },
+    /// A register access failed.
+    #[error("vCPU {vcpu} registers")]
+    Regs {
+        /// The vCPU.
+        vcpu: u32,
+        /// What failed.
+        #[source]
+        source: crate::regs::RegError,
+    },
+    /// Dirty logging failed.
+    #[error(transparent)]
+    Dirty(#[from] crate::dirty::DirtyError),
     /// A device could not be placed on a bus.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
@@ -50,6 +62,11 @@ pub enum VmmError {
 }
 
 impl VmmError {
+    /// Wraps an arch error, keeping whose fault it is.
+    pub fn arch_error<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
+        Self::arch(e)
+    }
+
     fn arch<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
         VmmError::Arch(ArchFailure {
             kind: e.kind(),
@@ -120,6 +137,7 @@ pub enum VmState {
 
 /// A VM of arch `A`.
 pub struct Vmm<A: Arch> {
+    dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
     threads: Vec<JoinHandle<()>>,
@@ -132,7 +150,17 @@ pub const MAX_CPUS: u32 = 4096;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
-    pub fn new(mut config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+    pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+        Self::build(config, options, None)
+    }
+
+    /// Builds a VM: with `restored` guest RAM (a snapshot's mapping), the platform is built
+    /// without a kernel and the caller restores vCPU and device state before starting it.
+    pub(crate) fn build(
+        mut config: VmConfig,
+        options: VmmOptions,
+        restored: Option<crate::memory::GuestMemoryMmap>,
+    ) -> Result<Self, VmmError> {
         if config.cpus == 0 || config.cpus > MAX_CPUS {
             return Err(VmmError::Config(format!(
                 "--cpus {}: must be between 1 and {MAX_CPUS}",
@@ -146,11 +174,14 @@ impl<A: Arch> Vmm<A> {
                 1u64 << 24
             )));
         }
-        if config.kernel.is_none() {
-            config.kernel = A::default_guest();
-        }
-        for p in config.kernel.iter().chain(config.initrd.iter()) {
-            p.check()?;
+        let restoring = restored.is_some();
+        if !restoring {
+            if config.kernel.is_none() {
+                config.kernel = A::default_guest();
+            }
+            for p in config.kernel.iter().chain(config.initrd.iter()) {
+                p.check()?;
+            }
         }
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
@@ -166,7 +197,25 @@ impl<A: Arch> Vmm<A> {
             )));
         }
         let layout = A::ram_layout(&config).map_err(VmmError::arch)?;
-        let memory = Arc::new(GuestRam::new(&layout)?);
+        let memory = match restored {
+            None => GuestRam::new(&layout)?,
+            Some(map) => {
+                use vm_memory::{Address, GuestMemory, GuestMemoryRegion};
+                let got: Vec<(u64, u64)> = map
+                    .iter()
+                    .map(|r| (r.start_addr().raw_value(), r.len()))
+                    .collect();
+                let want: Vec<(u64, u64)> = layout.iter().map(|(a, s)| (a.0, *s as u64)).collect();
+                if got != want {
+                    return Err(VmmError::Config(format!(
+                        "the snapshot's memory layout {got:x?} is not what {} MiB gives here ({want:x?})",
+                        config.mem_mib
+                    )));
+                }
+                GuestRam::from_map(map)
+            }
+        };
+        let memory = Arc::new(memory);
         memory.register(&vm)?;
 
         let exit = ExitNotifier::new().map_err(|source| VmmError::Host {
@@ -180,6 +229,7 @@ impl<A: Arch> Vmm<A> {
             })?;
         let mut pio = Bus::new();
         let mut mmio = Bus::new();
+        let mut state = crate::snapshot::StateRegistry::new();
         let platform = A::setup(&mut SetupContext {
             config: &config,
             vm: &vm,
@@ -188,6 +238,8 @@ impl<A: Arch> Vmm<A> {
             mmio: &mut mmio,
             exit: &exit,
             console: &mut console,
+            state: &mut state,
+            restoring,
         })
         .map_err(VmmError::arch)?;
 
@@ -218,8 +270,10 @@ impl<A: Arch> Vmm<A> {
             exit,
             config,
             control: RunControl::new(vcpus.len()),
+            state,
         });
         Ok(Vmm {
+            dirty: None,
             shared,
             vcpus,
             threads: Vec::new(),
@@ -261,7 +315,7 @@ impl<A: Arch> Vmm<A> {
         }
         for (id, vcpu) in self.vcpus.drain(..).enumerate() {
             let sh = self.shared.clone();
-            sh.control.thread_started();
+            sh.control.thread_started(id);
             let t = std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || run_vcpu::<A>(vcpu, id as u32, sh))
@@ -316,6 +370,162 @@ impl<A: Arch> Vmm<A> {
         })
     }
 
+    /// Runs `f` with each vCPU, on that vCPU's own thread (KVM state is read and written where the
+    /// vCPU runs), and returns the results in vCPU order. The VM must be created but not started,
+    /// or paused.
+    pub fn on_vcpus<R, F>(&mut self, f: F) -> Result<Vec<R>, VmmError>
+    where
+        F: Fn(u32, &mut A::Vcpu) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        match self.state {
+            VmState::Created => Ok(self
+                .vcpus
+                .iter_mut()
+                .enumerate()
+                .map(|(id, v)| f(id as u32, v))
+                .collect()),
+            VmState::Paused => {
+                let n = self.shared.config.cpus as usize;
+                let f = Arc::new(f);
+                let results: Arc<std::sync::Mutex<Vec<Option<R>>>> =
+                    Arc::new(std::sync::Mutex::new((0..n).map(|_| None).collect()));
+                let tasks = (0..n)
+                    .map(|id| -> crate::vcpu::VcpuTask {
+                        let (f, results) = (f.clone(), results.clone());
+                        Box::new(move |any: &mut dyn std::any::Any| {
+                            let vcpu = any
+                                .downcast_mut::<A::Vcpu>()
+                                .expect("a vCPU thread runs tasks with its own vCPU");
+                            let r = f(id as u32, vcpu);
+                            results.lock().unwrap_or_else(|e| e.into_inner())[id] = Some(r);
+                        })
+                    })
+                    .collect();
+                self.shared
+                    .control
+                    .run_on_parked(tasks)
+                    .map_err(|_| VmmError::State("a vCPU thread has ended"))?;
+                let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(results
+                    .iter_mut()
+                    .map(|r| r.take().expect("every task ran"))
+                    .collect())
+            }
+            _ => Err(VmmError::State(
+                "vCPU state is only reachable before start or while paused",
+            )),
+        }
+    }
+
+    /// Turns on dirty logging of all guest RAM (a no-op if it is on).
+    pub fn start_dirty_log(&mut self) -> Result<(), VmmError> {
+        if self.dirty.is_none() {
+            self.dirty = Some(crate::dirty::DirtyLog::start(
+                &*self.shared.vm,
+                &self.shared.memory,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Turns dirty logging off, dropping what was pending.
+    pub fn stop_dirty_log(&mut self) -> Result<(), VmmError> {
+        if let Some(log) = self.dirty.take() {
+            log.stop(&*self.shared.vm, &self.shared.memory)?;
+        }
+        Ok(())
+    }
+
+    /// The dirty log, while logging is on.
+    pub fn dirty_log(&mut self) -> Option<&mut crate::dirty::DirtyLog> {
+        self.dirty.as_mut()
+    }
+
+    /// Moves KVM's dirty logs into the pending set; returns the pages newly dirty.
+    pub fn harvest_dirty(&mut self) -> Result<u64, VmmError> {
+        match self.dirty.as_mut() {
+            Some(log) => Ok(log.harvest(&*self.shared.vm)?),
+            None => Err(VmmError::State("dirty logging is off")),
+        }
+    }
+
+    /// Changes the memory map as one step: a running VM is paused, the dirty log (if on) is
+    /// harvested so that no slot takes its log with it, the new map replaces the old one, and the
+    /// VM resumes.
+    pub fn change_memory(&mut self, changes: &[crate::memory::MapChange]) -> Result<(), VmmError> {
+        let resume = self.state == VmState::Running;
+        if resume {
+            self.pause()?;
+        }
+        let r = (|| {
+            if let Some(log) = self.dirty.as_mut() {
+                log.harvest(&*self.shared.vm)?;
+            }
+            self.shared.memory.apply(&*self.shared.vm, changes)?;
+            if let Some(log) = self.dirty.as_mut() {
+                log.remap(&self.shared.memory);
+            }
+            Ok(())
+        })();
+        if resume {
+            self.resume()?;
+        }
+        r
+    }
+
+    /// The register table of this VM's vCPUs (the arch's table plus what KVM reports).
+    pub fn register_table(&mut self) -> Result<crate::regs::RegTable, VmmError> {
+        let vm = self.shared.vm.clone();
+        let tables = self.on_vcpus(move |id, vcpu| {
+            (id == 0).then(|| A::register_table(&vm, vcpu).map_err(VmmError::arch))
+        })?;
+        tables
+            .into_iter()
+            .flatten()
+            .next()
+            .expect("a VM has vCPU 0")
+    }
+
+    /// Saves every vCPU's registers (before start, or paused).
+    pub fn save_vcpus(
+        &mut self,
+        table: &crate::regs::RegTable,
+    ) -> Result<Vec<crate::regs::VcpuState>, VmmError> {
+        let table = table.clone();
+        self.on_vcpus(move |id, vcpu| {
+            crate::regs::save(&table, vcpu)
+                .map(|o| o.state)
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    /// Writes `states[i]` into vCPU `i` (before start, or paused). Every state is checked against
+    /// the table before anything is written to a vCPU.
+    pub fn restore_vcpus(
+        &mut self,
+        table: &crate::regs::RegTable,
+        states: Vec<crate::regs::VcpuState>,
+    ) -> Result<(), VmmError> {
+        if states.len() != self.shared.config.cpus as usize {
+            return Err(VmmError::Config(format!(
+                "{} vCPU states for {} vCPUs",
+                states.len(),
+                self.shared.config.cpus
+            )));
+        }
+        let table = table.clone();
+        let states = Arc::new(states);
+        self.on_vcpus(move |id, vcpu| {
+            crate::regs::restore(&table, vcpu, &states[id as usize])
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+        })?
+        .into_iter()
+        .collect()
+    }
+
     /// Stops and joins every vCPU thread.
     pub fn stop(&mut self) {
         if self.state == VmState::Stopped {
@@ -355,6 +565,10 @@ impl<A: Arch> Vmm<A> {
     /// The VM.
     pub fn vm(&self) -> &A::Vm {
         &self.shared.vm
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<A> {
+        &self.shared
     }
 
     /// The platform the arch built.

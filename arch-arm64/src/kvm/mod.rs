@@ -13,9 +13,11 @@ pub use vcpu::{create_vcpu, preferred_target, reg_list, REG_LIST_MAX};
 use crate::error::Arm64Error;
 use crate::layout::{ipa_bits_needed, ram_regions, DEFAULT_IPA_BITS};
 use crate::psci::SystemEvent;
+use crate::regs::table_from_reg_list;
 use crate::Arm64;
 use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::VcpuExit;
+use vmm_core::regs::RegTable;
 use vmm_core::{
     Arch, ExitAction, ExitContext, GuestExit, Payload, SetupContext, VcpuContext, VmConfig,
 };
@@ -72,6 +74,15 @@ impl Arch for Arm64 {
 
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, Arm64Error> {
         ctx.platform.take_vcpu(ctx.id)
+    }
+
+    fn register_table(_vm: &KvmVm, vcpu: &KvmVcpu) -> Result<RegTable, Arm64Error> {
+        let (table, unknown) = table_from_reg_list(&reg_list(vcpu)?)?;
+        if unknown.is_empty() {
+            Ok(table)
+        } else {
+            Err(Arm64Error::UnknownRegisters(unknown))
+        }
     }
 
     fn handle_exit(

@@ -5,12 +5,16 @@ mod boot;
 mod cli;
 mod cli_status;
 mod devices;
+mod dirty;
 mod entry;
 mod irqchip;
 mod lifecycle;
+mod pause_exit;
 mod power;
+mod regs;
 mod smp;
 mod smp_report;
+mod snapshot;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -44,7 +48,11 @@ fn main() {
     devices::register(&mut s);
     irqchip::register(&mut s);
     power::register(&mut s);
+    dirty::register(&mut s);
     lifecycle::register(&mut s);
+    pause_exit::register(&mut s);
+    regs::register(&mut s);
+    snapshot::register(&mut s);
     cli::register(&mut s);
     cli_status::register(&mut s);
     s.run()
