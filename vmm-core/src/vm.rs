@@ -53,6 +53,9 @@ pub enum VmmError {
     /// Dirty logging failed.
     #[error(transparent)]
     Dirty(#[from] crate::dirty::DirtyError),
+    /// The control socket could not be set up.
+    #[error(transparent)]
+    Control(Box<crate::control::ControlError>),
     /// A device could not be placed on a bus.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
@@ -111,6 +114,10 @@ pub struct VmmOptions {
     pub console: ConsoleSink,
     /// Feed the process's stdin to the guest console.
     pub stdin: bool,
+    /// Serve a control socket at this path.
+    pub api_socket: Option<std::path::PathBuf>,
+    /// How migrations requested on the control socket run.
+    pub migrate: crate::migration::MigrateOptions,
 }
 
 impl Default for VmmOptions {
@@ -118,6 +125,8 @@ impl Default for VmmOptions {
         VmmOptions {
             console: ConsoleSink::Stdout,
             stdin: true,
+            api_socket: None,
+            migrate: crate::migration::MigrateOptions::default(),
         }
     }
 }
@@ -137,6 +146,8 @@ pub enum VmState {
 
 /// A VM of arch `A`.
 pub struct Vmm<A: Arch> {
+    requests: crate::control::Queue,
+    migrate_options: crate::migration::MigrateOptions,
     dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
@@ -145,22 +156,37 @@ pub struct Vmm<A: Arch> {
     state: VmState,
 }
 
+/// Where a VM's memory and state come from.
+pub(crate) enum Origin {
+    /// A fresh boot: a kernel is loaded.
+    Boot,
+    /// A snapshot: RAM is its memory file's mapping.
+    Restore(crate::memory::GuestMemoryMmap),
+    /// A migration stream: fresh RAM the stream fills.
+    Incoming,
+}
+
 /// The largest vCPU count tetra accepts before asking KVM (whose own limit is usually lower).
 pub const MAX_CPUS: u32 = 4096;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
     pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
-        Self::build(config, options, None)
+        Self::build(config, options, Origin::Boot)
     }
 
-    /// Builds a VM: with `restored` guest RAM (a snapshot's mapping), the platform is built
-    /// without a kernel and the caller restores vCPU and device state before starting it.
+    /// Builds a VM. Unless it boots, the platform is built without a kernel and the caller
+    /// restores vCPU and device state before starting it.
     pub(crate) fn build(
         mut config: VmConfig,
         options: VmmOptions,
-        restored: Option<crate::memory::GuestMemoryMmap>,
+        origin: Origin,
     ) -> Result<Self, VmmError> {
+        let (restoring, restored) = match origin {
+            Origin::Boot => (false, None),
+            Origin::Restore(map) => (true, Some(map)),
+            Origin::Incoming => (true, None),
+        };
         if config.cpus == 0 || config.cpus > MAX_CPUS {
             return Err(VmmError::Config(format!(
                 "--cpus {}: must be between 1 and {MAX_CPUS}",
@@ -174,7 +200,6 @@ impl<A: Arch> Vmm<A> {
                 1u64 << 24
             )));
         }
-        let restoring = restored.is_some();
         if !restoring {
             if config.kernel.is_none() {
                 config.kernel = A::default_guest();
@@ -257,6 +282,12 @@ impl<A: Arch> Vmm<A> {
 
         let mut events = EventLoop::new()?;
         events.add(Box::new(ExitWatch::new(exit.clone())));
+        let requests: crate::control::Queue = Default::default();
+        if let Some(path) = &options.api_socket {
+            let server = crate::control::ControlServer::bind(path, requests.clone())
+                .map_err(|e| VmmError::Control(Box::new(e)))?;
+            events.add(Box::new(server));
+        }
         if let (true, Some(input)) = (options.stdin, console.input.clone()) {
             events.add(Box::new(ConsoleIn::new(input, console.space.clone(), 0)));
         }
@@ -273,6 +304,8 @@ impl<A: Arch> Vmm<A> {
             state,
         });
         Ok(Vmm {
+            requests,
+            migrate_options: options.migrate.clone(),
             dirty: None,
             shared,
             vcpus,
@@ -358,16 +391,91 @@ impl<A: Arch> Vmm<A> {
         Ok(())
     }
 
-    /// Runs the event loop until the guest ends, or until `timeout`; returns the ending, or `None`
-    /// on timeout (the VM keeps running).
+    /// Runs the event loop, serving control requests, until the guest ends or `timeout` passes;
+    /// returns the ending, or `None` on timeout (the VM keeps running).
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<GuestExit>, VmmError> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let ended = self.events.run_until(&self.shared.exit, deadline)?;
-        Ok(if ended {
-            self.shared.exit.reason()
-        } else {
-            None
-        })
+        loop {
+            let requests = self.requests.clone();
+            let pending = move || {
+                !requests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty()
+            };
+            let ended = self
+                .events
+                .run_until(&self.shared.exit, deadline, &pending)?;
+            let next = self
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next {
+                Some((request, reply)) => self.serve(request, reply),
+                None => {
+                    return Ok(if ended {
+                        self.shared.exit.reason()
+                    } else {
+                        None
+                    })
+                }
+            }
+        }
+    }
+
+    fn serve(&mut self, request: crate::control::Request, mut reply: crate::control::Reply) {
+        use crate::control::Request;
+        let chain = |e: &dyn std::error::Error| {
+            let mut s = e.to_string();
+            let mut c = e.source();
+            while let Some(x) = c {
+                s = format!("{s}: {x}");
+                c = x.source();
+            }
+            s
+        };
+        match request {
+            Request::Status => {
+                let s = format!("{:?}", self.state).to_lowercase();
+                reply.ok(&s)
+            }
+            Request::Pause => match self.pause() {
+                Ok(()) => reply.ok(""),
+                Err(e) => reply.error(&chain(&e)),
+            },
+            Request::Resume => match self.resume() {
+                Ok(()) => reply.ok(""),
+                Err(e) => reply.error(&chain(&e)),
+            },
+            Request::Snapshot(path) => {
+                let t = Instant::now();
+                match self.snapshot(&path) {
+                    Ok(s) => reply.ok(&format!(
+                        "{}: {} guest pages, {} state bytes, {:.1} ms",
+                        path.display(),
+                        s.memory_pages,
+                        s.state_bytes,
+                        t.elapsed().as_secs_f64() * 1e3
+                    )),
+                    Err(e) => reply.error(&chain(&e)),
+                }
+            }
+            Request::Migrate(uri) => {
+                let opts = self.migrate_options.clone();
+                let r = self.migrate(&uri, &opts, &mut |p| reply.line(&format!("progress: {p}")));
+                match r {
+                    Ok(s) => reply.ok(&format!(
+                        "migrated to {uri}: {} rounds, {:.1} MiB, total {:.1} ms, downtime {:.1} ms",
+                        s.rounds,
+                        s.bytes as f64 / (1 << 20) as f64,
+                        s.total.as_secs_f64() * 1e3,
+                        s.downtime.as_secs_f64() * 1e3
+                    )),
+                    Err(e) => reply.error(&chain(&e)),
+                }
+            }
+        }
     }
 
     /// Runs `f` with each vCPU, on that vCPU's own thread (KVM state is read and written where the
@@ -424,6 +532,19 @@ impl<A: Arch> Vmm<A> {
             self.dirty = Some(crate::dirty::DirtyLog::start(
                 &*self.shared.vm,
                 &self.shared.memory,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Turns on the classic dirty log, without manual protection (for comparisons; tetra itself
+    /// uses [`Vmm::start_dirty_log`]).
+    pub fn start_classic_dirty_log(&mut self) -> Result<(), VmmError> {
+        if self.dirty.is_none() {
+            self.dirty = Some(crate::dirty::DirtyLog::start_with(
+                &*self.shared.vm,
+                &self.shared.memory,
+                false,
             )?);
         }
         Ok(())

@@ -3,12 +3,14 @@
 
 mod boot;
 mod cli;
+mod cli_state;
 mod cli_status;
 mod devices;
 mod dirty;
 mod entry;
 mod irqchip;
 mod lifecycle;
+mod migration;
 mod pause_exit;
 mod power;
 mod regs;
@@ -51,9 +53,11 @@ fn main() {
     dirty::register(&mut s);
     lifecycle::register(&mut s);
     pause_exit::register(&mut s);
+    migration::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
     cli::register(&mut s);
+    cli_state::register(&mut s);
     cli_status::register(&mut s);
     s.run()
 }

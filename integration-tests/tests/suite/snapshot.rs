@@ -47,6 +47,7 @@ fn restore(path: &Path) -> Result<(Vmm<HostArch>, Captured), String> {
         VmmOptions {
             console: ConsoleSink::Buffer(buf.clone()),
             stdin: false,
+            ..VmmOptions::default()
         },
     )
     .map_err(|e| chain(&e))?;

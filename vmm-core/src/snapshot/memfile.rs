@@ -119,6 +119,22 @@ fn data_pages(file: &File, start: u64, len: u64, page: u64, marks: &mut [bool]) 
     }
 }
 
+/// Per host page of `region`: did the guest touch it? Resident pages, plus the data extents of the
+/// file a restored region is mapped from.
+pub fn touched_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+    let mut touched = resident_pages(region);
+    if let Some(fo) = region.file_offset() {
+        data_pages(
+            fo.file(),
+            fo.start(),
+            region.len(),
+            page_size(),
+            &mut touched,
+        );
+    }
+    touched
+}
+
 /// Writes the touched pages of `mem` into `file` (which it truncates to the full RAM size, so the
 /// rest are holes).
 pub fn write(mem: &GuestMemoryMmap, file: &mut File) -> Result<WriteStats, MemFileError> {
@@ -129,10 +145,7 @@ pub fn write(mem: &GuestMemoryMmap, file: &mut File) -> Result<WriteStats, MemFi
     file.set_len(total).map_err(io("sizing the memory file"))?;
     let mut stats = WriteStats::default();
     for (region, l) in mem.iter().zip(&layout) {
-        let mut touched = resident_pages(region);
-        if let Some(fo) = region.file_offset() {
-            data_pages(fo.file(), fo.start(), l.size, page, &mut touched);
-        }
+        let touched = touched_pages(region);
         let mut p = 0;
         while p < touched.len() {
             if !touched[p] {

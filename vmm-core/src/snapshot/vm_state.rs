@@ -424,7 +424,7 @@ impl<A: Arch> Vmm<A> {
             path: mem_path.display().to_string(),
             source,
         })?;
-        let mut vmm = Vmm::<A>::build(config, options, Some(map))?;
+        let mut vmm = Vmm::<A>::build(config, options, crate::vm::Origin::Restore(map))?;
         vmm.apply_state(&env, &p)?;
         Ok(vmm)
     }
