@@ -3,8 +3,12 @@
 
 mod boot;
 mod cli;
+mod contract;
 mod devices;
 mod lifecycle;
+mod pseries;
+#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+mod pseries_regs;
 mod smp;
 
 use integration_tests::harness::Suite;
@@ -37,5 +41,9 @@ fn main() {
     devices::register(&mut s);
     lifecycle::register(&mut s);
     cli::register(&mut s);
+    contract::register(&mut s);
+    pseries::register(&mut s);
+    #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+    pseries_regs::register(&mut s);
     s.run()
 }
