@@ -215,10 +215,15 @@ pub fn register(s: &mut Suite) {
             "ppc64 round trip: {n} registers equal, {} absent on this vCPU",
             first.absent.len()
         );
-        // The guest's state is really in there: tick 2 in r31, LE interrupts in the LPCR, MSR
-        // with FP/VEC, SPRG3.
-        check(value(&first.state, "gpr31") == Some(2), || {
-            "gpr31 is not the tick".into()
+        // The guest's state is really in there: the FP sum (2.0 after tick 2), the scratch
+        // pointer in r29, SPRG3, LE interrupts in the LPCR. (The vCPU stopped inside the
+        // console routine, which uses r30 and r31 itself.)
+        let fpr1 = value(&first.state, "fpr1");
+        check(fpr1 == Some(2.0f64.to_bits().into()), || {
+            format!("fpr1 {fpr1:x?} is not the sum 2.0")
+        })?;
+        check(value(&first.state, "gpr29") == Some(0x20_0000), || {
+            "gpr29".into()
         })?;
         check(value(&first.state, "sprg3") == Some(0x5a3), || {
             "sprg3".into()
