@@ -97,6 +97,13 @@ const PPC64: &[Spec] = &[
     ppc64("entry.S"),
     ppc64("rtas.S"),
     ppc64("regmove.S"),
+    Spec {
+        src: "hello_be.S",
+        boot: "raw:0x400000:be",
+        as_flags: &["-a64", "-mpower9", "-mbig"],
+        ld_flags: &["-m", "elf64ppc", "-T", "flat.ld"],
+        flat: true,
+    },
 ];
 
 const fn ppc64(src: &'static str) -> Spec {

@@ -15,7 +15,10 @@
 //!   physical `1 << 45`, reachable in real mode; the device tree's `/debug-exit@200000000000`,
 //!   compatible "tetra,debug-exit") ends it with `DebugExit(V)`: status `(V << 1) | 1`. The
 //!   register takes the bytes as the guest stores them and reads them little-endian, the
-//!   natural order of a little-endian guest.
+//!   natural order of a little-endian guest (a big-endian one stores with `stwbrx`).
+//!
+//! Test guests use the debug-exit register to report a result; RTAS `power-off` is how a
+//! pseries OS (Linux's `poweroff`) ends, and tetra then exits 0.
 
 #![deny(missing_docs)]
 

@@ -59,6 +59,17 @@ pub fn register(s: &mut Suite) {
         );
     }
 
+    if let Some(g) = guests::get("hello_be") {
+        s.kvm("pseries::big_endian_raw_payload", move || {
+            let out = run::<HostArch>(g.config(1, 64))?;
+            expect(
+                &out,
+                GuestExit::DebugExit(0x10),
+                &["hello from a big-endian guest"],
+            )
+        });
+    }
+
     if let Some(g) = guests::get("rtas") {
         s.kvm("pseries::rtas_calls_and_system_reboot", move || {
             let out = run::<HostArch>(g.config(1, 64))?;
