@@ -59,6 +59,19 @@ pub fn register(s: &mut Suite) {
         );
     }
 
+    if let Some(g) = guests::get("smp") {
+        // The smp guest restarts vCPU 1 after it stopped itself inside H_RTAS: the restart must
+        // enter with start-cpu's r3, not with that call's results.
+        s.kvm("pseries::stop_self_then_start_cpu_again", move || {
+            let out = run::<HostArch>(g.config(2, 64))?;
+            expect(
+                &out,
+                GuestExit::DebugExit(0x42),
+                &["smp: cpu 1 up", "smp: cpu 1 again", "smp: 2 of 2 vCPUs up"],
+            )
+        });
+    }
+
     if let Some(g) = guests::get("hello_be") {
         s.kvm("pseries::big_endian_raw_payload", move || {
             let out = run::<HostArch>(g.config(1, 64))?;
