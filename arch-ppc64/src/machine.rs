@@ -5,8 +5,9 @@
 //! Secondary vCPUs start in the RTAS "stopped" state: vmm-core parks them
 //! (`ExitAction::Park`), and RTAS `start-cpu` records the entry ([`StartRequest`]) here before
 //! waking one; the woken vCPU takes it on its own thread and sets its registers. `stop-self`
-//! marks its vCPU as stopping and parks it again. What is parked is vmm-core's to know
-//! ([`CpuControl`]); this module adds what RTAS needs on top.
+//! marks its vCPU as stopping and parks it again. The RTAS state of each vCPU lives here, so a
+//! secondary is "stopped" from the start even before its thread has parked; only the end of
+//! `stop-self` is read from vmm-core's park state ([`CpuControl`]).
 
 use crate::vty::Vty;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,10 +68,12 @@ pub enum CpuState {
     Running = 2,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct CpuSlot {
     start: Option<StartRequest>,
-    stopping: bool,
+    /// The RTAS state as the machine last set it: `Stopping` becomes `Stopped` once vmm-core
+    /// reports the vCPU parked.
+    state: CpuState,
     request: Option<VcpuRequest>,
 }
 
@@ -96,7 +99,21 @@ impl Machine {
     pub fn new(vty: Arc<Mutex<Vty>>, cpus: u32, ram_size: u64) -> Self {
         Machine {
             vty,
-            cpus: Mutex::new(vec![CpuSlot::default(); cpus as usize]),
+            cpus: Mutex::new(
+                (0..cpus)
+                    .map(|id| CpuSlot {
+                        start: None,
+                        // The boot vCPU runs; the others start stopped, whether or not their
+                        // threads have parked yet.
+                        state: if id == 0 {
+                            CpuState::Running
+                        } else {
+                            CpuState::Stopped
+                        },
+                        request: None,
+                    })
+                    .collect(),
+            ),
             lpcr: Mutex::new((0, 0)),
             ram_size,
         }
@@ -129,15 +146,16 @@ impl Machine {
         let slot = cpus.get_mut(id as usize)?;
         let req = slot.start.take();
         if req.is_some() {
-            slot.stopping = false;
+            slot.state = CpuState::Running;
         }
         req
     }
 
-    /// Marks vCPU `id` as stopping (`stop-self`, just before it parks).
+    /// Marks vCPU `id` as stopping (`stop-self`, just before it parks); it is stopped once
+    /// parked.
     pub fn set_stopping(&self, id: u32) {
         if let Some(s) = lock(&self.cpus).get_mut(id as usize) {
-            s.stopping = true;
+            s.state = CpuState::Stopping;
         }
     }
 
@@ -145,14 +163,10 @@ impl Machine {
     pub fn cpu_state(&self, id: u32, cpus: &dyn CpuControl) -> Option<CpuState> {
         let slot = *lock(&self.cpus).get(id as usize)?;
         let parked = cpus.is_parked(id)?;
-        Some(if slot.start.is_some() {
-            CpuState::Running
-        } else if parked {
-            CpuState::Stopped
-        } else if slot.stopping {
-            CpuState::Stopping
-        } else {
-            CpuState::Running
+        Some(match (slot.start, slot.state) {
+            (Some(_), _) => CpuState::Running,
+            (None, CpuState::Stopping) if parked => CpuState::Stopped,
+            (None, state) => state,
         })
     }
 
@@ -246,6 +260,9 @@ mod tests {
         let m = machine(2);
         let cpus = FakeCpus::new(2);
         assert_eq!(m.cpu_state(0, &cpus), Some(CpuState::Running));
+        assert_eq!(m.cpu_state(1, &cpus), Some(CpuState::Stopped));
+        // A secondary whose thread has not parked yet is stopped all the same.
+        cpus.parked.lock().unwrap()[1] = false;
         assert_eq!(m.cpu_state(1, &cpus), Some(CpuState::Stopped));
         assert_eq!(m.cpu_state(2, &cpus), None);
         let req = StartRequest { nip: 0x100, r3: 7 };
