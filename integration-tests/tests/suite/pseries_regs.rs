@@ -195,7 +195,9 @@ pub fn register(s: &mut Suite) {
     s.kvm("regs::ppc64_round_trip_into_a_fresh_vcpu", move || {
         let rig = Rig::new(g)?;
         let mut v0 = rig.vcpu(0)?;
-        rig.run(&mut v0, Some("tick 2\n"))?;
+        if let Some(status) = rig.run(&mut v0, Some("tick 2\n"))? {
+            return Err(format!("the guest ended with {status:#x} before tick 2"));
+        }
         let first = save(&v0)?;
         let fresh = rig.vcpu(1)?;
         regs::restore(arch_ppc64::regs::table(), &fresh, &first.state).map_err(err("restoring"))?;
@@ -242,7 +244,12 @@ pub fn register(s: &mut Suite) {
             let table = arch_ppc64::regs::table();
             let mut vcpu = rig.vcpu(0)?;
             for (id, at) in [(1, "tick 3\n"), (2, "tick 6\n")] {
-                rig.run(&mut vcpu, Some(at))?;
+                if let Some(status) = rig.run(&mut vcpu, Some(at))? {
+                    return Err(format!(
+                        "the guest ended with {status:#x} before {at:?}; console:\n{}",
+                        rig.console()
+                    ));
+                }
                 let saved = save(&vcpu)?;
                 let next = rig.vcpu(id)?;
                 for e in &saved.state {
