@@ -68,6 +68,9 @@ fn configure_v3_mmu(vm: &PpcVm, cfg: &KvmPpcMmuv3Cfg) -> Result<(), HvError> {
 }
 
 pub(super) fn setup(ctx: &mut SetupContext<'_, Ppc64>) -> Result<Platform, Ppc64Error> {
+    if ctx.restoring {
+        return Err(Ppc64Error::NoSnapshots);
+    }
     let cfg = ctx.config;
     let ram = cfg.mem_bytes();
     let host = HostCpu::detect()?;

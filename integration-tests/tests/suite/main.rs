@@ -3,13 +3,18 @@
 
 mod boot;
 mod cli;
+mod cli_state;
 mod contract;
 mod devices;
+mod dirty;
 mod lifecycle;
+mod migration;
 mod pseries;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 mod pseries_regs;
+mod regs;
 mod smp;
+mod snapshot;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -39,8 +44,13 @@ fn main() {
     boot::register(&mut s);
     smp::register(&mut s);
     devices::register(&mut s);
+    dirty::register(&mut s);
     lifecycle::register(&mut s);
+    migration::register(&mut s);
+    regs::register(&mut s);
+    snapshot::register(&mut s);
     cli::register(&mut s);
+    cli_state::register(&mut s);
     contract::register(&mut s);
     pseries::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]

@@ -24,6 +24,7 @@ use vmm_core::console::{ConsoleSetup, ConsoleSink};
 use vmm_core::hypervisor::{VcpuExit, VcpuOps};
 use vmm_core::memory::GuestRam;
 use vmm_core::regs::{self, RegAttrs, VcpuState};
+use vmm_core::snapshot::StateRegistry;
 use vmm_core::{Arch, ExitNotifier, SetupContext, VcpuContext, VmConfig};
 
 /// One vCPU runs; none is parked.
@@ -67,6 +68,7 @@ impl Rig {
         let mut setup =
             ConsoleSetup::new(ConsoleSink::Buffer(console.clone())).map_err(err("console"))?;
         let (mut pio, mut mmio) = (Bus::new(), Bus::new());
+        let mut state = StateRegistry::default();
         let platform = Ppc64::setup(&mut SetupContext {
             config: &cfg,
             vm: &vm,
@@ -75,6 +77,8 @@ impl Rig {
             mmio: &mut mmio,
             exit: &exit,
             console: &mut setup,
+            state: &mut state,
+            restoring: false,
         })
         .map_err(err("platform"))?;
         Ok(Rig {
