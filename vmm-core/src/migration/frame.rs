@@ -82,7 +82,7 @@ fn io(e: std::io::Error) -> FrameError {
 }
 
 /// Writes one frame.
-pub fn write(w: &mut dyn Write, kind: Kind, payload: &[u8]) -> Result<(), FrameError> {
+pub fn write<W: Write + ?Sized>(w: &mut W, kind: Kind, payload: &[u8]) -> Result<(), FrameError> {
     let mut head = [0u8; 5];
     head[0] = kind as u8;
     head[1..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -95,7 +95,7 @@ pub fn write(w: &mut dyn Write, kind: Kind, payload: &[u8]) -> Result<(), FrameE
 }
 
 /// Reads one frame.
-pub fn read(r: &mut dyn Read) -> Result<(Kind, Vec<u8>), FrameError> {
+pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> {
     let mut head = [0u8; 5];
     r.read_exact(&mut head).map_err(io)?;
     let kind = Kind::from_u8(head[0]).ok_or(FrameError::Kind(head[0]))?;
