@@ -19,7 +19,7 @@
 //!
 //! Any other number is answered `H_FUNCTION`. Handlers are plain functions over a
 //! [`HcallEnv`]; one that needs the calling vCPU's registers leaves a
-//! [`VcpuRequest`](crate::machine::VcpuRequest) in the machine and returns
+//! [`VcpuRequest`] in the machine and returns
 //! [`HcallOutcome::WithVcpu`].
 
 use crate::machine::{CpuControl, Machine, VcpuRequest};

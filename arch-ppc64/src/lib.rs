@@ -4,7 +4,7 @@
 //! ([`layout`]), the host CPU facts the guest must see ([`cpu`]), the radix MMU set-up
 //! ([`mmu`]), the device tree ([`fdt`]), payload loading and entry state ([`boot`]), the
 //! hypercall table ([`hcall`]), RTAS ([`rtas`]), the hypervisor console ([`vty`]), the state the
-//! vCPUs share ([`machine`]) and the register table ([`regs`]). Only the ioctl glue ([`kvm`]:
+//! vCPUs share ([`machine`]) and the register table ([`regs`]). Only the ioctl glue (`kvm`:
 //! `impl Arch for Ppc64`) is built for powerpc64 little-endian hosts alone.
 //!
 //! # How a guest ends
