@@ -9,6 +9,8 @@ use vmm_core::{GuestExit, VmmOptions};
 
 #[cfg(target_arch = "aarch64")]
 pub use arch_arm64::Arm64 as HostArch;
+#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+pub use arch_ppc64::Ppc64 as HostArch;
 #[cfg(target_arch = "x86_64")]
 pub use arch_x86_64::X86_64 as HostArch;
 
@@ -27,13 +29,21 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
 
 /// Runs a VM on the host's arch until it ends; returns how it ended and the guest RAM resident at
 /// the end, in bytes.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    all(target_arch = "powerpc64", target_endian = "little")
+))]
 pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
     crate::launch::run::<HostArch>(launch, options)
 }
 
 /// Runs a VM on the host's arch.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    all(target_arch = "powerpc64", target_endian = "little")
+)))]
 pub fn run(_launch: Launch, _options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
     Err(Failure::host(anyhow::anyhow!(
         "this host's arch backend ({HOST_ARCH}) cannot run guests yet"

@@ -29,6 +29,7 @@ fn run(target: Target, facts: Vec<AbiFact>) {
 fn powerpc_facts() -> Vec<AbiFact> {
     let mut facts = kvm_ppc::abi::abi_facts();
     facts.extend(arch_ppc64::regs::abi_facts());
+    facts.extend(arch_ppc64::mmu::abi_facts());
     facts.extend(arch_booke::regs::abi_facts());
     facts
 }
