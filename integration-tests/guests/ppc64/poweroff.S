@@ -1,5 +1,5 @@
 /*
- * Shared contract "poweroff": prints "poweroff: ok" and powers the machine off (status 0).
+ * Shared contract "poweroff": prints "poweroff: bye" and powers the machine off (status 0).
  * Here: RTAS power-off, its token looked up in the device tree's /rtas node. A power-off call
  * with the wrong argument count must first fail with -3 and leave the machine running.
  */
@@ -43,7 +43,7 @@ bad_call:
 
         DEFINE_COMMON
 name_power_off: .asciz "power-off"
-msg_ok:       .asciz "poweroff: ok\n"
+msg_ok:       .asciz "poweroff: bye\n"
 msg_no_token: .asciz "poweroff: no power-off token in /rtas\n"
 msg_bad:      .asciz "poweroff: a bad call did not fail with -3\n"
 msg_returned: .asciz "poweroff: power-off returned\n"

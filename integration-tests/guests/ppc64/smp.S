@@ -1,12 +1,12 @@
 /*
- * Shared contract "smp": with n vCPUs, every secondary reports "smp: cpu K up"; then the boot
+ * Shared contract "smp": with n vCPUs, every secondary reports "cpu K up"; then the boot
  * vCPU prints "smp: n of n vCPUs up" and exits 0x40 + n.
  *
  * Here: the boot vCPU finds n by asking RTAS query-cpu-stopped-state for vCPUs 1, 2, ... until
  * one does not exist (-3); each must be stopped (0) before it starts it with start-cpu. A
  * secondary starts big-endian (FIXUP_ENDIAN), reports under a lock, counts itself in, and calls
  * stop-self. The boot vCPU waits until all are stopped again, then restarts vCPU 1, which
- * reports "smp: cpu 1 again" (a stopped-by-itself vCPU started a second time). Tokens come from
+ * reports "cpu 1 again" (a stopped-by-itself vCPU started a second time). Tokens come from
  * the device tree.
  */
         .include "common.inc"
@@ -163,7 +163,7 @@ name_stop:  .asciz "stop-self"
 msg_smp:    .asciz "smp: "
 msg_of:     .asciz " of "
 msg_up:     .asciz " vCPUs up\n"
-msg_cpu:    .asciz "smp: cpu "
+msg_cpu:    .asciz "cpu "
 msg_cpu_up: .asciz " up\n"
 msg_cpu_again: .asciz " again\n"
 msg_fail_init:  .asciz "smp: H_SET_MODE failed\n"

@@ -4,9 +4,10 @@
 //! | guest | contract |
 //! |---|---|
 //! | `hello` | prints "hello from tetra", ends with debug-exit status 0x10 |
-//! | `poweroff` | prints "poweroff: ok", then the platform's power-off (RTAS, PSCI): status 0 |
-//! | `smp` | each secondary prints "smp: cpu K up"; then "smp: n of n vCPUs up", exit 0x40 + n |
 //! | `echo` | prints "echo: ready", reads a console line, prints "echo: LINE", exit 0x10 |
+//!
+//! The other shared contracts have their own modules: `entry` (entry.rs), `poweroff` and `reset`
+//! (power.rs, cli_status.rs), `smp` (smp_report.rs, cli_status.rs).
 //!
 //! The `tetra` binary runs too, so that the process exit status is checked end to end.
 
@@ -96,39 +97,6 @@ pub fn register(s: &mut Suite) {
                 format!("tetra exited {code}, expected 33; stdout:\n{stdout}")
             })
         });
-    }
-
-    if let Some(g) = guests::get("poweroff") {
-        s.kvm("contract::poweroff_ends_the_vm", move || {
-            let out = run::<HostArch>(g.config(1, 64))?;
-            expect(&out, GuestExit::PowerOff, &["poweroff: ok"])
-        });
-        s.kvm(
-            "contract::poweroff_exit_status_through_the_cli",
-            move || {
-                let (code, stdout) = tetra_run(g, &[], None)?;
-                has_line(&stdout, "poweroff: ok")?;
-                check(code == 0, || {
-                    format!("tetra exited {code} after a power-off; stdout:\n{stdout}")
-                })
-            },
-        );
-    }
-
-    if let Some(g) = guests::get("smp") {
-        for n in [1u32, 2, 4] {
-            s.kvm(&format!("contract::smp_{n}_vcpus_report_in"), move || {
-                let out = run::<HostArch>(g.config(n, 64))?;
-                let mut lines = vec![format!("smp: {n} of {n} vCPUs up")];
-                lines.extend((1..n).map(|k| format!("smp: cpu {k} up")));
-                let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-                expect(&out, GuestExit::DebugExit(0x40 + n), &lines)?;
-                let ups = out.console.lines().filter(|l| l.ends_with(" up")).count();
-                check(ups == n as usize, || {
-                    format!("{ups} report lines for {n} vCPUs:\n{}", out.console)
-                })
-            });
-        }
     }
 
     if let Some(g) = guests::get("echo") {

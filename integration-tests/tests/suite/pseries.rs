@@ -6,7 +6,7 @@ use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
 use integration_tests::host::HostArch;
 use integration_tests::run::{run, TestVm};
-use vmm_core::{GuestExit, Payload, RawLoad, VmConfig};
+use vmm_core::{Arch, GuestExit, Payload, RawLoad, VmConfig};
 
 /// Parses "rtas: date Y M D".
 fn rtas_date(console: &str) -> Option<(u32, u32, u32)> {
@@ -37,6 +37,11 @@ fn utc_dates() -> [(u32, u32, u32); 2] {
 }
 
 pub fn register(s: &mut Suite) {
+    // pseries-only behaviour of the ppc64 guests (other arches' guests of the same names meet the
+    // shared contracts only).
+    if HostArch::NAME != "ppc64" {
+        return;
+    }
     if let Some(g) = guests::get("entry") {
         s.kvm(
             "pseries::entry_state_device_tree_and_cache_block",
@@ -67,7 +72,7 @@ pub fn register(s: &mut Suite) {
             expect(
                 &out,
                 GuestExit::DebugExit(0x42),
-                &["smp: cpu 1 up", "smp: cpu 1 again", "smp: 2 of 2 vCPUs up"],
+                &["cpu 1 up", "cpu 1 again", "smp: 2 of 2 vCPUs up"],
             )
         });
     }
