@@ -9,9 +9,8 @@
 //! - [`irqchip`]: the MPIC (OpenPIC) model.
 //! - [`cpu`], [`layout`], [`fdt`], [`boot`]: the e500 board: core models, physical map, device
 //!   tree, kernel loading (uImage/ELF) and the ePAPR entry state.
-//! - [`regs`]: the BookE register table (tag/value ids, names, sizes).
-//! - [`vcpu_state`]: the BookE vCPU register state the serializer stores (to be unified with
-//!   [`regs`]'s ids).
+//! - [`regs`]: the BookE register table (tag/value ids, names, sizes): the one id every BookE
+//!   register has in tetra, used by save/restore, the serializer and `tetra inspect`.
 //! - [`snapshot`]: the migration serializer; [`inspect`]: printing a TLB for `tetra inspect`.
 
 #![deny(missing_docs)]
@@ -29,7 +28,6 @@ pub mod regs;
 pub mod snapshot;
 #[cfg(test)]
 mod test_util;
-pub mod vcpu_state;
 mod wire;
 
 /// The PowerPC BookE (e500mc family) architecture, as a type for vmm-core's `Arch` trait.

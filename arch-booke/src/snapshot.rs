@@ -1,10 +1,10 @@
 //! The BookE migration serializer: per vCPU the TLB (MMU type, geometry, the whole array) and
-//! the registers as (id, value) pairs; per VM the MPIC state.
+//! the registers as (register-table id, value) pairs; per VM the MPIC state.
 //!
-//! Format, version 1, every integer little-endian:
+//! Format, version 2, every integer little-endian:
 //!
 //! ```text
-//! magic "TBKE", u32 version = 1
+//! magic "TBKE", u32 version = 2
 //! sections, each: u32 tag, u32 length, body
 //!   1 TLB:  u32 vcpu, u32 mmu_type, u32 tlb_sizes[4], u32 tlb_ways[4], u32 count,
 //!           count x entry (u32 mas8, u32 mas1, u64 mas2, u64 mas7_3)
@@ -16,11 +16,18 @@
 //! u32 CRC-32 of everything before it
 //! ```
 //!
+//! Register ids are those of the BookE register table ([`crate::regs::table`]), the one id every
+//! register has in tetra (KVM's `KVM_REG_PPC_*` for ONE_REG registers, tetra's `regs`/`sregs`
+//! sets for the `struct kvm_regs` and `u.e` fields); the values are a [`VcpuState`] as
+//! `vmm_core::regs::save` reads it, with each value (a host-order integer of the id's size)
+//! stored little-endian, so a snapshot of a big-endian e500 host reads on any host. Version 1
+//! used ids of its own for the registers KVM has no ONE_REG id for; it is not read.
+//!
 //! Restore validates everything: magic, version, CRC, lengths (every section consumed exactly),
-//! the geometry (as KVM would), the entry count against the geometry, the MMU type, register
-//! sizes, the MPIC model and CPU count, and that every vCPU has both a TLB and a REGS section.
-//! A bad input is an error, never a panic; counts are checked against the bytes left before
-//! anything is allocated.
+//! the geometry (as KVM would), the entry count against the geometry, the MMU type, that every
+//! register id is in the BookE table with a value of its size and appears once, the MPIC model
+//! and CPU count, and that every vCPU has both a TLB and a REGS section. A bad input is an error,
+//! never a panic; counts are checked against the bytes left before anything is allocated.
 
 use crate::abi::kvm_book3e_206_tlb_params;
 use crate::crc32::crc32;
@@ -31,23 +38,22 @@ use crate::mmu::{
     ArrayError, ByteOrder, GeometryError, MmuType, SharedError, TlbArray, TlbGeometry,
 };
 use crate::wire::{Reader, Writer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use thiserror::Error;
+use vmm_core::regs::{RegId, VcpuState};
 
 pub use crate::wire::Truncated;
 
 /// The format's magic.
 pub const MAGIC: [u8; 4] = *b"TBKE";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Section tag: a vCPU's TLB.
 pub const TAG_TLB: u32 = 1;
 /// Section tag: a vCPU's registers.
 pub const TAG_REGS: u32 = 2;
 /// Section tag: the MPIC.
 pub const TAG_MPIC: u32 = 3;
-/// Largest register value (ONE_REG's largest size, 2048 bits).
-pub const MAX_REG_BYTES: usize = 256;
 
 /// Why a snapshot was refused.
 #[derive(Debug, Error)]
@@ -112,15 +118,37 @@ pub enum SnapshotError {
         #[source]
         source: SharedError,
     },
-    /// A register value too large.
-    #[error("vCPU {vcpu}: register {id:#x} has {len} bytes (at most {MAX_REG_BYTES})")]
-    RegSize {
+    /// A register id the BookE register table does not have.
+    #[error("vCPU {vcpu}: register id {id} is not in the BookE register table")]
+    UnknownRegister {
         /// vCPU.
         vcpu: u32,
         /// Id.
-        id: u64,
+        id: RegId,
+    },
+    /// A register value whose length is not its id's size.
+    #[error("vCPU {vcpu}: register {name} ({id}) has {len} bytes, its id says {expected}")]
+    RegSize {
+        /// vCPU.
+        vcpu: u32,
+        /// Name.
+        name: String,
+        /// Id.
+        id: RegId,
         /// Length.
         len: usize,
+        /// The id's size.
+        expected: usize,
+    },
+    /// A register given twice.
+    #[error("vCPU {vcpu}: register {name} ({id}) given twice")]
+    DuplicateRegister {
+        /// vCPU.
+        vcpu: u32,
+        /// Name.
+        name: String,
+        /// Id.
+        id: RegId,
     },
     /// A section given twice.
     #[error("{what} section given twice{}", .vcpu.map(|v| format!(" for vCPU {v}")).unwrap_or_default())]
@@ -164,27 +192,38 @@ impl From<Truncated> for SnapshotError {
 
 /// One vCPU's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VcpuState {
+pub struct VcpuSnapshot {
     /// vCPU index.
     pub id: u32,
     /// MMU type of its shared TLB.
     pub mmu_type: MmuType,
     /// The TLB (for HV, as exported: TLB0 invalidated).
     pub tlb: TlbArray,
-    /// Registers: (ONE_REG-shaped id, little-endian value).
-    pub regs: Vec<(u64, Vec<u8>)>,
+    /// Registers: BookE register-table ids and host-order values, as `vmm_core::regs::save`
+    /// returns them and `vmm_core::regs::restore` takes them.
+    pub regs: VcpuState,
 }
 
 /// The BookE part of a VM snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BookeSnapshot {
     /// Every vCPU, by ascending id.
-    pub vcpus: Vec<VcpuState>,
+    pub vcpus: Vec<VcpuSnapshot>,
     /// The MPIC, if the VM has one.
     pub mpic: Option<MpicState>,
 }
 
-fn put_tlb(w: &mut Writer, v: &VcpuState) {
+/// A register value between host order and the snapshot's little-endian order (the same swap
+/// both ways: a byte reversal on a big-endian host, nothing on a little-endian one).
+fn swap_host_le(value: &[u8]) -> Vec<u8> {
+    let mut v = value.to_vec();
+    if cfg!(target_endian = "big") {
+        v.reverse();
+    }
+    v
+}
+
+fn put_tlb(w: &mut Writer, v: &VcpuSnapshot) {
     let p = v.tlb.geometry().params();
     w.u32(v.id);
     w.u32(v.mmu_type.kvm_value());
@@ -237,10 +276,10 @@ pub fn encode(s: &BookeSnapshot) -> Vec<u8> {
         w.section(TAG_REGS, |w| {
             w.u32(v.id);
             w.u32(v.regs.len() as u32);
-            for (id, val) in &v.regs {
-                w.u64(*id);
-                w.u32(val.len() as u32);
-                w.bytes(val);
+            for r in &v.regs {
+                w.u64(r.id.raw());
+                w.u32(r.bytes.len() as u32);
+                w.bytes(&swap_host_le(&r.bytes));
             }
         });
     }
@@ -277,19 +316,35 @@ fn get_tlb(r: &mut Reader<'_>) -> Result<(u32, Tlb), SnapshotError> {
     Ok((vcpu, (mmu_type, tlb)))
 }
 
-type Regs = Vec<(u64, Vec<u8>)>;
-
-fn get_regs(r: &mut Reader<'_>) -> Result<(u32, Regs), SnapshotError> {
+fn get_regs(r: &mut Reader<'_>) -> Result<(u32, VcpuState), SnapshotError> {
     let vcpu = r.u32("vCPU id")?;
     let count = r.count("registers", 12)?;
-    let mut regs = Vec::with_capacity(count);
+    let table = crate::regs::table();
+    let mut regs = VcpuState::new();
+    let mut seen = HashSet::new();
     for _ in 0..count {
-        let id = r.u64("register id")?;
+        let id = RegId::from_raw(r.u64("register id")?);
         let len = r.u32("register length")? as usize;
-        if len > MAX_REG_BYTES {
-            return Err(SnapshotError::RegSize { vcpu, id, len });
+        let desc = table
+            .get(id)
+            .ok_or(SnapshotError::UnknownRegister { vcpu, id })?;
+        if len != id.bytes() {
+            return Err(SnapshotError::RegSize {
+                vcpu,
+                name: desc.name.to_string(),
+                id,
+                len,
+                expected: id.bytes(),
+            });
         }
-        regs.push((id, r.take("register value", len)?.to_vec()));
+        if !seen.insert(id) {
+            return Err(SnapshotError::DuplicateRegister {
+                vcpu,
+                name: desc.name.to_string(),
+                id,
+            });
+        }
+        regs.push(id, swap_host_le(r.take("register value", len)?));
     }
     Ok((vcpu, regs))
 }
@@ -382,7 +437,7 @@ pub fn decode(bytes: &[u8]) -> Result<BookeSnapshot, SnapshotError> {
         return Err(SnapshotError::Crc { stored, computed });
     }
     let mut tlbs: BTreeMap<u32, Tlb> = BTreeMap::new();
-    let mut regs: BTreeMap<u32, Regs> = BTreeMap::new();
+    let mut regs: BTreeMap<u32, VcpuState> = BTreeMap::new();
     let mut mpic = None;
     while !r.is_empty() {
         let tag = r.u32("section tag")?;
@@ -436,7 +491,7 @@ pub fn decode(bytes: &[u8]) -> Result<BookeSnapshot, SnapshotError> {
             vcpu: id,
             missing: "REGS",
         })?;
-        vcpus.push(VcpuState {
+        vcpus.push(VcpuSnapshot {
             id,
             mmu_type,
             tlb,
@@ -453,7 +508,36 @@ pub(crate) mod tests {
     use crate::mmu::entry::{Mapping, Perms};
     use crate::mmu::{SharedTlb, TlbStore};
     use crate::test_util::Rng;
-    use crate::vcpu_state::BookeRegs;
+
+    /// `v` as the host-order bytes of an `n`-byte integer (what KVM returns for a register).
+    pub(crate) fn host_bytes(v: u128, n: usize) -> Vec<u8> {
+        if cfg!(target_endian = "big") {
+            v.to_be_bytes()[16 - n..].to_vec()
+        } else {
+            v.to_le_bytes()[..n].to_vec()
+        }
+    }
+
+    /// Registers of every kind the table has: `struct kvm_regs` fields, `u.e` fields of several
+    /// sizes, 32/64/128-bit ONE_REG registers.
+    pub(crate) fn sample_regs(pc: u64) -> VcpuState {
+        let t = crate::regs::table();
+        let mut s = VcpuState::new();
+        for (name, v) in [
+            ("nip", u128::from(pc)),
+            ("gpr3", 0xdead_beef),
+            ("msr", 0x8002_9000),
+            ("ivor5", 0x500),
+            ("mcsr", 0x1234_5678_9abc_def0),
+            ("mas1", 0xc000_0500),
+            ("mas7_3", 0x1_0000_0015),
+            ("vr0", 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff),
+        ] {
+            let id = t.by_name(name).unwrap().id;
+            s.push(id, host_bytes(v, id.bytes()));
+        }
+        s
+    }
 
     pub(crate) fn sample() -> BookeSnapshot {
         let mut vcpus = Vec::new();
@@ -473,16 +557,11 @@ pub(crate) mod tests {
                 t.write(32 + i as usize, e).unwrap();
                 t.write(i as usize * 4, e).unwrap();
             }
-            let mut regs = BookeRegs {
-                pc: 0x100 * (id as u64 + 1),
-                ..BookeRegs::default()
-            };
-            regs.gpr[3] = 0xdead_beef;
-            vcpus.push(VcpuState {
+            vcpus.push(VcpuSnapshot {
                 id,
                 mmu_type: mmu,
                 tlb: t.export(),
-                regs: regs.to_pairs(),
+                regs: sample_regs(0x100 * (id as u64 + 1)),
             });
         }
         let mut m = Mpic::new(MpicModel::Fsl42, 2).unwrap();
@@ -506,7 +585,7 @@ pub(crate) mod tests {
         let s = sample();
         let blob = encode(&s);
         assert_eq!(&blob[..4], b"TBKE");
-        assert_eq!(blob[4..8], 1u32.to_le_bytes());
+        assert_eq!(blob[4..8], 2u32.to_le_bytes());
         let back = decode(&blob).unwrap();
         assert_eq!(back, s);
         assert_eq!(encode(&back), blob);
@@ -520,10 +599,8 @@ pub(crate) mod tests {
         assert_eq!(t.to_array(), back.vcpus[1].tlb);
         let mut m = Mpic::new(MpicModel::Fsl42, 2).unwrap();
         m.restore(back.mpic.as_ref().unwrap()).unwrap();
-        assert_eq!(
-            BookeRegs::from_pairs(&back.vcpus[1].regs).unwrap().pc,
-            0x200
-        );
+        let nip = crate::regs::table().by_name("nip").unwrap().id;
+        assert_eq!(back.vcpus[1].regs.get(nip).unwrap(), host_bytes(0x200, 8));
         // Without an MPIC too.
         let none = BookeSnapshot { mpic: None, ..s };
         assert_eq!(decode(&encode(&none)).unwrap(), none);
@@ -537,6 +614,70 @@ pub(crate) mod tests {
         let first = 8 + 8 + 4 + 4 + 32 + 4;
         let e = s.vcpus[0].tlb.entries()[0];
         assert_eq!(blob[first + 4..first + 8], e.mas1.to_le_bytes());
+    }
+
+    /// The blob of one vCPU whose registers are `regs` (a small TLB, no MPIC).
+    fn one_vcpu(regs: VcpuState) -> Vec<u8> {
+        let t = SharedTlb::new(TlbGeometry::new(8, 2, 2).unwrap(), MmuType::NoHv);
+        encode(&BookeSnapshot {
+            vcpus: vec![VcpuSnapshot {
+                id: 0,
+                mmu_type: MmuType::NoHv,
+                tlb: t.export(),
+                regs,
+            }],
+            mpic: None,
+        })
+    }
+
+    #[test]
+    fn register_values_are_little_endian_on_the_wire() {
+        let t = crate::regs::table();
+        let mut regs = VcpuState::new();
+        let nip = t.by_name("nip").unwrap().id;
+        let mas1 = t.by_name("mas1").unwrap().id;
+        regs.push(nip, host_bytes(0x0123_4567_89ab_cdef, 8));
+        regs.push(mas1, host_bytes(0xc000_0500, 4));
+        let blob = one_vcpu(regs.clone());
+        let mut want = nip.raw().to_le_bytes().to_vec();
+        want.extend_from_slice(&8u32.to_le_bytes());
+        want.extend_from_slice(&0x0123_4567_89ab_cdefu64.to_le_bytes());
+        want.extend_from_slice(&mas1.raw().to_le_bytes());
+        want.extend_from_slice(&4u32.to_le_bytes());
+        want.extend_from_slice(&0xc000_0500u32.to_le_bytes());
+        assert!(blob.windows(want.len()).any(|w| w == want));
+        assert_eq!(decode(&blob).unwrap().vcpus[0].regs, regs);
+    }
+
+    #[test]
+    fn registers_are_checked_against_the_table() {
+        let t = crate::regs::table();
+        let nip = t.by_name("nip").unwrap().id;
+        // An id of no BookE register: Book3S's ICP_STATE, and an old tetra-private id.
+        for raw in [kvm_ppc::one_reg::ICP_STATE.raw(), 0x1030_0000_4000_0000] {
+            let mut r = VcpuState::new();
+            r.push(RegId::from_raw(raw), vec![0; 8]);
+            let e = decode(&one_vcpu(r)).unwrap_err();
+            assert!(
+                matches!(e, SnapshotError::UnknownRegister { vcpu: 0, .. }),
+                "{e}"
+            );
+        }
+        // A value of the wrong size.
+        let mut r = VcpuState::new();
+        r.push(nip, vec![0; 4]);
+        let e = decode(&one_vcpu(r)).unwrap_err();
+        assert!(
+            matches!(&e, SnapshotError::RegSize { len: 4, expected: 8, name, .. } if name == "nip"),
+            "{e}"
+        );
+        // The same register twice.
+        let mut r = VcpuState::new();
+        r.push(nip, vec![0; 8]);
+        r.push(nip, vec![1; 8]);
+        let e = decode(&one_vcpu(r)).unwrap_err();
+        assert!(matches!(e, SnapshotError::DuplicateRegister { .. }), "{e}");
+        assert!(e.to_string().contains("nip"), "{e}");
     }
 
     #[test]
@@ -588,11 +729,13 @@ pub(crate) mod tests {
         b[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         reseal(&mut b);
         assert!(matches!(decode(&b), Err(SnapshotError::Truncated(_))));
-        // Version 2.
-        let mut b = blob.clone();
-        b[4] = 2;
-        reseal(&mut b);
-        assert!(matches!(decode(&b), Err(SnapshotError::Version(2))));
+        // Version 1 (tetra-private register ids) and a future version 3.
+        for v in [1, 3] {
+            let mut b = blob.clone();
+            b[4] = v;
+            reseal(&mut b);
+            assert!(matches!(decode(&b), Err(SnapshotError::Version(x)) if x == u32::from(v)));
+        }
         // Unknown section appended.
         let mut b = blob[..blob.len() - 4].to_vec();
         b.extend_from_slice(&9u32.to_le_bytes());
