@@ -7,8 +7,9 @@
 //!   headers).
 //! - [`mmu`]: the shared software TLB, guest TLB operations, translation, dirty tracking.
 //! - [`irqchip`]: the MPIC (OpenPIC) model.
-//! - [`cpu`], [`layout`], [`fdt`], [`boot`]: the e500 board: core models, physical map, device
-//!   tree, kernel loading (uImage/ELF) and the ePAPR entry state.
+//! - [`cpu`], [`layout`], [`fdt`], [`boot`], [`devices`]: the e500 board: core models and host
+//!   detection, physical map, device tree, kernel loading (uImage/ELF) and the ePAPR entry
+//!   state, the DUART's interrupt wiring.
 //! - [`regs`]: the BookE register table (tag/value ids, names, sizes): the one id every BookE
 //!   register has in tetra, used by save/restore, the serializer and `tetra inspect`.
 //! - [`snapshot`]: the migration serializer; [`inspect`]: printing a TLB for `tetra inspect`.
@@ -19,6 +20,7 @@ pub mod abi;
 pub mod boot;
 pub mod cpu;
 mod crc32;
+pub mod devices;
 pub mod fdt;
 pub mod inspect;
 pub mod irqchip;
