@@ -3,6 +3,8 @@
 //! BE powerpc64 hosts are taken to be BookE (e5500/e6500 boards); Book3S hosts run little-endian.
 //! An arch whose backend cannot run guests yet builds everything else and says so at `run`.
 
+#[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
+pub use arch_booke::BookE as HostArch;
 #[cfg(target_arch = "x86_64")]
 pub use arch_x86_64::X86_64 as HostArch;
 
@@ -21,7 +23,10 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
 
 /// Runs `config` on the host's arch; returns how the guest ended and the guest RAM resident at
 /// the end, in bytes.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "powerpc64", target_endian = "big")
+))]
 pub fn run(
     config: vmm_core::VmConfig,
     options: vmm_core::VmmOptions,
@@ -34,7 +39,10 @@ pub fn run(
 }
 
 /// Runs `config` on the host's arch.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "powerpc64", target_endian = "big")
+)))]
 pub fn run(
     _config: vmm_core::VmConfig,
     _options: vmm_core::VmmOptions,

@@ -96,7 +96,9 @@ pub enum CpuInfoError {
         value: String,
     },
     /// A CPU that is not an e500mc-family core.
-    #[error("host CPU {0:?} is not an e500mc-family core (e500mc, e5500, e6500): BookE KVM needs one")]
+    #[error(
+        "host CPU {0:?} is not an e500mc-family core (e500mc, e5500, e6500): BookE KVM needs one"
+    )]
     NotE500mc(String),
 }
 
@@ -196,7 +198,10 @@ mod tests {
             Err(CpuInfoError::NotE500mc(n)) if n.starts_with("POWER9")
         ));
         let e500v2 = E5500.replace("e5500", "e500v2");
-        assert!(matches!(HostCpu::parse(&e500v2), Err(CpuInfoError::NotE500mc(_))));
+        assert!(matches!(
+            HostCpu::parse(&e500v2),
+            Err(CpuInfoError::NotE500mc(_))
+        ));
         assert_eq!(
             HostCpu::parse("cpu : e5500\nclock : 1000MHz\n"),
             Err(CpuInfoError::Missing("timebase"))
@@ -204,7 +209,10 @@ mod tests {
         for clock in ["fast", "1.5GHz", "99999.0MHz", ".5MHz", "1.-5MHz"] {
             let t = E5500.replace("1200.000000MHz", clock);
             assert!(
-                matches!(HostCpu::parse(&t), Err(CpuInfoError::Bad { field: "clock", .. })),
+                matches!(
+                    HostCpu::parse(&t),
+                    Err(CpuInfoError::Bad { field: "clock", .. })
+                ),
                 "{clock}"
             );
         }
@@ -213,6 +221,12 @@ mod tests {
         // Digits past the Hz are dropped.
         assert_eq!(parse_mhz("1.1234567MHz"), Some(1_123_456));
         let t = E5500.replace("75000000", "-1");
-        assert!(matches!(HostCpu::parse(&t), Err(CpuInfoError::Bad { field: "timebase", .. })));
+        assert!(matches!(
+            HostCpu::parse(&t),
+            Err(CpuInfoError::Bad {
+                field: "timebase",
+                ..
+            })
+        ));
     }
 }

@@ -325,7 +325,10 @@ mod tests {
 
         for (name, idx, irq) in [("serial@4500", 0, 8), ("serial@4600", 1, 9)] {
             let s = node(&dts, name);
-            assert!(s.contains(&format!("interrupts = <0x{irq:02x} 0x00>;")), "{s}");
+            assert!(
+                s.contains(&format!("interrupts = <0x{irq:02x} 0x00>;")),
+                "{s}"
+            );
             assert!(s.contains("interrupt-parent = <0x01>;"));
             assert!(s.contains(&format!("cell-index = <0x{idx:02x}>;")), "{s}");
         }

@@ -1,7 +1,8 @@
 //! tetra's PowerPC BookE (e500mc family) backend.
 //!
 //! Everything here is plain Rust and is built and unit-tested on every host; only the ioctl glue
-//! (`kvm`, added with the backend's first real guests) is gated to the target architecture.
+//! (`kvm`: `impl Arch for BookE`) is gated, to big-endian powerpc64 hosts, which tetra takes to
+//! be BookE (e5500/e6500) hosts. See `docs/booke.md` for what is verified and how.
 //!
 //! - [`abi`]: the BookE-only KVM structs and constants (`#[repr(C)]`, checked against the uapi
 //!   headers).
@@ -24,6 +25,8 @@ pub mod devices;
 pub mod fdt;
 pub mod inspect;
 pub mod irqchip;
+#[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
+pub mod kvm;
 pub mod layout;
 pub mod mmu;
 pub mod regs;

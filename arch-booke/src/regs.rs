@@ -441,7 +441,13 @@ mod tests {
         for r in &s {
             let d = t.get(r.id).unwrap();
             assert!(
-                matches!(d.loc, RegLoc::Field { block: BLOCK_REGS, .. }),
+                matches!(
+                    d.loc,
+                    RegLoc::Field {
+                        block: BLOCK_REGS,
+                        ..
+                    }
+                ),
                 "{}",
                 d.name
             );

@@ -139,7 +139,10 @@ impl MpicState {
     /// `set(group, attribute, value)`: a reset through GCR, the registers in restore order (GCR
     /// without its reset bit), then every source line (0 or 1). In-service interrupts, MSIRs,
     /// timer counts and pending IPIs/timers cannot be given to the kernel and are dropped.
-    pub fn write_attrs<E>(&self, mut set: impl FnMut(u32, u64, u32) -> Result<(), E>) -> Result<(), E> {
+    pub fn write_attrs<E>(
+        &self,
+        mut set: impl FnMut(u32, u64, u32) -> Result<(), E>,
+    ) -> Result<(), E> {
         set(KVM_DEV_MPIC_GRP_REGISTER, GCR, GCR_RESET)?;
         for &(off, val) in &self.registers {
             let val = if u64::from(off) == GCR {

@@ -422,7 +422,9 @@ fn restore_rejects_bad_state() {
 
 #[test]
 fn state_through_device_attributes() {
-    use crate::abi::{KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KVM_DEV_MPIC_GRP_MISC, KVM_DEV_MPIC_GRP_REGISTER};
+    use crate::abi::{
+        KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KVM_DEV_MPIC_GRP_MISC, KVM_DEV_MPIC_GRP_REGISTER,
+    };
     // Out of one MPIC through its attribute view (what the glue does with KVM_GET_DEVICE_ATTR),
     // into another through attributes (KVM_SET_DEVICE_ATTR): the kernel-visible state moves.
     let mut a = busy_mpic();
@@ -432,7 +434,10 @@ fn state_through_device_attributes() {
         a.get_attr(g, n)
     })
     .unwrap();
-    assert_eq!(gets, saved_registers(MpicModel::Fsl42, 2).len() + KERNEL_LINES);
+    assert_eq!(
+        gets,
+        saved_registers(MpicModel::Fsl42, 2).len() + KERNEL_LINES
+    );
     assert_eq!(s.extra, None);
     // MSI 3 is an internal source below 256: a line the kernel reports; 1, 2 and 8 are pending.
     assert_eq!(s.irq_active, vec![1, 2, 8, IRQ_MSI0 as u32 + 3]);
