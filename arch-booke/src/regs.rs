@@ -160,30 +160,9 @@ fn build() -> Result<RegTable, TableError> {
             f.member.clone(),
         ))?;
     }
-    for &(name, id, attrs) in BOOKE_ONE_REGS {
-        t.push(RegDesc::one_reg(
-            name.to_lowercase(),
-            id,
-            attrs,
-            format!("KVM_REG_PPC_{name}"),
-        ))?;
-    }
-    for i in 0..32 {
-        t.push(RegDesc::one_reg(
-            format!("fpr{i}"),
-            o::fpr(i),
-            OPT,
-            format!("KVM_REG_PPC_FPR({i})"),
-        ))?;
-    }
-    for i in 0..32 {
-        t.push(RegDesc::one_reg(
-            format!("vr{i}"),
-            o::vr(i),
-            OPT,
-            format!("KVM_REG_PPC_VR({i})"),
-        ))?;
-    }
+    o::push_named(&mut t, BOOKE_ONE_REGS)?;
+    o::push_array(&mut t, ("fpr", "FPR"), 32, o::fpr, OPT)?;
+    o::push_array(&mut t, ("vr", "VR"), 32, o::vr, OPT)?;
     Ok(t)
 }
 

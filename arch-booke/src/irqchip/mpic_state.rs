@@ -107,6 +107,41 @@ pub fn saved_registers(model: MpicModel, nb_cpus: usize) -> Vec<u64> {
 }
 
 impl MpicState {
+    /// Checks that the state fits an MPIC of `model` serving `nb_cpus` CPUs: same model and CPU
+    /// count, only restorable registers, interrupt and CPU numbers in range. Untrusted states
+    /// (snapshots) are refused here, before an MPIC is touched.
+    pub fn check(&self, model: MpicModel, nb_cpus: usize) -> Result<(), MpicStateError> {
+        if self.model != model || self.nb_cpus != nb_cpus {
+            return Err(MpicStateError::Mismatch {
+                state_model: self.model,
+                state_cpus: self.nb_cpus,
+                model,
+                cpus: nb_cpus,
+            });
+        }
+        let allowed = saved_registers(model, nb_cpus);
+        if let Some((off, _)) = self
+            .registers
+            .iter()
+            .find(|(off, _)| !allowed.contains(&u64::from(*off)))
+        {
+            return Err(MpicStateError::NotRestorable(u64::from(*off)));
+        }
+        let bad_irq = |irq: &u32| *irq as usize >= MAX_IRQ;
+        if let Some(irq) = self.irq_active.iter().find(|i| bad_irq(i)) {
+            return Err(MpicStateError::BadIrq(*irq));
+        }
+        for (cpu, irqs) in self.extra.iter().flat_map(|x| &x.in_service) {
+            if *cpu as usize >= nb_cpus {
+                return Err(MpicStateError::BadCpu(*cpu));
+            }
+            if let Some(irq) = irqs.iter().find(|i| bad_irq(i)) {
+                return Err(MpicStateError::BadIrq(*irq));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the state an in-kernel MPIC exposes: every saved register through
     /// `get(KVM_DEV_MPIC_GRP_REGISTER, offset)` and every source line through
     /// `get(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, n)` (32-bit attributes). No [`MpicExtra`]: the kernel does
@@ -136,7 +171,7 @@ impl MpicState {
     }
 
     /// Writes this state into an in-kernel MPIC of the same model through
-    /// `set(group, attribute, value)`: a reset through GCR, the registers in restore order (GCR
+    /// `set(group, attribute, value)` (call [`MpicState::check`] first): a reset through GCR, the registers in restore order (GCR
     /// without its reset bit), then every source line (0 or 1). In-service interrupts, MSIRs,
     /// timer counts and pending IPIs/timers cannot be given to the kernel and are dropped.
     pub fn write_attrs<E>(
@@ -243,22 +278,10 @@ impl Mpic {
     }
 
     /// Restores `state` into this MPIC (same model and CPU count): reset, registers, input
-    /// lines, then the extras if present.
+    /// lines, then the extras if present. The state is checked ([`MpicState::check`]) before
+    /// anything changes.
     pub fn restore(&mut self, state: &MpicState) -> Result<(), MpicStateError> {
-        if state.model != self.model || state.nb_cpus != self.nb_cpus {
-            return Err(MpicStateError::Mismatch {
-                state_model: state.model,
-                state_cpus: state.nb_cpus,
-                model: self.model,
-                cpus: self.nb_cpus,
-            });
-        }
-        let allowed = saved_registers(self.model, self.nb_cpus);
-        for (off, _) in &state.registers {
-            if !allowed.contains(&u64::from(*off)) {
-                return Err(MpicStateError::NotRestorable(u64::from(*off)));
-            }
-        }
+        state.check(self.model, self.nb_cpus)?;
         self.reset();
         for (off, val) in &state.registers {
             let val = if u64::from(*off) == GCR {
@@ -279,13 +302,7 @@ impl Mpic {
                 self.src[IRQ_IPI0 + i].destmask = d & cpus;
             }
             for (cpu, irqs) in &x.in_service {
-                if *cpu as usize >= self.nb_cpus {
-                    return Err(MpicStateError::BadCpu(*cpu));
-                }
                 for irq in irqs {
-                    if *irq as usize >= MAX_IRQ {
-                        return Err(MpicStateError::BadIrq(*irq));
-                    }
                     self.set_in_service(*cpu as usize, *irq as usize);
                 }
             }

@@ -485,3 +485,19 @@ fn state_through_device_attributes() {
         Err(MpicAttrError::Register(_))
     ));
 }
+
+#[test]
+fn a_bad_state_changes_nothing() {
+    let mut m = busy_mpic();
+    let before = m.save();
+    let mut s = before.clone();
+    s.extra.as_mut().unwrap().in_service.push((7, vec![1]));
+    assert_eq!(m.restore(&s), Err(MpicStateError::BadCpu(7)));
+    assert_eq!(m.save(), before, "checked before the reset");
+    assert_eq!(s.check(MpicModel::Fsl42, 2), Err(MpicStateError::BadCpu(7)));
+    assert!(before.check(MpicModel::Fsl42, 2).is_ok());
+    assert!(matches!(
+        before.check(MpicModel::Fsl20, 2),
+        Err(MpicStateError::Mismatch { .. })
+    ));
+}

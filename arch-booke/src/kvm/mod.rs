@@ -172,12 +172,9 @@ impl Arch for BookE {
                 }
             },
             VcpuExit::Debug => ExitAction::Continue,
-            VcpuExit::InternalError { suberror } => {
-                ExitAction::Crash(format!("KVM internal error, suberror {suberror}"))
-            }
-            VcpuExit::FailEntry { reason } => ExitAction::Crash(format!(
-                "KVM could not enter the guest (reason {reason:#x})"
-            )),
+            // BookE guests leave through the debug exit (or are stopped); KVM handles `wait`,
+            // ePAPR hypercalls and the decrementer itself. Anything else (an internal error, a
+            // failed entry, the BookE watchdog's exit) ends the VM, named by its exit.
             other => ExitAction::Crash(format!("unexpected exit {other:?}")),
         })
     }

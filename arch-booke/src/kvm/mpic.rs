@@ -4,7 +4,7 @@
 use super::BookeError;
 use crate::abi::{KVM_DEV_MPIC_BASE_ADDR, KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KVM_DEV_MPIC_GRP_MISC};
 use crate::irqchip::mpic_state::KERNEL_LINES;
-use crate::irqchip::{CpuIrq, MpicModel, MpicState, MpicStateError};
+use crate::irqchip::{CpuIrq, MpicModel, MpicState};
 use kvm_ppc::consts::{KVM_CAP_IRQ_MPIC, KVM_INTERRUPT_SET_LEVEL, KVM_INTERRUPT_UNSET};
 use kvm_ppc::ioctl::POWERPC;
 use kvm_ppc::structs::{KvmEnableCap, KvmInterrupt, KvmIrqRoutingEntry};
@@ -53,17 +53,9 @@ impl KernelMpic {
         MpicState::read_attrs(self.model, self.cpus, |g, a| self.dev.get_attr_u32(g, a))
     }
 
-    /// Writes a state of the same model and CPU count back.
+    /// Writes a state of the same model and CPU count back (checked first).
     pub fn restore(&self, s: &MpicState) -> Result<(), BookeError> {
-        if s.model != self.model || s.nb_cpus != self.cpus {
-            return Err(MpicStateError::Mismatch {
-                state_model: s.model,
-                state_cpus: s.nb_cpus,
-                model: self.model,
-                cpus: self.cpus,
-            }
-            .into());
-        }
+        s.check(self.model, self.cpus)?;
         Ok(s.write_attrs(|g, a, v| self.dev.set_attr_u32(g, a, v))?)
     }
 }

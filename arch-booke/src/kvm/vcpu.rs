@@ -17,7 +17,6 @@ use kvm_ppc::PpcVcpu;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use vmm_core::hypervisor::{HvError, VcpuExit, VcpuOps};
-use vmm_core::regs::{RegBlock, RegDesc, RegId, VcpuRegs};
 use vmm_core::VcpuContext;
 use vmm_sys_util::ioctl::ioctl_with_ref;
 
@@ -51,7 +50,8 @@ impl BookeVcpu {
         self.id
     }
 
-    /// The raw vCPU (sregs, ONE_REG, its fd).
+    /// The raw vCPU: its fd, sregs, ONE_REG, and the `VcpuRegs` the register table reads and
+    /// writes through (`vmm_core::regs::read(arch_booke::regs::table(), vcpu.ppc(), ...)`).
     pub fn ppc(&self) -> &PpcVcpu {
         &self.vcpu
     }
@@ -134,33 +134,6 @@ impl VcpuOps for BookeVcpu {
 
     fn set_one_reg(&self, id: u64, buf: &[u8]) -> Result<usize, HvError> {
         VcpuOps::set_one_reg(&self.vcpu, id, buf)
-    }
-}
-
-impl VcpuRegs for BookeVcpu {
-    fn get_one_reg(&self, id: RegId, buf: &mut [u8]) -> Result<(), HvError> {
-        VcpuRegs::get_one_reg(&self.vcpu, id, buf)
-    }
-
-    fn set_one_reg(&self, id: RegId, buf: &[u8]) -> Result<(), HvError> {
-        VcpuRegs::set_one_reg(&self.vcpu, id, buf)
-    }
-
-    fn read_block(&self, block: &RegBlock, buf: &mut [u8]) -> Result<(), HvError> {
-        self.vcpu.read_block(block, buf)
-    }
-
-    fn write_block(
-        &self,
-        block: &RegBlock,
-        buf: &[u8],
-        written: &[&RegDesc],
-    ) -> Result<(), HvError> {
-        self.vcpu.write_block(block, buf, written)
-    }
-
-    fn field_present(&self, block: &RegBlock, data: &[u8], reg: &RegDesc) -> bool {
-        self.vcpu.field_present(block, data, reg)
     }
 }
 
