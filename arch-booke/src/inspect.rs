@@ -2,7 +2,7 @@
 //!
 //! `<file>` is either
 //! - a tetra BookE snapshot section (the [`crate::snapshot`] format, magic "TBKE"): every vCPU's
-//!   TLB is printed; or
+//!   TLB is printed, after a line with its PC, MSR and PID (the context to translate in); or
 //! - a raw dump of the shared TLB array exactly as KVM sees it (`kvm_book3e_206_tlb_entry`
 //!   records in KVM's order, in the host's byte order: big-endian on an e500mc-family host). A
 //!   raw dump carries no geometry, so it must be given (`512x4,64`).
@@ -190,6 +190,28 @@ pub fn format_translation(tlb: &TlbArray, q: &Query) -> String {
     }
 }
 
+/// "registers: nip=0x... msr=0x... pid=0x... (N saved)" for a vCPU of a snapshot.
+fn registers_line(regs: &vmm_core::regs::VcpuState) -> String {
+    let t = crate::regs::table();
+    let mut out = String::from("registers:");
+    for name in ["nip", "msr", "pid"] {
+        let value = t
+            .by_name(name)
+            .and_then(|r| regs.iter().find(|v| v.id == r.id))
+            .and_then(|v| v.as_u128());
+        match value {
+            Some(v) => {
+                let _ = write!(out, " {name}={v:#x}");
+            }
+            None => {
+                let _ = write!(out, " {name}=?");
+            }
+        }
+    }
+    let _ = write!(out, " ({} saved)", regs.len());
+    out
+}
+
 /// The report for a snapshot or raw dump: every TLB, then the requested translations.
 pub fn inspect_tlb(bytes: &[u8], opts: &InspectOptions) -> Result<String, InspectError> {
     let mut tlbs = Vec::new();
@@ -200,7 +222,10 @@ pub fn inspect_tlb(bytes: &[u8], opts: &InspectOptions) -> Result<String, Inspec
                 crate::mmu::MmuType::Hv => "KVM_MMU_FSL_BOOKE_HV, TLB0 not migrated",
                 crate::mmu::MmuType::NoHv => "KVM_MMU_FSL_BOOKE_NOHV",
             };
-            tlbs.push((format!("vCPU {} ({mmu})", v.id), v.tlb));
+            tlbs.push((
+                format!("vCPU {} ({mmu})\n{}", v.id, registers_line(&v.regs)),
+                v.tlb,
+            ));
         }
     } else {
         let g = opts
@@ -299,6 +324,10 @@ mod tests {
         let out = inspect_tlb(&blob, &InspectOptions::default()).unwrap();
         assert!(out.contains("vCPU 0 (KVM_MMU_FSL_BOOKE_HV, TLB0 not migrated)"));
         assert!(out.contains("vCPU 1 (KVM_MMU_FSL_BOOKE_NOHV)"));
+        assert!(
+            out.contains("registers: nip=0x200 msr=0x80029000 pid=? (8 saved)"),
+            "{out}"
+        );
         assert_eq!(out.matches("geometry 32x4,8").count(), 2);
         assert!(
             out.contains("; 4 valid") && out.contains("; 8 valid"),
