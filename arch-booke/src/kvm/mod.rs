@@ -3,11 +3,13 @@
 //! applies (board map, device tree, kernel loading, boot TLB entry, register table, TLB
 //! protocol, MPIC model and its state) is plain Rust in the rest of the crate, tested on any host.
 //!
-//! - [`platform`](Platform): host CPU, MPIC (in-kernel or userspace), DUART, debug exit, kernel
-//!   and device tree;
+//! - [`Platform`]: host CPU, MPIC (in-kernel or userspace), DUART, debug exit, kernel and device
+//!   tree;
 //! - [`BookeVcpu`]: a vCPU with its shared software TLB (`KVM_CAP_SW_TLB`), which pushes
 //!   `KVM_DIRTY_TLB` before each `KVM_RUN` that follows a userspace change;
-//! - `mpic`: the in-kernel MPIC device and the `KVM_INTERRUPT` input of the userspace one.
+//! - [`KernelMpic`]: the in-kernel MPIC device; `VcpuIrq`, the `KVM_INTERRUPT` input through
+//!   which the userspace MPIC drives a vCPU;
+//! - [`snapshot`] and [`restore`]: the BookE part of a VM's state (vCPU registers and TLBs, MPIC).
 //!
 //! Nothing here has run on a BookE KVM host (none is reachable: see `docs/booke.md`); it is
 //! proved by the cross build, by the ABI check of every struct and number it passes, and by the
