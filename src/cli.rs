@@ -4,15 +4,61 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use vmm_core::{Payload, RawLoad, VmConfig};
 
+/// Where `tetra run` gets its VM.
+#[derive(Debug)]
+pub enum Launch {
+    /// Boot `--kernel` (or the embedded guest).
+    Boot(VmConfig),
+    /// `--restore PATH`.
+    Restore(PathBuf),
+    /// `--incoming URI`.
+    Incoming(String),
+}
+
 /// A parsed command line.
 #[derive(Debug)]
 pub enum Command {
-    /// Boot a guest; with `stats`, report peak RSS and resident guest RAM at the end.
+    /// Run a VM.
     Run {
-        /// The VM.
-        config: VmConfig,
+        /// What to run.
+        launch: Launch,
         /// Print resource statistics to stderr when the guest ends.
         stats: bool,
+        /// Serve a control socket here.
+        api: Option<PathBuf>,
+    },
+    /// Send one request to a running VM's control socket.
+    Ctl {
+        /// The socket.
+        api: PathBuf,
+        /// The request line.
+        request: String,
+    },
+    /// Migrate a running VM (through its control socket) to a listening destination.
+    Migrate {
+        /// The source's control socket.
+        api: PathBuf,
+        /// The destination address.
+        to: String,
+    },
+    /// Print an arch's register table.
+    Regs {
+        /// `x86_64`, `arm64`, `ppc64` or `booke`.
+        arch: String,
+        /// JSON instead of text.
+        json: bool,
+    },
+    /// Print a BookE TLB (from a snapshot section or a raw dump) and translate addresses.
+    InspectTlb {
+        /// The file.
+        file: PathBuf,
+        /// Geometry, byte order and translations.
+        options: arch_booke::inspect::InspectOptions,
+    },
+    /// Print a snapshot's envelope and sections as JSON.
+    InspectSnapshot {
+        /// The state file.
+        file: PathBuf,
     },
     /// Print help.
     Help,
@@ -29,6 +75,19 @@ tetra: a KVM virtual-machine monitor for x86_64, arm64, ppc64 and PowerPC BookE
 
 Usage:
   tetra run [OPTIONS]     boot a guest (with no --kernel, the embedded default guest)
+  tetra ctl --api PATH pause|resume|status|snapshot FILE
+                          send a request to a running VM's control socket
+  tetra migrate --api PATH --to unix:PATH|tcp:HOST:PORT
+                          live-migrate a running VM to a destination started with --incoming
+  tetra regs [--arch ARCH] [--json]
+                          list an arch's registers: name, set, number, size, attributes,
+                          ONE_REG id (ARCH: x86_64, arm64, ppc64, booke; default: this host's)
+  tetra inspect snapshot FILE
+                          print a snapshot's envelope and sections as JSON
+  tetra inspect tlb FILE [--geometry G] [--little-endian] [--translate Q]...
+                          print a BookE TLB from a snapshot section or a raw shared-array dump
+                          (G like 512x4,64) and translate addresses through it
+                          (Q like 0xc0001234,pid=3,as=1,access=w,user)
   tetra --help | --version
 
 Options for run:
@@ -40,13 +99,17 @@ Options for run:
   --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
+  --restore FILE          run from a snapshot instead of booting
+  --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
+  --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
   --stats                 when the guest ends, print peak RSS and resident guest RAM to stderr
 
 Exit status:
-  0    the guest powered off or reset
+  0    the guest powered off or reset, or migrated away; a ctl/migrate request succeeded
   N    odd: the guest wrote V to the debug-exit device, N = (V << 1) | 1
-  2    usage error or bad input (options, kernel or initrd files, sizes)
-  4    host error (no /dev/kvm, no permission, a KVM call failed)
+  1    a ctl or migrate request failed (the VM keeps running)
+  2    usage error or bad input (options, kernel, initrd or snapshot files, sizes)
+  4    host error (no /dev/kvm, no permission, a KVM call failed, a migration link failed)
   6    the guest crashed (triple fault, KVM internal error)
 ";
 
@@ -77,11 +140,27 @@ fn parse_raw(v: &str) -> Result<RawLoad, Usage> {
     })
 }
 
-fn parse_run(parser: &mut lexopt::Parser) -> Result<(VmConfig, bool), Usage> {
+fn uri(opt: &str, v: &str) -> Result<String, Usage> {
+    vmm_core::migration::Uri::parse(v)
+        .map(|_| v.to_string())
+        .map_err(|_| Usage(format!("{opt} '{v}': expected unix:PATH or tcp:HOST:PORT")))
+}
+
+fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use lexopt::Arg::*;
     let mut cfg = VmConfig::default();
-    let mut stats = false;
+    let (mut stats, mut api, mut restore, mut incoming) = (false, None, None, None);
+    let mut booting = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        if let Long(name) = &arg {
+            if [
+                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip",
+            ]
+            .contains(name)
+            {
+                booting.push(format!("--{name}"));
+            }
+        }
         match arg {
             Long("kernel") => {
                 cfg.kernel = Some(Payload::File(PathBuf::from(value(parser, "--kernel")?)))
@@ -113,15 +192,152 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<(VmConfig, bool), Usage> {
             }
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
+            Long("restore") => restore = Some(PathBuf::from(value(parser, "--restore")?)),
+            Long("incoming") => incoming = Some(uri("--incoming", &value(parser, "--incoming")?)?),
+            Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Long("stats") => stats = true,
-            Short('h') | Long("help") => return Err(Usage(String::new())),
+            Short('h') | Long("help") => return Ok(Command::Help),
             other => return Err(Usage(other.unexpected().to_string())),
         }
     }
-    if cfg.raw.is_some() && cfg.kernel.is_none() {
-        return Err(Usage("--raw needs --kernel".into()));
+    let launch = match (restore, incoming) {
+        (Some(_), Some(_)) => {
+            return Err(Usage("--restore and --incoming exclude each other".into()))
+        }
+        (Some(_), None) if !booting.is_empty() => {
+            return Err(Usage(format!(
+                "{} cannot be combined with --restore: the snapshot has its own",
+                booting.join(", ")
+            )))
+        }
+        (Some(p), None) => Launch::Restore(p),
+        (None, Some(_)) if !booting.is_empty() => {
+            return Err(Usage(format!(
+                "{} cannot be combined with --incoming: the migration stream brings the VM",
+                booting.join(", ")
+            )))
+        }
+        (None, Some(u)) => Launch::Incoming(u),
+        (None, None) => {
+            if cfg.raw.is_some() && cfg.kernel.is_none() {
+                return Err(Usage("--raw needs --kernel".into()));
+            }
+            Launch::Boot(cfg)
+        }
+    };
+    Ok(Command::Run { launch, stats, api })
+}
+
+fn parse_ctl(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use lexopt::Arg::*;
+    let mut api = None;
+    let mut words = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
+            Value(v) => words.push(v.to_string_lossy().into_owned()),
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
     }
-    Ok((cfg, stats))
+    let api = api.ok_or_else(|| Usage("ctl needs --api PATH".into()))?;
+    let request = words.join(" ");
+    vmm_core::control::Request::parse(&request).map_err(|e| Usage(format!("ctl: {e}")))?;
+    Ok(Command::Ctl { api, request })
+}
+
+fn parse_migrate(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use lexopt::Arg::*;
+    let (mut api, mut to) = (None, None);
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
+            Long("to") => to = Some(uri("--to", &value(parser, "--to")?)?),
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
+    }
+    Ok(Command::Migrate {
+        api: api.ok_or_else(|| {
+            Usage("migrate needs --api PATH (the source's control socket)".into())
+        })?,
+        to: to.ok_or_else(|| Usage("migrate needs --to unix:PATH|tcp:HOST:PORT".into()))?,
+    })
+}
+
+fn parse_regs(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use lexopt::Arg::*;
+    let mut arch = crate::host::HOST_ARCH.to_string();
+    let mut json = false;
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Long("arch") => arch = value(parser, "--arch")?,
+            Long("json") => json = true,
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
+    }
+    if !crate::tables::ARCHES.contains(&arch.as_str()) {
+        return Err(Usage(format!(
+            "--arch '{arch}': expected one of {}",
+            crate::tables::ARCHES.join(", ")
+        )));
+    }
+    Ok(Command::Regs { arch, json })
+}
+
+fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use arch_booke::inspect::{parse_geometry, parse_query, InspectOptions};
+    use lexopt::Arg::*;
+    let what = match parser.next().map_err(|e| Usage(e.to_string()))? {
+        Some(Value(v)) => v.to_string_lossy().into_owned(),
+        _ => {
+            return Err(Usage(
+                "inspect needs what to inspect: snapshot or tlb".into(),
+            ))
+        }
+    };
+    let mut file = None;
+    let mut options = InspectOptions::default();
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Long("geometry") if what == "tlb" => {
+                let v = value(parser, "--geometry")?;
+                options.geometry = Some(
+                    parse_geometry(&v)
+                        .map_err(|e| Usage(format!("--geometry '{v}': {}", chain(&e))))?,
+                );
+            }
+            Long("little-endian") if what == "tlb" => {
+                options.order = arch_booke::mmu::ByteOrder::Little
+            }
+            Long("translate") if what == "tlb" => {
+                let v = value(parser, "--translate")?;
+                options.translate.push(
+                    parse_query(&v).map_err(|e| Usage(format!("--translate: {}", chain(&e))))?,
+                );
+            }
+            Value(v) if file.is_none() => file = Some(PathBuf::from(v)),
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
+    }
+    let file = file.ok_or_else(|| Usage(format!("inspect {what} needs a FILE")))?;
+    match what.as_str() {
+        "tlb" => Ok(Command::InspectTlb { file, options }),
+        "snapshot" => Ok(Command::InspectSnapshot { file }),
+        other => Err(Usage(format!(
+            "inspect '{other}': expected snapshot or tlb"
+        ))),
+    }
+}
+
+/// An error and its sources on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Parses `args` (without the program name).
@@ -136,10 +352,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) => match cmd.to_string_lossy().as_ref() {
             "help" => Ok(Command::Help),
-            "run" => match parse_run(&mut parser) {
-                Err(Usage(m)) if m.is_empty() => Ok(Command::Help),
-                r => r.map(|(config, stats)| Command::Run { config, stats }),
-            },
+            "run" => parse_run(&mut parser),
+            "ctl" => parse_ctl(&mut parser),
+            "migrate" => parse_migrate(&mut parser),
+            "regs" => parse_regs(&mut parser),
+            "inspect" => parse_inspect(&mut parser),
             other => Err(Usage(format!(
                 "unknown command '{other}'; try 'tetra --help'"
             ))),

@@ -3,6 +3,10 @@
 //! BE powerpc64 hosts are taken to be BookE (e5500/e6500 boards); Book3S hosts run little-endian.
 //! An arch whose backend cannot run guests yet builds everything else and says so at `run`.
 
+use crate::cli::Launch;
+use crate::failure::Failure;
+use vmm_core::{GuestExit, VmmOptions};
+
 #[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
 pub use arch_booke::BookE as HostArch;
 #[cfg(target_arch = "x86_64")]
@@ -21,33 +25,23 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
     "unsupported"
 };
 
-/// Runs `config` on the host's arch; returns how the guest ended and the guest RAM resident at
+/// Runs a VM on the host's arch until it ends; returns how it ended and the guest RAM resident at
 /// the end, in bytes.
 #[cfg(any(
     target_arch = "x86_64",
     all(target_arch = "powerpc64", target_endian = "big")
 ))]
-pub fn run(
-    config: vmm_core::VmConfig,
-    options: vmm_core::VmmOptions,
-) -> Result<(vmm_core::GuestExit, u64), vmm_core::VmmError> {
-    let mut vmm = vmm_core::Vmm::<HostArch>::new(config, options)?;
-    let end = vmm
-        .run(None)?
-        .expect("a run without timeout ends only when the guest does");
-    Ok((end, vmm.memory().resident_bytes()))
+pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
+    crate::launch::run::<HostArch>(launch, options)
 }
 
-/// Runs `config` on the host's arch.
+/// Runs a VM on the host's arch.
 #[cfg(not(any(
     target_arch = "x86_64",
     all(target_arch = "powerpc64", target_endian = "big")
 )))]
-pub fn run(
-    _config: vmm_core::VmConfig,
-    _options: vmm_core::VmmOptions,
-) -> Result<(vmm_core::GuestExit, u64), vmm_core::VmmError> {
-    Err(vmm_core::VmmError::State(
-        "this host's arch backend cannot run guests yet",
-    ))
+pub fn run(_launch: Launch, _options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
+    Err(Failure::host(anyhow::anyhow!(
+        "this host's arch backend ({HOST_ARCH}) cannot run guests yet"
+    )))
 }

@@ -2,20 +2,17 @@
 //! status. No arch logic lives here; `host` is the one place that picks the arch.
 
 mod cli;
+mod failure;
 mod host;
+mod launch;
+mod tables;
 
+use failure::EXIT_USAGE;
 use std::process::ExitCode;
-use vmm_core::{ErrorKind, GuestExit, VmmOptions};
+use vmm_core::{GuestExit, VmmOptions};
 
-/// Exit status for usage errors and bad input.
-const EXIT_USAGE: u8 = 2;
-/// Exit status for host errors.
-const EXIT_HOST: u8 = 4;
-
-fn fail(code: u8, err: &anyhow::Error) -> ExitCode {
-    eprintln!("tetra: {err:#}");
-    ExitCode::from(code)
-}
+/// Exit status when a ctl or migrate request fails.
+const EXIT_REQUEST: u8 = 1;
 
 /// The process's peak RSS in KiB (`VmHWM`).
 fn peak_rss_kib() -> Option<u64> {
@@ -33,6 +30,13 @@ fn print_stats(guest_resident: u64) {
         ),
         None => eprintln!("tetra: stats: guest RAM resident {guest} KiB (peak RSS unavailable)"),
     }
+}
+
+fn read_or_fail(file: &std::path::Path) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(file).map_err(|e| {
+        eprintln!("tetra: cannot read {}: {e}", file.display());
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 fn main() -> ExitCode {
@@ -56,23 +60,93 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        cli::Command::Run { config, stats } => match host::run(config, VmmOptions::default()) {
-            Ok((end, guest_resident)) => {
-                if let GuestExit::Crash(why) = &end {
-                    eprintln!("tetra: the guest crashed: {why}");
+        cli::Command::Regs { arch, json } => {
+            print!(
+                "{}",
+                tables::render(&arch, json).expect("the parser checked the arch")
+            );
+            ExitCode::SUCCESS
+        }
+        cli::Command::InspectTlb { file, options } => {
+            let bytes = match read_or_fail(&file) {
+                Ok(b) => b,
+                Err(c) => return c,
+            };
+            match arch_booke::inspect::inspect_tlb(&bytes, &options) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
                 }
-                if stats {
-                    print_stats(guest_resident);
+                Err(e) => {
+                    eprintln!("tetra: {}: {}", file.display(), cli::chain(&e));
+                    ExitCode::from(EXIT_USAGE)
                 }
-                ExitCode::from(end.exit_code() as u8)
             }
-            Err(e) => {
-                let code = match e.kind() {
-                    ErrorKind::Input => EXIT_USAGE,
-                    ErrorKind::Host => EXIT_HOST,
-                };
-                fail(code, &anyhow::Error::new(e))
+        }
+        cli::Command::InspectSnapshot { file } => {
+            let bytes = match read_or_fail(&file) {
+                Ok(b) => b,
+                Err(c) => return c,
+            };
+            match vmm_core::snapshot::Envelope::decode(&bytes, None) {
+                Ok(env) => {
+                    print!(
+                        "{}",
+                        vmm_core::snapshot::describe_json(&env, &file.display().to_string())
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tetra: {}: {}", file.display(), cli::chain(&e));
+                    ExitCode::from(EXIT_USAGE)
+                }
             }
-        },
+        }
+        cli::Command::Ctl { api, request } => {
+            match vmm_core::control::send(&api, &request, &mut |l| println!("{l}")) {
+                Ok(details) => {
+                    println!("ok{}{details}", if details.is_empty() { "" } else { ": " });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tetra: {request}: {e}");
+                    ExitCode::from(EXIT_REQUEST)
+                }
+            }
+        }
+        cli::Command::Migrate { api, to } => {
+            let request = format!("migrate {to}");
+            match vmm_core::control::send(&api, &request, &mut |l| eprintln!("tetra: {l}")) {
+                Ok(details) => {
+                    println!("{details}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tetra: migrate: {e}");
+                    ExitCode::from(EXIT_REQUEST)
+                }
+            }
+        }
+        cli::Command::Run { launch, stats, api } => {
+            let options = VmmOptions {
+                api_socket: api,
+                ..VmmOptions::default()
+            };
+            match host::run(launch, options) {
+                Ok((end, guest_resident)) => {
+                    if let GuestExit::Crash(why) = &end {
+                        eprintln!("tetra: the guest crashed: {why}");
+                    }
+                    if stats {
+                        print_stats(guest_resident);
+                    }
+                    ExitCode::from(end.exit_code() as u8)
+                }
+                Err(f) => {
+                    eprintln!("tetra: {:#}", f.error);
+                    ExitCode::from(f.code)
+                }
+            }
+        }
     }
 }

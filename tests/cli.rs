@@ -210,6 +210,89 @@ fn main() {
         check(text.contains("2 of 2 vCPUs came up."), || text.to_string())
     });
 
+    s.host("cli::regs_lists_every_arch", || {
+        // (arch, a line that must be there: name, set, size, ONE_REG id)
+        let expect: &[(&str, &[&str])] = &[
+            ("x86_64", &["rip", "U64", "0x2030800100000000"]),
+            ("arm64", &["pc", "core", "U64", "0x6030000000100040"]),
+            // 0x8c is ICP_STATE (U64) on Book3S and MAS0 (U32) on BookE.
+            (
+                "ppc64",
+                &["icp_state", "one_reg", "U64", "0x103000000000008c"],
+            ),
+            ("booke", &["mas0", "one_reg", "U32", "0x102000000000008c"]),
+        ];
+        for (arch, words) in expect {
+            let out = run(&["regs", "--arch", arch])?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            check(out.status.success(), || format!("{arch}: {:?}", out.status))?;
+            check(
+                text.lines()
+                    .next()
+                    .is_some_and(|h| h.contains("ONE_REG ID") && h.contains("ATTRS")),
+                || text.to_string(),
+            )?;
+            check(
+                text.lines()
+                    .any(|l| words.iter().all(|w| l.split_whitespace().any(|c| c == *w))),
+                || format!("{arch}: no line with {words:?}"),
+            )?;
+            let json = run(&["regs", "--arch", arch, "--json"])?;
+            check(
+                json.stdout.starts_with(b"[") || json.stdout.starts_with(b"{"),
+                || String::from_utf8_lossy(&json.stdout).to_string(),
+            )?;
+        }
+        one_line_error(&run(&["regs", "--arch", "sparc"])?, 2, &["'sparc'"])
+    });
+
+    s.host("cli::inspect_tlb_prints_and_translates", || {
+        use arch_booke::mmu::{ByteOrder, Mapping, Perms, Tlb, TlbArray};
+        let dir = Scratch::new("cli-tlb");
+        let geometry =
+            arch_booke::inspect::parse_geometry("512x4,64").map_err(|e| e.to_string())?;
+        let mut entries = TlbArray::new(geometry).entries().to_vec();
+        let tlb1 = geometry.index(Tlb::Tlb1, 0).ok_or("TLB1 entry 0")?;
+        entries[tlb1] = arch_booke::abi::kvm_book3e_206_tlb_entry::from_mapping(&Mapping {
+            ea: 0xc000_0000,
+            ra: 0,
+            tsize: 16, // 64 MiB
+            tid: 0,
+            ts: false,
+            iprot: true,
+            attrs: 0,
+            perms: Perms(Perms::SR.0 | Perms::SW.0 | Perms::SX.0),
+        });
+        let dump = TlbArray::from_entries(geometry, entries)
+            .map_err(|e| e.to_string())?
+            .encode(ByteOrder::Big);
+        let f = dir.0.join("tlb.bin");
+        std::fs::write(&f, dump).unwrap();
+        let fs = f.display().to_string();
+        let out = run(&[
+            "inspect",
+            "tlb",
+            &fs,
+            "--geometry",
+            "512x4,64",
+            "--translate",
+            "0xc0123456",
+        ])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        check(out.status.success(), || {
+            format!("{:?} {}", out.status, String::from_utf8_lossy(&out.stderr))
+        })?;
+        check(
+            text.contains("c0000000") && text.contains("64M") && text.contains("1 valid"),
+            || text.to_string(),
+        )?;
+        check(text.contains("0x123456"), || {
+            format!("translation missing:\n{text}")
+        })?;
+        // Without the geometry a raw dump cannot be read: one line, status 2.
+        one_line_error(&run(&["inspect", "tlb", &fs])?, 2, &[&fs, "geometry"])
+    });
+
     // No /dev/kvm: a private mount namespace with an empty /dev.
     match Command::new("unshare").args(["-m", "true"]).status() {
         Ok(st) if st.success() => s.host("cli::no_dev_kvm", || {

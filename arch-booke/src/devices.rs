@@ -13,6 +13,7 @@ use std::sync::Arc;
 use vmm_core::bus::BusDevice;
 use vmm_core::console::ConsoleInput;
 use vmm_core::devices::Serial16550;
+use vmm_core::snapshot::{StateError, Stateful};
 
 /// One port of the DUART with its interrupt wiring.
 pub struct SerialPort {
@@ -64,6 +65,21 @@ impl ConsoleInput for SerialPort {
         let n = self.uart.push_input(bytes);
         self.forward_irq();
         n
+    }
+}
+
+/// The UART's state (vmm-core's 16550 section); the interrupt wiring is the board's.
+impl Stateful for SerialPort {
+    fn state_version(&self) -> u16 {
+        self.uart.state_version()
+    }
+
+    fn save_state(&self) -> Vec<u8> {
+        self.uart.save_state()
+    }
+
+    fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
+        self.uart.restore_state(version, data)
     }
 }
 

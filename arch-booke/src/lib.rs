@@ -20,7 +20,6 @@
 pub mod abi;
 pub mod boot;
 pub mod cpu;
-mod crc32;
 pub mod devices;
 pub mod fdt;
 pub mod inspect;
@@ -33,7 +32,6 @@ pub mod regs;
 pub mod snapshot;
 #[cfg(test)]
 mod test_util;
-mod wire;
 
 /// The PowerPC BookE (e500mc family) architecture, as a type for vmm-core's `Arch` trait.
 #[derive(Clone, Copy, Debug, Default)]

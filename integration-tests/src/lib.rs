@@ -9,4 +9,6 @@
 pub mod guests;
 pub mod harness;
 pub mod host;
+pub mod process;
+pub mod proxy;
 pub mod run;

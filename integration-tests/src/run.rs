@@ -41,6 +41,7 @@ impl<A: Arch> TestVm<A> {
             VmmOptions {
                 console: ConsoleSink::Buffer(console.clone()),
                 stdin: false,
+                ..VmmOptions::default()
             },
         )
         .map_err(|e| format!("building the VM: {}", chain(&e)))?;

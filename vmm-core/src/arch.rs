@@ -60,6 +60,11 @@ pub struct SetupContext<'a, A: Arch> {
     pub exit: &'a ExitNotifier,
     /// The console to wire to the arch's UART or hypervisor console.
     pub console: &'a mut ConsoleSetup,
+    /// Register stateful devices here (snapshots and migration save and restore them).
+    pub state: &'a mut crate::snapshot::StateRegistry,
+    /// The VM is being restored: build the platform but load no kernel and write no boot data
+    /// (guest memory and vCPU state come from the snapshot).
+    pub restoring: bool,
 }
 
 /// Everything an arch needs to create and initialise one vCPU.
@@ -102,8 +107,8 @@ pub trait Arch: Sized + 'static {
     type Error: std::error::Error + Classify + Send + Sync + 'static;
     /// The backend VM.
     type Vm: VmOps + 'static;
-    /// The backend vCPU.
-    type Vcpu: VcpuOps + 'static;
+    /// The backend vCPU; its registers are reachable through the arch's register table.
+    type Vcpu: VcpuOps + crate::regs::VcpuRegs + 'static;
     /// Per-VM arch state shared with the vCPU threads (interrupt controller, boot state).
     type Platform: Send + Sync + 'static;
 
@@ -122,6 +127,13 @@ pub trait Arch: Sized + 'static {
 
     /// Creates vCPU `ctx.id` and sets its entry state.
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<Self::Vcpu, Self::Error>;
+
+    /// The register table of this VM's vCPUs: the arch's static table plus what the kernel
+    /// reports at run time (x86 MSRs, arm64 `KVM_GET_REG_LIST`).
+    fn register_table(
+        vm: &Self::Vm,
+        vcpu: &Self::Vcpu,
+    ) -> Result<crate::regs::RegTable, Self::Error>;
 
     /// Handles an exit that is not port I/O or MMIO.
     fn handle_exit(
@@ -156,6 +168,45 @@ pub trait Arch: Sized + 'static {
         _vcpu: &mut Self::Vcpu,
     ) -> Result<ExitAction, Self::Error> {
         Ok(ExitAction::Continue)
+    }
+
+    /// The magic of this arch's snapshots, or `None` while it cannot snapshot yet (vmm-core then
+    /// refuses to snapshot or migrate rather than lose state).
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = None;
+
+    /// Tags of the sections [`Arch::save_vm_state`] writes (a restore refuses unknown ones).
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &[];
+
+    /// VM-wide arch state (interrupt controller, timers, clock), taken while paused.
+    fn save_vm_state(
+        _vm: &Self::Vm,
+        _platform: &Self::Platform,
+    ) -> Result<Vec<crate::snapshot::Section>, Self::Error> {
+        Ok(Vec::new())
+    }
+
+    /// Restores what [`Arch::save_vm_state`] saved, after the vCPUs' extra state and before their
+    /// registers.
+    fn restore_vm_state(
+        _vm: &Self::Vm,
+        _platform: &Self::Platform,
+        _snapshot: &crate::snapshot::Envelope,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// Per-vCPU state outside the register table (x86: CPUID), on the vCPU's thread.
+    fn save_vcpu_extra(_vm: &Self::Vm, _vcpu: &Self::Vcpu) -> Result<Vec<u8>, Self::Error> {
+        Ok(Vec::new())
+    }
+
+    /// Restores [`Arch::save_vcpu_extra`]'s bytes, before the vCPU's registers.
+    fn restore_vcpu_extra(
+        _vm: &Self::Vm,
+        _vcpu: &Self::Vcpu,
+        _data: &[u8],
+    ) -> Result<(), Self::Error> {
+        Ok(())
     }
 
     /// A one-line register summary of a vCPU (program counter, mode), for crash reports.

@@ -38,15 +38,20 @@ impl EventLoop {
         self.em.add_subscriber(s);
     }
 
-    /// Dispatches events until the guest ends (true) or `deadline` passes (false).
+    /// Dispatches events until the guest ends (true), `deadline` passes or `stop()` says so
+    /// (false).
     pub fn run_until(
         &mut self,
         exit: &ExitNotifier,
         deadline: Option<Instant>,
+        stop: &dyn Fn() -> bool,
     ) -> Result<bool, EventLoopError> {
         loop {
             if exit.reason().is_some() {
                 return Ok(true);
+            }
+            if stop() {
+                return Ok(false);
             }
             let timeout_ms = match deadline {
                 None => -1,

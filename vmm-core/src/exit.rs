@@ -16,13 +16,15 @@ pub enum GuestExit {
     DebugExit(u32),
     /// The guest or its vCPU died (triple fault, KVM internal error): status 6.
     Crash(String),
+    /// The guest moved to another tetra by live migration: status 0.
+    Migrated,
 }
 
 impl GuestExit {
     /// The process exit status for this ending.
     pub fn exit_code(&self) -> i32 {
         match self {
-            GuestExit::PowerOff | GuestExit::Reset => 0,
+            GuestExit::PowerOff | GuestExit::Reset | GuestExit::Migrated => 0,
             GuestExit::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
             GuestExit::Crash(_) => 6,
         }

@@ -7,6 +7,9 @@ use vm_memory::{
     GuestMemoryLoadGuard, GuestMemoryRegion,
 };
 
+/// A region of guest RAM.
+pub type GuestRegionMmap = vm_memory::GuestRegionMmap<()>;
+
 /// The guest memory type tetra uses everywhere.
 pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<()>;
 
@@ -33,6 +36,14 @@ pub enum MemoryError {
         #[source]
         source: HvError,
     },
+    /// A map change that cannot be applied.
+    #[error("memory map change {change:?}: {why}")]
+    Change {
+        /// The change.
+        change: MapChange,
+        /// Why not.
+        why: String,
+    },
     /// A write would fall outside guest RAM.
     #[error("{what} ({len} bytes at {addr:#x}) does not fit in guest RAM ({ram_mib} MiB)")]
     OutOfRange {
@@ -47,10 +58,36 @@ pub enum MemoryError {
     },
 }
 
+/// A change to the guest memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapChange {
+    /// New anonymous RAM at `guest_addr`.
+    Add {
+        /// Guest-physical base.
+        guest_addr: u64,
+        /// Size in bytes (a multiple of the host page size).
+        size: u64,
+    },
+    /// Remove the region that starts at `guest_addr`.
+    Remove {
+        /// Its guest-physical base.
+        guest_addr: u64,
+    },
+    /// Move the region that starts at `from` to `to`, keeping its contents (the same host pages).
+    Move {
+        /// Its guest-physical base now.
+        from: u64,
+        /// Its new base.
+        to: u64,
+    },
+}
+
 /// Guest RAM and the KVM slots that map it.
 pub struct GuestRam {
     map: GuestMemoryAtomic<GuestMemoryMmap>,
     slots: Mutex<Vec<MemorySlot>>,
+    /// Regions whose host pages a moved region still uses (a move maps the same pages anew).
+    keepalive: Mutex<Vec<std::sync::Arc<GuestRegionMmap>>>,
 }
 
 impl GuestRam {
@@ -59,10 +96,7 @@ impl GuestRam {
         let size_mib = ranges.iter().map(|r| r.1 as u64).sum::<u64>() >> 20;
         let map = GuestMemoryMmap::from_ranges(ranges)
             .map_err(|source| MemoryError::Map { size_mib, source })?;
-        Ok(GuestRam {
-            map: GuestMemoryAtomic::new(map),
-            slots: Mutex::new(Vec::new()),
-        })
+        Ok(GuestRam::from_map(map))
     }
 
     /// The current map. Hold the guard only briefly: a map replacement waits for no one, but the
@@ -114,33 +148,184 @@ impl GuestRam {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Turns KVM's dirty log on or off for every slot.
+    pub fn set_dirty_logging(&self, vm: &dyn VmOps, on: bool) -> Result<(), MemoryError> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        for s in slots.iter_mut() {
+            let mut new = *s;
+            new.log_dirty = on;
+            // SAFETY: the slot's host range is a region of `self.map`, alive as long as `self`.
+            unsafe { vm.set_memory_slot(&new) }.map_err(|source| MemoryError::Slot {
+                slot: s.slot,
+                addr: s.guest_addr,
+                source,
+            })?;
+            *s = new;
+        }
+        Ok(())
+    }
+
+    /// Applies `changes` to the map and to KVM's slots, in order; the new map replaces the old one
+    /// as a whole. The caller keeps the vCPUs out of the guest meanwhile and harvests the dirty
+    /// log of every slot first ([`crate::dirty::DirtyLog::harvest`]): KVM drops a slot's log with
+    /// the slot.
+    pub fn apply(&self, vm: &dyn VmOps, changes: &[MapChange]) -> Result<(), MemoryError> {
+        let guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map: GuestMemoryMmap = (*self.memory()).clone();
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let log_dirty = slots.iter().any(|s| s.log_dirty);
+        let page = page_size();
+        for &change in changes {
+            let bad = |why: &str| MemoryError::Change {
+                change,
+                why: why.to_string(),
+            };
+            let find = |slots: &Vec<MemorySlot>, base: u64| {
+                slots
+                    .iter()
+                    .position(|s| s.guest_addr == base && s.size > 0)
+            };
+            let next_slot = slots.iter().map(|s| s.slot + 1).max().unwrap_or(0);
+            match change {
+                MapChange::Add { guest_addr, size } => {
+                    if size == 0 || size % page != 0 || guest_addr % page != 0 {
+                        return Err(bad("not page aligned"));
+                    }
+                    let region =
+                        GuestRegionMmap::from_range(GuestAddress(guest_addr), size as usize, None)
+                            .map_err(|e| bad(&e.to_string()))?;
+                    map = map
+                        .insert_region(std::sync::Arc::new(region))
+                        .map_err(|e| bad(&e.to_string()))?;
+                    let r = map
+                        .find_region(GuestAddress(guest_addr))
+                        .ok_or_else(|| bad("lost"))?;
+                    let slot = MemorySlot {
+                        slot: next_slot,
+                        guest_addr,
+                        size,
+                        host_addr: r.as_ptr() as u64,
+                        log_dirty,
+                        readonly: false,
+                    };
+                    // SAFETY: the region is in `map`, which becomes the current map below.
+                    unsafe { vm.set_memory_slot(&slot) }.map_err(|source| MemoryError::Slot {
+                        slot: slot.slot,
+                        addr: guest_addr,
+                        source,
+                    })?;
+                    slots.push(slot);
+                }
+                MapChange::Remove { guest_addr }
+                | MapChange::Move {
+                    from: guest_addr, ..
+                } => {
+                    let i =
+                        find(&slots, guest_addr).ok_or_else(|| bad("no region starts there"))?;
+                    let old = slots[i];
+                    let (m, region) = map
+                        .remove_region(GuestAddress(guest_addr), old.size)
+                        .map_err(|e| bad(&e.to_string()))?;
+                    map = m;
+                    let gone = MemorySlot { size: 0, ..old };
+                    // SAFETY: deleting a slot hands no memory to KVM.
+                    unsafe { vm.set_memory_slot(&gone) }.map_err(|source| MemoryError::Slot {
+                        slot: old.slot,
+                        addr: guest_addr,
+                        source,
+                    })?;
+                    slots.remove(i);
+                    if let MapChange::Move { to, .. } = change {
+                        if to % page != 0 {
+                            return Err(bad("not page aligned"));
+                        }
+                        // SAFETY: the new region maps the same host pages as `region`, which is
+                        // kept alive (and mapped) for as long as this GuestRam.
+                        let mapping = unsafe {
+                            vm_memory::mmap::MmapRegion::build_raw(
+                                region.as_ptr(),
+                                old.size as usize,
+                                libc::PROT_READ | libc::PROT_WRITE,
+                                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                            )
+                        }
+                        .map_err(|e| bad(&e.to_string()))?;
+                        let moved = GuestRegionMmap::new(mapping, GuestAddress(to))
+                            .map_err(|e| bad(&e.to_string()))?;
+                        map = map
+                            .insert_region(std::sync::Arc::new(moved))
+                            .map_err(|e| bad(&e.to_string()))?;
+                        self.keepalive
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(region);
+                        let slot = MemorySlot {
+                            slot: old.slot,
+                            guest_addr: to,
+                            ..old
+                        };
+                        // SAFETY: the host range is kept mapped (above) for as long as self.
+                        unsafe { vm.set_memory_slot(&slot) }.map_err(|source| {
+                            MemoryError::Slot {
+                                slot: slot.slot,
+                                addr: to,
+                                source,
+                            }
+                        })?;
+                        slots.push(slot);
+                    }
+                }
+            }
+        }
+        guard.replace(map);
+        Ok(())
+    }
+
+    /// Wraps an existing map (a restored snapshot's file mapping).
+    pub fn from_map(map: GuestMemoryMmap) -> Self {
+        GuestRam {
+            map: GuestMemoryAtomic::new(map),
+            slots: Mutex::new(Vec::new()),
+            keepalive: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Bytes of guest RAM currently resident in host memory (`mincore`): the part of the VMM's
     /// RSS that is the guest's.
     pub fn resident_bytes(&self) -> u64 {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
         let mem = self.memory();
-        let mut total = 0u64;
-        for region in mem.iter() {
-            let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
-                continue;
-            };
-            let len = region.len() as usize;
-            let mut vec = vec![0u8; len.div_ceil(page)];
-            // SAFETY: `host .. host + len` is the region's own mapping, alive while `mem` is held;
-            // `vec` has one byte per page of it.
-            let r = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
-            if r == 0 {
-                total += vec.iter().filter(|b| *b & 1 != 0).count() as u64 * page as u64;
-            }
-        }
-        total
+        mem.iter()
+            .map(|r| resident_pages(r).iter().filter(|p| **p).count() as u64 * page_size())
+            .sum()
     }
 
     /// Writes `data` at `addr`, or says that `what` does not fit.
     pub fn write(&self, what: &str, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
         write_guest(&self.memory(), what, addr, data)
     }
+}
+
+/// The host page size.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
+/// Per host page of `region`: is it resident (`mincore`)? All false if the kernel refuses.
+pub fn resident_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+    let page = page_size() as usize;
+    let len = region.len() as usize;
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
+        return vec![false; vec.len()];
+    };
+    // SAFETY: `host .. host + len` is the region's own mapping, alive while the region is;
+    // `vec` has one byte per page of it.
+    let r = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
+    if r != 0 {
+        return vec![false; vec.len()];
+    }
+    vec.iter().map(|b| b & 1 != 0).collect()
 }
 
 /// Writes `data` at `addr` in `mem`, or says that `what` does not fit.

@@ -45,9 +45,18 @@ pub(crate) fn install_kick_handler() -> Result<(), vmm_sys_util::errno::Error> {
     result
 }
 
+/// Work posted to a parked vCPU thread: it runs with the thread's vCPU (as `dyn Any`).
+pub(crate) type VcpuTask = Box<dyn FnOnce(&mut dyn std::any::Any) + Send>;
+
 /// Counts and flags guarded by [`RunControl`]'s mutex.
 #[derive(Default)]
 struct RunState {
+    /// Per vCPU: its thread is running its loop.
+    alive: Vec<bool>,
+    /// Per vCPU: a task to run while parked.
+    tasks: Vec<Option<VcpuTask>>,
+    /// Tasks posted and not yet run.
+    pending: u32,
     /// vCPU threads still running their loop.
     live: u32,
     /// Of those, how many are outside the guest: paused, or parked until woken.
@@ -70,6 +79,8 @@ impl RunControl {
         RunControl {
             request: AtomicU8::new(RUN),
             state: Mutex::new(RunState {
+                alive: vec![false; vcpus],
+                tasks: (0..vcpus).map(|_| None).collect(),
                 stopped: vec![false; vcpus],
                 wake: vec![false; vcpus],
                 ..RunState::default()
@@ -82,13 +93,58 @@ impl RunControl {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn thread_started(&self) {
-        self.lock().live += 1;
+    pub(crate) fn thread_started(&self, id: usize) {
+        let mut g = self.lock();
+        g.live += 1;
+        g.alive[id] = true;
     }
 
-    fn thread_ended(&self) {
-        self.lock().live -= 1;
+    fn thread_ended(&self, id: usize) {
+        let mut g = self.lock();
+        g.live -= 1;
+        g.alive[id] = false;
+        if g.tasks[id].take().is_some() {
+            g.pending -= 1;
+        }
         self.cv.notify_all();
+    }
+
+    /// Runs the task posted for vCPU `id`, if any, without holding the lock.
+    fn run_task<'a>(
+        &'a self,
+        mut g: std::sync::MutexGuard<'a, RunState>,
+        id: usize,
+        vcpu: &mut dyn std::any::Any,
+    ) -> (std::sync::MutexGuard<'a, RunState>, bool) {
+        match g.tasks[id].take() {
+            Some(task) => {
+                drop(g);
+                task(vcpu);
+                let mut g = self.lock();
+                g.pending -= 1;
+                self.cv.notify_all();
+                (g, true)
+            }
+            None => (g, false),
+        }
+    }
+
+    /// Posts `tasks[i]` to vCPU `i` (every vCPU must be parked) and waits until all have run.
+    /// Fails, posting nothing, when a vCPU thread has ended.
+    pub(crate) fn run_on_parked(&self, tasks: Vec<VcpuTask>) -> Result<(), usize> {
+        let mut g = self.lock();
+        if let Some(dead) = (0..tasks.len()).find(|&i| !g.alive[i]) {
+            return Err(dead);
+        }
+        for (i, t) in tasks.into_iter().enumerate() {
+            g.tasks[i] = Some(t);
+            g.pending += 1;
+        }
+        self.cv.notify_all();
+        while g.pending > 0 {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(())
     }
 
     pub(crate) fn request(&self, r: u8) {
@@ -115,24 +171,38 @@ impl RunControl {
         }
     }
 
-    /// Parks the calling vCPU thread while a pause is requested.
-    fn pause_park(&self) {
+    /// Parks vCPU `id`'s thread while a pause is requested, running tasks posted to it.
+    fn pause_park(&self, id: usize, vcpu: &mut dyn std::any::Any) {
         let mut g = self.lock();
         g.parked += 1;
         self.cv.notify_all();
-        while self.request.load(Ordering::SeqCst) == PAUSE {
+        loop {
+            let (g2, ran) = self.run_task(g, id, vcpu);
+            g = g2;
+            if ran {
+                continue;
+            }
+            if self.request.load(Ordering::SeqCst) != PAUSE {
+                break;
+            }
             g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
         g.parked -= 1;
     }
 
-    /// Parks vCPU `id` until it is woken (true) or the VM stops (false).
-    fn park_until_woken(&self, id: usize) -> bool {
+    /// Parks vCPU `id` until it is woken (true) or the VM stops (false), running tasks posted to
+    /// it meanwhile.
+    fn park_until_woken(&self, id: usize, vcpu: &mut dyn std::any::Any) -> bool {
         let mut g = self.lock();
         g.parked += 1;
         g.stopped[id] = true;
         self.cv.notify_all();
         let woken = loop {
+            let (g2, ran) = self.run_task(g, id, vcpu);
+            g = g2;
+            if ran {
+                continue;
+            }
             if self.request.load(Ordering::SeqCst) == STOP {
                 break false;
             }
@@ -189,6 +259,7 @@ pub(crate) struct Shared<A: Arch> {
     pub(crate) exit: ExitNotifier,
     pub(crate) config: VmConfig,
     pub(crate) control: RunControl,
+    pub(crate) state: crate::snapshot::StateRegistry,
 }
 
 /// The body of a vCPU thread.
@@ -212,7 +283,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
             Ok(ExitAction::Continue) => {}
             Ok(ExitAction::Stop) => break,
             Ok(ExitAction::Park) => {
-                if !sh.control.park_until_woken(id as usize) {
+                if !sh.control.park_until_woken(id as usize, &mut vcpu) {
                     break;
                 }
                 next = A::vcpu_woken(&ctx, &mut vcpu);
@@ -240,7 +311,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         match sh.control.request.load(Ordering::SeqCst) {
             STOP => break,
             PAUSE => {
-                sh.control.pause_park();
+                sh.control.pause_park(id as usize, &mut vcpu);
                 next = Ok(ExitAction::Continue);
                 continue;
             }
@@ -262,7 +333,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         };
     }
     IMMEDIATE_EXIT.with(|c| c.set(std::ptr::null_mut()));
-    sh.control.thread_ended();
+    sh.control.thread_ended(id as usize);
 }
 
 fn dispatch<A: Arch>(
@@ -305,9 +376,9 @@ mod tests {
     #[test]
     fn park_until_woken_by_another_thread() {
         let c = Arc::new(RunControl::new(2));
-        c.thread_started();
+        c.thread_started(1);
         let c2 = c.clone();
-        let t = std::thread::spawn(move || c2.park_until_woken(1));
+        let t = std::thread::spawn(move || c2.park_until_woken(1, &mut ()));
         let waker = VcpuWaker { control: &c };
         while waker.is_parked(1) != Some(true) {
             std::thread::sleep(Duration::from_millis(1));
@@ -323,9 +394,9 @@ mod tests {
     #[test]
     fn stop_releases_a_parked_vcpu_and_pause_counts_it() {
         let c = Arc::new(RunControl::new(1));
-        c.thread_started();
+        c.thread_started(0);
         let c2 = c.clone();
-        let t = std::thread::spawn(move || c2.park_until_woken(0));
+        let t = std::thread::spawn(move || c2.park_until_woken(0, &mut ()));
         // A pause completes although the vCPU is parked rather than pause-parked.
         c.request_pause();
         c.wait_all_parked();
@@ -337,6 +408,39 @@ mod tests {
     fn a_wake_before_the_park_is_not_lost() {
         let c = RunControl::new(1);
         VcpuWaker { control: &c }.wake(0);
-        assert!(c.park_until_woken(0));
+        assert!(c.park_until_woken(0, &mut ()));
+    }
+
+    #[test]
+    fn tasks_run_on_the_parked_thread_with_its_vcpu() {
+        let c = Arc::new(RunControl::new(2));
+        let mut threads = Vec::new();
+        c.request_pause();
+        for id in 0..2usize {
+            c.thread_started(id);
+            let c2 = c.clone();
+            threads.push(std::thread::spawn(move || {
+                let mut vcpu = id as u32 * 10;
+                c2.pause_park(id, &mut vcpu);
+                vcpu
+            }));
+        }
+        c.wait_all_parked();
+        let tasks: Vec<VcpuTask> = (0..2)
+            .map(|_| -> VcpuTask {
+                Box::new(|v: &mut dyn std::any::Any| *v.downcast_mut::<u32>().unwrap() += 1)
+            })
+            .collect();
+        c.run_on_parked(tasks).unwrap();
+        c.request_run();
+        let got: Vec<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(got, vec![1, 11]);
+        // A vCPU whose thread ended cannot take a task: nothing is posted, no hang.
+        c.thread_ended(0);
+        c.thread_ended(1);
+        assert_eq!(
+            c.run_on_parked(vec![Box::new(|_: &mut dyn std::any::Any| {})]),
+            Err(0)
+        );
     }
 }

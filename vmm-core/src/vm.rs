@@ -41,6 +41,21 @@ pub enum VmmError {
         #[source]
         source: std::io::Error,
     },
+    /// A register access failed.
+    #[error("vCPU {vcpu} registers")]
+    Regs {
+        /// The vCPU.
+        vcpu: u32,
+        /// What failed.
+        #[source]
+        source: crate::regs::RegError,
+    },
+    /// Dirty logging failed.
+    #[error(transparent)]
+    Dirty(#[from] crate::dirty::DirtyError),
+    /// The control socket could not be set up.
+    #[error(transparent)]
+    Control(Box<crate::control::ControlError>),
     /// A device could not be placed on a bus.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
@@ -50,6 +65,11 @@ pub enum VmmError {
 }
 
 impl VmmError {
+    /// Wraps an arch error, keeping whose fault it is.
+    pub fn arch_error<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
+        Self::arch(e)
+    }
+
     fn arch<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Self {
         VmmError::Arch(ArchFailure {
             kind: e.kind(),
@@ -94,6 +114,10 @@ pub struct VmmOptions {
     pub console: ConsoleSink,
     /// Feed the process's stdin to the guest console.
     pub stdin: bool,
+    /// Serve a control socket at this path.
+    pub api_socket: Option<std::path::PathBuf>,
+    /// How migrations requested on the control socket run.
+    pub migrate: crate::migration::MigrateOptions,
 }
 
 impl Default for VmmOptions {
@@ -101,6 +125,8 @@ impl Default for VmmOptions {
         VmmOptions {
             console: ConsoleSink::Stdout,
             stdin: true,
+            api_socket: None,
+            migrate: crate::migration::MigrateOptions::default(),
         }
     }
 }
@@ -120,6 +146,9 @@ pub enum VmState {
 
 /// A VM of arch `A`.
 pub struct Vmm<A: Arch> {
+    requests: crate::control::Queue,
+    migrate_options: crate::migration::MigrateOptions,
+    dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
     threads: Vec<JoinHandle<()>>,
@@ -127,12 +156,37 @@ pub struct Vmm<A: Arch> {
     state: VmState,
 }
 
+/// Where a VM's memory and state come from.
+pub(crate) enum Origin {
+    /// A fresh boot: a kernel is loaded.
+    Boot,
+    /// A snapshot: RAM is its memory file's mapping.
+    Restore(crate::memory::GuestMemoryMmap),
+    /// A migration stream: fresh RAM the stream fills.
+    Incoming,
+}
+
 /// The largest vCPU count tetra accepts before asking KVM (whose own limit is usually lower).
 pub const MAX_CPUS: u32 = 4096;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
-    pub fn new(mut config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+    pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
+        Self::build(config, options, Origin::Boot)
+    }
+
+    /// Builds a VM. Unless it boots, the platform is built without a kernel and the caller
+    /// restores vCPU and device state before starting it.
+    pub(crate) fn build(
+        mut config: VmConfig,
+        options: VmmOptions,
+        origin: Origin,
+    ) -> Result<Self, VmmError> {
+        let (restoring, restored) = match origin {
+            Origin::Boot => (false, None),
+            Origin::Restore(map) => (true, Some(map)),
+            Origin::Incoming => (true, None),
+        };
         if config.cpus == 0 || config.cpus > MAX_CPUS {
             return Err(VmmError::Config(format!(
                 "--cpus {}: must be between 1 and {MAX_CPUS}",
@@ -146,11 +200,13 @@ impl<A: Arch> Vmm<A> {
                 1u64 << 24
             )));
         }
-        if config.kernel.is_none() {
-            config.kernel = A::default_guest();
-        }
-        for p in config.kernel.iter().chain(config.initrd.iter()) {
-            p.check()?;
+        if !restoring {
+            if config.kernel.is_none() {
+                config.kernel = A::default_guest();
+            }
+            for p in config.kernel.iter().chain(config.initrd.iter()) {
+                p.check()?;
+            }
         }
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
@@ -166,7 +222,25 @@ impl<A: Arch> Vmm<A> {
             )));
         }
         let layout = A::ram_layout(&config).map_err(VmmError::arch)?;
-        let memory = Arc::new(GuestRam::new(&layout)?);
+        let memory = match restored {
+            None => GuestRam::new(&layout)?,
+            Some(map) => {
+                use vm_memory::{Address, GuestMemory, GuestMemoryRegion};
+                let got: Vec<(u64, u64)> = map
+                    .iter()
+                    .map(|r| (r.start_addr().raw_value(), r.len()))
+                    .collect();
+                let want: Vec<(u64, u64)> = layout.iter().map(|(a, s)| (a.0, *s as u64)).collect();
+                if got != want {
+                    return Err(VmmError::Config(format!(
+                        "the snapshot's memory layout {got:x?} is not what {} MiB gives here ({want:x?})",
+                        config.mem_mib
+                    )));
+                }
+                GuestRam::from_map(map)
+            }
+        };
+        let memory = Arc::new(memory);
         memory.register(&vm)?;
 
         let exit = ExitNotifier::new().map_err(|source| VmmError::Host {
@@ -180,6 +254,7 @@ impl<A: Arch> Vmm<A> {
             })?;
         let mut pio = Bus::new();
         let mut mmio = Bus::new();
+        let mut state = crate::snapshot::StateRegistry::new();
         let platform = A::setup(&mut SetupContext {
             config: &config,
             vm: &vm,
@@ -188,6 +263,8 @@ impl<A: Arch> Vmm<A> {
             mmio: &mut mmio,
             exit: &exit,
             console: &mut console,
+            state: &mut state,
+            restoring,
         })
         .map_err(VmmError::arch)?;
 
@@ -205,6 +282,12 @@ impl<A: Arch> Vmm<A> {
 
         let mut events = EventLoop::new()?;
         events.add(Box::new(ExitWatch::new(exit.clone())));
+        let requests: crate::control::Queue = Default::default();
+        if let Some(path) = &options.api_socket {
+            let server = crate::control::ControlServer::bind(path, requests.clone())
+                .map_err(|e| VmmError::Control(Box::new(e)))?;
+            events.add(Box::new(server));
+        }
         if let (true, Some(input)) = (options.stdin, console.input.clone()) {
             events.add(Box::new(ConsoleIn::new(input, console.space.clone(), 0)));
         }
@@ -218,8 +301,12 @@ impl<A: Arch> Vmm<A> {
             exit,
             config,
             control: RunControl::new(vcpus.len()),
+            state,
         });
         Ok(Vmm {
+            requests,
+            migrate_options: options.migrate.clone(),
+            dirty: None,
             shared,
             vcpus,
             threads: Vec::new(),
@@ -261,7 +348,7 @@ impl<A: Arch> Vmm<A> {
         }
         for (id, vcpu) in self.vcpus.drain(..).enumerate() {
             let sh = self.shared.clone();
-            sh.control.thread_started();
+            sh.control.thread_started(id);
             let t = std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || run_vcpu::<A>(vcpu, id as u32, sh))
@@ -304,16 +391,247 @@ impl<A: Arch> Vmm<A> {
         Ok(())
     }
 
-    /// Runs the event loop until the guest ends, or until `timeout`; returns the ending, or `None`
-    /// on timeout (the VM keeps running).
+    /// Runs the event loop, serving control requests, until the guest ends or `timeout` passes;
+    /// returns the ending, or `None` on timeout (the VM keeps running).
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<GuestExit>, VmmError> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let ended = self.events.run_until(&self.shared.exit, deadline)?;
-        Ok(if ended {
-            self.shared.exit.reason()
-        } else {
-            None
-        })
+        loop {
+            let requests = self.requests.clone();
+            let pending = move || {
+                !requests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty()
+            };
+            let ended = self
+                .events
+                .run_until(&self.shared.exit, deadline, &pending)?;
+            let next = self
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next {
+                Some((request, reply)) => self.serve(request, reply),
+                None => {
+                    return Ok(if ended {
+                        self.shared.exit.reason()
+                    } else {
+                        None
+                    })
+                }
+            }
+        }
+    }
+
+    fn serve(&mut self, request: crate::control::Request, mut reply: crate::control::Reply) {
+        use crate::control::Request;
+        let chain = |e: &dyn std::error::Error| {
+            let mut s = e.to_string();
+            let mut c = e.source();
+            while let Some(x) = c {
+                s = format!("{s}: {x}");
+                c = x.source();
+            }
+            s
+        };
+        match request {
+            Request::Status => {
+                let s = format!("{:?}", self.state).to_lowercase();
+                reply.ok(&s)
+            }
+            Request::Pause => match self.pause() {
+                Ok(()) => reply.ok(""),
+                Err(e) => reply.error(&chain(&e)),
+            },
+            Request::Resume => match self.resume() {
+                Ok(()) => reply.ok(""),
+                Err(e) => reply.error(&chain(&e)),
+            },
+            Request::Snapshot(path) => {
+                let t = Instant::now();
+                match self.snapshot(&path) {
+                    Ok(s) => reply.ok(&format!(
+                        "{}: {} guest pages, {} state bytes, {:.1} ms",
+                        path.display(),
+                        s.memory_pages,
+                        s.state_bytes,
+                        t.elapsed().as_secs_f64() * 1e3
+                    )),
+                    Err(e) => reply.error(&chain(&e)),
+                }
+            }
+            Request::Migrate(uri) => {
+                let opts = self.migrate_options.clone();
+                let r = self.migrate(&uri, &opts, &mut |p| reply.line(&format!("progress: {p}")));
+                match r {
+                    Ok(s) => reply.ok(&format!(
+                        "migrated to {uri}: {} rounds, {:.1} MiB, total {:.1} ms, downtime {:.1} ms",
+                        s.rounds,
+                        s.bytes as f64 / (1 << 20) as f64,
+                        s.total.as_secs_f64() * 1e3,
+                        s.downtime.as_secs_f64() * 1e3
+                    )),
+                    Err(e) => reply.error(&chain(&e)),
+                }
+            }
+        }
+    }
+
+    /// Runs `f` with each vCPU, on that vCPU's own thread (KVM state is read and written where the
+    /// vCPU runs), and returns the results in vCPU order. The VM must be created but not started,
+    /// or paused.
+    pub fn on_vcpus<R, F>(&mut self, f: F) -> Result<Vec<R>, VmmError>
+    where
+        F: Fn(u32, &mut A::Vcpu) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        match self.state {
+            VmState::Created => Ok(self
+                .vcpus
+                .iter_mut()
+                .enumerate()
+                .map(|(id, v)| f(id as u32, v))
+                .collect()),
+            VmState::Paused => {
+                let n = self.shared.config.cpus as usize;
+                let f = Arc::new(f);
+                let results: Arc<std::sync::Mutex<Vec<Option<R>>>> =
+                    Arc::new(std::sync::Mutex::new((0..n).map(|_| None).collect()));
+                let tasks = (0..n)
+                    .map(|id| -> crate::vcpu::VcpuTask {
+                        let (f, results) = (f.clone(), results.clone());
+                        Box::new(move |any: &mut dyn std::any::Any| {
+                            let vcpu = any
+                                .downcast_mut::<A::Vcpu>()
+                                .expect("a vCPU thread runs tasks with its own vCPU");
+                            let r = f(id as u32, vcpu);
+                            results.lock().unwrap_or_else(|e| e.into_inner())[id] = Some(r);
+                        })
+                    })
+                    .collect();
+                self.shared
+                    .control
+                    .run_on_parked(tasks)
+                    .map_err(|_| VmmError::State("a vCPU thread has ended"))?;
+                let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(results
+                    .iter_mut()
+                    .map(|r| r.take().expect("every task ran"))
+                    .collect())
+            }
+            _ => Err(VmmError::State(
+                "vCPU state is only reachable before start or while paused",
+            )),
+        }
+    }
+
+    /// Turns on dirty logging of all guest RAM (a no-op if it is on).
+    pub fn start_dirty_log(&mut self) -> Result<(), VmmError> {
+        if self.dirty.is_none() {
+            self.dirty = Some(crate::dirty::DirtyLog::start(
+                &*self.shared.vm,
+                &self.shared.memory,
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Turns dirty logging off, dropping what was pending.
+    pub fn stop_dirty_log(&mut self) -> Result<(), VmmError> {
+        if let Some(log) = self.dirty.take() {
+            log.stop(&*self.shared.vm, &self.shared.memory)?;
+        }
+        Ok(())
+    }
+
+    /// The dirty log, while logging is on.
+    pub fn dirty_log(&mut self) -> Option<&mut crate::dirty::DirtyLog> {
+        self.dirty.as_mut()
+    }
+
+    /// Moves KVM's dirty logs into the pending set; returns the pages newly dirty.
+    pub fn harvest_dirty(&mut self) -> Result<u64, VmmError> {
+        match self.dirty.as_mut() {
+            Some(log) => Ok(log.harvest(&*self.shared.vm)?),
+            None => Err(VmmError::State("dirty logging is off")),
+        }
+    }
+
+    /// Changes the memory map as one step: a running VM is paused, the dirty log (if on) is
+    /// harvested so that no slot takes its log with it, the new map replaces the old one, and the
+    /// VM resumes.
+    pub fn change_memory(&mut self, changes: &[crate::memory::MapChange]) -> Result<(), VmmError> {
+        let resume = self.state == VmState::Running;
+        if resume {
+            self.pause()?;
+        }
+        let r = (|| {
+            if let Some(log) = self.dirty.as_mut() {
+                log.harvest(&*self.shared.vm)?;
+            }
+            self.shared.memory.apply(&*self.shared.vm, changes)?;
+            if let Some(log) = self.dirty.as_mut() {
+                log.remap(&self.shared.memory);
+            }
+            Ok(())
+        })();
+        if resume {
+            self.resume()?;
+        }
+        r
+    }
+
+    /// The register table of this VM's vCPUs (the arch's table plus what KVM reports).
+    pub fn register_table(&mut self) -> Result<crate::regs::RegTable, VmmError> {
+        let vm = self.shared.vm.clone();
+        let tables = self.on_vcpus(move |id, vcpu| {
+            (id == 0).then(|| A::register_table(&vm, vcpu).map_err(VmmError::arch))
+        })?;
+        tables
+            .into_iter()
+            .flatten()
+            .next()
+            .expect("a VM has vCPU 0")
+    }
+
+    /// Saves every vCPU's registers (before start, or paused).
+    pub fn save_vcpus(
+        &mut self,
+        table: &crate::regs::RegTable,
+    ) -> Result<Vec<crate::regs::VcpuState>, VmmError> {
+        let table = table.clone();
+        self.on_vcpus(move |id, vcpu| {
+            crate::regs::save(&table, vcpu)
+                .map(|o| o.state)
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    /// Writes `states[i]` into vCPU `i` (before start, or paused). Every state is checked against
+    /// the table before anything is written to a vCPU.
+    pub fn restore_vcpus(
+        &mut self,
+        table: &crate::regs::RegTable,
+        states: Vec<crate::regs::VcpuState>,
+    ) -> Result<(), VmmError> {
+        if states.len() != self.shared.config.cpus as usize {
+            return Err(VmmError::Config(format!(
+                "{} vCPU states for {} vCPUs",
+                states.len(),
+                self.shared.config.cpus
+            )));
+        }
+        let table = table.clone();
+        let states = Arc::new(states);
+        self.on_vcpus(move |id, vcpu| {
+            crate::regs::restore(&table, vcpu, &states[id as usize])
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+        })?
+        .into_iter()
+        .collect()
     }
 
     /// Stops and joins every vCPU thread.
@@ -355,6 +673,10 @@ impl<A: Arch> Vmm<A> {
     /// The VM.
     pub fn vm(&self) -> &A::Vm {
         &self.shared.vm
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<A> {
+        &self.shared
     }
 
     /// The platform the arch built.

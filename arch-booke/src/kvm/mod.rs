@@ -9,7 +9,8 @@
 //!   `KVM_DIRTY_TLB` before each `KVM_RUN` that follows a userspace change;
 //! - [`KernelMpic`]: the in-kernel MPIC device; `VcpuIrq`, the `KVM_INTERRUPT` input through
 //!   which the userspace MPIC drives a vCPU;
-//! - [`snapshot`] and [`restore`]: the BookE part of a VM's state (vCPU registers and TLBs, MPIC).
+//! - snapshots and migration through vmm-core's hooks: the registers by the BookE table, each
+//!   vCPU's TLB as its extra state, the MPIC as section `MPIC`, the DUART ports as devices.
 //!
 //! Nothing here has run on a BookE KVM host (none is reachable: see `docs/booke.md`); it is
 //! proved by the cross build, by the ABI check of every struct and number it passes, and by the
@@ -28,7 +29,9 @@ use crate::cpu::CpuInfoError;
 use crate::irqchip::{IrqChipError, MpicError, MpicStateError};
 use crate::layout::{BoardLayout, LayoutError};
 use crate::mmu::SharedError;
-use crate::snapshot::BookeSnapshot;
+use crate::snapshot::{
+    decode_mpic, decode_tlb, encode_tlb, mpic_section, SNAPSHOT_MAGIC, TAG_MPIC,
+};
 use crate::BookE;
 use kvm_ppc::{Kvm, KvmAbi, PpcVm};
 use vm_memory::GuestAddress;
@@ -36,7 +39,9 @@ use vmm_core::bus::BusError;
 use vmm_core::config::PayloadError;
 use vmm_core::hypervisor::{HvError, VcpuExit};
 use vmm_core::memory::MemoryError;
-use vmm_core::regs::RegError;
+use vmm_core::regs::{RegError, RegTable};
+use vmm_core::snapshot::stateful::RegistryError;
+use vmm_core::snapshot::{Envelope, Section};
 use vmm_core::{
     Arch, Classify, ErrorKind, ExitAction, ExitContext, Payload, SetupContext, VcpuContext,
     VmConfig,
@@ -96,9 +101,15 @@ pub enum BookeError {
     /// `--raw` given.
     #[error("BookE loads uImage and ELF kernels; raw images (--raw) are not supported")]
     Raw,
+    /// A snapshot part that does not decode.
+    #[error(transparent)]
+    State(#[from] crate::snapshot::SnapshotError),
     /// A snapshot that does not fit this VM.
     #[error("the snapshot does not fit this VM: {0}")]
     Snapshot(String),
+    /// A device's state could not be registered.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 impl Classify for BookeError {
@@ -111,6 +122,7 @@ impl Classify for BookeError {
             | BookeError::Smp(_)
             | BookeError::NoKernel
             | BookeError::Raw
+            | BookeError::State(_)
             | BookeError::Snapshot(_)
             | BookeError::MpicState(_) => ErrorKind::Input,
             BookeError::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
@@ -155,6 +167,12 @@ impl Arch for BookE {
         vcpu::create(ctx)
     }
 
+    fn register_table(_vm: &PpcVm, _vcpu: &BookeVcpu) -> Result<RegTable, BookeError> {
+        // BookE KVM has no KVM_GET_REG_LIST: the static table is the whole story; registers a
+        // core lacks are OPTIONAL there and skipped by a save.
+        Ok(crate::regs::table().clone())
+    }
+
     fn handle_exit(
         ctx: &ExitContext<'_, Self>,
         exit: VcpuExit<'_>,
@@ -181,43 +199,35 @@ impl Arch for BookE {
         })
     }
 
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(SNAPSHOT_MAGIC);
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &[TAG_MPIC];
+
+    fn save_vm_state(_vm: &PpcVm, platform: &Platform) -> Result<Vec<Section>, BookeError> {
+        Ok(vec![mpic_section(&platform.save_mpic()?)])
+    }
+
+    fn restore_vm_state(
+        _vm: &PpcVm,
+        platform: &Platform,
+        env: &Envelope,
+    ) -> Result<(), BookeError> {
+        let s = env
+            .section(&TAG_MPIC)
+            .ok_or_else(|| BookeError::Snapshot("no MPIC section".into()))?;
+        platform.restore_mpic(&decode_mpic(s)?)
+    }
+
+    fn save_vcpu_extra(_vm: &PpcVm, vcpu: &BookeVcpu) -> Result<Vec<u8>, BookeError> {
+        let tlb = vcpu.tlb();
+        Ok(encode_tlb(tlb.mmu_type(), &tlb.export()))
+    }
+
+    fn restore_vcpu_extra(_vm: &PpcVm, vcpu: &BookeVcpu, data: &[u8]) -> Result<(), BookeError> {
+        let (mmu_type, image) = decode_tlb(data)?;
+        vcpu.restore_tlb(mmu_type, &image)
+    }
+
     fn vcpu_summary(vcpu: &BookeVcpu) -> String {
         vcpu.summary()
     }
-}
-
-/// Saves the BookE part of a VM: every vCPU (registers and TLB) and the MPIC. The vCPUs must be
-/// outside `KVM_RUN` (paused).
-pub fn snapshot(platform: &Platform, vcpus: &[&BookeVcpu]) -> Result<BookeSnapshot, BookeError> {
-    let vcpus = vcpus
-        .iter()
-        .map(|v| v.save())
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(BookeSnapshot {
-        vcpus,
-        mpic: Some(platform.save_mpic()?),
-    })
-}
-
-/// Restores [`snapshot`]'s output into a VM of the same shape (vCPUs by id, TLB geometry, MPIC
-/// model and CPU count), before its vCPUs run.
-pub fn restore(
-    platform: &Platform,
-    vcpus: &mut [&mut BookeVcpu],
-    s: &BookeSnapshot,
-) -> Result<(), BookeError> {
-    if s.vcpus.len() != vcpus.len() {
-        return Err(BookeError::Snapshot(format!(
-            "{} vCPUs in the snapshot, {} in the VM",
-            s.vcpus.len(),
-            vcpus.len()
-        )));
-    }
-    for (v, state) in vcpus.iter_mut().zip(&s.vcpus) {
-        v.restore(state)?;
-    }
-    if let Some(m) = &s.mpic {
-        platform.restore_mpic(m)?;
-    }
-    Ok(())
 }

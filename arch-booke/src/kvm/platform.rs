@@ -19,6 +19,8 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 /// Width of a 16550's register window on the bus (8 byte-wide registers).
 const UART_REGS: u64 = 8;
+/// The snapshot sections of the DUART's ports.
+const SERIAL_TAGS: [[u8; 4]; 2] = [*b"SER0", *b"SER1"];
 
 /// The VM's interrupt controller.
 pub enum IrqChip {
@@ -34,8 +36,9 @@ pub struct Platform {
     pub host: HostCpu,
     /// The board map.
     pub layout: BoardLayout,
-    /// The boot vCPU's entry state (registers and the `TLB1[0]` entry).
-    pub entry: EntryState,
+    /// The boot vCPU's entry state (registers and the `TLB1[0]` entry); `None` for a VM being
+    /// restored, whose state comes from the snapshot.
+    pub entry: Option<EntryState>,
     /// The MPIC.
     pub irqchip: IrqChip,
     /// Whether the guest was offered external proxy (and, with the userspace MPIC, every vCPU
@@ -117,6 +120,7 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, BookE>) -> Result<Platform, Booke
         };
         let port = Arc::new(Mutex::new(port));
         ctx.mmio.insert(base, UART_REGS, port.clone())?;
+        ctx.state.add(&SERIAL_TAGS[n], port.clone())?;
         if n == 0 {
             ctx.console.input = Some(port);
         }
@@ -127,29 +131,35 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, BookE>) -> Result<Platform, Booke
         Arc::new(Mutex::new(BigEndian(DebugExit::new(ctx.exit.clone())))),
     )?;
 
-    // The kernel, its initrd and the device tree, and the boot vCPU's entry state.
-    if cfg.raw.is_some() {
-        return Err(BookeError::Raw);
-    }
-    let kernel = cfg.kernel.as_ref().ok_or(BookeError::NoKernel)?.read()?;
-    let initrd = cfg.initrd.as_ref().map(|p| p.read()).transpose()?;
-    let image = boot::prepare(
-        &kernel,
-        initrd.as_deref(),
-        &BootConfig {
-            layout,
-            core: host.core,
-            cmdline: &cfg.cmdline,
-            timebase_hz: host.timebase_hz,
-            cpu_clock_hz: host.clock_hz,
-            external_proxy: plan.external_proxy,
-        },
-    )?;
-    image.write_to(ctx.memory)?;
+    // The kernel, its initrd and the device tree, and the boot vCPU's entry state; a restored VM
+    // gets all of it from the snapshot.
+    let entry = if ctx.restoring {
+        None
+    } else {
+        if cfg.raw.is_some() {
+            return Err(BookeError::Raw);
+        }
+        let kernel = cfg.kernel.as_ref().ok_or(BookeError::NoKernel)?.read()?;
+        let initrd = cfg.initrd.as_ref().map(|p| p.read()).transpose()?;
+        let image = boot::prepare(
+            &kernel,
+            initrd.as_deref(),
+            &BootConfig {
+                layout,
+                core: host.core,
+                cmdline: &cfg.cmdline,
+                timebase_hz: host.timebase_hz,
+                cpu_clock_hz: host.clock_hz,
+                external_proxy: plan.external_proxy,
+            },
+        )?;
+        image.write_to(ctx.memory)?;
+        Some(image.entry)
+    };
     Ok(Platform {
         host,
         layout,
-        entry: image.entry,
+        entry,
         irqchip,
         external_proxy: plan.external_proxy,
     })

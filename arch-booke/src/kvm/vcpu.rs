@@ -7,16 +7,16 @@ use super::BookeError;
 use crate::abi::{kvm_dirty_tlb, KVM_DIRTY_TLB};
 use crate::irqchip::UserMpic;
 use crate::mmu::bootmap::write_boot_entry;
-use crate::mmu::{GuestMmu, SharedTlb};
+use crate::mmu::{GuestMmu, MmuType, SharedTlb, TlbArray};
 use crate::regs;
-use crate::snapshot::VcpuSnapshot;
 use crate::BookE;
 use kvm_ppc::consts::{KVM_CAP_PPC_EPR, KVM_CAP_SW_TLB};
 use kvm_ppc::structs::KvmEnableCap;
 use kvm_ppc::PpcVcpu;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use vmm_core::hypervisor::{HvError, VcpuExit, VcpuOps};
+use vmm_core::regs::{RegBlock, RegDesc, RegId, VcpuRegs};
 use vmm_core::VcpuContext;
 use vmm_sys_util::ioctl::ioctl_with_ref;
 
@@ -25,10 +25,12 @@ use vmm_sys_util::ioctl::ioctl_with_ref;
 /// Its [`SharedTlb`] is the array KVM was given with `KVM_CAP_SW_TLB`; [`VcpuOps::run`] enters
 /// the guest only through [`SharedTlb::enter`], which pushes `KVM_DIRTY_TLB` first whenever
 /// userspace changed an entry (the boot entry, a restore, a debugger's write) and marks every
-/// earlier read of the array stale once `KVM_RUN` returns.
+/// earlier read of the array stale once `KVM_RUN` returns. The mutex is for the snapshot hooks,
+/// which vmm-core calls with a shared reference on the vCPU's own thread; `run` reaches the TLB
+/// through `&mut self` without locking.
 pub struct BookeVcpu {
     vcpu: PpcVcpu,
-    tlb: SharedTlb,
+    tlb: Mutex<SharedTlb>,
     id: u32,
     user_mpic: Option<Arc<UserMpic>>,
 }
@@ -56,44 +58,25 @@ impl BookeVcpu {
         &self.vcpu
     }
 
-    /// The TLB shared with KVM, as of the last return from `KVM_RUN`.
-    pub fn tlb(&self) -> &SharedTlb {
-        &self.tlb
+    /// The TLB shared with KVM, as of the last return from `KVM_RUN`; writes through it are
+    /// marked dirty and pushed before the next run.
+    pub fn tlb(&self) -> MutexGuard<'_, SharedTlb> {
+        self.tlb.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The TLB for userspace changes (every write is marked dirty and pushed before the next
-    /// run).
-    pub fn tlb_mut(&mut self) -> &mut SharedTlb {
-        &mut self.tlb
-    }
-
-    /// Saves the registers (the BookE table's default save set) and the TLB (as migration
-    /// carries it for the MMU type). Call it while the vCPU is outside `KVM_RUN`.
-    pub fn save(&self) -> Result<VcpuSnapshot, BookeError> {
-        let regs = vmm_core::regs::save(regs::table(), &self.vcpu)?.state;
-        Ok(VcpuSnapshot {
-            id: self.id,
-            mmu_type: self.tlb.mmu_type(),
-            tlb: self.tlb.export(),
-            regs,
-        })
-    }
-
-    /// Restores a saved vCPU: the TLB first (the TLB geometry registers only accept the
-    /// configured geometry's values), then the registers.
-    pub fn restore(&mut self, s: &VcpuSnapshot) -> Result<(), BookeError> {
-        if s.id != self.id || s.mmu_type != self.tlb.mmu_type() {
+    /// Restores a TLB image of the same MMU type and geometry (everything is pushed to KVM
+    /// before the next run). Before the registers: the TLB geometry registers only accept the
+    /// configured geometry's values.
+    pub fn restore_tlb(&self, mmu_type: MmuType, image: &TlbArray) -> Result<(), BookeError> {
+        let mut tlb = self.tlb();
+        if mmu_type != tlb.mmu_type() {
             return Err(BookeError::Snapshot(format!(
-                "vCPU {} with MMU type {:?} restored into vCPU {} with {:?}",
-                s.id,
-                s.mmu_type,
+                "vCPU {}: TLB of MMU type {mmu_type:?}, this vCPU's is {:?}",
                 self.id,
-                self.tlb.mmu_type()
+                tlb.mmu_type()
             )));
         }
-        self.tlb.import(&s.tlb)?;
-        vmm_core::regs::restore(regs::table(), &self.vcpu, &s.regs)?;
-        Ok(())
+        Ok(tlb.import(image)?)
     }
 
     /// "pc=... msr=... lr=... r1=..." for crash reports.
@@ -117,6 +100,7 @@ impl VcpuOps for BookeVcpu {
             });
         }
         let Self { vcpu, tlb, .. } = self;
+        let tlb = tlb.get_mut().unwrap_or_else(|e| e.into_inner());
         let fd = vcpu.fd().as_raw_fd();
         tlb.enter(
             |d| dirty_tlb(fd, d),
@@ -134,6 +118,28 @@ impl VcpuOps for BookeVcpu {
 
     fn set_one_reg(&self, id: u64, buf: &[u8]) -> Result<usize, HvError> {
         VcpuOps::set_one_reg(&self.vcpu, id, buf)
+    }
+}
+
+impl VcpuRegs for BookeVcpu {
+    fn get_one_reg(&self, id: RegId, buf: &mut [u8]) -> Result<(), HvError> {
+        VcpuRegs::get_one_reg(&self.vcpu, id, buf)
+    }
+
+    fn set_one_reg(&self, id: RegId, buf: &[u8]) -> Result<(), HvError> {
+        VcpuRegs::set_one_reg(&self.vcpu, id, buf)
+    }
+
+    fn read_block(&self, block: &RegBlock, buf: &mut [u8]) -> Result<(), HvError> {
+        self.vcpu.read_block(block, buf)
+    }
+
+    fn write_block(&self, b: &RegBlock, buf: &[u8], written: &[&RegDesc]) -> Result<(), HvError> {
+        self.vcpu.write_block(b, buf, written)
+    }
+
+    fn field_present(&self, block: &RegBlock, data: &[u8], reg: &RegDesc) -> bool {
+        self.vcpu.field_present(block, data, reg)
     }
 }
 
@@ -166,16 +172,16 @@ pub(super) fn create(ctx: &VcpuContext<'_, BookE>) -> Result<BookeVcpu, BookeErr
         }
     };
 
-    if ctx.id == 0 {
-        // ePAPR's initial mapped area in TLB1[0] (marked dirty: pushed before the first run),
-        // then PC, MSR and the argument registers.
-        write_boot_entry(&mut GuestMmu::new(&mut tlb), &p.entry.boot_tlb)
+    // The boot vCPU of a booted (not restored) VM: ePAPR's initial mapped area in TLB1[0]
+    // (marked dirty: pushed before the first run), then PC, MSR and the argument registers.
+    if let (0, Some(entry)) = (ctx.id, &p.entry) {
+        write_boot_entry(&mut GuestMmu::new(&mut tlb), &entry.boot_tlb)
             .map_err(crate::boot::BootError::Tlb)?;
-        vmm_core::regs::write(regs::table(), &vcpu, &regs::entry_state(&p.entry))?;
+        vmm_core::regs::write(regs::table(), &vcpu, &regs::entry_state(entry))?;
     }
     Ok(BookeVcpu {
         vcpu,
-        tlb,
+        tlb: Mutex::new(tlb),
         id: ctx.id,
         user_mpic,
     })

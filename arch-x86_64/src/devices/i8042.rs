@@ -6,6 +6,8 @@
 
 use vmm_core::bus::BusDevice;
 use vmm_core::exit::{ExitNotifier, GuestExit};
+use vmm_core::snapshot::{check_version, StateError, Stateful};
+use vmm_core::wire::{Reader, Writer};
 
 const STATUS_OUTPUT_FULL: u8 = 1 << 0;
 const STATUS_SYSTEM_FLAG: u8 = 1 << 2;
@@ -95,6 +97,34 @@ impl BusDevice for I8042 {
     }
 }
 
+/// Control, status, a pending output byte, a pending control write (section version 1).
+impl Stateful for I8042 {
+    fn save_state(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(self.control);
+        w.u8(self.status);
+        w.u8(self.output.is_some() as u8);
+        w.u8(self.output.unwrap_or(0));
+        w.u8(self.pending_write_ctr as u8);
+        w.into_bytes()
+    }
+
+    fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
+        check_version(version, 1)?;
+        let mut r = Reader::new(data);
+        self.control = r.u8("the i8042 control byte")?;
+        self.status = r.u8("the i8042 status")?;
+        let full = r.u8("the i8042 output flag")? != 0;
+        let out = r.u8("the i8042 output byte")?;
+        self.output = full.then_some(out);
+        self.pending_write_ctr = r.u8("the i8042 pending write")? != 0;
+        if !r.is_empty() {
+            return Err(StateError::Trailing(r.remaining()));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +133,16 @@ mod tests {
         let mut b = [0u8];
         d.read(off, &mut b);
         b[0]
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let mut a = I8042::new(ExitNotifier::new().unwrap());
+        a.write(4, &[CMD_SELF_TEST]);
+        let mut b = I8042::new(ExitNotifier::new().unwrap());
+        b.restore_state(1, &a.save_state()).unwrap();
+        assert_eq!(read(&mut b, 0), 0x55);
+        assert!(b.restore_state(1, &[0, 0]).is_err());
     }
 
     #[test]

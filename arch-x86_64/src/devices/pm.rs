@@ -4,6 +4,8 @@
 
 use vmm_core::bus::BusDevice;
 use vmm_core::exit::{ExitNotifier, GuestExit};
+use vmm_core::snapshot::{check_version, StateError, Stateful};
+use vmm_core::wire::{Reader, Writer};
 
 /// PM1_CNT.SLP_EN.
 pub const SLP_EN: u16 = 1 << 13;
@@ -66,6 +68,29 @@ impl BusDevice for Pm1a {
             }
             _ => {}
         }
+    }
+}
+
+/// PM1 status, enable and control (section version 1).
+impl Stateful for Pm1a {
+    fn save_state(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u16(self.status);
+        w.u16(self.enable);
+        w.u16(self.control);
+        w.into_bytes()
+    }
+
+    fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
+        check_version(version, 1)?;
+        let mut r = Reader::new(data);
+        self.status = r.u16("PM1 status")?;
+        self.enable = r.u16("PM1 enable")?;
+        self.control = r.u16("PM1 control")?;
+        if !r.is_empty() {
+            return Err(StateError::Trailing(r.remaining()));
+        }
+        Ok(())
     }
 }
 

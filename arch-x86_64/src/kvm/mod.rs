@@ -3,15 +3,18 @@
 //! the rest of the crate.
 
 mod platform;
+mod regs;
+mod state;
 mod vcpu;
 
 pub use platform::Platform;
+pub use regs::X86Vcpu;
 
 use crate::boot::BootError;
 use crate::X86_64;
 use vmm_core::bus::BusError;
 use vmm_core::config::PayloadError;
-use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
+use vmm_core::hypervisor::ioctls::KvmVm;
 use vmm_core::hypervisor::{HvError, VcpuExit};
 use vmm_core::memory::MemoryError;
 use vmm_core::{
@@ -37,6 +40,15 @@ pub enum X86Error {
     /// A device could not be placed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The register table could not be built.
+    #[error("building the x86 register table")]
+    Regs(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Snapshot state that cannot be restored.
+    #[error("x86 snapshot state: {0}")]
+    State(String),
+    /// A device state could not be registered.
+    #[error(transparent)]
+    Registry(#[from] vmm_core::snapshot::stateful::RegistryError),
     /// An eventfd could not be created.
     #[error("creating an eventfd failed")]
     EventFd(#[source] std::io::Error),
@@ -45,7 +57,7 @@ pub enum X86Error {
 impl Classify for X86Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            X86Error::Boot(_) | X86Error::Payload(_) => ErrorKind::Input,
+            X86Error::Boot(_) | X86Error::Payload(_) | X86Error::State(_) => ErrorKind::Input,
             X86Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
             _ => ErrorKind::Host,
         }
@@ -60,7 +72,7 @@ impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
     type Error = X86Error;
     type Vm = KvmVm;
-    type Vcpu = KvmVcpu;
+    type Vcpu = X86Vcpu;
     type Platform = Platform;
 
     fn default_guest() -> Option<Payload> {
@@ -86,8 +98,16 @@ impl Arch for X86_64 {
         platform::setup(ctx)
     }
 
-    fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, X86Error> {
-        vcpu::create(ctx)
+    fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<X86Vcpu, X86Error> {
+        vcpu::create(ctx).map(X86Vcpu)
+    }
+
+    fn register_table(vm: &KvmVm, _vcpu: &X86Vcpu) -> Result<vmm_core::regs::RegTable, X86Error> {
+        let list = vm
+            .kvm()
+            .get_msr_index_list()
+            .map_err(kvm_err("KVM_GET_MSR_INDEX_LIST"))?;
+        crate::regs::table_with_msrs(list.as_slice()).map_err(|e| X86Error::Regs(Box::new(e)))
     }
 
     fn handle_exit(
@@ -125,7 +145,33 @@ impl Arch for X86_64 {
         })
     }
 
-    fn vcpu_summary(vcpu: &KvmVcpu) -> String {
-        vcpu::summary(vcpu)
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(*b"TETRAX86");
+    const VM_STATE_TAGS: &'static [[u8; 4]] = state::TAGS;
+
+    fn save_vm_state(
+        vm: &KvmVm,
+        platform: &Platform,
+    ) -> Result<Vec<vmm_core::snapshot::Section>, X86Error> {
+        state::save_vm(vm, platform)
+    }
+
+    fn restore_vm_state(
+        vm: &KvmVm,
+        _platform: &Platform,
+        env: &vmm_core::snapshot::Envelope,
+    ) -> Result<(), X86Error> {
+        state::restore_vm(vm, env)
+    }
+
+    fn save_vcpu_extra(_vm: &KvmVm, vcpu: &X86Vcpu) -> Result<Vec<u8>, X86Error> {
+        state::save_vcpu(vcpu)
+    }
+
+    fn restore_vcpu_extra(_vm: &KvmVm, vcpu: &X86Vcpu, data: &[u8]) -> Result<(), X86Error> {
+        state::restore_vcpu(vcpu, data)
+    }
+
+    fn vcpu_summary(vcpu: &X86Vcpu) -> String {
+        vcpu::summary(&vcpu.0)
     }
 }

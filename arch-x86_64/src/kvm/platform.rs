@@ -1,5 +1,5 @@
-//! The x86 platform: legacy devices on the port bus, the kernel and its boot data, and the CPUID
-//! every vCPU starts from.
+//! The x86 platform: the in-kernel irqchip and PIT, legacy devices on the port bus (each
+//! registered for snapshots), the kernel and its boot data, and the CPUID every vCPU starts from.
 
 use super::{kvm_err, X86Error};
 use crate::boot::{self, BootRequest, CpuMode, EntryState};
@@ -48,6 +48,7 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
         ctx.console.sink.writer(),
     )));
     ctx.pio.insert(COM1_PORT, 8, serial.clone())?;
+    ctx.state.add(b"SERL", serial.clone())?;
     ctx.console.input = Some(serial);
 
     ctx.pio.insert(
@@ -55,19 +56,33 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
         4,
         Arc::new(Mutex::new(DebugExit::new(ctx.exit.clone()))),
     )?;
-    let fw_cfg = FwCfg::new(cfg.cpus as u16, cfg.mem_bytes(), &cfg.cmdline);
-    ctx.pio
-        .insert(FW_CFG_PORT, 2, Arc::new(Mutex::new(fw_cfg)))?;
-    ctx.pio.insert(
-        I8042_PORT,
-        5,
-        Arc::new(Mutex::new(I8042::new(ctx.exit.clone()))),
-    )?;
-    ctx.pio.insert(
-        PM1A_EVT_PORT,
-        6,
-        Arc::new(Mutex::new(Pm1a::new(ctx.exit.clone()))),
-    )?;
+    let fw_cfg = Arc::new(Mutex::new(FwCfg::new(
+        cfg.cpus as u16,
+        cfg.mem_bytes(),
+        &cfg.cmdline,
+    )));
+    ctx.pio.insert(FW_CFG_PORT, 2, fw_cfg.clone())?;
+    ctx.state.add(b"FWCF", fw_cfg)?;
+    let i8042 = Arc::new(Mutex::new(I8042::new(ctx.exit.clone())));
+    ctx.pio.insert(I8042_PORT, 5, i8042.clone())?;
+    ctx.state.add(b"KBDC", i8042)?;
+    let pm = Arc::new(Mutex::new(Pm1a::new(ctx.exit.clone())));
+    ctx.pio.insert(PM1A_EVT_PORT, 6, pm.clone())?;
+    ctx.state.add(b"PM1A", pm)?;
+
+    let cpuid = ctx
+        .vm
+        .kvm()
+        .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+        .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+    let cpuid = super::vcpu::from_kvm(&cpuid);
+    if ctx.restoring {
+        // Guest memory and every register come from the snapshot.
+        return Ok(Platform {
+            entry: EntryState::at(CpuMode::Real, 0),
+            cpuid,
+        });
+    }
 
     let kernel_payload = cfg
         .kernel
@@ -94,14 +109,5 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
     if entry.mode == CpuMode::Long {
         boot::entry::write_identity_map(&mem)?;
     }
-
-    let cpuid = ctx
-        .vm
-        .kvm()
-        .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
-        .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
-    Ok(Platform {
-        entry,
-        cpuid: super::vcpu::from_kvm(&cpuid),
-    })
+    Ok(Platform { entry, cpuid })
 }

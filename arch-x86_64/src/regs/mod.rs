@@ -384,9 +384,15 @@ pub fn table() -> &'static RegTable {
     &TABLE
 }
 
-/// The table plus the MSRs `KVM_GET_MSR_INDEX_LIST` reported (see [`add_msrs`]).
+/// A VM's table: the static one, less the optional MSRs `KVM_GET_MSR_INDEX_LIST` does not report
+/// (KVM may read those but refuse to restore them), plus the listed MSRs it lacks (see
+/// [`add_msrs`]).
 pub fn table_with_msrs(indices: &[u32]) -> Result<RegTable, TableError> {
     let mut t = table().clone();
+    t.retain(|r| {
+        let optional_msr = r.id.set() == X86_SET_MSR && r.attrs.contains(RegAttrs::OPTIONAL);
+        !optional_msr || indices.contains(&r.id.number())
+    });
     add_msrs(&mut t, indices)?;
     Ok(t)
 }

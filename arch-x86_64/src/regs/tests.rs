@@ -143,8 +143,16 @@ fn whole_block_fields_without_a_member_cover_their_block() {
 
 #[test]
 fn runtime_msrs() {
-    let t = table_with_msrs(&[0x10, 0xc000_0080, 0x4b56_4d00, 0x10a, 0x1234]).unwrap();
-    assert_eq!(t.len(), table().len() + 3);
+    let listed = [0x10, 0xc000_0080, 0x4b56_4d00, 0x10a, 0x1234];
+    let t = table_with_msrs(&listed).unwrap();
+    // Optional MSRs KVM does not list are dropped; the three unknown listed ones are added.
+    let dropped = table()
+        .iter()
+        .filter(|r| r.id.set() == vmm_core::regs::id::X86_SET_MSR)
+        .filter(|r| r.attrs.contains(RegAttrs::OPTIONAL) && !listed.contains(&r.id.number()))
+        .count();
+    assert!(dropped > 0);
+    assert_eq!(t.len(), table().len() - dropped + 3);
     let wall = t.get(msr_id(0x4b56_4d00)).unwrap();
     assert_eq!(
         (wall.name.as_ref(), wall.attrs),
@@ -223,4 +231,20 @@ fn blocks_match_kvm_bindings() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn vm_table_keeps_only_the_optional_msrs_kvm_lists() {
+    let xss = super::msr_id(0xda0);
+    let star = super::msr_id(0xc000_0081);
+    let t = super::table_with_msrs(&[0x10, 0xc000_0081, 0x4b56_4d00]).unwrap();
+    assert!(t.get(xss).is_none(), "xss is optional and not listed");
+    assert!(t.get(star).is_some(), "architectural MSRs stay");
+    let wall = t.get(super::msr_id(0x4b56_4d00)).unwrap();
+    assert!(
+        !wall.attrs.contains(vmm_core::regs::RegAttrs::WRITE),
+        "action MSRs are read-only"
+    );
+    let listed = super::table_with_msrs(&[0xda0]).unwrap();
+    assert!(listed.get(xss).is_some());
 }

@@ -3,9 +3,14 @@
 
 mod boot;
 mod cli;
+mod cli_state;
 mod devices;
+mod dirty;
 mod lifecycle;
+mod migration;
+mod regs;
 mod smp;
+mod snapshot;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -35,7 +40,12 @@ fn main() {
     boot::register(&mut s);
     smp::register(&mut s);
     devices::register(&mut s);
+    dirty::register(&mut s);
     lifecycle::register(&mut s);
+    migration::register(&mut s);
+    regs::register(&mut s);
+    snapshot::register(&mut s);
     cli::register(&mut s);
+    cli_state::register(&mut s);
     s.run()
 }

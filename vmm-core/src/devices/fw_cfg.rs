@@ -2,6 +2,8 @@
 //! offset 0 and an 8-bit data register at offset 1 (x86: ports 0x510/0x511).
 
 use crate::bus::BusDevice;
+use crate::snapshot::{check_version, StateError, Stateful};
+use crate::wire::{Reader, Writer};
 use std::collections::BTreeMap;
 
 /// Item keys (QEMU's `FW_CFG_*`).
@@ -89,9 +91,44 @@ impl BusDevice for FwCfg {
     }
 }
 
+/// The selector and read position (section version 1); the items are rebuilt from the VM's
+/// configuration.
+impl Stateful for FwCfg {
+    fn save_state(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u16(self.selected);
+        w.u64(self.offset as u64);
+        w.into_bytes()
+    }
+
+    fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
+        check_version(version, 1)?;
+        let mut r = Reader::new(data);
+        self.selected = r.u16("the fw_cfg selector")?;
+        self.offset = usize::try_from(r.u64("the fw_cfg offset")?).unwrap_or(usize::MAX);
+        if !r.is_empty() {
+            return Err(StateError::Trailing(r.remaining()));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_keeps_the_read_position() {
+        let mut a = FwCfg::new(2, 1 << 20, "");
+        a.write(0, &keys::SIGNATURE.to_le_bytes());
+        let mut b = [0u8];
+        a.read(1, &mut b);
+        let mut c = FwCfg::new(2, 1 << 20, "");
+        c.restore_state(1, &a.save_state()).unwrap();
+        c.read(1, &mut b);
+        assert_eq!(b[0], b'E');
+        assert!(c.restore_state(1, &[1, 2, 3]).is_err());
+    }
 
     fn read_item(f: &mut FwCfg, key: u16, n: usize) -> Vec<u8> {
         f.write(0, &key.to_le_bytes());

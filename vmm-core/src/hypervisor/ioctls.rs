@@ -135,7 +135,60 @@ impl VmOps for KvmVm {
             .set_irq_line(irq, active)
             .map_err(|e| ioctl_err("KVM_IRQ_LINE", e))
     }
+
+    fn enable_cap(&self, cap: u32, flags: u32, args: [u64; 4]) -> Result<(), HvError> {
+        let c = kvm_bindings::kvm_enable_cap {
+            cap,
+            flags,
+            args,
+            ..Default::default()
+        };
+        self.vm
+            .enable_cap(&c)
+            .map_err(|e| ioctl_err("KVM_ENABLE_CAP", e))
+    }
+
+    fn clear_dirty_log(
+        &self,
+        slot: u32,
+        first_page: u64,
+        num_pages: u32,
+        bitmap: &[u64],
+    ) -> Result<(), HvError> {
+        if bitmap.len() < (num_pages as usize).div_ceil(64) {
+            return Err(HvError::Unsupported(
+                "a dirty bitmap shorter than its page count",
+            ));
+        }
+        let mut arg = kvm_bindings::kvm_clear_dirty_log {
+            slot,
+            num_pages,
+            first_page,
+            ..Default::default()
+        };
+        arg.__bindgen_anon_1.dirty_bitmap = bitmap.as_ptr() as *mut libc::c_void;
+        // SAFETY: KVM reads `num_pages` bits from `dirty_bitmap`, which `bitmap` covers (checked
+        // above) and which outlives the call; the fd is this VM's.
+        let r = unsafe {
+            vmm_sys_util::ioctl::ioctl_with_ref(&self.vm, kvm_clear_dirty_log_nr(), &arg)
+        };
+        if r < 0 {
+            return Err(HvError::last("KVM_CLEAR_DIRTY_LOG"));
+        }
+        Ok(())
+    }
 }
+
+mod nr {
+    #![allow(missing_docs)]
+    vmm_sys_util::ioctl_iowr_nr!(
+        kvm_clear_dirty_log_nr,
+        kvm_bindings::KVMIO,
+        0xc0,
+        kvm_bindings::kvm_clear_dirty_log
+    );
+}
+use nr::kvm_clear_dirty_log_nr;
 
 /// A KVM vCPU on kvm-ioctls.
 pub struct KvmVcpu {
@@ -151,6 +204,17 @@ impl KvmVcpu {
     /// The vCPU handle, mutably (e.g. for `get_kvm_run`).
     pub fn fd_mut(&mut self) -> &mut VcpuFd {
         &mut self.fd
+    }
+}
+
+/// ONE_REG access for the register model (arm64; x86 serves its ids from batched calls).
+impl crate::regs::VcpuRegs for KvmVcpu {
+    fn get_one_reg(&self, id: crate::regs::RegId, buf: &mut [u8]) -> Result<(), HvError> {
+        VcpuOps::get_one_reg(self, id.raw(), buf).map(|_| ())
+    }
+
+    fn set_one_reg(&self, id: crate::regs::RegId, buf: &[u8]) -> Result<(), HvError> {
+        VcpuOps::set_one_reg(self, id.raw(), buf).map(|_| ())
     }
 }
 

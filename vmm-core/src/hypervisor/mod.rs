@@ -116,6 +116,24 @@ pub trait VmOps: Send + Sync {
     ) -> Result<(), HvError>;
     /// Sets the level of interrupt line `irq` (`KVM_IRQ_LINE`).
     fn set_irq_line(&self, irq: u32, active: bool) -> Result<(), HvError>;
+    /// `KVM_ENABLE_CAP` on the VM.
+    fn enable_cap(&self, cap: u32, flags: u32, args: [u64; 4]) -> Result<(), HvError> {
+        let _ = (cap, flags, args);
+        Err(HvError::Unsupported("KVM_ENABLE_CAP"))
+    }
+    /// `KVM_CLEAR_DIRTY_LOG` (manual dirty-log protection): re-protects the pages whose bits are
+    /// set in `bitmap`, which covers `num_pages` pages of `slot` from `first_page` (a multiple of
+    /// 64).
+    fn clear_dirty_log(
+        &self,
+        slot: u32,
+        first_page: u64,
+        num_pages: u32,
+        bitmap: &[u64],
+    ) -> Result<(), HvError> {
+        let _ = (slot, first_page, num_pages, bitmap);
+        Err(HvError::Unsupported("KVM_CLEAR_DIRTY_LOG"))
+    }
 }
 
 /// The per-vCPU operations vmm-core performs itself.

@@ -100,6 +100,24 @@ impl RegTable {
         }
     }
 
+    /// Keeps only the registers for which `keep` is true (e.g. the optional registers the running
+    /// kernel actually offers).
+    pub fn retain(&mut self, mut keep: impl FnMut(&RegDesc) -> bool) {
+        self.regs.retain(|r| keep(r));
+        self.by_name = self
+            .regs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.to_string(), i))
+            .collect();
+        self.by_id = self
+            .regs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect();
+    }
+
     /// Adds a register after checking it against the table: unique name and id, the table's arch,
     /// a known set, and a location that fits its block and its size.
     pub fn push(&mut self, reg: RegDesc) -> Result<(), TableError> {

@@ -1,0 +1,232 @@
+//! Snapshots and migration through the `tetra` binary (issue 5): the control socket, `tetra ctl`,
+//! `tetra run --restore`, `tetra run --incoming`, `tetra migrate`, `tetra inspect snapshot`.
+
+use integration_tests::guests;
+use integration_tests::harness::{check, Suite};
+use integration_tests::host::HostArch;
+use integration_tests::process::{tetra, wait_for_path, Tetra};
+use integration_tests::run::Scratch;
+use vmm_core::Arch;
+
+fn every_tick() -> String {
+    (1..=40).map(|i| format!("tick {i}\n")).collect()
+}
+
+pub fn register(s: &mut Suite) {
+    if HostArch::SNAPSHOT_MAGIC.is_none() {
+        return;
+    }
+    let (Some(counter), Some(dirtier)) = (guests::get("counter"), guests::get("dirtier")) else {
+        return;
+    };
+
+    s.kvm("cli::snapshot_then_restore_in_a_new_process", move || {
+        let dir = Scratch::new("cli-snap");
+        let kernel = counter.write_to(&dir.0);
+        let (api, snap) = (dir.0.join("api.sock"), dir.0.join("vm.snap"));
+        let (k, a, p) = (
+            kernel.display().to_string(),
+            api.display().to_string(),
+            snap.display().to_string(),
+        );
+        let mut first = Tetra::spawn(&[
+            "run",
+            "--kernel",
+            &k,
+            "--raw",
+            "0x100000:protected",
+            "--mem",
+            "16",
+            "--api",
+            &a,
+        ])?;
+        first.wait_for("tick 4\n", false)?;
+        let (st, out, err) = tetra(&["ctl", "--api", &a, "pause"])?;
+        check(st.success(), || format!("pause: {st} {out} {err}"))?;
+        let (st, out, err) = tetra(&["ctl", "--api", &a, "snapshot", &p])?;
+        check(st.success() && out.starts_with("ok: "), || {
+            format!("snapshot: {st} {out} {err}")
+        })?;
+        let (st, out, _) = tetra(&["ctl", "--api", &a, "status"])?;
+        check(st.success() && out.trim() == "ok: paused", || out.clone())?;
+        let before = first.stdout();
+        first.kill();
+
+        let (st, json, err) = tetra(&["inspect", "snapshot", &p])?;
+        check(st.success(), || err.clone())?;
+        for w in [
+            "\"magic\": \"TETRAX86\"",
+            "\"tag\": \"CONF\"",
+            "\"tag\": \"MEMS\"",
+            "\"tag\": \"VCPU\"",
+            "\"tag\": \"IRQC\"",
+            "\"mem_mib\": 16",
+        ] {
+            check(json.contains(w), || format!("{w} missing from:\n{json}"))?;
+        }
+        let (st, after, err) = tetra(&["run", "--restore", &p])?;
+        check(st.code() == Some((0x10 << 1) | 1), || {
+            format!("{st}: {err}")
+        })?;
+        check(before.clone() + &after == every_tick(), || {
+            format!("before:\n{before}\nafter:\n{after}")
+        })
+    });
+
+    s.kvm(
+        "cli::restore_refuses_a_corrupt_snapshot_with_one_line",
+        move || {
+            let dir = Scratch::new("cli-badsnap");
+            let p = dir.0.join("bad.snap");
+            std::fs::write(&p, b"TETRAX86 but not really a snapshot").unwrap();
+            let ps = p.display().to_string();
+            let (st, _, err) = tetra(&["run", "--restore", &ps])?;
+            check(
+                st.code() == Some(2) && err.lines().count() == 1 && err.contains(&ps),
+                || format!("{st} {err:?}"),
+            )?;
+            let (st, _, err) = tetra(&["run", "--restore", &ps, "--cpus", "2"])?;
+            check(st.code() == Some(2) && err.contains("--cpus"), || {
+                format!("{st} {err:?}")
+            })?;
+            let (st, _, err) = tetra(&["inspect", "snapshot", &ps])?;
+            check(st.code() == Some(2) && err.lines().count() == 1, || {
+                format!("{st} {err:?}")
+            })
+        },
+    );
+
+    for tcp in [false, true] {
+        let name = if tcp { "tcp" } else { "unix" };
+        s.kvm(
+            &format!("cli::live_migration_between_processes_over_{name}"),
+            move || {
+                let dir = Scratch::new(&format!("cli-mig-{name}"));
+                let kernel = dirtier.write_to(&dir.0);
+                let api = dir.0.join("api.sock");
+                let (k, a) = (kernel.display().to_string(), api.display().to_string());
+                let (listen, mut dest) = if tcp {
+                    let d = Tetra::spawn(&["run", "--incoming", "tcp:127.0.0.1:0"])?;
+                    (String::new(), d)
+                } else {
+                    let m = dir.0.join("mig.sock");
+                    let l = format!("unix:{}", m.display());
+                    let d = Tetra::spawn(&["run", "--incoming", &l])?;
+                    wait_for_path(&m)?;
+                    (l, d)
+                };
+                let to = if tcp {
+                    dest.wait_for("(port ", true)?;
+                    let e = dest.stderr();
+                    let port = e
+                        .split("(port ")
+                        .nth(1)
+                        .and_then(|r| r.split(')').next())
+                        .ok_or("no port")?
+                        .to_string();
+                    format!("tcp:127.0.0.1:{port}")
+                } else {
+                    listen
+                };
+                let mut src = Tetra::spawn(&[
+                    "run",
+                    "--kernel",
+                    &k,
+                    "--raw",
+                    "0x100000:protected",
+                    "--mem",
+                    "32",
+                    "--api",
+                    &a,
+                ])?;
+                src.wait_for("sweep 100\n", false)?;
+                let (st, out, err) = tetra(&["migrate", "--api", &a, "--to", &to])?;
+                check(st.success() && out.contains("migrated to"), || {
+                    format!("migrate: {st} {out} {err}")
+                })?;
+                check(err.contains("progress: PreCopy round"), || {
+                    format!("no progress lines: {err}")
+                })?;
+                let (sst, sout, serr) = src.wait()?;
+                check(sst.code() == Some(0), || {
+                    format!("source ended {sst}: {serr}")
+                })?;
+                let (dst, dout, derr) = dest.wait()?;
+                check(dst.code() == Some((0x10 << 1) | 1), || {
+                    format!("destination ended {dst}: {derr}\n{dout}")
+                })?;
+                check(dout.contains("every page agrees"), || dout.clone())?;
+                check(!sout.contains("sweep 2000"), || {
+                    "the source finished before migrating".into()
+                })
+            },
+        );
+    }
+
+    s.kvm(
+        "cli::destination_killed_mid_migration_leaves_the_source_running",
+        move || {
+            let dir = Scratch::new("cli-mig-kill");
+            let kernel = dirtier.write_to(&dir.0);
+            let (api, m) = (dir.0.join("api.sock"), dir.0.join("mig.sock"));
+            let (k, a, l) = (
+                kernel.display().to_string(),
+                api.display().to_string(),
+                format!("unix:{}", m.display()),
+            );
+            let mut dest = Tetra::spawn(&["run", "--incoming", &l])?;
+            wait_for_path(&m)?;
+            let mut src = Tetra::spawn(&[
+                "run",
+                "--kernel",
+                &k,
+                "--raw",
+                "0x100000:protected",
+                "--mem",
+                "32",
+                "--api",
+                &a,
+            ])?;
+            src.wait_for("sweep 100\n", false)?;
+            let mut mig = Tetra::spawn(&["migrate", "--api", &a, "--to", &l])?;
+            mig.wait_for("progress: PreCopy round 1", true)?;
+            dest.kill();
+            let (st, _, err) = mig.wait()?;
+            check(st.code() == Some(1) && err.contains("migrate:"), || {
+                format!("{st}: {err}")
+            })?;
+            check(src.running(), || "the source died".into())?;
+            let (sst, sout, serr) = src.wait()?;
+            check(sst.code() == Some((0x10 << 1) | 1), || {
+                format!("source ended {sst}: {serr}")
+            })?;
+            check(sout.contains("every page agrees"), || sout.clone())
+        },
+    );
+
+    s.kvm(
+        "cli::incoming_refuses_a_corrupt_stream_and_never_starts",
+        move || {
+            let dir = Scratch::new("cli-mig-garbage");
+            let m = dir.0.join("mig.sock");
+            let l = format!("unix:{}", m.display());
+            let dest = Tetra::spawn(&["run", "--incoming", &l])?;
+            wait_for_path(&m)?;
+            let mut c = std::os::unix::net::UnixStream::connect(&m).map_err(|e| e.to_string())?;
+            use std::io::Write;
+            let _ = c.write_all(b"\x01\x10\x00\x00\x00garbage garbage!\xde\xad\xbe\xef");
+            drop(c);
+            let (st, out, err) = dest.wait()?;
+            // The "waiting" notice, then exactly one line of error; nothing ran.
+            let lines: Vec<&str> = err
+                .lines()
+                .filter(|l| !l.contains("waiting for a migration"))
+                .collect();
+            check(
+                st.code() == Some(4) && lines.len() == 1 && out.is_empty(),
+                || format!("{st}: {err:?} {out:?}"),
+            )?;
+            check(lines[0].contains("checksum"), || err.clone())
+        },
+    );
+}

@@ -1,0 +1,321 @@
+//! Snapshots on real KVM (issue 5): a counting guest is snapshotted mid-run and restored; it goes
+//! on exactly where it stopped, with identical memory. A snapshot stopped at any step leaves the
+//! previous one intact; corrupt or truncated files give clear errors.
+
+use integration_tests::guests;
+use integration_tests::harness::{check, Suite};
+use integration_tests::host::HostArch;
+use integration_tests::run::{chain, Scratch, TestVm};
+use std::path::Path;
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryRegion};
+use vmm_core::console::ConsoleSink;
+use vmm_core::snapshot::{SnapshotError, Step};
+use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
+
+/// CRC-32 of all guest RAM.
+fn checksum(vmm: &Vmm<HostArch>) -> u32 {
+    let mem = vmm.memory().memory();
+    let mut h = crc32fast::Hasher::new();
+    for r in mem.iter() {
+        let mut buf = vec![0u8; r.len() as usize];
+        mem.read_slice(&mut buf, r.start_addr()).unwrap();
+        h.update(&buf);
+    }
+    h.finalize()
+}
+
+/// The counter guest's count, in guest memory.
+fn count(vmm: &Vmm<HostArch>) -> u32 {
+    vmm.memory()
+        .memory()
+        .read_obj(GuestAddress(0x100ff0))
+        .unwrap()
+}
+
+fn every_tick() -> String {
+    (1..=40).map(|i| format!("tick {i}\n")).collect()
+}
+
+/// A console captured in memory.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// Restores `path` with its console captured.
+fn restore(path: &Path) -> Result<(Vmm<HostArch>, Captured), String> {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let vmm = Vmm::<HostArch>::restore(
+        path,
+        VmmOptions {
+            console: ConsoleSink::Buffer(buf.clone()),
+            stdin: false,
+            ..VmmOptions::default()
+        },
+    )
+    .map_err(|e| chain(&e))?;
+    Ok((vmm, buf))
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The committed snapshots in older formats, for this arch.
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(HostArch::NAME)
+}
+
+/// Writes the format-1.0 fixture (`TETRA_WRITE_FIXTURES=1 cargo test -p integration-tests --
+/// snapshot::write`): the counter guest at tick 4 in 2 MiB, saved as format 1.0 wrote it, i.e.
+/// without the optional NOTE section that 1.1 added.
+fn write_fixture_1_0(g: &'static integration_tests::guests::Guest) -> Result<(), String> {
+    use vmm_core::snapshot::{sections::TAG_NOTE, Envelope};
+    let dir = fixtures();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for f in std::fs::read_dir(&dir)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        if f.file_name()
+            .to_string_lossy()
+            .starts_with("counter-1.0.snap")
+        {
+            std::fs::remove_file(f.path()).map_err(|e| e.to_string())?;
+        }
+    }
+    let path = dir.join("counter-1.0.snap");
+    let mut a = TestVm::<HostArch>::new(g.config(1, 2))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 4\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+    let mut env = Envelope::decode(&std::fs::read(&path).unwrap(), None).map_err(|e| chain(&e))?;
+    env.minor = 0;
+    env.sections.retain(|s| s.tag != TAG_NOTE);
+    std::fs::write(&path, env.encode()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("counter-1.0.console"), a.console()).map_err(|e| e.to_string())
+}
+
+pub fn register(s: &mut Suite) {
+    let Some(g) = guests::get("counter") else {
+        return;
+    };
+    if HostArch::SNAPSHOT_MAGIC.is_none() {
+        s.skip("snapshot::*", "kvm", "this arch cannot snapshot yet");
+        return;
+    }
+
+    if std::env::var_os("TETRA_WRITE_FIXTURES").is_some() {
+        s.kvm("snapshot::write_format_1_0_fixture", move || {
+            write_fixture_1_0(g)
+        });
+    }
+    let fixture = fixtures().join("counter-1.0.snap");
+    if fixture.exists() {
+        s.kvm("snapshot::format_1_0_fixture_still_loads", move || {
+            let bytes = std::fs::read(&fixture).unwrap();
+            let env = vmm_core::snapshot::Envelope::decode(&bytes, None).map_err(|e| chain(&e))?;
+            check(env.minor == 0 && env.section(b"NOTE").is_none(), || {
+                format!("{}.{}", env.major, env.minor)
+            })?;
+            let before = std::fs::read_to_string(fixtures().join("counter-1.0.console")).unwrap();
+            let (mut b, buf) = restore(&fixture)?;
+            let end = b
+                .run(Some(integration_tests::run::timeout()))
+                .map_err(|e| chain(&e))?;
+            let after = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+            check(end == Some(GuestExit::DebugExit(0x10)), || {
+                format!("{end:?}\n{after}")
+            })?;
+            check(before.clone() + &after == every_tick(), || {
+                format!("before:\n{before}\nafter:\n{after}")
+            })
+        });
+    } else {
+        s.skip(
+            "snapshot::format_1_0_fixture_still_loads",
+            "kvm",
+            format!("no {} fixture at {}", HostArch::NAME, fixture.display()),
+        );
+    }
+
+    s.kvm(
+        "snapshot::restore_goes_on_where_it_stopped_with_identical_memory",
+        move || {
+            let dir = Scratch::new("snap-restore");
+            let path = dir.0.join("vm.snap");
+            let mut a = TestVm::<HostArch>::new(g.config(1, 16))?;
+            a.vmm.start().map_err(|e| chain(&e))?;
+            a.wait_for("tick 5\n")?;
+            a.vmm.pause().map_err(|e| chain(&e))?;
+            let stats = a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+            check(
+                stats.memory_pages > 0 && stats.memory_pages < 4096 / 4,
+                || format!("{stats:?}"),
+            )?;
+            let (crc_a, count_a, before) = (checksum(&a.vmm), count(&a.vmm), a.console());
+            drop(a);
+
+            let (mut b, buf) = restore(&path)?;
+            check(checksum(&b) == crc_a, || {
+                "guest memory differs after restore".into()
+            })?;
+            check(count(&b) == count_a, || {
+                format!("count {} != {count_a}", count(&b))
+            })?;
+            let end = b
+                .run(Some(integration_tests::run::timeout()))
+                .map_err(|e| chain(&e))?;
+            let after = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+            check(end == Some(GuestExit::DebugExit(0x10)), || {
+                format!("{end:?}\n{after}")
+            })?;
+            let whole = before.clone() + &after;
+            check(whole == every_tick(), || {
+                format!("before:\n{before}\nafter:\n{after}")
+            })
+        },
+    );
+
+    s.kvm(
+        "snapshot::a_snapshot_stopped_at_any_step_leaves_the_previous_one",
+        move || {
+            let dir = Scratch::new("snap-crash");
+            let path = dir.0.join("vm.snap");
+            let mut a = TestVm::<HostArch>::new(g.config(1, 16))?;
+            a.vmm.start().map_err(|e| chain(&e))?;
+            a.wait_for("tick 3\n")?;
+            a.vmm.pause().map_err(|e| chain(&e))?;
+            a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+            let first_count = count(&a.vmm);
+            let first_files = files(&dir.0);
+            a.vmm.resume().map_err(|e| chain(&e))?;
+            a.wait_for("tick 8\n")?;
+            a.vmm.pause().map_err(|e| chain(&e))?;
+            for stop in [Step::Captured, Step::MemoryWritten, Step::StateWritten] {
+                let r = a.vmm.snapshot_with(&path, &mut |s| {
+                    if s == stop {
+                        Err(SnapshotError::Injected(s))
+                    } else {
+                        Ok(())
+                    }
+                });
+                check(matches!(r, Err(SnapshotError::Injected(_))), || {
+                    format!("{stop:?}: {r:?}")
+                })?;
+                check(files(&dir.0) == first_files, || {
+                    format!("{stop:?}: files {:?}", files(&dir.0))
+                })?;
+                let (b, _) = restore(&path)?;
+                check(count(&b) == first_count, || {
+                    format!("{stop:?}: count {}", count(&b))
+                })?;
+            }
+            // Past the rename the new snapshot is the one in place, whole.
+            let r = a.vmm.snapshot_with(&path, &mut |s| {
+                if s == Step::Renamed {
+                    Err(SnapshotError::Injected(s))
+                } else {
+                    Ok(())
+                }
+            });
+            check(matches!(r, Err(SnapshotError::Injected(_))), || {
+                format!("{r:?}")
+            })?;
+            let (b, _) = restore(&path)?;
+            check(count(&b) == count(&a.vmm), || {
+                format!("count {} != {}", count(&b), count(&a.vmm))
+            })?;
+            // A snapshot that completes replaces the previous one and removes its memory file.
+            a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+            let n = files(&dir.0).len();
+            check(n == 2, || format!("{:?}", files(&dir.0)))
+        },
+    );
+
+    s.kvm(
+        "snapshot::corrupt_or_truncated_files_give_clear_errors",
+        move || {
+            let dir = Scratch::new("snap-corrupt");
+            let path = dir.0.join("vm.snap");
+            let mut a = TestVm::<HostArch>::new(g.config(1, 16))?;
+            a.vmm.start().map_err(|e| chain(&e))?;
+            a.wait_for("tick 2\n")?;
+            a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+            drop(a);
+            let good = std::fs::read(&path).unwrap();
+            let bad = dir.0.join("bad.snap");
+            let expect_err = |bytes: &[u8], words: &[&str]| -> Result<(), String> {
+                std::fs::write(&bad, bytes).unwrap();
+                match restore(&bad) {
+                    Ok(_) => Err(format!("restored a bad file ({} bytes)", bytes.len())),
+                    Err(e) => check(words.iter().all(|w| e.contains(w)), || {
+                        format!("{words:?} not in {e:?}")
+                    }),
+                }
+            };
+            // Every truncation fails (the memory file it names is beside it, under the same nonce).
+            let mem_name = files(&dir.0)
+                .into_iter()
+                .find(|f| f.starts_with("vm.snap.mem-"))
+                .unwrap();
+            std::fs::copy(
+                dir.0.join(&mem_name),
+                dir.0.join(mem_name.replace("vm.snap", "bad.snap")),
+            )
+            .unwrap();
+            for n in (0..good.len()).step_by(7) {
+                expect_err(&good[..n], &["bad.snap"])?;
+            }
+            let mut flipped = good.clone();
+            let mid = flipped.len() / 2;
+            flipped[mid] ^= 0x40;
+            expect_err(&flipped, &["checksum mismatch"])?;
+            let mut other_arch = good.clone();
+            other_arch[..8].copy_from_slice(b"TETRAA64");
+            expect_err(&other_arch, &["bad magic"])?;
+            // A memory file that is missing or too short.
+            let mem = dir.0.join(&mem_name);
+            let len = std::fs::metadata(&mem).unwrap().len();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&mem)
+                .unwrap()
+                .set_len(len / 2)
+                .unwrap();
+            let e = restore(&path)
+                .err()
+                .ok_or("restored with half a memory file")?;
+            check(
+                e.contains("memory file") && e.contains("layout needs"),
+                || e.clone(),
+            )?;
+            std::fs::remove_file(&mem).unwrap();
+            let e = restore(&path)
+                .err()
+                .ok_or("restored without its memory file")?;
+            check(e.contains("cannot open the memory file"), || e)
+        },
+    );
+
+    s.kvm("snapshot::restore_under_5_ms_path_is_lazy", move || {
+        // Restoring maps memory instead of reading it: a 256 MiB guest's memory file is not read.
+        let dir = Scratch::new("snap-lazy");
+        let path = dir.0.join("vm.snap");
+        let mut a = TestVm::<HostArch>::new(g.config(1, 256))?;
+        a.vmm.start().map_err(|e| chain(&e))?;
+        a.wait_for("tick 1\n")?;
+        a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+        drop(a);
+        let (b, _) = restore(&path)?;
+        let resident = b.memory().resident_bytes();
+        check(resident < 1 << 20, || {
+            format!("{resident} bytes of guest RAM resident right after restore")
+        })
+    });
+}

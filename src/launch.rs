@@ -1,0 +1,32 @@
+//! Building a VM for `tetra run` (boot, restore or incoming migration) and running it to its end.
+//! Generic over the arch: `host` picks which.
+
+use crate::cli::Launch;
+use crate::failure::Failure;
+use std::time::Duration;
+use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
+
+/// How long an incoming migration waits on a silent source.
+const INCOMING_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Builds the VM `launch` describes and runs it until the guest ends.
+#[allow(dead_code)] // unused on hosts whose arch backend cannot run guests yet
+pub fn run<A: Arch>(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
+    let mut vmm = match launch {
+        Launch::Boot(config) => Vmm::<A>::new(config, options).map_err(Failure::vmm)?,
+        Launch::Restore(path) => Vmm::<A>::restore(&path, options).map_err(Failure::snapshot)?,
+        Launch::Incoming(uri) => {
+            let announce = uri.clone();
+            Vmm::<A>::incoming(&uri, options, INCOMING_TIMEOUT, &mut |l| match l.port() {
+                Some(p) => eprintln!("tetra: waiting for a migration on {announce} (port {p})"),
+                None => eprintln!("tetra: waiting for a migration on {announce}"),
+            })
+            .map_err(Failure::migration)?
+        }
+    };
+    let end = vmm
+        .run(None)
+        .map_err(Failure::vmm)?
+        .expect("a run without timeout ends only when the guest does");
+    Ok((end, vmm.memory().resident_bytes()))
+}

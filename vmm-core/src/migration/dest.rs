@@ -1,0 +1,144 @@
+//! The receiving side: [`Vmm::incoming`].
+
+use super::frame::{self, Kind, MAGIC, VERSION};
+use super::transport::{Listener, Stream, Uri};
+use super::MigrationError;
+use crate::arch::Arch;
+use crate::memory::write_guest;
+use crate::snapshot::envelope::{Envelope, Section};
+use crate::snapshot::sections::{self, TAG_CONF};
+use crate::vm::{Origin, Vmm, VmmOptions, MAX_CPUS};
+use crate::wire::Reader;
+use std::time::Duration;
+
+fn protocol(why: impl std::fmt::Display) -> MigrationError {
+    MigrationError::Protocol(why.to_string())
+}
+
+impl<A: Arch> Vmm<A> {
+    /// Listens at `uri` for one migration, builds the VM it carries, and returns it once the
+    /// source said GO; it is not started. `listening` is called once the socket is bound.
+    pub fn incoming(
+        uri: &str,
+        options: VmmOptions,
+        io_timeout: Duration,
+        listening: &mut dyn FnMut(&Listener),
+    ) -> Result<Vmm<A>, MigrationError> {
+        let magic = A::SNAPSHOT_MAGIC.ok_or(MigrationError::Unsupported(A::NAME))?;
+        let uri = Uri::parse(uri)?;
+        let listener = Listener::bind(&uri)?;
+        listening(&listener);
+        let mut stream = listener
+            .accept()
+            .map_err(|e| protocol(format!("accepting on {uri}: {e}")))?;
+        stream
+            .set_timeouts(Some(io_timeout))
+            .map_err(|e| protocol(format!("setting timeouts: {e}")))?;
+        let r = receive::<A>(&mut *stream, magic, options);
+        if let Err(e) = &r {
+            // Best effort: tell the source, so that it resumes at once.
+            let _ = frame::write(&mut *stream, Kind::Error, e.to_string().as_bytes());
+        }
+        r
+    }
+}
+
+fn receive<A: Arch>(
+    s: &mut dyn Stream,
+    magic: [u8; 8],
+    options: VmmOptions,
+) -> Result<Vmm<A>, MigrationError> {
+    let (k, hello) = frame::read(s)?;
+    if k != Kind::Hello {
+        return Err(protocol(format!("expected HELLO, got {k:?}")));
+    }
+    let mut r = Reader::new(&hello);
+    let trunc = |e: crate::wire::Truncated| protocol(format!("HELLO: {e}"));
+    if r.take("the stream magic", 8).map_err(trunc)? != MAGIC {
+        return Err(protocol("not a tetra migration stream"));
+    }
+    let version = r.u16("the protocol version").map_err(trunc)?;
+    if version != VERSION {
+        return Err(protocol(format!(
+            "protocol version {version}; this tetra speaks {VERSION}"
+        )));
+    }
+    let arch: [u8; 8] = r.array("the arch").map_err(trunc)?;
+    if arch != magic {
+        return Err(protocol(format!(
+            "a {} VM cannot come to this {} host",
+            String::from_utf8_lossy(&arch),
+            A::NAME
+        )));
+    }
+    let page = r.u32("the page size").map_err(trunc)?;
+    if u64::from(page) != crate::memory::page_size() {
+        return Err(protocol(format!(
+            "the source uses {page}-byte pages, this host {}",
+            crate::memory::page_size()
+        )));
+    }
+    let conf_version = r.u16("the CONF version").map_err(trunc)?;
+    let conf = Section::new(
+        &TAG_CONF,
+        conf_version,
+        r.blob("CONF").map_err(trunc)?.to_vec(),
+    );
+    let config =
+        sections::read_conf(&conf, MAX_CPUS).map_err(|e| protocol(format!("CONF: {e}")))?;
+    let mut vmm = Vmm::<A>::build(config, options, Origin::Incoming)?;
+    frame::write(s, Kind::HelloOk, &[])?;
+
+    let page = page as usize;
+    let mut state = None;
+    loop {
+        let (k, payload) = frame::read(s)?;
+        match k {
+            Kind::Pages => {
+                let mut r = Reader::new(&payload);
+                let trunc = |e: crate::wire::Truncated| protocol(format!("PAGES: {e}"));
+                let n = r.count("the page count", 8 + page).map_err(trunc)?;
+                let mem = vmm.memory().memory();
+                for _ in 0..n {
+                    let gpa = r.u64("a page address").map_err(trunc)?;
+                    let bytes = r.take("a page", page).map_err(trunc)?;
+                    if gpa % page as u64 != 0 {
+                        return Err(protocol(format!(
+                            "page address {gpa:#x} is not page aligned"
+                        )));
+                    }
+                    write_guest(&mem, "a migrated page", gpa, bytes)
+                        .map_err(|e| protocol(format!("PAGES: {e}")))?;
+                }
+                if !r.is_empty() {
+                    return Err(protocol("PAGES: trailing bytes"));
+                }
+            }
+            Kind::Round => {}
+            Kind::State => {
+                let env = Envelope::decode(&payload, Some((magic, A::NAME)))
+                    .map_err(|e| protocol(format!("STATE: {e}")))?;
+                state = Some(env);
+            }
+            Kind::End => break,
+            Kind::Error => {
+                return Err(MigrationError::Remote {
+                    side: "source",
+                    message: String::from_utf8_lossy(&payload).into_owned(),
+                })
+            }
+            k => return Err(protocol(format!("unexpected {k:?} frame"))),
+        }
+    }
+    let env = state.ok_or_else(|| protocol("END before STATE"))?;
+    vmm.apply_state(&env, "the migration stream")?;
+    frame::write(s, Kind::Ready, &[])?;
+    match frame::read(s)? {
+        (Kind::Go, _) => {
+            // The source has stopped for good: the guest is ours whether or not this reaches it.
+            let _ = frame::write(s, Kind::Started, &[]);
+            Ok(vmm)
+        }
+        (k, _) => Err(protocol(format!("expected GO, got {k:?}"))),
+    }
+}

@@ -1,0 +1,327 @@
+//! The sending side: [`Vmm::migrate`].
+
+use super::frame::{self, Kind, MAGIC, VERSION};
+use super::transport::{self, Stream, Uri};
+use super::MigrationError;
+use crate::arch::Arch;
+use crate::exit::GuestExit;
+use crate::snapshot::memfile::touched_pages;
+use crate::snapshot::sections;
+use crate::vm::{VmState, Vmm};
+use crate::wire::Writer;
+use std::time::{Duration, Instant};
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, GuestMemoryRegion};
+
+/// Pages per `PAGES` frame.
+const BATCH: usize = 256;
+
+/// How a migration is run.
+#[derive(Clone, Debug)]
+pub struct MigrateOptions {
+    /// Stop pre-copying when what is left would take at most this long to send.
+    pub downtime_target: Duration,
+    /// Pre-copy rounds at most.
+    pub max_rounds: u32,
+    /// Rounds without progress before stop-and-copy anyway.
+    pub stall_rounds: u32,
+    /// Read/write timeout on the stream.
+    pub io_timeout: Duration,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions {
+            downtime_target: Duration::from_millis(20),
+            max_rounds: 30,
+            stall_rounds: 3,
+            io_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where a migration is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Copying while the guest runs.
+    PreCopy,
+    /// The guest is paused; the last pages and the state go over.
+    StopAndCopy,
+    /// The destination has the guest.
+    Done,
+}
+
+/// A progress report, after each round.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// The round (0: the first full copy).
+    pub round: u32,
+    /// Bytes sent so far.
+    pub bytes: u64,
+    /// Pages sent so far.
+    pub pages: u64,
+    /// Pages dirty and not yet sent.
+    pub dirty_pages: u64,
+    /// Pages dirtied per second during the last round.
+    pub dirty_rate: f64,
+    /// Bytes per second sent.
+    pub bandwidth: f64,
+    /// What stop-and-copy would take now.
+    pub expected_downtime: Duration,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} round {}: sent {:.1} MiB ({} pages), dirty {} pages, dirty rate {:.0} pages/s, {:.0} MiB/s, expected downtime {:.1} ms",
+            self.phase,
+            self.round,
+            self.bytes as f64 / (1 << 20) as f64,
+            self.pages,
+            self.dirty_pages,
+            self.dirty_rate,
+            self.bandwidth / (1 << 20) as f64,
+            self.expected_downtime.as_secs_f64() * 1e3
+        )
+    }
+}
+
+/// What a migration did.
+#[derive(Clone, Debug, Default)]
+pub struct MigrationStats {
+    /// Pre-copy rounds.
+    pub rounds: u32,
+    /// Bytes sent (frames included).
+    pub bytes: u64,
+    /// Pages sent.
+    pub pages: u64,
+    /// Start to GO.
+    pub total: Duration,
+    /// Pause to GO: how long the guest did not run.
+    pub downtime: Duration,
+}
+
+struct Sender<'a> {
+    stream: &'a mut dyn Stream,
+    bytes: u64,
+    pages: u64,
+    sending: Duration,
+}
+
+impl Sender<'_> {
+    fn frame(&mut self, kind: Kind, payload: &[u8]) -> Result<(), MigrationError> {
+        let t = Instant::now();
+        frame::write(self.stream, kind, payload)?;
+        self.sending += t.elapsed();
+        self.bytes += payload.len() as u64 + 9;
+        Ok(())
+    }
+
+    fn bandwidth(&self) -> f64 {
+        self.bytes as f64 / self.sending.as_secs_f64().max(1e-6)
+    }
+
+    fn reply(&mut self, want: Kind) -> Result<(), MigrationError> {
+        match frame::read(self.stream)? {
+            (k, _) if k == want => Ok(()),
+            (Kind::Error, msg) => Err(MigrationError::Remote {
+                side: "destination",
+                message: String::from_utf8_lossy(&msg).into_owned(),
+            }),
+            (k, _) => Err(MigrationError::Protocol(format!(
+                "expected {want:?}, got {k:?}"
+            ))),
+        }
+    }
+}
+
+impl<A: Arch> Vmm<A> {
+    /// Sends all pending dirty pages.
+    fn send_dirty(&mut self, tx: &mut Sender<'_>) -> Result<(), MigrationError> {
+        let page = crate::memory::page_size() as usize;
+        let mem = self.memory().memory();
+        let mut buf = vec![0u8; page];
+        loop {
+            let pages = self
+                .dirty_log()
+                .expect("logging is on during a migration")
+                .take(0..u64::MAX, BATCH);
+            if pages.is_empty() {
+                return Ok(());
+            }
+            let mut w = Writer::new();
+            w.u32(pages.len() as u32);
+            for gpa in &pages {
+                mem.read_slice(&mut buf, GuestAddress(*gpa)).map_err(|e| {
+                    MigrationError::Protocol(format!("reading guest page {gpa:#x}: {e}"))
+                })?;
+                w.u64(*gpa);
+                w.bytes(&buf);
+            }
+            tx.frame(Kind::Pages, &w.buf)?;
+            tx.pages += pages.len() as u64;
+        }
+    }
+
+    /// Migrates the VM to the destination listening at `uri` (`unix:PATH` or `tcp:HOST:PORT`),
+    /// reporting after each round. On success the guest runs there and this VM ends
+    /// ([`GuestExit::Migrated`]); on failure it keeps running here, as it was.
+    pub fn migrate(
+        &mut self,
+        uri: &str,
+        opts: &MigrateOptions,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<MigrationStats, MigrationError> {
+        let magic = A::SNAPSHOT_MAGIC.ok_or(MigrationError::Unsupported(A::NAME))?;
+        let uri = Uri::parse(uri)?;
+        let start = Instant::now();
+        let mut stream = transport::connect(&uri, opts.io_timeout)?;
+        stream
+            .set_timeouts(Some(opts.io_timeout))
+            .map_err(|e| MigrationError::Protocol(format!("setting timeouts: {e}")))?;
+        let mut tx = Sender {
+            stream: &mut *stream,
+            bytes: 0,
+            pages: 0,
+            sending: Duration::ZERO,
+        };
+        let mut hello = Writer::new();
+        hello.bytes(MAGIC);
+        hello.u16(VERSION);
+        hello.bytes(&magic);
+        hello.u32(crate::memory::page_size() as u32);
+        let conf = sections::conf_section(self.config());
+        hello.u16(conf.version);
+        hello.blob(&conf.data);
+        tx.frame(Kind::Hello, &hello.buf)?;
+        tx.reply(Kind::HelloOk)?;
+
+        let was_running = self.state() == VmState::Running;
+        self.start_dirty_log()?;
+        let mut paused_here = false;
+        let r = self.precopy_and_finish(&mut tx, opts, progress, &mut paused_here, start);
+        let _ = self.stop_dirty_log();
+        match r {
+            Ok(stats) => {
+                self.exit_notifier().end(GuestExit::Migrated);
+                Ok(stats)
+            }
+            Err(e) => {
+                if paused_here && was_running {
+                    self.resume()?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn precopy_and_finish(
+        &mut self,
+        tx: &mut Sender<'_>,
+        opts: &MigrateOptions,
+        progress: &mut dyn FnMut(&Progress),
+        paused_here: &mut bool,
+        start: Instant,
+    ) -> Result<MigrationStats, MigrationError> {
+        let page = crate::memory::page_size();
+        // Round 0: the pages the guest ever touched. Harvest first (it re-protects), then ask
+        // which pages are touched: a page written in between is dirty in the next round.
+        self.harvest_dirty()?;
+        {
+            let mem = self.memory().memory();
+            let touched: Vec<(u64, u64, Vec<bool>)> = mem
+                .iter()
+                .map(|r| (r.start_addr().raw_value(), r.len(), touched_pages(r)))
+                .collect();
+            self.dirty_log().unwrap().retain(|gpa| {
+                touched.iter().any(|(base, len, t)| {
+                    gpa >= *base && gpa < base + len && t[((gpa - base) / page) as usize]
+                })
+            });
+        }
+        let mut round = 0u32;
+        let mut last = Instant::now();
+        let mut best = u64::MAX;
+        let mut stalled = 0;
+        loop {
+            self.send_dirty(tx)?;
+            let mut w = Writer::new();
+            w.u32(round);
+            tx.frame(Kind::Round, &w.buf)?;
+            round += 1;
+            let new = self.harvest_dirty()?;
+            let pending = self.dirty_log().unwrap().pending();
+            let elapsed = last.elapsed().as_secs_f64().max(1e-6);
+            last = Instant::now();
+            let bandwidth = tx.bandwidth();
+            let expected = Duration::from_secs_f64((pending * page) as f64 / bandwidth.max(1.0));
+            progress(&Progress {
+                phase: Phase::PreCopy,
+                round,
+                bytes: tx.bytes,
+                pages: tx.pages,
+                dirty_pages: pending,
+                dirty_rate: new as f64 / elapsed,
+                bandwidth,
+                expected_downtime: expected,
+            });
+            if self.exit_notifier().is_ending() {
+                return Err(MigrationError::Protocol(
+                    "the guest ended during the migration".into(),
+                ));
+            }
+            if pending < best {
+                best = pending;
+                stalled = 0;
+            } else {
+                stalled += 1;
+            }
+            if expected <= opts.downtime_target
+                || round >= opts.max_rounds
+                || stalled >= opts.stall_rounds
+            {
+                break;
+            }
+        }
+
+        // Stop and copy.
+        let paused_at = Instant::now();
+        if self.state() == VmState::Running {
+            self.pause()?;
+            *paused_here = true;
+        }
+        self.harvest_dirty()?;
+        self.send_dirty(tx)?;
+        let state = self.capture_state()?;
+        tx.frame(Kind::State, &state.encode())?;
+        tx.frame(Kind::End, &[])?;
+        tx.reply(Kind::Ready)?;
+        tx.frame(Kind::Go, &[])?;
+        if let Err(e) = tx.reply(Kind::Started) {
+            // GO may or may not have arrived: resuming here could run the guest twice, ending
+            // here could lose it. Keep it paused and say so.
+            *paused_here = false;
+            return Err(MigrationError::Unknown(Box::new(e)));
+        }
+        let stats = MigrationStats {
+            rounds: round,
+            bytes: tx.bytes,
+            pages: tx.pages,
+            total: start.elapsed(),
+            downtime: paused_at.elapsed(),
+        };
+        progress(&Progress {
+            phase: Phase::Done,
+            round,
+            bytes: tx.bytes,
+            pages: tx.pages,
+            dirty_pages: 0,
+            dirty_rate: 0.0,
+            bandwidth: tx.bandwidth(),
+            expected_downtime: stats.downtime,
+        });
+        Ok(stats)
+    }
+}

@@ -1,0 +1,126 @@
+//! Device state in snapshots: a device implements [`Stateful`]; the arch registers it under a
+//! section tag while building the platform; vmm-core saves and restores every registered device.
+
+use super::envelope::{Envelope, Section};
+use crate::wire::Truncated;
+use std::sync::{Arc, Mutex};
+
+/// Errors restoring a device.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The section ends early.
+    #[error(transparent)]
+    Truncated(#[from] Truncated),
+    /// A section version this tetra does not know.
+    #[error("section version {got} is newer than this tetra's {max}")]
+    Version {
+        /// The section's version.
+        got: u16,
+        /// The newest this tetra reads.
+        max: u16,
+    },
+    /// A value out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// Bytes left over after the state.
+    #[error("{0} unexpected trailing bytes")]
+    Trailing(usize),
+}
+
+/// A device whose state goes into snapshots and migration streams.
+pub trait Stateful: Send {
+    /// The version of the section [`Stateful::save_state`] writes.
+    fn state_version(&self) -> u16 {
+        1
+    }
+    /// The device's state.
+    fn save_state(&self) -> Vec<u8>;
+    /// Restores state saved by this or an older version of the device.
+    fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError>;
+}
+
+/// A shared stateful device.
+pub type SharedState = Arc<Mutex<dyn Stateful>>;
+
+/// Errors of the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Two devices under one tag.
+    #[error("two devices registered their state under {0:?}")]
+    Duplicate(String),
+    /// A device's section could not be restored.
+    #[error("restoring device state {tag:?}")]
+    Restore {
+        /// The section tag.
+        tag: String,
+        /// Why.
+        #[source]
+        source: StateError,
+    },
+}
+
+/// The stateful devices of a VM, by section tag.
+#[derive(Default)]
+pub struct StateRegistry {
+    entries: Vec<([u8; 4], SharedState)>,
+}
+
+impl StateRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        StateRegistry::default()
+    }
+
+    /// Registers `device` under `tag`.
+    pub fn add(&mut self, tag: &[u8; 4], device: SharedState) -> Result<(), RegistryError> {
+        if self.entries.iter().any(|(t, _)| t == tag) {
+            return Err(RegistryError::Duplicate(
+                String::from_utf8_lossy(tag).into(),
+            ));
+        }
+        self.entries.push((*tag, device));
+        Ok(())
+    }
+
+    /// The registered tags.
+    pub fn tags(&self) -> impl Iterator<Item = &[u8; 4]> {
+        self.entries.iter().map(|(t, _)| t)
+    }
+
+    /// One section per device.
+    pub fn save(&self) -> Vec<Section> {
+        self.entries
+            .iter()
+            .map(|(tag, d)| {
+                let d = d.lock().unwrap_or_else(|e| e.into_inner());
+                Section::new(tag, d.state_version(), d.save_state())
+            })
+            .collect()
+    }
+
+    /// Restores every device whose section `env` holds; a device without one (a snapshot from
+    /// before it existed) keeps its fresh state.
+    pub fn restore(&self, env: &Envelope) -> Result<(), RegistryError> {
+        for (tag, d) in &self.entries {
+            if let Some(s) = env.section(tag) {
+                d.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .restore_state(s.version, &s.data)
+                    .map_err(|source| RegistryError::Restore {
+                        tag: s.tag_str(),
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fails with [`StateError::Version`] when `got` is newer than `max`.
+pub fn check_version(got: u16, max: u16) -> Result<(), StateError> {
+    if got > max {
+        Err(StateError::Version { got, max })
+    } else {
+        Ok(())
+    }
+}

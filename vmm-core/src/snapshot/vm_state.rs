@@ -1,0 +1,526 @@
+//! Taking and restoring snapshots of a whole VM.
+//!
+//! A snapshot is two files: the state file at the path given (the [`Envelope`]) and, beside it,
+//! the guest memory file `<name>.mem-<nonce>` that its `MEMS` section names. Writing is crash-safe:
+//! the memory file gets a new name, the state goes to a temporary file, both are fsynced, and only
+//! then is the state renamed over the old one (and the directory fsynced). Until that rename the
+//! previous snapshot, state and memory, is untouched; after it the old memory file is removed.
+
+use super::envelope::{Envelope, EnvelopeError, Section, MAX_ENVELOPE_BYTES};
+use super::memfile::{self, MemFileError};
+use super::sections::{self, MemsInfo, SectionError, CORE_TAGS, TAG_CONF, TAG_MEMS, TAG_VCPU};
+use super::stateful::RegistryError;
+use crate::arch::Arch;
+use crate::vm::{VmState, Vmm, VmmError, VmmOptions, MAX_CPUS};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors taking or restoring a snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The arch cannot snapshot yet.
+    #[error("snapshots are not supported on {0} yet")]
+    Unsupported(&'static str),
+    /// A file operation failed.
+    #[error("{what} {path}")]
+    Io {
+        /// What failed.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file is not a valid snapshot.
+    #[error("{path}")]
+    Envelope {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        #[source]
+        source: EnvelopeError,
+    },
+    /// A section is malformed.
+    #[error("{path}: section {tag}")]
+    Section {
+        /// The file.
+        path: String,
+        /// The section.
+        tag: String,
+        /// What is wrong.
+        #[source]
+        source: SectionError,
+    },
+    /// A mandatory section this tetra does not know.
+    #[error("{path}: section {tag} (version {version}) is not understood by this tetra")]
+    UnknownSection {
+        /// The file.
+        path: String,
+        /// Its tag.
+        tag: String,
+        /// Its version.
+        version: u16,
+    },
+    /// Something is missing or inconsistent.
+    #[error("{path}: {why}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What.
+        why: String,
+    },
+    /// The memory file could not be written or mapped.
+    #[error("memory file {path}")]
+    Memory {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: MemFileError,
+    },
+    /// A device's state could not be restored.
+    #[error(transparent)]
+    Devices(#[from] RegistryError),
+    /// The VM could not be paused, read or built.
+    #[error(transparent)]
+    Vmm(#[from] Box<VmmError>),
+    /// An injected fault (tests of crash safety).
+    #[error("stopped at {0:?} (injected)")]
+    Injected(Step),
+}
+
+impl From<VmmError> for SnapshotError {
+    fn from(e: VmmError) -> Self {
+        SnapshotError::Vmm(Box::new(e))
+    }
+}
+
+/// The steps of writing a snapshot, for tests that stop it part-way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The VM state is captured; nothing is written.
+    Captured,
+    /// The new memory file is written and fsynced.
+    MemoryWritten,
+    /// The new state file is written and fsynced under its temporary name.
+    StateWritten,
+    /// The state file is renamed into place.
+    Renamed,
+}
+
+/// What a snapshot wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Bytes of the state file.
+    pub state_bytes: u64,
+    /// Guest pages written to the memory file.
+    pub memory_pages: u64,
+    /// Bytes of guest memory written.
+    pub memory_bytes: u64,
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let path = path.display().to_string();
+    move |source| SnapshotError::Io { what, path, source }
+}
+
+fn nonce() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    // A counter keeps two snapshots in one nanosecond apart.
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    t ^ (u64::from(std::process::id()) << 40)
+        ^ N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn split(path: &Path) -> (PathBuf, String) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = path.file_name().map_or_else(
+        || "snapshot".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    (dir, name)
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), SnapshotError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsyncing the directory", dir))
+}
+
+/// Whether `file` is one of snapshot `name`'s memory or temporary files: `<name>.mem-<16 hex>` or
+/// `.<name>.tmp-<16 hex>`.
+fn is_snapshot_file(file: &str, name: &str) -> bool {
+    let nonce = |s: &str| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    file.strip_prefix(name)
+        .and_then(|r| r.strip_prefix(".mem-"))
+        .is_some_and(nonce)
+        || file
+            .strip_prefix('.')
+            .and_then(|r| r.strip_prefix(name))
+            .and_then(|r| r.strip_prefix(".tmp-"))
+            .is_some_and(nonce)
+}
+
+/// After snapshot `name` switched to memory file `keep`: removes its other memory files and
+/// temporary files (the previous snapshot's, and any a crash left behind). A VM still running
+/// from one of them keeps its mapping.
+fn remove_stale(dir: &Path, name: &str, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let f = e.file_name();
+        let f = f.to_string_lossy();
+        if f != keep && is_snapshot_file(&f, name) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Reads and checks a state file: size cap, envelope, magic of arch `A`.
+pub fn read_envelope<A: Arch>(path: &Path) -> Result<Envelope, SnapshotError> {
+    let magic = A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
+    let f = File::open(path).map_err(io("cannot open", path))?;
+    let len = f.metadata().map_err(io("cannot stat", path))?.len();
+    if len > MAX_ENVELOPE_BYTES {
+        return Err(SnapshotError::Envelope {
+            path: path.display().to_string(),
+            source: EnvelopeError::TooLarge {
+                what: "the state file",
+                got: len,
+                limit: MAX_ENVELOPE_BYTES,
+            },
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io("cannot read", path))?;
+    Envelope::decode(&bytes, Some((magic, A::NAME))).map_err(|source| SnapshotError::Envelope {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl<A: Arch> Vmm<A> {
+    /// The VM's state as an envelope without `MEMS`: configuration, vCPUs, arch VM state,
+    /// devices. The VM must be paused (or never started).
+    pub fn capture_state(&mut self) -> Result<Envelope, SnapshotError> {
+        let magic = A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
+        let mut env = Envelope::new(magic);
+        env.push(sections::conf_section(self.config()));
+        let table = self.register_table()?;
+        let regs = self.save_vcpus(&table)?;
+        let vm = self.shared().vm.clone();
+        let extras =
+            self.on_vcpus(move |_, vcpu| A::save_vcpu_extra(&vm, vcpu).map_err(|e| e.to_string()))?;
+        for (id, (r, x)) in regs.iter().zip(extras).enumerate() {
+            let x = x.map_err(|why| SnapshotError::Invalid {
+                path: "the running VM".into(),
+                why: format!("vCPU {id}: {why}"),
+            })?;
+            env.push(sections::vcpu_section(id as u32, r, &x));
+        }
+        let sh = self.shared();
+        for s in A::save_vm_state(&sh.vm, &sh.platform).map_err(VmmError::arch_error)? {
+            env.push(s);
+        }
+        for s in sh.state.save() {
+            env.push(s);
+        }
+        env.push(sections::note_section());
+        Ok(env)
+    }
+
+    /// Restores vCPU, arch and device state from `env` into this VM, which must not have run.
+    pub fn apply_state(&mut self, env: &Envelope, path: &str) -> Result<(), SnapshotError> {
+        let bad = |why: String| SnapshotError::Invalid {
+            path: path.to_string(),
+            why,
+        };
+        // Every mandatory section must be one this tetra reads.
+        for s in &env.sections {
+            let known = CORE_TAGS.contains(&s.tag)
+                || A::VM_STATE_TAGS.contains(&s.tag)
+                || self.shared().state.tags().any(|t| *t == s.tag);
+            if !known && !s.optional {
+                return Err(SnapshotError::UnknownSection {
+                    path: path.to_string(),
+                    tag: s.tag_str(),
+                    version: s.version,
+                });
+            }
+        }
+        let n = self.config().cpus as usize;
+        let mut vcpus: Vec<Option<sections::VcpuSection>> = (0..n).map(|_| None).collect();
+        for s in env.all(&TAG_VCPU) {
+            let v = sections::read_vcpu(s).map_err(|source| SnapshotError::Section {
+                path: path.to_string(),
+                tag: "VCPU".into(),
+                source,
+            })?;
+            let slot = vcpus
+                .get_mut(v.id as usize)
+                .ok_or_else(|| bad(format!("vCPU {} of {n}", v.id)))?;
+            if slot.is_some() {
+                return Err(bad(format!("vCPU {} appears twice", v.id)));
+            }
+            *slot = Some(v);
+        }
+        let vcpus: Vec<sections::VcpuSection> = vcpus
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| v.ok_or_else(|| bad(format!("vCPU {i} is missing"))))
+            .collect::<Result<_, _>>()?;
+
+        let vm = self.shared().vm.clone();
+        let extras: Arc<Vec<Vec<u8>>> = Arc::new(vcpus.iter().map(|v| v.extra.clone()).collect());
+        for r in self.on_vcpus(move |id, vcpu| {
+            A::restore_vcpu_extra(&vm, vcpu, &extras[id as usize]).map_err(|e| e.to_string())
+        })? {
+            r.map_err(|why| bad(format!("vCPU state: {why}")))?;
+        }
+        let sh = self.shared();
+        A::restore_vm_state(&sh.vm, &sh.platform, env).map_err(VmmError::arch_error)?;
+        let table = self.register_table()?;
+        self.restore_vcpus(&table, vcpus.into_iter().map(|v| v.regs).collect())?;
+        self.shared().state.restore(env)?;
+        Ok(())
+    }
+
+    /// Writes a snapshot to `path` (and its memory file beside it). A running VM is paused for
+    /// the duration and resumed after.
+    pub fn snapshot(&mut self, path: &Path) -> Result<SnapshotStats, SnapshotError> {
+        self.snapshot_with(path, &mut |_| Ok(()))
+    }
+
+    /// [`Vmm::snapshot`], calling `hook` after each [`Step`]; an error from it stops the snapshot
+    /// there, as a crash would.
+    pub fn snapshot_with(
+        &mut self,
+        path: &Path,
+        hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
+    ) -> Result<SnapshotStats, SnapshotError> {
+        A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
+        let resume = self.state() == VmState::Running;
+        if resume {
+            self.pause()?;
+        }
+        let r = self.write_snapshot(path, hook);
+        if resume {
+            self.resume()?;
+        }
+        r
+    }
+
+    fn write_snapshot(
+        &mut self,
+        path: &Path,
+        hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
+    ) -> Result<SnapshotStats, SnapshotError> {
+        let mut env = self.capture_state()?;
+        hook(Step::Captured)?;
+        let (dir, name) = split(path);
+        let nonce = nonce();
+        let mem_name = format!("{name}.mem-{nonce:016x}");
+        let mem_path = dir.join(&mem_name);
+        let tmp_path = dir.join(format!(".{name}.tmp-{nonce:016x}"));
+        let cleanup = |e: SnapshotError| {
+            let _ = std::fs::remove_file(&mem_path);
+            let _ = std::fs::remove_file(&tmp_path);
+            e
+        };
+
+        let mem = self.memory().memory();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&mem_path)
+            .map_err(io("cannot create", &mem_path))?;
+        let stats = memfile::write(&mem, &mut f).map_err(|source| {
+            cleanup(SnapshotError::Memory {
+                path: mem_path.display().to_string(),
+                source,
+            })
+        })?;
+        f.sync_all()
+            .map_err(|e| cleanup(io("fsync of", &mem_path)(e)))?;
+        drop(f);
+        hook(Step::MemoryWritten).map_err(cleanup)?;
+
+        env.push(sections::mems_section(&MemsInfo {
+            file: mem_name.clone(),
+            nonce,
+            page_size: crate::memory::page_size() as u32,
+            regions: memfile::layout_of(&mem),
+        }));
+        drop(mem);
+        let bytes = env.encode();
+        let write_state = || -> std::io::Result<()> {
+            let mut t = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp_path)?;
+            t.write_all(&bytes)?;
+            t.sync_all()
+        };
+        write_state().map_err(|e| cleanup(io("cannot write", &tmp_path)(e)))?;
+        hook(Step::StateWritten).map_err(cleanup)?;
+
+        std::fs::rename(&tmp_path, path).map_err(|e| cleanup(io("cannot rename into", path)(e)))?;
+        fsync_dir(&dir)?;
+        hook(Step::Renamed)?;
+        remove_stale(&dir, &name, &mem_name);
+        Ok(SnapshotStats {
+            state_bytes: bytes.len() as u64,
+            memory_pages: stats.pages,
+            memory_bytes: stats.bytes,
+        })
+    }
+
+    /// Builds a VM from the snapshot at `path`; it is not started.
+    pub fn restore(path: &Path, options: VmmOptions) -> Result<Self, SnapshotError> {
+        let env = read_envelope::<A>(path)?;
+        let p = path.display().to_string();
+        let section = |tag: &[u8; 4]| {
+            env.section(tag).ok_or_else(|| SnapshotError::Invalid {
+                path: p.clone(),
+                why: format!("section {} is missing", String::from_utf8_lossy(tag)),
+            })
+        };
+        let sec_err = |tag: &str| {
+            let p = p.clone();
+            let tag = tag.to_string();
+            move |source| SnapshotError::Section {
+                path: p,
+                tag,
+                source,
+            }
+        };
+        let config = sections::read_conf(section(&TAG_CONF)?, MAX_CPUS).map_err(sec_err("CONF"))?;
+        let mems = sections::read_mems(section(&TAG_MEMS)?).map_err(sec_err("MEMS"))?;
+        if u64::from(mems.page_size) != crate::memory::page_size() {
+            return Err(SnapshotError::Invalid {
+                path: p,
+                why: format!(
+                    "written with {}-byte pages; this host uses {}",
+                    mems.page_size,
+                    crate::memory::page_size()
+                ),
+            });
+        }
+        let (dir, _) = split(path);
+        let mem_path = dir.join(&mems.file);
+        let f = File::open(&mem_path).map_err(io("cannot open the memory file", &mem_path))?;
+        let map = memfile::map(&f, &mems.regions).map_err(|source| SnapshotError::Memory {
+            path: mem_path.display().to_string(),
+            source,
+        })?;
+        let mut vmm = Vmm::<A>::build(config, options, crate::vm::Origin::Restore(map))?;
+        vmm.apply_state(&env, &p)?;
+        Ok(vmm)
+    }
+}
+
+/// `tetra inspect snapshot`: the envelope and its sections as JSON.
+pub fn describe_json(env: &Envelope, path: &str) -> String {
+    fn esc(s: &str) -> String {
+        let mut o = String::with_capacity(s.len() + 2);
+        for c in s.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+                c => o.push(c),
+            }
+        }
+        o
+    }
+    let mut out = format!(
+        "{{\n  \"path\": \"{}\",\n  \"magic\": \"{}\",\n  \"version\": \"{}.{}\",\n  \"sections\": [\n",
+        esc(path),
+        esc(&String::from_utf8_lossy(&env.magic)),
+        env.major,
+        env.minor
+    );
+    for (i, s) in env.sections.iter().enumerate() {
+        let detail = match &s.tag {
+            t if t == &TAG_CONF => sections::read_conf(s, MAX_CPUS).ok().map(|c| {
+                format!(
+                    ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\"",
+                    c.cpus,
+                    c.mem_mib,
+                    esc(&c.cmdline)
+                )
+            }),
+            t if t == &TAG_MEMS => sections::read_mems(s).ok().map(|m| {
+                let regions: Vec<String> = m
+                    .regions
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{{\"guest_addr\": {}, \"size\": {}, \"file_offset\": {}}}",
+                            r.guest_addr, r.size, r.file_offset
+                        )
+                    })
+                    .collect();
+                format!(
+                    ", \"file\": \"{}\", \"page_size\": {}, \"regions\": [{}]",
+                    esc(&m.file),
+                    m.page_size,
+                    regions.join(", ")
+                )
+            }),
+            t if t == &TAG_VCPU => sections::read_vcpu(s)
+                .ok()
+                .map(|v| format!(", \"vcpu\": {}, \"registers\": {}", v.id, v.regs.len())),
+            _ => None,
+        };
+        out.push_str(&format!(
+            "    {{\"tag\": \"{}\", \"version\": {}, \"optional\": {}, \"bytes\": {}{}}}{}\n",
+            esc(&s.tag_str()),
+            s.version,
+            s.optional,
+            s.data.len(),
+            detail.unwrap_or_default(),
+            if i + 1 < env.sections.len() { "," } else { "" }
+        ));
+    }
+    out.push_str("  ]\n}\n");
+    out
+}
+
+/// The section tags and sizes, for messages.
+pub fn summary(env: &Envelope) -> Vec<(String, usize)> {
+    env.sections
+        .iter()
+        .map(|s: &Section| (s.tag_str(), s.data.len()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_snapshot_file;
+
+    #[test]
+    fn only_this_snapshots_files_are_stale_candidates() {
+        assert!(is_snapshot_file("vm.snap.mem-0123456789abcdef", "vm.snap"));
+        assert!(is_snapshot_file(".vm.snap.tmp-0123456789abcdef", "vm.snap"));
+        assert!(!is_snapshot_file("vm.snap", "vm.snap"));
+        assert!(!is_snapshot_file("vm.snap.mem-0123", "vm.snap"));
+        assert!(!is_snapshot_file(
+            "vm.snap2.mem-0123456789abcdef",
+            "vm.snap"
+        ));
+        assert!(!is_snapshot_file("other.mem-0123456789abcdef", "vm.snap"));
+        assert!(!is_snapshot_file("vm.snap.mem-0123456789abcdeg", "vm.snap"));
+    }
+}
