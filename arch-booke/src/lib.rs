@@ -13,7 +13,8 @@
 //!   state, the DUART's interrupt wiring.
 //! - [`regs`]: the BookE register table (tag/value ids, names, sizes): the one id every BookE
 //!   register has in tetra, used by save/restore, the serializer and `tetra inspect`.
-//! - [`snapshot`]: the migration serializer; [`inspect`]: printing a TLB for `tetra inspect`.
+//! - [`snapshot`]: the BookE parts of snapshots and migration streams (TLB, MPIC) in vmm-core's
+//!   envelope; [`inspect`]: printing a TLB for `tetra inspect tlb`.
 
 #![deny(missing_docs)]
 
