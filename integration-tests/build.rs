@@ -59,6 +59,13 @@ const X86_64: &[Spec] = &[
         flat: true,
     },
     Spec {
+        src: "workload.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
+    Spec {
         src: "dirtier.S",
         boot: "raw:0x100000:protected",
         as_flags: &["--32"],
@@ -93,12 +100,67 @@ const X86_64: &[Spec] = &[
     },
 ];
 
+/// The arm64 guests: position independent, linked at 0, loaded raw at (various) 4 KiB-aligned
+/// RAM addresses; arm64 has no entry modes.
+const AARCH64: &[Spec] = &[
+    Spec {
+        src: "entry.S",
+        boot: "raw:0x40000000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "mmio.S",
+        boot: "raw:0x40200000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "smp.S",
+        boot: "raw:0x40080000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "gic.S",
+        boot: "raw:0x40100000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "counter.S",
+        boot: "raw:0x40001000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "poweroff.S",
+        boot: "raw:0x40010000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
+        src: "reset.S",
+        boot: "raw:0x40010000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+];
+
 fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap();
     let big = std::env::var("CARGO_CFG_TARGET_ENDIAN").unwrap() == "big";
     let manifest = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let (dir, specs): (&str, &[Spec]) = match arch.as_str() {
         "x86_64" => ("x86_64", X86_64),
+        "aarch64" => ("aarch64", AARCH64),
         _ => ("", &[]),
     };
     let mut table = String::from("/// The test guests built for this target.\n");

@@ -7,6 +7,8 @@ use crate::cli::Launch;
 use crate::failure::Failure;
 use vmm_core::{GuestExit, VmmOptions};
 
+#[cfg(target_arch = "aarch64")]
+pub use arch_arm64::Arm64 as HostArch;
 #[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
 pub use arch_booke::BookE as HostArch;
 #[cfg(target_arch = "x86_64")]
@@ -29,6 +31,7 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
 /// the end, in bytes.
 #[cfg(any(
     target_arch = "x86_64",
+    target_arch = "aarch64",
     all(target_arch = "powerpc64", target_endian = "big")
 ))]
 pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
@@ -38,6 +41,7 @@ pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Fail
 /// Runs a VM on the host's arch.
 #[cfg(not(any(
     target_arch = "x86_64",
+    target_arch = "aarch64",
     all(target_arch = "powerpc64", target_endian = "big")
 )))]
 pub fn run(_launch: Launch, _options: VmmOptions) -> Result<(GuestExit, u64), Failure> {

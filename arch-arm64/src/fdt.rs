@@ -1,1 +1,379 @@
-//! The device tree (vm-fdt): memory, cpus, psci, timer, gic/its, uart, chosen.
+//! The device tree (vm-fdt), modelled on what QEMU's `virt` machine gives Linux:
+//!
+//! - `/` with 2 address and 2 size cells, `interrupt-parent` the GIC;
+//! - `/chosen`: `bootargs`, `stdout-path` (the UART), `linux,initrd-start`/`-end`;
+//! - `/memory@40000000`;
+//! - `/cpus/cpu@N`, `reg` = the vCPU's MPIDR affinity bits (read from KVM), `enable-method`
+//!   "psci";
+//! - `/psci`: "arm,psci-0.2", method "hvc" (KVM answers PSCI calls in the kernel);
+//! - `/timer`: "arm,armv8-timer" with its four PPIs;
+//! - `/intc@8000000`: "arm,gic-v3" (distributor and redistributor region), with the ITS as
+//!   child `its@8080000` ("arm,gic-v3-its", `msi-controller`) when the VM has one;
+//! - `/uart@9000000`: "ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising (its
+//!   interrupt arrives through an irqfd, a pulse, so it must not be declared level);
+//! - `/debug-exit@9010000`: "tetra,debug-exit".
+
+use crate::irqchip::{dt, GicLayout};
+use crate::layout::*;
+use crate::psci;
+use thiserror::Error;
+use vm_fdt::FdtWriter;
+
+/// Errors building the device tree.
+#[derive(Debug, Error)]
+pub enum FdtError {
+    /// vm-fdt refused the tree.
+    #[error("building the device tree failed")]
+    Writer(#[source] vm_fdt::Error),
+    /// The command line holds a NUL byte.
+    #[error("the kernel command line contains a NUL byte")]
+    NulInCmdline,
+    /// The initrd range is empty or backwards.
+    #[error("initrd range {start:#x}..{end:#x} is empty or reversed")]
+    BadInitrd {
+        /// Start.
+        start: u64,
+        /// End.
+        end: u64,
+    },
+    /// No vCPU.
+    #[error("a device tree needs at least one CPU")]
+    NoCpus,
+    /// The tree is larger than the boot protocol allows.
+    #[error("the device tree is {0} bytes, more than the 2 MiB the arm64 boot protocol allows")]
+    TooLarge(usize),
+}
+
+impl From<vm_fdt::Error> for FdtError {
+    fn from(e: vm_fdt::Error) -> Self {
+        FdtError::Writer(e)
+    }
+}
+
+/// What the device tree describes.
+#[derive(Clone, Debug)]
+pub struct FdtConfig<'a> {
+    /// Guest RAM in bytes (at [`RAM_BASE`]).
+    pub mem_bytes: u64,
+    /// Each vCPU's MPIDR_EL1, as KVM reports it, in vCPU order.
+    pub mpidrs: &'a [u64],
+    /// The GIC frames.
+    pub gic: GicLayout,
+    /// Kernel command line.
+    pub bootargs: &'a str,
+    /// Initrd `[start, end)` in guest physical memory.
+    pub initrd: Option<(u64, u64)>,
+}
+
+/// The GIC's phandle.
+pub const GIC_PHANDLE: u32 = 1;
+/// The ITS's phandle.
+pub const ITS_PHANDLE: u32 = 2;
+
+/// The affinity bits of an MPIDR (Aff3 in 39:32, Aff2..Aff0 in 23:0): a cpu node's `reg`.
+pub const MPIDR_AFF_MASK: u64 = 0xff_00ff_ffff;
+
+/// Path of the UART node.
+pub fn uart_path() -> String {
+    format!("/uart@{UART_BASE:x}")
+}
+
+/// Builds the device tree blob.
+pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
+    if c.bootargs.contains('\0') {
+        return Err(FdtError::NulInCmdline);
+    }
+    if let Some((start, end)) = c.initrd {
+        if end <= start {
+            return Err(FdtError::BadInitrd { start, end });
+        }
+    }
+    if c.mpidrs.is_empty() {
+        return Err(FdtError::NoCpus);
+    }
+    let mut f = FdtWriter::new()?;
+    let root = f.begin_node("")?;
+    f.property_string_list(
+        "compatible",
+        vec!["tetra,arm64-virt".into(), "linux,dummy-virt".into()],
+    )?;
+    f.property_string("model", "tetra arm64 virtual machine")?;
+    f.property_u32("#address-cells", 2)?;
+    f.property_u32("#size-cells", 2)?;
+    f.property_u32("interrupt-parent", GIC_PHANDLE)?;
+
+    let chosen = f.begin_node("chosen")?;
+    f.property_string("bootargs", c.bootargs)?;
+    f.property_string("stdout-path", &uart_path())?;
+    if let Some((start, end)) = c.initrd {
+        f.property_u64("linux,initrd-start", start)?;
+        f.property_u64("linux,initrd-end", end)?;
+    }
+    f.end_node(chosen)?;
+
+    let memory = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
+    f.property_string("device_type", "memory")?;
+    f.property_array_u64("reg", &[RAM_BASE, c.mem_bytes])?;
+    f.end_node(memory)?;
+
+    cpus(&mut f, c.mpidrs)?;
+
+    let psci_node = f.begin_node("psci")?;
+    f.property_string("compatible", psci::DT_COMPATIBLE)?;
+    f.property_string("method", psci::DT_METHOD)?;
+    f.end_node(psci_node)?;
+
+    let timer = f.begin_node("timer")?;
+    f.property_string("compatible", "arm,armv8-timer")?;
+    let irqs: Vec<u32> = TIMER_PPIS
+        .iter()
+        .flat_map(|&ppi| [dt::PPI, ppi, dt::LEVEL_HIGH])
+        .collect();
+    f.property_array_u32("interrupts", &irqs)?;
+    f.property_null("always-on")?;
+    f.end_node(timer)?;
+
+    gic(&mut f, &c.gic)?;
+
+    let uart = f.begin_node(&format!("uart@{UART_BASE:x}"))?;
+    f.property_string("compatible", "ns16550a")?;
+    f.property_array_u64("reg", &[UART_BASE, UART_SIZE])?;
+    f.property_u32("clock-frequency", UART_CLOCK_HZ)?;
+    f.property_u32("reg-shift", 0)?;
+    f.property_u32("reg-io-width", 1)?;
+    f.property_array_u32("interrupts", &[dt::SPI, UART_SPI, dt::EDGE_RISING])?;
+    f.end_node(uart)?;
+
+    let dbg = f.begin_node(&format!("debug-exit@{DEBUG_EXIT_BASE:x}"))?;
+    f.property_string("compatible", "tetra,debug-exit")?;
+    f.property_array_u64("reg", &[DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE])?;
+    f.end_node(dbg)?;
+
+    f.end_node(root)?;
+    let blob = f.finish()?;
+    if blob.len() as u64 > DTB_MAX_SIZE {
+        return Err(FdtError::TooLarge(blob.len()));
+    }
+    Ok(blob)
+}
+
+fn cpus(f: &mut FdtWriter, mpidrs: &[u64]) -> Result<(), FdtError> {
+    let cpus = f.begin_node("cpus")?;
+    f.property_u32("#address-cells", 2)?;
+    f.property_u32("#size-cells", 0)?;
+    for &mpidr in mpidrs {
+        let reg = mpidr & MPIDR_AFF_MASK;
+        let cpu = f.begin_node(&format!("cpu@{reg:x}"))?;
+        f.property_string("device_type", "cpu")?;
+        f.property_string("compatible", "arm,arm-v8")?;
+        f.property_string("enable-method", "psci")?;
+        f.property_u64("reg", reg)?;
+        f.end_node(cpu)?;
+    }
+    f.end_node(cpus)?;
+    Ok(())
+}
+
+fn gic(f: &mut FdtWriter, g: &GicLayout) -> Result<(), FdtError> {
+    let gic = f.begin_node(&format!("intc@{:x}", g.dist))?;
+    f.property_string("compatible", "arm,gic-v3")?;
+    f.property_u32("#interrupt-cells", 3)?;
+    f.property_null("interrupt-controller")?;
+    f.property_array_u64("reg", &[g.dist, GIC_DIST_SIZE, g.redist, g.redist_size])?;
+    f.property_u32("#redistributor-regions", 1)?;
+    f.property_phandle(GIC_PHANDLE)?;
+    // An interrupt provider states its #address-cells (for interrupt-map users); the ITS child
+    // is addressed like the root.
+    f.property_u32("#address-cells", 2)?;
+    f.property_u32("#size-cells", 2)?;
+    f.property_null("ranges")?;
+    if let Some(its_base) = g.its {
+        let its = f.begin_node(&format!("its@{its_base:x}"))?;
+        f.property_string("compatible", "arm,gic-v3-its")?;
+        f.property_null("msi-controller")?;
+        f.property_u32("#msi-cells", 1)?;
+        f.property_array_u64("reg", &[its_base, GIC_ITS_SIZE])?;
+        f.property_phandle(ITS_PHANDLE)?;
+        f.end_node(its)?;
+    }
+    f.end_node(gic)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::irqchip::IrqChipKind;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Decompiles with the real dtc. A missing dtc fails the test: it must not pass unchecked.
+    fn dtc(blob: &[u8]) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tetra-arm64-{}-{}.dtb",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, blob).unwrap();
+        let out = Command::new("dtc")
+            .args(["-I", "dtb", "-O", "dts"])
+            .arg(&path)
+            .output();
+        let _ = std::fs::remove_file(&path);
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => panic!(
+                "this test needs `dtc` (Debian package device-tree-compiler) on PATH to check \
+                 the device tree, and it could not be run: {e}"
+            ),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "dtc failed: {stderr}");
+        assert!(
+            !stderr.contains("Warning") && !stderr.contains("ERROR"),
+            "dtc complained: {stderr}"
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The body of node `name` in dtc's output (up to its closing brace at the same depth).
+    fn node<'a>(dts: &'a str, name: &str) -> &'a str {
+        let start = dts
+            .find(&format!("{name} {{"))
+            .unwrap_or_else(|| panic!("no node {name} in:\n{dts}"));
+        let mut depth = 0;
+        for (i, c) in dts[start..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &dts[start..start + i];
+                    }
+                }
+                _ => {}
+            }
+        }
+        panic!("unterminated node {name}");
+    }
+
+    /// MPIDRs as KVM gives them: bit 31 (RES1) set, vCPU id in Aff0 (low 4 bits) and Aff1.
+    const MPIDRS: [u64; 4] = [0x8000_0000, 0x8000_0001, 0x8000_0002, 0x8000_0003];
+
+    fn config(kind: IrqChipKind, initrd: Option<(u64, u64)>) -> FdtConfig<'static> {
+        FdtConfig {
+            mem_bytes: 128 << 20,
+            mpidrs: &MPIDRS,
+            gic: GicLayout::new(4, kind),
+            bootargs: "console=ttyS0 earlycon",
+            initrd,
+        }
+    }
+
+    #[test]
+    fn decompiles_to_the_expected_nodes() {
+        let blob = build_fdt(&config(
+            IrqChipKind::GicV3Its,
+            Some((0x47c0_0000, 0x47d0_0000)),
+        ))
+        .unwrap();
+        let dts = dtc(&blob);
+        if std::env::var_os("TETRA_DUMP_DTS").is_some() {
+            eprintln!("{dts}");
+        }
+
+        let root = node(&dts, "/");
+        assert!(root.contains("#address-cells = <0x02>;"));
+        assert!(root.contains("#size-cells = <0x02>;"));
+        assert!(root.contains("interrupt-parent = <0x01>;"));
+
+        let chosen = node(&dts, "chosen");
+        assert!(chosen.contains("bootargs = \"console=ttyS0 earlycon\";"));
+        assert!(chosen.contains("stdout-path = \"/uart@9000000\";"));
+        assert!(chosen.contains("linux,initrd-start = <0x00 0x47c00000>;"));
+        assert!(chosen.contains("linux,initrd-end = <0x00 0x47d00000>;"));
+
+        let memory = node(&dts, "memory@40000000");
+        assert!(memory.contains("device_type = \"memory\";"));
+        assert!(memory.contains("reg = <0x00 0x40000000 0x00 0x8000000>;"));
+
+        let cpus = node(&dts, "cpus");
+        assert!(cpus.contains("#address-cells = <0x02>;"));
+        assert!(cpus.contains("#size-cells = <0x00>;"));
+        for i in 0..4 {
+            let cpu = node(&dts, &format!("cpu@{i}"));
+            assert!(cpu.contains("device_type = \"cpu\";"));
+            assert!(cpu.contains("enable-method = \"psci\";"));
+            // Bit 31 of the MPIDR is not an affinity bit: reg holds Aff0 only here.
+            assert!(cpu.contains(&format!("reg = <0x00 0x{i:02x}>;")), "{cpu}");
+        }
+        assert!(!dts.contains("cpu@4"));
+
+        let psci = node(&dts, "psci");
+        assert!(psci.contains("compatible = \"arm,psci-0.2\";"));
+        assert!(psci.contains("method = \"hvc\";"));
+
+        let timer = node(&dts, "timer");
+        assert!(timer.contains("compatible = \"arm,armv8-timer\";"));
+        assert!(timer.contains(
+            "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>;"
+        ));
+
+        let gic = node(&dts, "intc@8000000");
+        assert!(gic.contains("compatible = \"arm,gic-v3\";"));
+        assert!(gic.contains("interrupt-controller;"));
+        assert!(gic.contains("#interrupt-cells = <0x03>;"));
+        assert!(gic.contains("reg = <0x00 0x8000000 0x00 0x10000 0x00 0xa000000 0x00 0x80000>;"));
+        assert!(gic.contains("phandle = <0x01>;"));
+        let its = node(&dts, "its@8080000");
+        assert!(its.contains("compatible = \"arm,gic-v3-its\";"));
+        assert!(its.contains("msi-controller;"));
+        assert!(its.contains("reg = <0x00 0x8080000 0x00 0x20000>;"));
+        assert!(its.contains("phandle = <0x02>;"));
+
+        let uart = node(&dts, "uart@9000000");
+        assert!(uart.contains("compatible = \"ns16550a\";"));
+        assert!(uart.contains("reg = <0x00 0x9000000 0x00 0x1000>;"));
+        assert!(uart.contains("reg-shift = <0x00>;"));
+        assert!(uart.contains("reg-io-width = <0x01>;"));
+        assert!(uart.contains("interrupts = <0x00 0x01 0x01>;"));
+
+        let dbg = node(&dts, "debug-exit@9010000");
+        assert!(dbg.contains("reg = <0x00 0x9010000 0x00 0x1000>;"));
+    }
+
+    #[test]
+    fn without_its_and_initrd() {
+        let dts = dtc(&build_fdt(&config(IrqChipKind::GicV3, None)).unwrap());
+        assert!(!dts.contains("its@"));
+        assert!(!dts.contains("msi-controller"));
+        assert!(!dts.contains("linux,initrd-start"));
+        assert!(dts.contains("intc@8000000"));
+    }
+
+    #[test]
+    fn cpu_reg_is_the_mpidr_affinity() {
+        // vCPU 17 under KVM's scheme: Aff0 = 1, Aff1 = 1; plus an Aff3 to check the high cell.
+        let mpidrs = [0x8000_0000, 0x8000_0101, 0x02_8000_0000];
+        let c = FdtConfig {
+            mpidrs: &mpidrs,
+            ..config(IrqChipKind::GicV3, None)
+        };
+        let dts = dtc(&build_fdt(&c).unwrap());
+        assert!(node(&dts, "cpu@101").contains("reg = <0x00 0x101>;"));
+        assert!(node(&dts, "cpu@200000000").contains("reg = <0x02 0x00>;"));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut c = config(IrqChipKind::GicV3, Some((10, 10)));
+        assert!(matches!(build_fdt(&c), Err(FdtError::BadInitrd { .. })));
+        c.initrd = None;
+        c.bootargs = "a\0b";
+        assert!(matches!(build_fdt(&c), Err(FdtError::NulInCmdline)));
+        c.bootargs = "";
+        c.mpidrs = &[];
+        assert!(matches!(build_fdt(&c), Err(FdtError::NoCpus)));
+    }
+}

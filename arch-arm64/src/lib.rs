@@ -1,17 +1,31 @@
-//! tetra's arm64 backend.
+//! tetra's arm64 backend: guest physical layout, raw payload loading and entry state, the
+//! device tree, the vGICv3 (+ITS) description, PSCI, and the register table.
 //!
 //! Everything here is plain Rust and is built and unit-tested on every host; only the ioctl glue
-//! (`kvm`, added with the backend's first real guests) is gated to the target architecture.
+//! in `kvm` is gated to aarch64.
+//!
+//! How an arm64 guest ends: PSCI `SYSTEM_OFF` (power-off, status 0), PSCI `SYSTEM_RESET` (reset,
+//! status 0), or a 32-bit write of V to the debug-exit device at
+//! [`layout::DEBUG_EXIT_BASE`] (status `(V << 1) | 1`).
 
 #![deny(missing_docs)]
 
 pub mod boot;
+pub mod config;
+pub mod error;
 pub mod fdt;
 pub mod irqchip;
+#[cfg(target_arch = "aarch64")]
+pub mod kvm;
 pub mod layout;
 pub mod mmu;
+pub mod psci;
 pub mod regs;
 pub mod snapshot;
+
+pub use error::Arm64Error;
+#[cfg(target_arch = "aarch64")]
+pub use kvm::Platform;
 
 /// The arm64 architecture, as a type for vmm-core's `Arch` trait.
 #[derive(Clone, Copy, Debug, Default)]

@@ -63,9 +63,15 @@ pub struct DirtyLog {
 impl DirtyLog {
     /// Turns dirty logging on for every slot of `ram` (manual protection when KVM offers it).
     pub fn start(vm: &dyn VmOps, ram: &GuestRam) -> Result<Self, DirtyError> {
+        Self::start_with(vm, ram, true)
+    }
+
+    /// [`DirtyLog::start`], optionally without manual protection (the classic log: KVM
+    /// write-protects every page when logging starts, and a harvest clears the log it returns).
+    pub fn start_with(vm: &dyn VmOps, ram: &GuestRam, manual: bool) -> Result<Self, DirtyError> {
         let offered = vm.check_extension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2).max(0) as u64;
         let mut mode = 0;
-        if offered & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE != 0 {
+        if manual && offered & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE != 0 {
             mode = offered & (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
             if vm
                 .enable_cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, 0, [mode, 0, 0, 0])

@@ -278,6 +278,10 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         },
     };
     let mut next = A::vcpu_started(&ctx, &mut vcpu);
+    // Whether the last KVM_RUN returned an exit: KVM finishes some exits only when the vCPU
+    // re-enters (the value of an MMIO or port read, the PC step past an arm64 MMIO access), so
+    // registers read before that are not the guest's (api.rst, KVM_RUN). A pause completes it.
+    let mut exit_pending = false;
     loop {
         match next {
             Ok(ExitAction::Continue) => {}
@@ -310,6 +314,21 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         unsafe { std::ptr::write_volatile(ie, 0) };
         match sh.control.request.load(Ordering::SeqCst) {
             STOP => break,
+            PAUSE if exit_pending => {
+                // Re-enter with immediate_exit set: KVM finishes the exit and returns EINTR
+                // without running guest code (or, rarely, exits again: that exit is handled and
+                // completed the same way). A failure shows again at the next KVM_RUN.
+                // SAFETY: `ie` points into this vCPU's kvm_run page, alive while `vcpu` is.
+                unsafe { std::ptr::write_volatile(ie, 1) };
+                next = match vcpu.run() {
+                    Ok(exit) => dispatch::<A>(&ctx, &sh, exit),
+                    Err(_) => {
+                        exit_pending = false;
+                        Ok(ExitAction::Continue)
+                    }
+                };
+                continue;
+            }
             PAUSE => {
                 sh.control.pause_park(id as usize, &mut vcpu);
                 next = Ok(ExitAction::Continue);
@@ -321,8 +340,12 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
             break;
         }
         next = match vcpu.run() {
-            Ok(exit) => dispatch::<A>(&ctx, &sh, exit),
+            Ok(exit) => {
+                exit_pending = true;
+                dispatch::<A>(&ctx, &sh, exit)
+            }
             Err(e) if matches!(e.errno(), Some(libc::EINTR) | Some(libc::EAGAIN)) => {
+                exit_pending = false;
                 Ok(ExitAction::Continue)
             }
             Err(e) => {

@@ -537,6 +537,19 @@ impl<A: Arch> Vmm<A> {
         Ok(())
     }
 
+    /// Turns on the classic dirty log, without manual protection (for comparisons; tetra itself
+    /// uses [`Vmm::start_dirty_log`]).
+    pub fn start_classic_dirty_log(&mut self) -> Result<(), VmmError> {
+        if self.dirty.is_none() {
+            self.dirty = Some(crate::dirty::DirtyLog::start_with(
+                &*self.shared.vm,
+                &self.shared.memory,
+                false,
+            )?);
+        }
+        Ok(())
+    }
+
     /// Turns dirty logging off, dropping what was pending.
     pub fn stop_dirty_log(&mut self) -> Result<(), VmmError> {
         if let Some(log) = self.dirty.take() {

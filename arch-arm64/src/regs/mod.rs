@@ -14,9 +14,11 @@
 
 mod decode;
 mod sysregs;
+mod vcpu;
 
 pub use decode::{core_name, reg_name};
 pub use sysregs::{SysReg, SYSREGS};
+pub use vcpu::{get_u64, set_u64, summary, OneRegVcpu, MPIDR_EL1};
 
 use std::sync::LazyLock;
 use vmm_core::regs::abi::{table_facts, AbiFact};
@@ -70,7 +72,7 @@ pub mod core {
     pub const SP_EL1: u16 = 68;
     /// elr_el1.
     pub const ELR_EL1: u16 = 70;
-    /// spsr[0] (`KVM_SPSR_EL1`); `spsr[i]` is at `SPSR + 2 * i`.
+    /// `spsr[0]` (`KVM_SPSR_EL1`); `spsr[i]` is at `SPSR + 2 * i`.
     pub const SPSR: u16 = 72;
     /// v0 (`fp_regs.vregs[0]`, U128); vN is at `V0 + 4 * N`.
     pub const V0: u16 = 84;

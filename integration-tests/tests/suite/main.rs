@@ -4,12 +4,18 @@
 mod boot;
 mod cli;
 mod cli_state;
+mod cli_status;
 mod devices;
 mod dirty;
+mod entry;
+mod irqchip;
 mod lifecycle;
 mod migration;
+mod pause_exit;
+mod power;
 mod regs;
 mod smp;
+mod smp_report;
 mod snapshot;
 
 use integration_tests::harness::Suite;
@@ -38,14 +44,20 @@ pub fn expect(out: &Outcome, exit: GuestExit, lines: &[&str]) -> Result<(), Stri
 fn main() {
     let mut s = Suite::new();
     boot::register(&mut s);
+    entry::register(&mut s);
     smp::register(&mut s);
+    smp_report::register(&mut s);
     devices::register(&mut s);
+    irqchip::register(&mut s);
+    power::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);
+    pause_exit::register(&mut s);
     migration::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
     cli::register(&mut s);
     cli_state::register(&mut s);
+    cli_status::register(&mut s);
     s.run()
 }

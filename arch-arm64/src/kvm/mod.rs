@@ -1,0 +1,127 @@
+//! The arm64 ioctl glue: `impl Arch for Arm64` on kvm-ioctls. Only built on aarch64 hosts; every
+//! decision it applies (layout, GIC frames, device tree, boot plan, entry state, PSCI events) is
+//! plain Rust in the rest of the crate.
+
+mod gic;
+mod platform;
+mod vcpu;
+
+pub use gic::Gic;
+pub use platform::Platform;
+pub use vcpu::{create_vcpu, preferred_target, reg_list, REG_LIST_MAX};
+
+use crate::error::Arm64Error;
+use crate::layout::{ipa_bits_needed, ram_regions, DEFAULT_IPA_BITS};
+use crate::psci::SystemEvent;
+use crate::regs::table_from_reg_list;
+use crate::Arm64;
+use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
+use vmm_core::hypervisor::VcpuExit;
+use vmm_core::regs::RegTable;
+use vmm_core::{
+    Arch, ExitAction, ExitContext, GuestExit, Payload, SetupContext, VcpuContext, VmConfig,
+};
+
+/// Opens `/dev/kvm` and creates a VM whose guest physical address space holds the map for
+/// `mem_bytes` of RAM (KVM's default 40 bits, or more when RAM needs it and the host has it).
+pub fn create_vm_for(mem_bytes: u64) -> Result<KvmVm, Arm64Error> {
+    let needed = ipa_bits_needed(mem_bytes);
+    if needed <= DEFAULT_IPA_BITS {
+        return Ok(KvmVm::create()?);
+    }
+    let mut limit = 0;
+    let vm = KvmVm::create_with(|kvm| {
+        limit = kvm.get_host_ipa_limit();
+        if limit < needed as i32 {
+            return Err(kvm_ioctls::Error::new(libc::E2BIG));
+        }
+        kvm.create_vm_with_ipa_size(needed)
+    });
+    match vm {
+        Ok(vm) => Ok(vm),
+        Err(_) if limit < needed as i32 => Err(Arm64Error::IpaTooSmall {
+            mem_mib: mem_bytes >> 20,
+            needed,
+            limit: limit.max(0) as u32,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Arch for Arm64 {
+    const NAME: &'static str = "arm64";
+    type Error = Arm64Error;
+    type Vm = KvmVm;
+    type Vcpu = KvmVcpu;
+    type Platform = Platform;
+
+    fn default_guest() -> Option<Payload> {
+        None
+    }
+
+    fn create_vm(config: &VmConfig) -> Result<KvmVm, Arm64Error> {
+        crate::config::check_early(config)?;
+        create_vm_for(config.mem_bytes())
+    }
+
+    fn ram_layout(config: &VmConfig) -> Result<Vec<(vm_memory::GuestAddress, usize)>, Arm64Error> {
+        Ok(ram_regions(config.mem_bytes()))
+    }
+
+    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, Arm64Error> {
+        platform::setup(ctx)
+    }
+
+    fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, Arm64Error> {
+        ctx.platform.take_vcpu(ctx.id)
+    }
+
+    fn register_table(_vm: &KvmVm, vcpu: &KvmVcpu) -> Result<RegTable, Arm64Error> {
+        let (table, unknown) = table_from_reg_list(&reg_list(vcpu)?)?;
+        if unknown.is_empty() {
+            Ok(table)
+        } else {
+            Err(Arm64Error::UnknownRegisters(unknown))
+        }
+    }
+
+    fn handle_exit(
+        ctx: &ExitContext<'_, Self>,
+        exit: VcpuExit<'_>,
+    ) -> Result<ExitAction, Arm64Error> {
+        use kvm_bindings::{
+            KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
+        };
+        Ok(match exit {
+            VcpuExit::SystemEvent { kind, .. } => match SystemEvent::from_kind(
+                kind,
+                KVM_SYSTEM_EVENT_SHUTDOWN,
+                KVM_SYSTEM_EVENT_RESET,
+                KVM_SYSTEM_EVENT_CRASH,
+            ) {
+                SystemEvent::Shutdown => {
+                    ctx.exit.end(GuestExit::PowerOff);
+                    ExitAction::Stop
+                }
+                SystemEvent::Reset => {
+                    ctx.exit.end(GuestExit::Reset);
+                    ExitAction::Stop
+                }
+                SystemEvent::Crash => ExitAction::Crash("the guest reported a crash".into()),
+                SystemEvent::Other(k) => ExitAction::Crash(format!("unexpected system event {k}")),
+            },
+            VcpuExit::InternalError { suberror } => {
+                ExitAction::Crash(format!("KVM internal error, suberror {suberror}"))
+            }
+            VcpuExit::FailEntry { reason } => ExitAction::Crash(format!(
+                "KVM could not enter the guest (reason {reason:#x})"
+            )),
+            VcpuExit::Debug => ExitAction::Continue,
+            other => ExitAction::Crash(format!("unexpected exit {other:?}")),
+        })
+    }
+
+    fn vcpu_summary(vcpu: &KvmVcpu) -> String {
+        crate::regs::summary(vcpu)
+    }
+}

@@ -1,0 +1,55 @@
+//! vCPU creation (`KVM_ARM_PREFERRED_TARGET`, `KVM_ARM_VCPU_INIT` with PSCI 0.2; secondaries
+//! powered off) and `KVM_GET_REG_LIST`.
+
+use crate::error::Arm64Error;
+use kvm_bindings::{kvm_vcpu_init, RegList, KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2};
+use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
+use vmm_core::hypervisor::HvError;
+
+fn hv(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Arm64Error {
+    move |e| Arm64Error::Hv(KvmVm::error(op, e))
+}
+
+/// The host's preferred vCPU target (`KVM_ARM_PREFERRED_TARGET`), with no feature set.
+pub fn preferred_target(vm: &KvmVm) -> Result<kvm_vcpu_init, Arm64Error> {
+    let mut kvi = kvm_vcpu_init::default();
+    vm.fd()
+        .get_preferred_target(&mut kvi)
+        .map_err(hv("KVM_ARM_PREFERRED_TARGET"))?;
+    Ok(kvi)
+}
+
+/// Creates vCPU `id` and initialises it for `target` with PSCI 0.2; `powered_off` makes it wait
+/// for a PSCI `CPU_ON` (every secondary).
+pub fn create_vcpu(
+    vm: &KvmVm,
+    id: u32,
+    target: &kvm_vcpu_init,
+    powered_off: bool,
+) -> Result<KvmVcpu, Arm64Error> {
+    let vcpu = vm.create_vcpu(u64::from(id))?;
+    let mut kvi = *target;
+    kvi.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+    if powered_off {
+        kvi.features[0] |= 1 << KVM_ARM_VCPU_POWER_OFF;
+    }
+    vcpu.fd().vcpu_init(&kvi).map_err(hv("KVM_ARM_VCPU_INIT"))?;
+    Ok(vcpu)
+}
+
+/// The most ids kvm-bindings' `RegList` holds (without SVE, KVM lists about 250-450).
+pub const REG_LIST_MAX: usize = 500;
+
+/// The vCPU's register ids (`KVM_GET_REG_LIST`), in the kernel's order.
+pub fn reg_list(vcpu: &KvmVcpu) -> Result<Vec<u64>, Arm64Error> {
+    let mut list = RegList::new(REG_LIST_MAX)
+        .map_err(|_| Arm64Error::Hv(HvError::Unsupported("a KVM_GET_REG_LIST buffer")))?;
+    match vcpu.fd().get_reg_list(&mut list) {
+        Ok(()) => Ok(list.as_slice().to_vec()),
+        // The kernel wrote the count it needs into `n`.
+        Err(e) if e.errno() == libc::E2BIG => Err(Arm64Error::Hv(HvError::Unsupported(
+            "more than REG_LIST_MAX registers in KVM_GET_REG_LIST",
+        ))),
+        Err(e) => Err(hv("KVM_GET_REG_LIST")(e)),
+    }
+}

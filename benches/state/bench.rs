@@ -1,0 +1,211 @@
+//! The x86_64 body of the state benchmark.
+
+use integration_tests::guests::{self, Guest};
+use integration_tests::host::HostArch;
+use integration_tests::run::{chain, Scratch, TestVm};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vmm_core::bus::BusDevice;
+use vmm_core::console::ConsoleSink;
+use vmm_core::migration::MigrateOptions;
+use vmm_core::{Vmm, VmmOptions};
+
+/// Records that the guest wrote the port at least once.
+struct FirstWrite(Arc<AtomicBool>);
+impl BusDevice for FirstWrite {
+    fn read(&mut self, _: u64, data: &mut [u8]) {
+        data.fill(0);
+    }
+    fn write(&mut self, _: u64, _: &[u8]) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn quiet() -> VmmOptions {
+    VmmOptions {
+        console: ConsoleSink::Null,
+        stdin: false,
+        ..VmmOptions::default()
+    }
+}
+
+/// Adds the first-write recorder at port 0x80, starts, and waits for the guest's first write.
+fn start_to_first_instruction(vmm: &mut Vmm<HostArch>, t0: Instant) -> Duration {
+    let seen = Arc::new(AtomicBool::new(false));
+    vmm.add_pio_device(0x80, 1, Arc::new(Mutex::new(FirstWrite(seen.clone()))))
+        .expect("port 0x80 is free");
+    vmm.start().expect("start");
+    while !seen.load(Ordering::Relaxed) {
+        // Yield rather than spin: on a small host the vCPU thread needs this CPU.
+        std::thread::yield_now();
+        assert!(t0.elapsed() < Duration::from_secs(30), "the guest never ran");
+    }
+    t0.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn row(what: &str, tetra: String, base: String, ratio: f64, goal: &str) {
+    println!("{what:<46} {tetra:>12} {base:>28} {ratio:>8.2}x  {goal}");
+}
+
+/// A workload VM of `mib` that has touched its RAM; `dirty` keeps it rewriting 32 MiB.
+fn workload(g: &'static Guest, mib: u64, dirty: bool) -> TestVm<HostArch> {
+    let mut cfg = g.config(1, mib);
+    cfg.cmdline = if dirty { "d".into() } else { "i".into() };
+    let mut vm = TestVm::<HostArch>::new(cfg).expect("build");
+    vm.vmm.start().expect("start");
+    vm.wait_for("touched\n").expect("the workload touched its RAM");
+    vm
+}
+
+/// Bytes through a Unix socket pair, as fast as it goes.
+fn raw_transfer(bytes: u64) -> Duration {
+    let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let t = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        while got < bytes {
+            got += b.read(&mut buf).unwrap() as u64;
+        }
+    });
+    let chunk = vec![0x5au8; 1 << 20];
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = (bytes - sent).min(chunk.len() as u64) as usize;
+        a.write_all(&chunk[..n]).unwrap();
+        sent += n as u64;
+    }
+    reader.join().unwrap();
+    t.elapsed()
+}
+
+pub fn main() {
+    if let Some(why) = integration_tests::harness::kvm_unavailable() {
+        println!("skipped: {why}");
+        return;
+    }
+    let g = guests::get("workload").expect("the workload guest");
+    let pio = guests::get("pio_bench").expect("the pio_bench guest");
+    println!("tetra state benchmark: snapshots and migrations once each, the rest medians of 5; ratio = tetra / baseline");
+    println!("{:<46} {:>12} {:>28} {:>9}  goal", "metric", "tetra", "baseline", "ratio");
+    for mib in [256u64, 1024] {
+        for dirty in [false, true] {
+            let mode = if dirty { "dirtying" } else { "idle" };
+            let tag = format!("{mib} MiB {mode}");
+            let dir = Scratch::new(&format!("bench-{mib}-{mode}"));
+            let mut src = workload(g, mib, dirty);
+            let gib = mib as f64 / 1024.0;
+
+            // Dirty logging: tetra's start (manual protection, every page initially dirty), against
+            // the classic start (KVM write-protects every page) on an identical VM; medians of 5.
+            let mut classic_vm = workload(g, mib, dirty);
+            let (mut ours, mut classic) = (Vec::new(), Vec::new());
+            for _ in 0..5 {
+                let t = Instant::now();
+                src.vmm.start_dirty_log().expect("dirty log");
+                ours.push(t.elapsed());
+                src.vmm.stop_dirty_log().expect("dirty log off");
+                let t = Instant::now();
+                classic_vm.vmm.start_classic_dirty_log().expect("classic dirty log");
+                classic.push(t.elapsed());
+                classic_vm.vmm.stop_dirty_log().expect("dirty log off");
+            }
+            drop(classic_vm);
+            let (start_log, plain) = (median(ours), median(classic));
+            row(
+                &format!("dirty log start, {tag}, ms per GiB"),
+                format!("{:.3}", ms(start_log) / gib),
+                format!("classic log start: {:.3}", ms(plain) / gib),
+                start_log.as_secs_f64() / plain.as_secs_f64().max(1e-9),
+                "< 0.2 ms/GiB",
+            );
+
+            // Snapshot, against writing the same bytes.
+            let path = dir.0.join("vm.snap");
+            let t = Instant::now();
+            let st = src.vmm.snapshot(&path).expect("snapshot");
+            let snap = t.elapsed();
+            let blob = vec![0xa5u8; (st.memory_bytes + st.state_bytes) as usize];
+            let t = Instant::now();
+            let mut f = std::fs::File::create(dir.0.join("baseline.bin")).unwrap();
+            f.write_all(&blob).unwrap();
+            f.sync_all().unwrap();
+            let plain = t.elapsed();
+            drop(blob);
+            let _ = std::fs::remove_file(dir.0.join("baseline.bin"));
+            row(
+                &format!("snapshot, {tag} ({} MiB written), ms", st.memory_bytes >> 20),
+                format!("{:.1}", ms(snap)),
+                format!("plain write+fsync: {:.1}", ms(plain)),
+                snap.as_secs_f64() / plain.as_secs_f64(),
+                "",
+            );
+
+            // Restore to the first guest instruction, against a fresh boot to its first one;
+            // medians of 5.
+            let (mut rs, mut bs) = (Vec::new(), Vec::new());
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                let mut r = Vmm::<HostArch>::restore(&path, quiet()).expect("restore");
+                rs.push(start_to_first_instruction(&mut r, t0));
+                drop(r);
+                let t0 = Instant::now();
+                let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
+                bs.push(start_to_first_instruction(&mut fresh, t0));
+                drop(fresh);
+            }
+            let (restore, boot) = (median(rs), median(bs));
+            row(
+                &format!("restore to first instruction, {tag}, ms"),
+                format!("{:.2}", ms(restore)),
+                format!("fresh boot: {:.2}", ms(boot)),
+                restore.as_secs_f64() / boot.as_secs_f64(),
+                if mib == 256 { "< 5 ms" } else { "" },
+            );
+
+            // Migration over a Unix socket, against a raw transfer of the same bytes.
+            let sock = dir.0.join("mig.sock");
+            let uri = format!("unix:{}", sock.display());
+            let u2 = uri.clone();
+            let dest = std::thread::spawn(move || {
+                Vmm::<HostArch>::incoming(&u2, quiet(), Duration::from_secs(60), &mut |_| {})
+                    .map_err(|e| chain(&e))
+            });
+            while !sock.exists() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let stats = src
+                .vmm
+                .migrate(&uri, &MigrateOptions::default(), &mut |_| {})
+                .expect("migrate");
+            let d = dest.join().unwrap().expect("destination");
+            drop(d);
+            let raw = raw_transfer(stats.bytes);
+            row(
+                &format!("migration total, {tag} ({} MiB, {} rounds), ms", stats.bytes >> 20, stats.rounds),
+                format!("{:.1}", ms(stats.total)),
+                format!("raw socket copy: {:.1}", ms(raw)),
+                stats.total.as_secs_f64() / raw.as_secs_f64(),
+                "",
+            );
+            row(
+                &format!("migration downtime, {tag}, ms"),
+                format!("{:.1}", ms(stats.downtime)),
+                "goal: 20.0".into(),
+                ms(stats.downtime) / 20.0,
+                if mib == 1024 && !dirty { "< 20 ms (idle 1 GiB)" } else { "" },
+            );
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! tetra's snapshot and migration benchmark (issue 5), each figure next to a baseline measured in
+//! the same run and the goal it aims at. For 256 MiB and 1 GiB guests that touched all their RAM,
+//! idle (no memory writes) and dirtying (32 MiB rewritten continuously):
+//!
+//! - snapshot time; baseline: writing and fsyncing the same bytes with one plain write;
+//! - restore time to the first guest instruction (the guest writes port 0x80 all the time, so the
+//!   first write after `Vmm::restore` marks it); baseline: a fresh boot to its first instruction;
+//! - migration total time and downtime over a Unix socket; baseline: a raw transfer of the same
+//!   bytes over a Unix socket pair;
+//! - the cost of starting dirty logging, per GiB; baseline: re-registering the same slots without
+//!   logging.
+//!
+//! Run: `cargo bench --bench state` (x86_64 hosts with /dev/kvm).
+
+#[cfg(target_arch = "x86_64")]
+mod bench;
+
+fn main() {
+    #[cfg(target_arch = "x86_64")]
+    bench::main();
+    #[cfg(not(target_arch = "x86_64"))]
+    println!("skipped: the benchmark's guests are x86_64; this host is not");
+}

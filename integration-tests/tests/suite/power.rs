@@ -1,0 +1,29 @@
+//! Power events, arch-neutral: a guest named `poweroff` prints "poweroff: bye" and powers off
+//! (arm64: PSCI SYSTEM_OFF), one named `reset` prints "reset: resetting" and asks for a reset
+//! (PSCI SYSTEM_RESET). tetra ends the VM with the matching ending, status 0.
+
+use crate::expect;
+use integration_tests::guests;
+use integration_tests::harness::Suite;
+use integration_tests::host::HostArch;
+use integration_tests::run::run;
+use vmm_core::GuestExit;
+
+pub fn register(s: &mut Suite) {
+    for (guest, line, exit) in [
+        ("poweroff", "poweroff: bye", GuestExit::PowerOff),
+        ("reset", "reset: resetting", GuestExit::Reset),
+    ] {
+        let Some(g) = guests::get(guest) else {
+            continue;
+        };
+        s.kvm(&format!("power::{guest}"), move || {
+            // Two vCPUs: the event ends the VM although the second one never ran.
+            let out = run::<HostArch>(g.config(2, 16))?;
+            expect(&out, exit.clone(), &[line])?;
+            integration_tests::harness::check(exit.exit_code() == 0, || {
+                format!("{exit:?} maps to status {}", exit.exit_code())
+            })
+        });
+    }
+}

@@ -1,0 +1,117 @@
+#!/bin/busybox sh
+# shellcheck shell=dash
+# /init of an emulated-host lane (scripts/emu-test). Runs as PID 1 under busybox sh inside the
+# emulated arm64/ppc64/x86_64 host: loads the KVM modules, proves /dev/kvm works (kvm-smoke), runs
+# the test executables in /tests, prints machine-readable markers and powers off.
+#
+# Markers (one per line, parsed by scripts/emu-test; the text after the marker is key=value):
+#   @@LANE BOOT ...            init started
+#   @@MODULE name=<m> rc=<rc>  insmod result
+#   @@TEST BEGIN name=<n>      a test executable starts (its output follows)
+#   @@TEST END name=<n> rc=<rc> secs=<s>
+#   @@LANE END status=<rc> ... all done; poweroff follows
+# Settings come from /etc/lane.env, written by scripts/emu-test.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /root /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+
+LANE_ARCH=unknown LANE_MODE=tests LANE_FILTER='' LANE_BINS='' LANE_TEST_ARGS='' LANE_TEST_TIMEOUT=600 LANE_CMD=''
+# shellcheck disable=SC1091
+. /etc/lane.env
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+# secs_since START_UPTIME -> elapsed seconds with two decimals
+secs_since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }'; }
+
+finish() {
+	echo "@@LANE END status=$1 $2 uptime=$(uptime_s)"
+	sync
+	poweroff -f
+	echo o >/proc/sysrq-trigger # poweroff -f does not return; this is a last resort
+	sleep 5
+}
+
+echo "@@LANE BOOT arch=$LANE_ARCH kernel=$(uname -r) nproc=$(nproc) mem_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo) uptime=$(uptime_s)"
+
+# Modules, in dependency order (emu-test resolved them with the kernel's modules.dep).
+modfail=0
+if [ -s /etc/lane/modules ]; then
+	while read -r m; do
+		[ -n "$m" ] || continue
+		insmod "/lib/modules/lane/$m.ko"
+		rc=$?
+		echo "@@MODULE name=$m rc=$rc"
+		[ "$rc" = 0 ] || modfail=1
+	done </etc/lane/modules
+fi
+
+# Environment seen by every test executable.
+export TETRA_BIN=/bin/tetra TETRA_REQUIRE_KVM=1 TETRA_LANE="$LANE_ARCH"
+export TMPDIR=/tmp HOME=/root RUST_BACKTRACE=1
+if [ -e /l2/bzImage ]; then
+	export TETRA_L2_KERNEL=/l2/bzImage TETRA_L2_INITRD=/l2/initrd.cpio
+	export TETRA_L2_CMDLINE="console=ttyS0 quiet panic=-1" TETRA_L2_MARKER="TETRA-L2: init reached"
+fi
+
+echo "--- KVM in this host:"
+ls -l /dev/kvm 2>&1
+dmesg | grep -i -E 'kvm|svm|hypervisor' | tail -n 12
+
+run_test() { # name command...
+	name=$1
+	shift
+	echo "@@TEST BEGIN name=$name"
+	t0=$(uptime_s)
+	"$@"
+	rc=$?
+	echo "@@TEST END name=$name rc=$rc secs=$(secs_since "$t0")"
+	return $rc
+}
+
+if [ "$LANE_MODE" = shell ]; then
+	echo "lane shell: the environment above is exported; 'exit' powers off"
+	setsid cttyhack sh
+	finish 0 "mode=shell"
+fi
+
+status=0
+run_test kvm-smoke /bin/kvm-smoke || status=1
+[ "$modfail" = 0 ] || status=1
+
+if [ "$LANE_MODE" = cmd ]; then
+	run_test cmd sh -c "$LANE_CMD" || status=1
+	finish "$status" "mode=cmd"
+fi
+
+# Test executables. LANE_BINS: space-separated shell patterns over the names in /tests (empty:
+# all). LANE_FILTER goes to each libtest/libtest-mimic executable as its name filter.
+ran=0 failed=0
+cd /tmp || finish 1 "error=no-tmp"
+for t in /tests/*; do
+	[ -x "$t" ] || continue
+	name=${t##*/}
+	if [ -n "$LANE_BINS" ]; then
+		sel=0
+		for pat in $LANE_BINS; do
+			# shellcheck disable=SC2254
+			case "$name" in $pat) sel=1 ;; esac
+		done
+		[ "$sel" = 1 ] || continue
+	fi
+	ran=$((ran + 1))
+	if [ -n "$LANE_FILTER" ]; then set -- "$LANE_FILTER"; else set --; fi
+	# shellcheck disable=SC2086
+	run_test "$name" timeout "$LANE_TEST_TIMEOUT" "$t" $LANE_TEST_ARGS "$@" || failed=$((failed + 1))
+done
+[ "$failed" = 0 ] || status=1
+if [ "$ran" = 0 ]; then
+	echo "no test executable matched LANE_BINS='$LANE_BINS'"
+	status=1
+fi
+finish "$status" "mode=tests binaries=$ran failed=$failed"
