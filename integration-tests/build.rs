@@ -154,6 +154,36 @@ const AARCH64: &[Spec] = &[
     },
 ];
 
+/// The ppc64 (pseries, little-endian) guests: flat images loaded raw at 4 MiB.
+const PPC64: &[Spec] = &[
+    ppc64("hello.S"),
+    ppc64("poweroff.S"),
+    ppc64("smp.S"),
+    ppc64("echo.S"),
+    ppc64("counter.S"),
+    ppc64("mmio.S"),
+    ppc64("entry.S"),
+    ppc64("rtas.S"),
+    ppc64("regmove.S"),
+    Spec {
+        src: "hello_be.S",
+        boot: "raw:0x400000:be",
+        as_flags: &["-a64", "-mpower9", "-mbig"],
+        ld_flags: &["-m", "elf64ppc", "-T", "flat.ld"],
+        flat: true,
+    },
+];
+
+const fn ppc64(src: &'static str) -> Spec {
+    Spec {
+        src,
+        boot: "raw:0x400000",
+        as_flags: &["-a64", "-mpower9", "-mlittle"],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    }
+}
+
 fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap();
     let big = std::env::var("CARGO_CFG_TARGET_ENDIAN").unwrap() == "big";
@@ -161,6 +191,7 @@ fn main() {
     let (dir, specs): (&str, &[Spec]) = match arch.as_str() {
         "x86_64" => ("x86_64", X86_64),
         "aarch64" => ("aarch64", AARCH64),
+        "powerpc64" if !big => ("ppc64", PPC64),
         _ => ("", &[]),
     };
     let mut table = String::from("/// The test guests built for this target.\n");

@@ -26,6 +26,7 @@ fn run(target: Target, facts: Vec<AbiFact>) {
 fn powerpc_facts() -> Vec<AbiFact> {
     let mut facts = kvm_ppc::abi::abi_facts();
     facts.extend(arch_ppc64::regs::abi_facts());
+    facts.extend(arch_ppc64::mmu::abi_facts());
     // BookE's own structs (kvm_config_tlb, the TLB array, kvm_dirty_tlb), constants, the
     // KVM_DIRTY_TLB number, the MPIC attribute groups, and its register table (sregs `u.e`).
     facts.extend(arch_booke::abi::abi_facts());

@@ -40,7 +40,10 @@ fn start_to_first_instruction(vmm: &mut Vmm<HostArch>, t0: Instant) -> Duration 
     while !seen.load(Ordering::Relaxed) {
         // Yield rather than spin: on a small host the vCPU thread needs this CPU.
         std::thread::yield_now();
-        assert!(t0.elapsed() < Duration::from_secs(30), "the guest never ran");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the guest never ran"
+        );
     }
     t0.elapsed()
 }
@@ -64,7 +67,8 @@ fn workload(g: &'static Guest, mib: u64, dirty: bool) -> TestVm<HostArch> {
     cfg.cmdline = if dirty { "d".into() } else { "i".into() };
     let mut vm = TestVm::<HostArch>::new(cfg).expect("build");
     vm.vmm.start().expect("start");
-    vm.wait_for("touched\n").expect("the workload touched its RAM");
+    vm.wait_for("touched\n")
+        .expect("the workload touched its RAM");
     vm
 }
 
@@ -98,7 +102,10 @@ pub fn main() {
     let g = guests::get("workload").expect("the workload guest");
     let pio = guests::get("pio_bench").expect("the pio_bench guest");
     println!("tetra state benchmark: snapshots and migrations once each, the rest medians of 5; ratio = tetra / baseline");
-    println!("{:<46} {:>12} {:>28} {:>9}  goal", "metric", "tetra", "baseline", "ratio");
+    println!(
+        "{:<46} {:>12} {:>28} {:>9}  goal",
+        "metric", "tetra", "baseline", "ratio"
+    );
     for mib in [256u64, 1024] {
         for dirty in [false, true] {
             let mode = if dirty { "dirtying" } else { "idle" };
@@ -117,7 +124,10 @@ pub fn main() {
                 ours.push(t.elapsed());
                 src.vmm.stop_dirty_log().expect("dirty log off");
                 let t = Instant::now();
-                classic_vm.vmm.start_classic_dirty_log().expect("classic dirty log");
+                classic_vm
+                    .vmm
+                    .start_classic_dirty_log()
+                    .expect("classic dirty log");
                 classic.push(t.elapsed());
                 classic_vm.vmm.stop_dirty_log().expect("dirty log off");
             }
@@ -145,7 +155,10 @@ pub fn main() {
             drop(blob);
             let _ = std::fs::remove_file(dir.0.join("baseline.bin"));
             row(
-                &format!("snapshot, {tag} ({} MiB written), ms", st.memory_bytes >> 20),
+                &format!(
+                    "snapshot, {tag} ({} MiB written), ms",
+                    st.memory_bytes >> 20
+                ),
                 format!("{:.1}", ms(snap)),
                 format!("plain write+fsync: {:.1}", ms(plain)),
                 snap.as_secs_f64() / plain.as_secs_f64(),
@@ -193,7 +206,11 @@ pub fn main() {
             drop(d);
             let raw = raw_transfer(stats.bytes);
             row(
-                &format!("migration total, {tag} ({} MiB, {} rounds), ms", stats.bytes >> 20, stats.rounds),
+                &format!(
+                    "migration total, {tag} ({} MiB, {} rounds), ms",
+                    stats.bytes >> 20,
+                    stats.rounds
+                ),
                 format!("{:.1}", ms(stats.total)),
                 format!("raw socket copy: {:.1}", ms(raw)),
                 stats.total.as_secs_f64() / raw.as_secs_f64(),
@@ -204,7 +221,11 @@ pub fn main() {
                 format!("{:.1}", ms(stats.downtime)),
                 "goal: 20.0".into(),
                 ms(stats.downtime) / 20.0,
-                if mib == 1024 && !dirty { "< 20 ms (idle 1 GiB)" } else { "" },
+                if mib == 1024 && !dirty {
+                    "< 20 ms (idle 1 GiB)"
+                } else {
+                    ""
+                },
             );
         }
     }

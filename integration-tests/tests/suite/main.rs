@@ -5,6 +5,7 @@ mod boot;
 mod cli;
 mod cli_state;
 mod cli_status;
+mod contract;
 mod devices;
 mod dirty;
 mod entry;
@@ -13,6 +14,9 @@ mod lifecycle;
 mod migration;
 mod pause_exit;
 mod power;
+mod pseries;
+#[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+mod pseries_regs;
 mod regs;
 mod smp;
 mod smp_report;
@@ -59,5 +63,9 @@ fn main() {
     cli::register(&mut s);
     cli_state::register(&mut s);
     cli_status::register(&mut s);
+    contract::register(&mut s);
+    pseries::register(&mut s);
+    #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
+    pseries_regs::register(&mut s);
     s.run()
 }

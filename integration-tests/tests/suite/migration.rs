@@ -129,7 +129,7 @@ pub fn register(s: &mut Suite) {
             "destination_gone_at_hello",
             Fault::CutBefore(Kind::Hello as u8, 0),
         ),
-        ("link_cut_mid_round", Fault::CutBefore(Kind::Pages as u8, 3)),
+        ("link_cut_mid_round", Fault::CutBefore(Kind::Pages as u8, 1)),
         (
             "destination_gone_at_stop_and_copy",
             Fault::CutBefore(Kind::State as u8, 0),

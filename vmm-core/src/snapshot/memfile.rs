@@ -243,7 +243,9 @@ mod tests {
             .unwrap();
         let mut f = tmp("a");
         let stats = write(&mem, &mut f).unwrap();
-        assert_eq!(stats.pages, 2);
+        // Two pages were written; with transparent huge pages a touch can make a whole 2 MiB
+        // resident, so up to two huge pages' worth may count as touched.
+        assert!((2..=2 * 512 + 2).contains(&stats.pages), "{stats:?}");
         let meta = f.metadata().unwrap();
         assert_eq!(meta.len(), 12 << 20);
         assert!(

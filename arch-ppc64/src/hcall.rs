@@ -1,0 +1,447 @@
+//! PAPR hypercalls: the one table ([`HCALLS`]) that says which hypercalls tetra serves, who
+//! serves them under KVM-HV, and which `ibm,hypertas-functions` group announces them.
+//!
+//! A pseries guest calls the hypervisor with `sc 1`: r3 is the hypercall number, r4..r12 its
+//! arguments; on return r3 is the status (`H_SUCCESS`, `H_FUNCTION`, ...) and r4.. carry
+//! results. KVM-HV serves many hypercalls in the kernel and exits to userspace
+//! (`KVM_EXIT_PAPR_HCALL`) only for those it does not handle itself:
+//!
+//! * **in the kernel by default** ([`InKernel::Default`]): the hypercalls of KVM-HV's
+//!   `default_hcall_list` (the HPT calls, `H_CEDE`, `H_PROD`, `H_CONFER`, `H_REGISTER_VPA`,
+//!   `H_SET_DABR`, the XICS calls with an in-kernel XICS). `H_CEDE` is one: its entry here is
+//!   the fallback for a kernel where it was turned off (or KVM-PR);
+//! * **in the kernel once enabled** ([`InKernel::Enable`]) with `KVM_CAP_PPC_ENABLE_HCALL`:
+//!   `H_SET_MODE`, whose breakpoint resources (CIABR, DAWR) only the kernel can set; the kernel
+//!   returns the rest (little-endian interrupts, address-translation mode) to tetra;
+//! * **never in the kernel** ([`InKernel::Never`]): the console (`H_PUT_TERM_CHAR`,
+//!   `H_GET_TERM_CHAR`) and `H_RTAS` (KVM serves only RTAS tokens defined with
+//!   `KVM_PPC_RTAS_DEFINE_TOKEN`, which tetra does not use).
+//!
+//! Any other number is answered `H_FUNCTION`. Handlers are plain functions over a
+//! [`HcallEnv`]; one that needs the calling vCPU's registers leaves a
+//! [`VcpuRequest`] in the machine and returns
+//! [`HcallOutcome::WithVcpu`].
+
+use crate::machine::{CpuControl, Machine, VcpuRequest};
+use crate::rtas;
+use crate::vty;
+use vmm_core::memory::GuestMemoryMmap;
+use vmm_core::ExitNotifier;
+
+/// `H_SUCCESS`.
+pub const H_SUCCESS: i64 = 0;
+/// `H_HARDWARE`: the hardware (here: KVM) failed.
+pub const H_HARDWARE: i64 = -1;
+/// `H_FUNCTION`: not supported.
+pub const H_FUNCTION: i64 = -2;
+/// `H_PARAMETER`: a bad parameter.
+pub const H_PARAMETER: i64 = -4;
+/// `H_P2`: bad second parameter.
+pub const H_P2: i64 = -55;
+/// `H_P3`: bad third parameter.
+pub const H_P3: i64 = -56;
+/// `H_P4`: bad fourth parameter.
+pub const H_P4: i64 = -57;
+/// `H_UNSUPPORTED_FLAG`: a flag value the hypervisor does not support.
+pub const H_UNSUPPORTED_FLAG: i64 = -256;
+
+/// `H_GET_TERM_CHAR`.
+pub const H_GET_TERM_CHAR: u64 = 0x54;
+/// `H_PUT_TERM_CHAR`.
+pub const H_PUT_TERM_CHAR: u64 = 0x58;
+/// `H_CEDE`.
+pub const H_CEDE: u64 = 0xe0;
+/// `H_SET_MODE`.
+pub const H_SET_MODE: u64 = 0x31c;
+/// `KVMPPC_H_RTAS`: the private hypercall through which the RTAS entry code calls the VMM.
+pub const H_RTAS: u64 = 0xf000;
+
+/// `H_SET_MODE` resource: CIABR.
+pub const H_SET_MODE_RESOURCE_SET_CIABR: u64 = 1;
+/// `H_SET_MODE` resource: DAWR0.
+pub const H_SET_MODE_RESOURCE_SET_DAWR0: u64 = 2;
+/// `H_SET_MODE` resource: interrupt address-translation mode (LPCR\[AIL\]).
+pub const H_SET_MODE_RESOURCE_ADDR_TRANS_MODE: u64 = 3;
+/// `H_SET_MODE` resource: interrupt endianness (LPCR\[ILE\]).
+pub const H_SET_MODE_RESOURCE_LE: u64 = 4;
+/// `H_SET_MODE` resource: DAWR1.
+pub const H_SET_MODE_RESOURCE_SET_DAWR1: u64 = 5;
+
+/// LPCR\[ILE\]: interrupts are taken little-endian.
+pub const LPCR_ILE: u64 = 1 << 25;
+/// LPCR\[AIL\]: interrupts are taken with relocation on, at an offset.
+pub const LPCR_AIL: u64 = 3 << 23;
+/// Shift of LPCR\[AIL\].
+pub const LPCR_AIL_SHIFT: u32 = 23;
+
+/// Who serves a hypercall under KVM-HV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InKernel {
+    /// Always tetra.
+    Never,
+    /// The kernel, by default; tetra's handler is the fallback.
+    Default,
+    /// The kernel once tetra enables it (`KVM_CAP_PPC_ENABLE_HCALL`); the kernel hands back what
+    /// it leaves to userspace.
+    Enable,
+}
+
+/// What the vCPU does after a hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HcallOutcome {
+    /// Return to the guest with this status in r3 (results are in the argument registers).
+    Return(i64),
+    /// The machine holds a [`VcpuRequest`] for this vCPU; the glue completes the call.
+    WithVcpu,
+    /// The vCPU stops until RTAS `start-cpu` wakes it.
+    Park,
+    /// The VM is ending: this vCPU stops.
+    Stop,
+}
+
+/// What a hypercall handler sees.
+pub struct HcallEnv<'a> {
+    /// The calling vCPU.
+    pub cpu: u32,
+    /// Guest memory.
+    pub mem: &'a GuestMemoryMmap,
+    /// The machine.
+    pub machine: &'a Machine,
+    /// Parked vCPUs.
+    pub cpus: &'a dyn CpuControl,
+    /// Ends the VM.
+    pub exit: &'a ExitNotifier,
+}
+
+/// A hypercall handler: the environment and the argument registers r4..r12 (results are
+/// written back into them).
+pub type Handler = fn(&HcallEnv<'_>, &mut [u64; 9]) -> HcallOutcome;
+
+/// One served hypercall.
+pub struct HcallDef {
+    /// Its number (r3).
+    pub nr: u64,
+    /// Its PAPR name.
+    pub name: &'static str,
+    /// Who serves it under KVM-HV.
+    pub kernel: InKernel,
+    /// The `ibm,hypertas-functions` group that announces it.
+    pub hypertas: Option<&'static str>,
+    /// tetra's handler.
+    pub handler: Handler,
+}
+
+/// The hypercalls tetra serves, by number.
+pub static HCALLS: &[HcallDef] = &[
+    HcallDef {
+        nr: H_GET_TERM_CHAR,
+        name: "H_GET_TERM_CHAR",
+        kernel: InKernel::Never,
+        hypertas: Some("hcall-term"),
+        handler: h_get_term_char,
+    },
+    HcallDef {
+        nr: H_PUT_TERM_CHAR,
+        name: "H_PUT_TERM_CHAR",
+        kernel: InKernel::Never,
+        hypertas: Some("hcall-term"),
+        handler: h_put_term_char,
+    },
+    HcallDef {
+        nr: H_CEDE,
+        name: "H_CEDE",
+        kernel: InKernel::Default,
+        hypertas: Some("hcall-splpar"),
+        handler: h_cede,
+    },
+    HcallDef {
+        nr: H_SET_MODE,
+        name: "H_SET_MODE",
+        kernel: InKernel::Enable,
+        hypertas: Some("hcall-set-mode"),
+        handler: h_set_mode,
+    },
+    HcallDef {
+        nr: H_RTAS,
+        name: "H_RTAS",
+        kernel: InKernel::Never,
+        hypertas: None,
+        handler: h_rtas,
+    },
+];
+
+/// The entry for hypercall `nr`.
+pub fn lookup(nr: u64) -> Option<&'static HcallDef> {
+    HCALLS.iter().find(|h| h.nr == nr)
+}
+
+/// Serves hypercall `nr` with argument registers `args`.
+pub fn dispatch(env: &HcallEnv<'_>, nr: u64, args: &mut [u64; 9]) -> HcallOutcome {
+    match lookup(nr) {
+        Some(h) => (h.handler)(env, args),
+        None => HcallOutcome::Return(H_FUNCTION),
+    }
+}
+
+/// The `ibm,hypertas-functions` strings: each group of the table once, in table order.
+pub fn hypertas_functions() -> Vec<&'static str> {
+    let mut v: Vec<&str> = Vec::new();
+    for g in HCALLS.iter().filter_map(|h| h.hypertas) {
+        if !v.contains(&g) {
+            v.push(g);
+        }
+    }
+    v
+}
+
+/// The hypercalls tetra asks the kernel to serve (`KVM_CAP_PPC_ENABLE_HCALL`).
+pub fn kernel_enabled() -> impl Iterator<Item = &'static HcallDef> {
+    HCALLS.iter().filter(|h| h.kernel == InKernel::Enable)
+}
+
+fn term_ok(termno: u64) -> bool {
+    // Linux's early debug console uses terminal 0 before it has read the device tree (QEMU
+    // accepts it as the first vty too).
+    termno == u64::from(crate::layout::VTY_REG) || termno == 0
+}
+
+/// `H_PUT_TERM_CHAR(termno, len, chars 0-7, chars 8-15)`.
+fn h_put_term_char(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    if !term_ok(a[0]) {
+        return HcallOutcome::Return(H_PARAMETER);
+    }
+    match vty::unpack_chars(a[1], a[2], a[3]) {
+        Some(bytes) => {
+            env.machine.vty().put(&bytes);
+            HcallOutcome::Return(H_SUCCESS)
+        }
+        None => HcallOutcome::Return(H_PARAMETER),
+    }
+}
+
+/// `H_GET_TERM_CHAR(termno)` -> (len, chars 0-7, chars 8-15).
+fn h_get_term_char(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    if !term_ok(a[0]) {
+        return HcallOutcome::Return(H_PARAMETER);
+    }
+    let bytes = env.machine.vty().get();
+    let (hi, lo) = vty::pack_chars(&bytes);
+    a[0] = bytes.len() as u64;
+    a[1] = hi;
+    a[2] = lo;
+    HcallOutcome::Return(H_SUCCESS)
+}
+
+/// `H_CEDE` when the kernel left it to tetra: no interrupt source lives in tetra, so the vCPU
+/// returns at once (a spurious wake-up, which PAPR allows).
+fn h_cede(_env: &HcallEnv<'_>, _a: &mut [u64; 9]) -> HcallOutcome {
+    HcallOutcome::Return(H_SUCCESS)
+}
+
+/// `H_SET_MODE(mflags, resource, value1, value2)`: the interrupt endianness (LPCR\[ILE\]) and
+/// address-translation mode (LPCR\[AIL\]) of every vCPU. The breakpoint resources are the
+/// kernel's; reaching tetra they are unsupported.
+fn h_set_mode(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    let (mflags, resource, v1, v2) = (a[0], a[1], a[2], a[3]);
+    let (mask, value) = match resource {
+        H_SET_MODE_RESOURCE_LE | H_SET_MODE_RESOURCE_ADDR_TRANS_MODE if v1 != 0 => {
+            return HcallOutcome::Return(H_P3)
+        }
+        H_SET_MODE_RESOURCE_LE | H_SET_MODE_RESOURCE_ADDR_TRANS_MODE if v2 != 0 => {
+            return HcallOutcome::Return(H_P4)
+        }
+        H_SET_MODE_RESOURCE_LE => match mflags {
+            0 => (LPCR_ILE, 0),
+            1 => (LPCR_ILE, LPCR_ILE),
+            _ => return HcallOutcome::Return(H_UNSUPPORTED_FLAG),
+        },
+        // AIL 1 is reserved, and KVM-HV does not support AIL 2.
+        H_SET_MODE_RESOURCE_ADDR_TRANS_MODE => match mflags {
+            0 | 3 => (LPCR_AIL, mflags << LPCR_AIL_SHIFT),
+            _ => return HcallOutcome::Return(H_UNSUPPORTED_FLAG),
+        },
+        _ => return HcallOutcome::Return(H_P2),
+    };
+    env.machine.set_shared_lpcr(mask, value);
+    env.machine
+        .push_request(env.cpu, VcpuRequest::Lpcr { mask, value });
+    HcallOutcome::WithVcpu
+}
+
+/// `H_RTAS(args)`: an RTAS call whose argument block is at guest-physical `args`.
+fn h_rtas(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    match rtas::call(env, a[0]) {
+        Ok(rtas::RtasAction::Return) => HcallOutcome::Return(H_SUCCESS),
+        Ok(rtas::RtasAction::Park) => HcallOutcome::Park,
+        Ok(rtas::RtasAction::Stop) => HcallOutcome::Stop,
+        Err(_) => HcallOutcome::Return(H_PARAMETER),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::machine::fake::FakeCpus;
+    use crate::machine::test_machine;
+    use std::sync::{Arc, Mutex};
+    use vm_memory::GuestAddress;
+    use vmm_core::console::ConsoleSink;
+
+    pub(crate) struct Rig {
+        pub machine: Machine,
+        pub cpus: FakeCpus,
+        pub mem: GuestMemoryMmap,
+        pub exit: ExitNotifier,
+        pub out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Rig {
+        pub fn new(cpus: u32) -> Rig {
+            let out = Arc::new(Mutex::new(Vec::new()));
+            Rig {
+                machine: test_machine(cpus, ConsoleSink::Buffer(out.clone())),
+                cpus: FakeCpus::new(cpus),
+                mem: GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap(),
+                exit: ExitNotifier::new().unwrap(),
+                out,
+            }
+        }
+        pub fn env(&self, cpu: u32) -> HcallEnv<'_> {
+            HcallEnv {
+                cpu,
+                mem: &self.mem,
+                machine: &self.machine,
+                cpus: &self.cpus,
+                exit: &self.exit,
+            }
+        }
+        pub fn call(&self, cpu: u32, nr: u64, args: &[u64]) -> (HcallOutcome, [u64; 9]) {
+            let mut a = [0u64; 9];
+            a[..args.len()].copy_from_slice(args);
+            (dispatch(&self.env(cpu), nr, &mut a), a)
+        }
+        pub fn output(&self) -> String {
+            String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+        }
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        for (i, h) in HCALLS.iter().enumerate() {
+            assert!(HCALLS[..i].iter().all(|o| o.nr != h.nr), "{} twice", h.name);
+            assert_eq!(
+                h.nr % 4,
+                0,
+                "{}: PAPR hypercall numbers are multiples of 4",
+                h.name
+            );
+            assert_eq!(lookup(h.nr).unwrap().name, h.name);
+        }
+        assert_eq!(
+            hypertas_functions(),
+            vec!["hcall-term", "hcall-splpar", "hcall-set-mode"]
+        );
+        let enabled: Vec<&str> = kernel_enabled().map(|h| h.name).collect();
+        assert_eq!(enabled, vec!["H_SET_MODE"]);
+        assert_eq!(lookup(H_CEDE).unwrap().kernel, InKernel::Default);
+    }
+
+    #[test]
+    fn console_put_and_get() {
+        let rig = Rig::new(1);
+        let (hi, lo) = vty::pack_chars(b"tetra on pseries");
+        let r = rig.call(0, H_PUT_TERM_CHAR, &[VTY, 16, hi, lo]);
+        assert_eq!(r.0, HcallOutcome::Return(H_SUCCESS));
+        let r = rig.call(0, H_PUT_TERM_CHAR, &[0, 1, u64::from(b'\n') << 56, 0]);
+        assert_eq!(r.0, HcallOutcome::Return(H_SUCCESS));
+        assert_eq!(rig.output(), "tetra on pseries\n");
+        // Wrong terminal, too long.
+        assert_eq!(
+            rig.call(0, H_PUT_TERM_CHAR, &[0x3000_0000, 1, hi, lo]).0,
+            HcallOutcome::Return(H_PARAMETER)
+        );
+        assert_eq!(
+            rig.call(0, H_PUT_TERM_CHAR, &[VTY, 17, hi, lo]).0,
+            HcallOutcome::Return(H_PARAMETER)
+        );
+        assert_eq!(rig.output(), "tetra on pseries\n");
+
+        let (out, a) = rig.call(0, H_GET_TERM_CHAR, &[VTY]);
+        assert_eq!((out, a[0]), (HcallOutcome::Return(H_SUCCESS), 0));
+        use vmm_core::console::ConsoleInput;
+        rig.machine.vty().push_input(b"0123456789abcdefXY");
+        let (_, a) = rig.call(0, H_GET_TERM_CHAR, &[VTY]);
+        assert_eq!(a[0], 16);
+        assert_eq!(
+            vty::unpack_chars(a[0], a[1], a[2]).unwrap(),
+            b"0123456789abcdef"
+        );
+        let (_, a) = rig.call(0, H_GET_TERM_CHAR, &[VTY]);
+        assert_eq!(vty::unpack_chars(a[0], a[1], a[2]).unwrap(), b"XY");
+    }
+
+    const VTY: u64 = crate::layout::VTY_REG as u64;
+
+    #[test]
+    fn unknown_hypercalls_and_cede() {
+        let rig = Rig::new(1);
+        for nr in [0x4, 0x1234, H_RTAS + 4, u64::MAX] {
+            assert_eq!(rig.call(0, nr, &[]).0, HcallOutcome::Return(H_FUNCTION));
+        }
+        assert_eq!(rig.call(0, H_CEDE, &[]).0, HcallOutcome::Return(H_SUCCESS));
+    }
+
+    #[test]
+    fn set_mode_le_and_ail() {
+        let rig = Rig::new(2);
+        let r = rig.call(1, H_SET_MODE, &[1, H_SET_MODE_RESOURCE_LE, 0, 0]);
+        assert_eq!(r.0, HcallOutcome::WithVcpu);
+        assert_eq!(
+            rig.machine.take_request(1),
+            Some(VcpuRequest::Lpcr {
+                mask: LPCR_ILE,
+                value: LPCR_ILE
+            })
+        );
+        assert_eq!(rig.machine.take_request(0), None);
+        assert_eq!(rig.machine.shared_lpcr(), (LPCR_ILE, LPCR_ILE));
+        let r = rig.call(
+            0,
+            H_SET_MODE,
+            &[3, H_SET_MODE_RESOURCE_ADDR_TRANS_MODE, 0, 0],
+        );
+        assert_eq!(r.0, HcallOutcome::WithVcpu);
+        assert_eq!(
+            rig.machine.shared_lpcr(),
+            (LPCR_ILE | LPCR_AIL, LPCR_ILE | LPCR_AIL)
+        );
+        for (args, want) in [
+            ([2, H_SET_MODE_RESOURCE_LE, 0, 0], H_UNSUPPORTED_FLAG),
+            ([1, H_SET_MODE_RESOURCE_LE, 1, 0], H_P3),
+            ([1, H_SET_MODE_RESOURCE_LE, 0, 1], H_P4),
+            (
+                [2, H_SET_MODE_RESOURCE_ADDR_TRANS_MODE, 0, 0],
+                H_UNSUPPORTED_FLAG,
+            ),
+            (
+                [1, H_SET_MODE_RESOURCE_ADDR_TRANS_MODE, 0, 0],
+                H_UNSUPPORTED_FLAG,
+            ),
+            ([0, H_SET_MODE_RESOURCE_SET_DAWR0, 0x1000, 0], H_P2),
+            ([0, 99, 0, 0], H_P2),
+        ] {
+            assert_eq!(
+                rig.call(0, H_SET_MODE, &args).0,
+                HcallOutcome::Return(want),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            rig.machine.take_request(0),
+            Some(VcpuRequest::Lpcr {
+                mask: LPCR_AIL,
+                value: LPCR_AIL
+            })
+        );
+    }
+}

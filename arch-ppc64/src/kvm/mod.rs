@@ -1,0 +1,192 @@
+//! The ppc64 ioctl glue: `impl Arch for Ppc64` on kvm-ppc's raw backend (`PpcVm`, `PpcVcpu`).
+//! Only built on powerpc64 little-endian hosts; every decision it applies (layout, device tree,
+//! entry state, hypercalls, RTAS) is plain Rust in the rest of the crate.
+//!
+//! A pseries VM on KVM-HV: `KVM_CREATE_VM(KVM_VM_PPC_HV)`, the radix MMU with a process table
+//! (`KVM_PPC_CONFIGURE_V3_MMU`), `H_SET_MODE` served in the kernel where it can be
+//! (`KVM_CAP_PPC_ENABLE_HCALL`), and for each vCPU the host's PVR (`KVM_SET_SREGS`) and PAPR
+//! mode (`KVM_CAP_PPC_PAPR`), both before its first run: KVM-HV refuses to run a vCPU without
+//! them (`EINVAL`). Secondary vCPUs start parked, in the RTAS stopped state.
+
+mod platform;
+mod vcpu;
+
+pub use kvm_ppc::{PpcVcpu, PpcVm};
+pub use platform::Platform;
+pub use vcpu::{complete_pending_exit, set_entry, update_lpcr};
+
+use crate::boot::BootError;
+use crate::cpu::CpuError;
+use crate::fdt::FdtError;
+use crate::hcall::{self, HcallEnv, HcallOutcome};
+use crate::layout::LayoutError;
+use crate::mmu::MmuError;
+use crate::Ppc64;
+use vm_memory::GuestAddress;
+use vmm_core::bus::BusError;
+use vmm_core::config::PayloadError;
+use vmm_core::hypervisor::{HvError, VcpuExit};
+use vmm_core::memory::MemoryError;
+use vmm_core::regs::RegTable;
+use vmm_core::{
+    Arch, Classify, ErrorKind, ExitAction, ExitContext, Payload, SetupContext, VcpuContext,
+    VmConfig,
+};
+
+/// Errors of the ppc64 backend.
+#[derive(Debug, thiserror::Error)]
+pub enum Ppc64Error {
+    /// A KVM call failed.
+    #[error(transparent)]
+    Hv(#[from] HvError),
+    /// The payload could not be loaded.
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    /// Guest memory could not be laid out.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The device tree could not be built.
+    #[error(transparent)]
+    Fdt(#[from] FdtError),
+    /// The process table could not be encoded.
+    #[error(transparent)]
+    Mmu(#[from] MmuError),
+    /// The host CPU could not be read.
+    #[error(transparent)]
+    Cpu(#[from] CpuError),
+    /// A payload could not be read.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// Guest memory could not be written.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// A device could not be placed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Restoring a snapshot: ppc64 has no snapshot serializer yet (HTAB, XICS, SPRs), and
+    /// vmm-core refuses ppc64 snapshots before it gets here.
+    #[error("ppc64 VMs cannot be restored from snapshots yet")]
+    NoSnapshots,
+}
+
+impl Classify for Ppc64Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Ppc64Error::Boot(_) | Ppc64Error::Layout(_) | Ppc64Error::Payload(_) => {
+                ErrorKind::Input
+            }
+            Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
+            Ppc64Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
+            _ => ErrorKind::Host,
+        }
+    }
+}
+
+/// The tag of [`ExitAction::WithVcpu`]: the machine holds a request for the vCPU.
+const TAG_REQUEST: u64 = 1;
+
+impl Arch for Ppc64 {
+    const NAME: &'static str = "ppc64";
+    type Error = Ppc64Error;
+    type Vm = PpcVm;
+    type Vcpu = PpcVcpu;
+    type Platform = Platform;
+
+    fn default_guest() -> Option<Payload> {
+        None
+    }
+
+    fn create_vm(_config: &VmConfig) -> Result<PpcVm, Ppc64Error> {
+        platform::create_vm()
+    }
+
+    fn ram_layout(config: &VmConfig) -> Result<Vec<(GuestAddress, usize)>, Ppc64Error> {
+        let (base, size) = crate::layout::ram_region(config.mem_bytes())?;
+        Ok(vec![(GuestAddress(base), size as usize)])
+    }
+
+    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, Ppc64Error> {
+        platform::setup(ctx)
+    }
+
+    fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<PpcVcpu, Ppc64Error> {
+        vcpu::create(ctx)
+    }
+
+    fn register_table(_vm: &PpcVm, _vcpu: &PpcVcpu) -> Result<RegTable, Ppc64Error> {
+        // Book3S has no KVM_GET_REG_LIST: the static table is the whole list; what a vCPU lacks
+        // is optional there and skipped by a save.
+        Ok(crate::regs::table().clone())
+    }
+
+    fn handle_exit(
+        ctx: &ExitContext<'_, Self>,
+        exit: VcpuExit<'_>,
+    ) -> Result<ExitAction, Ppc64Error> {
+        Ok(match exit {
+            VcpuExit::PaprHcall(h) => {
+                let mem = ctx.memory.memory();
+                let env = HcallEnv {
+                    cpu: ctx.id,
+                    mem: &mem,
+                    machine: &ctx.platform.machine,
+                    cpus: &ctx.vcpus,
+                    exit: ctx.exit,
+                };
+                match hcall::dispatch(&env, h.nr, &mut h.args) {
+                    HcallOutcome::Return(ret) => {
+                        h.ret = ret as u64;
+                        ExitAction::Continue
+                    }
+                    HcallOutcome::WithVcpu => ExitAction::WithVcpu(TAG_REQUEST),
+                    HcallOutcome::Park => ExitAction::Park,
+                    HcallOutcome::Stop => ExitAction::Stop,
+                }
+            }
+            VcpuExit::InternalError { suberror } => {
+                ExitAction::Crash(format!("KVM internal error, suberror {suberror}"))
+            }
+            VcpuExit::FailEntry { reason } => ExitAction::Crash(format!(
+                "KVM could not enter the guest (reason {reason:#x})"
+            )),
+            VcpuExit::Debug => ExitAction::Continue,
+            other => ExitAction::Crash(format!("unexpected exit {other:?}")),
+        })
+    }
+
+    fn exit_with_vcpu(
+        ctx: &ExitContext<'_, Self>,
+        vcpu: &mut PpcVcpu,
+        tag: u64,
+    ) -> Result<ExitAction, Ppc64Error> {
+        match tag {
+            TAG_REQUEST => vcpu::finish_request(ctx, vcpu),
+            other => Ok(ExitAction::Crash(format!(
+                "unknown vCPU request tag {other}"
+            ))),
+        }
+    }
+
+    fn vcpu_started(
+        ctx: &ExitContext<'_, Self>,
+        _vcpu: &mut PpcVcpu,
+    ) -> Result<ExitAction, Ppc64Error> {
+        // Secondary vCPUs wait in the RTAS stopped state for start-cpu.
+        Ok(if ctx.id == 0 {
+            ExitAction::Continue
+        } else {
+            ExitAction::Park
+        })
+    }
+
+    fn vcpu_woken(
+        ctx: &ExitContext<'_, Self>,
+        vcpu: &mut PpcVcpu,
+    ) -> Result<ExitAction, Ppc64Error> {
+        vcpu::start(ctx, vcpu)
+    }
+
+    fn vcpu_summary(vcpu: &PpcVcpu) -> String {
+        vcpu::summary(vcpu)
+    }
+}

@@ -1,0 +1,159 @@
+//! The pseries platform: the KVM-HV VM, the radix MMU, the payload and its boot data in guest
+//! memory (process table, RTAS entry code, initrd, device tree), the console and the debug-exit
+//! register.
+
+use super::Ppc64Error;
+use crate::boot::{raw_endian, raw_range, write_image, BootError, EntryState};
+use crate::cpu::HostCpu;
+use crate::fdt::{build_fdt, FdtConfig};
+use crate::hcall;
+use crate::layout::*;
+use crate::machine::Machine;
+use crate::mmu::*;
+use crate::rtas::RTAS_BLOB;
+use crate::vty::Vty;
+use crate::Ppc64;
+use kvm_ppc::consts::{KVM_CAP_PPC_MMU_RADIX, KVM_CAP_PPC_PAPR};
+use kvm_ppc::structs::KvmEnableCap;
+use kvm_ppc::{Kvm, KvmAbi, PpcVm};
+use std::sync::{Arc, Mutex};
+use vmm_core::devices::DebugExit;
+use vmm_core::hypervisor::{HvError, VmOps};
+use vmm_core::SetupContext;
+use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref};
+
+/// What the ppc64 vCPUs share.
+pub struct Platform {
+    /// The pseries machine state (console, RTAS vCPU states, LPCR bits).
+    pub machine: Machine,
+    /// The boot vCPU's entry state.
+    pub entry: EntryState,
+    /// The host's processor version, given to every vCPU.
+    pub pvr: u32,
+    /// Where the device tree is.
+    pub fdt_addr: u64,
+    /// The radix process table `(base, size)`.
+    pub proc_table: (u64, u64),
+}
+
+pub(super) fn create_vm() -> Result<PpcVm, Ppc64Error> {
+    let vm = Kvm::open(KvmAbi::POWERPC)?.create_vm(KVM_VM_PPC_HV)?;
+    if vm.check_extension(KVM_CAP_PPC_MMU_RADIX) <= 0 {
+        return Err(HvError::Unsupported(
+            "KVM_CAP_PPC_MMU_RADIX (tetra runs pseries guests with the radix MMU, on a POWER9 or \
+             later radix host)",
+        )
+        .into());
+    }
+    Ok(vm)
+}
+
+fn rmmu_info(vm: &PpcVm) -> Result<KvmPpcRmmuInfo, HvError> {
+    let mut info = KvmPpcRmmuInfo::default();
+    // SAFETY: `info` is a live kvm_ppc_rmmu_info of the size the number encodes; the kernel fills it.
+    let r = unsafe { ioctl_with_mut_ref(vm.fd(), KVM_PPC_GET_RMMU_INFO as _, &mut info) };
+    if r < 0 {
+        return Err(HvError::last("KVM_PPC_GET_RMMU_INFO"));
+    }
+    Ok(info)
+}
+
+fn configure_v3_mmu(vm: &PpcVm, cfg: &KvmPpcMmuv3Cfg) -> Result<(), HvError> {
+    // SAFETY: `cfg` is a live kvm_ppc_mmuv3_cfg the kernel only reads.
+    let r = unsafe { ioctl_with_ref(vm.fd(), KVM_PPC_CONFIGURE_V3_MMU as _, cfg) };
+    if r < 0 {
+        return Err(HvError::last("KVM_PPC_CONFIGURE_V3_MMU"));
+    }
+    Ok(())
+}
+
+pub(super) fn setup(ctx: &mut SetupContext<'_, Ppc64>) -> Result<Platform, Ppc64Error> {
+    if ctx.restoring {
+        return Err(Ppc64Error::NoSnapshots);
+    }
+    let cfg = ctx.config;
+    let ram = cfg.mem_bytes();
+    let host = HostCpu::detect()?;
+    if ap_encodings(&rmmu_info(ctx.vm)?).is_empty() {
+        return Err(
+            HvError::Unsupported("radix page sizes (KVM_PPC_GET_RMMU_INFO lists none)").into(),
+        );
+    }
+
+    // The payload, then the firmware area top-down from min(RAM, 1 GiB).
+    let payload = cfg.kernel.as_ref().ok_or(BootError::NoKernel)?;
+    let name = payload.name();
+    let raw = cfg
+        .raw
+        .as_ref()
+        .ok_or_else(|| BootError::NotRaw(name.clone()))?;
+    let endian = raw_endian(raw)?;
+    let image = payload.read()?;
+    let range = raw_range(&name, raw.addr, image.len() as u64, ram)?;
+    let mut alloc = FirmwareAllocator::new(ram, Some(range))?;
+    let proc_table = alloc.alloc("the radix process table", PROC_TABLE_SIZE, PROC_TABLE_SIZE)?;
+    let rtas_base = alloc.alloc("the RTAS entry code", RTAS_SIZE, FIRMWARE_ALIGN)?;
+    let initrd = match &cfg.initrd {
+        Some(p) => {
+            let data = p.read()?;
+            let at = alloc.alloc("the initrd", data.len() as u64, FIRMWARE_ALIGN)?;
+            ctx.memory.write("the initrd", at, &data)?;
+            Some((at, at + data.len() as u64))
+        }
+        None => None,
+    };
+    write_image(&ctx.memory.memory(), &name, raw.addr, &image)?;
+    ctx.memory.write(
+        "the radix process table",
+        proc_table,
+        &vec![0u8; PROC_TABLE_SIZE as usize],
+    )?;
+    ctx.memory
+        .write("the RTAS entry code", rtas_base, &RTAS_BLOB)?;
+    let fdt = build_fdt(&FdtConfig {
+        cpus: cfg.cpus,
+        ram_size: ram,
+        cpu: host,
+        bootargs: &cfg.cmdline,
+        initrd,
+        rtas_base,
+        proc_table: (proc_table, PROC_TABLE_SIZE),
+    })?;
+    let fdt_addr = alloc.alloc("the device tree", fdt.len() as u64, FIRMWARE_ALIGN)?;
+    ctx.memory.write("the device tree", fdt_addr, &fdt)?;
+
+    configure_v3_mmu(ctx.vm, &radix_config(proc_table, PROC_TABLE_SIZE)?)?;
+    // Hypercalls the kernel serves better than tetra (H_SET_MODE's breakpoint registers live in
+    // the kernel); without the capability tetra's handlers answer them all.
+    if ctx.vm.check_extension(KVM_CAP_PPC_ENABLE_HCALL) > 0 {
+        for h in hcall::kernel_enabled() {
+            ctx.vm.enable_cap(&KvmEnableCap::new(
+                KVM_CAP_PPC_ENABLE_HCALL,
+                [h.nr, 1, 0, 0],
+            ))?;
+        }
+    }
+    // PAPR mode is per vCPU (vcpu.rs); the VM-wide capability must exist.
+    if ctx.vm.check_extension(KVM_CAP_PPC_PAPR) <= 0 {
+        return Err(HvError::Unsupported("KVM_CAP_PPC_PAPR").into());
+    }
+
+    ctx.mmio.insert(
+        DEBUG_EXIT_ADDR,
+        DEBUG_EXIT_LEN,
+        Arc::new(Mutex::new(DebugExit::new(ctx.exit.clone()))),
+    )?;
+    let vty = Arc::new(Mutex::new(Vty::new(
+        ctx.console.sink.writer(),
+        ctx.console.space.clone(),
+    )));
+    ctx.console.input = Some(vty.clone());
+
+    Ok(Platform {
+        machine: Machine::new(vty, cfg.cpus, ram),
+        entry: EntryState::boot(raw.addr, fdt_addr, endian),
+        pvr: host.info.pvr,
+        fdt_addr,
+        proc_table: (proc_table, PROC_TABLE_SIZE),
+    })
+}

@@ -1,0 +1,539 @@
+//! RTAS (Run-Time Abstraction Services), entered through the `H_RTAS` hypercall.
+//!
+//! The device tree's `/rtas` node publishes one token per function ([`RTAS_CALLS`]; token =
+//! `0x2000 + index`, as QEMU numbers them) and the entry code's location (`linux,rtas-base`,
+//! `linux,rtas-entry`, `rtas-size`). The entry code ([`RTAS_BLOB`], five big-endian instructions:
+//! RTAS runs big-endian) moves the argument block's address to r4 and calls `H_RTAS`; a guest
+//! may also issue `H_RTAS` itself.
+//!
+//! The argument block is big-endian in guest memory:
+//! `token, nargs, nret, args[nargs], rets[nret]` (32-bit cells, at most 16 arguments and
+//! returns together, as Linux's `struct rtas_args`). Each function declares its argument and
+//! return counts; a call with other counts gets status -3 (parameter error), an unknown token
+//! status -3 and `H_PARAMETER`, an unreadable block `H_PARAMETER`.
+
+use crate::hcall::HcallEnv;
+use crate::machine::{CpuState, StartRequest};
+use thiserror::Error;
+use vm_memory::{Bytes, GuestAddress};
+use vmm_core::GuestExit;
+
+/// Token of the first function.
+pub const RTAS_TOKEN_BASE: u32 = 0x2000;
+/// Status: success.
+pub const RTAS_OUT_SUCCESS: i32 = 0;
+/// Status: hardware error (also: the vCPU is not in the state the call needs).
+pub const RTAS_OUT_HW_ERROR: i32 = -1;
+/// Status: parameter error.
+pub const RTAS_OUT_PARAM_ERROR: i32 = -3;
+/// The most argument and return cells of one call.
+pub const MAX_CELLS: u32 = 16;
+
+/// The RTAS entry code: `mr r4,r3; lis r3,H_RTAS@h; ori r3,r3,H_RTAS@l; sc 1; blr` (QEMU's
+/// spapr uses the same five instructions).
+pub const RTAS_CODE: [u32; 5] = [
+    0x7c64_1b78,
+    0x3c60_0000,
+    0x6063_f000,
+    0x4400_0022,
+    0x4e80_0020,
+];
+
+/// [`RTAS_CODE`] as bytes in guest memory: big-endian, the byte order RTAS runs in.
+pub const RTAS_BLOB: [u8; 20] = {
+    let mut b = [0u8; 20];
+    let mut i = 0;
+    while i < 5 {
+        let w = RTAS_CODE[i].to_be_bytes();
+        b[4 * i] = w[0];
+        b[4 * i + 1] = w[1];
+        b[4 * i + 2] = w[2];
+        b[4 * i + 3] = w[3];
+        i += 1;
+    }
+    b
+};
+
+/// What the calling vCPU does after the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtasAction {
+    /// Return to the caller (the status is in `rets[0]`).
+    Return,
+    /// Park (`stop-self`): the call does not return.
+    Park,
+    /// The VM ends (`power-off`, `system-reboot`).
+    Stop,
+}
+
+/// An RTAS call that cannot be served.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RtasError {
+    /// The argument block is not in guest RAM.
+    #[error("the RTAS argument block at {0:#x} is outside guest RAM")]
+    Memory(u64),
+    /// More than 16 argument and return cells.
+    #[error("RTAS call with {nargs} arguments and {nret} returns (at most 16 together)")]
+    TooManyCells {
+        /// Arguments.
+        nargs: u32,
+        /// Returns.
+        nret: u32,
+    },
+    /// No function has this token.
+    #[error("unknown RTAS token {0:#x}")]
+    UnknownToken(u32),
+}
+
+/// One RTAS call read from guest memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtasCall {
+    /// The token.
+    pub token: u32,
+    /// The arguments.
+    pub args: Vec<u32>,
+    /// How many returns the caller asked for.
+    pub nret: u32,
+}
+
+/// An RTAS function handler: writes its returns into `rets` (`rets[0]` is the status).
+pub type RtasHandler = fn(&HcallEnv<'_>, &[u32], &mut [u32]) -> RtasAction;
+
+/// One RTAS function.
+pub struct RtasDef {
+    /// Its name: the `/rtas` property that holds its token.
+    pub name: &'static str,
+    /// Arguments it takes.
+    pub nargs: u32,
+    /// Returns it gives (the status included).
+    pub nret: u32,
+    /// The handler.
+    pub handler: RtasHandler,
+}
+
+/// The RTAS functions; the token of `RTAS_CALLS[i]` is `RTAS_TOKEN_BASE + i`.
+pub static RTAS_CALLS: &[RtasDef] = &[
+    RtasDef {
+        name: "display-character",
+        nargs: 1,
+        nret: 1,
+        handler: display_character,
+    },
+    RtasDef {
+        name: "get-time-of-day",
+        nargs: 0,
+        nret: 8,
+        handler: get_time_of_day,
+    },
+    RtasDef {
+        name: "power-off",
+        nargs: 2,
+        nret: 1,
+        handler: power_off,
+    },
+    RtasDef {
+        name: "system-reboot",
+        nargs: 0,
+        nret: 1,
+        handler: system_reboot,
+    },
+    RtasDef {
+        name: "query-cpu-stopped-state",
+        nargs: 1,
+        nret: 2,
+        handler: query_cpu_stopped_state,
+    },
+    RtasDef {
+        name: "start-cpu",
+        nargs: 3,
+        nret: 1,
+        handler: start_cpu,
+    },
+    RtasDef {
+        name: "stop-self",
+        nargs: 0,
+        nret: 1,
+        handler: stop_self,
+    },
+];
+
+/// Every function's (name, token), for the device tree.
+pub fn tokens() -> impl Iterator<Item = (&'static str, u32)> {
+    RTAS_CALLS
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.name, RTAS_TOKEN_BASE + i as u32))
+}
+
+/// The token of function `name`.
+pub fn token(name: &str) -> Option<u32> {
+    tokens().find(|(n, _)| *n == name).map(|(_, t)| t)
+}
+
+fn read_cell(env: &HcallEnv<'_>, addr: u64) -> Result<u32, RtasError> {
+    let mut b = [0u8; 4];
+    env.mem
+        .read_slice(&mut b, GuestAddress(addr))
+        .map_err(|_| RtasError::Memory(addr))?;
+    Ok(u32::from_be_bytes(b))
+}
+
+/// Reads the call at guest-physical `addr`.
+pub fn read_call(env: &HcallEnv<'_>, addr: u64) -> Result<RtasCall, RtasError> {
+    let cell = |i: u64| {
+        addr.checked_add(4 * i)
+            .ok_or(RtasError::Memory(addr))
+            .and_then(|a| read_cell(env, a))
+    };
+    let (token, nargs, nret) = (cell(0)?, cell(1)?, cell(2)?);
+    if nargs.checked_add(nret).is_none_or(|n| n > MAX_CELLS) {
+        return Err(RtasError::TooManyCells { nargs, nret });
+    }
+    let args = (0..nargs)
+        .map(|i| cell(3 + u64::from(i)))
+        .collect::<Result<_, _>>()?;
+    Ok(RtasCall { token, args, nret })
+}
+
+/// Serves the RTAS call whose argument block is at guest-physical `addr`.
+pub fn call(env: &HcallEnv<'_>, addr: u64) -> Result<RtasAction, RtasError> {
+    let c = read_call(env, addr)?;
+    let rets_at = addr + 12 + 4 * c.args.len() as u64;
+    let mut rets = vec![0u32; c.nret as usize];
+    let def = c
+        .token
+        .checked_sub(RTAS_TOKEN_BASE)
+        .and_then(|i| RTAS_CALLS.get(i as usize));
+    let result = match def {
+        Some(d) if d.nargs == c.args.len() as u32 && d.nret == c.nret => {
+            Ok((d.handler)(env, &c.args, &mut rets))
+        }
+        Some(_) => {
+            if let Some(r) = rets.first_mut() {
+                *r = RTAS_OUT_PARAM_ERROR as u32;
+            }
+            Ok(RtasAction::Return)
+        }
+        None => {
+            if let Some(r) = rets.first_mut() {
+                *r = RTAS_OUT_PARAM_ERROR as u32;
+            }
+            Err(RtasError::UnknownToken(c.token))
+        }
+    };
+    if result == Ok(RtasAction::Park) {
+        // stop-self does not return: its status is never seen.
+        return result;
+    }
+    let mut bytes = Vec::with_capacity(rets.len() * 4);
+    for r in &rets {
+        bytes.extend_from_slice(&r.to_be_bytes());
+    }
+    env.mem
+        .write_slice(&bytes, GuestAddress(rets_at))
+        .map_err(|_| RtasError::Memory(rets_at))?;
+    result
+}
+
+fn status(rets: &mut [u32], s: i32) -> RtasAction {
+    rets[0] = s as u32;
+    RtasAction::Return
+}
+
+fn display_character(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    env.machine.vty().put(&[args[0] as u8]);
+    status(rets, RTAS_OUT_SUCCESS)
+}
+
+/// A UTC calendar time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateTime {
+    /// Year.
+    pub year: u32,
+    /// Month, 1-12.
+    pub month: u32,
+    /// Day, 1-31.
+    pub day: u32,
+    /// Hour.
+    pub hour: u32,
+    /// Minute.
+    pub minute: u32,
+    /// Second.
+    pub second: u32,
+    /// Nanoseconds.
+    pub nanos: u32,
+}
+
+impl DateTime {
+    /// The UTC time `secs` seconds and `nanos` after the Unix epoch (days to civil date after
+    /// Howard Hinnant's `civil_from_days`).
+    pub fn from_unix(secs: u64, nanos: u32) -> Self {
+        let days = (secs / 86400) as i64;
+        let rem = secs % 86400;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
+        DateTime {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem / 60 % 60) as u32,
+            second: (rem % 60) as u32,
+            nanos,
+        }
+    }
+
+    /// Now, from the host's clock.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self::from_unix(d.as_secs(), d.subsec_nanos())
+    }
+}
+
+fn get_time_of_day(_env: &HcallEnv<'_>, _args: &[u32], rets: &mut [u32]) -> RtasAction {
+    let t = DateTime::now();
+    rets[1..].copy_from_slice(&[t.year, t.month, t.day, t.hour, t.minute, t.second, t.nanos]);
+    status(rets, RTAS_OUT_SUCCESS)
+}
+
+fn power_off(env: &HcallEnv<'_>, _args: &[u32], rets: &mut [u32]) -> RtasAction {
+    rets[0] = RTAS_OUT_SUCCESS as u32;
+    env.exit.end(GuestExit::PowerOff);
+    RtasAction::Stop
+}
+
+fn system_reboot(env: &HcallEnv<'_>, _args: &[u32], rets: &mut [u32]) -> RtasAction {
+    rets[0] = RTAS_OUT_SUCCESS as u32;
+    env.exit.end(GuestExit::Reset);
+    RtasAction::Stop
+}
+
+fn query_cpu_stopped_state(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    match env.machine.cpu_state(args[0], env.cpus) {
+        Some(s) => {
+            rets[1] = s as u32;
+            status(rets, RTAS_OUT_SUCCESS)
+        }
+        None => status(rets, RTAS_OUT_PARAM_ERROR),
+    }
+}
+
+/// `start-cpu(cpu, start, r3)`: the stopped vCPU `cpu` starts at `start` in real mode,
+/// big-endian, 64-bit, with r3 as given.
+fn start_cpu(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    let (id, nip, r3) = (args[0], u64::from(args[1]), u64::from(args[2]));
+    if nip % 4 != 0 || nip + 4 > env.machine.ram_size() {
+        return status(rets, RTAS_OUT_PARAM_ERROR);
+    }
+    match env.machine.cpu_state(id, env.cpus) {
+        None => return status(rets, RTAS_OUT_PARAM_ERROR),
+        Some(CpuState::Stopped) => {}
+        Some(_) => return status(rets, RTAS_OUT_HW_ERROR),
+    }
+    if env
+        .machine
+        .request_start(id, StartRequest { nip, r3 })
+        .is_err()
+    {
+        return status(rets, RTAS_OUT_HW_ERROR);
+    }
+    env.cpus.wake(id);
+    status(rets, RTAS_OUT_SUCCESS)
+}
+
+fn stop_self(env: &HcallEnv<'_>, _args: &[u32], _rets: &mut [u32]) -> RtasAction {
+    env.machine.set_stopping(env.cpu);
+    RtasAction::Park
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hcall::tests::Rig;
+    use crate::hcall::{HcallOutcome, H_PARAMETER, H_RTAS, H_SUCCESS};
+
+    const ARGS: u64 = 0x8000;
+
+    /// Writes a call block, runs H_RTAS, returns the outcome and the returns.
+    fn rtas(rig: &Rig, cpu: u32, token: u32, args: &[u32], nret: u32) -> (HcallOutcome, Vec<i32>) {
+        let mut block = vec![token, args.len() as u32, nret];
+        block.extend_from_slice(args);
+        block.extend(std::iter::repeat_n(0xdead_beef, nret as usize));
+        let bytes: Vec<u8> = block.iter().flat_map(|c| c.to_be_bytes()).collect();
+        rig.mem.write_slice(&bytes, GuestAddress(ARGS)).unwrap();
+        let (out, _) = rig.call(cpu, H_RTAS, &[ARGS]);
+        let mut rets = Vec::new();
+        for i in 0..nret as u64 {
+            let mut b = [0u8; 4];
+            let at = ARGS + 12 + 4 * (args.len() as u64 + i);
+            rig.mem.read_slice(&mut b, GuestAddress(at)).unwrap();
+            rets.push(i32::from_be_bytes(b));
+        }
+        (out, rets)
+    }
+
+    fn tok(name: &str) -> u32 {
+        token(name).unwrap()
+    }
+
+    #[test]
+    fn tokens_and_blob() {
+        let names: Vec<&str> = tokens().map(|(n, _)| n).collect();
+        for n in [
+            "power-off",
+            "start-cpu",
+            "query-cpu-stopped-state",
+            "stop-self",
+            "get-time-of-day",
+        ] {
+            assert!(names.contains(&n), "{n}");
+        }
+        assert_eq!(tok("display-character"), 0x2000);
+        assert!(token("ibm,set-xive").is_none());
+        assert_eq!(&RTAS_BLOB[..4], &[0x7c, 0x64, 0x1b, 0x78]);
+        // The immediates of lis/ori rebuild KVMPPC_H_RTAS, and the call is `sc 1`.
+        let hi = (RTAS_CODE[1] & 0xffff) << 16;
+        let lo = RTAS_CODE[2] & 0xffff;
+        assert_eq!(u64::from(hi | lo), H_RTAS);
+        assert_eq!(RTAS_CODE[3], 0x4400_0002 | (1 << 5));
+    }
+
+    #[test]
+    fn power_off_ends_the_vm() {
+        let rig = Rig::new(1);
+        // Wrong counts: a parameter error, the VM goes on.
+        let (out, rets) = rtas(&rig, 0, tok("power-off"), &[0], 1);
+        assert_eq!((out, rets), (HcallOutcome::Return(H_SUCCESS), vec![-3]));
+        assert_eq!(rig.exit.reason(), None);
+        let (out, rets) = rtas(&rig, 0, tok("power-off"), &[0, 0], 1);
+        assert_eq!((out, rets), (HcallOutcome::Stop, vec![0]));
+        assert_eq!(rig.exit.reason(), Some(GuestExit::PowerOff));
+        assert_eq!(rig.exit.reason().unwrap().exit_code(), 0);
+    }
+
+    #[test]
+    fn reboot_and_display_character() {
+        let rig = Rig::new(1);
+        for c in b"ok\n" {
+            let r = rtas(&rig, 0, tok("display-character"), &[u32::from(*c)], 1);
+            assert_eq!(r.1, vec![0]);
+        }
+        assert_eq!(rig.output(), "ok\n");
+        assert_eq!(
+            rtas(&rig, 0, tok("system-reboot"), &[], 1).0,
+            HcallOutcome::Stop
+        );
+        assert_eq!(rig.exit.reason(), Some(GuestExit::Reset));
+    }
+
+    #[test]
+    fn bad_blocks() {
+        let rig = Rig::new(1);
+        // Unknown token: status -3 and H_PARAMETER, as QEMU.
+        let (out, rets) = rtas(&rig, 0, 0x1234, &[1], 1);
+        assert_eq!((out, rets), (HcallOutcome::Return(H_PARAMETER), vec![-3]));
+        // Too many cells.
+        let mut block = vec![tok("power-off"), 10, 7];
+        block.resize(20, 0);
+        let bytes: Vec<u8> = block.iter().flat_map(|c| c.to_be_bytes()).collect();
+        rig.mem.write_slice(&bytes, GuestAddress(ARGS)).unwrap();
+        assert_eq!(
+            read_call(&rig.env(0), ARGS),
+            Err(RtasError::TooManyCells { nargs: 10, nret: 7 })
+        );
+        assert_eq!(
+            rig.call(0, H_RTAS, &[ARGS]).0,
+            HcallOutcome::Return(H_PARAMETER)
+        );
+        // Outside RAM (1 MiB here), at the very end, and wrapping around.
+        for addr in [1 << 20, (1 << 20) - 8, u64::MAX - 4] {
+            assert_eq!(
+                rig.call(0, H_RTAS, &[addr]).0,
+                HcallOutcome::Return(H_PARAMETER),
+                "{addr:#x}"
+            );
+        }
+        assert_eq!(rig.exit.reason(), None);
+    }
+
+    #[test]
+    fn start_query_and_stop_cpus() {
+        let rig = Rig::new(3);
+        let q = |cpu| rtas(&rig, 0, tok("query-cpu-stopped-state"), &[cpu], 2).1;
+        assert_eq!(q(0), vec![0, 2]);
+        assert_eq!(q(1), vec![0, 0]);
+        assert_eq!(q(3), vec![-3, 0]);
+
+        let start = tok("start-cpu");
+        // No such vCPU; misaligned or outside-RAM entry; a running vCPU.
+        assert_eq!(rtas(&rig, 0, start, &[7, 0x1000, 0], 1).1, vec![-3]);
+        assert_eq!(rtas(&rig, 0, start, &[1, 0x1002, 0], 1).1, vec![-3]);
+        assert_eq!(rtas(&rig, 0, start, &[1, 64 << 20, 0], 1).1, vec![-3]);
+        assert_eq!(rtas(&rig, 0, start, &[0, 0x1000, 0], 1).1, vec![-1]);
+        assert!(rig.cpus.woken.lock().unwrap().is_empty());
+
+        assert_eq!(rtas(&rig, 0, start, &[2, 0x1000, 0x42], 1).1, vec![0]);
+        assert_eq!(*rig.cpus.woken.lock().unwrap(), vec![2]);
+        assert_eq!(
+            q(2),
+            vec![0, 2],
+            "started, not yet running: reported running"
+        );
+        // A second start before the first was taken.
+        assert_eq!(rtas(&rig, 0, start, &[2, 0x1000, 0x42], 1).1, vec![-1]);
+        assert_eq!(
+            rig.machine.take_start(2),
+            Some(StartRequest {
+                nip: 0x1000,
+                r3: 0x42
+            })
+        );
+        rig.cpus.parked.lock().unwrap()[2] = false;
+
+        // stop-self from vCPU 2 parks it and writes no status.
+        let (out, rets) = rtas(&rig, 2, tok("stop-self"), &[], 1);
+        assert_eq!(out, HcallOutcome::Park);
+        assert_eq!(rets, vec![0xdead_beefu32 as i32]);
+        assert_eq!(q(2), vec![0, 1], "stop in progress until parked");
+        rig.cpus.parked.lock().unwrap()[2] = true;
+        assert_eq!(q(2), vec![0, 0]);
+        // And it can be started again.
+        assert_eq!(rtas(&rig, 0, start, &[2, 0x2000, 0], 1).1, vec![0]);
+    }
+
+    #[test]
+    fn time_of_day() {
+        // 2024-02-29 23:59:58 UTC (a leap day) and the epoch.
+        let t = DateTime::from_unix(1_709_251_198, 5);
+        assert_eq!(
+            t,
+            DateTime {
+                year: 2024,
+                month: 2,
+                day: 29,
+                hour: 23,
+                minute: 59,
+                second: 58,
+                nanos: 5
+            }
+        );
+        assert_eq!(DateTime::from_unix(0, 0).year, 1970);
+        assert_eq!(DateTime::from_unix(951_782_400, 0).month, 2); // 2000-02-29
+        assert_eq!(DateTime::from_unix(951_782_400, 0).day, 29);
+        assert_eq!(DateTime::from_unix(978_307_199, 0).year, 2000); // 2000-12-31 23:59:59
+        let rig = Rig::new(1);
+        let before = DateTime::now();
+        let (_, r) = rtas(&rig, 0, tok("get-time-of-day"), &[], 8);
+        assert_eq!(r[0], 0);
+        assert!(r[1] as u32 >= before.year && (1..=12).contains(&r[2]) && (1..=31).contains(&r[3]));
+        assert!(r[4] < 24 && r[5] < 60 && r[6] < 60 && (r[7] as u32) < 1_000_000_000);
+    }
+}
