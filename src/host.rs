@@ -9,6 +9,8 @@ use vmm_core::{GuestExit, VmmOptions};
 
 #[cfg(target_arch = "aarch64")]
 pub use arch_arm64::Arm64 as HostArch;
+#[cfg(all(target_arch = "powerpc64", target_endian = "big"))]
+pub use arch_booke::BookE as HostArch;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 pub use arch_ppc64::Ppc64 as HostArch;
 #[cfg(target_arch = "x86_64")]
@@ -32,7 +34,8 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
 #[cfg(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
-    all(target_arch = "powerpc64", target_endian = "little")
+    all(target_arch = "powerpc64", target_endian = "little"),
+    all(target_arch = "powerpc64", target_endian = "big")
 ))]
 pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
     crate::launch::run::<HostArch>(launch, options)
@@ -42,7 +45,8 @@ pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Fail
 #[cfg(not(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
-    all(target_arch = "powerpc64", target_endian = "little")
+    all(target_arch = "powerpc64", target_endian = "little"),
+    all(target_arch = "powerpc64", target_endian = "big")
 )))]
 pub fn run(_launch: Launch, _options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
     Err(Failure::host(anyhow::anyhow!(

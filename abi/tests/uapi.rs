@@ -1,9 +1,6 @@
 //! The ABI check: every struct, constant, ioctl number and register id tetra defines itself,
 //! against the uapi headers of its arch, compiled with that arch's gcc (see the crate doc).
 //! Missing compilers or headers fail with the packages to install.
-//!
-//! When arch-booke gains `src/abi.rs` with its own structs (kvm_config_tlb, ...), add
-//! `facts.extend(arch_booke::abi::abi_facts());` to `powerpc_facts`.
 
 use abi_check::{check, Target};
 use std::path::PathBuf;
@@ -30,7 +27,9 @@ fn powerpc_facts() -> Vec<AbiFact> {
     let mut facts = kvm_ppc::abi::abi_facts();
     facts.extend(arch_ppc64::regs::abi_facts());
     facts.extend(arch_ppc64::mmu::abi_facts());
-    facts.extend(arch_booke::regs::abi_facts());
+    // BookE's own structs (kvm_config_tlb, the TLB array, kvm_dirty_tlb), constants, the
+    // KVM_DIRTY_TLB number, the MPIC attribute groups, and its register table (sregs `u.e`).
+    facts.extend(arch_booke::abi::abi_facts());
     facts
 }
 

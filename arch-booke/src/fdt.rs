@@ -8,8 +8,10 @@
 //!   CPUs are "disabled" with a "spin-table" enable method and their `cpu-release-addr`;
 //! - `/soc@fe0000000` ("fsl,mpc8544-immr", "simple-bus", device_type "soc") with the MPIC
 //!   (`pic@40000`, device_type "open-pic", compatible "fsl,mpic", which Linux's `mpic_alloc`
-//!   finds) and the two 16550s (`serial@4500`, `serial@4600`, "fsl,ns16550"/"ns16550", MPIC
-//!   source 42, found by the legacy serial code through the "soc" parent).
+//!   finds; "has-external-proxy" when the interrupt acknowledge can go through EPR) and the two
+//!   16550s (`serial@4500`, `serial@4600`, "fsl,ns16550"/"ns16550", MPIC external sources 8 and
+//!   9, rising edge: see [`crate::layout`] for why not QEMU's internal source 42; found by the
+//!   legacy serial code through the "soc" parent).
 //!
 //! Not described (not emulated yet): the global utilities block (reset via RSTCR), the MSI
 //! block, PCI, and the ePAPR hypervisor node for paravirtual hcalls.
@@ -59,6 +61,10 @@ pub struct FdtConfig<'a> {
     pub bootargs: &'a str,
     /// Initrd `[start, end)` in guest physical memory.
     pub initrd: Option<(u64, u64)>,
+    /// Whether the MPIC supports external proxy (the core's EPR delivers the vector: the
+    /// in-kernel MPIC, or the userspace one with `KVM_CAP_PPC_EPR`): adds "has-external-proxy",
+    /// with which Linux sets `GCR[MODE]` to proxy and reads EPR instead of IACK.
+    pub external_proxy: bool,
 }
 
 /// The MPIC's phandle.
@@ -121,7 +127,7 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.end_node(memory)?;
 
     cpus(&mut f, cfg)?;
-    soc(&mut f)?;
+    soc(&mut f, cfg.external_proxy)?;
 
     f.end_node(root)?;
     Ok(f.finish()?)
@@ -157,7 +163,7 @@ fn cpus(f: &mut FdtWriter, cfg: &FdtConfig<'_>) -> Result<(), FdtError> {
     Ok(())
 }
 
-fn soc(f: &mut FdtWriter) -> Result<(), FdtError> {
+fn soc(f: &mut FdtWriter, external_proxy: bool) -> Result<(), FdtError> {
     let soc = f.begin_node(&soc_path()["/".len()..])?;
     f.property_u32("#address-cells", 1)?;
     f.property_u32("#size-cells", 1)?;
@@ -179,11 +185,14 @@ fn soc(f: &mut FdtWriter) -> Result<(), FdtError> {
     f.property_u32("#address-cells", 0)?;
     f.property_phandle(MPIC_PHANDLE)?;
     f.property_u32("linux,phandle", MPIC_PHANDLE)?;
+    if external_proxy {
+        f.property_null("has-external-proxy")?;
+    }
     f.end_node(pic)?;
 
     // In address order: Linux's legacy serial code numbers ports in the order it finds them,
     // so serial@4500 becomes ttyS0, the port stdout-path names.
-    for (n, off) in [(0u32, SERIAL0_OFFSET), (1, SERIAL1_OFFSET)] {
+    for (n, off) in [(0usize, SERIAL0_OFFSET), (1, SERIAL1_OFFSET)] {
         let node = f.begin_node(&format!("serial@{off:x}"))?;
         f.property_string("device_type", "serial")?;
         f.property_string_list(
@@ -191,10 +200,10 @@ fn soc(f: &mut FdtWriter) -> Result<(), FdtError> {
             vec!["fsl,ns16550".to_string(), "ns16550".to_string()],
         )?;
         f.property_array_u32("reg", &[off as u32, SERIAL_SIZE as u32])?;
-        f.property_u32("cell-index", n)?;
+        f.property_u32("cell-index", n as u32)?;
         f.property_u32("clock-frequency", PLATFORM_CLOCK_HZ)?;
-        // Active-high level (MPIC two-cell binding: 2).
-        f.property_array_u32("interrupts", &[SERIAL_IRQ, 2])?;
+        // Low-to-high edge (MPIC two-cell binding: 0).
+        f.property_array_u32("interrupts", &[SERIAL_IRQS[n], 0])?;
         f.property_u32("interrupt-parent", MPIC_PHANDLE)?;
         f.end_node(node)?;
     }
@@ -246,6 +255,7 @@ mod tests {
             cpu_clock_hz: 1_200_000_000,
             bootargs: "console=ttyS0,115200 root=/dev/ram",
             initrd,
+            external_proxy: true,
         }
     }
 
@@ -311,10 +321,14 @@ mod tests {
         assert!(pic.contains("reg = <0x40000 0x40000>;"));
         assert!(pic.contains("interrupt-controller;"));
         assert!(pic.contains("phandle = <0x01>;"));
+        assert!(pic.contains("has-external-proxy;"));
 
-        for (name, idx) in [("serial@4500", 0), ("serial@4600", 1)] {
+        for (name, idx, irq) in [("serial@4500", 0, 8), ("serial@4600", 1, 9)] {
             let s = node(&dts, name);
-            assert!(s.contains("interrupts = <0x2a 0x02>;"), "{s}");
+            assert!(
+                s.contains(&format!("interrupts = <0x{irq:02x} 0x00>;")),
+                "{s}"
+            );
             assert!(s.contains("interrupt-parent = <0x01>;"));
             assert!(s.contains(&format!("cell-index = <0x{idx:02x}>;")), "{s}");
         }
@@ -325,7 +339,10 @@ mod tests {
 
     #[test]
     fn single_cpu_without_initrd() {
-        let dts = dtc(&build_fdt(&config(1, None)).unwrap());
+        let mut c = config(1, None);
+        c.external_proxy = false;
+        let dts = dtc(&build_fdt(&c).unwrap());
+        assert!(!dts.contains("has-external-proxy"));
         assert!(!dts.contains("linux,initrd-start"));
         assert!(!dts.contains("spin-table"));
         assert!(dts.contains("cpu@0"));

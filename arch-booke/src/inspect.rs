@@ -1,8 +1,10 @@
 //! Printing a TLB and translating addresses through it, for `tetra inspect tlb <file>`.
 //!
 //! `<file>` is either
-//! - a tetra BookE snapshot section (the [`crate::snapshot`] format, magic "TBKE"): every vCPU's
-//!   TLB is printed; or
+//! - a tetra BookE snapshot state file (vmm-core's envelope with magic "TETRABKE", see
+//!   [`crate::snapshot`]): every vCPU's TLB is printed, after a line with its PC, MSR and PID (the
+//!   context to translate in; the registers are readable when the snapshot was taken on a host of
+//!   this host's byte order, the TLB always); or
 //! - a raw dump of the shared TLB array exactly as KVM sees it (`kvm_book3e_206_tlb_entry`
 //!   records in KVM's order, in the host's byte order: big-endian on an e500mc-family host). A
 //!   raw dump carries no geometry, so it must be given (`512x4,64`).
@@ -14,13 +16,28 @@ use crate::mmu::{
 use crate::snapshot::{self, SnapshotError};
 use std::fmt::Write;
 use thiserror::Error;
+use vmm_core::snapshot::sections::TAG_VCPU;
+use vmm_core::snapshot::{Envelope, EnvelopeError};
+use vmm_core::wire::{Reader, Truncated};
 
 /// Errors of `inspect tlb`.
 #[derive(Debug, Error)]
 pub enum InspectError {
-    /// A snapshot that does not decode.
+    /// A snapshot whose envelope does not decode.
     #[error("cannot read the BookE snapshot")]
-    Snapshot(#[source] SnapshotError),
+    Envelope(#[source] EnvelopeError),
+    /// A `VCPU` section that does not decode.
+    #[error("cannot read a VCPU section of the snapshot")]
+    Vcpu(#[source] Truncated),
+    /// A vCPU's TLB that does not decode.
+    #[error("cannot read the TLB of vCPU {vcpu}")]
+    Snapshot {
+        /// The vCPU.
+        vcpu: u32,
+        /// Why.
+        #[source]
+        source: SnapshotError,
+    },
     /// A raw dump without a geometry.
     #[error("a raw TLB array dump ({0} bytes) carries no geometry: give one, e.g. 512x4,64")]
     NeedGeometry(usize),
@@ -190,17 +207,59 @@ pub fn format_translation(tlb: &TlbArray, q: &Query) -> String {
     }
 }
 
+/// "registers: nip=0x... msr=0x... pid=0x... (N saved)" for a vCPU of a snapshot.
+fn registers_line(regs: &vmm_core::regs::VcpuState) -> String {
+    let t = crate::regs::table();
+    let mut out = String::from("registers:");
+    for name in ["nip", "msr", "pid"] {
+        let value = t
+            .by_name(name)
+            .and_then(|r| regs.iter().find(|v| v.id == r.id))
+            .and_then(|v| v.as_u128());
+        match value {
+            Some(v) => {
+                let _ = write!(out, " {name}={v:#x}");
+            }
+            None => {
+                let _ = write!(out, " {name}=?");
+            }
+        }
+    }
+    let _ = write!(out, " ({} saved)", regs.len());
+    out
+}
+
+/// vmm-core's `VCPU` section: u32 id, blob registers, blob arch extra (the TLB). Read here rather
+/// than with `read_vcpu`, which also decodes the register list: that only works on a host of the
+/// snapshot's byte order, and the TLB is readable everywhere.
+fn vcpu_parts(data: &[u8]) -> Result<(u32, &[u8], &[u8]), Truncated> {
+    let mut r = Reader::new(data);
+    Ok((
+        r.u32("the vCPU index")?,
+        r.blob("the registers")?,
+        r.blob("the TLB")?,
+    ))
+}
+
 /// The report for a snapshot or raw dump: every TLB, then the requested translations.
 pub fn inspect_tlb(bytes: &[u8], opts: &InspectOptions) -> Result<String, InspectError> {
     let mut tlbs = Vec::new();
-    if bytes.starts_with(&snapshot::MAGIC) {
-        let s = snapshot::decode(bytes).map_err(InspectError::Snapshot)?;
-        for v in s.vcpus {
-            let mmu = match v.mmu_type {
+    if bytes.starts_with(&snapshot::SNAPSHOT_MAGIC) {
+        let env = Envelope::decode(bytes, Some((snapshot::SNAPSHOT_MAGIC, crate::BookE::NAME)))
+            .map_err(InspectError::Envelope)?;
+        for s in env.all(&TAG_VCPU) {
+            let (id, regs, extra) = vcpu_parts(&s.data).map_err(InspectError::Vcpu)?;
+            let (mmu, tlb) = snapshot::decode_tlb(extra)
+                .map_err(|source| InspectError::Snapshot { vcpu: id, source })?;
+            let mmu = match mmu {
                 crate::mmu::MmuType::Hv => "KVM_MMU_FSL_BOOKE_HV, TLB0 not migrated",
                 crate::mmu::MmuType::NoHv => "KVM_MMU_FSL_BOOKE_NOHV",
             };
-            tlbs.push((format!("vCPU {} ({mmu})", v.id), v.tlb));
+            let regs = match vmm_core::regs::VcpuState::decode(regs) {
+                Ok(state) => registers_line(&state),
+                Err(e) => format!("registers: not shown ({e})"),
+            };
+            tlbs.push((format!("vCPU {id} ({mmu})\n{regs}"), tlb));
         }
     } else {
         let g = opts
@@ -225,7 +284,7 @@ mod tests {
     use super::*;
     use crate::abi::kvm_book3e_206_tlb_entry;
     use crate::mmu::entry::{Mapping, Perms, MAS2_M};
-    use crate::mmu::TlbStore;
+    use crate::mmu::{MmuType, TlbStore};
 
     fn array() -> TlbArray {
         let mut a = TlbArray::new(TlbGeometry::E500MC);
@@ -295,11 +354,35 @@ mod tests {
 
     #[test]
     fn snapshot_report() {
-        let blob = snapshot::encode(&snapshot::tests::sample());
+        let blob = snapshot::tests::sample_envelope();
         let out = inspect_tlb(&blob, &InspectOptions::default()).unwrap();
         assert!(out.contains("vCPU 0 (KVM_MMU_FSL_BOOKE_HV, TLB0 not migrated)"));
         assert!(out.contains("vCPU 1 (KVM_MMU_FSL_BOOKE_NOHV)"));
+        assert!(
+            out.contains("registers: nip=0x200 msr=0x80029000 pid=? (6 saved)"),
+            "{out}"
+        );
         assert_eq!(out.matches("geometry 32x4,8").count(), 2);
+        // Registers saved on a host of the other byte order are named, the TLB still printed.
+        let mut regs = snapshot::tests::sample_regs(0x100).encode();
+        regs[5] = if regs[5] == b'L' { b'B' } else { b'L' };
+        let tlb = snapshot::encode_tlb(MmuType::NoHv, &snapshot::tests::sample_tlb(MmuType::NoHv));
+        let mut w = vmm_core::wire::Writer::new();
+        w.u32(0);
+        w.blob(&regs);
+        w.blob(&tlb);
+        let mut env = Envelope::new(snapshot::SNAPSHOT_MAGIC);
+        env.push(vmm_core::snapshot::Section::new(
+            &TAG_VCPU,
+            1,
+            w.into_bytes(),
+        ));
+        let other = inspect_tlb(&env.encode(), &InspectOptions::default()).unwrap();
+        assert!(
+            other.contains("registers: not shown (register state has byte order"),
+            "{other}"
+        );
+        assert!(other.contains("; 8 valid"), "{other}");
         assert!(
             out.contains("; 4 valid") && out.contains("; 8 valid"),
             "{out}"
@@ -321,11 +404,22 @@ mod tests {
             inspect_tlb(&a, &opts),
             Err(InspectError::Array(_))
         ));
-        let mut blob = snapshot::encode(&snapshot::tests::sample());
+        let mut blob = snapshot::tests::sample_envelope();
         blob.pop();
         assert!(matches!(
             inspect_tlb(&blob, &InspectOptions::default()),
-            Err(InspectError::Snapshot(_))
+            Err(InspectError::Envelope(_))
+        ));
+        // A VCPU section whose TLB does not decode.
+        let mut env = Envelope::new(snapshot::SNAPSHOT_MAGIC);
+        env.push(vmm_core::snapshot::sections::vcpu_section(
+            3,
+            &vmm_core::regs::VcpuState::new(),
+            &[1, 0, 0, 0],
+        ));
+        assert!(matches!(
+            inspect_tlb(&env.encode(), &InspectOptions::default()),
+            Err(InspectError::Snapshot { vcpu: 3, .. })
         ));
         assert!(parse_query("zz").is_err());
         assert!(parse_query("0x10,colour=red").is_err());

@@ -6,10 +6,18 @@
 //! | 0 .. RAM size | RAM (the kernel is loaded at its link address, usually 0) |
 //! | 0xf_e000_0000, 1 MiB | CCSR: the SoC's configuration registers |
 //! | CCSR + 0x4_0000, 256 KiB | MPIC |
-//! | CCSR + 0x4500, CCSR + 0x4600 | DUART: two 16550s, sharing MPIC source 42 |
+//! | CCSR + 0x4500, CCSR + 0x4600 | DUART: two 16550s, on MPIC external sources 8 and 9 |
 //! | CCSR + 0xe_f000 | spin table for secondary CPUs (ePAPR `cpu-release-addr`) |
+//! | CCSR + 0xf_f000, 4 bytes | tetra's debug-exit device (a write of V ends the VM) |
 //!
 //! The CCSR sits above 4 GiB (36-bit physical addressing) as on ppce500, out of RAM's way.
+//!
+//! One difference from the hardware and from QEMU: the DUART's two ports raise MPIC *external*
+//! sources 8 and 9, edge-triggered, not the shared internal source 26 (number 42), which is
+//! level-sensitive. vmm-core's 16550 signals an interrupt as an event (an eventfd write), and an
+//! irqfd pulses its line (1 then 0): the in-kernel MPIC treats internal sources as level, so the
+//! pulse would be withdrawn before the guest acknowledged it, while an edge source latches it.
+//! The guest learns the wiring from the device tree, as it learns everything else.
 
 use thiserror::Error;
 
@@ -33,12 +41,18 @@ pub const SERIAL0_OFFSET: u64 = 0x4500;
 pub const SERIAL1_OFFSET: u64 = 0x4600;
 /// Register window of one 16550 in the device tree.
 pub const SERIAL_SIZE: u64 = 0x100;
-/// The DUART's MPIC source (internal interrupt 26, numbered after the 16 external ones).
-pub const SERIAL_IRQ: u32 = 42;
+/// The MPIC sources of the two 16550s: external sources 8 and 9 (edge-triggered; away from the
+/// external sources 1-4 QEMU's board gives PCI INTA-D).
+pub const SERIAL_IRQS: [u32; 2] = [8, 9];
 /// Spin table offset in the CCSR (one 32-byte entry per CPU).
 pub const SPIN_TABLE_OFFSET: u64 = 0xe_f000;
 /// Size of one spin table entry.
 pub const SPIN_ENTRY_SIZE: u64 = 0x20;
+/// tetra's debug-exit device in the CCSR (4 bytes; a big-endian store of V ends the VM with
+/// status `(V << 1) | 1`).
+pub const DEBUG_EXIT_OFFSET: u64 = 0xf_f000;
+/// Size of the debug-exit window.
+pub const DEBUG_EXIT_SIZE: u64 = 4;
 /// The platform (CCB) clock, also the 16550s' input clock.
 pub const PLATFORM_CLOCK_HZ: u32 = 400_000_000;
 
@@ -114,6 +128,11 @@ impl BoardLayout {
         [ccsr(SERIAL0_OFFSET), ccsr(SERIAL1_OFFSET)]
     }
 
+    /// Address of the debug-exit device.
+    pub fn debug_exit(&self) -> u64 {
+        ccsr(DEBUG_EXIT_OFFSET)
+    }
+
     /// The spin table entry (`cpu-release-addr`) of secondary CPU `cpu`.
     pub fn cpu_release_addr(&self, cpu: u32) -> u64 {
         ccsr(SPIN_TABLE_OFFSET) + SPIN_ENTRY_SIZE * u64::from(cpu)
@@ -137,9 +156,15 @@ mod tests {
             (SERIAL0_OFFSET, SERIAL_SIZE),
             (SERIAL1_OFFSET, SERIAL_SIZE),
             (SPIN_TABLE_OFFSET, SPIN_ENTRY_SIZE * 32),
+            (DEBUG_EXIT_OFFSET, DEBUG_EXIT_SIZE),
         ] {
             assert!(off + size <= CCSR_SIZE);
         }
+        // The debug exit sits after the spin table, outside the MPIC.
+        const { assert!(SPIN_TABLE_OFFSET + SPIN_ENTRY_SIZE * 32 <= DEBUG_EXIT_OFFSET) };
+        assert_eq!(l.debug_exit(), 0xf_e00f_f000);
+        // The serial ports are external MPIC sources (0..16), distinct from each other.
+        assert!(SERIAL_IRQS.iter().all(|&i| i < 16) && SERIAL_IRQS[0] != SERIAL_IRQS[1]);
         const { assert!(SERIAL1_OFFSET + SERIAL_SIZE <= MPIC_OFFSET) };
     }
 

@@ -28,7 +28,7 @@ use kvm_ppc::sregs::{
 use std::sync::LazyLock;
 use vmm_core::regs::abi::{table_facts, AbiFact};
 use vmm_core::regs::{
-    RegArch, RegAttrs, RegDesc, RegId, RegSetInfo, RegSize, RegTable, TableError,
+    RegArch, RegAttrs, RegDesc, RegId, RegSetInfo, RegSize, RegTable, TableError, VcpuState,
 };
 
 /// The BookE sets.
@@ -160,30 +160,9 @@ fn build() -> Result<RegTable, TableError> {
             f.member.clone(),
         ))?;
     }
-    for &(name, id, attrs) in BOOKE_ONE_REGS {
-        t.push(RegDesc::one_reg(
-            name.to_lowercase(),
-            id,
-            attrs,
-            format!("KVM_REG_PPC_{name}"),
-        ))?;
-    }
-    for i in 0..32 {
-        t.push(RegDesc::one_reg(
-            format!("fpr{i}"),
-            o::fpr(i),
-            OPT,
-            format!("KVM_REG_PPC_FPR({i})"),
-        ))?;
-    }
-    for i in 0..32 {
-        t.push(RegDesc::one_reg(
-            format!("vr{i}"),
-            o::vr(i),
-            OPT,
-            format!("KVM_REG_PPC_VR({i})"),
-        ))?;
-    }
+    o::push_named(&mut t, BOOKE_ONE_REGS)?;
+    o::push_array(&mut t, ("fpr", "FPR"), 32, o::fpr, OPT)?;
+    o::push_array(&mut t, ("vr", "VR"), 32, o::vr, OPT)?;
     Ok(t)
 }
 
@@ -200,13 +179,32 @@ pub fn abi_facts() -> Vec<AbiFact> {
     table_facts(table())
 }
 
+/// The boot vCPU's entry registers as a register-table state (`nip`, `msr`, `gpr0`-`gpr31`, host
+/// byte order): what `vmm_core::regs::write` applies with one `KVM_GET_REGS`/`KVM_SET_REGS`.
+pub fn entry_state(entry: &crate::boot::EntryState) -> VcpuState {
+    let t = table();
+    let mut s = VcpuState::new();
+    let mut put = |name: &str, v: u64| {
+        // Every name below is a `struct kvm_regs` field of the table (unit-tested).
+        if let Some(r) = t.by_name(name) {
+            s.push(r.id, v.to_ne_bytes().to_vec());
+        }
+    };
+    put("nip", entry.pc);
+    put("msr", entry.msr);
+    for (i, g) in entry.gpr.iter().enumerate() {
+        put(&format!("gpr{i}"), *g);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kvm_ppc::consts::*;
     use kvm_ppc::sregs::KvmSregs;
     use vmm_core::hypervisor::HvError;
-    use vmm_core::regs::{format, save, write, RegBlock, RegLoc, VcpuRegs, VcpuState};
+    use vmm_core::regs::{format, save, write, RegBlock, RegLoc, VcpuRegs};
 
     #[test]
     fn table_has_the_booke_state() {
@@ -401,6 +399,67 @@ mod tests {
             save(t, &v).is_err(),
             "regs and ONE_REG are not served by this double"
         );
+    }
+
+    #[test]
+    fn entry_state_is_the_regs_block() {
+        let mut gpr = [0u64; 32];
+        gpr[3] = 0x00ff_0000;
+        gpr[6] = 0x4550_4150;
+        gpr[31] = 7;
+        let e = crate::boot::EntryState {
+            pc: 0x1000,
+            msr: 0,
+            gpr,
+            boot_tlb: Default::default(),
+            ima_size: 64 << 20,
+        };
+        let s = entry_state(&e);
+        assert_eq!(s.len(), 34);
+        let t = table();
+        for r in &s {
+            let d = t.get(r.id).unwrap();
+            assert!(
+                matches!(
+                    d.loc,
+                    RegLoc::Field {
+                        block: BLOCK_REGS,
+                        ..
+                    }
+                ),
+                "{}",
+                d.name
+            );
+        }
+        let get = |n: &str| s.get(t.by_name(n).unwrap().id).unwrap().to_vec();
+        assert_eq!(get("nip"), 0x1000u64.to_ne_bytes());
+        assert_eq!(get("gpr6"), 0x4550_4150u64.to_ne_bytes());
+        assert_eq!(get("gpr31"), 7u64.to_ne_bytes());
+        // The whole state is writable: one read-modify-write of struct kvm_regs.
+        let v = RegsOnly(Default::default());
+        write(t, &v, &s).unwrap();
+        let r = v.0.borrow();
+        let word = |off: usize| u64::from_ne_bytes(r[off..off + 8].try_into().unwrap());
+        assert_eq!(word(0), 0x1000, "kvm_regs.pc");
+        assert_eq!(word(136 + 3 * 8), 0x00ff_0000, "kvm_regs.gpr[3]");
+    }
+
+    /// `struct kvm_regs` in memory (a test double for the block logic only).
+    struct RegsOnly(std::cell::RefCell<Vec<u8>>);
+    impl VcpuRegs for RegsOnly {
+        fn read_block(&self, b: &RegBlock, buf: &mut [u8]) -> Result<(), HvError> {
+            if b.id != BLOCK_REGS {
+                return Err(HvError::Unsupported("only regs"));
+            }
+            let mut v = self.0.borrow_mut();
+            v.resize(buf.len(), 0);
+            buf.copy_from_slice(&v);
+            Ok(())
+        }
+        fn write_block(&self, _: &RegBlock, buf: &[u8], _: &[&RegDesc]) -> Result<(), HvError> {
+            *self.0.borrow_mut() = buf.to_vec();
+            Ok(())
+        }
     }
 
     #[test]

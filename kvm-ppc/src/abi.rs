@@ -83,6 +83,18 @@ pub fn abi_facts() -> Vec<AbiFact> {
     abi_struct!(f, KvmDeviceAttr => "struct kvm_device_attr" { flags, group, attr, addr });
     abi_struct!(f, KvmIrqLevel => "struct kvm_irq_level" { irq, level });
     abi_struct!(f, KvmIrqfd => "struct kvm_irqfd" { fd, gsi, flags, resamplefd, pad });
+    abi_struct!(f, KvmIrqRouting => "struct kvm_irq_routing" { nr, flags });
+    f.push(AbiFact::new(
+        "offsetof(struct kvm_irq_routing, entries)",
+        std::mem::size_of::<KvmIrqRouting>() as u64,
+        "kvm_ppc::irq_routing_bytes (entries after the header)",
+    ));
+    abi_struct!(f, KvmIrqRoutingEntry => "struct kvm_irq_routing_entry" { gsi, type_ => "type", flags, pad, irqchip => "u.irqchip", irqchip.irqchip => "u.irqchip.irqchip", irqchip.pin => "u.irqchip.pin" });
+    f.push(AbiFact::new(
+        "KVM_IRQ_ROUTING_IRQCHIP",
+        KVM_IRQ_ROUTING_IRQCHIP.into(),
+        "kvm_ppc::structs::KVM_IRQ_ROUTING_IRQCHIP",
+    ));
     abi_struct!(f, KvmIoeventfd => "struct kvm_ioeventfd" { datamatch, addr, len, fd, flags, pad });
     abi_struct!(f, KvmDirtyLog => "struct kvm_dirty_log" { slot, padding1, dirty_bitmap });
     abi_struct!(f, KvmInterrupt => "struct kvm_interrupt" { irq });

@@ -213,6 +213,18 @@ impl PpcVm {
         unsafe { ioctl_with_mut_ref(&self.fd, self.nr().create_device as _, &mut cd) == 0 }
     }
 
+    /// `KVM_SET_GSI_ROUTING`: replaces the VM's whole GSI routing table with `entries` (an
+    /// irqfd or `KVM_IRQ_LINE` on a GSI without a route does nothing).
+    pub fn set_gsi_routing(&self, entries: &[KvmIrqRoutingEntry]) -> Result<(), HvError> {
+        let buf = irq_routing_bytes(entries);
+        // SAFETY: `buf` is a struct kvm_irq_routing header followed by `nr` entries, as the
+        // kernel reads it; it outlives the call.
+        check("KVM_SET_GSI_ROUTING", unsafe {
+            ioctl_with_val(&self.fd, self.nr().set_gsi_routing as _, buf.as_ptr() as _)
+        })
+        .map(drop)
+    }
+
     /// `KVM_PPC_GET_PVINFO`: the hypercall instructions for ePAPR guests.
     pub fn ppc_pvinfo(&self) -> Result<KvmPpcPvinfo, HvError> {
         let mut info = KvmPpcPvinfo::default();

@@ -99,6 +99,8 @@ consts! {
 
     /// `KVM_CAP_USER_MEMORY`.
     KVM_CAP_USER_MEMORY: u32 = 3;
+    /// `KVM_CAP_IRQ_ROUTING`: `KVM_SET_GSI_ROUTING`.
+    KVM_CAP_IRQ_ROUTING: u32 = 25;
     /// `KVM_CAP_IRQFD`.
     KVM_CAP_IRQFD: u32 = 32;
     /// `KVM_CAP_IOEVENTFD`.

@@ -15,7 +15,7 @@
 use crate::sregs::{KvmFpu, KvmRegs, KvmSregs};
 use crate::structs::{
     KvmCreateDevice, KvmDeviceAttr, KvmDirtyLog, KvmEnableCap, KvmInterrupt, KvmIoeventfd,
-    KvmIrqLevel, KvmIrqfd, KvmOneReg, KvmPpcPvinfo, KvmUserspaceMemoryRegion,
+    KvmIrqLevel, KvmIrqRouting, KvmIrqfd, KvmOneReg, KvmPpcPvinfo, KvmUserspaceMemoryRegion,
 };
 use std::mem::size_of;
 
@@ -149,6 +149,8 @@ pub struct KvmIoctls {
     pub set_user_memory_region: u64,
     /// `KVM_IRQ_LINE` `_IOW(KVMIO, 0x61, struct kvm_irq_level)`.
     pub irq_line: u64,
+    /// `KVM_SET_GSI_ROUTING` `_IOW(KVMIO, 0x6a, struct kvm_irq_routing)` (the header's size).
+    pub set_gsi_routing: u64,
     /// `KVM_IRQFD` `_IOW(KVMIO, 0x76, struct kvm_irqfd)`.
     pub irqfd: u64,
     /// `KVM_IOEVENTFD` `_IOW(KVMIO, 0x79, struct kvm_ioeventfd)`.
@@ -206,6 +208,7 @@ impl KvmIoctls {
                 size_of::<KvmUserspaceMemoryRegion>(),
             ),
             irq_line: ioc(l, Dir::Write, KVMIO, 0x61, size_of::<KvmIrqLevel>()),
+            set_gsi_routing: ioc(l, Dir::Write, KVMIO, 0x6a, size_of::<KvmIrqRouting>()),
             irqfd: ioc(l, Dir::Write, KVMIO, 0x76, size_of::<KvmIrqfd>()),
             ioeventfd: ioc(l, Dir::Write, KVMIO, 0x79, size_of::<KvmIoeventfd>()),
             run: ioc(l, Dir::None, KVMIO, 0x80, 0),
@@ -228,7 +231,7 @@ impl KvmIoctls {
     }
 
     /// Every number with its uapi name (for the ABI check and for messages).
-    pub fn named(&self) -> [(&'static str, u64); 26] {
+    pub fn named(&self) -> [(&'static str, u64); 27] {
         [
             ("KVM_GET_API_VERSION", self.get_api_version),
             ("KVM_CREATE_VM", self.create_vm),
@@ -238,6 +241,7 @@ impl KvmIoctls {
             ("KVM_GET_DIRTY_LOG", self.get_dirty_log),
             ("KVM_SET_USER_MEMORY_REGION", self.set_user_memory_region),
             ("KVM_IRQ_LINE", self.irq_line),
+            ("KVM_SET_GSI_ROUTING", self.set_gsi_routing),
             ("KVM_IRQFD", self.irqfd),
             ("KVM_IOEVENTFD", self.ioeventfd),
             ("KVM_RUN", self.run),
@@ -297,6 +301,7 @@ mod tests {
         assert_eq!(g.set_user_memory_region, 0x4020_ae46);
         assert_eq!(g.get_regs, 0x8090_ae81);
         assert_eq!(g.get_sregs, 0x8138_ae83);
+        assert_eq!(g.set_gsi_routing, 0x4008_ae6a);
     }
 
     #[test]

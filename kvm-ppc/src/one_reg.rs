@@ -11,7 +11,7 @@
 //! number alone must not. [`OVERLOADED`] lists these pairs; the Book3S table holds only
 //! ICP_STATE/VP_STATE and the BookE table only MAS0/MAS1.
 
-use vmm_core::regs::{RegArch, RegId, RegSize};
+use vmm_core::regs::{RegArch, RegAttrs, RegDesc, RegId, RegSize, RegTable, TableError};
 
 const fn ppc(size: RegSize, number: u32) -> RegId {
     RegId::new(RegArch::Ppc, 0, number, size)
@@ -423,6 +423,40 @@ pub fn name(id: RegId) -> Option<String> {
         (n >= base && n < base + count && id.size() == size)
             .then(|| format!("{name}({})", n - base))
     })
+}
+
+/// Adds ONE_REG registers to a PowerPC register table (the Book3S and the BookE table share
+/// this): `(uapi name without KVM_REG_PPC_, id, attributes)`, each named in lower case.
+pub fn push_named(t: &mut RegTable, regs: &[(&str, RegId, RegAttrs)]) -> Result<(), TableError> {
+    for &(name, id, attrs) in regs {
+        t.push(RegDesc::one_reg(
+            name.to_lowercase(),
+            id,
+            attrs,
+            format!("KVM_REG_PPC_{name}"),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Adds the ONE_REG array `KVM_REG_PPC_<uapi>(i)`, `i` in `0..count`, named `<prefix><i>` (the
+/// FPRs, VRs, VSRs, ...).
+pub fn push_array(
+    t: &mut RegTable,
+    (prefix, uapi): (&str, &str),
+    count: u32,
+    id: fn(u32) -> RegId,
+    attrs: RegAttrs,
+) -> Result<(), TableError> {
+    for i in 0..count {
+        t.push(RegDesc::one_reg(
+            format!("{prefix}{i}"),
+            id(i),
+            attrs,
+            format!("KVM_REG_PPC_{uapi}({i})"),
+        ))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -178,3 +178,112 @@ impl Default for KvmPpcPvinfo {
         }
     }
 }
+
+/// `KVM_IRQ_ROUTING_IRQCHIP`: a route to a pin of an in-kernel interrupt controller.
+pub const KVM_IRQ_ROUTING_IRQCHIP: u32 = 1;
+
+/// `struct kvm_irq_routing_irqchip`: the `u.irqchip` member of a routing entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvmIrqRoutingIrqchip {
+    /// The in-kernel irqchip (0 for the one PowerPC MPIC or XICS).
+    pub irqchip: u32,
+    /// Its input pin (an MPIC source number).
+    pub pin: u32,
+}
+
+/// `struct kvm_irq_routing_entry` (`KVM_SET_GSI_ROUTING`), with the irqchip member of its union
+/// (the union is 32 bytes and 8-byte aligned in C: the s390 adapter member has `__u64`s).
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvmIrqRoutingEntry {
+    /// The GSI: the number irqfd and `KVM_IRQ_LINE` use.
+    pub gsi: u32,
+    /// `KVM_IRQ_ROUTING_*`.
+    pub type_: u32,
+    /// Must be 0 for irqchip routes.
+    pub flags: u32,
+    /// Reserved.
+    pub pad: u32,
+    /// `u.irqchip`.
+    pub irqchip: KvmIrqRoutingIrqchip,
+    /// The rest of the union.
+    pub u_pad: [u32; 6],
+}
+
+impl KvmIrqRoutingEntry {
+    /// A route from `gsi` to `pin` of in-kernel irqchip `irqchip`.
+    pub fn irqchip(gsi: u32, irqchip: u32, pin: u32) -> Self {
+        KvmIrqRoutingEntry {
+            gsi,
+            type_: KVM_IRQ_ROUTING_IRQCHIP,
+            irqchip: KvmIrqRoutingIrqchip { irqchip, pin },
+            ..Default::default()
+        }
+    }
+}
+
+/// The header of `struct kvm_irq_routing` (`KVM_SET_GSI_ROUTING`); `nr` entries follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvmIrqRouting {
+    /// Number of entries.
+    pub nr: u32,
+    /// Must be 0.
+    pub flags: u32,
+}
+
+/// The `KVM_SET_GSI_ROUTING` argument: the header followed by the entries, in host byte order
+/// (the C layout: the entries start at byte 8; the kernel copies them with `copy_from_user`, so
+/// the buffer needs no particular alignment).
+pub fn irq_routing_bytes(entries: &[KvmIrqRoutingEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 48 * entries.len());
+    out.extend_from_slice(&(entries.len() as u32).to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    for e in entries {
+        for w in [
+            e.gsi,
+            e.type_,
+            e.flags,
+            e.pad,
+            e.irqchip.irqchip,
+            e.irqchip.pin,
+        ]
+        .iter()
+        .chain(&e.u_pad)
+        {
+            out.extend_from_slice(&w.to_ne_bytes());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_buffer_has_the_c_layout() {
+        assert_eq!(std::mem::size_of::<KvmIrqRoutingEntry>(), 48);
+        let b = irq_routing_bytes(&[
+            KvmIrqRoutingEntry::irqchip(42, 0, 42),
+            KvmIrqRoutingEntry::irqchip(7, 0, 3),
+        ]);
+        assert_eq!(b.len(), 8 + 2 * 48);
+        let word = |i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap());
+        assert_eq!((word(0), word(4)), (2, 0));
+        // Second entry: gsi, type, flags, pad, irqchip, pin.
+        let e = 8 + 48;
+        assert_eq!(
+            [
+                word(e),
+                word(e + 4),
+                word(e + 8),
+                word(e + 12),
+                word(e + 16),
+                word(e + 20)
+            ],
+            [7, KVM_IRQ_ROUTING_IRQCHIP, 0, 0, 0, 3]
+        );
+    }
+}

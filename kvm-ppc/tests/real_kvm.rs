@@ -10,6 +10,7 @@
 
 use kvm_ppc::consts::{KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_NR_VCPUS, KVM_CAP_USER_MEMORY};
 use kvm_ppc::sregs::BLOCK_REGS;
+use kvm_ppc::structs::KvmIrqRoutingEntry;
 use kvm_ppc::{Kvm, KvmAbi};
 use vmm_core::hypervisor::{IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
 use vmm_core::regs::{BlockKind, RegBlock, VcpuRegs};
@@ -222,4 +223,38 @@ fn devices_on_real_kvm() {
     // KVM_DEV_VFIO_GROUP (1) / KVM_DEV_VFIO_GROUP_ADD (1) exists; group 0x77 does not.
     assert!(dev.has_attr(1, 1));
     assert!(!dev.has_attr(0x77, 0));
+}
+
+#[test]
+fn gsi_routing_on_real_kvm() {
+    // KVM_SET_GSI_ROUTING with the generic layout: x86 accepts irqchip routes once the VM has an
+    // in-kernel irqchip (KVM_CREATE_IRQCHIP, _IO(KVMIO, 0x60)), and refuses an irqchip number it
+    // does not have, so a misplaced field or a wrong ioctl number fails here.
+    let vm = open().create_vm(0).expect("KVM_CREATE_VM");
+    assert!(
+        vm.set_gsi_routing(&[KvmIrqRoutingEntry::irqchip(4, 0, 4)])
+            .is_err(),
+        "no irqchip yet: x86 refuses routing"
+    );
+    // SAFETY: an argument-less ioctl on our VM fd.
+    let r = unsafe { vmm_sys_util::ioctl::ioctl(vm.fd(), 0xae60) };
+    assert_eq!(r, 0, "KVM_CREATE_IRQCHIP");
+    // x86 irqchips: 0 = PIC master, 1 = PIC slave, 2 = IOAPIC.
+    vm.set_gsi_routing(&[
+        KvmIrqRoutingEntry::irqchip(4, 0, 4),
+        KvmIrqRoutingEntry::irqchip(4, 2, 4),
+        KvmIrqRoutingEntry::irqchip(9, 2, 9),
+    ])
+    .expect("KVM_SET_GSI_ROUTING");
+    let e = vm
+        .set_gsi_routing(&[KvmIrqRoutingEntry::irqchip(4, 7, 4)])
+        .unwrap_err();
+    assert_eq!(
+        e.errno(),
+        Some(libc::EINVAL),
+        "irqchip 7 does not exist: {e}"
+    );
+    // An irqfd on a routed GSI.
+    let efd = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+    vm.register_irqfd(&efd, 9).expect("KVM_IRQFD");
 }

@@ -18,9 +18,8 @@ use crate::abi::kvm_book3e_206_tlb_entry;
 use crate::cpu::Core;
 use crate::fdt::{build_fdt, FdtConfig, FdtError};
 use crate::layout::BoardLayout;
-use crate::mmu::bootmap::{boot_entry, BootMapError};
-use crate::mmu::entry::MAS0_TLBSEL_SHIFT;
-use crate::mmu::{GuestMmu, MasRegs, OpsError, Tlb, TlbStore};
+use crate::mmu::bootmap::{boot_entry, write_boot_entry, BootMapError};
+use crate::mmu::{GuestMmu, OpsError, Tlb, TlbStore};
 use thiserror::Error;
 use vmm_core::memory::{GuestRam, MemoryError};
 
@@ -180,6 +179,8 @@ pub struct BootConfig<'a> {
     pub timebase_hz: u32,
     /// Core clock for the device tree.
     pub cpu_clock_hz: u32,
+    /// Whether the MPIC supports external proxy (see [`FdtConfig::external_proxy`]).
+    pub external_proxy: bool,
 }
 
 /// The boot vCPU's initial state.
@@ -265,6 +266,7 @@ pub fn prepare(
         cpu_clock_hz: cfg.cpu_clock_hz,
         bootargs: cfg.cmdline,
         initrd: initrd_range,
+        external_proxy: cfg.external_proxy,
     })
     .map_err(BootError::Fdt)?;
     let fdt_end = fdt_addr + fdt.len() as u64;
@@ -322,16 +324,7 @@ impl BootImage {
 
     /// Writes the boot entry into `TLB1[0]` with tlbwe (a shared TLB marks it dirty).
     pub fn install_boot_tlb<S: TlbStore>(&self, mmu: &mut GuestMmu<S>) -> Result<usize, BootError> {
-        let e = &self.entry.boot_tlb;
-        let mas = MasRegs {
-            mas0: 1 << MAS0_TLBSEL_SHIFT, // TLB1, ESEL 0
-            mas1: e.mas1,
-            mas2: e.mas2,
-            mas7_3: e.mas7_3,
-            mas8: e.mas8,
-            ..MasRegs::default()
-        };
-        mmu.tlbwe(&mas, true).map_err(BootError::Tlb)
+        write_boot_entry(mmu, &self.entry.boot_tlb).map_err(BootError::Tlb)
     }
 }
 
@@ -348,6 +341,7 @@ mod tests {
             cmdline: "console=ttyS0",
             timebase_hz: 25_000_000,
             cpu_clock_hz: 1_000_000_000,
+            external_proxy: false,
         }
     }
 

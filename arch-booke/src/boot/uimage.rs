@@ -16,7 +16,7 @@
 //! The header CRC is computed with `ih_hcrc` zeroed. tetra loads uncompressed Linux kernels for
 //! PowerPC (`-A ppc -O linux -T kernel -C none`); anything else is refused with the reason.
 
-use crate::crc32::crc32;
+use crc32fast::hash as crc32;
 use thiserror::Error;
 
 /// The uImage magic number.
@@ -219,6 +219,13 @@ mod tests {
         img[4..8].fill(0);
         let c = crc32(&img[..HEADER_SIZE]);
         img[4..8].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn crc_is_u_boots() {
+        // U-Boot's header and data CRCs are zlib's CRC-32 (IEEE 802.3, reflected).
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(crc32(b""), 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! - MPIC 2.0 serves at most 15 CPUs, so that IDR's critical bits do not overlap the normal
 //!   ones (the kernel shifts by a negative amount beyond that).
 
-use crate::abi::{KVM_DEV_TYPE_FSL_MPIC_20, KVM_DEV_TYPE_FSL_MPIC_42};
+use kvm_ppc::consts::{KVM_DEV_TYPE_FSL_MPIC_20, KVM_DEV_TYPE_FSL_MPIC_42};
 use thiserror::Error;
 
 /// Most CPUs an MPIC serves.

@@ -9,10 +9,21 @@
 //! The kernel cannot report what is in service, the MSIR bits or the timers' current counts;
 //! the userspace model can, and carries them in [`MpicExtra`]. Moving state out of the kernel
 //! therefore loses in-service interrupts (the guest's pending EOIs), a limit of the KVM API.
+//! `KVM_DEV_MPIC_GRP_IRQ_ACTIVE` covers the interrupt sources only (0..[`KERNEL_LINES`]), not the
+//! IPIs and timers, whose pending state is lost the same way.
+//!
+//! [`MpicState::read_attrs`] and [`MpicState::write_attrs`] are that exchange, written against
+//! a closure per attribute access, so that the glue passes `KVM_GET/SET_DEVICE_ATTR` and the
+//! tests pass the userspace model's own attribute view ([`Mpic::get_attr`], [`Mpic::set_attr`],
+//! which follow the kernel's `mpic_get_attr`/`mpic_set_attr`).
 
 use super::mpic::*;
 use super::mpic_regs::*;
+use crate::abi::{KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KVM_DEV_MPIC_GRP_REGISTER};
 use thiserror::Error;
+
+/// The input lines `KVM_DEV_MPIC_GRP_IRQ_ACTIVE` reads and writes: the interrupt sources.
+pub const KERNEL_LINES: usize = MAX_SRC;
 
 /// Errors restoring MPIC state.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -95,7 +106,149 @@ pub fn saved_registers(model: MpicModel, nb_cpus: usize) -> Vec<u64> {
     r
 }
 
+impl MpicState {
+    /// Checks that the state fits an MPIC of `model` serving `nb_cpus` CPUs: same model and CPU
+    /// count, only restorable registers, interrupt and CPU numbers in range. Untrusted states
+    /// (snapshots) are refused here, before an MPIC is touched.
+    pub fn check(&self, model: MpicModel, nb_cpus: usize) -> Result<(), MpicStateError> {
+        if self.model != model || self.nb_cpus != nb_cpus {
+            return Err(MpicStateError::Mismatch {
+                state_model: self.model,
+                state_cpus: self.nb_cpus,
+                model,
+                cpus: nb_cpus,
+            });
+        }
+        let allowed = saved_registers(model, nb_cpus);
+        if let Some((off, _)) = self
+            .registers
+            .iter()
+            .find(|(off, _)| !allowed.contains(&u64::from(*off)))
+        {
+            return Err(MpicStateError::NotRestorable(u64::from(*off)));
+        }
+        let bad_irq = |irq: &u32| *irq as usize >= MAX_IRQ;
+        if let Some(irq) = self.irq_active.iter().find(|i| bad_irq(i)) {
+            return Err(MpicStateError::BadIrq(*irq));
+        }
+        for (cpu, irqs) in self.extra.iter().flat_map(|x| &x.in_service) {
+            if *cpu as usize >= nb_cpus {
+                return Err(MpicStateError::BadCpu(*cpu));
+            }
+            if let Some(irq) = irqs.iter().find(|i| bad_irq(i)) {
+                return Err(MpicStateError::BadIrq(*irq));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the state an in-kernel MPIC exposes: every saved register through
+    /// `get(KVM_DEV_MPIC_GRP_REGISTER, offset)` and every source line through
+    /// `get(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, n)` (32-bit attributes). No [`MpicExtra`]: the kernel does
+    /// not report it.
+    pub fn read_attrs<E>(
+        model: MpicModel,
+        nb_cpus: usize,
+        mut get: impl FnMut(u32, u64) -> Result<u32, E>,
+    ) -> Result<Self, E> {
+        let mut registers = Vec::new();
+        for off in saved_registers(model, nb_cpus) {
+            registers.push((off as u32, get(KVM_DEV_MPIC_GRP_REGISTER, off)?));
+        }
+        let mut irq_active = Vec::new();
+        for n in 0..KERNEL_LINES as u32 {
+            if get(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, u64::from(n))? != 0 {
+                irq_active.push(n);
+            }
+        }
+        Ok(MpicState {
+            model,
+            nb_cpus,
+            registers,
+            irq_active,
+            extra: None,
+        })
+    }
+
+    /// Writes this state into an in-kernel MPIC of the same model through
+    /// `set(group, attribute, value)` (call [`MpicState::check`] first): a reset through GCR, the registers in restore order (GCR
+    /// without its reset bit), then every source line (0 or 1). In-service interrupts, MSIRs,
+    /// timer counts and pending IPIs/timers cannot be given to the kernel and are dropped.
+    pub fn write_attrs<E>(
+        &self,
+        mut set: impl FnMut(u32, u64, u32) -> Result<(), E>,
+    ) -> Result<(), E> {
+        set(KVM_DEV_MPIC_GRP_REGISTER, GCR, GCR_RESET)?;
+        for &(off, val) in &self.registers {
+            let val = if u64::from(off) == GCR {
+                val & !GCR_RESET
+            } else {
+                val
+            };
+            set(KVM_DEV_MPIC_GRP_REGISTER, off.into(), val)?;
+        }
+        for n in 0..KERNEL_LINES as u32 {
+            let active = self.irq_active.contains(&n);
+            set(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, n.into(), active.into())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a device-attribute access failed (the kernel answers `EINVAL`/`ENXIO` for these).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MpicAttrError {
+    /// A group the 32-bit attribute view does not have.
+    #[error("MPIC attribute group {0} is not a 32-bit register or line group")]
+    Group(u32),
+    /// A line number past the sources.
+    #[error("MPIC line {0} is not a source (0..{KERNEL_LINES})")]
+    Line(u64),
+    /// A line level other than 0 or 1.
+    #[error("MPIC line level {0} is not 0 or 1")]
+    Level(u32),
+    /// A register access the register file refused.
+    #[error("MPIC register access failed")]
+    Register(#[source] MpicError),
+}
+
 impl Mpic {
+    /// The 32-bit device attributes as the in-kernel MPIC serves them
+    /// (`KVM_DEV_MPIC_GRP_REGISTER`: a register by offset, read without a current CPU;
+    /// `KVM_DEV_MPIC_GRP_IRQ_ACTIVE`: whether a source is pending).
+    pub fn get_attr(&mut self, group: u32, attr: u64) -> Result<u32, MpicAttrError> {
+        match group {
+            KVM_DEV_MPIC_GRP_REGISTER => self.read(attr, None).map_err(MpicAttrError::Register),
+            KVM_DEV_MPIC_GRP_IRQ_ACTIVE => {
+                if attr >= KERNEL_LINES as u64 {
+                    return Err(MpicAttrError::Line(attr));
+                }
+                Ok(self.src[attr as usize].pending.into())
+            }
+            g => Err(MpicAttrError::Group(g)),
+        }
+    }
+
+    /// Writes a 32-bit device attribute, as `KVM_SET_DEVICE_ATTR` on the in-kernel MPIC.
+    pub fn set_attr(&mut self, group: u32, attr: u64, value: u32) -> Result<(), MpicAttrError> {
+        match group {
+            KVM_DEV_MPIC_GRP_REGISTER => self
+                .write(attr, value, None)
+                .map_err(MpicAttrError::Register),
+            KVM_DEV_MPIC_GRP_IRQ_ACTIVE => {
+                if attr >= KERNEL_LINES as u64 {
+                    return Err(MpicAttrError::Line(attr));
+                }
+                if value > 1 {
+                    return Err(MpicAttrError::Level(value));
+                }
+                self.set_irq(attr as u32, value == 1)
+                    .map_err(MpicAttrError::Register)
+            }
+            g => Err(MpicAttrError::Group(g)),
+        }
+    }
+
     /// Saves the state (registers, input lines and the userspace-only extras).
     pub fn save(&mut self) -> MpicState {
         let registers = saved_registers(self.model, self.nb_cpus)
@@ -125,22 +278,10 @@ impl Mpic {
     }
 
     /// Restores `state` into this MPIC (same model and CPU count): reset, registers, input
-    /// lines, then the extras if present.
+    /// lines, then the extras if present. The state is checked ([`MpicState::check`]) before
+    /// anything changes.
     pub fn restore(&mut self, state: &MpicState) -> Result<(), MpicStateError> {
-        if state.model != self.model || state.nb_cpus != self.nb_cpus {
-            return Err(MpicStateError::Mismatch {
-                state_model: state.model,
-                state_cpus: state.nb_cpus,
-                model: self.model,
-                cpus: self.nb_cpus,
-            });
-        }
-        let allowed = saved_registers(self.model, self.nb_cpus);
-        for (off, _) in &state.registers {
-            if !allowed.contains(&u64::from(*off)) {
-                return Err(MpicStateError::NotRestorable(u64::from(*off)));
-            }
-        }
+        state.check(self.model, self.nb_cpus)?;
         self.reset();
         for (off, val) in &state.registers {
             let val = if u64::from(*off) == GCR {
@@ -161,13 +302,7 @@ impl Mpic {
                 self.src[IRQ_IPI0 + i].destmask = d & cpus;
             }
             for (cpu, irqs) in &x.in_service {
-                if *cpu as usize >= self.nb_cpus {
-                    return Err(MpicStateError::BadCpu(*cpu));
-                }
                 for irq in irqs {
-                    if *irq as usize >= MAX_IRQ {
-                        return Err(MpicStateError::BadIrq(*irq));
-                    }
                     self.set_in_service(*cpu as usize, *irq as usize);
                 }
             }

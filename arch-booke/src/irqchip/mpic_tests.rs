@@ -419,3 +419,85 @@ fn restore_rejects_bad_state() {
     s.extra.as_mut().unwrap().in_service.push((0, vec![9999]));
     assert_eq!(m.restore(&s), Err(MpicStateError::BadIrq(9999)));
 }
+
+#[test]
+fn state_through_device_attributes() {
+    use crate::abi::{
+        KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KVM_DEV_MPIC_GRP_MISC, KVM_DEV_MPIC_GRP_REGISTER,
+    };
+    // Out of one MPIC through its attribute view (what the glue does with KVM_GET_DEVICE_ATTR),
+    // into another through attributes (KVM_SET_DEVICE_ATTR): the kernel-visible state moves.
+    let mut a = busy_mpic();
+    let mut gets = 0;
+    let s = MpicState::read_attrs(MpicModel::Fsl42, 2, |g, n| {
+        gets += 1;
+        a.get_attr(g, n)
+    })
+    .unwrap();
+    assert_eq!(
+        gets,
+        saved_registers(MpicModel::Fsl42, 2).len() + KERNEL_LINES
+    );
+    assert_eq!(s.extra, None);
+    // MSI 3 is an internal source below 256: a line the kernel reports; 1, 2 and 8 are pending.
+    assert_eq!(s.irq_active, vec![1, 2, 8, IRQ_MSI0 as u32 + 3]);
+    let mut b = mpic(2);
+    // Something to be reset away by the restore.
+    route(&mut b, 5, 7, 0x55, true, 1);
+    b.set_irq(5, true).unwrap();
+    let mut sets = Vec::new();
+    s.write_attrs(|g, n, v| {
+        sets.push((g, n));
+        b.set_attr(g, n, v)
+    })
+    .unwrap();
+    assert_eq!(sets[0], (KVM_DEV_MPIC_GRP_REGISTER, GCR), "reset first");
+    assert_eq!(
+        *sets.last().unwrap(),
+        (KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KERNEL_LINES as u64 - 1)
+    );
+    assert!(!b.irq_pending(5).unwrap());
+    assert_eq!(r(&mut b, src_reg(8, SRC_IVPR)) & 0xffff, 0x83);
+    assert_eq!(r(&mut b, TFRR), 12345);
+    assert_eq!(
+        MpicState::read_attrs(MpicModel::Fsl42, 2, |g, n| b.get_attr(g, n)).unwrap(),
+        s
+    );
+    // The interrupt 1 had been acknowledged on CPU 0 in `a`; in `b` nothing is in service, so 1
+    // (priority 4, above CTPR 1) is presented again and 2 still waits on CPU 1.
+    assert!(int(&b, 0) && int(&b, 1));
+    assert_eq!(iack(&mut b, 0), 0x41);
+    // The attribute view refuses what the kernel refuses.
+    assert_eq!(
+        b.get_attr(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KERNEL_LINES as u64),
+        Err(MpicAttrError::Line(KERNEL_LINES as u64))
+    );
+    assert_eq!(
+        b.set_attr(KVM_DEV_MPIC_GRP_IRQ_ACTIVE, 3, 2),
+        Err(MpicAttrError::Level(2))
+    );
+    assert_eq!(
+        b.get_attr(KVM_DEV_MPIC_GRP_MISC, 0),
+        Err(MpicAttrError::Group(KVM_DEV_MPIC_GRP_MISC))
+    );
+    assert!(matches!(
+        b.get_attr(KVM_DEV_MPIC_GRP_REGISTER, 0x5_0000),
+        Err(MpicAttrError::Register(_))
+    ));
+}
+
+#[test]
+fn a_bad_state_changes_nothing() {
+    let mut m = busy_mpic();
+    let before = m.save();
+    let mut s = before.clone();
+    s.extra.as_mut().unwrap().in_service.push((7, vec![1]));
+    assert_eq!(m.restore(&s), Err(MpicStateError::BadCpu(7)));
+    assert_eq!(m.save(), before, "checked before the reset");
+    assert_eq!(s.check(MpicModel::Fsl42, 2), Err(MpicStateError::BadCpu(7)));
+    assert!(before.check(MpicModel::Fsl42, 2).is_ok());
+    assert!(matches!(
+        before.check(MpicModel::Fsl20, 2),
+        Err(MpicStateError::Mismatch { .. })
+    ));
+}

@@ -50,14 +50,11 @@ pub fn boot_entry(core: &CoreMmu, bytes: u64) -> Result<kvm_book3e_206_tlb_entry
     }))
 }
 
-/// Writes the boot entry covering `[0, bytes)` into `TLB1[0]` with tlbwe (so a shared array marks
-/// it dirty). Returns the entry's page size (ePAPR's r7).
-pub fn install_boot_entry<S: TlbStore>(
+/// Writes `e` into `TLB1[0]` with tlbwe (so a shared array marks it dirty); returns its index.
+pub fn write_boot_entry<S: TlbStore>(
     mmu: &mut GuestMmu<S>,
-    core: &CoreMmu,
-    bytes: u64,
-) -> Result<u64, BootMapError> {
-    let e = boot_entry(core, bytes)?;
+    e: &kvm_book3e_206_tlb_entry,
+) -> Result<usize, OpsError> {
     let mas = MasRegs {
         mas0: 1 << MAS0_TLBSEL_SHIFT, // TLB1, ESEL 0
         mas1: e.mas1,
@@ -66,7 +63,18 @@ pub fn install_boot_entry<S: TlbStore>(
         mas8: e.mas8,
         ..MasRegs::default()
     };
-    mmu.tlbwe(&mas, true).map_err(BootMapError::Write)?;
+    mmu.tlbwe(&mas, true)
+}
+
+/// Writes the boot entry covering `[0, bytes)` into `TLB1[0]` with tlbwe (so a shared array marks
+/// it dirty). Returns the entry's page size (ePAPR's r7).
+pub fn install_boot_entry<S: TlbStore>(
+    mmu: &mut GuestMmu<S>,
+    core: &CoreMmu,
+    bytes: u64,
+) -> Result<u64, BootMapError> {
+    let e = boot_entry(core, bytes)?;
+    write_boot_entry(mmu, &e).map_err(BootMapError::Write)?;
     Ok(e.page_size(Tlb::Tlb1))
 }
 
