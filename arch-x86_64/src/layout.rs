@@ -6,7 +6,8 @@
 //! 0x0000_1000  multiboot info, mmap,     0x0000_9000  PML4, 0xa000 PDPT, 0xb000..0xefff PDs
 //!              modules, strings          0x0002_0000  kernel command line (64 KiB)
 //! 0x0000_6000  PVH hvm_start_info,       0x0009_fc00  EBDA .. 1 MiB: reserved
-//!              memmap, modlist           0x0010_0000  kernels load here
+//!              memmap, modlist           0x000e_0000  ACPI tables (RSDP first)
+//!                                        0x0010_0000  kernels load here
 //! 0xc000_0000  MMIO gap: IOAPIC 0xfec0_0000, LAPIC 0xfee0_0000
 //! 0x1_0000_0000 RAM above the gap
 //! ```
@@ -43,6 +44,12 @@ pub const CMDLINE_MAX: usize = 0x10000;
 pub const EBDA_START: u64 = 0x9fc00;
 /// Where kernels load.
 pub const HIMEM_START: u64 = 0x10_0000;
+/// ACPI tables, RSDP first, in the BIOS area where a legacy scan looks (0xE0000..0x100000).
+pub const ACPI_START: u64 = 0xe_0000;
+/// End of the ACPI tables' area.
+pub const ACPI_END: u64 = 0x10_0000;
+/// The RSDP.
+pub const RSDP_ADDR: u64 = ACPI_START;
 /// Start of the MMIO gap below 4 GiB.
 pub const MMIO_GAP_START: u64 = 0xc000_0000;
 /// End of the MMIO gap.
@@ -68,6 +75,14 @@ pub const FW_CFG_PORT: u64 = 0x510;
 pub const I8042_PORT: u64 = 0x60;
 /// ACPI PM1a event block (4 bytes); the PM1a control register is +4 (0x604).
 pub const PM1A_EVT_PORT: u64 = 0x600;
+/// ACPI PM1a control block (2 bytes).
+pub const PM1A_CNT_PORT: u64 = PM1A_EVT_PORT + 4;
+/// The ACPI system control interrupt (ISA IRQ 9, as on PCs).
+pub const ACPI_SCI_IRQ: u32 = 9;
+/// CMOS RTC index port; the data port is +1 (0x71).
+pub const CMOS_PORT: u64 = 0x70;
+/// The RTC's ISA interrupt.
+pub const RTC_IRQ: u32 = 8;
 
 /// Guest RAM regions for `mem` bytes: below the MMIO gap first, the rest above 4 GiB.
 pub fn ram_regions(mem: u64) -> Vec<(GuestAddress, usize)> {

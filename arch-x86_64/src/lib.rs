@@ -1,11 +1,13 @@
 //! tetra's x86_64 backend: guest physical layout, boot protocols (multiboot, PVH, bzImage, raw),
-//! entry state, CPUID and MSRs, legacy devices, and the in-kernel LAPIC/IOAPIC/PIC/PIT.
+//! ACPI tables, entry state, CPUID and MSRs, legacy devices, and the in-kernel
+//! LAPIC/IOAPIC/PIC/PIT.
 //!
 //! Everything here is plain Rust and is built and unit-tested on every host; only the ioctl glue in
 //! `kvm` (and linux-loader's x86 loaders in `boot::linux`) is gated to x86_64.
 
 #![deny(missing_docs)]
 
+pub mod acpi;
 pub mod boot;
 pub mod cpuid;
 pub mod devices;

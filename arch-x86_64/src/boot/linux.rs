@@ -90,7 +90,10 @@ fn write_boot_params(
     mem: &GuestMemoryMmap,
     mut params: boot_params,
     mem_bytes: u64,
+    rsdp: u64,
 ) -> Result<(), LinuxError> {
+    // Read by kernels of boot protocol 2.14 and later; older ones scan the BIOS area for it.
+    params.acpi_rsdp_addr = rsdp;
     let map = e820(mem_bytes);
     params.e820_entries = map.len() as u8;
     params.e820_table[..map.len()].copy_from_slice(&map);
@@ -101,13 +104,14 @@ fn write_boot_params(
     .map_err(LinuxError::Configurator)
 }
 
-/// Loads a bzImage; returns its 64-bit entry state.
+/// Loads a bzImage; returns its 64-bit entry state. `rsdp` is the ACPI RSDP's address.
 pub fn load_bzimage(
     mem: &GuestMemoryMmap,
     image: &[u8],
     cmdline: &str,
     initrd: Option<&[u8]>,
     mem_bytes: u64,
+    rsdp: u64,
 ) -> Result<EntryState, LinuxError> {
     let res = BzImage::load(
         mem,
@@ -141,7 +145,7 @@ pub fn load_bzimage(
         params.hdr.ramdisk_image = addr as u32;
         params.hdr.ramdisk_size = data.len() as u32;
     }
-    write_boot_params(mem, params, mem_bytes)?;
+    write_boot_params(mem, params, mem_bytes, rsdp)?;
     Ok(EntryState {
         rsi: ZERO_PAGE_ADDR,
         rsp: BOOT_STACK,
@@ -150,12 +154,14 @@ pub fn load_bzimage(
 }
 
 /// Loads an ELF kernel; PVH entry when it has the note, else the 64-bit `boot_params` entry.
+/// `rsdp` is the ACPI RSDP's address.
 pub fn load_elf(
     mem: &GuestMemoryMmap,
     image: &[u8],
     cmdline: &str,
     initrd: Option<(&[u8], &str)>,
     mem_bytes: u64,
+    rsdp: u64,
 ) -> Result<EntryState, LinuxError> {
     let res = Elf::load(
         mem,
@@ -191,6 +197,7 @@ pub fn load_elf(
                 cmdline_paddr: CMDLINE_ADDR,
                 memmap_paddr: layout::PVH_MEMMAP_ADDR,
                 memmap_entries: memmap.len() as u32,
+                rsdp_paddr: rsdp,
                 ..Default::default()
             };
             let mut modules = Vec::new();
@@ -227,12 +234,138 @@ pub fn load_elf(
                 params.hdr.ramdisk_image = addr as u32;
                 params.hdr.ramdisk_size = data.len() as u32;
             }
-            write_boot_params(mem, params, mem_bytes)?;
+            write_boot_params(mem, params, mem_bytes, rsdp)?;
             Ok(EntryState {
                 rsi: ZERO_PAGE_ADDR,
                 rsp: BOOT_STACK,
                 ..EntryState::at(CpuMode::Long, res.kernel_load.0)
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{PVH_INFO_ADDR, RSDP_ADDR};
+    use vm_memory::Bytes;
+
+    const MEM: u64 = 64 << 20;
+
+    fn mem() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEM as usize)]).unwrap()
+    }
+
+    fn put(b: &mut [u8], off: usize, v: &[u8]) {
+        b[off..off + v.len()].copy_from_slice(v);
+    }
+
+    fn rd(mem: &GuestMemoryMmap, addr: u64, n: usize) -> u64 {
+        let mut b = [0u8; 8];
+        mem.read_slice(&mut b[..n], GuestAddress(addr)).unwrap();
+        u64::from_le_bytes(b)
+    }
+
+    /// A bzImage of boot protocol 2.15 with one setup sector and a 4 KiB "kernel".
+    fn bzimage() -> Vec<u8> {
+        let mut b = vec![0u8; 2 * 512 + 4096];
+        b[0x1f1] = 1; // setup_sects
+        put(&mut b, 0x1fe, &[0x55, 0xaa]);
+        put(&mut b, 0x202, b"HdrS");
+        put(&mut b, 0x206, &0x020fu16.to_le_bytes());
+        b[0x211] = 1; // loadflags: LOADED_HIGH
+        put(&mut b, 0x214, &0x10_0000u32.to_le_bytes()); // code32_start
+        put(&mut b, 0x22c, &0x7fff_ffffu32.to_le_bytes()); // initrd_addr_max
+        put(&mut b, 0x236, &XLF_KERNEL_64.to_le_bytes());
+        put(&mut b, 0x238, &2047u32.to_le_bytes()); // cmdline_size
+        b
+    }
+
+    /// A 64-bit ELF kernel with one PT_LOAD at 1 MiB and, with `pvh`, a PT_NOTE holding
+    /// XEN_ELFNOTE_PHYS32_ENTRY.
+    fn elf64(pvh: Option<u32>) -> Vec<u8> {
+        let mut b = vec![0u8; 0x200];
+        put(&mut b, 0, &[0x7f, b'E', b'L', b'F', 2, 1, 1]);
+        put(&mut b, 16, &2u16.to_le_bytes()); // ET_EXEC
+        put(&mut b, 18, &0x3eu16.to_le_bytes()); // EM_X86_64
+        put(&mut b, 20, &1u32.to_le_bytes());
+        put(&mut b, 24, &0x10_0000u64.to_le_bytes()); // e_entry
+        put(&mut b, 32, &64u64.to_le_bytes()); // e_phoff
+        put(&mut b, 52, &64u16.to_le_bytes()); // e_ehsize
+        put(&mut b, 54, &56u16.to_le_bytes()); // e_phentsize
+        put(&mut b, 56, &2u16.to_le_bytes()); // e_phnum
+        let phdr = |b: &mut Vec<u8>, at: usize, ty: u32, off: u64, paddr: u64, size: u64| {
+            put(b, at, &ty.to_le_bytes());
+            put(b, at + 8, &off.to_le_bytes());
+            put(b, at + 16, &paddr.to_le_bytes());
+            put(b, at + 24, &paddr.to_le_bytes());
+            put(b, at + 32, &size.to_le_bytes());
+            put(b, at + 40, &size.to_le_bytes());
+        };
+        phdr(&mut b, 64, 1, 0x180, 0x10_0000, 0x80); // PT_LOAD
+        if let Some(entry) = pvh {
+            // Note: namesz 4, descsz 4, type 18, "Xen\0", entry.
+            put(&mut b, 0x100, &[4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0]);
+            put(&mut b, 0x10c, b"Xen\0");
+            put(&mut b, 0x110, &entry.to_le_bytes());
+            phdr(&mut b, 120, 4, 0x100, 0, 20); // PT_NOTE
+        }
+        b
+    }
+
+    #[test]
+    fn bzimage_boot_params_carry_the_rsdp_e820_cmdline_and_initrd() {
+        let m = mem();
+        let e = load_bzimage(
+            &m,
+            &bzimage(),
+            "console=ttyS0",
+            Some(&[7u8; 100]),
+            MEM,
+            RSDP_ADDR,
+        )
+        .unwrap();
+        assert_eq!(
+            (e.mode, e.rip, e.rsi),
+            (CpuMode::Long, 0x10_0200, ZERO_PAGE_ADDR)
+        );
+        let zp = ZERO_PAGE_ADDR;
+        assert_eq!(
+            rd(&m, zp + 0x70, 8),
+            RSDP_ADDR,
+            "boot_params.acpi_rsdp_addr"
+        );
+        assert_eq!(rd(&m, zp + 0x1e8, 1), 3, "e820 entries");
+        assert_eq!(rd(&m, zp + 0x210, 1), 0xff, "type_of_loader");
+        assert_eq!(rd(&m, zp + 0x228, 4), CMDLINE_ADDR);
+        let initrd = rd(&m, zp + 0x218, 4);
+        assert_eq!(rd(&m, zp + 0x21c, 4), 100);
+        assert_eq!(rd(&m, initrd, 1), 7);
+        let too_long = "x".repeat(2048);
+        assert!(matches!(
+            load_bzimage(&m, &bzimage(), &too_long, None, MEM, RSDP_ADDR),
+            Err(LinuxError::CmdlineTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn elf_kernels_get_the_rsdp_through_pvh_start_info_or_boot_params() {
+        let m = mem();
+        let e = load_elf(&m, &elf64(Some(0x10_0040)), "", None, MEM, RSDP_ADDR).unwrap();
+        assert_eq!(
+            (e.mode, e.rip, e.rbx),
+            (CpuMode::Protected, 0x10_0040, PVH_INFO_ADDR)
+        );
+        assert_eq!(rd(&m, PVH_INFO_ADDR, 4), u64::from(XEN_HVM_START_MAGIC));
+        // hvm_start_info.rsdp_paddr is at offset 0x20 (xen/arch-x86/hvm/start_info.h).
+        assert_eq!(rd(&m, PVH_INFO_ADDR + 0x20, 8), RSDP_ADDR);
+
+        let m = mem();
+        let e = load_elf(&m, &elf64(None), "", None, MEM, RSDP_ADDR).unwrap();
+        assert_eq!(
+            (e.mode, e.rip, e.rsi),
+            (CpuMode::Long, 0x10_0000, ZERO_PAGE_ADDR)
+        );
+        assert_eq!(rd(&m, ZERO_PAGE_ADDR + 0x70, 8), RSDP_ADDR);
     }
 }

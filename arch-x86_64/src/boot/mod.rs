@@ -70,6 +70,9 @@ pub enum BootError {
     /// `--initrd` given with a raw image.
     #[error("--initrd needs a multiboot, PVH or Linux kernel, not a --raw image")]
     InitrdWithRaw,
+    /// The ACPI tables could not be built or written.
+    #[error(transparent)]
+    Acpi(#[from] crate::acpi::AcpiError),
     /// The image or its data do not fit in guest RAM.
     #[error("{name}")]
     Memory {
@@ -95,6 +98,8 @@ pub struct BootRequest<'a> {
     pub cmdline: &'a str,
     /// Guest RAM size in bytes.
     pub mem_bytes: u64,
+    /// vCPUs, for the ACPI tables (MADT).
+    pub cpus: u32,
 }
 
 /// The formats tetra recognises.
@@ -150,6 +155,9 @@ fn raw_mode(mode: Option<&str>) -> Result<CpuMode, BootError> {
 }
 
 /// Loads the kernel (and initrd and command line) into `mem`; returns the boot vCPU's entry state.
+///
+/// Every format but `--raw` also gets the ACPI tables ([`crate::acpi`]), written first so that a
+/// kernel loaded over the BIOS area wins; Linux is handed the RSDP address as well.
 pub fn load(mem: &GuestMemoryMmap, req: &BootRequest<'_>) -> Result<EntryState, BootError> {
     let name = req.name;
     let mem_err = |source| BootError::Memory {
@@ -177,7 +185,9 @@ pub fn load(mem: &GuestMemoryMmap, req: &BootRequest<'_>) -> Result<EntryState, 
         return Ok(e);
     }
 
-    match detect(req.kernel, name)? {
+    let format = detect(req.kernel, name)?;
+    let rsdp = crate::acpi::write(mem, req.cpus)?;
+    match format {
         Format::Multiboot => {
             let hdr = multiboot::find_header(req.kernel).expect("detected as multiboot");
             multiboot::load(
@@ -196,7 +206,7 @@ pub fn load(mem: &GuestMemoryMmap, req: &BootRequest<'_>) -> Result<EntryState, 
                 },
             })
         }
-        format => load_linux(mem, req, format),
+        format => load_linux(mem, req, format, rsdp),
     }
 }
 
@@ -205,6 +215,7 @@ fn load_linux(
     mem: &GuestMemoryMmap,
     req: &BootRequest<'_>,
     format: Format,
+    rsdp: u64,
 ) -> Result<EntryState, BootError> {
     // Refuse images larger than RAM before linux-loader starts copying them.
     if req.kernel.len() as u64 > req.mem_bytes {
@@ -225,8 +236,16 @@ fn load_linux(
             req.cmdline,
             req.initrd.map(|i| i.0),
             req.mem_bytes,
+            rsdp,
         ),
-        _ => linux::load_elf(mem, req.kernel, req.cmdline, req.initrd, req.mem_bytes),
+        _ => linux::load_elf(
+            mem,
+            req.kernel,
+            req.cmdline,
+            req.initrd,
+            req.mem_bytes,
+            rsdp,
+        ),
     };
     r.map_err(|e| match e {
         linux::LinuxError::Memory(source) => BootError::Memory {
@@ -245,6 +264,7 @@ fn load_linux(
     _: &GuestMemoryMmap,
     req: &BootRequest<'_>,
     _: Format,
+    _: u64,
 ) -> Result<EntryState, BootError> {
     Err(BootError::Linux {
         name: req.name.into(),
@@ -295,6 +315,7 @@ mod tests {
             initrd: None,
             cmdline: "",
             mem_bytes: 2 << 20,
+            cpus: 1,
         };
         assert_eq!(load(&mem, &req).unwrap().mode, CpuMode::Real);
         let bad = RawLoad {

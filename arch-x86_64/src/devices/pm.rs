@@ -34,39 +34,55 @@ impl Pm1a {
     }
 }
 
-fn get(data: &[u8]) -> u16 {
-    let mut v = [0u8; 2];
-    let n = data.len().min(2);
-    v[..n].copy_from_slice(&data[..n]);
-    u16::from_le_bytes(v)
+impl Pm1a {
+    /// The block as bytes: status, enable, control (16 bits each, little-endian).
+    fn bytes(&self) -> [u8; 6] {
+        let mut b = [0u8; 6];
+        b[0..2].copy_from_slice(&self.status.to_le_bytes());
+        b[2..4].copy_from_slice(&self.enable.to_le_bytes());
+        b[4..6].copy_from_slice(&self.control.to_le_bytes());
+        b
+    }
 }
 
+/// Accesses of any width at any offset: ACPICA reads the event block as two 16-bit registers or
+/// one 32-bit one, depending on the FADT's access size, and a byte access reaches half a register.
 impl BusDevice for Pm1a {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
-        let v = match offset {
-            0 => self.status,
-            2 => self.enable,
-            4 => self.control,
-            _ => 0,
-        };
-        let b = v.to_le_bytes();
+        let b = self.bytes();
         for (i, d) in data.iter_mut().enumerate() {
-            *d = *b.get(i).unwrap_or(&0);
+            *d = usize::try_from(offset)
+                .ok()
+                .and_then(|o| o.checked_add(i))
+                .and_then(|o| b.get(o))
+                .copied()
+                .unwrap_or(0);
         }
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {
-        let v = get(data);
-        match offset {
-            0 => self.status &= !v, // write-1-to-clear
-            2 => self.enable = v,
-            4 => {
-                self.control = (v & !SLP_EN) | SCI_EN;
-                if v & SLP_EN != 0 && (v >> 10) & 7 == SLP_TYP_S5 {
-                    self.exit.end(GuestExit::PowerOff);
-                }
+        let mut new = self.bytes();
+        let mut hit = [false; 6];
+        for (i, &v) in data.iter().enumerate() {
+            let o = usize::try_from(offset).ok().and_then(|o| o.checked_add(i));
+            if let Some(o) = o.filter(|&o| o < 6) {
+                new[o] = v;
+                hit[o] = true;
             }
-            _ => {}
+        }
+        let reg = |i: usize| u16::from_le_bytes([new[i], new[i + 1]]);
+        let mask = |i: usize| u16::from_le_bytes([hit[i] as u8 * 0xff, hit[i + 1] as u8 * 0xff]);
+        // Status: write 1 to clear, in the bytes written.
+        self.status &= !(reg(0) & mask(0));
+        if mask(2) != 0 {
+            self.enable = reg(2);
+        }
+        if mask(4) != 0 {
+            let v = reg(4);
+            self.control = (v & !SLP_EN) | SCI_EN;
+            if v & SLP_EN != 0 && (v >> 10) & 7 == SLP_TYP_S5 {
+                self.exit.end(GuestExit::PowerOff);
+            }
         }
     }
 }
@@ -110,6 +126,32 @@ mod tests {
         pm.read(4, &mut b);
         assert_eq!(u16::from_le_bytes(b) & SCI_EN, SCI_EN);
         pm.write(4, &((SLP_TYP_S5 << 10) | SLP_EN).to_le_bytes());
+        assert_eq!(n.reason(), Some(GuestExit::PowerOff));
+    }
+
+    #[test]
+    fn accesses_of_any_width_reach_the_right_register() {
+        let n = ExitNotifier::new().unwrap();
+        let mut pm = Pm1a::new(n.clone());
+        pm.status = 0x8001;
+        // A 32-bit write of the event block: clears status bit 0, sets the enable register.
+        pm.write(0, &[0x01, 0x00, 0x20, 0x01]);
+        assert_eq!(pm.status, 0x8000);
+        assert_eq!(pm.enable, 0x0120);
+        let mut b = [0u8; 4];
+        pm.read(0, &mut b);
+        assert_eq!(b, [0x00, 0x80, 0x20, 0x01]);
+        // Reads past the block return zeros; writes past it are ignored.
+        let mut b = [0xffu8; 4];
+        pm.read(4, &mut b);
+        assert_eq!(b, [SCI_EN as u8, 0, 0, 0]);
+        pm.write(6, &[0xff, 0xff]);
+        pm.write(u64::MAX, &[0xff]);
+        // Byte writes: the low byte of PM1_CNT alone does nothing; the high byte with
+        // SLP_TYP=5|SLP_EN powers off.
+        pm.write(4, &[0x00]);
+        assert_eq!(n.reason(), None);
+        pm.write(5, &[(((SLP_TYP_S5 << 10) | SLP_EN) >> 8) as u8]);
         assert_eq!(n.reason(), Some(GuestExit::PowerOff));
     }
 }

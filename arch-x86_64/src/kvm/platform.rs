@@ -1,10 +1,12 @@
-//! The x86 platform: the in-kernel irqchip and PIT, legacy devices on the port bus (each
-//! registered for snapshots), the kernel and its boot data, and the CPUID every vCPU starts from.
+//! The x86 platform: the in-kernel irqchip and PIT with the GSI routing the MADT describes, legacy
+//! devices on the port bus (each registered for snapshots), the kernel with its boot data and ACPI
+//! tables, and the CPUID every vCPU starts from.
 
 use super::{kvm_err, X86Error};
+use crate::acpi::madt::{gsi_routes, IrqPin};
 use crate::boot::{self, BootRequest, CpuMode, EntryState};
 use crate::cpuid::CpuidEntry;
-use crate::devices::{i8042::I8042, pm::Pm1a};
+use crate::devices::{cmos::Cmos, i8042::I8042, pm::Pm1a};
 use crate::layout::*;
 use crate::X86_64;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,7 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
         .fd()
         .create_pit2(pit)
         .map_err(kvm_err("KVM_CREATE_PIT2"))?;
+    set_gsi_routing(ctx)?;
 
     // COM1 on IRQ 4, through an irqfd into the in-kernel PIC/IOAPIC.
     let irq = EventFd::new(EFD_NONBLOCK).map_err(X86Error::EventFd)?;
@@ -66,6 +69,12 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
     let i8042 = Arc::new(Mutex::new(I8042::new(ctx.exit.clone())));
     ctx.pio.insert(I8042_PORT, 5, i8042.clone())?;
     ctx.state.add(b"KBDC", i8042)?;
+    let cmos = Arc::new(Mutex::new(Cmos::new(
+        cfg.mem_bytes(),
+        low_ram_end(cfg.mem_bytes()),
+    )));
+    ctx.pio.insert(CMOS_PORT, 2, cmos.clone())?;
+    ctx.state.add(b"CMOS", cmos)?;
     let pm = Arc::new(Mutex::new(Pm1a::new(ctx.exit.clone())));
     ctx.pio.insert(PM1A_EVT_PORT, 6, pm.clone())?;
     ctx.state.add(b"PM1A", pm)?;
@@ -103,6 +112,7 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
             initrd: initrd.as_ref().map(|(d, n)| (d.as_slice(), n.as_str())),
             cmdline: &cfg.cmdline,
             mem_bytes: cfg.mem_bytes(),
+            cpus: cfg.cpus,
         },
     )?;
     boot::entry::write_descriptor_tables(&mem)?;
@@ -110,4 +120,39 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
         boot::entry::write_identity_map(&mem)?;
     }
     Ok(Platform { entry, cpuid })
+}
+
+/// Routes the GSIs as the MADT describes them ([`gsi_routes`]): KVM's default table would deliver
+/// the PIT (GSI 0) to IOAPIC pin 0, where the MADT's override says pin 2.
+fn set_gsi_routing(ctx: &SetupContext<'_, X86_64>) -> Result<(), X86Error> {
+    use kvm_bindings::{
+        kvm_irq_routing_entry, kvm_irq_routing_entry__bindgen_ty_1, kvm_irq_routing_irqchip,
+        KvmIrqRouting, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQ_ROUTING_IRQCHIP,
+    };
+    let entries: Vec<kvm_irq_routing_entry> = gsi_routes()
+        .into_iter()
+        .map(|(gsi, pin)| {
+            let (irqchip, pin) = match pin {
+                IrqPin::Pic(chip, pin) => (KVM_IRQCHIP_PIC_MASTER + chip, pin),
+                IrqPin::Ioapic(pin) => (KVM_IRQCHIP_IOAPIC, pin),
+            };
+            kvm_irq_routing_entry {
+                gsi,
+                type_: KVM_IRQ_ROUTING_IRQCHIP,
+                u: kvm_irq_routing_entry__bindgen_ty_1 {
+                    irqchip: kvm_irq_routing_irqchip { irqchip, pin },
+                },
+                ..Default::default()
+            }
+        })
+        .collect();
+    let routing = KvmIrqRouting::from_entries(&entries).map_err(|_| {
+        X86Error::Hv(vmm_core::hypervisor::HvError::Unsupported(
+            "this many GSI routes",
+        ))
+    })?;
+    ctx.vm
+        .fd()
+        .set_gsi_routing(&routing)
+        .map_err(kvm_err("KVM_SET_GSI_ROUTING"))
 }
