@@ -22,6 +22,7 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 
 LANE_ARCH=unknown LANE_MODE=tests LANE_FILTER='' LANE_BINS='' LANE_TEST_ARGS='' LANE_TEST_TIMEOUT=600 LANE_CMD=''
+LANE_L2_RUNS=''
 # shellcheck disable=SC1091
 . /etc/lane.env
 
@@ -93,17 +94,24 @@ fi
 # all). LANE_FILTER goes to each libtest/libtest-mimic executable as its name filter.
 ran=0 failed=0
 cd /tmp || finish 1 "error=no-tmp"
+selected() { # name: is it chosen by LANE_BINS?
+	[ -n "$LANE_BINS" ] || return 0
+	for pat in $LANE_BINS; do
+		# shellcheck disable=SC2254
+		case "$1" in $pat) return 0 ;; esac
+	done
+	return 1
+}
+# x86_64: tetra boots the L2 Linux guest first (scripts/lib/l2-boot.sh), reported like a test
+# executable named l2-boot.
+if [ -x /bin/l2-boot ] && [ -n "$LANE_L2_RUNS" ] && selected l2-boot; then
+	ran=$((ran + 1))
+	run_test l2-boot /bin/l2-boot || failed=$((failed + 1))
+fi
 for t in /tests/*; do
 	[ -x "$t" ] || continue
 	name=${t##*/}
-	if [ -n "$LANE_BINS" ]; then
-		sel=0
-		for pat in $LANE_BINS; do
-			# shellcheck disable=SC2254
-			case "$name" in $pat) sel=1 ;; esac
-		done
-		[ "$sel" = 1 ] || continue
-	fi
+	selected "$name" || continue
 	ran=$((ran + 1))
 	if [ -n "$LANE_FILTER" ]; then set -- "$LANE_FILTER"; else set --; fi
 	# shellcheck disable=SC2086

@@ -1,0 +1,99 @@
+#!/bin/busybox sh
+# shellcheck shell=dash
+# The x86_64 lane's Linux boot under tetra: run inside the emulated host by lane-init.sh. For each
+# run in LANE_L2_RUNS ("CPUS:quiet" or "CPUS:verbose", space separated; a ":pvh" suffix boots the
+# ELF vmlinux /l2/vmlinux through its PVH entry instead of the bzImage) it boots /l2/bzImage with
+# /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
+# guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
+# seconds. A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the
+# input line, did not panic, logged no ACPI error or warning, and tetra exited 0 (ACPI power-off).
+# Per run, one line:
+#
+#   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
+#        start to the marker, this host's clock> total_s=<secs to tetra's exit> guest_uptime=<the
+#        guest's /proc/uptime at init> run_init=<printk time of "Run /init"> nproc=<n>
+#        irq4=<serial interrupts> reason=<why it failed; may contain spaces, always last>
+#
+# followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines.
+# Exit status: the number of failed runs (0: all passed).
+
+L2_RUNS=${LANE_L2_RUNS:-"1:quiet 2:quiet"}
+L2_TIMEOUT=${LANE_L2_TIMEOUT:-300}
+L2_MEM=${LANE_L2_MEM:-256}
+L2_APPEND=${LANE_L2_APPEND:-}
+L2_SHOW=${LANE_L2_SHOW:-0}
+MARKER="TETRA-L2: init reached"
+
+# field KEY FILE: the value after "TETRA-L2: KEY=" in the guest's log (first occurrence).
+field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
+# kv KEY LINE: the value of KEY=... in a summary line.
+kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+
+failed=0
+for spec in $L2_RUNS; do
+	cpus=${spec%%:*}
+	flavor=${spec#*:}
+	kernel=/l2/bzImage name=
+	case "$flavor" in
+	*:pvh)
+		kernel=/l2/vmlinux name=-pvh
+		flavor=${flavor%:pvh}
+		;;
+	esac
+	case "$flavor" in
+	quiet) kq=quiet ;;
+	verbose) kq= ;;
+	*)
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh)"
+		failed=$((failed + 1))
+		continue
+		;;
+	esac
+	name="cpus$cpus-$flavor$name"
+	log="/tmp/l2-$name.log"
+	token="tetra-input-$cpus-$$"
+	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1 $L2_APPEND"
+	echo "--- L2 $name: tetra run --kernel $kernel --cpus $cpus --mem $L2_MEM --cmdline '$cmdline'"
+	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
+		--prompt "TETRA-L2: ready for input" --input "$token" -- \
+		/bin/tetra run --kernel "$kernel" --initrd /l2/initrd.cpio --cmdline "$cmdline" \
+		--cpus "$cpus" --mem "$L2_MEM" | tail -n 1)
+	rc=$(kv rc "$sum")
+	nproc=$(field nproc "$log")
+	reason=
+	if [ -z "$rc" ]; then
+		reason="l2-run failed: $sum"
+	elif [ "$(kv timeout "$sum")" = 1 ]; then
+		reason="hang: tetra still running after ${L2_TIMEOUT}s (killed)"
+	elif grep -q 'Kernel panic' "$log"; then
+		reason="kernel panic in the L2 guest: $(grep -m1 -o 'Kernel panic.*' "$log")"
+	elif ! grep -q "$MARKER" "$log"; then
+		reason="the guest never reached init (no '$MARKER'; tetra exit $rc)"
+	elif [ "$nproc" != "$cpus" ]; then
+		reason="nproc=$nproc, expected $cpus"
+	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
+		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
+	elif [ "$(field acpi-errors "$log")" != 0 ]; then
+		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
+	elif [ "$rc" != 0 ]; then
+		reason="tetra exited $rc, expected 0 (ACPI power-off)"
+	elif ! grep -q 'reboot: Power down' "$log"; then
+		reason="tetra exited 0 but the guest did not power down (no 'reboot: Power down')"
+	fi
+	status=PASS
+	if [ -n "$reason" ]; then
+		status=FAIL
+		failed=$((failed + 1))
+	fi
+	irq4=$(field irq4 "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
+	echo "@@L2 RUN name=$name cpus=$cpus status=$status rc=${rc:--} marker_s=$(kv marker_s "$sum") total_s=$(kv total_s "$sum") guest_uptime=$(field uptime "$log") run_init=$(field run-init "$log") nproc=${nproc:--} irq4=${irq4:--} reason=$reason"
+	if [ "$status" = PASS ] && [ "$L2_SHOW" != 1 ]; then
+		grep 'TETRA-L2: [a-z0-9-]*=' "$log" | sed 's/^/  | /'
+	elif [ "$L2_SHOW" = 1 ]; then
+		sed 's/^/  | /' "$log"
+	else
+		echo "--- L2 $name: last 30 console lines (seconds since tetra started):"
+		tail -n 30 "$log" | sed 's/^/  | /'
+	fi
+done
+exit "$failed"

@@ -1,0 +1,184 @@
+/*
+ * l2-run: runs a VMM (tetra booting the L2 Linux guest) inside the x86_64 lane's emulated host and
+ * watches its console, so that scripts/lib/l2-boot.sh can judge the boot and time it.
+ *
+ *   l2-run --log FILE --timeout SECS [--marker STR] [--prompt STR --input LINE] -- CMD ARGS...
+ *
+ * It starts CMD with stdin and stdout/stderr on pipes and writes every output line to FILE,
+ * prefixed with the seconds since CMD was started ("[   1.234] ..."; CLOCK_MONOTONIC of this
+ * host). When a line contains the prompt, it writes LINE and a newline to CMD's stdin (once). CMD
+ * is killed (SIGKILL) when it runs longer than SECS. The last line on stdout is a summary:
+ *
+ *   L2RUN rc=<exit status, or 128+signal> timeout=<0|1> marker_s=<secs or -> input_s=<secs or ->
+ *         total_s=<secs> lines=<n>
+ *
+ * Exit status: 0 when the summary could be written, 2 on a usage or set-up error. Built by
+ * scripts/emu-test with the target's cross gcc (-static).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: l2-run --log FILE --timeout SECS [--marker STR] "
+			"[--prompt STR --input LINE] -- CMD ARGS...\n");
+	return 2;
+}
+
+static void fmt_secs(char *buf, size_t n, double t)
+{
+	if (t < 0)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.3f", t);
+}
+
+int main(int argc, char **argv)
+{
+	const char *log_path = NULL, *marker = NULL, *prompt = NULL, *input = NULL;
+	double timeout = 0;
+	int i;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--") && i + 1 < argc) {
+			i++;
+			break;
+		} else if (i + 1 >= argc) {
+			return usage();
+		} else if (!strcmp(argv[i], "--log")) {
+			log_path = argv[++i];
+		} else if (!strcmp(argv[i], "--timeout")) {
+			timeout = atof(argv[++i]);
+		} else if (!strcmp(argv[i], "--marker")) {
+			marker = argv[++i];
+		} else if (!strcmp(argv[i], "--prompt")) {
+			prompt = argv[++i];
+		} else if (!strcmp(argv[i], "--input")) {
+			input = argv[++i];
+		} else {
+			return usage();
+		}
+	}
+	if (!log_path || timeout <= 0 || i >= argc || (!prompt != !input))
+		return usage();
+
+	FILE *log = fopen(log_path, "w");
+	if (!log) {
+		perror(log_path);
+		return 2;
+	}
+	int out[2], in[2];
+	if (pipe2(out, O_CLOEXEC) || pipe2(in, O_CLOEXEC)) {
+		perror("pipe");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	double t0 = now();
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 2;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		execvp(argv[i], &argv[i]);
+		fprintf(stderr, "l2-run: exec %s: %s\n", argv[i], strerror(errno));
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+
+	static char line[8192];
+	size_t len = 0;
+	long lines = 0;
+	double marker_t = -1, input_t = -1, line_t = 0;
+	int timed_out = 0, eof = 0;
+	while (!eof) {
+		double left = t0 + timeout - now();
+		if (left <= 0) {
+			timed_out = 1;
+			kill(pid, SIGKILL);
+			break;
+		}
+		struct pollfd p = { .fd = out[0], .events = POLLIN };
+		int r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno != EINTR) {
+			perror("poll");
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (r <= 0)
+			continue;
+		char buf[4096];
+		ssize_t n = read(out[0], buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		double t = now() - t0;
+		if (n <= 0) {
+			eof = 1;
+			n = 0;
+		}
+		for (ssize_t k = 0; k <= n; k++) {
+			/* A line ends at '\n', at a full buffer, or (with what is left) at EOF. */
+			int end = k < n ? buf[k] == '\n' : eof && len > 0;
+			if (k < n && !end) {
+				if (len == 0)
+					line_t = t;
+				if (buf[k] != '\r')
+					line[len++] = buf[k];
+				end = len == sizeof line - 1;
+			}
+			if (!end)
+				continue;
+			line[len] = 0;
+			fprintf(log, "[%8.3f] %s\n", len ? line_t : t, line);
+			lines++;
+			if (marker && marker_t < 0 && strstr(line, marker))
+				marker_t = len ? line_t : t;
+			if (prompt && input_t < 0 && strstr(line, prompt)) {
+				input_t = now() - t0;
+				dprintf(in[1], "%s\n", input);
+			}
+			len = 0;
+		}
+		fflush(log);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	double total = now() - t0;
+	/* Output after a kill, still in the pipe. */
+	char buf[4096];
+	ssize_t n;
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	while ((n = read(out[0], buf, sizeof buf)) > 0)
+		fwrite(buf, 1, n, log);
+	if (len) {
+		line[len] = 0;
+		fprintf(log, "[%8.3f] %s\n", line_t, line);
+	}
+	fclose(log);
+	int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	char m[32], in_s[32];
+	fmt_secs(m, sizeof m, marker_t);
+	fmt_secs(in_s, sizeof in_s, input_t);
+	printf("L2RUN rc=%d timeout=%d marker_s=%s input_s=%s total_s=%.3f lines=%ld\n", rc, timed_out,
+	       m, in_s, total, lines);
+	return 0;
+}
