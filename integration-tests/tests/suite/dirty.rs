@@ -75,11 +75,12 @@ pub fn register(s: &mut Suite) {
         vm.vmm.start().map_err(|e| chain(&e))?;
         vm.wait_for("tick 3\n")?;
         // Move the guest's RAM 16 GiB up: the slot that logged the guest's writes goes away.
+        // Paused first: a guest running while its RAM is elsewhere would fetch from a hole.
+        vm.vmm.pause().map_err(|e| chain(&e))?;
         let (from, to) = (region.guest_addr, region.guest_addr + (16 << 30));
         vm.vmm
             .change_memory(&[MapChange::Move { from, to }])
             .map_err(|e| chain(&e))?;
-        vm.vmm.pause().map_err(|e| chain(&e))?;
         let log = vm.vmm.dirty_log().unwrap();
         let pages = log.take(to..to + region.size, usize::MAX);
         let moved = count_page - from + to;
