@@ -204,59 +204,7 @@ fn gic(f: &mut FdtWriter, g: &GicLayout) -> Result<(), FdtError> {
 mod tests {
     use super::*;
     use crate::irqchip::IrqChipKind;
-    use std::process::Command;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// Decompiles with the real dtc. A missing dtc fails the test: it must not pass unchecked.
-    fn dtc(blob: &[u8]) -> String {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tetra-arm64-{}-{}.dtb",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, blob).unwrap();
-        let out = Command::new("dtc")
-            .args(["-I", "dtb", "-O", "dts"])
-            .arg(&path)
-            .output();
-        let _ = std::fs::remove_file(&path);
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => panic!(
-                "this test needs `dtc` (Debian package device-tree-compiler) on PATH to check \
-                 the device tree, and it could not be run: {e}"
-            ),
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "dtc failed: {stderr}");
-        assert!(
-            !stderr.contains("Warning") && !stderr.contains("ERROR"),
-            "dtc complained: {stderr}"
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// The body of node `name` in dtc's output (up to its closing brace at the same depth).
-    fn node<'a>(dts: &'a str, name: &str) -> &'a str {
-        let start = dts
-            .find(&format!("{name} {{"))
-            .unwrap_or_else(|| panic!("no node {name} in:\n{dts}"));
-        let mut depth = 0;
-        for (i, c) in dts[start..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return &dts[start..start + i];
-                    }
-                }
-                _ => {}
-            }
-        }
-        panic!("unterminated node {name}");
-    }
+    use vmm_core::fdt_check::{dtc, node};
 
     /// MPIDRs as KVM gives them: bit 31 (RES1) set, vCPU id in Aff0 (low 4 bits) and Aff1.
     const MPIDRS: [u64; 4] = [0x8000_0000, 0x8000_0001, 0x8000_0002, 0x8000_0003];

@@ -214,38 +214,7 @@ fn soc(f: &mut FdtWriter, external_proxy: bool) -> Result<(), FdtError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// Decompiles with the real dtc. A missing dtc fails the test: it must not pass unchecked.
-    fn dtc(blob: &[u8]) -> String {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tetra-booke-{}-{}.dtb",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, blob).unwrap();
-        let out = Command::new("dtc")
-            .args(["-I", "dtb", "-O", "dts"])
-            .arg(&path)
-            .output();
-        let _ = std::fs::remove_file(&path);
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => panic!(
-                "this test needs `dtc` (Debian package device-tree-compiler) on PATH to check \
-                 the device tree, and it could not be run: {e}"
-            ),
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "dtc failed: {stderr}");
-        assert!(
-            !stderr.contains("Warning") && !stderr.contains("ERROR"),
-            "dtc complained: {stderr}"
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use vmm_core::fdt_check::{dtc, node};
 
     fn config(cpus: u32, initrd: Option<(u64, u64)>) -> FdtConfig<'static> {
         FdtConfig {
@@ -257,27 +226,6 @@ mod tests {
             initrd,
             external_proxy: true,
         }
-    }
-
-    /// The body of node `name` in dtc's output (up to its closing brace at the same depth).
-    fn node<'a>(dts: &'a str, name: &str) -> &'a str {
-        let start = dts
-            .find(&format!("{name} {{"))
-            .unwrap_or_else(|| panic!("no node {name} in:\n{dts}"));
-        let mut depth = 0;
-        for (i, c) in dts[start..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return &dts[start..start + i];
-                    }
-                }
-                _ => {}
-            }
-        }
-        panic!("unterminated node {name}");
     }
 
     #[test]

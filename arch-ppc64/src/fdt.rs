@@ -191,59 +191,7 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
 mod tests {
     use super::*;
     use crate::cpu::{CacheGeometry, CpuInfo};
-    use std::process::Command;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    /// Decompiles with the real dtc. A missing dtc fails the test: it must not pass unchecked.
-    fn dtc(blob: &[u8]) -> String {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tetra-ppc64-{}-{}.dtb",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, blob).unwrap();
-        let out = Command::new("dtc")
-            .args(["-I", "dtb", "-O", "dts"])
-            .arg(&path)
-            .output();
-        let _ = std::fs::remove_file(&path);
-        let out = match out {
-            Ok(o) => o,
-            Err(e) => panic!(
-                "this test needs `dtc` (Debian package device-tree-compiler) on PATH to check \
-                 the device tree, and it could not be run: {e}"
-            ),
-        };
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "dtc failed: {stderr}");
-        assert!(
-            !stderr.contains("Warning") && !stderr.contains("ERROR"),
-            "dtc complained: {stderr}"
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// The body of node `name` in dtc's output (up to its closing brace).
-    fn node<'a>(dts: &'a str, name: &str) -> &'a str {
-        let start = dts
-            .find(&format!("{name} {{"))
-            .unwrap_or_else(|| panic!("no node {name} in:\n{dts}"));
-        let mut depth = 0;
-        for (i, c) in dts[start..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return &dts[start..start + i];
-                    }
-                }
-                _ => {}
-            }
-        }
-        panic!("unterminated node {name}");
-    }
+    use vmm_core::fdt_check::{dtc, node};
 
     fn host(dblock: u32) -> HostCpu {
         let c = Cache {

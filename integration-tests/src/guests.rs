@@ -33,6 +33,12 @@ impl Guest {
         Some(RawLoad { addr, mode })
     }
 
+    /// Where a `counter` guest keeps its count: 0xff0 bytes past its load address (the shared
+    /// counter contract). `None` for a guest that does not boot raw.
+    pub fn count_addr(&self) -> Option<u64> {
+        self.raw().map(|r| r.addr + 0xff0)
+    }
+
     /// A VM configuration booting this guest with `cpus` vCPUs and `mem_mib` MiB.
     pub fn config(&self, cpus: u32, mem_mib: u64) -> VmConfig {
         VmConfig {

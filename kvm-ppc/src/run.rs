@@ -256,6 +256,7 @@ impl RunPage {
         // `reason` selects, a plain-integer repr(C) struct that fits the union.
         Ok(match reason {
             KVM_EXIT_IO => {
+                // SAFETY: this exit reason selects the union member of type `KvmRunIo`.
                 let io = *unsafe { self.exit_mut::<KvmRunIo>() };
                 let n = io.size as u64 * io.count as u64;
                 let end = io.data_offset.checked_add(n).filter(|&e| e <= len as u64);
@@ -283,6 +284,7 @@ impl RunPage {
                 }
             }
             KVM_EXIT_MMIO => {
+                // SAFETY: this exit reason selects the union member of type `KvmRunMmio`.
                 let mmio = unsafe { self.exit_mut::<KvmRunMmio>() };
                 if mmio.len > 8 {
                     return Err(RunError::MmioLen(mmio.len));
@@ -295,11 +297,16 @@ impl RunPage {
                     VcpuExit::MmioRead { addr, data }
                 }
             }
+            // SAFETY: this exit reason selects the union member of type `PaprHcall`.
             KVM_EXIT_PAPR_HCALL => VcpuExit::PaprHcall(unsafe { self.exit_mut::<PaprHcall>() }),
+            // SAFETY: this exit reason selects the union member of type `u32`.
             KVM_EXIT_EPR => VcpuExit::Epr(unsafe { self.exit_mut::<u32>() }),
+            // SAFETY: this exit reason selects the union member of type `DcrExit`.
             KVM_EXIT_DCR => VcpuExit::Dcr(unsafe { self.exit_mut::<DcrExit>() }),
+            // SAFETY: this exit reason selects the union member of type `[u64; 32]`.
             KVM_EXIT_OSI => VcpuExit::Osi(unsafe { self.exit_mut::<[u64; 32]>() }),
             KVM_EXIT_SYSTEM_EVENT => {
+                // SAFETY: this exit reason selects the union member of type `KvmRunSystemEvent`.
                 let ev = unsafe { self.exit_mut::<KvmRunSystemEvent>() };
                 let n = (ev.ndata as usize).clamp(1, 16);
                 VcpuExit::SystemEvent {
@@ -312,9 +319,11 @@ impl RunPage {
             KVM_EXIT_INTR => VcpuExit::Intr,
             KVM_EXIT_DEBUG => VcpuExit::Debug,
             KVM_EXIT_INTERNAL_ERROR => VcpuExit::InternalError {
+                // SAFETY: this exit reason selects the union member of type `KvmRunInternal`.
                 suberror: unsafe { self.exit_mut::<KvmRunInternal>() }.suberror,
             },
             KVM_EXIT_FAIL_ENTRY => VcpuExit::FailEntry {
+                // SAFETY: this exit reason selects the union member of type `KvmRunFailEntry`.
                 reason: unsafe { self.exit_mut::<KvmRunFailEntry>() }.hardware_entry_failure_reason,
             },
             other => VcpuExit::Other(other),

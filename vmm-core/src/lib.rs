@@ -15,6 +15,8 @@ pub mod devices;
 pub mod dirty;
 pub mod event_loop;
 pub mod exit;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fdt_check;
 pub mod hypervisor;
 pub mod memory;
 pub mod migration;

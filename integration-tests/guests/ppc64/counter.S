@@ -1,11 +1,10 @@
 /*
  * Shared contract "counter": prints "tick 1" .. "tick 40" with a busy loop between ticks, keeps
- * its count in memory at 0x100ff0 (32 bits), then exits 0x10. Used to pause and resume a
+ * its count (32 bits) 0xff0 bytes past its load address (0x400ff0 here), then exits 0x10. Used to pause and resume a
  * running guest, and to move one (its registers and RAM) into another VM.
  */
         .include "common.inc"
         .set TICKS, 40
-        .set COUNT, 0x100ff0
         .set SPIN, 1 << 22
         .text
         .globl  _start
@@ -13,8 +12,8 @@ _start:
         lis     %r1, STACK@h
         bl      guest_init
         li      %r31, 0
-        lis     %r30, COUNT@ha
-        addi    %r30, %r30, COUNT@l
+        lis     %r30, count@ha
+        addi    %r30, %r30, count@l
         stw     %r31, 0(%r30)
 1:      lis     %r9, SPIN@h
         mtctr   %r9
@@ -32,3 +31,5 @@ _start:
 
         DEFINE_COMMON
 msg_tick: .asciz "tick "
+        .org    0xff0                   /* fails to assemble should the code grow past it */
+count:  .long   0

@@ -18,13 +18,13 @@ pub fn register(s: &mut Suite) {
     let Some(g) = guests::get("counter") else {
         return;
     };
-    let Some(load) = g.raw().map(|r| r.addr) else {
+    let (Some(load), Some(count_at)) = (g.raw().map(|r| r.addr), g.count_addr()) else {
         return;
     };
 
     s.kvm("dirty::log_reports_the_pages_the_guest_writes", move || {
         let page = page_size();
-        let count_page = (load + 0xff0) & !(page - 1);
+        let count_page = count_at & !(page - 1);
         let mut vm = TestVm::<HostArch>::new(g.config(1, 32))?;
         let ram = vm.vmm.memory().slots();
         let base = ram.iter().map(|s| s.guest_addr).min().unwrap_or(0);
@@ -60,7 +60,7 @@ pub fn register(s: &mut Suite) {
 
     s.kvm("dirty::memory_map_change_keeps_dirty_pages", move || {
         let page = page_size();
-        let count_page = (load + 0xff0) & !(page - 1);
+        let count_page = count_at & !(page - 1);
         let mut vm = TestVm::<HostArch>::new(g.config(1, 32))?;
         let region = vm
             .vmm
@@ -75,11 +75,12 @@ pub fn register(s: &mut Suite) {
         vm.vmm.start().map_err(|e| chain(&e))?;
         vm.wait_for("tick 3\n")?;
         // Move the guest's RAM 16 GiB up: the slot that logged the guest's writes goes away.
+        // Paused first: a guest running while its RAM is elsewhere would fetch from a hole.
+        vm.vmm.pause().map_err(|e| chain(&e))?;
         let (from, to) = (region.guest_addr, region.guest_addr + (16 << 30));
         vm.vmm
             .change_memory(&[MapChange::Move { from, to }])
             .map_err(|e| chain(&e))?;
-        vm.vmm.pause().map_err(|e| chain(&e))?;
         let log = vm.vmm.dirty_log().unwrap();
         let pages = log.take(to..to + region.size, usize::MAX);
         let moved = count_page - from + to;

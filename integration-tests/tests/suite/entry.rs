@@ -1,6 +1,8 @@
 //! Entry state, arch-neutral: a guest named `entry` checks the entry state its arch documents
-//! (arm64: x0 = the device tree, x1-x3 = 0, EL1h with DAIF masked, MMU off), prints
-//! "entry: ok" and ends with debug-exit status 0x10.
+//! (arm64: x0 = the device tree, x1-x3 = 0, EL1h with DAIF masked, MMU off; x86_64, a vmlinux-style
+//! ELF64 on the Linux 64-bit boot protocol: long mode with paging, RFLAGS = 0x2, CS = 0x10 and
+//! DS/ES/SS = 0x18 flat, RSI = boot_params with its e820 map, the boot vCPU is the BSP, LAPIC id
+//! 0), prints "entry: ok" and ends with debug-exit status 0x10.
 
 use crate::expect;
 use integration_tests::guests;

@@ -1,6 +1,8 @@
 //! Power events, arch-neutral: a guest named `poweroff` prints "poweroff: bye" and powers off
-//! (arm64: PSCI SYSTEM_OFF), one named `reset` prints "reset: resetting" and asks for a reset
-//! (PSCI SYSTEM_RESET). tetra ends the VM with the matching ending, status 0.
+//! (arm64: PSCI SYSTEM_OFF; x86: ACPI S5 through PM1a control at port 0x604; ppc64: RTAS
+//! power-off), one named `reset` prints "reset: resetting" and asks for a reset (arm64: PSCI
+//! SYSTEM_RESET; x86: 0xFE to the i8042 at port 0x64). tetra ends the VM with the matching
+//! ending, status 0.
 
 use crate::expect;
 use integration_tests::guests;

@@ -92,8 +92,9 @@ pub fn register(s: &mut Suite) {
                     dst.write_slice(&buf, r.start_addr())
                         .map_err(|e| chain(&e))?;
                 }
-                // The counter guests keep their count 0xff0 bytes past their load address.
-                let count_at = g.raw().map_or(0x100ff0, |r| r.addr + 0xff0);
+                let count_at = g
+                    .count_addr()
+                    .ok_or("the counter guest does not boot raw")?;
                 let count: u32 = dst
                     .read_obj(GuestAddress(count_at))
                     .map_err(|e| chain(&e))?;

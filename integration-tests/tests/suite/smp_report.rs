@@ -1,5 +1,6 @@
 //! SMP, arch-neutral: a guest named `smp` starts every secondary vCPU the arch's way (arm64: PSCI
-//! CPU_ON through HVC), each secondary prints "cpu K up" itself, and the boot vCPU prints
+//! CPU_ON through HVC; x86: INIT, SIPI, SIPI through the LAPIC; ppc64: RTAS start-cpu), each
+//! secondary prints "cpu K up" itself, and the boot vCPU prints
 //! "smp: N of N vCPUs up" and ends with debug-exit status 0x40 + N.
 
 use crate::expect;
