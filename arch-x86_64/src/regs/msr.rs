@@ -54,6 +54,13 @@ const ACTION_MSRS: &[(u32, &str)] = &[
     (0x4b56_4d00, "kvm_wall_clock"),
 ];
 
+/// Counters KVM lists when its Hyper-V emulation is built in (Debian's kernels): they advance on
+/// their own, so a value read back never equals the one saved. Saved and restored, never compared.
+const VOLATILE_MSRS: &[(u32, &str)] = &[
+    (0x4000_0010, "hv_vp_runtime"),
+    (0x4000_0020, "hv_time_ref_count"),
+];
+
 /// Names for MSRs KVM commonly lists that the curated set leaves out.
 const KNOWN: &[(u32, &str)] = &[
     (0x12, "kvm_system_time_old"),
@@ -71,13 +78,15 @@ pub fn msr_name(index: u32) -> String {
         .iter()
         .map(|&(i, n, _)| (i, n))
         .chain(ACTION_MSRS.iter().copied())
+        .chain(VOLATILE_MSRS.iter().copied())
         .chain(KNOWN.iter().copied())
         .find(|&(i, _)| i == index)
         .map_or_else(|| format!("msr_{index:#x}"), |(_, n)| n.to_string())
 }
 
 /// Adds the MSRs of `KVM_GET_MSR_INDEX_LIST` that the table lacks: optional read-write registers
-/// (a vCPU may still refuse some: a save skips those), except the action MSRs (read-only).
+/// (a vCPU may still refuse some: a save skips those), except the action MSRs (read-only); the
+/// Hyper-V counters are also volatile.
 pub fn add_msrs(table: &mut RegTable, indices: &[u32]) -> Result<(), TableError> {
     for &index in indices {
         let id = msr_id(index);
@@ -86,6 +95,8 @@ pub fn add_msrs(table: &mut RegTable, indices: &[u32]) -> Result<(), TableError>
         }
         let attrs = if ACTION_MSRS.iter().any(|&(i, _)| i == index) {
             RegAttrs::RO
+        } else if VOLATILE_MSRS.iter().any(|&(i, _)| i == index) {
+            OPT.with(RegAttrs::VOLATILE)
         } else {
             OPT
         };

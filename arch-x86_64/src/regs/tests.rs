@@ -167,6 +167,13 @@ fn runtime_msrs() {
     assert_eq!(unknown.id.number(), 0x1234);
     assert_eq!(t.by_name("arch_capabilities").unwrap().id, msr_id(0x10a));
     assert_eq!(msr_name(0x10), "tsc");
+    // Hyper-V counters (listed by kernels with Hyper-V emulation) are saved but volatile.
+    let t = table_with_msrs(&[0x4000_0020, 0x4000_0021]).unwrap();
+    let time = t.by_name("hv_time_ref_count").unwrap();
+    assert!(time.attrs.contains(RegAttrs::VOLATILE));
+    assert!(t.saved_ids().contains(&time.id));
+    let tsc_page = t.get(msr_id(0x4000_0021)).unwrap();
+    assert!(!tsc_page.attrs.contains(RegAttrs::VOLATILE));
 }
 
 #[test]
