@@ -19,10 +19,11 @@
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
 #   TETRA-L2: ready for input        then the first line read from the console is echoed as
 #   TETRA-L2: input=<line>           (empty after 30 s without input)
+# The marker first, from a shell builtin: every fork+exec costs a lot in a nested guest.
+echo "TETRA-L2: init reached"
 bb=/bin/busybox
 $bb mkdir -p /proc /sys
 $bb mount -t proc proc /proc
-echo "TETRA-L2: init reached"
 echo "TETRA-L2: nproc=$($bb nproc)"
 echo "TETRA-L2: uptime=$($bb cut -d' ' -f1 /proc/uptime)"
 $bb mount -t sysfs sysfs /sys
