@@ -20,6 +20,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+ip link set lo up 2>/dev/null # loopback, for the tests that migrate over tcp:127.0.0.1
 
 LANE_ARCH=unknown LANE_MODE=tests LANE_FILTER='' LANE_BINS='' LANE_TEST_ARGS='' LANE_TEST_TIMEOUT=600 LANE_CMD=''
 LANE_L2_RUNS=''
