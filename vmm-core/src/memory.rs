@@ -311,8 +311,54 @@ pub fn page_size() -> u64 {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
 }
 
-/// Per host page of `region`: is it resident (`mincore`)? All false if the kernel refuses.
+/// Per host page of `region`: is it mapped into this process (its share of the RSS)? Read from
+/// `/proc/self/pagemap` (present bit); where that is unreadable, from `mincore`, which for a file
+/// mapping also counts file pages that are only in the page cache. All false if both fail.
 pub fn resident_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+    match pagemap(region) {
+        Some(entries) => entries.iter().map(|e| e & PM_PRESENT != 0).collect(),
+        None => mincore(region),
+    }
+}
+
+/// Per host page of `region`: does it hold data of its own, in RAM or in swap? (`pagemap`'s
+/// present or swapped bits; `mincore` where pagemap is unreadable.) A page the guest wrote and
+/// the host swapped out counts, so a snapshot never skips it.
+pub fn populated_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+    match pagemap(region) {
+        Some(entries) => entries
+            .iter()
+            .map(|e| e & (PM_PRESENT | PM_SWAPPED) != 0)
+            .collect(),
+        None => mincore(region),
+    }
+}
+
+/// `/proc/self/pagemap`: bit 63, the page is present in RAM.
+const PM_PRESENT: u64 = 1 << 63;
+/// `/proc/self/pagemap`: bit 62, the page is swapped out.
+const PM_SWAPPED: u64 = 1 << 62;
+
+/// The pagemap entries of `region`'s pages (one u64 each), or `None` if unreadable.
+fn pagemap(region: &vm_memory::GuestRegionMmap<()>) -> Option<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    let page = page_size();
+    let n = (region.len()).div_ceil(page) as usize;
+    let host = region
+        .get_host_address(vm_memory::MemoryRegionAddress(0))
+        .ok()? as u64;
+    let file = std::fs::File::open("/proc/self/pagemap").ok()?;
+    let mut raw = vec![0u8; n * 8];
+    file.read_exact_at(&mut raw, host / page * 8).ok()?;
+    Some(
+        raw.chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect(),
+    )
+}
+
+/// Per host page of `region`: resident according to `mincore`. All false if the kernel refuses.
+fn mincore(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
     let page = page_size() as usize;
     let len = region.len() as usize;
     let mut vec = vec![0u8; len.div_ceil(page)];

@@ -6,7 +6,7 @@
 //! data extents of the file its RAM is mapped from (`SEEK_DATA`): a page the guest has not touched
 //! since the last restore may have been evicted from the page cache but is still guest data.
 
-use crate::memory::{page_size, resident_pages, GuestMemoryMmap};
+use crate::memory::{page_size, populated_pages, GuestMemoryMmap};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::io::AsRawFd;
@@ -119,10 +119,10 @@ fn data_pages(file: &File, start: u64, len: u64, page: u64, marks: &mut [bool]) 
     }
 }
 
-/// Per host page of `region`: did the guest touch it? Resident pages, plus the data extents of the
-/// file a restored region is mapped from.
+/// Per host page of `region`: did the guest touch it? Pages in RAM or swap, plus the data extents
+/// of the file a restored region is mapped from.
 pub fn touched_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
-    let mut touched = resident_pages(region);
+    let mut touched = populated_pages(region);
     if let Some(fo) = region.file_offset() {
         data_pages(
             fo.file(),
@@ -258,6 +258,13 @@ mod tests {
         );
 
         let back = map(&f, &layout_of(&mem)).unwrap();
+        // The file's pages are in the page cache (just written), but nothing is mapped yet: the
+        // restored VM's share of the RSS is zero until the guest touches its memory.
+        let mapped: usize = back
+            .iter()
+            .map(|r| crate::memory::resident_pages(r).iter().filter(|p| **p).count())
+            .sum();
+        assert_eq!(mapped, 0, "a fresh mapping of the memory file is already resident");
         let mut b = [0u8; 4];
         back.read_slice(&mut b[..3], GuestAddress(0x1234)).unwrap();
         assert_eq!(&b[..3], b"low");
