@@ -270,6 +270,45 @@ fn main() {
         }
     }
     table.push_str("];\n");
-    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("guests.rs");
-    std::fs::write(out, table).unwrap();
+    let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("guests.rs"), table).unwrap();
+    fixtures(&manifest, &arch, big, &out_dir);
+}
+
+/// Embeds `fixtures/<arch>/*` (snapshots in older formats) in the test executables, so they run
+/// where the source tree is not (the emulated-host lanes).
+fn fixtures(manifest: &Path, arch: &str, big: bool, out_dir: &Path) {
+    let name = match arch {
+        "x86_64" => "x86_64",
+        "aarch64" => "arm64",
+        "powerpc64" if big => "booke",
+        "powerpc64" => "ppc64",
+        _ => "",
+    };
+    let dir = manifest.join("fixtures").join(name);
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("fixtures").display()
+    );
+    let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    let mut table =
+        String::from("/// The snapshot fixtures of this target's arch: (file name, bytes).\n");
+    table.push_str("pub const FILES: &[(&str, &[u8])] = &[\n");
+    for f in files {
+        let file = f.file_name().unwrap().to_str().unwrap();
+        table.push_str(&format!(
+            "    ({file:?}, include_bytes!({:?})),\n",
+            f.display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    std::fs::write(out_dir.join("fixtures.rs"), table).unwrap();
 }

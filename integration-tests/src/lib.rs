@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod fixtures;
 pub mod guests;
 pub mod harness;
 pub mod host;

@@ -3,13 +3,14 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running `tetra`.
 pub struct Tetra {
     child: Child,
+    stdin: Option<ChildStdin>,
     out: Arc<Mutex<Vec<u8>>>,
     err: Arc<Mutex<Vec<u8>>>,
 }
@@ -30,19 +31,47 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 }
 
 impl Tetra {
-    /// Starts `tetra ARGS`.
+    /// Starts `tetra ARGS` with stdin at end of file.
     pub fn spawn(args: &[&str]) -> Result<Tetra, String> {
+        Self::start(args, false)
+    }
+
+    /// Starts `tetra ARGS` with stdin a pipe that [`Tetra::type_in`] writes to (the guest's
+    /// console input).
+    pub fn spawn_with_stdin(args: &[&str]) -> Result<Tetra, String> {
+        Self::start(args, true)
+    }
+
+    fn start(args: &[&str], stdin: bool) -> Result<Tetra, String> {
         let bin = crate::run::tetra_bin()?;
         let mut child = Command::new(&bin)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
         let out = collect(child.stdout.take().unwrap());
         let err = collect(child.stderr.take().unwrap());
-        Ok(Tetra { child, out, err })
+        let stdin = child.stdin.take();
+        Ok(Tetra {
+            child,
+            stdin,
+            out,
+            err,
+        })
+    }
+
+    /// Writes `bytes` to its stdin (started with [`Tetra::spawn_with_stdin`]).
+    pub fn type_in(&mut self, bytes: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        let pipe = self
+            .stdin
+            .as_mut()
+            .ok_or("tetra was started without a stdin pipe")?;
+        pipe.write_all(bytes)
+            .and_then(|()| pipe.flush())
+            .map_err(|e| format!("writing to tetra's stdin: {e}"))
     }
 
     /// Its stdout so far.

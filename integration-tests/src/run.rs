@@ -48,6 +48,20 @@ impl<A: Arch> TestVm<A> {
         Ok(TestVm { vmm, console })
     }
 
+    /// Wraps a VM built elsewhere (a migration's destination) whose console goes to `console`.
+    pub fn from_parts(vmm: Vmm<A>, console: Arc<Mutex<Vec<u8>>>) -> Self {
+        TestVm { vmm, console }
+    }
+
+    /// Tells a running `dirtier` guest to stop sweeping and check itself (it watches
+    /// [`DIRTIER_STOP`]).
+    pub fn stop_dirtier(&self) -> Result<(), String> {
+        self.vmm
+            .memory()
+            .write("the dirtier's stop word", DIRTIER_STOP, &1u32.to_le_bytes())
+            .map_err(|e| chain(&e))
+    }
+
     /// The console output so far.
     pub fn console(&self) -> String {
         String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
@@ -93,6 +107,10 @@ impl<A: Arch> TestVm<A> {
         }
     }
 }
+
+/// Where the `dirtier` guest looks for its stop word: a non-zero value ends its sweeps (a byte on
+/// its console does too).
+pub const DIRTIER_STOP: u64 = 0x1ff000;
 
 /// Boots `config` to its end.
 pub fn run<A: Arch>(config: VmConfig) -> Result<Outcome, String> {

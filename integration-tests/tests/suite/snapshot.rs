@@ -123,16 +123,19 @@ pub fn register(s: &mut Suite) {
             write_fixture_1_0(g)
         });
     }
-    let fixture = fixtures().join("counter-1.0.snap");
-    if fixture.exists() {
+    if let (Some(bytes), Some(console)) = (
+        integration_tests::fixtures::get("counter-1.0.snap"),
+        integration_tests::fixtures::get("counter-1.0.console"),
+    ) {
         s.kvm("snapshot::format_1_0_fixture_still_loads", move || {
-            let bytes = std::fs::read(&fixture).unwrap();
-            let env = vmm_core::snapshot::Envelope::decode(&bytes, None).map_err(|e| chain(&e))?;
+            let env = vmm_core::snapshot::Envelope::decode(bytes, None).map_err(|e| chain(&e))?;
             check(env.minor == 0 && env.section(b"NOTE").is_none(), || {
                 format!("{}.{}", env.major, env.minor)
             })?;
-            let before = std::fs::read_to_string(fixtures().join("counter-1.0.console")).unwrap();
-            let (mut b, buf) = restore(&fixture)?;
+            let dir = Scratch::new("snap-fixture");
+            integration_tests::fixtures::write_all(&dir.0).map_err(|e| e.to_string())?;
+            let before = String::from_utf8_lossy(console).into_owned();
+            let (mut b, buf) = restore(&dir.0.join("counter-1.0.snap"))?;
             let end = b
                 .run(Some(integration_tests::run::timeout()))
                 .map_err(|e| chain(&e))?;
@@ -148,7 +151,7 @@ pub fn register(s: &mut Suite) {
         s.skip(
             "snapshot::format_1_0_fixture_still_loads",
             "kvm",
-            format!("no {} fixture at {}", HostArch::NAME, fixture.display()),
+            format!("no {} fixture in {}", HostArch::NAME, fixtures().display()),
         );
     }
 

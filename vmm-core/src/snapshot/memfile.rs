@@ -262,9 +262,17 @@ mod tests {
         // restored VM's share of the RSS is zero until the guest touches its memory.
         let mapped: usize = back
             .iter()
-            .map(|r| crate::memory::resident_pages(r).iter().filter(|p| **p).count())
+            .map(|r| {
+                crate::memory::resident_pages(r)
+                    .iter()
+                    .filter(|p| **p)
+                    .count()
+            })
             .sum();
-        assert_eq!(mapped, 0, "a fresh mapping of the memory file is already resident");
+        assert_eq!(
+            mapped, 0,
+            "a fresh mapping of the memory file is already resident"
+        );
         let mut b = [0u8; 4];
         back.read_slice(&mut b[..3], GuestAddress(0x1234)).unwrap();
         assert_eq!(&b[..3], b"low");
