@@ -153,6 +153,14 @@ pub enum RegError {
         /// Its id.
         id: RegId,
     },
+    /// A register the state holds with a non-zero value, which this host's KVM does not offer.
+    #[error("register {name} ({id}) holds a value, but this host's KVM does not offer it")]
+    NotOffered {
+        /// The register.
+        name: String,
+        /// Its id.
+        id: RegId,
+    },
     /// The backend failed.
     #[error("{op} {what}")]
     Backend {
@@ -359,6 +367,17 @@ pub fn write(table: &RegTable, vcpu: &dyn VcpuRegs, state: &VcpuState) -> Result
     let mut regs: Vec<(&RegDesc, &[u8])> = Vec::with_capacity(state.len());
     let mut seen = std::collections::HashSet::new();
     for e in state {
+        if let (None, Some(r)) = (table.get(e.id), table.withdrawn(e.id)) {
+            // Saved on a host that offers this register, restored on one that does not: its
+            // reset value (zero) is what this host's vCPU has anyway; anything else would be lost.
+            if e.bytes.iter().all(|b| *b == 0) {
+                continue;
+            }
+            return Err(RegError::NotOffered {
+                name: r.name.to_string(),
+                id: e.id,
+            });
+        }
         let r = check_write(table, e.id, &e.bytes)?;
         if !seen.insert(e.id) {
             return Err(RegError::Duplicate {

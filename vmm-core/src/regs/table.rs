@@ -78,6 +78,7 @@ pub struct RegTable {
     regs: Vec<RegDesc>,
     by_name: HashMap<String, usize>,
     by_id: HashMap<RegId, usize>,
+    withdrawn: HashMap<RegId, RegDesc>,
 }
 
 impl RegTable {
@@ -97,13 +98,19 @@ impl RegTable {
             regs: Vec::new(),
             by_name: HashMap::new(),
             by_id: HashMap::new(),
+            withdrawn: HashMap::new(),
         }
     }
 
     /// Keeps only the registers for which `keep` is true (e.g. the optional registers the running
-    /// kernel actually offers).
+    /// kernel actually offers). The others are remembered as withdrawn: state saved where they
+    /// existed still names them (see [`RegTable::withdrawn`]).
     pub fn retain(&mut self, mut keep: impl FnMut(&RegDesc) -> bool) {
-        self.regs.retain(|r| keep(r));
+        let (kept, gone): (Vec<RegDesc>, Vec<RegDesc>) = std::mem::take(&mut self.regs)
+            .into_iter()
+            .partition(|r| keep(r));
+        self.regs = kept;
+        self.withdrawn.extend(gone.into_iter().map(|r| (r.id, r)));
         self.by_name = self
             .regs
             .iter()
@@ -221,6 +228,12 @@ impl RegTable {
     /// The register with id `id`.
     pub fn get(&self, id: RegId) -> Option<&RegDesc> {
         self.by_id.get(&id).map(|&i| &self.regs[i])
+    }
+
+    /// A register of the arch's full table that this table left out (the host does not offer
+    /// it), if `id` is one.
+    pub fn withdrawn(&self, id: RegId) -> Option<&RegDesc> {
+        self.withdrawn.get(&id)
     }
 
     /// The register named `name`.

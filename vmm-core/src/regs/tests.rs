@@ -593,3 +593,48 @@ fn table_facts_cover_blocks_fields_and_ids() {
     // Registers without a uapi name give no fact.
     assert!(!facts.iter().any(|f| f.origin.contains("one_a")));
 }
+
+#[test]
+fn registers_this_host_lacks_restore_only_at_their_reset_value() {
+    // Saved where `one_a` exists, restored on a host whose table withdrew it.
+    let full = table();
+    let v = MemVcpu::new(1, true);
+    let saved = save(&full, &v).unwrap().state;
+    let one_a = id_of(&full, "one_a");
+    let mut here = table();
+    here.retain(|r| r.name != "one_a");
+    assert!(here.get(one_a).is_none() && here.withdrawn(one_a).is_some());
+
+    let mut zero = VcpuState::new();
+    for e in &saved {
+        let bytes = if e.id == one_a {
+            vec![0; 8]
+        } else {
+            e.bytes.clone()
+        };
+        zero.push(e.id, bytes);
+    }
+    restore(&here, &v, &zero).unwrap();
+
+    let mut set = VcpuState::new();
+    for e in &saved {
+        let bytes = if e.id == one_a {
+            vec![1; 8]
+        } else {
+            e.bytes.clone()
+        };
+        set.push(e.id, bytes);
+    }
+    let before = v.log().len();
+    let e = restore(&here, &v, &set).unwrap_err();
+    assert!(matches!(e, RegError::NotOffered { .. }), "{e}");
+    assert!(e.to_string().contains("one_a"), "{e}");
+    assert_eq!(v.log().len(), before, "nothing may be written");
+    // An id no table of the arch knows is still an error.
+    let mut unknown = zero.clone();
+    unknown.push(pid(0, 0x77, RegSize::U64), vec![0; 8]);
+    assert!(matches!(
+        restore(&here, &v, &unknown).unwrap_err(),
+        RegError::UnknownId { .. }
+    ));
+}
