@@ -394,6 +394,8 @@ pub fn table_with_msrs(indices: &[u32]) -> Result<RegTable, TableError> {
         !optional_msr || indices.contains(&r.id.number())
     });
     add_msrs(&mut t, indices)?;
+    // The MSRs are what the kernel lists: state saved on another host may name others.
+    t.mark_open(X86_SET_MSR);
     Ok(t)
 }
 

@@ -367,16 +367,17 @@ pub fn write(table: &RegTable, vcpu: &dyn VcpuRegs, state: &VcpuState) -> Result
     let mut regs: Vec<(&RegDesc, &[u8])> = Vec::with_capacity(state.len());
     let mut seen = std::collections::HashSet::new();
     for e in state {
-        if let (None, Some(r)) = (table.get(e.id), table.withdrawn(e.id)) {
+        if table.not_offered(e.id) {
             // Saved on a host that offers this register, restored on one that does not: its
             // reset value (zero) is what this host's vCPU has anyway; anything else would be lost.
             if e.bytes.iter().all(|b| *b == 0) {
                 continue;
             }
-            return Err(RegError::NotOffered {
-                name: r.name.to_string(),
-                id: e.id,
-            });
+            let name = table.withdrawn(e.id).map_or_else(
+                || format!("{:#x} of set {}", e.id.number(), e.id.set()),
+                |r| r.name.to_string(),
+            );
+            return Err(RegError::NotOffered { name, id: e.id });
         }
         let r = check_write(table, e.id, &e.bytes)?;
         if !seen.insert(e.id) {

@@ -79,6 +79,7 @@ pub struct RegTable {
     by_name: HashMap<String, usize>,
     by_id: HashMap<RegId, usize>,
     withdrawn: HashMap<RegId, RegDesc>,
+    open_sets: Vec<u16>,
 }
 
 impl RegTable {
@@ -99,6 +100,7 @@ impl RegTable {
             by_name: HashMap::new(),
             by_id: HashMap::new(),
             withdrawn: HashMap::new(),
+            open_sets: Vec::new(),
         }
     }
 
@@ -234,6 +236,23 @@ impl RegTable {
     /// it), if `id` is one.
     pub fn withdrawn(&self, id: RegId) -> Option<&RegDesc> {
         self.withdrawn.get(&id)
+    }
+
+    /// Marks `set` as open: its members are whatever the host's kernel lists (x86 MSRs), so an id
+    /// of this set and arch that the table lacks is a register this host does not offer, not an
+    /// unknown one.
+    pub fn mark_open(&mut self, set: u16) {
+        if !self.open_sets.contains(&set) {
+            self.open_sets.push(set);
+        }
+    }
+
+    /// Whether `id` names a register of this arch that this host does not offer: withdrawn from
+    /// the table, or a member of an open set that the host did not list.
+    pub fn not_offered(&self, id: RegId) -> bool {
+        self.get(id).is_none()
+            && (self.withdrawn.contains_key(&id)
+                || (id.arch() == Some(self.arch) && self.open_sets.contains(&id.set())))
     }
 
     /// The register named `name`.

@@ -637,4 +637,11 @@ fn registers_this_host_lacks_restore_only_at_their_reset_value() {
         restore(&here, &v, &unknown).unwrap_err(),
         RegError::UnknownId { .. }
     ));
+    // In an open set, an id the host did not list is not offered either, not unknown.
+    here.mark_open(0);
+    restore(&here, &v, &unknown).unwrap();
+    let mut listed_elsewhere = zero.clone();
+    listed_elsewhere.push(pid(0, 0x77, RegSize::U64), vec![5; 8]);
+    let e = restore(&here, &v, &listed_elsewhere).unwrap_err();
+    assert!(matches!(e, RegError::NotOffered { .. }), "{e}");
 }
