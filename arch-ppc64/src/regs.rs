@@ -190,14 +190,7 @@ fn build() -> Result<RegTable, TableError> {
             format!("u.s.ppc64.slb[{i}]"),
         ))?;
     }
-    for &(name, id, attrs) in BOOK3S_ONE_REGS {
-        t.push(RegDesc::one_reg(
-            name.to_lowercase(),
-            id,
-            attrs,
-            format!("KVM_REG_PPC_{name}"),
-        ))?;
-    }
+    kvm_ppc::one_reg::push_named(&mut t, BOOK3S_ONE_REGS)?;
     for i in 0..32 {
         t.push(RegDesc::one_reg(
             format!("fpr{i}"),

@@ -16,6 +16,7 @@ use crate::hcall::HcallEnv;
 use crate::machine::{CpuState, StartRequest};
 use thiserror::Error;
 use vm_memory::{Bytes, GuestAddress};
+use vmm_core::clock::DateTime;
 use vmm_core::GuestExit;
 
 /// Token of the first function.
@@ -244,63 +245,11 @@ fn display_character(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> Rtas
     status(rets, RTAS_OUT_SUCCESS)
 }
 
-/// A UTC calendar time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DateTime {
-    /// Year.
-    pub year: u32,
-    /// Month, 1-12.
-    pub month: u32,
-    /// Day, 1-31.
-    pub day: u32,
-    /// Hour.
-    pub hour: u32,
-    /// Minute.
-    pub minute: u32,
-    /// Second.
-    pub second: u32,
-    /// Nanoseconds.
-    pub nanos: u32,
-}
-
-impl DateTime {
-    /// The UTC time `secs` seconds and `nanos` after the Unix epoch (days to civil date after
-    /// Howard Hinnant's `civil_from_days`).
-    pub fn from_unix(secs: u64, nanos: u32) -> Self {
-        let days = (secs / 86400) as i64;
-        let rem = secs % 86400;
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
-        DateTime {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u32,
-            minute: (rem / 60 % 60) as u32,
-            second: (rem % 60) as u32,
-            nanos,
-        }
-    }
-
-    /// Now, from the host's clock.
-    pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Self::from_unix(d.as_secs(), d.subsec_nanos())
-    }
-}
-
 fn get_time_of_day(_env: &HcallEnv<'_>, _args: &[u32], rets: &mut [u32]) -> RtasAction {
     let t = DateTime::now();
-    rets[1..].copy_from_slice(&[t.year, t.month, t.day, t.hour, t.minute, t.second, t.nanos]);
+    // RTAS has no room for years before 1 or after u32::MAX: a host clock there is nonsense.
+    let year = t.year.clamp(0, i64::from(u32::MAX)) as u32;
+    rets[1..].copy_from_slice(&[year, t.month, t.day, t.hour, t.minute, t.second, t.nanos]);
     status(rets, RTAS_OUT_SUCCESS)
 }
 
@@ -511,29 +460,15 @@ mod tests {
 
     #[test]
     fn time_of_day() {
-        // 2024-02-29 23:59:58 UTC (a leap day) and the epoch.
-        let t = DateTime::from_unix(1_709_251_198, 5);
-        assert_eq!(
-            t,
-            DateTime {
-                year: 2024,
-                month: 2,
-                day: 29,
-                hour: 23,
-                minute: 59,
-                second: 58,
-                nanos: 5
-            }
-        );
-        assert_eq!(DateTime::from_unix(0, 0).year, 1970);
-        assert_eq!(DateTime::from_unix(951_782_400, 0).month, 2); // 2000-02-29
-        assert_eq!(DateTime::from_unix(951_782_400, 0).day, 29);
-        assert_eq!(DateTime::from_unix(978_307_199, 0).year, 2000); // 2000-12-31 23:59:59
         let rig = Rig::new(1);
         let before = DateTime::now();
         let (_, r) = rtas(&rig, 0, tok("get-time-of-day"), &[], 8);
         assert_eq!(r[0], 0);
-        assert!(r[1] as u32 >= before.year && (1..=12).contains(&r[2]) && (1..=31).contains(&r[3]));
+        assert!(
+            i64::from(r[1] as u32) >= before.year
+                && (1..=12).contains(&r[2])
+                && (1..=31).contains(&r[3])
+        );
         assert!(r[4] < 24 && r[5] < 60 && r[6] < 60 && (r[7] as u32) < 1_000_000_000);
     }
 }

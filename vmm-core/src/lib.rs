@@ -8,6 +8,7 @@
 
 pub mod arch;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod control;

@@ -6,6 +6,7 @@
 //! update cycle (UIP always reads 0). Bit 7 of the index (the NMI mask) is ignored.
 
 use vmm_core::bus::BusDevice;
+pub use vmm_core::clock::DateTime;
 use vmm_core::snapshot::{check_version, StateError, Stateful};
 use vmm_core::wire::{Reader, Writer};
 
@@ -57,85 +58,9 @@ const TIME_REGS: [u8; 8] = [
 /// The host clock: seconds since the Unix epoch.
 pub type Clock = Box<dyn Fn() -> i64 + Send>;
 
-/// The host's wall clock.
+/// The host's wall clock, in whole seconds since the Unix epoch.
 pub fn host_clock() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    }
-}
-
-/// A calendar time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DateTime {
-    /// Full year.
-    pub year: i64,
-    /// 1-12.
-    pub month: u32,
-    /// 1-31.
-    pub day: u32,
-    /// 0-23.
-    pub hour: u32,
-    /// 0-59.
-    pub minute: u32,
-    /// 0-59.
-    pub second: u32,
-    /// 1-7, 1 = Sunday.
-    pub weekday: u32,
-}
-
-/// Days since 1970-01-01 -> (year, month, day) (proleptic Gregorian; H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// (year, month, day) -> days since 1970-01-01; out-of-range days and months roll over.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let m = i64::from(m.clamp(1, 12));
-    let y = y - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-impl DateTime {
-    /// The calendar time of a Unix timestamp.
-    pub fn from_unix(t: i64) -> Self {
-        let days = t.div_euclid(86_400);
-        let secs = t.rem_euclid(86_400) as u32;
-        let (year, month, day) = civil_from_days(days);
-        DateTime {
-            year,
-            month,
-            day,
-            hour: secs / 3600,
-            minute: secs / 60 % 60,
-            second: secs % 60,
-            // 1970-01-01 was a Thursday (5 with Sunday = 1).
-            weekday: ((days + 4).rem_euclid(7) + 1) as u32,
-        }
-    }
-
-    /// The Unix timestamp (the weekday is ignored).
-    pub fn to_unix(&self) -> i64 {
-        days_from_civil(self.year, self.month, self.day) * 86_400
-            + i64::from(self.hour) * 3600
-            + i64::from(self.minute) * 60
-            + i64::from(self.second)
-    }
+    vmm_core::clock::host_unix_time().0
 }
 
 fn to_bcd(v: u32) -> u8 {
@@ -211,7 +136,7 @@ impl Cmos {
 
     /// The guest's current time.
     pub fn now(&self) -> DateTime {
-        DateTime::from_unix((self.clock)().saturating_add(self.offset))
+        DateTime::from_unix((self.clock)().saturating_add(self.offset), 0)
     }
 
     /// A time register's value for `t` in the current format.
@@ -259,6 +184,7 @@ impl Cmos {
             minute: self.decode(g(REG_MINUTES)),
             second: self.decode(g(REG_SECONDS)),
             weekday: 0,
+            nanos: 0,
         };
         self.offset = t.to_unix() - (self.clock)();
     }
@@ -377,25 +303,6 @@ mod tests {
     }
 
     #[test]
-    fn calendar_conversions_round_trip() {
-        let t = DateTime::from_unix(T0);
-        assert_eq!(
-            (t.year, t.month, t.day, t.hour, t.minute, t.second, t.weekday),
-            (2024, 2, 29, 13, 5, 9, 5)
-        );
-        assert_eq!(t.to_unix(), T0);
-        assert_eq!(
-            DateTime::from_unix(0).weekday,
-            5,
-            "1970-01-01 was a Thursday"
-        );
-        assert_eq!(DateTime::from_unix(-1).year, 1969);
-        for t in [0, 951_782_400, 4_102_444_800, T0, -86_400 * 365] {
-            assert_eq!(DateTime::from_unix(t).to_unix(), t);
-        }
-    }
-
-    #[test]
     fn reads_the_host_clock_in_bcd_then_binary_and_12_hour() {
         let clock = Arc::new(AtomicI64::new(T0));
         let mut c = cmos_at(clock.clone());
@@ -446,7 +353,7 @@ mod tests {
         wr(&mut c, REG_B, B_24H);
         assert_eq!(
             c.now().to_unix(),
-            DateTime::from_unix(1_924_991_998).to_unix()
+            DateTime::from_unix(1_924_991_998, 0).to_unix()
         );
         clock.fetch_add(3, Ordering::SeqCst);
         assert_eq!(rd(&mut c, REG_YEAR), 0x31, "rolled over into 2031");

@@ -25,13 +25,10 @@ fn rtas_date(console: &str) -> Option<(u32, u32, u32)> {
 
 /// Today's and yesterday's UTC date (the guest may have read the clock before midnight).
 fn utc_dates() -> [(u32, u32, u32); 2] {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let d = |secs: u64| {
-        let t = arch_ppc64::rtas::DateTime::from_unix(secs, 0);
-        (t.year, t.month, t.day)
+    let (now, _) = vmm_core::clock::host_unix_time();
+    let d = |secs: i64| {
+        let t = vmm_core::clock::DateTime::from_unix(secs, 0);
+        (t.year as u32, t.month, t.day)
     };
     [d(now), d(now - 86400)]
 }
