@@ -339,22 +339,61 @@ const PM_PRESENT: u64 = 1 << 63;
 /// `/proc/self/pagemap`: bit 62, the page is swapped out.
 const PM_SWAPPED: u64 = 1 << 62;
 
-/// The pagemap entries of `region`'s pages (one u64 each), or `None` if unreadable.
+/// The pagemap entries of `region`'s pages (one u64 each), or `None` if pagemap is unreadable or
+/// does not describe this process's pages as it should (see [`pagemap_works`]).
 fn pagemap(region: &vm_memory::GuestRegionMmap<()>) -> Option<Vec<u64>> {
-    use std::os::unix::fs::FileExt;
-    let page = page_size();
-    let n = (region.len()).div_ceil(page) as usize;
     let host = region
         .get_host_address(vm_memory::MemoryRegionAddress(0))
-        .ok()? as u64;
+        .ok()?;
+    if !pagemap_works() {
+        return None;
+    }
+    pagemap_entries(host as u64, region.len())
+}
+
+/// The pagemap entries of the `len` bytes at host address `addr`, one per page.
+fn pagemap_entries(addr: u64, len: u64) -> Option<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    let page = page_size();
+    let n = len.div_ceil(page) as usize;
     let file = std::fs::File::open("/proc/self/pagemap").ok()?;
     let mut raw = vec![0u8; n * 8];
-    file.read_exact_at(&mut raw, host / page * 8).ok()?;
+    file.read_exact_at(&mut raw, addr / page * 8).ok()?;
     Some(
         raw.chunks_exact(8)
             .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
             .collect(),
     )
+}
+
+/// Whether `/proc/self/pagemap` tells a touched page from an untouched one here, checked once on
+/// two fresh pages. It does not under user-mode emulation whose page size differs from the
+/// kernel's (qemu-user), nor where /proc is not mounted; `mincore` serves then.
+pub(crate) fn pagemap_works() -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let page = page_size() as usize;
+        // SAFETY: a fresh private anonymous mapping of two pages, unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return false;
+        }
+        // SAFETY: the first byte of the mapping made above.
+        unsafe { std::ptr::write_volatile(p.cast::<u8>(), 1) };
+        let e = pagemap_entries(p as u64, 2 * page as u64);
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(p, 2 * page) };
+        matches!(e.as_deref(), Some([a, b]) if a & PM_PRESENT != 0 && b & (PM_PRESENT | PM_SWAPPED) == 0)
+    })
 }
 
 /// Per host page of `region`: resident according to `mincore`. All false if the kernel refuses.
