@@ -2,7 +2,8 @@
 //! the regions laid end to end. A restore maps it `MAP_PRIVATE` instead of copying it, so a
 //! restored guest starts at once and pages come in from the page cache on first touch.
 //!
-//! "Touched" means resident in the VMM (`mincore`), plus, for a VM that was itself restored, the
+//! "Touched" means in RAM or swap in the VMM (`/proc/self/pagemap`, or `mincore` where pagemap
+//! cannot be used), plus, for a VM that was itself restored, the
 //! data extents of the file its RAM is mapped from (`SEEK_DATA`): a page the guest has not touched
 //! since the last restore may have been evicted from the page cache but is still guest data.
 
@@ -259,20 +260,25 @@ mod tests {
 
         let back = map(&f, &layout_of(&mem)).unwrap();
         // The file's pages are in the page cache (just written), but nothing is mapped yet: the
-        // restored VM's share of the RSS is zero until the guest touches its memory.
-        let mapped: usize = back
-            .iter()
-            .map(|r| {
-                crate::memory::resident_pages(r)
-                    .iter()
-                    .filter(|p| **p)
-                    .count()
-            })
-            .sum();
-        assert_eq!(
-            mapped, 0,
-            "a fresh mapping of the memory file is already resident"
-        );
+        // restored VM's share of the RSS is zero until the guest touches its memory. (Where
+        // pagemap cannot be used, residency falls back to mincore, which counts the page cache.)
+        if crate::memory::pagemap_works() {
+            let mapped: usize = back
+                .iter()
+                .map(|r| {
+                    crate::memory::resident_pages(r)
+                        .iter()
+                        .filter(|p| **p)
+                        .count()
+                })
+                .sum();
+            assert_eq!(
+                mapped, 0,
+                "a fresh mapping of the memory file is already resident"
+            );
+        } else {
+            eprintln!("pagemap unusable here: residency comes from mincore; mapping check skipped");
+        }
         let mut b = [0u8; 4];
         back.read_slice(&mut b[..3], GuestAddress(0x1234)).unwrap();
         assert_eq!(&b[..3], b"low");
