@@ -18,6 +18,10 @@ pub enum Fault {
     Flip(u8, usize),
     /// Destination to source: cut the link instead of forwarding the first frame of type `kind`.
     CutReplyBefore(u8),
+    /// Source to destination: stop forwarding before the `nth` frame of type `kind`, leaving both
+    /// connections open, and create the marker file (the listen path with extension `held`); the
+    /// link ends when the destination does.
+    HoldBefore(u8, usize),
 }
 
 fn read_frame(r: &mut UnixStream) -> Option<Vec<u8>> {
@@ -31,7 +35,13 @@ fn read_frame(r: &mut UnixStream) -> Option<Vec<u8>> {
     Some(f)
 }
 
-fn pump(mut from: UnixStream, mut to: UnixStream, fault: Fault, downstream: bool) {
+fn pump(
+    mut from: UnixStream,
+    mut to: UnixStream,
+    fault: Fault,
+    downstream: bool,
+    held: &std::path::Path,
+) {
     let mut seen = [0usize; 256];
     while let Some(mut f) = read_frame(&mut from) {
         let kind = f[0];
@@ -40,6 +50,11 @@ fn pump(mut from: UnixStream, mut to: UnixStream, fault: Fault, downstream: bool
         match fault {
             Fault::CutBefore(k, n) if downstream && k == kind && n == nth => break,
             Fault::CutReplyBefore(k) if !downstream && k == kind => break,
+            Fault::HoldBefore(k, n) if downstream && k == kind && n == nth => {
+                // The other direction's pump shuts both connections once the destination ends.
+                let _ = std::fs::write(held, b"");
+                return;
+            }
             Fault::Flip(k, n) if downstream && k == kind && n == nth && f.len() > 9 => {
                 let mid = 5 + (f.len() - 9) / 2;
                 f[mid] ^= 0x20;
@@ -67,8 +82,10 @@ pub fn start(listen: PathBuf, target: PathBuf, fault: Fault) -> JoinHandle<()> {
             }
         };
         let (src2, dst2) = (src.try_clone().unwrap(), dst.try_clone().unwrap());
-        let up = std::thread::spawn(move || pump(dst2, src2, fault, false));
-        pump(src, dst, fault, true);
+        let held = listen.with_extension("held");
+        let held2 = held.clone();
+        let up = std::thread::spawn(move || pump(dst2, src2, fault, false, &held2));
+        pump(src, dst, fault, true, &held);
         let _ = up.join();
     })
 }

@@ -5,7 +5,9 @@ use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
 use integration_tests::host::HostArch;
 use integration_tests::process::{tetra, wait_for_path, Tetra};
+use integration_tests::proxy::{self, Fault};
 use integration_tests::run::Scratch;
+use vmm_core::migration::frame::Kind;
 use vmm_core::Arch;
 
 fn every_tick() -> String {
@@ -169,14 +171,15 @@ pub fn register(s: &mut Suite) {
         move || {
             let dir = Scratch::new("cli-mig-kill");
             let kernel = dirtier.write_to(&dir.0);
-            let (api, m) = (dir.0.join("api.sock"), dir.0.join("mig.sock"));
-            let (k, a, l) = (
-                kernel.display().to_string(),
-                api.display().to_string(),
-                format!("unix:{}", m.display()),
-            );
-            let mut dest = Tetra::spawn(&["run", "--incoming", &l])?;
-            wait_for_path(&m)?;
+            let api = dir.0.join("api.sock");
+            let (front, back) = (dir.0.join("front.sock"), dir.0.join("back.sock"));
+            let (k, a) = (kernel.display().to_string(), api.display().to_string());
+            let mut dest =
+                Tetra::spawn(&["run", "--incoming", &format!("unix:{}", back.display())])?;
+            wait_for_path(&back)?;
+            // The stream goes through a proxy that holds it in the first pre-copy round, so the
+            // destination dies mid-round whatever the speed of this host.
+            let proxy = proxy::start(front.clone(), back, Fault::HoldBefore(Kind::Pages as u8, 1));
             let mut src = Tetra::spawn_with_stdin(&[
                 "run",
                 "--kernel",
@@ -189,10 +192,12 @@ pub fn register(s: &mut Suite) {
                 &a,
             ])?;
             src.wait_for("sweep 100\n", false)?;
-            let mut mig = Tetra::spawn(&["migrate", "--api", &a, "--to", &l])?;
-            mig.wait_for("progress: PreCopy round 1", true)?;
+            let to = format!("unix:{}", front.display());
+            let mig = Tetra::spawn(&["migrate", "--api", &a, "--to", &to])?;
+            wait_for_path(&front.with_extension("held"))?;
             dest.kill();
             let (st, _, err) = mig.wait()?;
+            let _ = proxy.join();
             check(st.code() == Some(1) && err.contains("migrate:"), || {
                 format!("{st}: {err}")
             })?;
