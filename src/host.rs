@@ -29,16 +29,20 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
     "unsupported"
 };
 
-/// Runs a VM on the host's arch until it ends; returns how it ended and the guest RAM resident at
-/// the end, in bytes.
+/// Runs a VM on the host's arch until it ends; returns how it ended and, with `stats`, the guest
+/// RAM resident at the end, in bytes.
 #[cfg(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
     all(target_arch = "powerpc64", target_endian = "little"),
     all(target_arch = "powerpc64", target_endian = "big")
 ))]
-pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
-    crate::launch::run::<HostArch>(launch, options)
+pub fn run(
+    launch: Launch,
+    options: VmmOptions,
+    stats: bool,
+) -> Result<(GuestExit, Option<u64>), Failure> {
+    crate::launch::run::<HostArch>(launch, options, stats)
 }
 
 /// Runs a VM on the host's arch.
@@ -48,7 +52,11 @@ pub fn run(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Fail
     all(target_arch = "powerpc64", target_endian = "little"),
     all(target_arch = "powerpc64", target_endian = "big")
 )))]
-pub fn run(_launch: Launch, _options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
+pub fn run(
+    _launch: Launch,
+    _options: VmmOptions,
+    _stats: bool,
+) -> Result<(GuestExit, Option<u64>), Failure> {
     Err(Failure::host(anyhow::anyhow!(
         "this host's arch backend ({HOST_ARCH}) cannot run guests yet"
     )))

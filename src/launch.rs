@@ -9,9 +9,14 @@ use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
 /// How long an incoming migration waits on a silent source.
 const INCOMING_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds the VM `launch` describes and runs it until the guest ends.
+/// Builds the VM `launch` describes and runs it until the guest ends; with `stats`, also returns
+/// the guest RAM resident at the end, in bytes (measured only then: the exit path stays short).
 #[allow(dead_code)] // unused on hosts whose arch backend cannot run guests yet
-pub fn run<A: Arch>(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u64), Failure> {
+pub fn run<A: Arch>(
+    launch: Launch,
+    options: VmmOptions,
+    stats: bool,
+) -> Result<(GuestExit, Option<u64>), Failure> {
     let mut vmm = match launch {
         Launch::Boot(config) => Vmm::<A>::new(config, options).map_err(Failure::vmm)?,
         Launch::Restore(path) => Vmm::<A>::restore(&path, options).map_err(Failure::snapshot)?,
@@ -28,5 +33,5 @@ pub fn run<A: Arch>(launch: Launch, options: VmmOptions) -> Result<(GuestExit, u
         .run(None)
         .map_err(Failure::vmm)?
         .expect("a run without timeout ends only when the guest does");
-    Ok((end, vmm.memory().resident_bytes()))
+    Ok((end, stats.then(|| vmm.memory().resident_bytes())))
 }

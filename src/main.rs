@@ -132,13 +132,13 @@ fn main() -> ExitCode {
                 api_socket: api,
                 ..VmmOptions::default()
             };
-            match host::run(launch, options) {
+            match host::run(launch, options, stats) {
                 Ok((end, guest_resident)) => {
                     if let GuestExit::Crash(why) = &end {
                         eprintln!("tetra: the guest crashed: {why}");
                     }
-                    if stats {
-                        print_stats(guest_resident);
+                    if let Some(resident) = guest_resident {
+                        print_stats(resident);
                     }
                     ExitCode::from(end.exit_code() as u8)
                 }

@@ -227,9 +227,6 @@ mod tests {
         ))
         .unwrap();
         let dts = dtc(&blob);
-        if std::env::var_os("TETRA_DUMP_DTS").is_some() {
-            eprintln!("{dts}");
-        }
 
         let root = node(&dts, "/");
         assert!(root.contains("#address-cells = <0x02>;"));

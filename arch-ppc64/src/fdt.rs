@@ -234,9 +234,6 @@ mod tests {
     fn decompiles_to_the_pseries_tree() {
         let blob = build_fdt(&config(2, 128)).unwrap();
         let dts = dtc(&blob);
-        if std::env::var_os("TETRA_DUMP_DTS").is_some() {
-            eprintln!("{dts}");
-        }
         assert!(
             dts.contains("/memreserve/\t0x000000000fff0000 0x0000000000010000;"),
             "{dts}"

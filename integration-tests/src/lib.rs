@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod guests;
 pub mod harness;
 pub mod host;
+pub mod probe;
 pub mod process;
 pub mod proxy;
 pub mod run;

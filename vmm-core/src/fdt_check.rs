@@ -5,8 +5,9 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Decompiles `blob` with the real `dtc` and returns its DTS text. A missing `dtc`, a failing
-/// `dtc` or any warning from it fails the calling test: a device tree must not pass unchecked.
+/// Decompiles `blob` with the real `dtc` and returns its DTS text (printed too with
+/// `TETRA_DUMP_DTS` set). A missing `dtc`, a failing `dtc` or any warning from it fails the
+/// calling test: a device tree must not pass unchecked.
 pub fn dtc(blob: &[u8]) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
@@ -33,7 +34,11 @@ pub fn dtc(blob: &[u8]) -> String {
         !stderr.contains("Warning") && !stderr.contains("ERROR"),
         "dtc complained: {stderr}"
     );
-    String::from_utf8(out.stdout).unwrap()
+    let dts = String::from_utf8(out.stdout).unwrap();
+    if std::env::var_os("TETRA_DUMP_DTS").is_some() {
+        eprintln!("{dts}");
+    }
+    dts
 }
 
 /// The body of node `name` in dtc's output, up to its closing brace at the same depth.

@@ -315,21 +315,21 @@ pub fn page_size() -> u64 {
 /// `/proc/self/pagemap` (present bit); where that is unreadable, from `mincore`, which for a file
 /// mapping also counts file pages that are only in the page cache. All false if both fail.
 pub fn resident_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
-    match pagemap(region) {
-        Some(entries) => entries.iter().map(|e| e & PM_PRESENT != 0).collect(),
-        None => mincore(region),
-    }
+    pages_with(region, PM_PRESENT)
 }
 
 /// Per host page of `region`: does it hold data of its own, in RAM or in swap? (`pagemap`'s
 /// present or swapped bits; `mincore` where pagemap is unreadable.) A page the guest wrote and
 /// the host swapped out counts, so a snapshot never skips it.
 pub fn populated_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+    pages_with(region, PM_PRESENT | PM_SWAPPED)
+}
+
+/// Per host page of `region`: has its pagemap entry any of the `bits`? (`mincore` where pagemap
+/// cannot be used.)
+fn pages_with(region: &vm_memory::GuestRegionMmap<()>, bits: u64) -> Vec<bool> {
     match pagemap(region) {
-        Some(entries) => entries
-            .iter()
-            .map(|e| e & (PM_PRESENT | PM_SWAPPED) != 0)
-            .collect(),
+        Some(entries) => entries.iter().map(|e| e & bits != 0).collect(),
         None => mincore(region),
     }
 }

@@ -1,17 +1,34 @@
 //! Snapshots and migration through the `tetra` binary (issue 5): the control socket, `tetra ctl`,
 //! `tetra run --restore`, `tetra run --incoming`, `tetra migrate`, `tetra inspect snapshot`.
 
-use integration_tests::guests;
+use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
 use integration_tests::host::HostArch;
 use integration_tests::process::{tetra, wait_for_path, Tetra};
 use integration_tests::proxy::{self, Fault};
 use integration_tests::run::Scratch;
+use std::path::Path;
 use vmm_core::migration::frame::Kind;
 use vmm_core::Arch;
 
 fn every_tick() -> String {
     (1..=40).map(|i| format!("tick {i}\n")).collect()
+}
+
+/// `tetra run` of the dirtier guest (32 MiB, a control socket in `dir`, stdin a pipe whose key
+/// ends its sweeps), once it has swept 100 times; returns it and its control socket's path.
+fn start_dirtier(dirtier: &Guest, dir: &Path) -> Result<(Tetra, String), String> {
+    let kernel = dirtier.write_to(dir).display().to_string();
+    let api = dir.join("api.sock").display().to_string();
+    let raw = dirtier
+        .boot
+        .strip_prefix("raw:")
+        .ok_or("the dirtier boots raw")?;
+    let mut src = Tetra::spawn_with_stdin(&[
+        "run", "--kernel", &kernel, "--raw", raw, "--mem", "32", "--api", &api,
+    ])?;
+    src.wait_for("sweep 100\n", false)?;
+    Ok((src, api))
 }
 
 pub fn register(s: &mut Suite) {
@@ -104,9 +121,6 @@ pub fn register(s: &mut Suite) {
             &format!("cli::live_migration_between_processes_over_{name}"),
             move || {
                 let dir = Scratch::new(&format!("cli-mig-{name}"));
-                let kernel = dirtier.write_to(&dir.0);
-                let api = dir.0.join("api.sock");
-                let (k, a) = (kernel.display().to_string(), api.display().to_string());
                 let (listen, mut dest) = if tcp {
                     let d = Tetra::spawn_with_stdin(&["run", "--incoming", "tcp:127.0.0.1:0"])?;
                     (String::new(), d)
@@ -130,18 +144,7 @@ pub fn register(s: &mut Suite) {
                 } else {
                     listen
                 };
-                let mut src = Tetra::spawn(&[
-                    "run",
-                    "--kernel",
-                    &k,
-                    "--raw",
-                    "0x100000:protected",
-                    "--mem",
-                    "32",
-                    "--api",
-                    &a,
-                ])?;
-                src.wait_for("sweep 100\n", false)?;
+                let (src, a) = start_dirtier(dirtier, &dir.0)?;
                 let (st, out, err) = tetra(&["migrate", "--api", &a, "--to", &to])?;
                 check(st.success() && out.contains("migrated to"), || {
                     format!("migrate: {st} {out} {err}")
@@ -170,28 +173,14 @@ pub fn register(s: &mut Suite) {
         "cli::destination_killed_mid_migration_leaves_the_source_running",
         move || {
             let dir = Scratch::new("cli-mig-kill");
-            let kernel = dirtier.write_to(&dir.0);
-            let api = dir.0.join("api.sock");
             let (front, back) = (dir.0.join("front.sock"), dir.0.join("back.sock"));
-            let (k, a) = (kernel.display().to_string(), api.display().to_string());
             let mut dest =
                 Tetra::spawn(&["run", "--incoming", &format!("unix:{}", back.display())])?;
             wait_for_path(&back)?;
             // The stream goes through a proxy that holds it in the first pre-copy round, so the
             // destination dies mid-round whatever the speed of this host.
             let proxy = proxy::start(front.clone(), back, Fault::HoldBefore(Kind::Pages as u8, 1));
-            let mut src = Tetra::spawn_with_stdin(&[
-                "run",
-                "--kernel",
-                &k,
-                "--raw",
-                "0x100000:protected",
-                "--mem",
-                "32",
-                "--api",
-                &a,
-            ])?;
-            src.wait_for("sweep 100\n", false)?;
+            let (mut src, a) = start_dirtier(dirtier, &dir.0)?;
             let to = format!("unix:{}", front.display());
             let mig = Tetra::spawn(&["migrate", "--api", &a, "--to", &to])?;
             wait_for_path(&front.with_extension("held"))?;

@@ -54,6 +54,20 @@ fn restore(path: &Path) -> Result<(Vmm<HostArch>, Captured), String> {
     Ok((vmm, buf))
 }
 
+/// Runs a restored counter guest to its end: it must print the ticks after `before` and exit 0x10.
+fn goes_on_to_the_end(mut b: Vmm<HostArch>, buf: Captured, before: &str) -> Result<(), String> {
+    let end = b
+        .run(Some(integration_tests::run::timeout()))
+        .map_err(|e| chain(&e))?;
+    let after = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+    check(end == Some(GuestExit::DebugExit(0x10)), || {
+        format!("{end:?}\n{after}")
+    })?;
+    check(format!("{before}{after}") == every_tick(), || {
+        format!("before:\n{before}\nafter:\n{after}")
+    })
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -135,17 +149,8 @@ pub fn register(s: &mut Suite) {
             let dir = Scratch::new("snap-fixture");
             integration_tests::fixtures::write_all(&dir.0).map_err(|e| e.to_string())?;
             let before = String::from_utf8_lossy(console).into_owned();
-            let (mut b, buf) = restore(&dir.0.join("counter-1.0.snap"))?;
-            let end = b
-                .run(Some(integration_tests::run::timeout()))
-                .map_err(|e| chain(&e))?;
-            let after = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
-            check(end == Some(GuestExit::DebugExit(0x10)), || {
-                format!("{end:?}\n{after}")
-            })?;
-            check(before.clone() + &after == every_tick(), || {
-                format!("before:\n{before}\nafter:\n{after}")
-            })
+            let (b, buf) = restore(&dir.0.join("counter-1.0.snap"))?;
+            goes_on_to_the_end(b, buf, &before)
         });
     } else {
         s.skip(
@@ -172,24 +177,14 @@ pub fn register(s: &mut Suite) {
             let (crc_a, count_a, before) = (checksum(&a.vmm), count(&a.vmm), a.console());
             drop(a);
 
-            let (mut b, buf) = restore(&path)?;
+            let (b, buf) = restore(&path)?;
             check(checksum(&b) == crc_a, || {
                 "guest memory differs after restore".into()
             })?;
             check(count(&b) == count_a, || {
                 format!("count {} != {count_a}", count(&b))
             })?;
-            let end = b
-                .run(Some(integration_tests::run::timeout()))
-                .map_err(|e| chain(&e))?;
-            let after = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
-            check(end == Some(GuestExit::DebugExit(0x10)), || {
-                format!("{end:?}\n{after}")
-            })?;
-            let whole = before.clone() + &after;
-            check(whole == every_tick(), || {
-                format!("before:\n{before}\nafter:\n{after}")
-            })
+            goes_on_to_the_end(b, buf, &before)
         },
     );
 
