@@ -366,18 +366,22 @@ fn pagemap_entries(addr: u64, len: u64) -> Option<Vec<u64>> {
     )
 }
 
-/// Whether `/proc/self/pagemap` tells a touched page from an untouched one here, checked once on
-/// two fresh pages. It does not under user-mode emulation whose page size differs from the
-/// kernel's (qemu-user), nor where /proc is not mounted; `mincore` serves then.
+/// Whether `/proc/self/pagemap` tells touched pages from untouched ones here, checked once on
+/// fresh pages touched in a pattern that the entries must match exactly. It does not under
+/// user-mode emulation whose page size differs from the kernel's (qemu-user: the entries read
+/// are some other memory's), nor where /proc is not mounted; `mincore` serves then.
 pub(crate) fn pagemap_works() -> bool {
+    /// Which of 16 fresh pages the check touches.
+    const PATTERN: u16 = 0b1011_0010_1110_0101;
     static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *WORKS.get_or_init(|| {
         let page = page_size() as usize;
-        // SAFETY: a fresh private anonymous mapping of two pages, unmapped below.
+        let len = 16 * page;
+        // SAFETY: a fresh private anonymous mapping, unmapped below.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                2 * page,
+                len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -387,12 +391,21 @@ pub(crate) fn pagemap_works() -> bool {
         if p == libc::MAP_FAILED {
             return false;
         }
-        // SAFETY: the first byte of the mapping made above.
-        unsafe { std::ptr::write_volatile(p.cast::<u8>(), 1) };
-        let e = pagemap_entries(p as u64, 2 * page as u64);
+        for i in (0..16).filter(|i| PATTERN & (1 << i) != 0) {
+            // SAFETY: the first byte of page `i` of the mapping made above.
+            unsafe { std::ptr::write_volatile(p.cast::<u8>().add(i * page), 1) };
+        }
+        let entries = pagemap_entries(p as u64, len as u64);
         // SAFETY: the mapping made above, no longer used.
-        unsafe { libc::munmap(p, 2 * page) };
-        matches!(e.as_deref(), Some([a, b]) if a & PM_PRESENT != 0 && b & (PM_PRESENT | PM_SWAPPED) == 0)
+        unsafe { libc::munmap(p, len) };
+        entries.is_some_and(|e| {
+            e.len() == 16
+                && e.iter().enumerate().all(|(i, e)| {
+                    let touched = PATTERN & (1 << i) != 0;
+                    let seen = e & (PM_PRESENT | PM_SWAPPED) != 0;
+                    touched == seen
+                })
+        })
     })
 }
 
