@@ -102,7 +102,8 @@ Options for run:
   --restore FILE          run from a snapshot instead of booting
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
-  --stats                 when the guest ends, print peak RSS and resident guest RAM to stderr
+  --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
+                          returns per vCPU to stderr
 
 Exit status:
   0    the guest powered off or reset, or migrated away; a ctl/migrate request succeeded

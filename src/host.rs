@@ -29,8 +29,8 @@ pub const HOST_ARCH: &str = if cfg!(target_arch = "x86_64") {
     "unsupported"
 };
 
-/// Runs a VM on the host's arch until it ends; returns how it ended and, with `stats`, the guest
-/// RAM resident at the end, in bytes.
+/// Runs a VM on the host's arch until it ends; returns how it ended and, with `stats`, what
+/// `--stats` prints.
 #[cfg(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
@@ -41,7 +41,7 @@ pub fn run(
     launch: Launch,
     options: VmmOptions,
     stats: bool,
-) -> Result<(GuestExit, Option<u64>), Failure> {
+) -> Result<(GuestExit, Option<crate::launch::RunStats>), Failure> {
     crate::launch::run::<HostArch>(launch, options, stats)
 }
 
@@ -56,7 +56,7 @@ pub fn run(
     _launch: Launch,
     _options: VmmOptions,
     _stats: bool,
-) -> Result<(GuestExit, Option<u64>), Failure> {
+) -> Result<(GuestExit, Option<crate::launch::RunStats>), Failure> {
     Err(Failure::host(anyhow::anyhow!(
         "this host's arch backend ({HOST_ARCH}) cannot run guests yet"
     )))

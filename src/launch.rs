@@ -9,14 +9,23 @@ use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
 /// How long an incoming migration waits on a silent source.
 const INCOMING_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What `--stats` reports when the guest ends.
+#[derive(Debug)]
+pub struct RunStats {
+    /// Guest RAM resident at the end, in bytes.
+    pub guest_resident: u64,
+    /// `KVM_RUN` returns per vCPU.
+    pub vcpu_runs: Vec<u64>,
+}
+
 /// Builds the VM `launch` describes and runs it until the guest ends; with `stats`, also returns
-/// the guest RAM resident at the end, in bytes (measured only then: the exit path stays short).
+/// what [`RunStats`] holds (measured only then: the exit path stays short).
 #[allow(dead_code)] // unused on hosts whose arch backend cannot run guests yet
 pub fn run<A: Arch>(
     launch: Launch,
     options: VmmOptions,
     stats: bool,
-) -> Result<(GuestExit, Option<u64>), Failure> {
+) -> Result<(GuestExit, Option<RunStats>), Failure> {
     let mut vmm = match launch {
         Launch::Boot(config) => Vmm::<A>::new(config, options).map_err(Failure::vmm)?,
         Launch::Restore(path) => Vmm::<A>::restore(&path, options).map_err(Failure::snapshot)?,
@@ -33,5 +42,11 @@ pub fn run<A: Arch>(
         .run(None)
         .map_err(Failure::vmm)?
         .expect("a run without timeout ends only when the guest does");
-    Ok((end, stats.then(|| vmm.memory().resident_bytes())))
+    Ok((
+        end,
+        stats.then(|| RunStats {
+            guest_resident: vmm.memory().resident_bytes(),
+            vcpu_runs: vmm.vcpu_activity().iter().map(|a| a.runs).collect(),
+        }),
+    ))
 }

@@ -21,8 +21,8 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn print_stats(guest_resident: u64) {
-    let guest = guest_resident / 1024;
+fn print_stats(stats: &launch::RunStats) {
+    let guest = stats.guest_resident / 1024;
     match peak_rss_kib() {
         Some(peak) => eprintln!(
             "tetra: stats: peak RSS {peak} KiB, guest RAM resident {guest} KiB, beyond guest RAM {} KiB",
@@ -30,6 +30,8 @@ fn print_stats(guest_resident: u64) {
         ),
         None => eprintln!("tetra: stats: guest RAM resident {guest} KiB (peak RSS unavailable)"),
     }
+    let runs: Vec<String> = stats.vcpu_runs.iter().map(u64::to_string).collect();
+    eprintln!("tetra: stats: KVM_RUN returns per vCPU: {}", runs.join(" "));
 }
 
 fn read_or_fail(file: &std::path::Path) -> Result<Vec<u8>, ExitCode> {
@@ -133,12 +135,12 @@ fn main() -> ExitCode {
                 ..VmmOptions::default()
             };
             match host::run(launch, options, stats) {
-                Ok((end, guest_resident)) => {
+                Ok((end, stats)) => {
                     if let GuestExit::Crash(why) = &end {
                         eprintln!("tetra: the guest crashed: {why}");
                     }
-                    if let Some(resident) = guest_resident {
-                        print_stats(resident);
+                    if let Some(stats) = &stats {
+                        print_stats(stats);
                     }
                     ExitCode::from(end.exit_code() as u8)
                 }

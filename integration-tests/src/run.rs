@@ -73,7 +73,8 @@ impl<A: Arch> TestVm<A> {
         while !self.console().contains(text) {
             if std::time::Instant::now() > deadline {
                 return Err(format!(
-                    "timed out waiting for {text:?}; console:\n{}",
+                    "timed out waiting for {text:?} ({}); console:\n{}",
+                    self.activity_report(),
                     self.console()
                 ));
             }
@@ -85,6 +86,53 @@ impl<A: Arch> TestVm<A> {
             }
         }
         Ok(())
+    }
+
+    /// The VM's state and each vCPU's activity sampled twice, half a second apart: enough to tell
+    /// a guest that runs but does not get on (runs grow) from a vCPU that is stuck parked or in
+    /// the kernel (runs stay). A running VM whose vCPUs made no exit is then paused (for at most
+    /// 2 s), its registers read and resumed, and sampled again: did a kick unstick it?
+    pub fn activity_report(&mut self) -> String {
+        let sample = |vmm: &Vmm<A>| {
+            let before = vmm.vcpu_activity();
+            std::thread::sleep(Duration::from_millis(500));
+            let after = vmm.vcpu_activity();
+            let stalled = after.iter().zip(&before).all(|(a, b)| a.runs == b.runs);
+            let cpus: Vec<String> = before
+                .iter()
+                .zip(&after)
+                .enumerate()
+                .map(|(id, (b, a))| {
+                    format!(
+                        "vCPU {id}: {:?}, {} KVM_RUN returns (+{} in 0.5 s)",
+                        a.place,
+                        a.runs,
+                        a.runs - b.runs
+                    )
+                })
+                .collect();
+            (stalled, cpus.join("; "))
+        };
+        let (stalled, first) = sample(&self.vmm);
+        let mut report = format!("VM {:?}; {first}", self.vmm.state());
+        if stalled && self.vmm.state() == vmm_core::VmState::Running {
+            match self.vmm.pause_within(Some(Duration::from_secs(2))) {
+                Err(e) => report += &format!("; a pause failed: {}", chain(&e)),
+                Ok(()) => {
+                    let regs = self
+                        .vmm
+                        .on_vcpus(|_, v| A::vcpu_summary(v))
+                        .unwrap_or_default();
+                    report += &format!("; paused: {}", regs.join(" | "));
+                    if let Err(e) = self.vmm.resume() {
+                        report += &format!("; resume failed: {}", chain(&e));
+                    }
+                    let (_, again) = sample(&self.vmm);
+                    report += &format!("; after resuming: {again}");
+                }
+            }
+        }
+        report
     }
 
     /// Runs (or goes on running) until the guest ends; a timeout is an error.

@@ -30,5 +30,5 @@ pub mod wire;
 pub use arch::{Arch, Classify, ErrorKind, ExitAction, ExitContext, SetupContext, VcpuContext};
 pub use config::{Payload, RawLoad, VmConfig};
 pub use exit::{ExitNotifier, GuestExit};
-pub use vcpu::kick_signal;
+pub use vcpu::{kick_signal, VcpuActivity, VcpuPlace};
 pub use vm::{VmState, Vmm, VmmError, VmmOptions};

@@ -11,7 +11,7 @@ use crate::exit::{ExitNotifier, GuestExit};
 use crate::hypervisor::{VcpuExit, VcpuOps};
 use crate::memory::GuestRam;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
@@ -67,11 +67,70 @@ struct RunState {
     wake: Vec<bool>,
 }
 
+/// Where a vCPU thread is, as [`VcpuActivity::place`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuPlace {
+    /// Its thread has not started, or has ended.
+    Gone,
+    /// In `KVM_RUN`: running guest code (or inside the kernel on the guest's behalf).
+    InGuest,
+    /// Out of the guest, handling an exit or deciding what to do next.
+    Handling,
+    /// Parked by a pause.
+    Paused,
+    /// Parked until woken (a halted or powered-off vCPU).
+    Parked,
+}
+
+/// What one vCPU has done so far: a cheap, lock-free view for statistics and for telling a stuck
+/// guest from a stuck VMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuActivity {
+    /// `KVM_RUN` calls that returned (exits, interrupted runs and errors alike).
+    pub runs: u64,
+    /// Where the vCPU thread is now.
+    pub place: VcpuPlace,
+}
+
+/// Per-vCPU counters, written by the vCPU's thread only.
+struct Counters {
+    runs: AtomicU64,
+    place: AtomicU8,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            runs: AtomicU64::new(0),
+            place: AtomicU8::new(VcpuPlace::Gone as u8),
+        }
+    }
+
+    fn set(&self, place: VcpuPlace) {
+        self.place.store(place as u8, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> VcpuActivity {
+        const PLACES: [VcpuPlace; 5] = [
+            VcpuPlace::Gone,
+            VcpuPlace::InGuest,
+            VcpuPlace::Handling,
+            VcpuPlace::Paused,
+            VcpuPlace::Parked,
+        ];
+        VcpuActivity {
+            runs: self.runs.load(Ordering::Relaxed),
+            place: PLACES[self.place.load(Ordering::Relaxed) as usize % PLACES.len()],
+        }
+    }
+}
+
 /// The pause/stop/park protocol between the VMM and its vCPU threads.
 pub(crate) struct RunControl {
     request: AtomicU8,
     state: Mutex<RunState>,
     cv: Condvar,
+    counters: Vec<Counters>,
 }
 
 impl RunControl {
@@ -86,7 +145,30 @@ impl RunControl {
                 ..RunState::default()
             }),
             cv: Condvar::new(),
+            counters: (0..vcpus).map(|_| Counters::new()).collect(),
         }
+    }
+
+    /// Each vCPU's activity, in vCPU order.
+    pub(crate) fn activity(&self) -> Vec<VcpuActivity> {
+        self.counters.iter().map(Counters::get).collect()
+    }
+
+    fn place(&self, id: usize, place: VcpuPlace) {
+        if let Some(c) = self.counters.get(id) {
+            c.set(place);
+        }
+    }
+
+    /// Runs `KVM_RUN` for vCPU `id`, counting it and marking it in the guest meanwhile.
+    fn counted_run<T>(&self, id: usize, run: impl FnOnce() -> T) -> T {
+        self.place(id, VcpuPlace::InGuest);
+        let r = run();
+        if let Some(c) = self.counters.get(id) {
+            c.runs.fetch_add(1, Ordering::Relaxed);
+            c.set(VcpuPlace::Handling);
+        }
+        r
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
@@ -97,12 +179,14 @@ impl RunControl {
         let mut g = self.lock();
         g.live += 1;
         g.alive[id] = true;
+        self.place(id, VcpuPlace::Handling);
     }
 
     fn thread_ended(&self, id: usize) {
         let mut g = self.lock();
         g.live -= 1;
         g.alive[id] = false;
+        self.place(id, VcpuPlace::Gone);
         if g.tasks[id].take().is_some() {
             g.pending -= 1;
         }
@@ -163,17 +247,32 @@ impl RunControl {
         self.request(STOP)
     }
 
-    /// Waits until every live vCPU thread is outside the guest.
-    pub(crate) fn wait_all_parked(&self) {
+    /// Waits until every live vCPU thread is outside the guest, or `until` (if any) passes; true
+    /// when all are (or the pause was withdrawn).
+    pub(crate) fn wait_all_parked_until(&self, until: Option<std::time::Instant>) -> bool {
         let mut g = self.lock();
         while g.parked < g.live && self.request.load(Ordering::SeqCst) == PAUSE {
-            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            g = match until {
+                None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(t) => {
+                    let left = t.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.cv
+                        .wait_timeout(g, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
+        true
     }
 
     /// Parks vCPU `id`'s thread while a pause is requested, running tasks posted to it.
     fn pause_park(&self, id: usize, vcpu: &mut dyn std::any::Any) {
         let mut g = self.lock();
+        self.place(id, VcpuPlace::Paused);
         g.parked += 1;
         self.cv.notify_all();
         loop {
@@ -188,12 +287,14 @@ impl RunControl {
             g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
         g.parked -= 1;
+        self.place(id, VcpuPlace::Handling);
     }
 
     /// Parks vCPU `id` until it is woken (true) or the VM stops (false), running tasks posted to
     /// it meanwhile.
     fn park_until_woken(&self, id: usize, vcpu: &mut dyn std::any::Any) -> bool {
         let mut g = self.lock();
+        self.place(id, VcpuPlace::Parked);
         g.parked += 1;
         g.stopped[id] = true;
         self.cv.notify_all();
@@ -213,6 +314,7 @@ impl RunControl {
         };
         g.parked -= 1;
         g.stopped[id] = false;
+        self.place(id, VcpuPlace::Handling);
         woken
     }
 }
@@ -320,7 +422,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
                 // completed the same way). A failure shows again at the next KVM_RUN.
                 // SAFETY: `ie` points into this vCPU's kvm_run page, alive while `vcpu` is.
                 unsafe { std::ptr::write_volatile(ie, 1) };
-                next = match vcpu.run() {
+                next = match sh.control.counted_run(id as usize, || vcpu.run()) {
                     Ok(exit) => dispatch::<A>(&ctx, &sh, exit),
                     Err(_) => {
                         exit_pending = false;
@@ -339,7 +441,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         if sh.exit.is_ending() {
             break;
         }
-        next = match vcpu.run() {
+        next = match sh.control.counted_run(id as usize, || vcpu.run()) {
             Ok(exit) => {
                 exit_pending = true;
                 dispatch::<A>(&ctx, &sh, exit)
@@ -422,9 +524,47 @@ mod tests {
         let t = std::thread::spawn(move || c2.park_until_woken(0, &mut ()));
         // A pause completes although the vCPU is parked rather than pause-parked.
         c.request_pause();
-        c.wait_all_parked();
+        assert!(c.wait_all_parked_until(None));
         c.request_stop();
         assert!(!t.join().unwrap(), "a stop, not a wake");
+    }
+
+    #[test]
+    fn activity_tells_where_each_vcpu_is_and_counts_its_runs() {
+        let c = Arc::new(RunControl::new(2));
+        assert_eq!(c.activity()[0].place, VcpuPlace::Gone);
+        c.thread_started(0);
+        assert_eq!(
+            c.counted_run(0, || c.activity()[0].place),
+            VcpuPlace::InGuest
+        );
+        c.counted_run(0, || ());
+        let a = c.activity();
+        assert_eq!((a[0].runs, a[0].place), (2, VcpuPlace::Handling));
+        assert_eq!((a[1].runs, a[1].place), (0, VcpuPlace::Gone));
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.park_until_woken(0, &mut ()));
+        while c.activity()[0].place != VcpuPlace::Parked {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        VcpuWaker { control: &c }.wake(0);
+        assert!(t.join().unwrap());
+        assert_eq!(c.activity()[0].place, VcpuPlace::Handling);
+        c.thread_ended(0);
+        assert_eq!(c.activity()[0].place, VcpuPlace::Gone);
+    }
+
+    #[test]
+    fn a_pause_wait_gives_up_on_a_vcpu_that_never_parks() {
+        let c = RunControl::new(1);
+        c.thread_started(0);
+        c.request_pause();
+        let t = std::time::Instant::now();
+        assert!(!c.wait_all_parked_until(Some(t + Duration::from_millis(50))));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        // Withdrawn: the wait ends at once, whatever the vCPU does.
+        c.request_run();
+        assert!(c.wait_all_parked_until(Some(t)));
     }
 
     #[test]
@@ -448,7 +588,7 @@ mod tests {
                 vcpu
             }));
         }
-        c.wait_all_parked();
+        assert!(c.wait_all_parked_until(None));
         let tasks: Vec<VcpuTask> = (0..2)
             .map(|_| -> VcpuTask {
                 Box::new(|v: &mut dyn std::any::Any| *v.downcast_mut::<u32>().unwrap() += 1)

@@ -62,6 +62,14 @@ pub enum VmmError {
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
+    /// A pause gave up: these vCPUs did not leave the guest in time (the VM runs on).
+    #[error("vCPU(s) {vcpus:?} did not leave the guest within {waited:?}; the VM runs on")]
+    PauseTimeout {
+        /// How long the pause waited.
+        waited: Duration,
+        /// The vCPUs still in the guest.
+        vcpus: Vec<u32>,
+    },
 }
 
 impl VmmError {
@@ -165,6 +173,11 @@ pub(crate) enum Origin {
     /// A migration stream: fresh RAM the stream fills.
     Incoming,
 }
+
+/// How long a pause that tetra takes on its own (for a snapshot, a migration's stop-and-copy, a
+/// control-socket request) waits for the vCPUs to leave the guest before it gives up and lets the
+/// VM run on. Leaving takes microseconds; only a vCPU the kernel never lets go reaches it.
+pub const PAUSE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The largest vCPU count tetra accepts before asking KVM (whose own limit is usually lower).
 pub const MAX_CPUS: u32 = 4096;
@@ -371,14 +384,41 @@ impl<A: Arch> Vmm<A> {
 
     /// Parks every vCPU outside `KVM_RUN`; returns once all are parked.
     pub fn pause(&mut self) -> Result<(), VmmError> {
+        self.pause_within(None)
+    }
+
+    /// Like [`Vmm::pause`], but gives up after `limit` (kicking again meanwhile) when a vCPU
+    /// does not leave `KVM_RUN`: the pause is withdrawn, the VM runs on, and the error names the
+    /// vCPUs still in the guest.
+    pub fn pause_within(&mut self, limit: Option<Duration>) -> Result<(), VmmError> {
         if self.state != VmState::Running {
             return Err(VmmError::State("only a running VM can be paused"));
         }
+        let start = Instant::now();
         self.shared.control.request_pause();
         self.kick_all();
-        self.shared.control.wait_all_parked();
+        // One kick is enough (vcpu.rs: the request is set first, and a kick that lands before
+        // KVM_RUN makes it return at once); the limit is for a vCPU the kernel never lets go.
+        let until = limit.map(|l| start + l);
+        if !self.shared.control.wait_all_parked_until(until) {
+            self.shared.control.request_run();
+            let vcpus = (0u32..)
+                .zip(self.shared.control.activity())
+                .filter(|(_, a)| a.place == crate::vcpu::VcpuPlace::InGuest)
+                .map(|(id, _)| id)
+                .collect();
+            return Err(VmmError::PauseTimeout {
+                waited: start.elapsed(),
+                vcpus,
+            });
+        }
         self.state = VmState::Paused;
         Ok(())
+    }
+
+    /// What each vCPU has done so far and where its thread is (lock-free; any state).
+    pub fn vcpu_activity(&self) -> Vec<crate::vcpu::VcpuActivity> {
+        self.shared.control.activity()
     }
 
     /// Lets parked vCPUs run again.
@@ -440,7 +480,7 @@ impl<A: Arch> Vmm<A> {
                 let s = format!("{:?}", self.state).to_lowercase();
                 reply.ok(&s)
             }
-            Request::Pause => match self.pause() {
+            Request::Pause => match self.pause_within(Some(PAUSE_LIMIT)) {
                 Ok(()) => reply.ok(""),
                 Err(e) => reply.error(&chain(&e)),
             },
@@ -577,7 +617,7 @@ impl<A: Arch> Vmm<A> {
     pub fn change_memory(&mut self, changes: &[crate::memory::MapChange]) -> Result<(), VmmError> {
         let resume = self.state == VmState::Running;
         if resume {
-            self.pause()?;
+            self.pause_within(Some(PAUSE_LIMIT))?;
         }
         let r = (|| {
             if let Some(log) = self.dirty.as_mut() {

@@ -154,8 +154,22 @@ pub(super) fn summary(vcpu: &KvmVcpu) -> String {
     let fd = vcpu.fd();
     match (fd.get_regs(), fd.get_sregs()) {
         (Ok(r), Ok(s)) => format!(
-            "rip={:#x} rsp={:#x} rflags={:#x} cs={:#x}(base {:#x}) cr0={:#x} cr3={:#x} efer={:#x}",
-            r.rip, r.rsp, r.rflags, s.cs.selector, s.cs.base, s.cr0, s.cr3, s.efer
+            "rip={:#x} rsp={:#x} rflags={:#x} cs={:#x}(base {:#x}) cr0={:#x} cr3={:#x} efer={:#x} \
+             rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} rsi={:#x} rdi={:#x}",
+            r.rip,
+            r.rsp,
+            r.rflags,
+            s.cs.selector,
+            s.cs.base,
+            s.cr0,
+            s.cr3,
+            s.efer,
+            r.rax,
+            r.rbx,
+            r.rcx,
+            r.rdx,
+            r.rsi,
+            r.rdi
         ),
         _ => "registers unavailable".into(),
     }

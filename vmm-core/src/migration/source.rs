@@ -289,7 +289,7 @@ impl<A: Arch> Vmm<A> {
         // Stop and copy.
         let paused_at = Instant::now();
         if self.state() == VmState::Running {
-            self.pause()?;
+            self.pause_within(Some(crate::vm::PAUSE_LIMIT))?;
             *paused_here = true;
         }
         self.harvest_dirty()?;

@@ -311,7 +311,7 @@ impl<A: Arch> Vmm<A> {
         A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
         let resume = self.state() == VmState::Running;
         if resume {
-            self.pause()?;
+            self.pause_within(Some(crate::vm::PAUSE_LIMIT))?;
         }
         let r = self.write_snapshot(path, hook);
         if resume {
