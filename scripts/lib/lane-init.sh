@@ -123,8 +123,8 @@ for t in /tests/*; do
 	out=/tmp/lane-out
 	# shellcheck disable=SC2086
 	# shellcheck disable=SC2016 # $1.. belong to the inner shell
-	run_test "$name" sh -c 'timeout "$1" "$2" $3 ${4:+"$4"} >/tmp/lane-out 2>&1; rc=$?; cat /tmp/lane-out; exit $rc' \
-		sh "$LANE_TEST_TIMEOUT" "$t" "$LANE_TEST_ARGS" "$@" && continue
+	run_test "$name" sh -c 'timeout "$1" "$2" $3 ${5:+"$5"} >"$4" 2>&1; rc=$?; cat "$4"; exit $rc' \
+		sh "$LANE_TEST_TIMEOUT" "$t" "$LANE_TEST_ARGS" "$out" "$@" && continue
 	# The emulated hosts' nested virtualization has rare faults of its own (docs/lanes.md, "Known
 	# faults of the emulated hosts"): a test that failed is run once more, alone, and the lane
 	# reports it as FLAKY if it then passes. A real failure fails twice. At most 3 retried.

@@ -78,32 +78,7 @@ pub const GDT: [u64; 5] = [
     gdt_entry(0x808b, 0, 0xfffff),
 ];
 
-/// A segment register as KVM's `kvm_segment` describes it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Segment {
-    /// Base address.
-    pub base: u64,
-    /// Limit in bytes (granularity applied).
-    pub limit: u32,
-    /// Selector.
-    pub selector: u16,
-    /// Type field (4 bits).
-    pub type_: u8,
-    /// Present.
-    pub present: u8,
-    /// Privilege level.
-    pub dpl: u8,
-    /// Default operand size (32-bit).
-    pub db: u8,
-    /// Code/data (1) or system (0).
-    pub s: u8,
-    /// 64-bit code.
-    pub l: u8,
-    /// 4 KiB granularity.
-    pub g: u8,
-    /// Available bit.
-    pub avl: u8,
-}
+pub use crate::regs::Segment;
 
 /// Decodes GDT descriptor `entry` as the segment register loaded with `selector` would hold it.
 pub fn segment(entry: u64, selector: u16) -> Segment {
@@ -125,6 +100,7 @@ pub fn segment(entry: u64, selector: u16) -> Segment {
         l: ((entry >> 53) & 1) as u8,
         db: ((entry >> 54) & 1) as u8,
         g,
+        unusable: 0,
     }
 }
 

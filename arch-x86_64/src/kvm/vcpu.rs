@@ -58,7 +58,7 @@ fn kvm_segment(s: &Segment) -> kvm_segment {
         l: s.l,
         g: s.g,
         avl: s.avl,
-        unusable: 0,
+        unusable: s.unusable,
         padding: 0,
     }
 }
