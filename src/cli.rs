@@ -75,8 +75,9 @@ tetra: a KVM virtual-machine monitor for x86_64, arm64, ppc64 and PowerPC BookE
 
 Usage:
   tetra run [OPTIONS]     boot a guest (with no --kernel, the embedded default guest)
-  tetra ctl --api PATH pause|resume|status|snapshot FILE
-                          send a request to a running VM's control socket
+  tetra ctl --api PATH pause|resume|status|vcpus|snapshot FILE
+                          send a request to a running VM's control socket (vcpus: each
+                          vCPU's KVM_RUN returns and place; its registers when paused)
   tetra migrate --api PATH --to unix:PATH|tcp:HOST:PORT
                           live-migrate a running VM to a destination started with --incoming
   tetra regs [--arch ARCH] [--json]

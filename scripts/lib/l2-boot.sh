@@ -14,8 +14,10 @@
 #        guest's /proc/uptime at init> run_init=<printk time of "Run /init"> nproc=<n>
 #        irq4=<serial interrupts> reason=<why it failed; may contain spaces, always last>
 #
-# followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines.
-# Exit status: the number of failed runs (0: all passed).
+# followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines. A
+# failed run is booted once more as <n>-rerun; if that passes, "@@FLAKY name=l2-boot test=<n>"
+# follows and the run does not count as failed.
+# Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
 L2_RUNS=${LANE_L2_RUNS:-"1:quiet 2:quiet"}
 L2_TIMEOUT=${LANE_L2_TIMEOUT:-300}
@@ -29,27 +31,9 @@ field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
 # kv KEY LINE: the value of KEY=... in a summary line.
 kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-failed=0
-for spec in $L2_RUNS; do
-	cpus=${spec%%:*}
-	flavor=${spec#*:}
-	kernel=/l2/bzImage name=
-	case "$flavor" in
-	*:pvh)
-		kernel=/l2/vmlinux name=-pvh
-		flavor=${flavor%:pvh}
-		;;
-	esac
-	case "$flavor" in
-	quiet) kq=quiet ;;
-	verbose) kq= ;;
-	*)
-		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh)"
-		failed=$((failed + 1))
-		continue
-		;;
-	esac
-	name="cpus$cpus-$flavor$name"
+# boot NAME KERNEL CPUS KQ: one run, reported as above; returns 0 when it passed.
+boot() {
+	name=$1 kernel=$2 cpus=$3 kq=$4
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
 	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1 $L2_APPEND"
@@ -81,10 +65,7 @@ for spec in $L2_RUNS; do
 		reason="tetra exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
 	status=PASS
-	if [ -n "$reason" ]; then
-		status=FAIL
-		failed=$((failed + 1))
-	fi
+	[ -z "$reason" ] || status=FAIL
 	irq4=$(field irq4 "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
 	echo "@@L2 RUN name=$name cpus=$cpus status=$status rc=${rc:--} marker_s=$(kv marker_s "$sum") total_s=$(kv total_s "$sum") guest_uptime=$(field uptime "$log") run_init=$(field run-init "$log") nproc=${nproc:--} irq4=${irq4:--} reason=$reason"
 	if [ "$status" = PASS ] && [ "$L2_SHOW" != 1 ]; then
@@ -94,6 +75,39 @@ for spec in $L2_RUNS; do
 	else
 		echo "--- L2 $name: last 30 console lines (seconds since tetra started):"
 		tail -n 30 "$log" | sed 's/^/  | /'
+	fi
+	[ "$status" = PASS ]
+}
+
+failed=0
+for spec in $L2_RUNS; do
+	cpus=${spec%%:*}
+	flavor=${spec#*:}
+	kernel=/l2/bzImage suffix=
+	case "$flavor" in
+	*:pvh)
+		kernel=/l2/vmlinux suffix=-pvh
+		flavor=${flavor%:pvh}
+		;;
+	esac
+	case "$flavor" in
+	quiet) kq=quiet ;;
+	verbose) kq= ;;
+	*)
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh)"
+		failed=$((failed + 1))
+		continue
+		;;
+	esac
+	run="cpus$cpus-$flavor$suffix"
+	boot "$run" "$kernel" "$cpus" "$kq" && continue
+	# The emulated host's nested SVM has rare faults of its own (docs/lanes.md, "Known faults of
+	# the emulated hosts"): a failed run is booted once more, and reported FLAKY if that passes.
+	# A tetra or guest bug that fails every time fails the lane.
+	if boot "$run-rerun" "$kernel" "$cpus" "$kq"; then
+		echo "@@FLAKY name=l2-boot test=$run"
+	else
+		failed=$((failed + 1))
 	fi
 done
 exit "$failed"

@@ -40,6 +40,8 @@ pub enum Request {
     Resume,
     /// Running or paused.
     Status,
+    /// Each vCPU's `KVM_RUN` count and where its thread is; with the VM paused, its registers too.
+    Vcpus,
     /// Write a snapshot.
     Snapshot(PathBuf),
     /// Migrate to a destination.
@@ -65,11 +67,12 @@ impl Request {
             "pause" => none(Request::Pause),
             "resume" => none(Request::Resume),
             "status" => none(Request::Status),
+            "vcpus" => none(Request::Vcpus),
             "snapshot" if !arg.is_empty() => Ok(Request::Snapshot(PathBuf::from(arg))),
             "migrate" if !arg.is_empty() => Ok(Request::Migrate(arg.to_string())),
             "snapshot" | "migrate" => Err(format!("{cmd} needs an argument")),
             other => Err(format!(
-                "unknown request {other:?}: expected pause, resume, status, snapshot PATH or migrate URI"
+                "unknown request {other:?}: expected pause, resume, status, vcpus, snapshot PATH or migrate URI"
             )),
         }
     }
@@ -197,6 +200,8 @@ mod tests {
     #[test]
     fn parses_requests() {
         assert_eq!(Request::parse("pause\n"), Ok(Request::Pause));
+        assert_eq!(Request::parse("vcpus"), Ok(Request::Vcpus));
+        assert!(Request::parse("vcpus 1").is_err());
         assert_eq!(
             Request::parse(" snapshot /tmp/a b "),
             Ok(Request::Snapshot("/tmp/a b".into()))

@@ -480,6 +480,29 @@ impl<A: Arch> Vmm<A> {
                 let s = format!("{:?}", self.state).to_lowercase();
                 reply.ok(&s)
             }
+            Request::Vcpus => {
+                let activity = self.vcpu_activity();
+                // Registers can be read only where each vCPU thread is parked: when paused.
+                let regs = match self.state {
+                    VmState::Paused => self.on_vcpus(|_, v| A::vcpu_summary(v)).ok(),
+                    _ => None,
+                };
+                for (id, a) in activity.iter().enumerate() {
+                    let r = regs
+                        .as_ref()
+                        .and_then(|r| r.get(id))
+                        .filter(|r| !r.is_empty());
+                    reply.line(&format!(
+                        "vcpu {id}: {:?}, {} KVM_RUN returns{}{}",
+                        a.place,
+                        a.runs,
+                        if r.is_some() { "; " } else { "" },
+                        r.map(String::as_str).unwrap_or("")
+                    ));
+                }
+                let s = format!("{:?}", self.state).to_lowercase();
+                reply.ok(&format!("{} vCPUs, {s}", activity.len()))
+            }
             Request::Pause => match self.pause_within(Some(PAUSE_LIMIT)) {
                 Ok(()) => reply.ok(""),
                 Err(e) => reply.error(&chain(&e)),

@@ -68,6 +68,23 @@ pub fn register(s: &mut Suite) {
         })?;
         let (st, out, _) = tetra(&["ctl", "--api", &a, "status"])?;
         check(st.success() && out.trim() == "ok: paused", || out.clone())?;
+        // vcpus: the one vCPU, parked by the pause, with a KVM_RUN count and its registers.
+        let (st, out, err) = tetra(&["ctl", "--api", &a, "vcpus"])?;
+        let line = out.lines().next().unwrap_or_default();
+        let runs: Option<u64> = line
+            .split_once("Paused, ")
+            .and_then(|(_, r)| r.split_once(' '))
+            .and_then(|(n, _)| n.parse().ok());
+        check(
+            st.success()
+                && line.starts_with("vcpu 0: Paused, ")
+                && runs.is_some_and(|n| n > 0)
+                && line
+                    .split_once(" KVM_RUN returns; ")
+                    .is_some_and(|(_, regs)| regs.contains("=0x"))
+                && out.lines().last() == Some("ok: 1 vCPUs, paused"),
+            || format!("vcpus: {st} {out} {err}"),
+        )?;
         let before = first.stdout();
         first.kill();
 
