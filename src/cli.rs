@@ -331,16 +331,7 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
 }
 
 /// An error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub use vmm_core::error_chain::chain;
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {

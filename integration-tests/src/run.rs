@@ -166,16 +166,7 @@ pub fn run<A: Arch>(config: VmConfig) -> Result<Outcome, String> {
 }
 
 /// An error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+pub use vmm_core::error_chain::chain;
 
 /// The `tetra` binary: `TETRA_BIN`, else `tetra` in the Cargo target directory this test
 /// executable was built into.

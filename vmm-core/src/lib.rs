@@ -14,6 +14,7 @@ pub mod console;
 pub mod control;
 pub mod devices;
 pub mod dirty;
+pub mod error_chain;
 pub mod event_loop;
 pub mod exit;
 #[cfg(any(test, feature = "test-util"))]

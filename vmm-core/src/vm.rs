@@ -466,20 +466,10 @@ impl<A: Arch> Vmm<A> {
 
     fn serve(&mut self, request: crate::control::Request, mut reply: crate::control::Reply) {
         use crate::control::Request;
-        let chain = |e: &dyn std::error::Error| {
-            let mut s = e.to_string();
-            let mut c = e.source();
-            while let Some(x) = c {
-                s = format!("{s}: {x}");
-                c = x.source();
-            }
-            s
-        };
+        use crate::error_chain::chain;
+        let state = format!("{:?}", self.state).to_lowercase();
         match request {
-            Request::Status => {
-                let s = format!("{:?}", self.state).to_lowercase();
-                reply.ok(&s)
-            }
+            Request::Status => reply.ok(&state),
             Request::Vcpus => {
                 let activity = self.vcpu_activity();
                 // Registers can be read only where each vCPU thread is parked: when paused.
@@ -488,20 +478,16 @@ impl<A: Arch> Vmm<A> {
                     _ => None,
                 };
                 for (id, a) in activity.iter().enumerate() {
-                    let r = regs
-                        .as_ref()
-                        .and_then(|r| r.get(id))
-                        .filter(|r| !r.is_empty());
+                    let r = match regs.as_ref().and_then(|r| r.get(id)) {
+                        Some(r) if !r.is_empty() => format!("; {r}"),
+                        _ => String::new(),
+                    };
                     reply.line(&format!(
-                        "vcpu {id}: {:?}, {} KVM_RUN returns{}{}",
-                        a.place,
-                        a.runs,
-                        if r.is_some() { "; " } else { "" },
-                        r.map(String::as_str).unwrap_or("")
+                        "vcpu {id}: {:?}, {} KVM_RUN returns{r}",
+                        a.place, a.runs
                     ));
                 }
-                let s = format!("{:?}", self.state).to_lowercase();
-                reply.ok(&format!("{} vCPUs, {s}", activity.len()))
+                reply.ok(&format!("{} vCPUs, {state}", activity.len()))
             }
             Request::Pause => match self.pause_within(Some(PAUSE_LIMIT)) {
                 Ok(()) => reply.ok(""),
