@@ -123,7 +123,7 @@ pub fn write_image(
             name: name.to_string(),
             addr,
             len: image.len() as u64,
-            ram_mib: vm_memory::GuestMemory::iter(mem)
+            ram_mib: vm_memory::GuestMemoryBackend::iter(mem)
                 .map(vm_memory::GuestMemoryRegion::len)
                 .sum::<u64>()
                 >> 20,

@@ -12,7 +12,7 @@ use kvm_bindings::{kvm_segment, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuExit};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
 use vmm_core::bus::BusDevice;
 use vmm_core::memory::GuestRam;
 use vmm_core::GuestExit;

@@ -2,16 +2,17 @@
 
 use crate::hypervisor::{HvError, MemorySlot, VmOps};
 use std::sync::Mutex;
+pub use vm_memory::bitmap::AtomicBitmap;
 use vm_memory::{
-    Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemory, GuestMemoryAtomic,
+    Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryBackend,
     GuestMemoryLoadGuard, GuestMemoryRegion,
 };
 
 /// A region of guest RAM.
-pub type GuestRegionMmap = vm_memory::GuestRegionMmap<()>;
+pub type GuestRegionMmap = vm_memory::GuestRegionMmap<AtomicBitmap>;
 
 /// The guest memory type tetra uses everywhere.
-pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<()>;
+pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<AtomicBitmap>;
 
 /// Errors building or writing guest memory.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,7 @@ pub enum MemoryError {
         size_mib: u64,
         /// Why.
         #[source]
-        source: vm_memory::mmap::Error,
+        source: vm_memory::mmap::FromRangesError,
     },
     /// KVM refused a slot.
     #[error("cannot register guest RAM slot {slot} at {addr:#x}")]
@@ -251,7 +252,7 @@ impl GuestRam {
                         }
                         .map_err(|e| bad(&e.to_string()))?;
                         let moved = GuestRegionMmap::new(mapping, GuestAddress(to))
-                            .map_err(|e| bad(&e.to_string()))?;
+                            .ok_or_else(|| bad("the moved region wraps the address space"))?;
                         map = map
                             .insert_region(std::sync::Arc::new(moved))
                             .map_err(|e| bad(&e.to_string()))?;
@@ -314,20 +315,20 @@ pub fn page_size() -> u64 {
 /// Per host page of `region`: is it mapped into this process (its share of the RSS)? Read from
 /// `/proc/self/pagemap` (present bit); where that is unreadable, from `mincore`, which for a file
 /// mapping also counts file pages that are only in the page cache. All false if both fail.
-pub fn resident_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+pub fn resident_pages(region: &GuestRegionMmap) -> Vec<bool> {
     pages_with(region, PM_PRESENT)
 }
 
 /// Per host page of `region`: does it hold data of its own, in RAM or in swap? (`pagemap`'s
 /// present or swapped bits; `mincore` where pagemap is unreadable.) A page the guest wrote and
 /// the host swapped out counts, so a snapshot never skips it.
-pub fn populated_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+pub fn populated_pages(region: &GuestRegionMmap) -> Vec<bool> {
     pages_with(region, PM_PRESENT | PM_SWAPPED)
 }
 
 /// Per host page of `region`: has its pagemap entry any of the `bits`? (`mincore` where pagemap
 /// cannot be used.)
-fn pages_with(region: &vm_memory::GuestRegionMmap<()>, bits: u64) -> Vec<bool> {
+fn pages_with(region: &GuestRegionMmap, bits: u64) -> Vec<bool> {
     match pagemap(region) {
         Some(entries) => entries.iter().map(|e| e & bits != 0).collect(),
         None => mincore(region),
@@ -341,7 +342,7 @@ const PM_SWAPPED: u64 = 1 << 62;
 
 /// The pagemap entries of `region`'s pages (one u64 each), or `None` if pagemap is unreadable or
 /// does not describe this process's pages as it should (see [`pagemap_works`]).
-fn pagemap(region: &vm_memory::GuestRegionMmap<()>) -> Option<Vec<u64>> {
+fn pagemap(region: &GuestRegionMmap) -> Option<Vec<u64>> {
     let host = region
         .get_host_address(vm_memory::MemoryRegionAddress(0))
         .ok()?;
@@ -410,7 +411,7 @@ pub(crate) fn pagemap_works() -> bool {
 }
 
 /// Per host page of `region`: resident according to `mincore`. All false if the kernel refuses.
-fn mincore(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+fn mincore(region: &GuestRegionMmap) -> Vec<bool> {
     let page = page_size() as usize;
     let len = region.len() as usize;
     let mut vec = vec![0u8; len.div_ceil(page)];

@@ -238,7 +238,7 @@ impl<A: Arch> Vmm<A> {
         let memory = match restored {
             None => GuestRam::new(&layout)?,
             Some(map) => {
-                use vm_memory::{Address, GuestMemory, GuestMemoryRegion};
+                use vm_memory::{Address, GuestMemoryBackend, GuestMemoryRegion};
                 let got: Vec<(u64, u64)> = map
                     .iter()
                     .map(|r| (r.start_addr().raw_value(), r.len()))

@@ -81,7 +81,7 @@ fn e820(mem_bytes: u64) -> Vec<boot_e820_entry> {
         .map(|e| boot_e820_entry {
             addr: e.addr,
             size: e.size,
-            type_: if e.kind == MemKind::Ram { 1 } else { 2 },
+            r#type: if e.kind == MemKind::Ram { 1 } else { 2 },
         })
         .collect()
 }

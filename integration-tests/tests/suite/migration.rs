@@ -10,7 +10,7 @@ use integration_tests::proxy::{self, Fault};
 use integration_tests::run::{chain, Scratch, TestVm};
 use std::sync::mpsc;
 use std::time::Duration;
-use vm_memory::{Bytes, GuestMemory, GuestMemoryRegion};
+use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::console::ConsoleSink;
 use vmm_core::migration::frame::Kind;
 use vmm_core::migration::{MigrateOptions, MigrationError, Phase, Progress};

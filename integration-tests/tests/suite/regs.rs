@@ -6,7 +6,7 @@ use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
 use integration_tests::host::HostArch;
 use integration_tests::run::{chain, TestVm};
-use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryRegion};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::regs::{self, RegAttrs, RegTable, VcpuState};
 use vmm_core::GuestExit;
 

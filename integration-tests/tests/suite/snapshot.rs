@@ -7,7 +7,7 @@ use integration_tests::harness::{check, Suite};
 use integration_tests::host::HostArch;
 use integration_tests::run::{chain, Scratch, TestVm};
 use std::path::Path;
-use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryRegion};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::console::ConsoleSink;
 use vmm_core::snapshot::{SnapshotError, Step};
 use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};

@@ -10,7 +10,7 @@ use crate::snapshot::sections;
 use crate::vm::{VmState, Vmm};
 use crate::wire::Writer;
 use std::time::{Duration, Instant};
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, GuestMemoryRegion};
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 
 /// Pages per `PAGES` frame.
 const BATCH: usize = 256;

@@ -7,14 +7,12 @@
 //! data extents of the file its RAM is mapped from (`SEEK_DATA`): a page the guest has not touched
 //! since the last restore may have been evicted from the page cache but is still guest data.
 
-use crate::memory::{page_size, populated_pages, GuestMemoryMmap};
+use crate::memory::{page_size, populated_pages, GuestMemoryMmap, GuestRegionMmap};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::io::AsRawFd;
 use vm_memory::mmap::{MmapRegion, MmapRegionError};
-use vm_memory::{
-    Address, FileOffset, GuestAddress, GuestMemory, GuestMemoryRegion, GuestRegionMmap,
-};
+use vm_memory::{Address, Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 
 /// Errors writing or mapping a memory file.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +120,7 @@ fn data_pages(file: &File, start: u64, len: u64, page: u64, marks: &mut [bool]) 
 
 /// Per host page of `region`: did the guest touch it? Pages in RAM or swap, plus the data extents
 /// of the file a restored region is mapped from.
-pub fn touched_pages(region: &vm_memory::GuestRegionMmap<()>) -> Vec<bool> {
+pub fn touched_pages(region: &crate::memory::GuestRegionMmap) -> Vec<bool> {
     let mut touched = populated_pages(region);
     if let Some(fo) = region.file_offset() {
         data_pages(
@@ -206,8 +204,12 @@ pub fn map(file: &File, layout: &[RegionLayout]) -> Result<GuestMemoryMmap, MemF
             libc::MAP_PRIVATE | libc::MAP_NORESERVE,
         )
         .map_err(MemFileError::Map)?;
-        let r = GuestRegionMmap::new(mapping, GuestAddress(l.guest_addr))
-            .map_err(|e| MemFileError::Layout(e.to_string()))?;
+        let r = GuestRegionMmap::new(mapping, GuestAddress(l.guest_addr)).ok_or_else(|| {
+            MemFileError::Layout(format!(
+                "region at {:#x} wraps the address space",
+                l.guest_addr
+            ))
+        })?;
         regions.push(r);
     }
     GuestMemoryMmap::from_regions(regions).map_err(|e| MemFileError::Layout(e.to_string()))
