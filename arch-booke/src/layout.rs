@@ -94,7 +94,7 @@ impl BoardLayout {
         if ram_size > MAX_RAM {
             return Err(LayoutError::RamTooLarge(ram_size));
         }
-        if ram_size % 4096 != 0 {
+        if !ram_size.is_multiple_of(4096) {
             return Err(LayoutError::RamUnaligned(ram_size));
         }
         if cpus == 0 || cpus as usize > crate::irqchip::mpic::MAX_CPU {

@@ -97,7 +97,7 @@ pub fn raw_range(name: &str, addr: u64, len: u64, ram_size: u64) -> Result<(u64,
     if len == 0 {
         return Err(BootError::Empty(name.to_string()));
     }
-    if addr % 4 != 0 {
+    if !addr.is_multiple_of(4) {
         return Err(BootError::Misaligned(addr));
     }
     match addr.checked_add(len) {

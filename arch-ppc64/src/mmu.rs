@@ -91,7 +91,7 @@ pub fn process_table_entry(base: u64, size: u64) -> Result<u64, MmuError> {
     if !size.is_power_of_two() || !(1 << 12..=1 << 36).contains(&size) {
         return Err(MmuError::Size(size));
     }
-    if base % size != 0 || base & PATB_GR != 0 {
+    if !base.is_multiple_of(size) || base & PATB_GR != 0 {
         return Err(MmuError::Align { base, size });
     }
     Ok(PATB_GR | base | (size.trailing_zeros() as u64 - 12))

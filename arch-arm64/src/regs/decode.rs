@@ -22,7 +22,7 @@ pub fn core_name(off: u16, size: RegSize) -> Option<String> {
             Some(core::SPSR_NAMES[((o - core::SPSR) / 2) as usize].0.into())
         }
         o if (core::V0..core::FPSR).contains(&o)
-            && (o - core::V0) % 4 == 0
+            && (o - core::V0).is_multiple_of(4)
             && size == RegSize::U128 =>
         {
             Some(format!("v{}", (o - core::V0) / 4))

@@ -107,11 +107,11 @@ impl Mpic {
     /// at 0x40..0xB0 (`None` from a device-attribute access: they read 0xffffffff). IACK and the
     /// MSIRs have side effects, as on the hardware.
     pub fn read(&mut self, offset: u64, cpu: Option<usize>) -> Result<u32, MpicError> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(MpicError::Unaligned(offset));
         }
         let b = block(offset).ok_or(MpicError::NoRegister(offset))?;
-        if offset % 16 != 0 && !matches!(b, Block::Source(_)) {
+        if !offset.is_multiple_of(16) && !matches!(b, Block::Source(_)) {
             return Ok(UNDEF);
         }
         Ok(match b {
@@ -170,7 +170,7 @@ impl Mpic {
     }
 
     fn read_cpu(&mut self, cpu: usize, o: u64) -> u32 {
-        if cpu >= self.nb_cpus || o % 16 != 0 {
+        if cpu >= self.nb_cpus || !o.is_multiple_of(16) {
             return UNDEF;
         }
         match o {
@@ -186,11 +186,11 @@ impl Mpic {
     /// ignore writes; a write to PIR (core reset) is left to the board, as the kernel leaves it
     /// to userspace.
     pub fn write(&mut self, offset: u64, val: u32, cpu: Option<usize>) -> Result<(), MpicError> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(MpicError::Unaligned(offset));
         }
         let b = block(offset).ok_or(MpicError::NoRegister(offset))?;
-        if offset % 16 != 0 && !matches!(b, Block::Source(_)) {
+        if !offset.is_multiple_of(16) && !matches!(b, Block::Source(_)) {
             return Ok(());
         }
         match b {

@@ -182,7 +182,7 @@ impl TlbGeometry {
         if s0 == 0 {
             return Err(GeometryError::Tlb0Empty);
         }
-        if s0 % w0 != 0 {
+        if !s0.is_multiple_of(w0) {
             return Err(GeometryError::Tlb0NotMultipleOfWays {
                 entries: s0,
                 ways: w0,
