@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use vmm_core::config::{check_cpus, check_mem_mib};
 use vmm_core::{Payload, RawLoad, VmConfig};
 
 /// Where `tetra run` gets its VM.
@@ -174,23 +175,12 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("cpus") => {
                 let v = value(parser, "--cpus")?;
                 let n = number("--cpus", &v)?;
-                if n == 0 || n > u64::from(vmm_core::vm::MAX_CPUS) {
-                    return Err(Usage(format!(
-                        "--cpus {v}: must be between 1 and {}",
-                        vmm_core::vm::MAX_CPUS
-                    )));
-                }
-                cfg.cpus = n as u32;
+                cfg.cpus = check_cpus(n).map_err(|e| Usage(format!("--cpus {v}: {e}")))?;
             }
             Long("mem") => {
                 let v = value(parser, "--mem")?;
                 let n = number("--mem", &v)?;
-                if n == 0 || n > (1 << 24) {
-                    return Err(Usage(format!(
-                        "--mem {v}: must be between 1 and 16777216 MiB"
-                    )));
-                }
-                cfg.mem_mib = n;
+                cfg.mem_mib = check_mem_mib(n).map_err(|e| Usage(format!("--mem {v}: {e}")))?;
             }
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),

@@ -58,9 +58,9 @@ pub enum Arm64Error {
         /// Address bits the host supports.
         limit: u32,
     },
-    /// vmm-core asked for a vCPU the platform did not create (or asked twice).
-    #[error("vCPU {0} was not prepared by the platform set-up")]
-    NoSuchVcpu(u32),
+    /// The device layer refused a device.
+    #[error(transparent)]
+    Devices(#[from] vmm_core::devices::DeviceError),
     /// The register table could not be built from KVM's list.
     #[error("building the register table from KVM_GET_REG_LIST failed")]
     Table(#[from] TableError),
@@ -116,7 +116,6 @@ mod tests {
         }
         let host = [
             Arm64Error::Hv(HvError::Unsupported("x")),
-            Arm64Error::NoSuchVcpu(3),
             Arm64Error::UnknownRegisters(vec![RegId::from_raw(0x6030_0000_0099_0000)]),
             Arm64Error::EventFd(std::io::Error::from_raw_os_error(libc::EMFILE)),
         ];

@@ -9,46 +9,18 @@
 //! - `/timer`: "arm,armv8-timer" with its four PPIs;
 //! - `/intc@8000000`: "arm,gic-v3" (distributor and redistributor region), with the ITS as
 //!   child `its@8080000` ("arm,gic-v3-its", `msi-controller`) when the VM has one;
-//! - `/uart@9000000`: "ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising (its
-//!   interrupt arrives through an irqfd, a pulse, so it must not be declared level);
-//! - `/debug-exit@9010000`: "tetra,debug-exit".
+//! - a node for every device the device layer placed ([`crate::devices`]): `/uart@9000000`
+//!   ("ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising: its interrupt arrives
+//!   through an irqfd, a pulse, so it must not be declared level) and `/debug-exit@9010000`
+//!   ("tetra,debug-exit").
 
 use crate::irqchip::{dt, GicLayout};
 use crate::layout::*;
 use crate::psci;
-use thiserror::Error;
 use vm_fdt::FdtWriter;
-
-/// Errors building the device tree.
-#[derive(Debug, Error)]
-pub enum FdtError {
-    /// vm-fdt refused the tree.
-    #[error("building the device tree failed")]
-    Writer(#[source] vm_fdt::Error),
-    /// The command line holds a NUL byte.
-    #[error("the kernel command line contains a NUL byte")]
-    NulInCmdline,
-    /// The initrd range is empty or backwards.
-    #[error("initrd range {start:#x}..{end:#x} is empty or reversed")]
-    BadInitrd {
-        /// Start.
-        start: u64,
-        /// End.
-        end: u64,
-    },
-    /// No vCPU.
-    #[error("a device tree needs at least one CPU")]
-    NoCpus,
-    /// The tree is larger than the boot protocol allows.
-    #[error("the device tree is {0} bytes, more than the 2 MiB the arm64 boot protocol allows")]
-    TooLarge(usize),
-}
-
-impl From<vm_fdt::Error> for FdtError {
-    fn from(e: vm_fdt::Error) -> Self {
-        FdtError::Writer(e)
-    }
-}
+use vmm_core::devices::{Irq, PlacedDevice, Trigger};
+pub use vmm_core::fdt::FdtError;
+use vmm_core::fdt::{device_nodes, node_name, reg_2_2, Chosen, NodeStyle};
 
 /// What the device tree describes.
 #[derive(Clone, Debug)]
@@ -63,6 +35,8 @@ pub struct FdtConfig<'a> {
     pub bootargs: &'a str,
     /// Initrd `[start, end)` in guest physical memory.
     pub initrd: Option<(u64, u64)>,
+    /// The placed devices (the console UART is the one named [`CONSOLE`]).
+    pub devices: &'a [PlacedDevice],
 }
 
 /// The GIC's phandle.
@@ -70,27 +44,50 @@ pub const GIC_PHANDLE: u32 = 1;
 /// The ITS's phandle.
 pub const ITS_PHANDLE: u32 = 2;
 
+/// The device-layer name of the console UART (`stdout-path`).
+pub const CONSOLE: &str = "uart0";
+
 /// The affinity bits of an MPIDR (Aff3 in 39:32, Aff2..Aff0 in 23:0): a cpu node's `reg`.
 pub const MPIDR_AFF_MASK: u64 = 0xff_00ff_ffff;
 
-/// Path of the UART node.
-pub fn uart_path() -> String {
-    format!("/uart@{UART_BASE:x}")
+/// How arm64 nodes name devices: at the root (two address and two size cells), interrupts as GIC
+/// SPIs (`<0 n flags>`; an irqfd's pulse is an edge, so edge lines must not be declared level).
+pub struct GicStyle;
+
+impl NodeStyle for GicStyle {
+    fn unit(&self, d: &PlacedDevice) -> Option<u64> {
+        d.unit_address()
+    }
+
+    fn reg(&self, d: &PlacedDevice) -> Option<Vec<u32>> {
+        reg_2_2(d)
+    }
+
+    fn interrupts(&self, irq: &Irq) -> Vec<u32> {
+        let flags = match irq.trigger {
+            Trigger::Edge => dt::EDGE_RISING,
+            Trigger::Level => dt::LEVEL_HIGH,
+        };
+        vec![dt::SPI, irq.number, flags]
+    }
 }
 
 /// Builds the device tree blob.
 pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
-    if c.bootargs.contains('\0') {
-        return Err(FdtError::NulInCmdline);
-    }
-    if let Some((start, end)) = c.initrd {
-        if end <= start {
-            return Err(FdtError::BadInitrd { start, end });
-        }
-    }
     if c.mpidrs.is_empty() {
         return Err(FdtError::NoCpus);
     }
+    let stdout = c
+        .devices
+        .iter()
+        .find(|d| d.desc.name == CONSOLE)
+        .map(|d| format!("/{}", node_name(d, &GicStyle)));
+    let chosen = Chosen {
+        bootargs: c.bootargs,
+        stdout_path: stdout.as_deref(),
+        initrd: c.initrd,
+    };
+    chosen.check()?;
     let mut f = FdtWriter::new()?;
     let root = f.begin_node("")?;
     f.property_string_list(
@@ -102,14 +99,7 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.property_u32("#size-cells", 2)?;
     f.property_u32("interrupt-parent", GIC_PHANDLE)?;
 
-    let chosen = f.begin_node("chosen")?;
-    f.property_string("bootargs", c.bootargs)?;
-    f.property_string("stdout-path", &uart_path())?;
-    if let Some((start, end)) = c.initrd {
-        f.property_u64("linux,initrd-start", start)?;
-        f.property_u64("linux,initrd-end", end)?;
-    }
-    f.end_node(chosen)?;
+    chosen.write(&mut f)?;
 
     let memory = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
     f.property_string("device_type", "memory")?;
@@ -134,25 +124,15 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.end_node(timer)?;
 
     gic(&mut f, &c.gic)?;
-
-    let uart = f.begin_node(&format!("uart@{UART_BASE:x}"))?;
-    f.property_string("compatible", "ns16550a")?;
-    f.property_array_u64("reg", &[UART_BASE, UART_SIZE])?;
-    f.property_u32("clock-frequency", UART_CLOCK_HZ)?;
-    f.property_u32("reg-shift", 0)?;
-    f.property_u32("reg-io-width", 1)?;
-    f.property_array_u32("interrupts", &[dt::SPI, UART_SPI, dt::EDGE_RISING])?;
-    f.end_node(uart)?;
-
-    let dbg = f.begin_node(&format!("debug-exit@{DEBUG_EXIT_BASE:x}"))?;
-    f.property_string("compatible", "tetra,debug-exit")?;
-    f.property_array_u64("reg", &[DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE])?;
-    f.end_node(dbg)?;
+    device_nodes(&mut f, c.devices, &GicStyle)?;
 
     f.end_node(root)?;
     let blob = f.finish()?;
     if blob.len() as u64 > DTB_MAX_SIZE {
-        return Err(FdtError::TooLarge(blob.len()));
+        return Err(FdtError::TooLarge {
+            len: blob.len(),
+            max: DTB_MAX_SIZE,
+        });
     }
     Ok(blob)
 }
@@ -209,6 +189,12 @@ mod tests {
     /// MPIDRs as KVM gives them: bit 31 (RES1) set, vCPU id in Aff0 (low 4 bits) and Aff1.
     const MPIDRS: [u64; 4] = [0x8000_0000, 0x8000_0001, 0x8000_0002, 0x8000_0003];
 
+    fn devices() -> &'static [PlacedDevice] {
+        use std::sync::OnceLock;
+        static D: OnceLock<Vec<PlacedDevice>> = OnceLock::new();
+        D.get_or_init(|| crate::devices::planned(&Arm64Layout::for_tests(4)))
+    }
+
     fn config(kind: IrqChipKind, initrd: Option<(u64, u64)>) -> FdtConfig<'static> {
         FdtConfig {
             mem_bytes: 128 << 20,
@@ -216,6 +202,7 @@ mod tests {
             gic: GicLayout::new(4, kind),
             bootargs: "console=ttyS0 earlycon",
             initrd,
+            devices: devices(),
         }
     }
 

@@ -108,6 +108,58 @@ pub fn check(cpus: u32, mem_bytes: u64) -> Result<(), LayoutError> {
     Ok(())
 }
 
+/// An arm64 VM's map: RAM, the GIC's frames, and where the device layer places devices (the
+/// MMIO window from the UART up to the redistributors, and the SPIs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arm64Layout {
+    /// Guest RAM in bytes.
+    pub mem_bytes: u64,
+    /// The interrupt controller.
+    pub irqchip: crate::irqchip::IrqChipKind,
+    /// The GIC's frames.
+    pub gic: crate::irqchip::GicLayout,
+}
+
+impl Arm64Layout {
+    /// The map for `config`, checked (RAM size, vCPU count, `--irqchip`, `--raw`).
+    pub fn new(config: &vmm_core::VmConfig) -> Result<Self, crate::error::Arm64Error> {
+        let irqchip = crate::config::check_early(config)?;
+        check(config.cpus, config.mem_bytes())?;
+        Ok(Arm64Layout {
+            mem_bytes: config.mem_bytes(),
+            irqchip,
+            gic: crate::irqchip::GicLayout::new(config.cpus, irqchip),
+        })
+    }
+
+    /// A 128 MiB map with an ITS for `cpus` vCPUs (unit tests).
+    pub fn for_tests(cpus: u32) -> Self {
+        let irqchip = crate::irqchip::IrqChipKind::GicV3Its;
+        Arm64Layout {
+            mem_bytes: 128 << 20,
+            irqchip,
+            gic: crate::irqchip::GicLayout::new(cpus, irqchip),
+        }
+    }
+}
+
+/// Where the device layer may place MMIO devices: from the UART up to the redistributors.
+pub const DEVICE_WINDOW: (u64, u64) = (UART_BASE, GIC_REDIST_BASE - UART_BASE);
+
+impl vmm_core::MachineLayout for Arm64Layout {
+    fn ram_regions(&self) -> Vec<(GuestAddress, usize)> {
+        ram_regions(self.mem_bytes)
+    }
+
+    fn device_windows(&self) -> vmm_core::devices::DeviceWindows {
+        vmm_core::devices::DeviceWindows {
+            pio: None,
+            mmio: DEVICE_WINDOW,
+            irqs: (0, GIC_NR_IRQS - 32),
+        }
+    }
+}
+
 /// The RAM regions for `mem_bytes` of RAM: one, at [`RAM_BASE`].
 pub fn ram_regions(mem_bytes: u64) -> Vec<(GuestAddress, usize)> {
     vec![(GuestAddress(RAM_BASE), mem_bytes as usize)]

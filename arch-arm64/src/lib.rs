@@ -12,6 +12,7 @@
 
 pub mod boot;
 pub mod config;
+pub mod devices;
 pub mod error;
 pub mod fdt;
 pub mod irqchip;

@@ -1,86 +1,41 @@
-//! The e500 board's device glue around vmm-core's shared devices:
-//!
-//! - [`SerialPort`]: a DUART port (vmm-core's [`Serial16550`]) whose interrupt reaches the MPIC.
-//!   The UART signals an interrupt by writing its eventfd. With the in-kernel MPIC that eventfd is
-//!   an irqfd (routed to the port's MPIC source) and nothing else is needed; with the userspace
-//!   MPIC, the port drains the eventfd after every access and every host input and pulses the
-//!   source itself, so no thread has to wait on it.
-//! - [`BigEndian`]: a device whose registers the guest accesses big-endian, for vmm-core devices
-//!   that take little-endian values (the debug exit: a guest `stw` of V ends the VM with V).
+//! The e500 board's devices, as the device layer places them ([`descs`]): the DUART's two ports
+//! (vmm-core's 16550, each on its own MPIC source: an irqfd into the in-kernel MPIC, or a
+//! [`UserMpicLine`](crate::irqchip::UserMpicLine) into the userspace model) and the debug exit,
+//! behind [`BigEndian`]: the guest accesses its register big-endian, and vmm-core's device takes
+//! little-endian values (a guest `stw` of V ends the VM with V).
 
-use crate::irqchip::UserMpic;
-use std::sync::Arc;
+use crate::layout::{BoardLayout, DEBUG_EXIT_SIZE, PLATFORM_CLOCK_HZ, SERIAL_IRQS, SERIAL_SIZE};
 use vmm_core::bus::BusDevice;
-use vmm_core::console::ConsoleInput;
-use vmm_core::devices::Serial16550;
-use vmm_core::snapshot::{StateError, Stateful};
+use vmm_core::devices::{DeviceDesc, IrqRequest, Prop, WindowRequest};
 
-/// One port of the DUART with its interrupt wiring.
-pub struct SerialPort {
-    uart: Serial16550,
-    line: Option<(Arc<UserMpic>, u32)>,
-}
+/// The snapshot sections of the DUART's ports.
+pub const SERIAL_TAGS: [[u8; 4]; 2] = [*b"SER0", *b"SER1"];
 
-impl SerialPort {
-    /// A port whose interrupt eventfd is an irqfd of the in-kernel MPIC.
-    pub fn irqfd(uart: Serial16550) -> Self {
-        SerialPort { uart, line: None }
-    }
-
-    /// A port raising source `irq` of the userspace MPIC (the UART's eventfd must be
-    /// non-blocking).
-    pub fn user_mpic(uart: Serial16550, mpic: Arc<UserMpic>, irq: u32) -> Self {
-        SerialPort {
-            uart,
-            line: Some((mpic, irq)),
-        }
-    }
-
-    /// Passes an interrupt the UART signalled on to the userspace MPIC as an edge.
-    fn forward_irq(&self) {
-        if let Some((mpic, irq)) = &self.line {
-            // Err(WouldBlock): nothing signalled since the last access.
-            if self.uart.irq().read().is_ok_and(|n| n > 0) {
-                // The source number is one of the board's (checked when it was wired).
-                let _ = mpic.pulse(*irq);
-            }
-        }
-    }
-}
-
-impl BusDevice for SerialPort {
-    fn read(&mut self, offset: u64, data: &mut [u8]) {
-        self.uart.read(offset, data);
-        self.forward_irq();
-    }
-
-    fn write(&mut self, offset: u64, data: &[u8]) {
-        self.uart.write(offset, data);
-        self.forward_irq();
-    }
-}
-
-impl ConsoleInput for SerialPort {
-    fn push_input(&mut self, bytes: &[u8]) -> usize {
-        let n = self.uart.push_input(bytes);
-        self.forward_irq();
-        n
-    }
-}
-
-/// The UART's state (vmm-core's 16550 section); the interrupt wiring is the board's.
-impl Stateful for SerialPort {
-    fn state_version(&self) -> u16 {
-        self.uart.state_version()
-    }
-
-    fn save_state(&self) -> Vec<u8> {
-        self.uart.save_state()
-    }
-
-    fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
-        self.uart.restore_state(version, data)
-    }
+/// The board's devices in address order (Linux numbers legacy serial ports in the order it finds
+/// them, so port 0 is ttyS0): the DUART's ports and the debug exit.
+pub fn descs(layout: &BoardLayout) -> Vec<DeviceDesc> {
+    let mut v: Vec<DeviceDesc> = layout
+        .serial_bases()
+        .into_iter()
+        .enumerate()
+        .map(|(n, base)| {
+            DeviceDesc::ns16550a(
+                ["serial0", "serial1"][n],
+                WindowRequest::mmio_at(base, SERIAL_SIZE),
+                IrqRequest::edge(SERIAL_IRQS[n]),
+                PLATFORM_CLOCK_HZ,
+            )
+            .compatible(&["fsl,ns16550", "ns16550"])
+            .prop("device_type", Prop::Str("serial"))
+            .prop("cell-index", Prop::U32(n as u32))
+            .with_state(&SERIAL_TAGS[n])
+        })
+        .collect();
+    v.push(DeviceDesc::debug_exit(WindowRequest::mmio_at(
+        layout.debug_exit(),
+        DEBUG_EXIT_SIZE,
+    )));
+    v
 }
 
 /// A device the guest accesses in big-endian byte order, in front of one that takes
@@ -104,11 +59,10 @@ impl<D: BusDevice> BusDevice for BigEndian<D> {
 mod tests {
     use super::*;
     use crate::irqchip::mpic_regs::{cpu_reg, src_reg, CPU_CTPR, CPU_IACK, SRC_IVPR};
-    use crate::irqchip::{CpuIrq, MpicModel};
-    use crate::layout::SERIAL_IRQS;
-    use std::sync::Mutex;
-    use vmm_core::console::ConsoleSink;
-    use vmm_core::devices::DebugExit;
+    use crate::irqchip::{CpuIrq, MpicModel, UserMpic, UserMpicRouter};
+    use std::sync::{Arc, Mutex};
+    use vmm_core::console::{ConsoleInput, ConsoleSink};
+    use vmm_core::devices::{DebugExit, InterruptRouter, Serial16550, Trigger};
     use vmm_core::{ExitNotifier, GuestExit};
     use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
@@ -135,12 +89,12 @@ mod tests {
         win.write(cpu_reg(0, CPU_CTPR), &0u32.to_be_bytes());
 
         let out = Arc::new(Mutex::new(Vec::new()));
-        let uart = Serial16550::new(
-            EventFd::new(EFD_NONBLOCK).unwrap(),
+        let router = UserMpicRouter(mpic.clone());
+        let mut port = Serial16550::new(
+            router.line(irq, Trigger::Edge).unwrap(),
             Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
             ConsoleSink::Buffer(out.clone()).writer(),
         );
-        let mut port = SerialPort::user_mpic(uart, mpic.clone(), irq);
         port.write(0, b"k");
         assert_eq!(*out.lock().unwrap(), b"k");
         assert!(!*line.lock().unwrap(), "no interrupt enabled in IER yet");
@@ -155,22 +109,23 @@ mod tests {
         let mut b = [0u8];
         port.read(0, &mut b);
         assert_eq!(b, *b"x");
+        // A source the model does not have is refused when the line is made.
+        assert!(router.line(10_000, Trigger::Edge).is_err());
     }
 
     #[test]
-    fn an_irqfd_port_leaves_the_eventfd_to_the_kernel() {
-        let uart = Serial16550::new(
-            EventFd::new(EFD_NONBLOCK).unwrap(),
-            Arc::new(EventFd::new(EFD_NONBLOCK).unwrap()),
-            ConsoleSink::Null.writer(),
-        );
-        let mut port = SerialPort::irqfd(uart);
-        port.write(1, &[1]);
-        port.push_input(b"x");
-        // Read through the UART's own fd (a dup would do as well on Linux, but not under
-        // qemu-user 7.2, which loses the eventfd's byte swap on a duplicate).
-        let signalled = port.uart.irq().read().unwrap();
-        assert_eq!(signalled, 1, "still signalled for the irqfd");
+    fn the_board_places_its_devices_where_the_docs_say() {
+        use vmm_core::MachineLayout;
+        let layout = BoardLayout::new(256 << 20, 1).unwrap();
+        let l = vmm_core::devices::plan(&layout.device_windows(), descs(&layout)).unwrap();
+        assert_eq!(l.len(), 3);
+        let bases = layout.serial_bases();
+        for n in 0..2 {
+            assert_eq!(l[n].window.unwrap().base, bases[n]);
+            assert_eq!(l[n].irq.unwrap().number, SERIAL_IRQS[n]);
+            assert_eq!(l[n].desc.state, Some(SERIAL_TAGS[n]));
+        }
+        assert_eq!(l[2].window.unwrap().base, layout.debug_exit());
     }
 
     #[test]

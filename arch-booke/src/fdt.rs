@@ -18,33 +18,10 @@
 
 use crate::cpu::Core;
 use crate::layout::*;
-use thiserror::Error;
 use vm_fdt::FdtWriter;
-
-/// Errors building the device tree.
-#[derive(Debug, Error)]
-pub enum FdtError {
-    /// vm-fdt refused the tree.
-    #[error("building the device tree failed")]
-    Writer(#[source] vm_fdt::Error),
-    /// The command line holds a NUL byte.
-    #[error("the kernel command line contains a NUL byte")]
-    NulInCmdline,
-    /// The initrd range is empty or backwards.
-    #[error("initrd range {start:#x}..{end:#x} is empty or reversed")]
-    BadInitrd {
-        /// Start.
-        start: u64,
-        /// End.
-        end: u64,
-    },
-}
-
-impl From<vm_fdt::Error> for FdtError {
-    fn from(e: vm_fdt::Error) -> Self {
-        FdtError::Writer(e)
-    }
-}
+use vmm_core::devices::{Irq, PlacedDevice, Trigger};
+pub use vmm_core::fdt::FdtError;
+use vmm_core::fdt::{cells2, device_nodes, node_name, Chosen, NodeStyle};
 
 /// What the device tree describes.
 #[derive(Clone, Debug)]
@@ -65,6 +42,48 @@ pub struct FdtConfig<'a> {
     /// in-kernel MPIC, or the userspace one with `KVM_CAP_PPC_EPR`): adds "has-external-proxy",
     /// with which Linux sets `GCR[MODE]` to proxy and reads EPR instead of IACK.
     pub external_proxy: bool,
+    /// The placed devices: those in the CCSR window become nodes of the SoC (the console is
+    /// `serial0`).
+    pub devices: &'a [PlacedDevice],
+}
+
+/// How the SoC's nodes name a device: by its offset in the CCSR window (the SoC's `ranges`),
+/// with one address and one size cell; interrupts as MPIC sources (`<source sense>`: 0 rising
+/// edge, 2 high level), naming the MPIC as their parent.
+pub struct SocStyle;
+
+impl NodeStyle for SocStyle {
+    fn unit(&self, d: &PlacedDevice) -> Option<u64> {
+        d.window.map(|w| w.base - CCSR_BASE)
+    }
+
+    fn reg(&self, d: &PlacedDevice) -> Option<Vec<u32>> {
+        d.window
+            .map(|w| vec![(w.base - CCSR_BASE) as u32, w.len as u32])
+    }
+
+    fn interrupts(&self, irq: &Irq) -> Vec<u32> {
+        let sense = match irq.trigger {
+            Trigger::Edge => 0,
+            Trigger::Level => 2,
+        };
+        vec![irq.number, sense]
+    }
+
+    fn interrupt_parent(&self) -> Option<u32> {
+        Some(MPIC_PHANDLE)
+    }
+}
+
+/// Whether a placed device sits in the SoC (the CCSR window).
+fn in_soc(d: &PlacedDevice) -> bool {
+    d.window
+        .is_some_and(|w| w.base >= CCSR_BASE && w.base + w.len <= CCSR_BASE + CCSR_SIZE)
+}
+
+/// The path of a placed SoC device's node.
+pub fn device_path(d: &PlacedDevice) -> String {
+    format!("{}/{}", soc_path(), node_name(d, &SocStyle))
 }
 
 /// The MPIC's phandle.
@@ -75,24 +94,26 @@ pub fn soc_path() -> String {
     format!("/soc@{CCSR_BASE:x}")
 }
 
-/// Path of serial port `n` (0 or 1).
-pub fn serial_path(n: usize) -> String {
-    let off = if n == 0 {
-        SERIAL0_OFFSET
-    } else {
-        SERIAL1_OFFSET
-    };
-    format!("{}/serial@{off:x}", soc_path())
-}
-
-fn cells2(v: u64) -> [u32; 2] {
-    [(v >> 32) as u32, v as u32]
-}
-
 /// Builds the flattened device tree.
 pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
-    if cfg.bootargs.contains('\0') {
-        return Err(FdtError::NulInCmdline);
+    let path = |name: &str| {
+        cfg.devices
+            .iter()
+            .find(|d| d.desc.name == name && in_soc(d))
+            .map(device_path)
+    };
+    let console = path("serial0");
+    let chosen = Chosen {
+        bootargs: cfg.bootargs,
+        stdout_path: console.as_deref(),
+        initrd: cfg.initrd,
+    };
+    chosen.check()?;
+    if cfg.devices.iter().any(|d| d.window.is_some() && !in_soc(d)) {
+        return Err(FdtError::Device {
+            device: "a device outside the CCSR window",
+            why: "the e500 board describes devices only inside its SoC",
+        });
     }
     let mut f = FdtWriter::new()?;
     let root = f.begin_node("")?;
@@ -102,22 +123,18 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.property_string("compatible", "fsl,qemu-e500")?;
 
     let aliases = f.begin_node("aliases")?;
-    f.property_string("serial0", &serial_path(0))?;
-    f.property_string("serial1", &serial_path(1))?;
+    for name in ["serial0", "serial1"] {
+        if let Some(p) = path(name) {
+            f.property_string(name, &p)?;
+        }
+    }
     f.end_node(aliases)?;
 
-    let chosen = f.begin_node("chosen")?;
-    f.property_string("bootargs", cfg.bootargs)?;
-    f.property_string("stdout-path", &serial_path(0))?;
-    f.property_string("linux,stdout-path", &serial_path(0))?;
-    if let Some((start, end)) = cfg.initrd {
-        if end <= start {
-            return Err(FdtError::BadInitrd { start, end });
-        }
-        f.property_u64("linux,initrd-start", start)?;
-        f.property_u64("linux,initrd-end", end)?;
+    let node = chosen.begin(&mut f)?;
+    if let Some(p) = &console {
+        f.property_string("linux,stdout-path", p)?;
     }
-    f.end_node(chosen)?;
+    f.end_node(node)?;
 
     let memory = f.begin_node(&format!("memory@{RAM_BASE:x}"))?;
     f.property_string("device_type", "memory")?;
@@ -127,7 +144,7 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.end_node(memory)?;
 
     cpus(&mut f, cfg)?;
-    soc(&mut f, cfg.external_proxy)?;
+    soc(&mut f, cfg.external_proxy, cfg.devices)?;
 
     f.end_node(root)?;
     Ok(f.finish()?)
@@ -163,7 +180,7 @@ fn cpus(f: &mut FdtWriter, cfg: &FdtConfig<'_>) -> Result<(), FdtError> {
     Ok(())
 }
 
-fn soc(f: &mut FdtWriter, external_proxy: bool) -> Result<(), FdtError> {
+fn soc(f: &mut FdtWriter, external_proxy: bool, devices: &[PlacedDevice]) -> Result<(), FdtError> {
     let soc = f.begin_node(&soc_path()["/".len()..])?;
     f.property_u32("#address-cells", 1)?;
     f.property_u32("#size-cells", 1)?;
@@ -190,23 +207,10 @@ fn soc(f: &mut FdtWriter, external_proxy: bool) -> Result<(), FdtError> {
     }
     f.end_node(pic)?;
 
-    // In address order: Linux's legacy serial code numbers ports in the order it finds them,
-    // so serial@4500 becomes ttyS0, the port stdout-path names.
-    for (n, off) in [(0usize, SERIAL0_OFFSET), (1, SERIAL1_OFFSET)] {
-        let node = f.begin_node(&format!("serial@{off:x}"))?;
-        f.property_string("device_type", "serial")?;
-        f.property_string_list(
-            "compatible",
-            vec!["fsl,ns16550".to_string(), "ns16550".to_string()],
-        )?;
-        f.property_array_u32("reg", &[off as u32, SERIAL_SIZE as u32])?;
-        f.property_u32("cell-index", n as u32)?;
-        f.property_u32("clock-frequency", PLATFORM_CLOCK_HZ)?;
-        // Low-to-high edge (MPIC two-cell binding: 0).
-        f.property_array_u32("interrupts", &[SERIAL_IRQS[n], 0])?;
-        f.property_u32("interrupt-parent", MPIC_PHANDLE)?;
-        f.end_node(node)?;
-    }
+    // The placed devices, in the order the board added them (address order: Linux's legacy
+    // serial code numbers ports in the order it finds them, so serial@4500 becomes ttyS0, the
+    // port stdout-path names).
+    device_nodes(f, devices.iter().filter(|d| in_soc(d)), &SocStyle)?;
     f.end_node(soc)?;
     Ok(())
 }
@@ -225,7 +229,19 @@ mod tests {
             bootargs: "console=ttyS0,115200 root=/dev/ram",
             initrd,
             external_proxy: true,
+            devices: devices(),
         }
+    }
+
+    fn devices() -> &'static [PlacedDevice] {
+        use std::sync::OnceLock;
+        use vmm_core::MachineLayout;
+        static D: OnceLock<Vec<PlacedDevice>> = OnceLock::new();
+        D.get_or_init(|| {
+            let layout = BoardLayout::new(512 << 20, 1).unwrap();
+            vmm_core::devices::plan(&layout.device_windows(), crate::devices::descs(&layout))
+                .unwrap()
+        })
     }
 
     #[test]

@@ -139,6 +139,22 @@ impl BoardLayout {
     }
 }
 
+/// The device layer places the board's devices in the CCSR window and on the MPIC's external
+/// and internal sources.
+impl vmm_core::MachineLayout for BoardLayout {
+    fn ram_regions(&self) -> Vec<(vm_memory::GuestAddress, usize)> {
+        vec![(vm_memory::GuestAddress(RAM_BASE), self.ram_size as usize)]
+    }
+
+    fn device_windows(&self) -> vmm_core::devices::DeviceWindows {
+        vmm_core::devices::DeviceWindows {
+            pio: None,
+            mmio: (CCSR_BASE, CCSR_SIZE),
+            irqs: (0, crate::irqchip::mpic::MAX_SRC as u32),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

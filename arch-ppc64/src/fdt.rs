@@ -10,8 +10,10 @@
 //! - `/memory@0`;
 //! - `/rtas`: one token per function, the entry code (`linux,rtas-base`, `linux,rtas-entry`,
 //!   `rtas-size`) and `ibm,hypertas-functions` from the hypercall table;
-//! - `/vdevice/vty@71000000` (compatible "hvterm1"): the hypervisor console;
-//! - `/debug-exit@200000000000` (compatible "tetra,debug-exit"): the status register;
+//! - a node for every device the device layer placed ([`crate::devices`]): virtual devices
+//!   (no register window) under `/vdevice`, such as `vty@71000000` (compatible "hvterm1", the
+//!   hypervisor console), the others at the root, such as `/debug-exit@200000000000`
+//!   (compatible "tetra,debug-exit", the status register);
 //! - `/chosen`: bootargs, stdout-path, the initrd, and `ibm,architecture-vec-5` saying "radix
 //!   only, with GTSE" (what Linux expects to find after client-architecture-support).
 //!
@@ -22,27 +24,12 @@
 //! vm-fdt enforces the limit; Linux then uses the architected sizes (4K, 64K, 2M, 1G).
 
 use crate::cpu::{cpu_model_name, Cache, HostCpu};
-use crate::layout::{DEBUG_EXIT_ADDR, DEBUG_EXIT_LEN, RTAS_SIZE, VTY_REG};
+use crate::layout::RTAS_SIZE;
 use crate::{hcall, rtas};
-use thiserror::Error;
 use vm_fdt::{FdtReserveEntry, FdtWriter};
-
-/// Errors building the device tree.
-#[derive(Debug, Error)]
-pub enum FdtError {
-    /// vm-fdt refused the tree.
-    #[error("building the device tree failed")]
-    Writer(#[source] vm_fdt::Error),
-    /// The command line holds a NUL byte.
-    #[error("the kernel command line contains a NUL byte")]
-    NulInCmdline,
-}
-
-impl From<vm_fdt::Error> for FdtError {
-    fn from(e: vm_fdt::Error) -> Self {
-        FdtError::Writer(e)
-    }
-}
+use vmm_core::devices::{Irq, PlacedDevice, Trigger};
+pub use vmm_core::fdt::FdtError;
+use vmm_core::fdt::{device_nodes, node_name, reg_2_2, Chosen, NodeStyle};
 
 /// What the device tree describes.
 #[derive(Clone, Debug)]
@@ -61,11 +48,38 @@ pub struct FdtConfig<'a> {
     pub rtas_base: u64,
     /// The radix process table `(base, size)`, reserved from the guest.
     pub proc_table: (u64, u64),
+    /// The placed devices (the console is the one named [`crate::devices::CONSOLE`]).
+    pub devices: &'a [PlacedDevice],
 }
 
-/// Path of the console node.
-pub fn vty_path() -> String {
-    format!("/vdevice/vty@{VTY_REG:x}")
+/// How pseries nodes name a device: a PAPR virtual device (no register window) under
+/// `/vdevice` by its unit address; any other at the root (two address and two size cells).
+/// Interrupts are XICS sources (`<source sense>`: 0 edge, 1 level).
+pub struct PseriesStyle;
+
+impl NodeStyle for PseriesStyle {
+    fn unit(&self, d: &PlacedDevice) -> Option<u64> {
+        d.unit_address()
+    }
+
+    fn reg(&self, d: &PlacedDevice) -> Option<Vec<u32>> {
+        match d.window {
+            Some(_) => reg_2_2(d),
+            None => d.desc.firmware.unit.map(|u| vec![u as u32]),
+        }
+    }
+
+    fn interrupts(&self, irq: &Irq) -> Vec<u32> {
+        vec![irq.number, u32::from(irq.trigger == Trigger::Level)]
+    }
+}
+
+/// The path of a placed device's node.
+pub fn device_path(d: &PlacedDevice) -> String {
+    match d.window {
+        Some(_) => format!("/{}", node_name(d, &PseriesStyle)),
+        None => format!("/vdevice/{}", node_name(d, &PseriesStyle)),
+    }
 }
 
 /// `ibm,architecture-vec-5`: byte 0 is the length of what follows; byte 24 (MMU support) says
@@ -90,15 +104,19 @@ fn cache_props(fdt: &mut FdtWriter, prefix: &str, c: &Cache) -> Result<(), FdtEr
     Ok(())
 }
 
-fn hi_lo(v: u64) -> [u32; 2] {
-    [(v >> 32) as u32, v as u32]
-}
-
 /// Builds the device tree blob.
 pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
-    if cfg.bootargs.contains('\0') {
-        return Err(FdtError::NulInCmdline);
-    }
+    let stdout = cfg
+        .devices
+        .iter()
+        .find(|d| d.desc.name == crate::devices::CONSOLE)
+        .map(device_path);
+    let chosen = Chosen {
+        bootargs: cfg.bootargs,
+        stdout_path: stdout.as_deref(),
+        initrd: cfg.initrd,
+    };
+    chosen.check()?;
     let reserve = [FdtReserveEntry::new(cfg.proc_table.0, cfg.proc_table.1)?];
     let mut fdt = FdtWriter::new_with_mem_reserv(&reserve)?;
     fdt.set_boot_cpuid_phys(0);
@@ -109,16 +127,12 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     fdt.property_u32("#address-cells", 2)?;
     fdt.property_u32("#size-cells", 2)?;
 
-    let chosen = fdt.begin_node("chosen")?;
-    fdt.property_string("bootargs", cfg.bootargs)?;
-    fdt.property_string("stdout-path", &vty_path())?;
-    fdt.property_string("linux,stdout-path", &vty_path())?;
-    if let Some((start, end)) = cfg.initrd {
-        fdt.property_u64("linux,initrd-start", start)?;
-        fdt.property_u64("linux,initrd-end", end)?;
+    let node = chosen.begin(&mut fdt)?;
+    if let Some(p) = &stdout {
+        fdt.property_string("linux,stdout-path", p)?;
     }
     fdt.property("ibm,architecture-vec-5", &architecture_vec5())?;
-    fdt.end_node(chosen)?;
+    fdt.end_node(node)?;
 
     let memory = fdt.begin_node("memory@0")?;
     fdt.property_string("device_type", "memory")?;
@@ -169,19 +183,17 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     fdt.property_string("compatible", "IBM,vdevice")?;
     fdt.property_u32("#address-cells", 1)?;
     fdt.property_u32("#size-cells", 0)?;
-    let vty = fdt.begin_node(&format!("vty@{VTY_REG:x}"))?;
-    fdt.property_string("device_type", "serial")?;
-    fdt.property_string("compatible", "hvterm1")?;
-    fdt.property_u32("reg", VTY_REG)?;
-    fdt.end_node(vty)?;
+    device_nodes(
+        &mut fdt,
+        cfg.devices.iter().filter(|d| d.window.is_none()),
+        &PseriesStyle,
+    )?;
     fdt.end_node(vdevice)?;
-
-    let dbg = fdt.begin_node(&format!("debug-exit@{DEBUG_EXIT_ADDR:x}"))?;
-    fdt.property_string("compatible", "tetra,debug-exit")?;
-    let [ah, al] = hi_lo(DEBUG_EXIT_ADDR);
-    let [sh, sl] = hi_lo(DEBUG_EXIT_LEN);
-    fdt.property_array_u32("reg", &[ah, al, sh, sl])?;
-    fdt.end_node(dbg)?;
+    device_nodes(
+        &mut fdt,
+        cfg.devices.iter().filter(|d| d.window.is_some()),
+        &PseriesStyle,
+    )?;
 
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
@@ -227,7 +239,16 @@ mod tests {
             initrd: Some((0x0e00_0000, 0x0e10_0000)),
             rtas_base: 0x0ffe_0000,
             proc_table: (0x0fff_0000, 0x1_0000),
+            devices: devices(),
         }
+    }
+
+    fn devices() -> &'static [PlacedDevice] {
+        use std::sync::OnceLock;
+        static D: OnceLock<Vec<PlacedDevice>> = OnceLock::new();
+        D.get_or_init(|| {
+            crate::devices::planned(&crate::layout::Ppc64Layout::new(256 << 20).unwrap())
+        })
     }
 
     #[test]

@@ -43,6 +43,43 @@ pub const DEBUG_EXIT_LEN: u64 = 4;
 /// first VIO device; it is also the terminal number of `H_PUT_TERM_CHAR`/`H_GET_TERM_CHAR`.
 pub const VTY_REG: u32 = 0x7100_0000;
 
+/// Width of the MMIO window the device layer places devices in.
+pub const MMIO_SIZE: u64 = 1 << 40;
+
+/// A pseries VM's map: one RAM region from 0, the MMIO window at [`MMIO_BASE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ppc64Layout {
+    /// Guest RAM in bytes.
+    pub ram_size: u64,
+}
+
+impl Ppc64Layout {
+    /// The map for `ram_size` bytes of RAM, checked.
+    pub fn new(ram_size: u64) -> Result<Self, LayoutError> {
+        ram_region(ram_size)?;
+        Ok(Ppc64Layout { ram_size })
+    }
+}
+
+/// Interrupt sources the device layer hands out (XICS source numbers, from QEMU's first).
+pub const IRQ_BASE: u32 = 0x1000;
+/// How many.
+pub const IRQ_COUNT: u32 = 0x400;
+
+impl vmm_core::MachineLayout for Ppc64Layout {
+    fn ram_regions(&self) -> Vec<(vm_memory::GuestAddress, usize)> {
+        vec![(vm_memory::GuestAddress(RAM_BASE), self.ram_size as usize)]
+    }
+
+    fn device_windows(&self) -> vmm_core::devices::DeviceWindows {
+        vmm_core::devices::DeviceWindows {
+            pio: None,
+            mmio: (MMIO_BASE, MMIO_SIZE),
+            irqs: (IRQ_BASE, IRQ_COUNT),
+        }
+    }
+}
+
 /// Errors laying out guest memory.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum LayoutError {

@@ -24,6 +24,7 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod devices;
 pub mod fdt;
 pub mod hcall;
 pub mod irqchip;

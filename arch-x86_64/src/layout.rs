@@ -13,6 +13,8 @@
 //! ```
 
 use vm_memory::GuestAddress;
+use vmm_core::devices::DeviceWindows;
+use vmm_core::MachineLayout;
 
 /// The boot GDT.
 pub const GDT_ADDR: u64 = 0x500;
@@ -83,6 +85,39 @@ pub const ACPI_SCI_IRQ: u32 = 9;
 pub const CMOS_PORT: u64 = 0x70;
 /// The RTC's ISA interrupt.
 pub const RTC_IRQ: u32 = 8;
+
+/// IOAPIC input pins: the GSIs devices can use.
+pub const IOAPIC_PINS: u32 = 24;
+
+/// An x86 VM's guest-physical map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct X86Layout {
+    /// Guest RAM in bytes.
+    pub mem_bytes: u64,
+}
+
+impl X86Layout {
+    /// The map for `mem_bytes` of RAM.
+    pub fn new(mem_bytes: u64) -> Self {
+        X86Layout { mem_bytes }
+    }
+}
+
+impl MachineLayout for X86Layout {
+    fn ram_regions(&self) -> Vec<(GuestAddress, usize)> {
+        ram_regions(self.mem_bytes)
+    }
+
+    /// The whole port space, the MMIO gap from [`MMIO_DEVICES_START`] to the IOAPIC, and the
+    /// IOAPIC's pins.
+    fn device_windows(&self) -> DeviceWindows {
+        DeviceWindows {
+            pio: Some((0, 0x1_0000)),
+            mmio: (MMIO_DEVICES_START, IOAPIC_ADDR - MMIO_DEVICES_START),
+            irqs: (0, IOAPIC_PINS),
+        }
+    }
+}
 
 /// Guest RAM regions for `mem` bytes: below the MMIO gap first, the rest above 4 GiB.
 pub fn ram_regions(mem: u64) -> Vec<(GuestAddress, usize)> {

@@ -1,13 +1,14 @@
 //! The `Arch` trait: what every architecture supplies to the shared core (after crosvm's
 //! `LinuxArch`). One context struct per call keeps the signatures stable as the core grows.
 
-use crate::bus::Bus;
 use crate::config::{Payload, VmConfig};
 use crate::console::ConsoleSetup;
+use crate::devices::{DeviceWindows, Devices, PlacedDevice};
 use crate::exit::ExitNotifier;
 use crate::hypervisor::{VcpuExit, VcpuOps, VmOps};
 use crate::memory::GuestRam;
 pub use crate::vcpu::VcpuWaker;
+use std::sync::Arc;
 use vm_memory::GuestAddress;
 
 /// Whose fault an error is: the binary exits 2 for bad input and 4 for a failing host.
@@ -44,41 +45,65 @@ pub enum ExitAction {
     WithVcpu(u64),
 }
 
-/// Everything an arch needs while building the platform, before any vCPU exists.
-pub struct SetupContext<'a, A: Arch> {
+/// What every arch's layout tells the core: guest RAM and where devices may go.
+pub trait MachineLayout: Send + Sync + 'static {
+    /// Guest RAM regions (guest address, size).
+    fn ram_regions(&self) -> Vec<(GuestAddress, usize)>;
+    /// Where the device layer places devices.
+    fn device_windows(&self) -> DeviceWindows;
+}
+
+/// Everything an arch needs while building its platform, before any vCPU exists.
+pub struct PlatformContext<'a, A: Arch> {
     /// The VM's configuration.
     pub config: &'a VmConfig,
+    /// The layout [`Arch::layout`] computed.
+    pub layout: &'a A::Layout,
     /// The VM.
-    pub vm: &'a A::Vm,
+    pub vm: &'a Arc<A::Vm>,
     /// Guest RAM, already registered with KVM.
     pub memory: &'a GuestRam,
-    /// Port-I/O bus, to add devices to.
-    pub pio: &'a mut Bus,
-    /// MMIO bus, to add devices to.
-    pub mmio: &'a mut Bus,
+    /// The device layer: place devices here (their state is saved with snapshots).
+    pub devices: &'a mut Devices,
     /// Ends the VM (for devices such as the debug exit or a reset port).
     pub exit: &'a ExitNotifier,
     /// The console to wire to the arch's UART or hypervisor console.
     pub console: &'a mut ConsoleSetup,
-    /// Register stateful devices here (snapshots and migration save and restore them).
-    pub state: &'a mut crate::snapshot::StateRegistry,
-    /// The VM is being restored: build the platform but load no kernel and write no boot data
-    /// (guest memory and vCPU state come from the snapshot).
-    pub restoring: bool,
 }
 
-/// Everything an arch needs to create and initialise one vCPU.
+/// Everything an arch needs to create and initialise one vCPU (for a fresh boot and a restore
+/// alike: the boot vCPU's entry state is [`Arch::load`]'s).
 pub struct VcpuContext<'a, A: Arch> {
     /// The VM's configuration.
     pub config: &'a VmConfig,
+    /// The layout.
+    pub layout: &'a A::Layout,
     /// The VM.
-    pub vm: &'a A::Vm,
+    pub vm: &'a Arc<A::Vm>,
     /// Guest RAM.
     pub memory: &'a GuestRam,
-    /// The platform the arch built in [`Arch::setup`].
+    /// The platform the arch built in [`Arch::platform`].
     pub platform: &'a A::Platform,
     /// The vCPU index (0 is the boot vCPU).
     pub id: u32,
+}
+
+/// Everything [`Arch::finish`] and [`Arch::load`] see: the whole VM before it first runs.
+pub struct BuildContext<'a, A: Arch> {
+    /// The VM's configuration.
+    pub config: &'a VmConfig,
+    /// The layout.
+    pub layout: &'a A::Layout,
+    /// The VM.
+    pub vm: &'a Arc<A::Vm>,
+    /// Guest RAM.
+    pub memory: &'a GuestRam,
+    /// The platform.
+    pub platform: &'a A::Platform,
+    /// The placed devices, for the firmware description.
+    pub devices: &'a [PlacedDevice],
+    /// Every vCPU, in index order.
+    pub vcpus: &'a mut [A::Vcpu],
 }
 
 /// Everything an arch sees while handling an exit the core does not handle itself.
@@ -87,6 +112,8 @@ pub struct ExitContext<'a, A: Arch> {
     pub id: u32,
     /// The VM's configuration.
     pub config: &'a VmConfig,
+    /// The layout.
+    pub layout: &'a A::Layout,
     /// The VM.
     pub vm: &'a A::Vm,
     /// Guest RAM.
@@ -109,24 +136,49 @@ pub trait Arch: Sized + 'static {
     type Vm: VmOps + 'static;
     /// The backend vCPU; its registers are reachable through the arch's register table.
     type Vcpu: VcpuOps + crate::regs::VcpuRegs + 'static;
+    /// The guest-physical map, computed once by [`Arch::layout`].
+    type Layout: MachineLayout;
     /// Per-VM arch state shared with the vCPU threads (interrupt controller, boot state).
     type Platform: Send + Sync + 'static;
 
     /// The guest booted when no kernel is given, built into the binary.
     fn default_guest() -> Option<Payload>;
 
-    /// Opens the hypervisor and creates an empty VM.
-    fn create_vm(config: &VmConfig) -> Result<Self::Vm, Self::Error>;
+    /// The guest-physical map for `config`: RAM, device windows, interrupt ranges. Computed once;
+    /// every later phase receives it.
+    fn layout(config: &VmConfig) -> Result<Self::Layout, Self::Error>;
 
-    /// Guest RAM regions (guest address, size) for `config`.
-    fn ram_layout(config: &VmConfig) -> Result<Vec<(GuestAddress, usize)>, Self::Error>;
+    /// Opens the hypervisor and creates an empty VM for `layout`.
+    fn create_vm(config: &VmConfig, layout: &Self::Layout) -> Result<Self::Vm, Self::Error>;
 
-    /// Builds the platform: interrupt controller, arch devices, console wiring, the kernel and its
-    /// boot data in guest memory.
-    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Self::Platform, Self::Error>;
+    /// Builds the platform: interrupt controller, devices, console wiring. Writes nothing into
+    /// guest RAM (a restore keeps the snapshot's).
+    fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Self::Platform, Self::Error>;
 
-    /// Creates vCPU `ctx.id` and sets its entry state.
+    /// Creates vCPU `ctx.id` with the state every vCPU starts from (fresh or restored).
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<Self::Vcpu, Self::Error>;
+
+    /// Runs once every vCPU exists, for a fresh boot and a restore alike: what needs them all
+    /// (arm64 initialises its GIC here).
+    fn finish(_ctx: &mut BuildContext<'_, Self>) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// A fresh boot only, after [`Arch::finish`]: loads the kernel and its boot data (device tree,
+    /// ACPI tables, boot parameters) into guest RAM and sets the boot vCPU's entry state. A
+    /// restore never calls it.
+    fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Self::Error>;
+
+    /// Writes state that KVM keeps for the guest into guest RAM (the arm64 ITS tables, ...), with
+    /// every vCPU paused, before the final dirty harvest of a snapshot or a migration: pages
+    /// written here reach the copy.
+    fn flush_to_guest_ram(
+        _vm: &Self::Vm,
+        _platform: &Self::Platform,
+        _memory: &GuestRam,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
 
     /// The register table of this VM's vCPUs: the arch's static table plus what the kernel
     /// reports at run time (x86 MSRs, arm64 `KVM_GET_REG_LIST`).

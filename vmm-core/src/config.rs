@@ -139,7 +139,47 @@ impl Default for VmConfig {
     }
 }
 
+/// The most vCPUs tetra accepts before asking KVM (whose own limit is usually lower).
+pub const MAX_CPUS: u32 = 4096;
+
+/// The most guest RAM tetra accepts, in MiB (16 TiB).
+pub const MAX_MEM_MIB: u64 = 1 << 24;
+
+/// A vCPU count or RAM size outside tetra's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// A vCPU count.
+    #[error("{0} vCPUs: must be between 1 and {MAX_CPUS}")]
+    Cpus(u64),
+    /// A RAM size.
+    #[error("{0} MiB of RAM: must be between 1 and {MAX_MEM_MIB} MiB")]
+    Mem(u64),
+}
+
+/// `n` as a vCPU count, if it is within [`MAX_CPUS`].
+pub fn check_cpus(n: u64) -> Result<u32, LimitError> {
+    if n == 0 || n > u64::from(MAX_CPUS) {
+        return Err(LimitError::Cpus(n));
+    }
+    Ok(n as u32)
+}
+
+/// `n` as a RAM size in MiB, if it is within [`MAX_MEM_MIB`].
+pub fn check_mem_mib(n: u64) -> Result<u64, LimitError> {
+    if n == 0 || n > MAX_MEM_MIB {
+        return Err(LimitError::Mem(n));
+    }
+    Ok(n)
+}
+
 impl VmConfig {
+    /// Checks the vCPU count and RAM size against tetra's limits.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        check_cpus(u64::from(self.cpus))?;
+        check_mem_mib(self.mem_mib)?;
+        Ok(())
+    }
+
     /// Guest RAM in bytes.
     pub fn mem_bytes(&self) -> u64 {
         self.mem_mib << 20

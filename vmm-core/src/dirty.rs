@@ -5,6 +5,12 @@
 //! took, with `KVM_CLEAR_DIRTY_LOG`); queries then answer from the pending bits, bounded both by
 //! range and by work: "what is dirty in `[a, b)`", "at most `n` pages" ([`DirtyLog::take`]).
 //!
+//! KVM logs only what the guest writes. What tetra itself writes into guest RAM (a loader, a
+//! device, a migration destination filling pages) is marked by vm-memory in each region's
+//! [`AtomicBitmap`](vm_memory::bitmap::AtomicBitmap): every write through vm-memory's `Bytes`
+//! sets its pages' bits. A harvest takes and clears those bits too, so a page a device writes
+//! after the last pre-copy round still reaches the destination.
+//!
 //! Pending bits belong to a region's host pages, not to its slot: a memory map change harvests
 //! first (KVM drops a slot's log with the slot), and a moved region keeps its bits
 //! ([`DirtyLog::remap`]). With `KVM_DIRTY_LOG_INITIALLY_SET` turning the log on costs no
@@ -81,6 +87,8 @@ impl DirtyLog {
             }
         }
         ram.set_dirty_logging(vm, true)?;
+        // Userspace writes before now are in the first round's copy of every touched page.
+        ram.take_userspace_dirty();
         let mut log = DirtyLog {
             manual: mode & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE != 0,
             initially_set: mode & KVM_DIRTY_LOG_INITIALLY_SET != 0,
@@ -122,9 +130,18 @@ impl DirtyLog {
         self.regions.sort_by_key(|r| r.guest_addr);
     }
 
-    /// Moves KVM's logs into the pending bits; returns how many pages were newly dirty.
-    pub fn harvest(&mut self, vm: &dyn VmOps) -> Result<u64, DirtyError> {
+    /// Moves KVM's dirty logs and the userspace dirty bitmaps of `ram` into the pending bits;
+    /// returns how many pages were newly dirty.
+    pub fn harvest(&mut self, vm: &dyn VmOps, ram: &GuestRam) -> Result<u64, DirtyError> {
         let mut new = 0;
+        for (host, bits) in ram.take_userspace_dirty() {
+            if let Some(r) = self.regions.iter_mut().find(|r| r.host == host) {
+                for (p, b) in r.pending.iter_mut().zip(&bits) {
+                    new += u64::from((b & !*p).count_ones());
+                    *p |= b;
+                }
+            }
+        }
         for r in &mut self.regions {
             let log = vm
                 .dirty_log(r.slot, r.size)

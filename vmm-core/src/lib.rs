@@ -17,6 +17,7 @@ pub mod dirty;
 pub mod error_chain;
 pub mod event_loop;
 pub mod exit;
+pub mod fdt;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fdt_check;
 pub mod hypervisor;
@@ -28,7 +29,10 @@ mod vcpu;
 pub mod vm;
 pub mod wire;
 
-pub use arch::{Arch, Classify, ErrorKind, ExitAction, ExitContext, SetupContext, VcpuContext};
+pub use arch::{
+    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, MachineLayout,
+    PlatformContext, VcpuContext,
+};
 pub use config::{Payload, RawLoad, VmConfig};
 pub use exit::{ExitNotifier, GuestExit};
 pub use vcpu::{kick_signal, VcpuActivity, VcpuPlace};

@@ -144,6 +144,19 @@ impl GuestRam {
         Ok(())
     }
 
+    /// Takes and clears what tetra itself wrote into guest RAM since the last call: for each
+    /// region, its host address and a bitmap of its host pages (bit `i % 64` of word `i / 64` is
+    /// page `i`), as vm-memory marked them on every write through `Bytes`.
+    pub fn take_userspace_dirty(&self) -> Vec<(u64, Vec<u64>)> {
+        self.memory()
+            .iter()
+            .map(|r| {
+                let m: &vm_memory::MmapRegion<AtomicBitmap> = r;
+                (m.as_ptr() as u64, m.bitmap().get_and_reset())
+            })
+            .collect()
+    }
+
     /// The slots registered with KVM.
     pub fn slots(&self) -> Vec<MemorySlot> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).clone()

@@ -5,8 +5,8 @@
 //! `EINTR` at once and the loop sees the request. Requests (pause, stop) are set before the kick.
 
 use crate::arch::{Arch, ExitAction, ExitContext};
-use crate::bus::Bus;
 use crate::config::VmConfig;
+use crate::devices::Devices;
 use crate::exit::{ExitNotifier, GuestExit};
 use crate::hypervisor::{VcpuExit, VcpuOps};
 use crate::memory::GuestRam;
@@ -355,13 +355,12 @@ impl VcpuWaker<'_> {
 pub(crate) struct Shared<A: Arch> {
     pub(crate) vm: Arc<A::Vm>,
     pub(crate) memory: Arc<GuestRam>,
-    pub(crate) pio: Bus,
-    pub(crate) mmio: Bus,
+    pub(crate) devices: Devices,
+    pub(crate) layout: A::Layout,
     pub(crate) platform: A::Platform,
     pub(crate) exit: ExitNotifier,
     pub(crate) config: VmConfig,
     pub(crate) control: RunControl,
-    pub(crate) state: crate::snapshot::StateRegistry,
 }
 
 /// The body of a vCPU thread.
@@ -371,6 +370,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
     let ctx = ExitContext::<A> {
         id,
         config: &sh.config,
+        layout: &sh.layout,
         vm: &sh.vm,
         memory: &sh.memory,
         platform: &sh.platform,
@@ -469,23 +469,23 @@ fn dispatch<A: Arch>(
     match exit {
         VcpuExit::IoIn { port, size, data } => {
             for elem in data.chunks_mut(size.max(1)) {
-                if !sh.pio.read(port.into(), elem) {
+                if !sh.devices.pio().read(port.into(), elem) {
                     elem.fill(0xff);
                 }
             }
         }
         VcpuExit::IoOut { port, size, data } => {
             for elem in data.chunks(size.max(1)) {
-                sh.pio.write(port.into(), elem);
+                sh.devices.pio().write(port.into(), elem);
             }
         }
         VcpuExit::MmioRead { addr, data } => {
-            if !sh.mmio.read(addr, data) {
+            if !sh.devices.mmio().read(addr, data) {
                 data.fill(0xff);
             }
         }
         VcpuExit::MmioWrite { addr, data } => {
-            sh.mmio.write(addr, data);
+            sh.devices.mmio().write(addr, data);
         }
         VcpuExit::Intr => {}
         other => return A::handle_exit(ctx, other),

@@ -1,9 +1,11 @@
 //! A VM's lifecycle: build, start, pause, resume, run to its end, stop.
 
-use crate::arch::{Arch, Classify, ErrorKind, SetupContext, VcpuContext};
-use crate::bus::Bus;
+use crate::arch::{
+    Arch, BuildContext, Classify, ErrorKind, MachineLayout, PlatformContext, VcpuContext,
+};
 use crate::config::{PayloadError, VmConfig};
 use crate::console::{ConsoleSetup, ConsoleSink};
+use crate::devices::{DeviceError, Devices};
 use crate::event_loop::{ConsoleIn, EventLoop, EventLoopError, ExitWatch};
 use crate::exit::{ExitNotifier, GuestExit};
 use crate::hypervisor::VmOps;
@@ -59,6 +61,9 @@ pub enum VmmError {
     /// A device could not be placed on a bus.
     #[error(transparent)]
     Bus(#[from] crate::bus::BusError),
+    /// The device layer could not be set up.
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
@@ -179,8 +184,7 @@ pub(crate) enum Origin {
 /// VM run on. Leaving takes microseconds; only a vCPU the kernel never lets go reaches it.
 pub const PAUSE_LIMIT: Duration = Duration::from_secs(10);
 
-/// The largest vCPU count tetra accepts before asking KVM (whose own limit is usually lower).
-pub const MAX_CPUS: u32 = 4096;
+pub use crate::config::MAX_CPUS;
 
 impl<A: Arch> Vmm<A> {
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
@@ -188,32 +192,23 @@ impl<A: Arch> Vmm<A> {
         Self::build(config, options, Origin::Boot)
     }
 
-    /// Builds a VM. Unless it boots, the platform is built without a kernel and the caller
-    /// restores vCPU and device state before starting it.
+    /// Builds a VM in the [`Arch`] phases: layout, VM, guest RAM, platform, vCPUs, finish, and
+    /// for a fresh boot the kernel ([`Arch::load`]). A restored or incoming VM gets its memory
+    /// and state from its origin; the caller applies the state before starting it.
     pub(crate) fn build(
         mut config: VmConfig,
         options: VmmOptions,
         origin: Origin,
     ) -> Result<Self, VmmError> {
-        let (restoring, restored) = match origin {
-            Origin::Boot => (false, None),
-            Origin::Restore(map) => (true, Some(map)),
-            Origin::Incoming => (true, None),
+        config
+            .check_limits()
+            .map_err(|e| VmmError::Config(e.to_string()))?;
+        let (boot, restored) = match origin {
+            Origin::Boot => (true, None),
+            Origin::Restore(map) => (false, Some(map)),
+            Origin::Incoming => (false, None),
         };
-        if config.cpus == 0 || config.cpus > MAX_CPUS {
-            return Err(VmmError::Config(format!(
-                "--cpus {}: must be between 1 and {MAX_CPUS}",
-                config.cpus
-            )));
-        }
-        if config.mem_mib == 0 || config.mem_mib > (1 << 24) {
-            return Err(VmmError::Config(format!(
-                "--mem {}: must be between 1 and {} MiB",
-                config.mem_mib,
-                1u64 << 24
-            )));
-        }
-        if !restoring {
+        if boot {
             if config.kernel.is_none() {
                 config.kernel = A::default_guest();
             }
@@ -226,7 +221,8 @@ impl<A: Arch> Vmm<A> {
             source: std::io::Error::from_raw_os_error(e.errno()),
         })?;
 
-        let vm = A::create_vm(&config).map_err(VmmError::arch)?;
+        let layout = A::layout(&config).map_err(VmmError::arch)?;
+        let vm = Arc::new(A::create_vm(&config, &layout).map_err(VmmError::arch)?);
         let max = vm.max_vcpus();
         if config.cpus > max {
             return Err(VmmError::Config(format!(
@@ -234,16 +230,16 @@ impl<A: Arch> Vmm<A> {
                 config.cpus
             )));
         }
-        let layout = A::ram_layout(&config).map_err(VmmError::arch)?;
+        let ram = layout.ram_regions();
         let memory = match restored {
-            None => GuestRam::new(&layout)?,
+            None => GuestRam::new(&ram)?,
             Some(map) => {
                 use vm_memory::{Address, GuestMemoryBackend, GuestMemoryRegion};
                 let got: Vec<(u64, u64)> = map
                     .iter()
                     .map(|r| (r.start_addr().raw_value(), r.len()))
                     .collect();
-                let want: Vec<(u64, u64)> = layout.iter().map(|(a, s)| (a.0, *s as u64)).collect();
+                let want: Vec<(u64, u64)> = ram.iter().map(|(a, s)| (a.0, *s as u64)).collect();
                 if got != want {
                     return Err(VmmError::Config(format!(
                         "the snapshot's memory layout {got:x?} is not what {} MiB gives here ({want:x?})",
@@ -254,7 +250,7 @@ impl<A: Arch> Vmm<A> {
             }
         };
         let memory = Arc::new(memory);
-        memory.register(&vm)?;
+        memory.register(&*vm)?;
 
         let exit = ExitNotifier::new().map_err(|source| VmmError::Host {
             what: "creating the exit eventfd",
@@ -265,19 +261,15 @@ impl<A: Arch> Vmm<A> {
                 what: "creating the console eventfd",
                 source,
             })?;
-        let mut pio = Bus::new();
-        let mut mmio = Bus::new();
-        let mut state = crate::snapshot::StateRegistry::new();
-        let platform = A::setup(&mut SetupContext {
+        let mut devices = Devices::new(&layout.device_windows())?;
+        let platform = A::platform(&mut PlatformContext {
             config: &config,
+            layout: &layout,
             vm: &vm,
             memory: &memory,
-            pio: &mut pio,
-            mmio: &mut mmio,
+            devices: &mut devices,
             exit: &exit,
             console: &mut console,
-            state: &mut state,
-            restoring,
         })
         .map_err(VmmError::arch)?;
 
@@ -285,12 +277,26 @@ impl<A: Arch> Vmm<A> {
         for id in 0..config.cpus {
             let ctx = VcpuContext::<A> {
                 config: &config,
+                layout: &layout,
                 vm: &vm,
                 memory: &memory,
                 platform: &platform,
                 id,
             };
             vcpus.push(A::create_vcpu(&ctx).map_err(VmmError::arch)?);
+        }
+        let mut build = BuildContext::<A> {
+            config: &config,
+            layout: &layout,
+            vm: &vm,
+            memory: &memory,
+            platform: &platform,
+            devices: devices.list(),
+            vcpus: &mut vcpus,
+        };
+        A::finish(&mut build).map_err(VmmError::arch)?;
+        if boot {
+            A::load(&mut build).map_err(VmmError::arch)?;
         }
 
         let mut events = EventLoop::new()?;
@@ -306,15 +312,14 @@ impl<A: Arch> Vmm<A> {
         }
 
         let shared = Arc::new(Shared {
-            vm: Arc::new(vm),
+            vm,
             memory,
-            pio,
-            mmio,
+            devices,
+            layout,
             platform,
             exit,
             config,
             control: RunControl::new(vcpus.len()),
-            state,
         });
         Ok(Vmm {
             requests,
@@ -341,7 +346,7 @@ impl<A: Arch> Vmm<A> {
         len: u64,
         device: crate::bus::SharedDevice,
     ) -> Result<(), VmmError> {
-        Ok(self.buses_mut()?.mmio.insert(base, len, device)?)
+        Ok(self.buses_mut()?.devices.insert_mmio(base, len, device)?)
     }
 
     /// Maps an extra device on the port-I/O bus. Only before [`Vmm::start`].
@@ -351,7 +356,7 @@ impl<A: Arch> Vmm<A> {
         len: u64,
         device: crate::bus::SharedDevice,
     ) -> Result<(), VmmError> {
-        Ok(self.buses_mut()?.pio.insert(base, len, device)?)
+        Ok(self.buses_mut()?.devices.insert_pio(base, len, device)?)
     }
 
     /// Starts one thread per vCPU.
@@ -612,10 +617,23 @@ impl<A: Arch> Vmm<A> {
         self.dirty.as_mut()
     }
 
+    /// Has the arch write the state KVM keeps for the guest into guest RAM
+    /// ([`Arch::flush_to_guest_ram`]). The VM must be paused (or not started): the step before
+    /// the final copy of guest RAM in a snapshot or migration.
+    pub fn flush_to_guest_ram(&mut self) -> Result<(), VmmError> {
+        if self.state == VmState::Running {
+            return Err(VmmError::State(
+                "guest RAM is flushed only while the VM is paused",
+            ));
+        }
+        let sh = &self.shared;
+        A::flush_to_guest_ram(&sh.vm, &sh.platform, &sh.memory).map_err(VmmError::arch)
+    }
+
     /// Moves KVM's dirty logs into the pending set; returns the pages newly dirty.
     pub fn harvest_dirty(&mut self) -> Result<u64, VmmError> {
         match self.dirty.as_mut() {
-            Some(log) => Ok(log.harvest(&*self.shared.vm)?),
+            Some(log) => Ok(log.harvest(&*self.shared.vm, &self.shared.memory)?),
             None => Err(VmmError::State("dirty logging is off")),
         }
     }
@@ -630,7 +648,7 @@ impl<A: Arch> Vmm<A> {
         }
         let r = (|| {
             if let Some(log) = self.dirty.as_mut() {
-                log.harvest(&*self.shared.vm)?;
+                log.harvest(&*self.shared.vm, &self.shared.memory)?;
             }
             self.shared.memory.apply(&*self.shared.vm, changes)?;
             if let Some(log) = self.dirty.as_mut() {

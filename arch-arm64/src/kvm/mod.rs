@@ -10,8 +10,10 @@ pub use gic::Gic;
 pub use platform::Platform;
 pub use vcpu::{create_vcpu, preferred_target, reg_list, REG_LIST_MAX};
 
+use crate::layout::Arm64Layout;
+
 use crate::error::Arm64Error;
-use crate::layout::{ipa_bits_needed, ram_regions, DEFAULT_IPA_BITS};
+use crate::layout::{ipa_bits_needed, DEFAULT_IPA_BITS};
 use crate::psci::SystemEvent;
 use crate::regs::table_from_reg_list;
 use crate::Arm64;
@@ -19,7 +21,8 @@ use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::VcpuExit;
 use vmm_core::regs::RegTable;
 use vmm_core::{
-    Arch, ExitAction, ExitContext, GuestExit, Payload, SetupContext, VcpuContext, VmConfig,
+    Arch, BuildContext, ExitAction, ExitContext, GuestExit, Payload, PlatformContext, VcpuContext,
+    VmConfig,
 };
 
 /// Opens `/dev/kvm` and creates a VM whose guest physical address space holds the map for
@@ -53,27 +56,37 @@ impl Arch for Arm64 {
     type Error = Arm64Error;
     type Vm = KvmVm;
     type Vcpu = KvmVcpu;
+    type Layout = Arm64Layout;
     type Platform = Platform;
 
     fn default_guest() -> Option<Payload> {
         None
     }
 
-    fn create_vm(config: &VmConfig) -> Result<KvmVm, Arm64Error> {
-        crate::config::check_early(config)?;
-        create_vm_for(config.mem_bytes())
+    fn layout(config: &VmConfig) -> Result<Arm64Layout, Arm64Error> {
+        Arm64Layout::new(config)
     }
 
-    fn ram_layout(config: &VmConfig) -> Result<Vec<(vm_memory::GuestAddress, usize)>, Arm64Error> {
-        Ok(ram_regions(config.mem_bytes()))
+    fn create_vm(_config: &VmConfig, layout: &Arm64Layout) -> Result<KvmVm, Arm64Error> {
+        create_vm_for(layout.mem_bytes)
     }
 
-    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, Arm64Error> {
+    fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Platform, Arm64Error> {
         platform::setup(ctx)
     }
 
+    /// Every vCPU with PSCI 0.2; secondaries powered off until a PSCI `CPU_ON`.
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, Arm64Error> {
-        ctx.platform.take_vcpu(ctx.id)
+        create_vcpu(ctx.vm, ctx.id, ctx.platform.target(), ctx.id != 0)
+    }
+
+    /// The GIC's distributor, redistributors and ITS are initialised once every vCPU exists.
+    fn finish(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {
+        ctx.platform.gic().init()
+    }
+
+    fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {
+        platform::load(ctx)
     }
 
     fn register_table(_vm: &KvmVm, vcpu: &KvmVcpu) -> Result<RegTable, Arm64Error> {

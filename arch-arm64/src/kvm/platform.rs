@@ -1,49 +1,31 @@
-//! The arm64 platform: the vGICv3 (+ITS), every vCPU (created here, because the device tree needs
-//! their MPIDRs and the GIC must be initialised after they exist), the UART and debug-exit on the
-//! MMIO bus, the payload, the device tree, and the boot vCPU's entry registers.
+//! The arm64 platform: the vGICv3 (+ITS) and the devices ([`setup`], before any vCPU); the GIC's
+//! initialisation once every vCPU exists ([`Arch::finish`](vmm_core::Arch::finish)); and for a
+//! fresh boot the payload, the device tree (with every vCPU's MPIDR, read from KVM) and the boot
+//! vCPU's entry registers ([`load`]).
 
 use super::gic::Gic;
-use super::vcpu::{create_vcpu, preferred_target};
+use super::vcpu::preferred_target;
 use crate::boot::{self, BootPlan, BootRequest};
 use crate::error::Arm64Error;
 use crate::fdt::{build_fdt, FdtConfig};
-use crate::irqchip::{GicLayout, IrqChipKind};
-use crate::layout::*;
+use crate::irqchip::IrqChipKind;
 use crate::regs::{get_u64, set_u64, MPIDR_EL1};
 use crate::Arm64;
-use std::sync::{Arc, Mutex};
-use vmm_core::devices::{DebugExit, Serial16550};
-use vmm_core::hypervisor::ioctls::KvmVcpu;
-use vmm_core::hypervisor::VmOps;
+use kvm_bindings::kvm_vcpu_init;
+use std::sync::OnceLock;
+use vmm_core::devices::{DebugExit, KvmRouter, Serial16550};
 use vmm_core::memory::write_guest;
-use vmm_core::SetupContext;
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_core::{BuildContext, PlatformContext};
 
 /// What the arm64 vCPUs share.
 pub struct Platform {
-    vcpus: Mutex<Vec<Option<KvmVcpu>>>,
-    mpidrs: Vec<u64>,
     gic: Gic,
     irqchip: IrqChipKind,
-    boot: BootPlan,
+    target: kvm_vcpu_init,
+    boot: OnceLock<BootPlan>,
 }
 
 impl Platform {
-    /// Hands vCPU `id` to vmm-core (once).
-    pub(super) fn take_vcpu(&self, id: u32) -> Result<KvmVcpu, Arm64Error> {
-        self.vcpus
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(id as usize)
-            .and_then(Option::take)
-            .ok_or(Arm64Error::NoSuchVcpu(id))
-    }
-
-    /// Each vCPU's MPIDR_EL1 as KVM set it, in vCPU order (the device tree's cpu `reg`s).
-    pub fn mpidrs(&self) -> &[u64] {
-        &self.mpidrs
-    }
-
     /// The interrupt controller.
     pub fn irqchip(&self) -> IrqChipKind {
         self.irqchip
@@ -54,45 +36,55 @@ impl Platform {
         &self.gic
     }
 
-    /// Where the payload, initrd and device tree went.
-    pub fn boot_plan(&self) -> &BootPlan {
-        &self.boot
+    /// The vCPU target every vCPU is initialised for (`KVM_ARM_PREFERRED_TARGET`).
+    pub fn target(&self) -> &kvm_vcpu_init {
+        &self.target
+    }
+
+    /// Where the payload, initrd and device tree went (a booted VM; `None` for a restored one).
+    pub fn boot_plan(&self) -> Option<&BootPlan> {
+        self.boot.get()
     }
 }
 
-pub(super) fn setup(ctx: &mut SetupContext<'_, Arm64>) -> Result<Platform, Arm64Error> {
-    let cfg = ctx.config;
-    let kind = crate::config::check(cfg)?;
-    let gic = Gic::create(ctx.vm, &GicLayout::new(cfg.cpus, kind))?;
-
-    // Every vCPU now: secondaries wait powered off for a PSCI CPU_ON, which KVM handles.
+pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Arm64Error> {
+    let layout = ctx.layout;
+    let gic = Gic::create(ctx.vm, &layout.gic)?;
     let target = preferred_target(ctx.vm)?;
-    let vcpus = (0..cfg.cpus)
-        .map(|id| create_vcpu(ctx.vm, id, &target, id != 0))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mpidrs = vcpus
+
+    // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit.
+    let router = KvmRouter(ctx.vm.clone());
+    let mut descs = crate::devices::descs().into_iter();
+    let (space, out) = (ctx.console.space.clone(), ctx.console.sink.writer());
+    let serial = ctx
+        .devices
+        .add_stateful(&router, descs.next().expect("the UART"), |r| {
+            Serial16550::new(r.irq.expect("the UART has an interrupt"), space, out)
+        })?;
+    ctx.console.input = Some(serial);
+    let exit = ctx.exit.clone();
+    ctx.devices
+        .add(&router, descs.next().expect("the debug exit"), |_| {
+            DebugExit::new(exit)
+        })?;
+    Ok(Platform {
+        gic,
+        irqchip: layout.irqchip,
+        target,
+        boot: OnceLock::new(),
+    })
+}
+
+/// Loads the payload and the initrd, writes the device tree, and sets the boot vCPU's entry
+/// registers (secondaries wait powered off for PSCI `CPU_ON`, which KVM handles).
+pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> {
+    let cfg = ctx.config;
+    crate::config::check(cfg)?;
+    let mpidrs = ctx
+        .vcpus
         .iter()
         .map(|v| get_u64(v, MPIDR_EL1))
         .collect::<Result<Vec<_>, _>>()?;
-    gic.init()?;
-
-    // The UART on SPI UART_SPI through an irqfd (KVM's default routing: GSI n is SPI n).
-    let irq = EventFd::new(EFD_NONBLOCK).map_err(Arm64Error::EventFd)?;
-    ctx.vm.register_irqfd(&irq, UART_SPI)?;
-    let serial = Arc::new(Mutex::new(Serial16550::new(
-        irq,
-        ctx.console.space.clone(),
-        ctx.console.sink.writer(),
-    )));
-    ctx.mmio.insert(UART_BASE, UART_SIZE, serial.clone())?;
-    ctx.console.input = Some(serial);
-    ctx.mmio.insert(
-        DEBUG_EXIT_BASE,
-        DEBUG_EXIT_SIZE,
-        Arc::new(Mutex::new(DebugExit::new(ctx.exit.clone()))),
-    )?;
-
-    // The payload, the initrd, the device tree.
     let payload = cfg.kernel.as_ref().ok_or(Arm64Error::NoKernel)?;
     let image = payload.read()?;
     let initrd = match &cfg.initrd {
@@ -117,20 +109,15 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, Arm64>) -> Result<Platform, Arm64
     let dtb = build_fdt(&FdtConfig {
         mem_bytes: cfg.mem_bytes(),
         mpidrs: &mpidrs,
-        gic: *gic.layout(),
+        gic: *ctx.platform.gic.layout(),
         bootargs: &cfg.cmdline,
         initrd: plan.initrd,
+        devices: ctx.devices,
     })?;
     write_guest(&mem, "the device tree", plan.dtb_addr, &dtb)?;
-
     for (id, value) in plan.entry().registers() {
-        set_u64(&vcpus[0], id, value)?;
+        set_u64(&ctx.vcpus[0], id, value)?;
     }
-    Ok(Platform {
-        vcpus: Mutex::new(vcpus.into_iter().map(Some).collect()),
-        mpidrs,
-        gic,
-        irqchip: kind,
-        boot: plan,
-    })
+    let _ = ctx.platform.boot.set(plan);
+    Ok(())
 }

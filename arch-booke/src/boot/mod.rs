@@ -181,6 +181,8 @@ pub struct BootConfig<'a> {
     pub cpu_clock_hz: u32,
     /// Whether the MPIC supports external proxy (see [`FdtConfig::external_proxy`]).
     pub external_proxy: bool,
+    /// The placed devices, for the device tree.
+    pub devices: &'a [vmm_core::devices::PlacedDevice],
 }
 
 /// The boot vCPU's initial state.
@@ -267,6 +269,7 @@ pub fn prepare(
         bootargs: cfg.cmdline,
         initrd: initrd_range,
         external_proxy: cfg.external_proxy,
+        devices: cfg.devices,
     })
     .map_err(BootError::Fdt)?;
     let fdt_end = fdt_addr + fdt.len() as u64;
@@ -342,6 +345,7 @@ mod tests {
             timebase_hz: 25_000_000,
             cpu_clock_hz: 1_000_000_000,
             external_proxy: false,
+            devices: &[],
         }
     }
 

@@ -22,4 +22,4 @@ pub mod user;
 pub use choice::{IrqChipChoice, IrqChipError, IrqPlan, KernelSupport};
 pub use mpic::{Mpic, MpicError, MpicModel, Output};
 pub use mpic_state::{MpicAttrError, MpicExtra, MpicState, MpicStateError};
-pub use user::{CpuIrq, MpicWindow, UserMpic};
+pub use user::{CpuIrq, MpicWindow, UserMpic, UserMpicLine, UserMpicRouter};

@@ -26,9 +26,11 @@ use super::mpic::{Mpic, MpicError, MpicModel, Output, GCR_MODE_PROXY};
 use super::mpic_regs::GCR;
 use super::mpic_state::{MpicState, MpicStateError};
 use std::io;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use vmm_core::bus::BusDevice;
+use vmm_core::devices::{InterruptLine, InterruptRouter, Trigger};
+use vmm_core::hypervisor::HvError;
 
 /// One CPU's external-interrupt input.
 pub trait CpuIrq: Send {
@@ -193,6 +195,42 @@ impl BusDevice for MpicWindow {
 
     fn write(&mut self, offset: u64, data: &[u8]) {
         self.0.with(|m| m.mmio_write(offset, ALIAS_CPU, data))
+    }
+}
+
+/// Routes devices' interrupts to sources of the userspace MPIC.
+pub struct UserMpicRouter(pub Arc<UserMpic>);
+
+/// One source of the userspace MPIC, as a device's interrupt line.
+pub struct UserMpicLine {
+    mpic: Arc<UserMpic>,
+    irq: u32,
+}
+
+impl InterruptLine for UserMpicLine {
+    fn trigger(&self) -> io::Result<()> {
+        self.mpic
+            .pulse(self.irq)
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+
+    fn set_level(&self, active: bool) -> io::Result<()> {
+        self.mpic
+            .set_irq(self.irq, active)
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
+}
+
+impl InterruptRouter for UserMpicRouter {
+    /// The line of source `irq` (checked against the model's sources now, not at each edge).
+    fn line(&self, irq: u32, _trigger: Trigger) -> Result<Arc<dyn InterruptLine>, HvError> {
+        if irq as usize >= super::mpic::MAX_SRC {
+            return Err(HvError::Unsupported("an MPIC source beyond the model's"));
+        }
+        Ok(Arc::new(UserMpicLine {
+            mpic: self.0.clone(),
+            irq,
+        }))
     }
 }
 

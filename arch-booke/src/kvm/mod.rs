@@ -34,7 +34,6 @@ use crate::snapshot::{
 };
 use crate::BookE;
 use kvm_ppc::{Kvm, KvmAbi, PpcVm};
-use vm_memory::GuestAddress;
 use vmm_core::bus::BusError;
 use vmm_core::config::PayloadError;
 use vmm_core::hypervisor::{HvError, VcpuExit};
@@ -43,8 +42,8 @@ use vmm_core::regs::{RegError, RegTable};
 use vmm_core::snapshot::stateful::RegistryError;
 use vmm_core::snapshot::{Envelope, Section};
 use vmm_core::{
-    Arch, Classify, ErrorKind, ExitAction, ExitContext, Payload, SetupContext, VcpuContext,
-    VmConfig,
+    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, Payload, PlatformContext,
+    VcpuContext, VmConfig,
 };
 
 /// Errors of the BookE backend.
@@ -110,6 +109,9 @@ pub enum BookeError {
     /// A device's state could not be registered.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The device layer refused a device.
+    #[error(transparent)]
+    Devices(#[from] vmm_core::devices::DeviceError),
 }
 
 impl Classify for BookeError {
@@ -136,13 +138,18 @@ impl Arch for BookE {
     type Error = BookeError;
     type Vm = PpcVm;
     type Vcpu = BookeVcpu;
+    type Layout = BoardLayout;
     type Platform = Platform;
 
     fn default_guest() -> Option<Payload> {
         None
     }
 
-    fn create_vm(config: &VmConfig) -> Result<PpcVm, BookeError> {
+    fn layout(config: &VmConfig) -> Result<BoardLayout, BookeError> {
+        Ok(BoardLayout::new(config.mem_bytes(), config.cpus)?)
+    }
+
+    fn create_vm(config: &VmConfig, _layout: &BoardLayout) -> Result<PpcVm, BookeError> {
         if config.cpus != 1 {
             return Err(BookeError::Smp(config.cpus));
         }
@@ -150,21 +157,17 @@ impl Arch for BookE {
         Ok(Kvm::open(KvmAbi::POWERPC)?.create_vm(0)?)
     }
 
-    fn ram_layout(config: &VmConfig) -> Result<Vec<(GuestAddress, usize)>, BookeError> {
-        let layout = BoardLayout::new(config.mem_bytes(), config.cpus)?;
-        Ok(layout
-            .ram_regions()
-            .into_iter()
-            .map(|(a, s)| (GuestAddress(a), s as usize))
-            .collect())
-    }
-
-    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, BookeError> {
+    fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Platform, BookeError> {
         platform::setup(ctx)
     }
 
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<BookeVcpu, BookeError> {
         vcpu::create(ctx)
+    }
+
+    fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), BookeError> {
+        let entry = platform::load(ctx)?;
+        ctx.vcpus[0].set_entry(&entry)
     }
 
     fn register_table(_vm: &PpcVm, _vcpu: &BookeVcpu) -> Result<RegTable, BookeError> {

@@ -47,6 +47,17 @@ fn dirty_tlb(fd: RawFd, d: &kvm_dirty_tlb) -> Result<(), HvError> {
 }
 
 impl BookeVcpu {
+    /// Sets the boot vCPU's entry state: ePAPR's initial mapped area in `TLB1[0]` (marked dirty:
+    /// pushed before the first run), then PC, MSR and the argument registers.
+    pub fn set_entry(&self, entry: &crate::boot::EntryState) -> Result<(), BookeError> {
+        let mut tlb = self.tlb();
+        write_boot_entry(&mut GuestMmu::new(&mut *tlb), &entry.boot_tlb)
+            .map_err(crate::boot::BootError::Tlb)?;
+        drop(tlb);
+        vmm_core::regs::write(regs::table(), &self.vcpu, &regs::entry_state(entry))?;
+        Ok(())
+    }
+
     /// The vCPU index.
     pub fn id(&self) -> u32 {
         self.id
@@ -149,7 +160,7 @@ pub(super) fn create(ctx: &VcpuContext<'_, BookE>) -> Result<BookeVcpu, BookeErr
 
     // The TLB array shared with KVM. KVM copies the kvm_config_tlb and the parameter block
     // during the call and keeps the array (pinned) until the vCPU goes away; `tlb` owns it.
-    let mut tlb = SharedTlb::new(p.host.core.tlb_geometry(), p.host.core.mmu_type());
+    let tlb = SharedTlb::new(p.host.core.tlb_geometry(), p.host.core.mmu_type());
     let config = tlb.config();
     let arg = &config as *const _ as u64;
     vcpu.enable_cap(&KvmEnableCap::new(KVM_CAP_SW_TLB, [arg, 0, 0, 0]))?;
@@ -172,13 +183,6 @@ pub(super) fn create(ctx: &VcpuContext<'_, BookE>) -> Result<BookeVcpu, BookeErr
         }
     };
 
-    // The boot vCPU of a booted (not restored) VM: ePAPR's initial mapped area in TLB1[0]
-    // (marked dirty: pushed before the first run), then PC, MSR and the argument registers.
-    if let (0, Some(entry)) = (ctx.id, &p.entry) {
-        write_boot_entry(&mut GuestMmu::new(&mut tlb), &entry.boot_tlb)
-            .map_err(crate::boot::BootError::Tlb)?;
-        vmm_core::regs::write(regs::table(), &vcpu, &regs::entry_state(entry))?;
-    }
     Ok(BookeVcpu {
         vcpu,
         tlb: Mutex::new(tlb),

@@ -19,18 +19,17 @@ use crate::boot::BootError;
 use crate::cpu::CpuError;
 use crate::fdt::FdtError;
 use crate::hcall::{self, HcallEnv, HcallOutcome};
-use crate::layout::LayoutError;
+use crate::layout::{LayoutError, Ppc64Layout};
 use crate::mmu::MmuError;
 use crate::Ppc64;
-use vm_memory::GuestAddress;
 use vmm_core::bus::BusError;
 use vmm_core::config::PayloadError;
 use vmm_core::hypervisor::{HvError, VcpuExit};
 use vmm_core::memory::MemoryError;
 use vmm_core::regs::RegTable;
 use vmm_core::{
-    Arch, Classify, ErrorKind, ExitAction, ExitContext, Payload, SetupContext, VcpuContext,
-    VmConfig,
+    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, Payload, PlatformContext,
+    VcpuContext, VmConfig,
 };
 
 /// Errors of the ppc64 backend.
@@ -63,10 +62,9 @@ pub enum Ppc64Error {
     /// A device could not be placed.
     #[error(transparent)]
     Bus(#[from] BusError),
-    /// Restoring a snapshot: ppc64 has no snapshot serializer yet (HTAB, XICS, SPRs), and
-    /// vmm-core refuses ppc64 snapshots before it gets here.
-    #[error("ppc64 VMs cannot be restored from snapshots yet")]
-    NoSnapshots,
+    /// The device layer refused a device.
+    #[error(transparent)]
+    Devices(#[from] vmm_core::devices::DeviceError),
 }
 
 impl Classify for Ppc64Error {
@@ -90,27 +88,32 @@ impl Arch for Ppc64 {
     type Error = Ppc64Error;
     type Vm = PpcVm;
     type Vcpu = PpcVcpu;
+    type Layout = Ppc64Layout;
     type Platform = Platform;
 
     fn default_guest() -> Option<Payload> {
         None
     }
 
-    fn create_vm(_config: &VmConfig) -> Result<PpcVm, Ppc64Error> {
+    fn layout(config: &VmConfig) -> Result<Ppc64Layout, Ppc64Error> {
+        Ok(Ppc64Layout::new(config.mem_bytes())?)
+    }
+
+    fn create_vm(_config: &VmConfig, _layout: &Ppc64Layout) -> Result<PpcVm, Ppc64Error> {
         platform::create_vm()
     }
 
-    fn ram_layout(config: &VmConfig) -> Result<Vec<(GuestAddress, usize)>, Ppc64Error> {
-        let (base, size) = crate::layout::ram_region(config.mem_bytes())?;
-        Ok(vec![(GuestAddress(base), size as usize)])
-    }
-
-    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, Ppc64Error> {
+    fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Platform, Ppc64Error> {
         platform::setup(ctx)
     }
 
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<PpcVcpu, Ppc64Error> {
         vcpu::create(ctx)
+    }
+
+    fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Ppc64Error> {
+        let entry = platform::load(ctx)?;
+        Ok(set_entry(&ctx.vcpus[0], &entry)?)
     }
 
     fn register_table(_vm: &PpcVm, _vcpu: &PpcVcpu) -> Result<RegTable, Ppc64Error> {

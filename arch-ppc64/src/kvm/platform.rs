@@ -16,21 +16,28 @@ use crate::Ppc64;
 use kvm_ppc::consts::{KVM_CAP_PPC_MMU_RADIX, KVM_CAP_PPC_PAPR};
 use kvm_ppc::structs::KvmEnableCap;
 use kvm_ppc::{Kvm, KvmAbi, PpcVm};
-use std::sync::{Arc, Mutex};
-use vmm_core::devices::DebugExit;
+use std::sync::{Arc, Mutex, OnceLock};
+use vmm_core::devices::{DebugExit, KvmRouter};
 use vmm_core::hypervisor::{HvError, VmOps};
-use vmm_core::SetupContext;
+use vmm_core::{BuildContext, PlatformContext};
 use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref};
 
 /// What the ppc64 vCPUs share.
 pub struct Platform {
     /// The pseries machine state (console, RTAS vCPU states, LPCR bits).
     pub machine: Machine,
-    /// The boot vCPU's entry state.
-    pub entry: EntryState,
     /// The host's processor version, given to every vCPU.
     pub pvr: u32,
-    /// Where the device tree is.
+    /// The host CPU (the device tree's cpu nodes).
+    pub host: HostCpu,
+    /// Where the boot data went (a booted VM).
+    pub boot: OnceLock<BootData>,
+}
+
+/// Where [`load`] put the boot data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootData {
+    /// The device tree.
     pub fdt_addr: u64,
     /// The radix process table `(base, size)`.
     pub proc_table: (u64, u64),
@@ -67,20 +74,60 @@ fn configure_v3_mmu(vm: &PpcVm, cfg: &KvmPpcMmuv3Cfg) -> Result<(), HvError> {
     Ok(())
 }
 
-pub(super) fn setup(ctx: &mut SetupContext<'_, Ppc64>) -> Result<Platform, Ppc64Error> {
-    if ctx.restoring {
-        return Err(Ppc64Error::NoSnapshots);
-    }
+pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Ppc64Error> {
     let cfg = ctx.config;
-    let ram = cfg.mem_bytes();
     let host = HostCpu::detect()?;
     if ap_encodings(&rmmu_info(ctx.vm)?).is_empty() {
         return Err(
             HvError::Unsupported("radix page sizes (KVM_PPC_GET_RMMU_INFO lists none)").into(),
         );
     }
+    // Hypercalls the kernel serves better than tetra (H_SET_MODE's breakpoint registers live in
+    // the kernel); without the capability tetra's handlers answer them all.
+    if ctx.vm.check_extension(KVM_CAP_PPC_ENABLE_HCALL) > 0 {
+        for h in hcall::kernel_enabled() {
+            ctx.vm.enable_cap(&KvmEnableCap::new(
+                KVM_CAP_PPC_ENABLE_HCALL,
+                [h.nr, 1, 0, 0],
+            ))?;
+        }
+    }
+    // PAPR mode is per vCPU (vcpu.rs); the VM-wide capability must exist.
+    if ctx.vm.check_extension(KVM_CAP_PPC_PAPR) <= 0 {
+        return Err(HvError::Unsupported("KVM_CAP_PPC_PAPR").into());
+    }
 
-    // The payload, then the firmware area top-down from min(RAM, 1 GiB).
+    // The console (a virtual device the hcalls serve; polled: no interrupt controller yet) and
+    // the debug-exit register.
+    let router = KvmRouter(ctx.vm.clone());
+    let mut descs = crate::devices::descs().into_iter();
+    ctx.devices
+        .describe(&router, descs.next().expect("the console"))?;
+    let exit = ctx.exit.clone();
+    ctx.devices
+        .add(&router, descs.next().expect("the debug exit"), |_| {
+            DebugExit::new(exit)
+        })?;
+    let vty = Arc::new(Mutex::new(Vty::new(
+        ctx.console.sink.writer(),
+        ctx.console.space.clone(),
+    )));
+    ctx.console.input = Some(vty.clone());
+
+    Ok(Platform {
+        machine: Machine::new(vty, cfg.cpus, ctx.layout.ram_size),
+        pvr: host.info.pvr,
+        host,
+        boot: OnceLock::new(),
+    })
+}
+
+/// Loads the payload and the boot data (process table, RTAS entry code, initrd, device tree,
+/// from the top of the firmware area down), configures the radix MMU, and returns the boot
+/// vCPU's entry state.
+pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Error> {
+    let cfg = ctx.config;
+    let ram = cfg.mem_bytes();
     let payload = cfg.kernel.as_ref().ok_or(BootError::NoKernel)?;
     let name = payload.name();
     let raw = cfg
@@ -113,47 +160,19 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, Ppc64>) -> Result<Platform, Ppc64
     let fdt = build_fdt(&FdtConfig {
         cpus: cfg.cpus,
         ram_size: ram,
-        cpu: host,
+        cpu: ctx.platform.host,
         bootargs: &cfg.cmdline,
         initrd,
         rtas_base,
         proc_table: (proc_table, PROC_TABLE_SIZE),
+        devices: ctx.devices,
     })?;
     let fdt_addr = alloc.alloc("the device tree", fdt.len() as u64, FIRMWARE_ALIGN)?;
     ctx.memory.write("the device tree", fdt_addr, &fdt)?;
-
     configure_v3_mmu(ctx.vm, &radix_config(proc_table, PROC_TABLE_SIZE)?)?;
-    // Hypercalls the kernel serves better than tetra (H_SET_MODE's breakpoint registers live in
-    // the kernel); without the capability tetra's handlers answer them all.
-    if ctx.vm.check_extension(KVM_CAP_PPC_ENABLE_HCALL) > 0 {
-        for h in hcall::kernel_enabled() {
-            ctx.vm.enable_cap(&KvmEnableCap::new(
-                KVM_CAP_PPC_ENABLE_HCALL,
-                [h.nr, 1, 0, 0],
-            ))?;
-        }
-    }
-    // PAPR mode is per vCPU (vcpu.rs); the VM-wide capability must exist.
-    if ctx.vm.check_extension(KVM_CAP_PPC_PAPR) <= 0 {
-        return Err(HvError::Unsupported("KVM_CAP_PPC_PAPR").into());
-    }
-
-    ctx.mmio.insert(
-        DEBUG_EXIT_ADDR,
-        DEBUG_EXIT_LEN,
-        Arc::new(Mutex::new(DebugExit::new(ctx.exit.clone()))),
-    )?;
-    let vty = Arc::new(Mutex::new(Vty::new(
-        ctx.console.sink.writer(),
-        ctx.console.space.clone(),
-    )));
-    ctx.console.input = Some(vty.clone());
-
-    Ok(Platform {
-        machine: Machine::new(vty, cfg.cpus, ram),
-        entry: EntryState::boot(raw.addr, fdt_addr, endian),
-        pvr: host.info.pvr,
+    let _ = ctx.platform.boot.set(BootData {
         fdt_addr,
         proc_table: (proc_table, PROC_TABLE_SIZE),
-    })
+    });
+    Ok(EntryState::boot(raw.addr, fdt_addr, endian))
 }

@@ -21,9 +21,6 @@ pub(super) fn create(ctx: &VcpuContext<'_, Ppc64>) -> Result<PpcVcpu, Ppc64Error
     sregs.pvr = p.pvr;
     vcpu.set_sregs(&sregs)?;
     vcpu.enable_cap(&KvmEnableCap::new(KVM_CAP_PPC_PAPR, [0; 4]))?;
-    if ctx.id == 0 {
-        set_entry(&vcpu, &p.entry)?;
-    }
     Ok(vcpu)
 }
 

@@ -110,6 +110,23 @@ pub fn irq_no_flags(irq: u8) -> Vec<u8> {
     vec![0x22, lo, hi]
 }
 
+/// `Memory32Fixed(ReadWrite, base, len)`: a fixed 32-bit memory range (6.4.3.4).
+pub fn memory32_fixed(base: u32, len: u32) -> Vec<u8> {
+    let mut v = vec![0x86, 0x09, 0x00, 0x01];
+    v.extend_from_slice(&base.to_le_bytes());
+    v.extend_from_slice(&len.to_le_bytes());
+    v
+}
+
+/// `Interrupt(ResourceConsumer, Edge|Level, ActiveHigh, Exclusive) { gsi }`: an extended
+/// interrupt descriptor (6.4.3.6).
+pub fn interrupt(gsi: u32, edge: bool) -> Vec<u8> {
+    let flags = 0x01 | if edge { 0x02 } else { 0 };
+    let mut v = vec![0x89, 0x06, 0x00, flags, 0x01];
+    v.extend_from_slice(&gsi.to_le_bytes());
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

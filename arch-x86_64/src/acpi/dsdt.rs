@@ -1,28 +1,58 @@
 //! The DSDT (revision 2): the `\_S5` sleep package whose SLP_TYP the PM1a device turns into a
-//! power-off, and the legacy devices under `\_SB`: COM1 (PNP0501, ports 0x3F8-0x3FF, IRQ 4) and
-//! the CMOS RTC (PNP0B00, ports 0x70-0x71, IRQ 8). Linux's PNP layer binds its 8250 and rtc-cmos
-//! drivers to them.
+//! power-off, and under `\_SB` every placed device with an ACPI description (the device layer's
+//! list): today COM1 (PNP0501, ports 0x3F8-0x3FF, IRQ 4) and the CMOS RTC (PNP0B00, ports
+//! 0x70-0x71, IRQ 8). Linux's PNP layer binds its 8250 and rtc-cmos drivers to them.
 
-use super::aml::{device, eisa_id, integer, io_port, irq_no_flags, name, package};
-use super::aml::{resource_template, scope};
+use super::aml::{device, eisa_id, integer, interrupt, io_port, irq_no_flags, memory32_fixed};
+use super::aml::{name, package, resource_template, scope};
 use super::sdt::Sdt;
+use super::AcpiError;
 use crate::devices::pm::SLP_TYP_S5;
-use crate::layout::{CMOS_PORT, COM1_IRQ, COM1_PORT, RTC_IRQ};
+use vmm_core::devices::{PlacedDevice, Space, Trigger};
 
-/// An ISA device: its EISA id, `_UID`, one I/O range and one ISA IRQ.
-fn isa_device(seg: &[u8; 4], hid: &str, uid: u64, port: u64, len: u8, irq: u32) -> Vec<u8> {
-    let crs = resource_template(&[io_port(port as u16, len), irq_no_flags(irq as u8)]);
+/// A placed device's `Device` object: its EISA id, `_UID`, and `_CRS` with its window (an I/O
+/// range or a 32-bit memory range) and its interrupt (an ISA IRQ for edge lines below 16, an
+/// extended interrupt descriptor otherwise).
+fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
+    let Some(acpi) = d.desc.firmware.acpi else {
+        return Ok(None);
+    };
+    let bad = |why: &str| AcpiError::Device {
+        device: d.desc.name,
+        why: why.to_string(),
+    };
+    let mut crs = Vec::new();
+    if let Some(w) = d.window {
+        crs.push(match w.space {
+            Space::Pio => {
+                let base = u16::try_from(w.base).map_err(|_| bad("port beyond 0xffff"))?;
+                let len = u8::try_from(w.len).map_err(|_| bad("port range over 255 bytes"))?;
+                io_port(base, len)
+            }
+            Space::Mmio => {
+                let base = u32::try_from(w.base).map_err(|_| bad("MMIO beyond 4 GiB"))?;
+                let len = u32::try_from(w.len).map_err(|_| bad("MMIO range over 4 GiB"))?;
+                memory32_fixed(base, len)
+            }
+        });
+    }
+    if let Some(i) = d.irq {
+        crs.push(match (i.number, i.trigger) {
+            (n @ 0..16, Trigger::Edge) => irq_no_flags(n as u8),
+            (n, t) => interrupt(n, t == Trigger::Edge),
+        });
+    }
     let body = [
-        name(b"_HID", &integer(u64::from(eisa_id(hid)))),
-        name(b"_UID", &integer(uid)),
-        name(b"_CRS", &crs),
+        name(b"_HID", &integer(u64::from(eisa_id(acpi.hid)))),
+        name(b"_UID", &integer(u64::from(acpi.uid))),
+        name(b"_CRS", &resource_template(&crs)),
     ]
     .concat();
-    device(seg, &body)
+    Ok(Some(device(&acpi.name, &body)))
 }
 
-/// The DSDT, as bytes.
-pub fn build() -> Vec<u8> {
+/// The DSDT, as bytes: `\_S5` and every device in `devices` that has an ACPI description.
+pub fn build(devices: &[PlacedDevice]) -> Result<Vec<u8>, AcpiError> {
     let mut t = Sdt::new(*b"DSDT", 2);
     // \_S5: SLP_TYP for PM1a and PM1b, then two reserved values.
     let s5 = integer(u64::from(SLP_TYP_S5));
@@ -30,13 +60,14 @@ pub fn build() -> Vec<u8> {
         b"_S5_",
         &package(&[s5.clone(), s5, integer(0), integer(0)]),
     ));
-    let devices = [
-        isa_device(b"COM1", "PNP0501", 1, COM1_PORT, 8, COM1_IRQ),
-        isa_device(b"RTC_", "PNP0B00", 0, CMOS_PORT, 2, RTC_IRQ),
-    ]
-    .concat();
-    t.append(&scope(b"\\_SB_", &devices));
-    t.finish()
+    let mut sb = Vec::new();
+    for d in devices {
+        if let Some(aml) = acpi_device(d)? {
+            sb.extend_from_slice(&aml);
+        }
+    }
+    t.append(&scope(b"\\_SB_", &sb));
+    Ok(t.finish())
 }
 
 #[cfg(test)]
@@ -49,7 +80,7 @@ mod tests {
 
     #[test]
     fn s5_package_and_legacy_devices_are_encoded() {
-        let img = super::super::build(1).unwrap();
+        let img = super::super::build(1, &super::super::tests::devices()).unwrap();
         let d = table(&img, img.dsdt, b"DSDT");
         assert_eq!(d[8], 2, "revision 2: 64-bit integers");
         let aml = &d[36..];

@@ -101,7 +101,7 @@ mod tests {
     /// Field offsets from the ACPI 6.5 specification, table 5.9 (FADT format).
     #[test]
     fn fields_sit_at_the_spec_offsets() {
-        let img = super::super::build(2).unwrap();
+        let img = super::super::build(2, &super::super::tests::devices()).unwrap();
         let f = table(&img, img.fadt, b"FACP");
         assert_eq!(f.len(), 276, "FADT revision 6 length");
         assert_eq!(f[8], 6, "major revision");

@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn one_enabled_lapic_per_vcpu_then_ioapic_overrides_and_nmi() {
         for cpus in [1u32, 2, 4] {
-            let img = super::super::build(cpus).unwrap();
+            let img = super::super::build(cpus, &super::super::tests::devices()).unwrap();
             let m = table(&img, img.madt, b"APIC");
             assert_eq!(m[8], 5, "revision");
             assert_eq!(le(m, 36, 4), 0xfee0_0000);
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn apic_ids_above_254_use_x2apic_structures() {
-        let img = super::super::build(257).unwrap();
+        let img = super::super::build(257, &super::super::tests::devices()).unwrap();
         let m = table(&img, img.madt, b"APIC");
         let s = structures(m);
         assert_eq!(s.iter().filter(|(t, _)| *t == 0).count(), 255);

@@ -20,6 +20,7 @@ pub mod sdt;
 
 use crate::layout::{ACPI_END, ACPI_START, RSDP_ADDR};
 pub use sdt::checksum;
+use vmm_core::devices::PlacedDevice;
 use vmm_core::memory::{write_guest, GuestMemoryMmap, MemoryError};
 
 /// The OEM id in every table header.
@@ -45,6 +46,14 @@ pub enum AcpiError {
     /// Guest RAM does not cover the BIOS area.
     #[error("writing the ACPI tables")]
     Memory(#[source] MemoryError),
+    /// A device the DSDT cannot describe.
+    #[error("the DSDT cannot describe {device}: {why}")]
+    Device {
+        /// The device.
+        device: &'static str,
+        /// Why not.
+        why: String,
+    },
 }
 
 /// The tables as one image of the BIOS area, and where each table landed.
@@ -74,8 +83,8 @@ fn place(image: &mut Vec<u8>, data: &[u8], align: usize) -> u64 {
     ACPI_START + off as u64
 }
 
-/// Builds the tables for `cpus` vCPUs.
-pub fn build(cpus: u32) -> Result<AcpiImage, AcpiError> {
+/// Builds the tables for `cpus` vCPUs and the placed `devices`.
+pub fn build(cpus: u32, devices: &[PlacedDevice]) -> Result<AcpiImage, AcpiError> {
     // RSDP first, the XSDT (two entries: FADT, MADT) after it; both sizes are fixed. The
     // others follow, each placed before the tables that point at it are built.
     let mut image = vec![0u8; sdt::RSDP_LEN];
@@ -84,7 +93,7 @@ pub fn build(cpus: u32) -> Result<AcpiImage, AcpiError> {
     image.resize(xsdt_off + xsdt_len, 0);
     let xsdt = ACPI_START + xsdt_off as u64;
     let facs = place(&mut image, &sdt::facs(), 64);
-    let dsdt = place(&mut image, &dsdt::build(), 16);
+    let dsdt = place(&mut image, &dsdt::build(devices)?, 16);
     let madt = place(&mut image, &madt::build(cpus), 16);
     let fadt = place(&mut image, &fadt::build(dsdt, facs), 16);
     let x = sdt::xsdt(&[fadt, madt]);
@@ -112,8 +121,8 @@ pub fn build(cpus: u32) -> Result<AcpiImage, AcpiError> {
 }
 
 /// Builds the tables for `cpus` vCPUs and writes them to guest memory; returns the RSDP address.
-pub fn write(mem: &GuestMemoryMmap, cpus: u32) -> Result<u64, AcpiError> {
-    let image = build(cpus)?;
+pub fn write(mem: &GuestMemoryMmap, cpus: u32, devices: &[PlacedDevice]) -> Result<u64, AcpiError> {
+    let image = build(cpus, devices)?;
     write_guest(mem, "the ACPI tables", ACPI_START, &image.bytes).map_err(AcpiError::Memory)?;
     Ok(image.rsdp)
 }
@@ -132,6 +141,13 @@ pub fn scan_rsdp(bios_area: &[u8]) -> Option<u64> {
 pub(crate) mod tests {
     use super::*;
     use vm_memory::{Bytes, GuestAddress};
+
+    /// x86's legacy devices, placed as the platform places them.
+    pub(crate) fn devices() -> Vec<PlacedDevice> {
+        use vmm_core::MachineLayout;
+        let windows = crate::layout::X86Layout::new(256 << 20).device_windows();
+        vmm_core::devices::plan(&windows, crate::devices::descs()).unwrap()
+    }
 
     /// Reads a little-endian field of `n` bytes.
     pub(crate) fn le(b: &[u8], off: usize, n: usize) -> u64 {
@@ -157,7 +173,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rsdp_is_revision_2_checksummed_and_found_by_a_legacy_scan() {
-        let img = build(1).unwrap();
+        let img = build(1, &devices()).unwrap();
         let r = &img.bytes[..36];
         assert_eq!(&r[..8], b"RSD PTR ");
         assert_eq!(checksum(&r[..20]), 0, "ACPI 1.0 checksum over 20 bytes");
@@ -169,7 +185,7 @@ pub(crate) mod tests {
         assert_eq!(scan_rsdp(&img.bytes), Some(RSDP_ADDR));
         // A guest scanning RAM finds it too, after `write`.
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 2 << 20)]).unwrap();
-        assert_eq!(write(&mem, 2).unwrap(), RSDP_ADDR);
+        assert_eq!(write(&mem, 2, &devices()).unwrap(), RSDP_ADDR);
         let mut area = vec![0u8; (ACPI_END - ACPI_START) as usize];
         mem.read_slice(&mut area, GuestAddress(ACPI_START)).unwrap();
         assert_eq!(scan_rsdp(&area), Some(RSDP_ADDR));
@@ -180,7 +196,7 @@ pub(crate) mod tests {
     #[test]
     fn xsdt_lists_fadt_and_madt_and_every_table_checks() {
         for cpus in [1, 2, 8, 254, 255, 300] {
-            let img = build(cpus).unwrap();
+            let img = build(cpus, &devices()).unwrap();
             let x = table(&img, img.xsdt, b"XSDT");
             assert_eq!(x.len(), 36 + 16);
             assert_eq!(le(x, 36, 8), img.fadt);
@@ -211,9 +227,12 @@ pub(crate) mod tests {
 
     #[test]
     fn too_many_cpus_is_an_error_not_a_panic() {
-        let e = build(20_000).unwrap_err();
+        let e = build(20_000, &devices()).unwrap_err();
         assert!(matches!(e, AcpiError::TooLarge { cpus: 20_000, .. }), "{e}");
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x80000)]).unwrap();
-        assert!(matches!(write(&mem, 1), Err(AcpiError::Memory(_))));
+        assert!(matches!(
+            write(&mem, 1, &devices()),
+            Err(AcpiError::Memory(_))
+        ));
     }
 }

@@ -10,6 +10,7 @@ pub mod multiboot;
 
 use crate::layout::{CMDLINE_ADDR, CMDLINE_MAX};
 pub use entry::{CpuMode, EntryState};
+use vmm_core::devices::PlacedDevice;
 use vmm_core::memory::{write_guest, GuestMemoryMmap, MemoryError};
 use vmm_core::RawLoad;
 
@@ -100,6 +101,8 @@ pub struct BootRequest<'a> {
     pub mem_bytes: u64,
     /// vCPUs, for the ACPI tables (MADT).
     pub cpus: u32,
+    /// The placed devices, for the ACPI tables (DSDT).
+    pub devices: &'a [PlacedDevice],
 }
 
 /// The formats tetra recognises.
@@ -186,7 +189,7 @@ pub fn load(mem: &GuestMemoryMmap, req: &BootRequest<'_>) -> Result<EntryState, 
     }
 
     let format = detect(req.kernel, name)?;
-    let rsdp = crate::acpi::write(mem, req.cpus)?;
+    let rsdp = crate::acpi::write(mem, req.cpus, req.devices)?;
     match format {
         Format::Multiboot => {
             let hdr = multiboot::find_header(req.kernel).expect("detected as multiboot");
@@ -316,6 +319,7 @@ mod tests {
             cmdline: "",
             mem_bytes: 2 << 20,
             cpus: 1,
+            devices: &[],
         };
         assert_eq!(load(&mem, &req).unwrap().mode, CpuMode::Real);
         let bad = RawLoad {

@@ -4,3 +4,39 @@
 pub mod cmos;
 pub mod i8042;
 pub mod pm;
+
+use crate::layout::*;
+use vmm_core::devices::{DeviceDesc, IrqRequest, WindowRequest};
+
+/// The input clock of COM1 (the PC's 1.8432 MHz).
+pub const UART_CLOCK_HZ: u32 = 1_843_200;
+
+/// The legacy devices' descriptions: where they sit, their interrupts, what the DSDT says of
+/// them, and the snapshot sections of those with state.
+pub fn descs() -> [DeviceDesc; 6] {
+    [
+        DeviceDesc::ns16550a(
+            "com1",
+            WindowRequest::pio_at(COM1_PORT, 8),
+            IrqRequest::edge(COM1_IRQ),
+            UART_CLOCK_HZ,
+        )
+        .acpi(b"COM1", "PNP0501", 1)
+        .with_state(b"SERL"),
+        DeviceDesc::debug_exit(WindowRequest::pio_at(DEBUG_EXIT_PORT, 4)),
+        DeviceDesc::new("fw-cfg", "fw-cfg", &["qemu,fw-cfg-ioport"])
+            .window(WindowRequest::pio_at(FW_CFG_PORT, 2))
+            .with_state(b"FWCF"),
+        DeviceDesc::new("i8042", "i8042", &["intel,8042"])
+            .window(WindowRequest::pio_at(I8042_PORT, 5))
+            .with_state(b"KBDC"),
+        DeviceDesc::new("rtc", "rtc", &["motorola,mc146818"])
+            .window(WindowRequest::pio_at(CMOS_PORT, 2))
+            .interrupt(IrqRequest::edge(RTC_IRQ))
+            .acpi(b"RTC_", "PNP0B00", 0)
+            .with_state(b"CMOS"),
+        DeviceDesc::new("pm1a", "pm1a", &["tetra,acpi-pm1a"])
+            .window(WindowRequest::pio_at(PM1A_EVT_PORT, 6))
+            .with_state(b"PM1A"),
+    ]
+}

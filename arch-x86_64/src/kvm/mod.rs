@@ -11,6 +11,7 @@ pub use platform::Platform;
 pub use regs::X86Vcpu;
 
 use crate::boot::BootError;
+use crate::layout::X86Layout;
 use crate::X86_64;
 use vmm_core::bus::BusError;
 use vmm_core::config::PayloadError;
@@ -18,8 +19,8 @@ use vmm_core::hypervisor::ioctls::KvmVm;
 use vmm_core::hypervisor::{HvError, VcpuExit};
 use vmm_core::memory::MemoryError;
 use vmm_core::{
-    Arch, Classify, ErrorKind, ExitAction, ExitContext, Payload, SetupContext, VcpuContext,
-    VmConfig,
+    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, Payload, PlatformContext,
+    VcpuContext, VmConfig,
 };
 
 /// Errors of the x86_64 backend.
@@ -40,6 +41,9 @@ pub enum X86Error {
     /// A device could not be placed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The device layer refused a device.
+    #[error(transparent)]
+    Devices(#[from] vmm_core::devices::DeviceError),
     /// The register table could not be built.
     #[error("building the x86 register table")]
     Regs(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -73,6 +77,7 @@ impl Arch for X86_64 {
     type Error = X86Error;
     type Vm = KvmVm;
     type Vcpu = X86Vcpu;
+    type Layout = X86Layout;
     type Platform = Platform;
 
     fn default_guest() -> Option<Payload> {
@@ -82,7 +87,11 @@ impl Arch for X86_64 {
         })
     }
 
-    fn create_vm(_config: &VmConfig) -> Result<KvmVm, X86Error> {
+    fn layout(config: &VmConfig) -> Result<X86Layout, X86Error> {
+        Ok(X86Layout::new(config.mem_bytes()))
+    }
+
+    fn create_vm(_config: &VmConfig, _layout: &X86Layout) -> Result<KvmVm, X86Error> {
         let vm = KvmVm::create()?;
         vm.fd()
             .set_tss_address(crate::layout::KVM_TSS_ADDR as usize)
@@ -90,16 +99,17 @@ impl Arch for X86_64 {
         Ok(vm)
     }
 
-    fn ram_layout(config: &VmConfig) -> Result<Vec<(vm_memory::GuestAddress, usize)>, X86Error> {
-        Ok(crate::layout::ram_regions(config.mem_bytes()))
-    }
-
-    fn setup(ctx: &mut SetupContext<'_, Self>) -> Result<Platform, X86Error> {
+    fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Platform, X86Error> {
         platform::setup(ctx)
     }
 
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<X86Vcpu, X86Error> {
         vcpu::create(ctx).map(X86Vcpu)
+    }
+
+    fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), X86Error> {
+        let entry = platform::load(ctx)?;
+        vcpu::set_entry(&ctx.vcpus[0].0, &entry)
     }
 
     fn register_table(vm: &KvmVm, _vcpu: &X86Vcpu) -> Result<vmm_core::regs::RegTable, X86Error> {

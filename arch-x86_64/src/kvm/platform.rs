@@ -9,21 +9,17 @@ use crate::cpuid::CpuidEntry;
 use crate::devices::{cmos::Cmos, i8042::I8042, pm::Pm1a};
 use crate::layout::*;
 use crate::X86_64;
-use std::sync::{Arc, Mutex};
-use vmm_core::devices::{DebugExit, FwCfg, Serial16550};
-use vmm_core::hypervisor::VmOps;
-use vmm_core::SetupContext;
-use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_core::devices::{DebugExit, FwCfg, KvmRouter, Serial16550};
+use vmm_core::hypervisor::ioctls::KvmVm;
+use vmm_core::{BuildContext, PlatformContext};
 
 /// What the x86 vCPUs share.
 pub struct Platform {
-    /// The boot vCPU's entry state.
-    pub entry: EntryState,
     /// KVM's supported CPUID, before per-vCPU topology.
     pub cpuid: Vec<CpuidEntry>,
 }
 
-pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86Error> {
+pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X86Error> {
     let cfg = ctx.config;
 
     // The in-kernel PIC/IOAPIC/LAPIC and PIT. Created after guest RAM is registered: on some hosts
@@ -40,59 +36,45 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
         .fd()
         .create_pit2(pit)
         .map_err(kvm_err("KVM_CREATE_PIT2"))?;
-    set_gsi_routing(ctx)?;
+    set_gsi_routing(ctx.vm)?;
 
-    // COM1 on IRQ 4, through an irqfd into the in-kernel PIC/IOAPIC.
-    let irq = EventFd::new(EFD_NONBLOCK).map_err(X86Error::EventFd)?;
-    ctx.vm.register_irqfd(&irq, COM1_IRQ)?;
-    let serial = Arc::new(Mutex::new(Serial16550::new(
-        irq,
-        ctx.console.space.clone(),
-        ctx.console.sink.writer(),
-    )));
-    ctx.pio.insert(COM1_PORT, 8, serial.clone())?;
-    ctx.state.add(b"SERL", serial.clone())?;
+    // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC.
+    let router = KvmRouter(ctx.vm.clone());
+    let [com1, debug_exit, fw_cfg, i8042, rtc, pm1a] = crate::devices::descs();
+    let d = &mut *ctx.devices;
+    let (space, out) = (ctx.console.space.clone(), ctx.console.sink.writer());
+    let serial = d.add_stateful(&router, com1, |r| {
+        Serial16550::new(r.irq.expect("COM1 has an interrupt"), space, out)
+    })?;
     ctx.console.input = Some(serial);
-
-    ctx.pio.insert(
-        DEBUG_EXIT_PORT,
-        4,
-        Arc::new(Mutex::new(DebugExit::new(ctx.exit.clone()))),
-    )?;
-    let fw_cfg = Arc::new(Mutex::new(FwCfg::new(
-        cfg.cpus as u16,
-        cfg.mem_bytes(),
-        &cfg.cmdline,
-    )));
-    ctx.pio.insert(FW_CFG_PORT, 2, fw_cfg.clone())?;
-    ctx.state.add(b"FWCF", fw_cfg)?;
-    let i8042 = Arc::new(Mutex::new(I8042::new(ctx.exit.clone())));
-    ctx.pio.insert(I8042_PORT, 5, i8042.clone())?;
-    ctx.state.add(b"KBDC", i8042)?;
-    let cmos = Arc::new(Mutex::new(Cmos::new(
-        cfg.mem_bytes(),
-        low_ram_end(cfg.mem_bytes()),
-    )));
-    ctx.pio.insert(CMOS_PORT, 2, cmos.clone())?;
-    ctx.state.add(b"CMOS", cmos)?;
-    let pm = Arc::new(Mutex::new(Pm1a::new(ctx.exit.clone())));
-    ctx.pio.insert(PM1A_EVT_PORT, 6, pm.clone())?;
-    ctx.state.add(b"PM1A", pm)?;
+    let exit = ctx.exit.clone();
+    d.add(&router, debug_exit, |_| DebugExit::new(exit))?;
+    d.add_stateful(&router, fw_cfg, |_| {
+        FwCfg::new(cfg.cpus as u16, cfg.mem_bytes(), &cfg.cmdline)
+    })?;
+    let exit = ctx.exit.clone();
+    d.add_stateful(&router, i8042, |_| I8042::new(exit))?;
+    d.add_stateful(&router, rtc, |_| {
+        Cmos::new(cfg.mem_bytes(), low_ram_end(cfg.mem_bytes()))
+    })?;
+    let exit = ctx.exit.clone();
+    d.add_stateful(&router, pm1a, |_| Pm1a::new(exit))?;
 
     let cpuid = ctx
         .vm
         .kvm()
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
-    let cpuid = super::vcpu::from_kvm(&cpuid);
-    if ctx.restoring {
-        // Guest memory and every register come from the snapshot.
-        return Ok(Platform {
-            entry: EntryState::at(CpuMode::Real, 0),
-            cpuid,
-        });
-    }
+    Ok(Platform {
+        cpuid: super::vcpu::from_kvm(&cpuid),
+    })
+}
 
+/// Loads the kernel and its boot data (boot protocol structures, ACPI tables with the placed
+/// devices, descriptor tables and, for a 64-bit entry, the identity map); returns the boot
+/// vCPU's entry state.
+pub(super) fn load(ctx: &BuildContext<'_, X86_64>) -> Result<EntryState, X86Error> {
+    let cfg = ctx.config;
     let kernel_payload = cfg
         .kernel
         .as_ref()
@@ -113,18 +95,19 @@ pub(super) fn setup(ctx: &mut SetupContext<'_, X86_64>) -> Result<Platform, X86E
             cmdline: &cfg.cmdline,
             mem_bytes: cfg.mem_bytes(),
             cpus: cfg.cpus,
+            devices: ctx.devices,
         },
     )?;
     boot::entry::write_descriptor_tables(&mem)?;
     if entry.mode == CpuMode::Long {
         boot::entry::write_identity_map(&mem)?;
     }
-    Ok(Platform { entry, cpuid })
+    Ok(entry)
 }
 
 /// Routes the GSIs as the MADT describes them ([`gsi_routes`]): KVM's default table would deliver
 /// the PIT (GSI 0) to IOAPIC pin 0, where the MADT's override says pin 2.
-fn set_gsi_routing(ctx: &SetupContext<'_, X86_64>) -> Result<(), X86Error> {
+fn set_gsi_routing(vm: &KvmVm) -> Result<(), X86Error> {
     use kvm_bindings::{
         kvm_irq_routing_entry, kvm_irq_routing_entry__bindgen_ty_1, kvm_irq_routing_irqchip,
         KvmIrqRouting, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQ_ROUTING_IRQCHIP,
@@ -151,8 +134,7 @@ fn set_gsi_routing(ctx: &SetupContext<'_, X86_64>) -> Result<(), X86Error> {
             "this many GSI routes",
         ))
     })?;
-    ctx.vm
-        .fd()
+    vm.fd()
         .set_gsi_routing(&routing)
         .map_err(kvm_err("KVM_SET_GSI_ROUTING"))
 }

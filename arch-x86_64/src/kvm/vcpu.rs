@@ -2,6 +2,7 @@
 
 use super::{kvm_err, Platform, X86Error};
 use crate::boot::entry::{instruction_pointer, special_regs, Segment};
+use crate::boot::EntryState;
 use crate::cpuid::{adjust_for_vcpu, CpuidEntry};
 use crate::X86_64;
 use kvm_bindings::{kvm_cpuid_entry2, kvm_fpu, kvm_msr_entry, kvm_regs, kvm_segment, CpuId, Msrs};
@@ -111,42 +112,45 @@ pub(super) fn create(ctx: &VcpuContext<'_, X86_64>) -> Result<KvmVcpu, X86Error>
     }
     fd.set_lapic(&lapic).map_err(kvm_err("KVM_SET_LAPIC"))?;
 
-    // Application processors wait in the in-kernel LAPIC for INIT/SIPI; only the boot vCPU gets
-    // the protocol's entry state.
-    if ctx.id == 0 {
-        let e = &p.entry;
-        let regs = kvm_regs {
-            rip: instruction_pointer(e),
-            rsp: e.rsp,
-            rbp: e.rsp,
-            rax: e.rax,
-            rbx: e.rbx,
-            rsi: e.rsi,
-            rflags: 0x2,
-            ..Default::default()
-        };
-        fd.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
-        let sr = special_regs(e);
-        let mut sregs = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
-        sregs.cs = kvm_segment(&sr.cs);
-        let data = kvm_segment(&sr.data);
-        sregs.ds = data;
-        sregs.es = data;
-        sregs.fs = data;
-        sregs.gs = data;
-        sregs.ss = data;
-        sregs.tr = kvm_segment(&sr.tr);
-        sregs.gdt.base = sr.gdt.0;
-        sregs.gdt.limit = sr.gdt.1;
-        sregs.idt.base = sr.idt.0;
-        sregs.idt.limit = sr.idt.1;
-        sregs.cr0 = sr.cr0;
-        sregs.cr3 = sr.cr3;
-        sregs.cr4 = sr.cr4;
-        sregs.efer = sr.efer;
-        fd.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
-    }
     Ok(vcpu)
+}
+
+/// Sets the boot vCPU's entry state (registers, segments, descriptor tables, control registers).
+/// Application processors wait in the in-kernel LAPIC for INIT/SIPI; only the boot vCPU gets the
+/// protocol's entry state.
+pub(super) fn set_entry(vcpu: &KvmVcpu, e: &EntryState) -> Result<(), X86Error> {
+    let fd = vcpu.fd();
+    let regs = kvm_regs {
+        rip: instruction_pointer(e),
+        rsp: e.rsp,
+        rbp: e.rsp,
+        rax: e.rax,
+        rbx: e.rbx,
+        rsi: e.rsi,
+        rflags: 0x2,
+        ..Default::default()
+    };
+    fd.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
+    let sr = special_regs(e);
+    let mut sregs = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
+    sregs.cs = kvm_segment(&sr.cs);
+    let data = kvm_segment(&sr.data);
+    sregs.ds = data;
+    sregs.es = data;
+    sregs.fs = data;
+    sregs.gs = data;
+    sregs.ss = data;
+    sregs.tr = kvm_segment(&sr.tr);
+    sregs.gdt.base = sr.gdt.0;
+    sregs.gdt.limit = sr.gdt.1;
+    sregs.idt.base = sr.idt.0;
+    sregs.idt.limit = sr.idt.1;
+    sregs.cr0 = sr.cr0;
+    sregs.cr3 = sr.cr3;
+    sregs.cr4 = sr.cr4;
+    sregs.efer = sr.efer;
+    fd.set_sregs(&sregs).map_err(kvm_err("KVM_SET_SREGS"))?;
+    Ok(())
 }
 
 /// "rip=... rsp=... cr0=... efer=... cs=..." for crash reports.

@@ -19,13 +19,14 @@ use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
 use integration_tests::run::chain;
 use std::sync::{Arc, Mutex};
-use vmm_core::bus::Bus;
 use vmm_core::console::{ConsoleSetup, ConsoleSink};
+use vmm_core::devices::Devices;
 use vmm_core::hypervisor::{VcpuExit, VcpuOps};
 use vmm_core::memory::GuestRam;
 use vmm_core::regs::{self, RegAttrs, VcpuState};
-use vmm_core::snapshot::StateRegistry;
-use vmm_core::{Arch, ExitNotifier, SetupContext, VcpuContext, VmConfig};
+use vmm_core::{
+    Arch, BuildContext, ExitNotifier, MachineLayout, PlatformContext, VcpuContext, VmConfig,
+};
 
 /// One vCPU runs; none is parked.
 struct OneCpu;
@@ -45,7 +46,8 @@ impl CpuControl for OneCpu {
 /// A VM built from the guest, with its vCPUs driven by hand.
 struct Rig {
     cfg: VmConfig,
-    vm: PpcVm,
+    layout: arch_ppc64::layout::Ppc64Layout,
+    vm: Arc<PpcVm>,
     ram: Arc<GuestRam>,
     platform: Platform,
     exit: ExitNotifier,
@@ -57,43 +59,56 @@ fn err<E: std::error::Error>(what: &str) -> impl FnOnce(E) -> String + '_ {
 }
 
 impl Rig {
-    fn new(g: &Guest) -> Result<Rig, String> {
+    /// The VM built in the `Arch` phases, and its boot vCPU with the payload loaded.
+    fn new(g: &Guest) -> Result<(Rig, PpcVcpu), String> {
         let cfg = g.config(1, 64);
-        let vm = Ppc64::create_vm(&cfg).map_err(err("creating the VM"))?;
-        let layout = Ppc64::ram_layout(&cfg).map_err(err("layout"))?;
-        let ram = Arc::new(GuestRam::new(&layout).map_err(err("guest RAM"))?);
-        ram.register(&vm).map_err(err("registering RAM"))?;
+        let layout = Ppc64::layout(&cfg).map_err(err("layout"))?;
+        let vm = Arc::new(Ppc64::create_vm(&cfg, &layout).map_err(err("creating the VM"))?);
+        let ram = Arc::new(GuestRam::new(&layout.ram_regions()).map_err(err("guest RAM"))?);
+        ram.register(&*vm).map_err(err("registering RAM"))?;
         let exit = ExitNotifier::new().map_err(err("exit notifier"))?;
         let console = Arc::new(Mutex::new(Vec::new()));
         let mut setup =
             ConsoleSetup::new(ConsoleSink::Buffer(console.clone())).map_err(err("console"))?;
-        let (mut pio, mut mmio) = (Bus::new(), Bus::new());
-        let mut state = StateRegistry::default();
-        let platform = Ppc64::setup(&mut SetupContext {
+        let mut devices = Devices::new(&layout.device_windows()).map_err(err("devices"))?;
+        let platform = Ppc64::platform(&mut PlatformContext {
             config: &cfg,
+            layout: &layout,
             vm: &vm,
             memory: &ram,
-            pio: &mut pio,
-            mmio: &mut mmio,
+            devices: &mut devices,
             exit: &exit,
             console: &mut setup,
-            state: &mut state,
-            restoring: false,
         })
         .map_err(err("platform"))?;
-        Ok(Rig {
+        let rig = Rig {
             cfg,
+            layout,
             vm,
             ram,
             platform,
             exit,
             console,
+        };
+        let mut boot = [rig.vcpu(0)?];
+        Ppc64::load(&mut BuildContext {
+            config: &rig.cfg,
+            layout: &rig.layout,
+            vm: &rig.vm,
+            memory: &rig.ram,
+            platform: &rig.platform,
+            devices: devices.list(),
+            vcpus: &mut boot,
         })
+        .map_err(err("loading the payload"))?;
+        let [v0] = boot;
+        Ok((rig, v0))
     }
 
     fn vcpu(&self, id: u32) -> Result<PpcVcpu, String> {
         Ppc64::create_vcpu(&VcpuContext {
             config: &self.cfg,
+            layout: &self.layout,
             vm: &self.vm,
             memory: &self.ram,
             platform: &self.platform,
@@ -197,8 +212,7 @@ pub fn register(s: &mut Suite) {
         return;
     };
     s.kvm("regs::ppc64_round_trip_into_a_fresh_vcpu", move || {
-        let rig = Rig::new(g)?;
-        let mut v0 = rig.vcpu(0)?;
+        let (rig, mut v0) = Rig::new(g)?;
         if let Some(status) = rig.run(&mut v0, Some("tick 2\n"))? {
             return Err(format!("the guest ended with {status:#x} before tick 2"));
         }
@@ -244,9 +258,8 @@ pub fn register(s: &mut Suite) {
     s.kvm(
         "regs::ppc64_running_guest_moves_register_by_register",
         move || {
-            let rig = Rig::new(g)?;
+            let (rig, mut vcpu) = Rig::new(g)?;
             let table = arch_ppc64::regs::table();
-            let mut vcpu = rig.vcpu(0)?;
             for (id, at) in [(1, "tick 3\n"), (2, "tick 6\n")] {
                 if let Some(status) = rig.run(&mut vcpu, Some(at))? {
                     return Err(format!(

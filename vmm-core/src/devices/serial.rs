@@ -1,24 +1,15 @@
 //! A 16550A UART (vm-superio) whose output goes to the console sink and whose input comes from the
 //! event loop.
 
+use super::irq::{InterruptLine, LineTrigger};
 use crate::bus::BusDevice;
 use crate::console::{ConsoleInput, ConsoleOut};
 use crate::snapshot::{check_version, StateError, Stateful};
 use crate::wire::{Reader, Writer};
 use std::sync::Arc;
 use vm_superio::serial::{SerialEvents, SerialState};
-use vm_superio::{Serial, Trigger};
+use vm_superio::Serial;
 use vmm_sys_util::eventfd::EventFd;
-
-/// Raises the UART's interrupt by signalling an eventfd (an irqfd, or one the arch polls).
-pub struct IrqTrigger(pub EventFd);
-
-impl Trigger for IrqTrigger {
-    type E = std::io::Error;
-    fn trigger(&self) -> Result<(), Self::E> {
-        self.0.write(1)
-    }
-}
 
 /// Tells the event loop that the receive FIFO drained, so it may read more host input.
 pub struct SpaceEvent(pub Arc<EventFd>);
@@ -35,20 +26,15 @@ impl SerialEvents for SpaceEvent {
 
 /// The UART, ready to put on a bus at its 8-register window.
 pub struct Serial16550 {
-    uart: Serial<IrqTrigger, SpaceEvent, ConsoleOut>,
+    uart: Serial<LineTrigger, SpaceEvent, ConsoleOut>,
 }
 
 impl Serial16550 {
     /// A UART raising `irq` and writing to `out`; `space` is signalled when input may resume.
-    pub fn new(irq: EventFd, space: Arc<EventFd>, out: ConsoleOut) -> Self {
+    pub fn new(irq: Arc<dyn InterruptLine>, space: Arc<EventFd>, out: ConsoleOut) -> Self {
         Serial16550 {
-            uart: Serial::with_events(IrqTrigger(irq), SpaceEvent(space), out),
+            uart: Serial::with_events(LineTrigger(irq), SpaceEvent(space), out),
         }
-    }
-
-    /// The interrupt eventfd (to register as an irqfd).
-    pub fn irq(&self) -> &EventFd {
-        &self.uart.interrupt_evt().0
     }
 }
 
@@ -119,23 +105,15 @@ impl Stateful for Serial16550 {
             scratch: regs[8],
             in_buffer,
         };
-        let irq = self
-            .uart
-            .interrupt_evt()
-            .0
-            .try_clone()
-            .map_err(|e| StateError::Invalid(format!("duplicating the UART's eventfd: {e}")))?;
+        let irq = self.uart.interrupt_evt().0.clone();
         let space = self.uart.events().0.clone();
         let placeholder = Serial::with_events(
-            IrqTrigger(
-                irq.try_clone()
-                    .map_err(|e| StateError::Invalid(e.to_string()))?,
-            ),
+            LineTrigger(irq.clone()),
             SpaceEvent(space.clone()),
             Box::new(std::io::sink()) as ConsoleOut,
         );
         let out = std::mem::replace(&mut self.uart, placeholder).into_writer();
-        self.uart = Serial::from_state(&state, IrqTrigger(irq), SpaceEvent(space), out)
+        self.uart = Serial::from_state(&state, LineTrigger(irq), SpaceEvent(space), out)
             .map_err(|e| StateError::Invalid(format!("{e:?}")))?;
         Ok(())
     }
@@ -154,6 +132,7 @@ impl ConsoleInput for Serial16550 {
 mod tests {
     use super::*;
     use crate::console::ConsoleSink;
+    use crate::devices::irq::EventLine;
     use std::sync::Mutex;
     use vmm_sys_util::eventfd::EFD_NONBLOCK;
 
@@ -161,9 +140,9 @@ mod tests {
     fn output_reaches_the_sink_and_input_raises_the_irq() {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let space = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
-        let irq = EventFd::new(EFD_NONBLOCK).unwrap();
+        let irq = Arc::new(EventLine::new().unwrap());
         let mut s = Serial16550::new(
-            irq,
+            irq.clone(),
             space.clone(),
             ConsoleSink::Buffer(buf.clone()).writer(),
         );
@@ -175,7 +154,7 @@ mod tests {
         s.write(1, &[1]);
         let taken = s.push_input(&[b'x'; 100]);
         assert_eq!(taken, 64);
-        assert_eq!(s.irq().read().unwrap(), 1);
+        assert_eq!(irq.0.read().unwrap(), 1);
         assert_eq!(s.push_input(b"y"), 0);
         // Drain the FIFO through the data register: the space event fires when it empties.
         for _ in 0..64 {
@@ -192,7 +171,7 @@ mod tests {
         let space = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
         let mk = || {
             Serial16550::new(
-                EventFd::new(EFD_NONBLOCK).unwrap(),
+                Arc::new(EventLine::new().unwrap()),
                 space.clone(),
                 ConsoleSink::Buffer(buf.clone()).writer(),
             )

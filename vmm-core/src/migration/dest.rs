@@ -7,7 +7,7 @@ use crate::arch::Arch;
 use crate::memory::write_guest;
 use crate::snapshot::envelope::{Envelope, Section};
 use crate::snapshot::sections::{self, TAG_CONF};
-use crate::vm::{Origin, Vmm, VmmOptions, MAX_CPUS};
+use crate::vm::{Origin, Vmm, VmmOptions};
 use crate::wire::Reader;
 use std::time::Duration;
 
@@ -84,8 +84,7 @@ fn receive<A: Arch>(
         conf_version,
         r.blob("CONF").map_err(trunc)?.to_vec(),
     );
-    let config =
-        sections::read_conf(&conf, MAX_CPUS).map_err(|e| protocol(format!("CONF: {e}")))?;
+    let config = sections::read_conf(&conf).map_err(|e| protocol(format!("CONF: {e}")))?;
     let mut vmm = Vmm::<A>::build(config, options, Origin::Incoming)?;
     frame::write(s, Kind::HelloOk, &[])?;
 

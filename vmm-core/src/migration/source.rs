@@ -292,6 +292,9 @@ impl<A: Arch> Vmm<A> {
             self.pause_within(Some(crate::vm::PAUSE_LIMIT))?;
             *paused_here = true;
         }
+        // Stop-and-copy order: what KVM keeps in guest RAM goes there, then the last dirty
+        // pages (KVM's log and userspace writes alike) go over, then the state.
+        self.flush_to_guest_ram()?;
         self.harvest_dirty()?;
         self.send_dirty(tx)?;
         let state = self.capture_state()?;

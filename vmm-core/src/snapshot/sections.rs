@@ -75,7 +75,7 @@ pub fn conf_section(c: &VmConfig) -> Section {
 }
 
 /// Decodes `CONF` into a configuration with no kernel.
-pub fn read_conf(s: &Section, max_cpus: u32) -> Result<VmConfig, SectionError> {
+pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     check("CONF", s, 1)?;
     let mut r = Reader::new(&s.data);
     let cpus = r.u32("the vCPU count")?;
@@ -88,20 +88,18 @@ pub fn read_conf(s: &Section, max_cpus: u32) -> Result<VmConfig, SectionError> {
     let has_irqchip = r.u8("the irqchip flag")? != 0;
     let irqchip = text(r.blob("the irqchip name")?, "the irqchip name")?;
     done(&r, "CONF")?;
-    if cpus == 0 || cpus > max_cpus {
-        return Err(SectionError::Invalid(format!(
-            "{cpus} vCPUs (1..={max_cpus} allowed)"
-        )));
-    }
-    if mem_mib == 0 || mem_mib > (1 << 24) {
-        return Err(SectionError::Invalid(format!("{mem_mib} MiB of RAM")));
-    }
-    Ok(VmConfig {
+    let config = VmConfig {
         cpus,
         mem_mib,
+        ..VmConfig::default()
+    };
+    config
+        .check_limits()
+        .map_err(|e| SectionError::Invalid(e.to_string()))?;
+    Ok(VmConfig {
         cmdline,
         irqchip: has_irqchip.then_some(irqchip),
-        ..VmConfig::default()
+        ..config
     })
 }
 

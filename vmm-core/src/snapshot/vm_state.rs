@@ -11,7 +11,7 @@ use super::memfile::{self, MemFileError};
 use super::sections::{self, MemsInfo, SectionError, CORE_TAGS, TAG_CONF, TAG_MEMS, TAG_VCPU};
 use super::stateful::RegistryError;
 use crate::arch::Arch;
-use crate::vm::{VmState, Vmm, VmmError, VmmOptions, MAX_CPUS};
+use crate::vm::{VmState, Vmm, VmmError, VmmOptions};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -232,7 +232,7 @@ impl<A: Arch> Vmm<A> {
         for s in A::save_vm_state(&sh.vm, &sh.platform).map_err(VmmError::arch_error)? {
             env.push(s);
         }
-        for s in sh.state.save() {
+        for s in sh.devices.state().save() {
             env.push(s);
         }
         env.push(sections::note_section());
@@ -249,7 +249,7 @@ impl<A: Arch> Vmm<A> {
         for s in &env.sections {
             let known = CORE_TAGS.contains(&s.tag)
                 || A::VM_STATE_TAGS.contains(&s.tag)
-                || self.shared().state.tags().any(|t| *t == s.tag);
+                || self.shared().devices.state().tags().any(|t| *t == s.tag);
             if !known && !s.optional {
                 return Err(SnapshotError::UnknownSection {
                     path: path.to_string(),
@@ -291,7 +291,7 @@ impl<A: Arch> Vmm<A> {
         A::restore_vm_state(&sh.vm, &sh.platform, env).map_err(VmmError::arch_error)?;
         let table = self.register_table()?;
         self.restore_vcpus(&table, vcpus.into_iter().map(|v| v.regs).collect())?;
-        self.shared().state.restore(env)?;
+        self.shared().devices.state().restore(env)?;
         Ok(())
     }
 
@@ -325,6 +325,8 @@ impl<A: Arch> Vmm<A> {
         path: &Path,
         hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
     ) -> Result<SnapshotStats, SnapshotError> {
+        // What KVM keeps in guest RAM goes there first, so that the memory file holds it.
+        self.flush_to_guest_ram()?;
         let mut env = self.capture_state()?;
         hook(Step::Captured)?;
         let (dir, name) = split(path);
@@ -405,7 +407,7 @@ impl<A: Arch> Vmm<A> {
                 source,
             }
         };
-        let config = sections::read_conf(section(&TAG_CONF)?, MAX_CPUS).map_err(sec_err("CONF"))?;
+        let config = sections::read_conf(section(&TAG_CONF)?).map_err(sec_err("CONF"))?;
         let mems = sections::read_mems(section(&TAG_MEMS)?).map_err(sec_err("MEMS"))?;
         if u64::from(mems.page_size) != crate::memory::page_size() {
             return Err(SnapshotError::Invalid {
@@ -453,7 +455,7 @@ pub fn describe_json(env: &Envelope, path: &str) -> String {
     );
     for (i, s) in env.sections.iter().enumerate() {
         let detail = match &s.tag {
-            t if t == &TAG_CONF => sections::read_conf(s, MAX_CPUS).ok().map(|c| {
+            t if t == &TAG_CONF => sections::read_conf(s).ok().map(|c| {
                 format!(
                     ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\"",
                     c.cpus,

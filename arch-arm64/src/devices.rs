@@ -1,0 +1,40 @@
+//! The arm64 machine's devices, as the device layer places them: the console UART (a 16550 on
+//! SPI 1, through an irqfd) and the debug exit, at the addresses the docs and test guests use.
+
+use crate::layout::*;
+use vmm_core::devices::{DeviceDesc, IrqRequest, PlacedDevice, WindowRequest};
+use vmm_core::MachineLayout;
+
+/// The devices, in the order they are added.
+pub fn descs() -> Vec<DeviceDesc> {
+    vec![
+        DeviceDesc::ns16550a(
+            crate::fdt::CONSOLE,
+            WindowRequest::mmio_at(UART_BASE, UART_SIZE),
+            IrqRequest::edge(UART_SPI),
+            UART_CLOCK_HZ,
+        )
+        .node("uart")
+        .with_state(b"SERL"),
+        DeviceDesc::debug_exit(WindowRequest::mmio_at(DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE)),
+    ]
+}
+
+/// The devices as `layout` places them (for device-tree tests).
+pub fn planned(layout: &Arm64Layout) -> Vec<PlacedDevice> {
+    vmm_core::devices::plan(&layout.device_windows(), descs())
+        .expect("the arm64 devices fit the arm64 map")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_sit_where_the_docs_say() {
+        let l = planned(&Arm64Layout::for_tests(1));
+        assert_eq!(l[0].window.unwrap().base, UART_BASE);
+        assert_eq!(l[0].irq.unwrap().number, UART_SPI);
+        assert_eq!(l[1].window.unwrap().base, DEBUG_EXIT_BASE);
+    }
+}
