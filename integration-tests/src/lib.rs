@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod fixtures;
+pub mod flushing;
 pub mod guests;
 pub mod harness;
 pub mod host;

@@ -21,6 +21,7 @@ mod regs;
 mod smp;
 mod smp_report;
 mod snapshot;
+mod stop_and_copy;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -60,6 +61,7 @@ fn main() {
     migration::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
+    stop_and_copy::register(&mut s);
     cli::register(&mut s);
     cli_state::register(&mut s);
     cli_status::register(&mut s);
