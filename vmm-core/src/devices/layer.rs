@@ -257,10 +257,7 @@ impl Devices {
         desc: DeviceDesc,
         make: impl FnOnce(Resources) -> D,
     ) -> Result<Arc<Mutex<D>>, DeviceError> {
-        let (res, desc, window, irq) = self.attach(router, desc)?;
-        let d = Arc::new(Mutex::new(make(res)));
-        self.commit(desc, window, irq, Some(d.clone()), None)?;
-        Ok(d)
+        self.add_with(router, desc, make, |_| None)
     }
 
     /// [`Devices::add`] for a device with state, saved under the description's section tag.
@@ -270,9 +267,20 @@ impl Devices {
         desc: DeviceDesc,
         make: impl FnOnce(Resources) -> D,
     ) -> Result<Arc<Mutex<D>>, DeviceError> {
+        self.add_with(router, desc, make, |d| Some(d.clone()))
+    }
+
+    fn add_with<D: BusDevice + 'static>(
+        &mut self,
+        router: &dyn InterruptRouter,
+        desc: DeviceDesc,
+        make: impl FnOnce(Resources) -> D,
+        state: impl FnOnce(&Arc<Mutex<D>>) -> Option<SharedState>,
+    ) -> Result<Arc<Mutex<D>>, DeviceError> {
         let (res, desc, window, irq) = self.attach(router, desc)?;
         let d = Arc::new(Mutex::new(make(res)));
-        self.commit(desc, window, irq, Some(d.clone()), Some(d.clone()))?;
+        let state = state(&d);
+        self.commit(desc, window, irq, Some(d.clone()), state)?;
         Ok(d)
     }
 
