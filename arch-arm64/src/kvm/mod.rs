@@ -80,9 +80,10 @@ impl Arch for Arm64 {
         create_vcpu(ctx.vm, ctx.id, ctx.platform.target(), ctx.id != 0)
     }
 
-    /// The GIC's distributor, redistributors and ITS are initialised once every vCPU exists.
+    /// The GIC's distributor, redistributors and ITS are initialised once every vCPU exists;
+    /// the devices' irqfds are registered after that.
     fn finish(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {
-        ctx.platform.gic().init()
+        ctx.platform.finish()
     }
 
     fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {

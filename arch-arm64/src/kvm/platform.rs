@@ -13,13 +13,15 @@ use crate::regs::{get_u64, set_u64, MPIDR_EL1};
 use crate::Arm64;
 use kvm_bindings::kvm_vcpu_init;
 use std::sync::OnceLock;
-use vmm_core::devices::{DebugExit, KvmRouter, Serial16550};
+use vmm_core::devices::irq::DeferredIrqfds;
+use vmm_core::devices::{DebugExit, Serial16550};
 use vmm_core::memory::write_guest;
 use vmm_core::{BuildContext, PlatformContext};
 
 /// What the arm64 vCPUs share.
 pub struct Platform {
     gic: Gic,
+    irqfds: DeferredIrqfds,
     irqchip: IrqChipKind,
     target: kvm_vcpu_init,
     boot: OnceLock<BootPlan>,
@@ -34,6 +36,12 @@ impl Platform {
     /// The vGIC devices.
     pub fn gic(&self) -> &Gic {
         &self.gic
+    }
+
+    /// Initialises the vGIC (every vCPU exists), then registers the devices' irqfds.
+    pub(super) fn finish(&self) -> Result<(), Arm64Error> {
+        self.gic.init()?;
+        Ok(self.irqfds.register()?)
     }
 
     /// The vCPU target every vCPU is initialised for (`KVM_ARM_PREFERRED_TARGET`).
@@ -53,7 +61,8 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
     let target = preferred_target(ctx.vm)?;
 
     // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit.
-    let router = KvmRouter(ctx.vm.clone());
+    // KVM takes irqfds only once the vGIC is initialised: they are registered in `finish`.
+    let router = DeferredIrqfds::new(ctx.vm.clone());
     let mut descs = crate::devices::descs().into_iter();
     let (space, out) = (ctx.console.space.clone(), ctx.console.sink.writer());
     let serial = ctx
@@ -69,6 +78,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         })?;
     Ok(Platform {
         gic,
+        irqfds: router,
         irqchip: layout.irqchip,
         target,
         boot: OnceLock::new(),

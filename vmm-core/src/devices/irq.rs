@@ -104,6 +104,59 @@ impl InterruptRouter for KvmRouter {
     }
 }
 
+/// Routes like [`KvmRouter`], but registers its irqfds only when told to ([`Self::register`]):
+/// for an interrupt controller that takes irqfds only once it is initialised (arm64's vGIC, after
+/// every vCPU exists). An edge before then is kept by the eventfd and delivered at registration.
+pub struct DeferredIrqfds {
+    vm: Arc<dyn VmOps>,
+    pending: std::sync::Mutex<Vec<(EventFd, u32)>>,
+}
+
+impl DeferredIrqfds {
+    /// A router for `vm` with nothing registered yet.
+    pub fn new(vm: Arc<dyn VmOps>) -> Self {
+        DeferredIrqfds {
+            vm,
+            pending: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers every irqfd made so far with KVM.
+    pub fn register(&self) -> Result<(), HvError> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (fd, gsi) in pending.drain(..) {
+            self.vm.register_irqfd(&fd, gsi)?;
+        }
+        Ok(())
+    }
+}
+
+impl InterruptRouter for DeferredIrqfds {
+    fn line(&self, irq: u32, trigger: Trigger) -> Result<Arc<dyn InterruptLine>, HvError> {
+        Ok(match trigger {
+            Trigger::Edge => {
+                let fd = EventFd::new(EFD_NONBLOCK).map_err(|source| HvError::Ioctl {
+                    op: "eventfd",
+                    source,
+                })?;
+                let dup = fd.try_clone().map_err(|source| HvError::Ioctl {
+                    op: "dup(eventfd)",
+                    source,
+                })?;
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((dup, irq));
+                Arc::new(IrqfdLine { fd })
+            }
+            Trigger::Level => Arc::new(KvmLevelLine {
+                vm: self.vm.clone(),
+                irq,
+            }),
+        })
+    }
+}
+
 /// A line that goes nowhere, for a device whose interrupt the platform does not wire yet (the
 /// guest polls it).
 pub struct Unwired;
