@@ -121,10 +121,11 @@ pub struct Arm64Layout {
 }
 
 impl Arm64Layout {
-    /// The map for `config`, checked (RAM size, vCPU count, `--irqchip`, `--raw`).
+    /// The map for `config`, checked as far as it can be before the VM exists (RAM size,
+    /// `--irqchip`, `--raw`; the vCPU count is checked by the platform, once vmm-core has
+    /// compared it with KVM's own limit, so that the tighter limit is the one reported).
     pub fn new(config: &vmm_core::VmConfig) -> Result<Self, crate::error::Arm64Error> {
         let irqchip = crate::config::check_early(config)?;
-        check(config.cpus, config.mem_bytes())?;
         Ok(Arm64Layout {
             mem_bytes: config.mem_bytes(),
             irqchip,

@@ -57,6 +57,7 @@ impl Platform {
 
 pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Arm64Error> {
     let layout = ctx.layout;
+    crate::layout::check(ctx.config.cpus, layout.mem_bytes)?;
     let gic = Gic::create(ctx.vm, &layout.gic)?;
     let target = preferred_target(ctx.vm)?;
 
