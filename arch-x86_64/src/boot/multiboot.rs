@@ -190,7 +190,7 @@ pub fn load(
                 .iter()
                 .map(|s| Chunk {
                     addr: s.paddr,
-                    bytes: &image[s.offset as usize..(s.offset + s.filesz) as usize],
+                    bytes: s.data,
                     memsz: s.memsz,
                 })
                 .collect();
