@@ -34,7 +34,6 @@ fn snapshot_code(e: &SnapshotError) -> u8 {
 
 impl Failure {
     /// A host error.
-    #[allow(dead_code)] // for hosts whose arch backend cannot run guests yet
     pub fn host(error: anyhow::Error) -> Self {
         Failure {
             code: EXIT_HOST,

@@ -20,7 +20,6 @@ pub struct RunStats {
 
 /// Builds the VM `launch` describes and runs it until the guest ends; with `stats`, also returns
 /// what [`RunStats`] holds (measured only then: the exit path stays short).
-#[allow(dead_code)] // unused on hosts whose arch backend cannot run guests yet
 pub fn run<A: Arch>(
     launch: Launch,
     options: VmmOptions,

@@ -3,10 +3,10 @@
 //! and bad input, 4 for host errors), and never a panic.
 
 use integration_tests::harness::{check, kvm_unavailable, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::Scratch;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use tetra_host::{HostArch, HOST_ARCH};
 use vmm_core::Arch;
 
 fn tetra() -> PathBuf {
@@ -166,7 +166,7 @@ fn main() {
     ];
     // The malformed images are x86 kernel formats (ELF, bzImage, multiboot); other arches load
     // their own formats and test them in their crates.
-    let x86 = HostArch::NAME == "x86_64";
+    let x86 = HOST_ARCH == "x86_64";
     for &(name, image, words) in bad_images {
         if !x86 {
             s.skip(

@@ -1,12 +1,13 @@
-//! The x86_64 body of the state benchmark.
+//! The body of the state benchmark: generic over the host's arch, run where its guests exist
+//! (x86_64 today, see `main.rs`).
 
 use integration_tests::guests::{self, Guest};
-use integration_tests::host::HostArch;
 use integration_tests::run::{chain, Scratch, TestVm};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tetra_host::HostArch;
 use vmm_core::bus::BusDevice;
 use vmm_core::console::ConsoleSink;
 use vmm_core::migration::MigrateOptions;

@@ -5,8 +5,8 @@
 use arch_x86_64::boot::entry::{
     instruction_pointer, special_regs, write_descriptor_tables, CpuMode, EntryState, Segment,
 };
+use arch_x86_64::X86_64;
 use integration_tests::guests;
-use integration_tests::host::HostArch;
 use integration_tests::run::TestVm;
 use kvm_bindings::{kvm_segment, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuExit};
@@ -143,7 +143,7 @@ pub fn pio_cycles(runs: usize) -> (f64, f64) {
             run_minimal(g.image, raw.addr, CpuMode::Protected, 16).0,
         ));
         let sink = Arc::new(Mutex::new(Sink::default()));
-        let mut vm = TestVm::<HostArch>::new(g.config(1, 16)).unwrap();
+        let mut vm = TestVm::<X86_64>::new(g.config(1, 16)).unwrap();
         vm.vmm.add_pio_device(0x80, 1, sink.clone()).unwrap();
         match vm.finish().unwrap().exit {
             GuestExit::DebugExit(c) => t.push(f64::from(c)),

@@ -6,7 +6,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 /// Why KVM tests cannot run here, or `None` when they can.
 pub fn kvm_unavailable() -> Option<String> {
-    if !crate::host::CAN_RUN_GUESTS {
+    if !tetra_host::CAN_RUN_GUESTS {
         return Some("this arch's backend cannot run guests yet".into());
     }
     match std::fs::OpenOptions::new()

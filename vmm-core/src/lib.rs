@@ -14,6 +14,7 @@ pub mod console;
 pub mod control;
 pub mod devices;
 pub mod dirty;
+pub mod elf;
 pub mod error_chain;
 pub mod event_loop;
 pub mod exit;

@@ -284,33 +284,17 @@ mod tests {
     /// A 64-bit ELF kernel with one PT_LOAD at 1 MiB and, with `pvh`, a PT_NOTE holding
     /// XEN_ELFNOTE_PHYS32_ENTRY.
     fn elf64(pvh: Option<u32>) -> Vec<u8> {
-        let mut b = vec![0u8; 0x200];
-        put(&mut b, 0, &[0x7f, b'E', b'L', b'F', 2, 1, 1]);
-        put(&mut b, 16, &2u16.to_le_bytes()); // ET_EXEC
-        put(&mut b, 18, &0x3eu16.to_le_bytes()); // EM_X86_64
-        put(&mut b, 20, &1u32.to_le_bytes());
-        put(&mut b, 24, &0x10_0000u64.to_le_bytes()); // e_entry
-        put(&mut b, 32, &64u64.to_le_bytes()); // e_phoff
-        put(&mut b, 52, &64u16.to_le_bytes()); // e_ehsize
-        put(&mut b, 54, &56u16.to_le_bytes()); // e_phentsize
-        put(&mut b, 56, &2u16.to_le_bytes()); // e_phnum
-        let phdr = |b: &mut Vec<u8>, at: usize, ty: u32, off: u64, paddr: u64, size: u64| {
-            put(b, at, &ty.to_le_bytes());
-            put(b, at + 8, &off.to_le_bytes());
-            put(b, at + 16, &paddr.to_le_bytes());
-            put(b, at + 24, &paddr.to_le_bytes());
-            put(b, at + 32, &size.to_le_bytes());
-            put(b, at + 40, &size.to_le_bytes());
-        };
-        phdr(&mut b, 64, 1, 0x180, 0x10_0000, 0x80); // PT_LOAD
-        if let Some(entry) = pvh {
-            // Note: namesz 4, descsz 4, type 18, "Xen\0", entry.
-            put(&mut b, 0x100, &[4, 0, 0, 0, 4, 0, 0, 0, 18, 0, 0, 0]);
-            put(&mut b, 0x10c, b"Xen\0");
-            put(&mut b, 0x110, &entry.to_le_bytes());
-            phdr(&mut b, 120, 4, 0x100, 0, 20); // PT_NOTE
+        use vmm_core::elf::build::{note, ElfBuilder};
+        use vmm_core::elf::{ByteOrder, Class, EM_X86_64};
+        let le = ByteOrder::Little;
+        let b = ElfBuilder::new(Class::Elf64, le, EM_X86_64)
+            .entry(0x10_0000)
+            .load(0x10_0000, 0x10_0000, &[0xf4; 0x80], 0x80);
+        match pvh {
+            Some(entry) => b.notes(&note(le, b"Xen", 18, &entry.to_le_bytes())),
+            None => b,
         }
-        b
+        .build()
     }
 
     #[test]

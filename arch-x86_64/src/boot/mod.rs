@@ -17,7 +17,7 @@ use vmm_core::RawLoad;
 /// Errors loading a kernel. Every one is the user's input at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
-    /// A malformed ELF.
+    /// An ELF that is malformed or not an x86 kernel.
     #[error("{name}")]
     Elf {
         /// The kernel's name.

@@ -190,7 +190,7 @@ pub fn load(
                 .iter()
                 .map(|s| Chunk {
                     addr: s.paddr,
-                    bytes: &image[s.offset as usize..(s.offset + s.filesz) as usize],
+                    bytes: s.data,
                     memsz: s.memsz,
                 })
                 .collect();
@@ -203,12 +203,25 @@ pub fn load(
             return Err(MultibootError::BelowOneMib(c.addr));
         }
         write_guest(mem, "multiboot kernel segment", c.addr, c.bytes)?;
-        let bss = vec![0u8; (c.memsz - c.bytes.len() as u64) as usize];
+        let (bss_at, bss_len) = (
+            c.addr + c.bytes.len() as u64,
+            c.memsz - c.bytes.len() as u64,
+        );
+        // The image says how large the BSS is: refuse one larger than RAM before allocating it.
+        if bss_len > mem_bytes {
+            return Err(MemoryError::OutOfRange {
+                what: "multiboot kernel bss".into(),
+                addr: bss_at,
+                len: bss_len,
+                ram_mib: mem_bytes >> 20,
+            }
+            .into());
+        }
         write_guest(
             mem,
             "multiboot kernel bss",
-            c.addr + c.bytes.len() as u64,
-            &bss,
+            bss_at,
+            &vec![0u8; bss_len as usize],
         )?;
         kernel_end = kernel_end.max(c.addr + c.memsz);
     }
@@ -345,6 +358,12 @@ mod tests {
             load(&mem, &img, &hdr, 0x20000, None, 1 << 20),
             Err(MultibootError::Memory(_))
         ));
+        // A 4 GiB BSS in 4 MiB of RAM is refused before it is allocated.
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+        let mut huge = img.clone();
+        huge[52 + 20..52 + 24].copy_from_slice(&u32::MAX.to_le_bytes()); // p_memsz
+        let e = load(&mem, &huge, &hdr, 0x20000, None, 4 << 20).unwrap_err();
+        assert!(e.to_string().contains("multiboot kernel bss"), "{e}");
         let v = Header {
             flags: FLAG_VIDEO_MODE,
             ..hdr

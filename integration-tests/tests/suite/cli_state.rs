@@ -3,11 +3,11 @@
 
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::process::{tetra, wait_for_path, Tetra};
 use integration_tests::proxy::{self, Fault};
 use integration_tests::run::Scratch;
 use std::path::Path;
+use tetra_host::HostArch;
 use vmm_core::migration::frame::Kind;
 use vmm_core::Arch;
 

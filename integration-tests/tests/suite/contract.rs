@@ -14,10 +14,10 @@
 use crate::expect;
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{run, tetra_bin, timeout, Scratch};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use tetra_host::HostArch;
 use vmm_core::GuestExit;
 
 /// `tetra run --kernel IMG [--raw ADDR[:MODE]] ARGS...` for guest `g`; returns (status, stdout).

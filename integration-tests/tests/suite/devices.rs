@@ -4,10 +4,10 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::probe::{self, Probe};
 use integration_tests::run::{run, TestVm};
 use std::sync::{Arc, Mutex};
+use tetra_host::HostArch;
 use vmm_core::{Arch, GuestExit, VmConfig};
 
 pub fn register(s: &mut Suite) {

@@ -6,8 +6,8 @@
 
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{chain, TestVm};
+use tetra_host::HostArch;
 use vmm_core::memory::{page_size, MapChange};
 use vmm_core::GuestExit;
 

@@ -6,8 +6,8 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{chain, run, TestVm};
+use tetra_host::HostArch;
 use vmm_core::{ErrorKind, GuestExit};
 
 pub fn register(s: &mut Suite) {

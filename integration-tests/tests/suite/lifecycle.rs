@@ -2,9 +2,9 @@
 
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::TestVm;
 use std::time::Duration;
+use tetra_host::HostArch;
 use vmm_core::{GuestExit, VmState};
 
 pub fn register(s: &mut Suite) {

@@ -5,11 +5,11 @@
 
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::proxy::{self, Fault};
 use integration_tests::run::{chain, Scratch, TestVm};
 use std::sync::mpsc;
 use std::time::Duration;
+use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::console::ConsoleSink;
 use vmm_core::migration::frame::Kind;

@@ -8,12 +8,12 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::probe::{self, Probe};
 use integration_tests::run::{chain, TestVm};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tetra_host::HostArch;
 use vmm_core::GuestExit;
 
 pub fn register(s: &mut Suite) {

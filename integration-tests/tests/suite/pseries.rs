@@ -4,9 +4,9 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{run, TestVm};
-use vmm_core::{Arch, GuestExit, Payload, RawLoad, VmConfig};
+use tetra_host::{HostArch, HOST_ARCH};
+use vmm_core::{GuestExit, Payload, RawLoad, VmConfig};
 
 /// Parses "rtas: date Y M D".
 fn rtas_date(console: &str) -> Option<(u32, u32, u32)> {
@@ -36,7 +36,7 @@ fn utc_dates() -> [(u32, u32, u32); 2] {
 pub fn register(s: &mut Suite) {
     // pseries-only behaviour of the ppc64 guests (other arches' guests of the same names meet the
     // shared contracts only).
-    if HostArch::NAME != "ppc64" {
+    if HOST_ARCH != "ppc64" {
         return;
     }
     if let Some(g) = guests::get("entry") {

@@ -4,8 +4,8 @@
 
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{chain, TestVm};
+use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::regs::{self, RegAttrs, RegTable, VcpuState};
 use vmm_core::GuestExit;

@@ -6,8 +6,8 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::Suite;
-use integration_tests::host::HostArch;
 use integration_tests::run::run;
+use tetra_host::HostArch;
 use vmm_core::GuestExit;
 
 pub fn register(s: &mut Suite) {

@@ -4,9 +4,9 @@
 
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{chain, Scratch, TestVm};
 use std::path::Path;
+use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::console::ConsoleSink;
 use vmm_core::snapshot::{SnapshotError, Step};

@@ -13,11 +13,11 @@
 use integration_tests::flushing::{has_marker, Flushing, FLUSHES};
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
-use integration_tests::host::HostArch;
 use integration_tests::run::{chain, Scratch, TestVm};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
+use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::console::ConsoleSink;
 use vmm_core::memory::{GuestMemoryMmap, GuestRam};

@@ -1,0 +1,140 @@
+//! The body of the vmm benchmark (see `main.rs`): x86_64 only, as its baseline is.
+
+#[path = "minimal.rs"]
+mod minimal;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const SPAWN_RUNS: usize = 30;
+const PIO_RUNS: usize = 9;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// One spawn: (ms to first stdout byte, ms to exit, stderr).
+fn spawn_timed(mut cmd: Command) -> (Option<f64>, f64, String) {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut b = [0u8; 1];
+    let first = match out.read(&mut b) {
+        Ok(1) => Some(start.elapsed().as_secs_f64() * 1e3),
+        _ => None,
+    };
+    let mut rest = Vec::new();
+    let _ = out.read_to_end(&mut rest);
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    let status = child.wait().expect("wait");
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    assert!(status.success(), "{status}: {err}");
+    (first, ms, err)
+}
+
+/// Medians over interleaved spawns of each command: (first byte, exit, last stderr) per command.
+fn spawn_interleaved(cmds: &[&dyn Fn() -> Command]) -> Vec<(Option<f64>, f64, String)> {
+    let mut samples: Vec<(Vec<f64>, Vec<f64>, String)> = vec![Default::default(); cmds.len()];
+    for _ in 0..SPAWN_RUNS {
+        for (i, mk) in cmds.iter().enumerate() {
+            let (f, e, err) = spawn_timed(mk());
+            if let Some(f) = f {
+                samples[i].0.push(f);
+            }
+            samples[i].1.push(e);
+            samples[i].2 = err;
+        }
+    }
+    samples
+        .into_iter()
+        .map(|(f, e, err)| ((!f.is_empty()).then(|| median(f)), median(e), err))
+        .collect()
+}
+
+/// "beyond guest RAM N KiB" from a `--stats` line.
+fn beyond_kib(stderr: &str) -> f64 {
+    let w: Vec<&str> = stderr.split_whitespace().collect();
+    let i = w
+        .iter()
+        .position(|x| *x == "beyond")
+        .expect("a --stats line");
+    w[i + 3].parse().expect("a number")
+}
+
+fn row(what: &str, tetra: impl std::fmt::Display, base: impl std::fmt::Display, ratio: f64) {
+    println!("{what:<40} {tetra:>10} {base:>26} {ratio:>7.2}x");
+}
+
+/// Runs the benchmark, or (with `--minimal-child`) the minimal loop's child process.
+pub fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--minimal-child") {
+        minimal::child_main();
+        return;
+    }
+    if let Some(why) = integration_tests::harness::kvm_unavailable() {
+        println!("skipped: {why}");
+        return;
+    }
+    let me = std::env::current_exe().unwrap();
+    let tetra = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tetra"));
+        c.args(["run", "--stats"]);
+        c
+    };
+    let tru = || Command::new("true");
+    let min = || {
+        let mut c = Command::new(&me);
+        c.arg("--minimal-child");
+        c
+    };
+    println!(
+        "tetra benchmark: medians of {SPAWN_RUNS} interleaved spawns and {PIO_RUNS} PIO runs; ratio = tetra / baseline"
+    );
+    println!(
+        "{:<40} {:>10} {:>26} {:>8}",
+        "metric", "tetra", "baseline", "ratio"
+    );
+    let r = spawn_interleaved(&[&tetra, &tru, &min]);
+    let (t, tr, m) = (&r[0], &r[1], &r[2]);
+    let tf = t.0.expect("tetra printed nothing");
+    let mf = m.0.expect("the minimal loop printed nothing");
+    row(
+        "(a) spawn -> first serial byte, ms",
+        format!("{tf:.2}"),
+        format!("true exits: {:.2}", tr.1),
+        tf / tr.1,
+    );
+    row("", "", format!("minimal loop: {mf:.2}"), tf / mf);
+    row(
+        "(a) spawn -> exit, ms",
+        format!("{:.2}", t.1),
+        format!("true: {:.2}", tr.1),
+        t.1 / tr.1,
+    );
+    row("", "", format!("minimal loop: {:.2}", m.1), t.1 / m.1);
+
+    let (tp, mp) = minimal::pio_cycles(PIO_RUNS);
+    row(
+        "(b) TSC cycles per userspace PIO exit",
+        format!("{tp:.0}"),
+        format!("minimal loop: {mp:.0}"),
+        tp / mp,
+    );
+
+    let (tb, mb) = (beyond_kib(&t.2), beyond_kib(&m.2));
+    row(
+        "(c) peak RSS beyond guest RAM, MiB",
+        format!("{:.2}", tb / 1024.0),
+        format!("minimal loop: {:.2}", mb / 1024.0),
+        tb / mb,
+    );
+    println!("goals: exec -> first guest instruction < 5 ms; RSS beyond guest RAM < 3 MiB; PIO exit within 5% of the minimal loop");
+}
