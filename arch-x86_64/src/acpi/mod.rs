@@ -17,8 +17,6 @@
 pub mod aml;
 pub mod dsdt;
 pub mod fadt;
-#[cfg(test)]
-mod handwritten;
 pub mod madt;
 pub mod sdt;
 
