@@ -35,7 +35,10 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
         device: d.desc.name,
         why: why.to_string(),
     };
-    let seg = std::str::from_utf8(&acpi.name).map_err(|_| bad("name is not ASCII"))?;
+    let seg = std::str::from_utf8(&acpi.name)
+        .ok()
+        .filter(|s| s.is_ascii())
+        .ok_or_else(|| bad("name is not ASCII"))?;
     if !is_eisa_id(acpi.hid) {
         return Err(bad("_HID is not an EISA id"));
     }
@@ -216,6 +219,7 @@ mod tests {
             (placed(*b"LOWR", "pnp0501", 0, None, None), "EISA"),
             (placed(*b"HEXD", "PNP050G", 0, None, None), "EISA"),
             (placed(*b"\xff\xfe__", "PNP0501", 0, None, None), "ASCII"),
+            (placed(*b"\xc3\xa9__", "PNP0501", 0, None, None), "ASCII"),
         ];
         for (d, why) in cases {
             let e = super::build(std::slice::from_ref(&d)).unwrap_err();

@@ -4,8 +4,9 @@
 //! too, built in [`super::build`].
 //!
 //! Every header the crate writes carries its own creator id (`acpi_tables::CREATOR_ID`, "RVAT",
-//! revision 0x01000000): the creator of a table is the program that encoded it, and no OS acts on
-//! it (Linux prints it in its table list).
+//! revision 0x01000000) where tetra's own encoder wrote "TTRA", 1: the creator of a table is
+//! the program that encoded it. Linux prints it in its table list and nothing else reads it that
+//! we know of.
 //!
 //! Byte order: ACPI tables are little-endian. The crate's typed tables (`Rsdp`, `XSDT`, `FACS`,
 //! `FADTBuilder`, the MADT structures) use zerocopy's little-endian field types and its AML
