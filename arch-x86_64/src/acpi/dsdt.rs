@@ -2,13 +2,27 @@
 //! power-off, and under `\_SB` every placed device with an ACPI description (the device layer's
 //! list): today COM1 (PNP0501, ports 0x3F8-0x3FF, IRQ 4) and the CMOS RTC (PNP0B00, ports
 //! 0x70-0x71, IRQ 8). Linux's PNP layer binds its 8250 and rtc-cmos drivers to them.
+//!
+//! The AML is `acpi_tables::aml`'s, with tetra's [`IrqNoFlags`] for ISA interrupts ([`super::aml`]
+//! says why); the header is [`super::sdt::table`].
 
-use super::aml::{device, eisa_id, integer, interrupt, io_port, irq_no_flags, memory32_fixed};
-use super::aml::{name, package, resource_template, scope};
-use super::sdt::Sdt;
+use super::aml::IrqNoFlags;
+use super::sdt::table;
 use super::AcpiError;
 use crate::devices::pm::SLP_TYP_S5;
+use acpi_tables::aml::{Device, EISAName, Interrupt, Memory32Fixed, Name, Package, Path};
+use acpi_tables::aml::{ResourceTemplate, Scope, IO};
+use acpi_tables::Aml;
 use vmm_core::devices::{PlacedDevice, Space, Trigger};
+
+/// Whether `id` is an EISA id: three upper-case letters and four hexadecimal digits
+/// (`PNP0501`), as `EISAName` needs.
+fn is_eisa_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 7
+        && b[..3].iter().all(u8::is_ascii_uppercase)
+        && b[3..].iter().all(u8::is_ascii_hexdigit)
+}
 
 /// A placed device's `Device` object: its EISA id, `_UID`, and `_CRS` with its window (an I/O
 /// range or a 32-bit memory range) and its interrupt (an ISA IRQ for edge lines below 16, an
@@ -21,58 +35,68 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
         device: d.desc.name,
         why: why.to_string(),
     };
-    let mut crs = Vec::new();
+    let seg = std::str::from_utf8(&acpi.name)
+        .ok()
+        .filter(|s| s.is_ascii())
+        .ok_or_else(|| bad("name is not ASCII"))?;
+    if !is_eisa_id(acpi.hid) {
+        return Err(bad("_HID is not an EISA id"));
+    }
+    let mut crs: Vec<Box<dyn Aml>> = Vec::new();
     if let Some(w) = d.window {
         crs.push(match w.space {
             Space::Pio => {
                 let base = u16::try_from(w.base).map_err(|_| bad("port beyond 0xffff"))?;
                 let len = u8::try_from(w.len).map_err(|_| bad("port range over 255 bytes"))?;
-                io_port(base, len)
+                // IO (Decode16, base, base, 1, len): a fixed range.
+                Box::new(IO::new(base, base, 1, len))
             }
             Space::Mmio => {
                 let base = u32::try_from(w.base).map_err(|_| bad("MMIO beyond 4 GiB"))?;
                 let len = u32::try_from(w.len).map_err(|_| bad("MMIO range over 4 GiB"))?;
-                memory32_fixed(base, len)
+                Box::new(Memory32Fixed::new(true, base, len))
             }
         });
     }
     if let Some(i) = d.irq {
-        crs.push(match (i.number, i.trigger) {
-            (n @ 0..16, Trigger::Edge) => irq_no_flags(n as u8),
-            (n, t) => interrupt(n, t == Trigger::Edge),
+        let edge = i.trigger == Trigger::Edge;
+        crs.push(match IrqNoFlags::new(i.number) {
+            Some(isa) if edge => Box::new(isa),
+            // Interrupt (ResourceConsumer, Edge|Level, ActiveHigh, Exclusive) { number }
+            _ => Box::new(Interrupt::new(true, edge, false, false, i.number)),
         });
     }
-    let body = [
-        name(b"_HID", &integer(u64::from(eisa_id(acpi.hid)))),
-        name(b"_UID", &integer(u64::from(acpi.uid))),
-        name(b"_CRS", &resource_template(&crs)),
-    ]
-    .concat();
-    Ok(Some(device(&acpi.name, &body)))
+    let crs = ResourceTemplate::new(crs.iter().map(|c| c.as_ref()).collect());
+    let hid = Name::new(Path::new("_HID"), &EISAName::new(acpi.hid));
+    let uid = Name::new(Path::new("_UID"), &acpi.uid);
+    let crs = Name::new(Path::new("_CRS"), &crs);
+    let mut aml = Vec::new();
+    Device::new(Path::new(seg), vec![&hid, &uid, &crs]).to_aml_bytes(&mut aml);
+    Ok(Some(aml))
 }
 
 /// The DSDT, as bytes: `\_S5` and every device in `devices` that has an ACPI description.
 pub fn build(devices: &[PlacedDevice]) -> Result<Vec<u8>, AcpiError> {
-    let mut t = Sdt::new(*b"DSDT", 2);
     // \_S5: SLP_TYP for PM1a and PM1b, then two reserved values.
-    let s5 = integer(u64::from(SLP_TYP_S5));
-    t.append(&name(
-        b"_S5_",
-        &package(&[s5.clone(), s5, integer(0), integer(0)]),
-    ));
+    let s5 = u64::from(SLP_TYP_S5);
+    let s5 = Name::new(Path::new("_S5_"), &Package::new(vec![&s5, &s5, &0u8, &0u8]));
     let mut sb = Vec::new();
     for d in devices {
         if let Some(aml) = acpi_device(d)? {
             sb.extend_from_slice(&aml);
         }
     }
-    t.append(&scope(b"\\_SB_", &sb));
-    Ok(t.finish())
+    let mut aml = Vec::new();
+    s5.to_aml_bytes(&mut aml);
+    aml.extend_from_slice(&Scope::raw(Path::new("\\_SB_"), sb));
+    Ok(table(*b"DSDT", 2, &aml))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::table;
+    use super::super::tests::{devices, placed, table};
+    use super::super::AcpiError;
+    use vmm_core::devices::{Space, Trigger};
 
     fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         hay.windows(needle.len()).position(|w| w == needle)
@@ -80,7 +104,7 @@ mod tests {
 
     #[test]
     fn s5_package_and_legacy_devices_are_encoded() {
-        let img = super::super::build(1, &super::super::tests::devices()).unwrap();
+        let img = super::super::build(1, &devices()).unwrap();
         let d = table(&img, img.dsdt, b"DSDT");
         assert_eq!(d[8], 2, "revision 2: 64-bit integers");
         let aml = &d[36..];
@@ -107,5 +131,100 @@ mod tests {
         )
         .is_some());
         assert!(find(&aml[rtc..], &[0x47, 1, 0x70, 0, 0x70, 0, 1, 2, 0x22, 0, 1]).is_some());
+    }
+
+    /// The whole `Device` object of a device with an MMIO window and a level interrupt, and of one
+    /// with an edge interrupt above the ISA range: Memory32Fixed and extended Interrupt
+    /// descriptors (ACPI 6.5, 6.4.3.4 and 6.4.3.6), as iasl encodes them.
+    #[test]
+    fn mmio_windows_and_gsis_use_memory32fixed_and_extended_interrupts() {
+        let level = placed(
+            *b"VIRT",
+            "PNP0103",
+            7,
+            Some((Space::Mmio, 0xd000_0000, 0x200)),
+            Some((5, Trigger::Level)),
+        );
+        let aml = super::acpi_device(&level).unwrap().unwrap();
+        #[rustfmt::skip]
+        let want = [
+            0x5b, 0x82, 0x36, b'V', b'I', b'R', b'T',
+            // Name (_HID, EisaId ("PNP0103"))
+            0x08, b'_', b'H', b'I', b'D', 0x0c, 0x41, 0xd0, 0x01, 0x03,
+            // Name (_UID, 7)
+            0x08, b'_', b'U', b'I', b'D', 0x0a, 7,
+            // Name (_CRS, ResourceTemplate () {
+            0x08, b'_', b'C', b'R', b'S', 0x11, 0x1a, 0x0a, 0x17,
+            //   Memory32Fixed (ReadWrite, 0xD0000000, 0x200)
+            0x86, 0x09, 0x00, 0x01, 0, 0, 0, 0xd0, 0, 2, 0, 0,
+            //   Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { 5 }
+            0x89, 0x06, 0x00, 0x01, 0x01, 5, 0, 0, 0,
+            // })
+            0x79, 0x00,
+        ];
+        assert_eq!(aml, want);
+        let edge = placed(
+            *b"GSIE",
+            "PNP0C02",
+            0x1_0000,
+            None,
+            Some((20, Trigger::Edge)),
+        );
+        let aml = super::acpi_device(&edge).unwrap().unwrap();
+        // _UID as DWordConst; Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { 20 }.
+        assert!(find(&aml, &[b'_', b'U', b'I', b'D', 0x0c, 0, 0, 1, 0]).is_some());
+        assert!(find(&aml, &[0x89, 0x06, 0x00, 0x03, 0x01, 20, 0, 0, 0, 0x79, 0]).is_some());
+        // A device without an ACPI description is left out.
+        assert_eq!(super::acpi_device(&devices()[1]).unwrap(), None);
+    }
+
+    #[test]
+    fn devices_the_dsdt_cannot_describe_are_errors() {
+        let cases = [
+            (
+                placed(
+                    *b"PIOB",
+                    "PNP0C02",
+                    0,
+                    Some((Space::Pio, 0x1_0000, 1)),
+                    None,
+                ),
+                "port",
+            ),
+            (
+                placed(*b"PIOL", "PNP0C02", 0, Some((Space::Pio, 0x100, 256)), None),
+                "255",
+            ),
+            (
+                placed(
+                    *b"MMB_",
+                    "PNP0C02",
+                    0,
+                    Some((Space::Mmio, 1 << 32, 1)),
+                    None,
+                ),
+                "beyond",
+            ),
+            (
+                placed(
+                    *b"MML_",
+                    "PNP0C02",
+                    0,
+                    Some((Space::Mmio, 0, 1 << 32)),
+                    None,
+                ),
+                "over",
+            ),
+            (placed(*b"ACPI", "ACPI0001", 0, None, None), "EISA"),
+            (placed(*b"LOWR", "pnp0501", 0, None, None), "EISA"),
+            (placed(*b"HEXD", "PNP050G", 0, None, None), "EISA"),
+            (placed(*b"\xff\xfe__", "PNP0501", 0, None, None), "ASCII"),
+            (placed(*b"\xc3\xa9__", "PNP0501", 0, None, None), "ASCII"),
+        ];
+        for (d, why) in cases {
+            let e = super::build(std::slice::from_ref(&d)).unwrap_err();
+            assert!(matches!(e, AcpiError::Device { .. }), "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 }

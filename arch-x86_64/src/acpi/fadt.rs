@@ -3,10 +3,16 @@
 //! where SLP_TYP 5 + SLP_EN powers off), no SMI command port (the platform is always in ACPI
 //! mode), SCI on ISA IRQ 9, and the reset register at the i8042 command port (0x64, value 0xFE:
 //! pulse the reset line), so `reboot=acpi` ends the VM like the keyboard-controller reset does.
+//!
+//! Built with `acpi_tables::fadt::FADTBuilder`, whose fields are the revision 6.5 layout
+//! (zerocopy little-endian types: right on a big-endian host too).
 
-use super::sdt::{gas, Sdt, ACCESS_BYTE, ACCESS_UNDEFINED, SPACE_SYSTEM_IO};
+use super::{OEM_ID, OEM_REVISION, OEM_TABLE_ID};
 use crate::devices::cmos::REG_CENTURY;
 use crate::layout::{ACPI_SCI_IRQ, I8042_PORT, PM1A_CNT_PORT, PM1A_EVT_PORT};
+use acpi_tables::fadt::{FADTBuilder, Flags};
+use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
+use acpi_tables::Aml;
 
 /// Length of a revision 6 FADT.
 pub const FADT_LEN: usize = 276;
@@ -22,81 +28,55 @@ pub const RESET_PORT: u64 = I8042_PORT + 4;
 pub const BOOT_ARCH_LEGACY_DEVICES: u16 = 1 << 0;
 /// IA-PC boot architecture flags: no VGA (the console is the serial port).
 pub const BOOT_ARCH_NO_VGA: u16 = 1 << 2;
-/// Fixed feature flags: WBINVD works.
-pub const FLAG_WBINVD: u32 = 1 << 0;
-/// Fixed feature flags: C1 (HLT) on every processor.
-pub const FLAG_PROC_C1: u32 = 1 << 2;
-/// Fixed feature flags: no fixed-feature power button.
-pub const FLAG_PWR_BUTTON: u32 = 1 << 4;
-/// Fixed feature flags: no fixed-feature sleep button.
-pub const FLAG_SLP_BUTTON: u32 = 1 << 5;
-/// Fixed feature flags: the reset register is supported.
-pub const FLAG_RESET_REG_SUP: u32 = 1 << 10;
+/// Fixed feature flags: WBINVD works, C1 (HLT) on every processor, no fixed-feature power or
+/// sleep button, the reset register is supported.
+pub const FLAGS: [Flags; 5] = [
+    Flags::Wbinvd,
+    Flags::ProcC1,
+    Flags::PwrButton,
+    Flags::SlpButton,
+    Flags::ResetRegSup,
+];
 
-// Field offsets (ACPI 6.5, table 5.9).
-const SCI_INT: usize = 46;
-const PM1A_EVT_BLK: usize = 56;
-const PM1A_CNT_BLK: usize = 64;
-const PM1_EVT_LEN_OFF: usize = 88;
-const PM1_CNT_LEN_OFF: usize = 89;
-const CENTURY: usize = 108;
-const IAPC_BOOT_ARCH: usize = 109;
-const FLAGS: usize = 112;
-const RESET_REG: usize = 116;
-const RESET_VALUE_OFF: usize = 128;
-const MINOR_VERSION: usize = 131;
-const X_FIRMWARE_CTRL: usize = 132;
-const X_DSDT: usize = 140;
-const X_PM1A_EVT_BLK: usize = 148;
-const X_PM1A_CNT_BLK: usize = 172;
+/// A System I/O register of `bits` bits at `port`.
+fn io_register(bits: u8, access: AccessSize, port: u64) -> GAS {
+    GAS::new(AddressSpace::SystemIo, bits, 0, access, port)
+}
 
 /// The FADT pointing at the DSDT and FACS at these guest addresses (through the 64-bit fields;
 /// the 32-bit ones stay zero, as the specification asks when the X_ fields are used).
 pub fn build(dsdt: u64, facs: u64) -> Vec<u8> {
-    let mut t = Sdt::new(*b"FACP", 6);
-    t.put(FADT_LEN - 1, &[0]);
-    t.put(SCI_INT, &(ACPI_SCI_IRQ as u16).to_le_bytes());
-    // SMI_CMD, ACPI_ENABLE, ACPI_DISABLE stay 0: the platform is always in ACPI mode.
-    t.put(PM1A_EVT_BLK, &(PM1A_EVT_PORT as u32).to_le_bytes());
-    t.put(PM1A_CNT_BLK, &(PM1A_CNT_PORT as u32).to_le_bytes());
-    t.put(PM1_EVT_LEN_OFF, &[PM1_EVT_LEN]);
-    t.put(PM1_CNT_LEN_OFF, &[PM1_CNT_LEN]);
-    t.put(CENTURY, &[REG_CENTURY]);
-    t.put(
-        IAPC_BOOT_ARCH,
-        &(BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_NO_VGA).to_le_bytes(),
-    );
-    let flags = FLAG_WBINVD | FLAG_PROC_C1 | FLAG_PWR_BUTTON | FLAG_SLP_BUTTON | FLAG_RESET_REG_SUP;
-    t.put(FLAGS, &flags.to_le_bytes());
-    t.put(RESET_REG, &gas(SPACE_SYSTEM_IO, 8, ACCESS_BYTE, RESET_PORT));
-    t.put(RESET_VALUE_OFF, &[RESET_VALUE]);
-    t.put(MINOR_VERSION, &[5]);
-    t.put(X_FIRMWARE_CTRL, &facs.to_le_bytes());
-    t.put(X_DSDT, &dsdt.to_le_bytes());
-    t.put(
-        X_PM1A_EVT_BLK,
-        &gas(
-            SPACE_SYSTEM_IO,
-            PM1_EVT_LEN * 8,
-            ACCESS_UNDEFINED,
-            PM1A_EVT_PORT,
-        ),
-    );
-    t.put(
-        X_PM1A_CNT_BLK,
-        &gas(
-            SPACE_SYSTEM_IO,
-            PM1_CNT_LEN * 8,
-            ACCESS_UNDEFINED,
-            PM1A_CNT_PORT,
-        ),
-    );
-    t.finish()
+    // SMI_CMD, ACPI_ENABLE, ACPI_DISABLE stay 0: the platform is always in ACPI mode. The
+    // preferred PM profile stays 0 (unspecified).
+    let mut f = FADTBuilder::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION)
+        .dsdt_64(dsdt)
+        .firmware_ctrl_64(facs);
+    for flag in FLAGS {
+        f = f.flag(flag);
+    }
+    f.sci_int = (ACPI_SCI_IRQ as u16).into();
+    f.pm1a_evt_blk = (PM1A_EVT_PORT as u32).into();
+    f.pm1a_cnt_blk = (PM1A_CNT_PORT as u32).into();
+    f.pm1_evt_len = PM1_EVT_LEN;
+    f.pm1_cnt_len = PM1_CNT_LEN;
+    f.century = REG_CENTURY;
+    f.iapc_boot_arch = (BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_NO_VGA).into();
+    f.reset_reg = io_register(8, AccessSize::ByteAccess, RESET_PORT);
+    f.reset_value = RESET_VALUE;
+    // The access size of the PM1 blocks stays undefined (legacy reasons: the OS accesses the
+    // registers at their own width).
+    f.x_pm1a_evt_blk = io_register(PM1_EVT_LEN * 8, AccessSize::Undefined, PM1A_EVT_PORT);
+    f.x_pm1a_cnt_blk = io_register(PM1_CNT_LEN * 8, AccessSize::Undefined, PM1A_CNT_PORT);
+    let mut bytes = Vec::with_capacity(FADT_LEN);
+    f.finalize().to_aml_bytes(&mut bytes);
+    bytes
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::{le, table};
+    use acpi_tables::gas::AccessSize;
+    use acpi_tables::Aml;
 
     /// Field offsets from the ACPI 6.5 specification, table 5.9 (FADT format).
     #[test]
@@ -121,6 +101,8 @@ mod tests {
         let flags = le(f, 112, 4) as u32;
         assert_ne!(flags & (1 << 10), 0, "RESET_REG_SUP");
         assert_eq!(flags & (1 << 20), 0, "not HW_REDUCED_ACPI");
+        // WBINVD, PROC_C1, PWR_BUTTON, SLP_BUTTON, RESET_REG_SUP and nothing else.
+        assert_eq!(flags, 0b100_0011_0101, "flags");
         // RESET_REG: GAS { SystemIO, 8 bits, offset 0, byte access, 0x64 }, RESET_VALUE 0xFE.
         assert_eq!(&f[116..120], &[1, 8, 0, 1]);
         assert_eq!(le(f, 120, 8), 0x64);
@@ -132,5 +114,17 @@ mod tests {
         assert_eq!(&f[172..176], &[1, 16, 0, 0], "X_PM1a_CNT_BLK");
         assert_eq!(le(f, 176, 8), 0x604);
         assert!(f[160..172].iter().all(|&b| b == 0), "no X_PM1b_EVT_BLK");
+        assert!(
+            f[184..276].iter().all(|&b| b == 0),
+            "nothing after X_PM1a_CNT_BLK"
+        );
+    }
+
+    /// The Generic Address Structure (ACPI 6.5, table 5.1) as the crate serialises it.
+    #[test]
+    fn gas_layout() {
+        let mut g = Vec::new();
+        super::io_register(16, AccessSize::ByteAccess, 0x604).to_aml_bytes(&mut g);
+        assert_eq!(g, [1, 16, 0, 1, 4, 6, 0, 0, 0, 0, 0, 0]);
     }
 }

@@ -6,9 +6,18 @@
 //! The PC-AT flag tells the guest that dual 8259 PICs are present too (KVM's in-kernel PIC).
 //! vCPUs with an APIC id of 255 or more get Local x2APIC structures instead, as ACPI requires.
 //! The GSI routing that makes the overrides true is [`gsi_routes`]; the glue installs it.
+//!
+//! From `acpi_tables` 0.2.1: the header and checksum ([`super::sdt::table`]) and the Processor
+//! Local APIC and I/O APIC structures (`madt::ProcessorLocalApic`, `madt::IoApic`). Not from its
+//! `madt::MADT`, which cannot describe this platform: its header has revision 1 and flags 0 with
+//! no setter (tetra needs revision 5 and PCAT_COMPAT, which tells Linux the 8259s exist), and the
+//! crate has no Interrupt Source Override (type 2), Local APIC NMI (type 4), Processor Local
+//! x2APIC (type 9) or Local x2APIC NMI (type 0xA) structure. Those four stay hand-written here.
 
-use super::sdt::Sdt;
+use super::sdt::table;
 use crate::layout::{ACPI_SCI_IRQ, IOAPIC_ADDR, LAPIC_ADDR};
+use acpi_tables::madt::{EnabledStatus, IoApic, ProcessorLocalApic};
+use acpi_tables::Aml;
 
 /// MADT flags: PC-AT compatible dual 8259 PICs present.
 pub const PCAT_COMPAT: u32 = 1;
@@ -66,48 +75,38 @@ pub fn gsi_routes() -> Vec<(u32, IrqPin)> {
 
 /// The MADT for `cpus` vCPUs, as bytes.
 pub fn build(cpus: u32) -> Vec<u8> {
-    let mut t = Sdt::new(*b"APIC", 5);
-    t.append(&(LAPIC_ADDR as u32).to_le_bytes());
-    t.append(&PCAT_COMPAT.to_le_bytes());
-    let mut all = Vec::new();
+    let mut body = Vec::new();
+    body.extend_from_slice(&(LAPIC_ADDR as u32).to_le_bytes());
+    body.extend_from_slice(&PCAT_COMPAT.to_le_bytes());
     for id in 0..cpus {
         if id <= MAX_XAPIC_ID {
-            // Processor Local APIC: type 0, length 8, UID, APIC id, flags (enabled).
-            let mut s = vec![0, 8, id as u8, id as u8];
-            s.extend_from_slice(&1u32.to_le_bytes());
-            all.extend_from_slice(&s);
+            let id = id as u8;
+            ProcessorLocalApic::new(id, id, EnabledStatus::Enabled).to_aml_bytes(&mut body);
         } else {
-            // Processor Local x2APIC: type 9, length 16, reserved, x2APIC id, flags, UID.
-            let mut s = vec![9, 16, 0, 0];
-            s.extend_from_slice(&id.to_le_bytes());
-            s.extend_from_slice(&1u32.to_le_bytes());
-            s.extend_from_slice(&id.to_le_bytes());
-            all.extend_from_slice(&s);
+            // Processor Local x2APIC: type 9, length 16, reserved, x2APIC id, flags (enabled),
+            // UID.
+            body.extend_from_slice(&[9, 16, 0, 0]);
+            body.extend_from_slice(&id.to_le_bytes());
+            body.extend_from_slice(&1u32.to_le_bytes());
+            body.extend_from_slice(&id.to_le_bytes());
         }
     }
-    // I/O APIC: type 1, length 12, id, reserved, address, GSI base.
-    let mut s = vec![1, 12, IOAPIC_ID, 0];
-    s.extend_from_slice(&(IOAPIC_ADDR as u32).to_le_bytes());
-    s.extend_from_slice(&0u32.to_le_bytes());
-    all.extend_from_slice(&s);
+    IoApic::new(IOAPIC_ID, IOAPIC_ADDR as u32, 0).to_aml_bytes(&mut body);
     for (irq, gsi, flags) in OVERRIDES {
         // Interrupt Source Override: type 2, length 10, bus 0 (ISA), source, GSI, flags.
-        let mut s = vec![2, 10, 0, irq];
-        s.extend_from_slice(&gsi.to_le_bytes());
-        s.extend_from_slice(&flags.to_le_bytes());
-        all.extend_from_slice(&s);
+        body.extend_from_slice(&[2, 10, 0, irq]);
+        body.extend_from_slice(&gsi.to_le_bytes());
+        body.extend_from_slice(&flags.to_le_bytes());
     }
     // Local APIC NMI: type 4, length 6, every processor (UID 0xFF), flags, LINT1.
-    all.extend_from_slice(&[4, 6, 0xff, 0, 0, 1]);
+    body.extend_from_slice(&[4, 6, 0xff, 0, 0, 1]);
     if cpus > MAX_XAPIC_ID + 1 {
         // Local x2APIC NMI: type 0xA, length 12, flags, every processor, LINT1, reserved.
-        let mut s = vec![0xa, 12, 0, 0];
-        s.extend_from_slice(&u32::MAX.to_le_bytes());
-        s.extend_from_slice(&[1, 0, 0, 0]);
-        all.extend_from_slice(&s);
+        body.extend_from_slice(&[0xa, 12, 0, 0]);
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        body.extend_from_slice(&[1, 0, 0, 0]);
     }
-    t.append(&all);
-    t.finish()
+    table(*b"APIC", 5, &body)
 }
 
 #[cfg(test)]
@@ -174,6 +173,16 @@ mod tests {
         assert_eq!((le(x2[0].1, 4, 4), le(x2[0].1, 12, 4)), (255, 255));
         assert_eq!(le(x2[1].1, 4, 4), 256);
         assert_eq!(s.iter().filter(|(t, _)| *t == 0xa).count(), 1);
+        // Reserved, x2APIC id, flags (enabled), UID.
+        assert_eq!(x2[1].1, &[9, 16, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0]);
+        // Local x2APIC NMI: flags, every processor (UID 0xFFFFFFFF), LINT1, reserved.
+        let nmi = s.iter().find(|(t, _)| *t == 0xa).unwrap().1;
+        assert_eq!(nmi, &[0xa, 12, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0]);
+        // 255 vCPUs (APIC ids 0-254) need no x2APIC structure.
+        let img = super::super::build(255, &super::super::tests::devices()).unwrap();
+        let s = structures(table(&img, img.madt, b"APIC"));
+        assert_eq!(s.iter().filter(|(t, _)| *t == 0).count(), 255);
+        assert!(s.iter().all(|(t, _)| *t != 9 && *t != 0xa));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! ACPI tables for Linux guests: RSDP, XSDT, FADT (+ FACS), MADT and DSDT, placed in the legacy
 //! BIOS area (`0xE0000..0x100000`), where a guest that is not handed the RSDP address (boot
-//! protocol < 2.14, multiboot) finds it by scanning. The encoders are tetra's own ([`sdt`],
-//! [`aml`]); unit tests check every field against the offsets of the ACPI 6.5 specification.
+//! protocol < 2.14, multiboot) finds it by scanning. The encoders are rust-vmm's `acpi_tables`
+//! crate's (headers and checksums, RSDP, XSDT, FACS, FADT, the MADT's local APIC and I/O APIC
+//! structures, AML) except for what it cannot express, hand-written in [`madt`] and [`aml`], which
+//! say why; unit tests check every field against the offsets of the ACPI 6.5 specification.
 //!
 //! ```text
 //! 0xe0000  RSDP (revision 2) -> XSDT -> FADT -> FACS, DSDT
@@ -19,6 +21,7 @@ pub mod madt;
 pub mod sdt;
 
 use crate::layout::{ACPI_END, ACPI_START, RSDP_ADDR};
+use acpi_tables::{facs::FACS, rsdp::Rsdp, xsdt::XSDT, Aml};
 pub use sdt::checksum;
 use vmm_core::devices::PlacedDevice;
 use vmm_core::memory::{write_guest, GuestMemoryMmap, MemoryError};
@@ -75,6 +78,16 @@ pub struct AcpiImage {
     pub dsdt: u64,
 }
 
+/// The FACS version tetra writes, as it did before the crate (whose `FACS::new` writes 1).
+const FACS_VERSION: u8 = 2;
+
+/// `t`'s bytes.
+fn encode(t: &dyn Aml) -> Vec<u8> {
+    let mut v = Vec::new();
+    t.to_aml_bytes(&mut v);
+    v
+}
+
 /// Appends `data` to `image` at the next multiple of `align`; returns its guest address.
 fn place(image: &mut Vec<u8>, data: &[u8], align: usize) -> u64 {
     let off = image.len().next_multiple_of(align);
@@ -87,19 +100,24 @@ fn place(image: &mut Vec<u8>, data: &[u8], align: usize) -> u64 {
 pub fn build(cpus: u32, devices: &[PlacedDevice]) -> Result<AcpiImage, AcpiError> {
     // RSDP first, the XSDT (two entries: FADT, MADT) after it; both sizes are fixed. The
     // others follow, each placed before the tables that point at it are built.
-    let mut image = vec![0u8; sdt::RSDP_LEN];
+    let mut image = vec![0u8; Rsdp::len()];
     let xsdt_off = image.len().next_multiple_of(16);
     let xsdt_len = sdt::HEADER_LEN + 2 * 8;
     image.resize(xsdt_off + xsdt_len, 0);
     let xsdt = ACPI_START + xsdt_off as u64;
-    let facs = place(&mut image, &sdt::facs(), 64);
+    let mut facs = FACS::new();
+    facs.version = FACS_VERSION;
+    let facs = place(&mut image, &encode(&facs), 64);
     let dsdt = place(&mut image, &dsdt::build(devices)?, 16);
     let madt = place(&mut image, &madt::build(cpus), 16);
     let fadt = place(&mut image, &fadt::build(dsdt, facs), 16);
-    let x = sdt::xsdt(&[fadt, madt]);
+    let mut x = XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
+    x.add_entry(fadt);
+    x.add_entry(madt);
+    let x = encode(&x);
     debug_assert_eq!(x.len(), xsdt_len);
     image[xsdt_off..xsdt_off + x.len()].copy_from_slice(&x);
-    image[..sdt::RSDP_LEN].copy_from_slice(&sdt::rsdp(xsdt));
+    image[..Rsdp::len()].copy_from_slice(&encode(&Rsdp::new(OEM_ID, xsdt)));
 
     let max = ACPI_END - ACPI_START;
     if image.len() as u64 > max {
@@ -141,12 +159,44 @@ pub fn scan_rsdp(bios_area: &[u8]) -> Option<u64> {
 pub(crate) mod tests {
     use super::*;
     use vm_memory::{Bytes, GuestAddress};
+    use vmm_core::devices::{Acpi, Irq, IrqRequest, Place, Space, Trigger, Window, WindowRequest};
 
     /// x86's legacy devices, placed as the platform places them.
     pub(crate) fn devices() -> Vec<PlacedDevice> {
         use vmm_core::MachineLayout;
         let windows = crate::layout::X86Layout::new(256 << 20).device_windows();
         vmm_core::devices::plan(&windows, crate::devices::descs()).unwrap()
+    }
+
+    /// A device with an ACPI description, placed by hand.
+    pub(crate) fn placed(
+        name: [u8; 4],
+        hid: &'static str,
+        uid: u32,
+        window: Option<(Space, u64, u64)>,
+        irq: Option<(u32, Trigger)>,
+    ) -> PlacedDevice {
+        let mut desc =
+            vmm_core::devices::DeviceDesc::new("synthetic", "synthetic", &["tetra,synthetic"]);
+        if let Some((space, base, len)) = window {
+            desc = desc.window(WindowRequest {
+                space,
+                place: Place::At(base),
+                len,
+            });
+        }
+        if let Some((n, trigger)) = irq {
+            desc = desc.interrupt(IrqRequest {
+                place: Place::At(u64::from(n)),
+                trigger,
+            });
+        }
+        desc.firmware.acpi = Some(Acpi { name, hid, uid });
+        PlacedDevice {
+            desc,
+            window: window.map(|(space, base, len)| Window { space, base, len }),
+            irq: irq.map(|(number, trigger)| Irq { number, trigger }),
+        }
     }
 
     /// Reads a little-endian field of `n` bytes.
@@ -207,6 +257,11 @@ pub(crate) mod tests {
             let facs = &img.bytes[(img.facs - ACPI_START) as usize..];
             assert_eq!(&facs[..4], b"FACS");
             assert_eq!(le(facs, 4, 4), 64, "FACS length");
+            assert_eq!(facs[32], 2, "FACS version");
+            assert!(
+                facs[8..32].iter().all(|&b| b == 0),
+                "no signature, vector, lock, flags"
+            );
             assert_eq!(img.facs % 64, 0, "FACS is 64-byte aligned");
             // No two tables overlap.
             let mut spans: Vec<(u64, u64)> = [img.xsdt, img.fadt, img.madt, img.dsdt, img.facs]
