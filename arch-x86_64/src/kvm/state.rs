@@ -4,7 +4,8 @@
 //! state go through the register table.
 
 use super::regs::X86Vcpu;
-use super::{kvm_err, Platform, X86Error};
+use super::{kvm_err, Platform};
+use crate::error::X86Error;
 use kvm_bindings::{
     kvm_clock_data, kvm_cpuid_entry2, kvm_irqchip, kvm_pit_state2, CpuId, KVM_MAX_CPUID_ENTRIES,
 };

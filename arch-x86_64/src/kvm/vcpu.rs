@@ -1,9 +1,10 @@
 //! vCPU creation: CPUID, boot MSRs, FPU, LAPIC LINT pins, and the boot vCPU's entry registers.
 
-use super::{kvm_err, Platform, X86Error};
+use super::{kvm_err, Platform};
 use crate::boot::entry::{instruction_pointer, special_regs, Segment};
 use crate::boot::EntryState;
 use crate::cpuid::{adjust_for_vcpu, CpuidEntry};
+use crate::error::X86Error;
 use crate::X86_64;
 use kvm_bindings::{kvm_cpuid_entry2, kvm_fpu, kvm_msr_entry, kvm_regs, kvm_segment, CpuId, Msrs};
 use vmm_core::hypervisor::ioctls::KvmVcpu;
@@ -40,7 +41,7 @@ fn to_kvm(entries: &[CpuidEntry]) -> Result<CpuId, X86Error> {
         })
         .collect();
     CpuId::from_entries(&k).map_err(|_| {
-        X86Error::Hv(vmm_core::hypervisor::HvError::Unsupported(
+        X86Error::from(vmm_core::hypervisor::HvError::Unsupported(
             "this many CPUID entries",
         ))
     })
