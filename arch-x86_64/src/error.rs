@@ -1,6 +1,7 @@
 //! The x86_64 backend's error, and whose fault each kind is.
 
 use crate::boot::BootError;
+use crate::snapshot::X86SnapshotError;
 use thiserror::Error;
 use vmm_core::{Classify, CoreError, ErrorKind};
 
@@ -17,8 +18,8 @@ pub enum X86Error {
     #[error("building the x86 register table")]
     Regs(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Snapshot state that cannot be restored.
-    #[error("x86 snapshot state: {0}")]
-    State(String),
+    #[error("x86 snapshot state")]
+    State(#[from] X86SnapshotError),
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -45,13 +46,18 @@ mod tests {
                 BootError::NoMultibootHeader { name: "k".into() }.into(),
                 Input,
             ),
-            (X86Error::State("300 CPUID entries".into()), Input),
+            (X86SnapshotError::CpuidCount(999).into(), Input),
             (X86Error::Regs("no MSR list".into()), Host),
         ]);
     }
 
     #[test]
     fn messages_chain_as_before() {
+        let e = X86Error::State(X86SnapshotError::CpuidCount(300));
+        assert_eq!(
+            vmm_core::error_chain::chain(&e),
+            "x86 snapshot state: 300 CPUID entries, more than the 256 KVM takes"
+        );
         let e = X86Error::from(HvError::Unsupported("x"));
         assert_eq!(e.to_string(), "the hypervisor does not support x");
     }

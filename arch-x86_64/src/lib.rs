@@ -17,6 +17,7 @@ mod kvm;
 pub mod layout;
 pub mod msrs;
 pub mod regs;
+pub mod snapshot;
 
 pub use error::X86Error;
 #[cfg(target_arch = "x86_64")]

@@ -26,9 +26,7 @@ pub use vcpu::BookeVcpu;
 
 use crate::error::BookeError;
 use crate::layout::BoardLayout;
-use crate::snapshot::{
-    decode_mpic, decode_tlb, encode_tlb, mpic_section, SNAPSHOT_MAGIC, TAG_MPIC,
-};
+use crate::snapshot::{decode_mpic, decode_tlb, encode_tlb, mpic_section, MPIC, SNAPSHOT_MAGIC};
 use crate::BookE;
 use kvm_ppc::{Kvm, KvmAbi, PpcVm};
 use vmm_core::hypervisor::VcpuExit;
@@ -108,7 +106,7 @@ impl Arch for BookE {
     }
 
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(SNAPSHOT_MAGIC);
-    const VM_STATE_TAGS: &'static [[u8; 4]] = &[TAG_MPIC];
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &[MPIC.tag];
 
     fn save_vm_state(_vm: &PpcVm, platform: &Platform) -> Result<Vec<Section>, BookeError> {
         Ok(vec![mpic_section(&platform.save_mpic()?)])
@@ -119,9 +117,9 @@ impl Arch for BookE {
         platform: &Platform,
         env: &Envelope,
     ) -> Result<(), BookeError> {
-        let s = env
-            .section(&TAG_MPIC)
-            .ok_or_else(|| BookeError::Snapshot("no MPIC section".into()))?;
+        let s = MPIC
+            .require(env)
+            .map_err(crate::snapshot::SnapshotError::from)?;
         platform.restore_mpic(&decode_mpic(s)?)
     }
 

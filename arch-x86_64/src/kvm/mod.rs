@@ -106,8 +106,8 @@ impl Arch for X86_64 {
         })
     }
 
-    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(*b"TETRAX86");
-    const VM_STATE_TAGS: &'static [[u8; 4]] = state::TAGS;
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
 
     fn save_vm_state(
         vm: &KvmVm,

@@ -67,7 +67,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
     Ok(Platform {
-        cpuid: super::vcpu::from_kvm(&cpuid),
+        cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
     })
 }
 
