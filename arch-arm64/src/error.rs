@@ -5,19 +5,15 @@ use crate::fdt::FdtError;
 use crate::irqchip::UnknownIrqChip;
 use crate::layout::LayoutError;
 use thiserror::Error;
-use vmm_core::bus::BusError;
-use vmm_core::config::PayloadError;
-use vmm_core::hypervisor::HvError;
-use vmm_core::memory::MemoryError;
 use vmm_core::regs::{RegId, TableError};
-use vmm_core::{Classify, ErrorKind};
+use vmm_core::{Classify, CoreError, ErrorKind};
 
 /// Errors of the arm64 backend.
 #[derive(Debug, Error)]
 pub enum Arm64Error {
-    /// A KVM call failed.
+    /// What every arch can meet: KVM, payloads, guest memory, devices, eventfds.
     #[error(transparent)]
-    Hv(#[from] HvError),
+    Core(#[from] CoreError),
     /// The payload could not be placed or loaded.
     #[error(transparent)]
     Boot(#[from] BootError),
@@ -30,18 +26,6 @@ pub enum Arm64Error {
     /// An `--irqchip` arm64 does not offer.
     #[error(transparent)]
     IrqChip(#[from] UnknownIrqChip),
-    /// A payload could not be read.
-    #[error(transparent)]
-    Payload(#[from] PayloadError),
-    /// Guest memory could not be written.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A device could not be placed.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// An eventfd could not be created.
-    #[error("creating an eventfd failed")]
-    EventFd(#[source] std::io::Error),
     /// No payload: arm64 has no embedded default guest.
     #[error("no --kernel given, and arm64 has no embedded default guest")]
     NoKernel,
@@ -58,9 +42,6 @@ pub enum Arm64Error {
         /// Address bits the host supports.
         limit: u32,
     },
-    /// The device layer refused a device.
-    #[error(transparent)]
-    Devices(#[from] vmm_core::devices::DeviceError),
     /// The register table could not be built from KVM's list.
     #[error("building the register table from KVM_GET_REG_LIST failed")]
     Table(#[from] TableError),
@@ -68,6 +49,7 @@ pub enum Arm64Error {
     #[error("KVM_GET_REG_LIST names registers tetra cannot save: {}", ids(.0))]
     UnknownRegisters(Vec<RegId>),
 }
+vmm_core::core_error_from!(Arm64Error);
 
 fn ids(ids: &[RegId]) -> String {
     ids.iter()
@@ -79,16 +61,15 @@ fn ids(ids: &[RegId]) -> String {
 impl Classify for Arm64Error {
     fn kind(&self) -> ErrorKind {
         match self {
+            Arm64Error::Core(e) => e.kind(),
             Arm64Error::Boot(_)
             | Arm64Error::Layout(_)
             | Arm64Error::IrqChip(_)
-            | Arm64Error::Payload(_)
             | Arm64Error::NoKernel
-            | Arm64Error::IpaTooSmall { .. }
-            | Arm64Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
+            | Arm64Error::IpaTooSmall { .. } => ErrorKind::Input,
             Arm64Error::Fdt(FdtError::Writer(_)) => ErrorKind::Host,
             Arm64Error::Fdt(_) => ErrorKind::Input,
-            _ => ErrorKind::Host,
+            Arm64Error::Table(_) | Arm64Error::UnknownRegisters(_) => ErrorKind::Host,
         }
     }
 }
@@ -99,28 +80,22 @@ mod tests {
 
     #[test]
     fn whose_fault() {
-        let input = [
-            Arm64Error::NoKernel,
-            Arm64Error::IrqChip(UnknownIrqChip("x".into())),
-            Arm64Error::Layout(LayoutError::TooManyCpus { cpus: 999 }),
-            Arm64Error::Boot(BootError::Misaligned(1)),
-            Arm64Error::Fdt(FdtError::NulInCmdline),
-            Arm64Error::IpaTooSmall {
-                mem_mib: 1,
-                needed: 44,
-                limit: 40,
-            },
-        ];
-        for e in input {
-            assert_eq!(e.kind(), ErrorKind::Input, "{e}");
-        }
-        let host = [
-            Arm64Error::Hv(HvError::Unsupported("x")),
-            Arm64Error::UnknownRegisters(vec![RegId::from_raw(0x6030_0000_0099_0000)]),
-            Arm64Error::EventFd(std::io::Error::from_raw_os_error(libc::EMFILE)),
-        ];
-        for e in host {
-            assert_eq!(e.kind(), ErrorKind::Host, "{e}");
-        }
+        use ErrorKind::{Host, Input};
+        let ipa = Arm64Error::IpaTooSmall {
+            mem_mib: 1,
+            needed: 44,
+            limit: 40,
+        };
+        let unknown = vec![RegId::from_raw(0x6030_0000_0099_0000)];
+        vmm_core::error::assert_kinds(vec![
+            (Arm64Error::NoKernel, Input),
+            (UnknownIrqChip("x".into()).into(), Input),
+            (LayoutError::TooManyCpus { cpus: 999 }.into(), Input),
+            (BootError::Misaligned(1).into(), Input),
+            (FdtError::NulInCmdline.into(), Input),
+            (ipa, Input),
+            (FdtError::Writer(vm_fdt::Error::InvalidString).into(), Host),
+            (Arm64Error::UnknownRegisters(unknown), Host),
+        ]);
     }
 }

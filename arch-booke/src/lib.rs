@@ -22,6 +22,7 @@ pub mod abi;
 pub mod boot;
 pub mod cpu;
 pub mod devices;
+pub mod error;
 pub mod fdt;
 pub mod inspect;
 pub mod irqchip;
@@ -33,6 +34,8 @@ pub mod regs;
 pub mod snapshot;
 #[cfg(test)]
 mod test_util;
+
+pub use error::BookeError;
 
 /// The PowerPC BookE (e500mc family) architecture, as a type for vmm-core's `Arch` trait.
 #[derive(Clone, Copy, Debug, Default)]

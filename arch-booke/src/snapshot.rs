@@ -4,7 +4,7 @@
 //! - each vCPU's **registers**: vmm-core's `VCPU` section, by the BookE register table's ids
 //!   ([`crate::regs::table`]; the one id every register has in tetra);
 //! - each vCPU's **TLB**: the arch's extra bytes of its `VCPU` section ([`encode_tlb`]);
-//! - the **MPIC**: section `MPIC` ([`mpic_section`]), the same for the in-kernel and the userspace
+//! - the **MPIC**: section [`MPIC`] ([`mpic_section`]), the same for the in-kernel and the userspace
 //!   MPIC, so a VM saved with one restores with the other;
 //! - the DUART ports: sections `SER0` and `SER1` (vmm-core's 16550 state).
 //!
@@ -21,7 +21,8 @@
 //!    u32 msir[8], u32 tccr[4], u32 ipi_dest[4]]
 //! ```
 //!
-//! Decoding validates everything: the version, the MMU type, the geometry (as KVM would), the
+//! Decoding validates everything: the versions (the section's through vmm-core's
+//! [`SectionSpec`]), the MMU type, the geometry (as KVM would), the
 //! entry count against the geometry, the MPIC model, CPU count and list lengths, and that every
 //! byte is consumed. A bad input is an error, never a panic; counts are checked against the bytes
 //! left before anything is allocated. (The envelope adds its own CRC and size caps.)
@@ -34,35 +35,28 @@ use crate::mmu::{
     ArrayError, ByteOrder, GeometryError, MmuType, SharedError, TlbArray, TlbGeometry,
 };
 use thiserror::Error;
-use vmm_core::snapshot::Section;
+use vmm_core::snapshot::{check_tags, CodecError, Section, SectionSpec};
 use vmm_core::wire::{Reader, Writer};
 
 pub use vmm_core::wire::Truncated;
 
 /// The magic of BookE snapshots and migration streams.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"TETRABKE";
-/// The tag of the MPIC section.
-pub const TAG_MPIC: [u8; 4] = *b"MPIC";
+/// The MPIC section.
+pub const MPIC: SectionSpec = SectionSpec::new(*b"MPIC", 1, 1);
+const _: () = check_tags(&[MPIC]);
 /// The version of the TLB bytes this code writes and reads.
 pub const TLB_VERSION: u32 = 1;
-/// The version of the MPIC section this code writes and reads.
-pub const MPIC_VERSION: u16 = 1;
 
 /// Why a BookE snapshot part was refused.
 #[derive(Debug, Error)]
 pub enum SnapshotError {
-    /// A read past the end.
+    /// Truncated, trailing bytes, the MPIC section missing or of an unknown version.
     #[error("malformed BookE state")]
-    Truncated(#[source] Truncated),
-    /// Bytes left over.
-    #[error("{0} unexpected bytes after the {1}")]
-    Trailing(usize, &'static str),
+    Codec(#[from] CodecError),
     /// A TLB version this code cannot read.
     #[error("TLB state version {0} is not supported (this tetra reads version {TLB_VERSION})")]
     TlbVersion(u32),
-    /// An MPIC section version this code cannot read.
-    #[error("MPIC section version {0} is not supported (this tetra reads version {MPIC_VERSION})")]
-    MpicVersion(u16),
     /// Bad TLB geometry.
     #[error("invalid TLB geometry")]
     Geometry(#[source] GeometryError),
@@ -90,18 +84,7 @@ pub enum SnapshotError {
     },
 }
 
-impl From<Truncated> for SnapshotError {
-    fn from(t: Truncated) -> Self {
-        SnapshotError::Truncated(t)
-    }
-}
-
-fn done(r: &Reader<'_>, what: &'static str) -> Result<(), SnapshotError> {
-    match r.remaining() {
-        0 => Ok(()),
-        n => Err(SnapshotError::Trailing(n, what)),
-    }
-}
+vmm_core::codec_error_from!(SnapshotError);
 
 /// A vCPU's TLB as migration carries it (`tlb` as `SharedTlb::export` gives it: for HV, TLB0
 /// invalidated).
@@ -139,7 +122,7 @@ pub fn decode_tlb(bytes: &[u8]) -> Result<(MmuType, TlbArray), SnapshotError> {
     for _ in 0..count {
         entries.push(decode_entry(&r.array("a TLB entry")?, ByteOrder::Little));
     }
-    done(&r, "TLB entries")?;
+    r.finish("the TLB entries")?;
     let tlb = TlbArray::from_entries(geometry, entries).map_err(SnapshotError::TlbLength)?;
     Ok((mmu_type, tlb))
 }
@@ -173,15 +156,13 @@ pub fn mpic_section(m: &MpicState) -> Section {
                 .for_each(|v| w.u32(*v));
         }
     }
-    Section::new(&TAG_MPIC, MPIC_VERSION, w.into_bytes())
+    MPIC.section(w.into_bytes())
 }
 
 /// Decodes and validates the MPIC section (whether the state fits a given MPIC is
 /// [`MpicState::check`]'s business).
 pub fn decode_mpic(s: &Section) -> Result<MpicState, SnapshotError> {
-    if s.version != MPIC_VERSION {
-        return Err(SnapshotError::MpicVersion(s.version));
-    }
+    MPIC.check(s.version)?;
     let mut r = Reader::new(&s.data);
     let model = MpicModel::from_kvm_device_type(r.u32("the MPIC model")?)
         .map_err(SnapshotError::MpicModel)?;
@@ -237,7 +218,7 @@ pub fn decode_mpic(s: &Section) -> Result<MpicState, SnapshotError> {
             Some(x)
         }
     };
-    done(&r, "MPIC state")?;
+    r.finish("the MPIC state")?;
     Ok(MpicState {
         model,
         nb_cpus: cpus as usize,
@@ -257,6 +238,7 @@ pub(crate) mod tests {
     use vmm_core::regs::VcpuState;
     use vmm_core::snapshot::sections::vcpu_section;
     use vmm_core::snapshot::Envelope;
+    use vmm_core::wire::Trailing;
 
     /// `v` as the host-order bytes of an `n`-byte integer (what KVM returns for a register).
     pub(crate) fn host_bytes(v: u128, n: usize) -> Vec<u8> {
@@ -376,7 +358,7 @@ pub(crate) mod tests {
         }
         let s = mpic_section(&sample_mpic());
         for n in 0..s.data.len() {
-            let cut = Section::new(&TAG_MPIC, 1, s.data[..n].to_vec());
+            let cut = Section::new(&MPIC.tag, 1, s.data[..n].to_vec());
             assert!(decode_mpic(&cut).is_err(), "MPIC length {n}");
         }
     }
@@ -411,13 +393,16 @@ pub(crate) mod tests {
         // A count far larger than the input.
         assert!(matches!(
             decode_tlb(&patched(geo + 32, u32::MAX)),
-            Err(SnapshotError::Truncated(_))
+            Err(SnapshotError::Codec(CodecError::Truncated(_)))
         ));
         let mut long = blob.clone();
         long.push(0);
         assert!(matches!(
             decode_tlb(&long),
-            Err(SnapshotError::Trailing(1, _))
+            Err(SnapshotError::Codec(CodecError::Trailing(Trailing {
+                left: 1,
+                ..
+            })))
         ));
 
         let s = mpic_section(&sample_mpic());
@@ -425,7 +410,7 @@ pub(crate) mod tests {
         bad.version = 2;
         assert!(matches!(
             decode_mpic(&bad),
-            Err(SnapshotError::MpicVersion(2))
+            Err(SnapshotError::Codec(CodecError::Newer { version: 2, .. }))
         ));
         let mut bad = s.clone();
         bad.data[..4].copy_from_slice(&9u32.to_le_bytes());
@@ -440,7 +425,10 @@ pub(crate) mod tests {
         bad.data.push(0);
         assert!(matches!(
             decode_mpic(&bad),
-            Err(SnapshotError::Trailing(1, _))
+            Err(SnapshotError::Codec(CodecError::Trailing(Trailing {
+                left: 1,
+                ..
+            })))
         ));
     }
 
@@ -480,7 +468,7 @@ pub(crate) mod tests {
         let nip = crate::regs::table().by_name("nip").unwrap().id;
         assert_eq!(vcpus[1].regs.get(nip).unwrap(), host_bytes(0x200, 8));
         assert_eq!(decode_tlb(&vcpus[1].extra).unwrap().0, MmuType::NoHv);
-        let m = decode_mpic(env.section(&TAG_MPIC).unwrap()).unwrap();
+        let m = decode_mpic(MPIC.require(&env).unwrap()).unwrap();
         let mut restored = Mpic::new(MpicModel::Fsl42, 2).unwrap();
         restored.restore(&m).unwrap();
         assert_eq!(restored.save(), m);

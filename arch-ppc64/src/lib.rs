@@ -25,6 +25,7 @@
 pub mod boot;
 pub mod cpu;
 pub mod devices;
+pub mod error;
 pub mod fdt;
 pub mod hcall;
 pub mod irqchip;
@@ -37,6 +38,8 @@ pub mod regs;
 pub mod rtas;
 pub mod snapshot;
 pub mod vty;
+
+pub use error::Ppc64Error;
 
 /// The ppc64 (Book3S, pseries) architecture, as a type for vmm-core's `Arch` trait.
 #[derive(Clone, Copy, Debug, Default)]

@@ -11,14 +11,17 @@ pub mod acpi;
 pub mod boot;
 pub mod cpuid;
 pub mod devices;
+pub mod error;
 #[cfg(target_arch = "x86_64")]
 mod kvm;
 pub mod layout;
 pub mod msrs;
 pub mod regs;
+pub mod snapshot;
 
+pub use error::X86Error;
 #[cfg(target_arch = "x86_64")]
-pub use kvm::{Platform, X86Error};
+pub use kvm::Platform;
 
 /// The x86_64 architecture, as a type for vmm-core's `Arch` trait.
 #[derive(Clone, Copy, Debug, Default)]

@@ -15,6 +15,7 @@ pub mod control;
 pub mod devices;
 pub mod dirty;
 pub mod elf;
+pub mod error;
 pub mod error_chain;
 pub mod event_loop;
 pub mod exit;
@@ -35,6 +36,7 @@ pub use arch::{
     PlatformContext, VcpuContext,
 };
 pub use config::{Payload, RawLoad, VmConfig};
+pub use error::CoreError;
 pub use exit::{ExitNotifier, GuestExit};
 pub use vcpu::{kick_signal, VcpuActivity, VcpuPlace};
 pub use vm::{VmState, Vmm, VmmError, VmmOptions};

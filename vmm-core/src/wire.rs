@@ -16,6 +16,16 @@ pub struct Truncated {
     pub left: usize,
 }
 
+/// Bytes left over after a complete value.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{left} unexpected bytes after {what}")]
+pub struct Trailing {
+    /// What was read.
+    pub what: &'static str,
+    /// Bytes left.
+    pub left: usize,
+}
+
 /// Appends little-endian values.
 #[derive(Debug, Default)]
 pub struct Writer {
@@ -78,6 +88,13 @@ impl<'a> Reader<'a> {
     /// True when everything was read.
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
+    }
+    /// Succeeds when everything was read: `what` (the value just read) ends the input.
+    pub fn finish(&self, what: &'static str) -> Result<(), Trailing> {
+        match self.remaining() {
+            0 => Ok(()),
+            left => Err(Trailing { what, left }),
+        }
     }
     /// The offset of the next read.
     pub fn position(&self) -> usize {
@@ -163,6 +180,12 @@ mod tests {
         assert_eq!(r.blob("e").unwrap(), b"xyz");
         assert!(r.is_empty());
         assert!(r.u8("past the end").is_err());
+        assert_eq!(r.finish("everything"), Ok(()));
+        let r = Reader::new(&b[..2]);
+        assert_eq!(
+            r.finish("nothing").unwrap_err().to_string(),
+            "2 unexpected bytes after nothing"
+        );
         // A count larger than the input could hold is refused before any allocation.
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 0]);
         assert!(r.count("items", 8).is_err());

@@ -13,7 +13,7 @@ use kvm_ioctls::DeviceFd;
 use vmm_core::hypervisor::ioctls::KvmVm;
 
 fn hv(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Arm64Error {
-    move |e| Arm64Error::Hv(KvmVm::error(op, e))
+    move |e| KvmVm::error(op, e).into()
 }
 
 /// Sets a device attribute whose value is the `T` at `value`.

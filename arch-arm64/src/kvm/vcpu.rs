@@ -7,7 +7,7 @@ use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::HvError;
 
 fn hv(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Arm64Error {
-    move |e| Arm64Error::Hv(KvmVm::error(op, e))
+    move |e| KvmVm::error(op, e).into()
 }
 
 /// The host's preferred vCPU target (`KVM_ARM_PREFERRED_TARGET`), with no feature set.
@@ -43,11 +43,11 @@ pub const REG_LIST_MAX: usize = 500;
 /// The vCPU's register ids (`KVM_GET_REG_LIST`), in the kernel's order.
 pub fn reg_list(vcpu: &KvmVcpu) -> Result<Vec<u64>, Arm64Error> {
     let mut list = RegList::new(REG_LIST_MAX)
-        .map_err(|_| Arm64Error::Hv(HvError::Unsupported("a KVM_GET_REG_LIST buffer")))?;
+        .map_err(|_| Arm64Error::from(HvError::Unsupported("a KVM_GET_REG_LIST buffer")))?;
     match vcpu.fd().get_reg_list(&mut list) {
         Ok(()) => Ok(list.as_slice().to_vec()),
         // The kernel wrote the count it needs into `n`.
-        Err(e) if e.errno() == libc::E2BIG => Err(Arm64Error::Hv(HvError::Unsupported(
+        Err(e) if e.errno() == libc::E2BIG => Err(Arm64Error::from(HvError::Unsupported(
             "more than REG_LIST_MAX registers in KVM_GET_REG_LIST",
         ))),
         Err(e) => Err(hv("KVM_GET_REG_LIST")(e)),

@@ -24,114 +24,17 @@ pub use mpic::KernelMpic;
 pub use platform::{IrqChip, Platform};
 pub use vcpu::BookeVcpu;
 
-use crate::boot::BootError;
-use crate::cpu::CpuInfoError;
-use crate::irqchip::{IrqChipError, MpicError, MpicStateError};
-use crate::layout::{BoardLayout, LayoutError};
-use crate::mmu::SharedError;
-use crate::snapshot::{
-    decode_mpic, decode_tlb, encode_tlb, mpic_section, SNAPSHOT_MAGIC, TAG_MPIC,
-};
+use crate::error::BookeError;
+use crate::layout::BoardLayout;
+use crate::snapshot::{decode_mpic, decode_tlb, encode_tlb, mpic_section, MPIC, SNAPSHOT_MAGIC};
 use crate::BookE;
 use kvm_ppc::{Kvm, KvmAbi, PpcVm};
-use vmm_core::bus::BusError;
-use vmm_core::config::PayloadError;
-use vmm_core::hypervisor::{HvError, VcpuExit};
-use vmm_core::memory::MemoryError;
-use vmm_core::regs::{RegError, RegTable};
-use vmm_core::snapshot::stateful::RegistryError;
+use vmm_core::hypervisor::VcpuExit;
+use vmm_core::regs::RegTable;
 use vmm_core::snapshot::{Envelope, Section};
 use vmm_core::{
-    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, Payload, PlatformContext,
-    VcpuContext, VmConfig,
+    Arch, BuildContext, ExitAction, ExitContext, Payload, PlatformContext, VcpuContext, VmConfig,
 };
-
-/// Errors of the BookE backend.
-#[derive(Debug, thiserror::Error)]
-pub enum BookeError {
-    /// A KVM call failed.
-    #[error(transparent)]
-    Hv(#[from] HvError),
-    /// The kernel could not be loaded.
-    #[error(transparent)]
-    Boot(#[from] BootError),
-    /// A payload could not be read.
-    #[error(transparent)]
-    Payload(#[from] PayloadError),
-    /// Guest memory could not be written.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A device could not be placed.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// RAM size or CPU count do not fit the board.
-    #[error(transparent)]
-    Layout(#[from] LayoutError),
-    /// The interrupt controller asked for cannot be had.
-    #[error(transparent)]
-    IrqChip(#[from] IrqChipError),
-    /// `/proc/cpuinfo` could not be read.
-    #[error("reading /proc/cpuinfo failed")]
-    ReadCpuInfo(#[source] std::io::Error),
-    /// The host CPU is not usable.
-    #[error(transparent)]
-    CpuInfo(#[from] CpuInfoError),
-    /// The userspace MPIC refused something.
-    #[error(transparent)]
-    Mpic(#[from] MpicError),
-    /// An MPIC state does not fit this MPIC.
-    #[error(transparent)]
-    MpicState(#[from] MpicStateError),
-    /// A register access failed.
-    #[error(transparent)]
-    Regs(#[from] RegError),
-    /// The shared TLB refused an image.
-    #[error(transparent)]
-    Tlb(#[from] SharedError),
-    /// An eventfd could not be created.
-    #[error("creating an eventfd failed")]
-    EventFd(#[source] std::io::Error),
-    /// More than one vCPU.
-    #[error("--cpus {0}: the BookE board boots one vCPU (releasing secondary CPUs through the ePAPR spin table is not emulated yet)")]
-    Smp(u32),
-    /// No kernel given (BookE has no built-in guest).
-    #[error("BookE has no built-in guest: give a kernel (uImage or ELF)")]
-    NoKernel,
-    /// `--raw` given.
-    #[error("BookE loads uImage and ELF kernels; raw images (--raw) are not supported")]
-    Raw,
-    /// A snapshot part that does not decode.
-    #[error(transparent)]
-    State(#[from] crate::snapshot::SnapshotError),
-    /// A snapshot that does not fit this VM.
-    #[error("the snapshot does not fit this VM: {0}")]
-    Snapshot(String),
-    /// A device's state could not be registered.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// The device layer refused a device.
-    #[error(transparent)]
-    Devices(#[from] vmm_core::devices::DeviceError),
-}
-
-impl Classify for BookeError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            BookeError::Boot(_)
-            | BookeError::Payload(_)
-            | BookeError::Layout(_)
-            | BookeError::IrqChip(_)
-            | BookeError::Smp(_)
-            | BookeError::NoKernel
-            | BookeError::Raw
-            | BookeError::State(_)
-            | BookeError::Snapshot(_)
-            | BookeError::MpicState(_) => ErrorKind::Input,
-            BookeError::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
-            _ => ErrorKind::Host,
-        }
-    }
-}
 
 impl Arch for BookE {
     const NAME: &'static str = BookE::NAME;
@@ -203,7 +106,7 @@ impl Arch for BookE {
     }
 
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(SNAPSHOT_MAGIC);
-    const VM_STATE_TAGS: &'static [[u8; 4]] = &[TAG_MPIC];
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &[MPIC.tag];
 
     fn save_vm_state(_vm: &PpcVm, platform: &Platform) -> Result<Vec<Section>, BookeError> {
         Ok(vec![mpic_section(&platform.save_mpic()?)])
@@ -214,9 +117,9 @@ impl Arch for BookE {
         platform: &Platform,
         env: &Envelope,
     ) -> Result<(), BookeError> {
-        let s = env
-            .section(&TAG_MPIC)
-            .ok_or_else(|| BookeError::Snapshot("no MPIC section".into()))?;
+        let s = MPIC
+            .require(env)
+            .map_err(crate::snapshot::SnapshotError::from)?;
         platform.restore_mpic(&decode_mpic(s)?)
     }
 

@@ -1,8 +1,8 @@
 //! The in-kernel MPIC (`KVM_DEV_TYPE_FSL_MPIC_20/42`, Linux `Documentation/virt/kvm/devices/
 //! mpic.rst`) and the `KVM_INTERRUPT` input through which the userspace MPIC drives a vCPU.
 
-use super::BookeError;
 use crate::abi::{KVM_DEV_MPIC_BASE_ADDR, KVM_DEV_MPIC_GRP_IRQ_ACTIVE, KVM_DEV_MPIC_GRP_MISC};
+use crate::error::BookeError;
 use crate::irqchip::mpic_state::KERNEL_LINES;
 use crate::irqchip::{CpuIrq, MpicModel, MpicState};
 use kvm_ppc::consts::{KVM_CAP_IRQ_MPIC, KVM_INTERRUPT_SET_LEVEL, KVM_INTERRUPT_UNSET};

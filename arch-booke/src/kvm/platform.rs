@@ -2,10 +2,10 @@
 //! exit, and the kernel with its device tree in guest memory.
 
 use super::mpic::KernelMpic;
-use super::BookeError;
 use crate::boot::{self, BootConfig, EntryState};
 use crate::cpu::HostCpu;
 use crate::devices::BigEndian;
+use crate::error::BookeError;
 use crate::irqchip::{IrqChipChoice, KernelSupport, MpicState, UserMpic, UserMpicRouter};
 use crate::layout::{BoardLayout, MPIC_SIZE};
 use crate::BookE;
@@ -103,7 +103,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, BookE>) -> Result<Platform, Bo
             (ctx.console.space.clone(), ctx.console.sink.writer())
         } else {
             (
-                Arc::new(EventFd::new(EFD_NONBLOCK).map_err(BookeError::EventFd)?),
+                Arc::new(EventFd::new(EFD_NONBLOCK).map_err(vmm_core::CoreError::EventFd)?),
                 ConsoleSink::Null.writer(),
             )
         };

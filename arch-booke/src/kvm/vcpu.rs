@@ -3,8 +3,8 @@
 
 use super::mpic::VcpuIrq;
 use super::platform::{IrqChip, Platform};
-use super::BookeError;
 use crate::abi::{kvm_dirty_tlb, KVM_DIRTY_TLB};
+use crate::error::BookeError;
 use crate::irqchip::UserMpic;
 use crate::mmu::bootmap::write_boot_entry;
 use crate::mmu::{GuestMmu, MmuType, SharedTlb, TlbArray};

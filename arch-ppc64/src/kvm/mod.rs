@@ -15,70 +15,15 @@ pub use kvm_ppc::{PpcVcpu, PpcVm};
 pub use platform::Platform;
 pub use vcpu::{complete_pending_exit, set_entry, update_lpcr};
 
-use crate::boot::BootError;
-use crate::cpu::CpuError;
-use crate::fdt::FdtError;
+use crate::error::Ppc64Error;
 use crate::hcall::{self, HcallEnv, HcallOutcome};
-use crate::layout::{LayoutError, Ppc64Layout};
-use crate::mmu::MmuError;
+use crate::layout::Ppc64Layout;
 use crate::Ppc64;
-use vmm_core::bus::BusError;
-use vmm_core::config::PayloadError;
-use vmm_core::hypervisor::{HvError, VcpuExit};
-use vmm_core::memory::MemoryError;
+use vmm_core::hypervisor::VcpuExit;
 use vmm_core::regs::RegTable;
 use vmm_core::{
-    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, Payload, PlatformContext,
-    VcpuContext, VmConfig,
+    Arch, BuildContext, ExitAction, ExitContext, Payload, PlatformContext, VcpuContext, VmConfig,
 };
-
-/// Errors of the ppc64 backend.
-#[derive(Debug, thiserror::Error)]
-pub enum Ppc64Error {
-    /// A KVM call failed.
-    #[error(transparent)]
-    Hv(#[from] HvError),
-    /// The payload could not be loaded.
-    #[error(transparent)]
-    Boot(#[from] BootError),
-    /// Guest memory could not be laid out.
-    #[error(transparent)]
-    Layout(#[from] LayoutError),
-    /// The device tree could not be built.
-    #[error(transparent)]
-    Fdt(#[from] FdtError),
-    /// The process table could not be encoded.
-    #[error(transparent)]
-    Mmu(#[from] MmuError),
-    /// The host CPU could not be read.
-    #[error(transparent)]
-    Cpu(#[from] CpuError),
-    /// A payload could not be read.
-    #[error(transparent)]
-    Payload(#[from] PayloadError),
-    /// Guest memory could not be written.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A device could not be placed.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// The device layer refused a device.
-    #[error(transparent)]
-    Devices(#[from] vmm_core::devices::DeviceError),
-}
-
-impl Classify for Ppc64Error {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            Ppc64Error::Boot(_) | Ppc64Error::Layout(_) | Ppc64Error::Payload(_) => {
-                ErrorKind::Input
-            }
-            Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
-            Ppc64Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
-            _ => ErrorKind::Host,
-        }
-    }
-}
 
 /// The tag of [`ExitAction::WithVcpu`]: the machine holds a request for the vCPU.
 const TAG_REQUEST: u64 = 1;

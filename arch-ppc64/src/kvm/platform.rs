@@ -2,9 +2,9 @@
 //! memory (process table, RTAS entry code, initrd, device tree), the console and the debug-exit
 //! register.
 
-use super::Ppc64Error;
 use crate::boot::{raw_endian, raw_range, write_image, BootError, EntryState};
 use crate::cpu::HostCpu;
+use crate::error::Ppc64Error;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::hcall;
 use crate::layout::*;

@@ -1,8 +1,9 @@
 //! vCPU creation (host PVR, PAPR mode, the boot vCPU's entry state), secondary start-up, the
 //! register work hypercalls leave for the vCPU's own thread, and crash summaries.
 
-use super::{Platform, Ppc64Error};
+use super::Platform;
 use crate::boot::EntryState;
+use crate::error::Ppc64Error;
 use crate::hcall::{H_HARDWARE, H_SUCCESS, H_UNSUPPORTED_FLAG};
 use crate::machine::VcpuRequest;
 use crate::Ppc64;

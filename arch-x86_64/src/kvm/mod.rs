@@ -10,66 +10,17 @@ mod vcpu;
 pub use platform::Platform;
 pub use regs::X86Vcpu;
 
-use crate::boot::BootError;
+use crate::error::X86Error;
 use crate::layout::X86Layout;
 use crate::X86_64;
-use vmm_core::bus::BusError;
-use vmm_core::config::PayloadError;
 use vmm_core::hypervisor::ioctls::KvmVm;
-use vmm_core::hypervisor::{HvError, VcpuExit};
-use vmm_core::memory::MemoryError;
+use vmm_core::hypervisor::VcpuExit;
 use vmm_core::{
-    Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, Payload, PlatformContext,
-    VcpuContext, VmConfig,
+    Arch, BuildContext, ExitAction, ExitContext, Payload, PlatformContext, VcpuContext, VmConfig,
 };
 
-/// Errors of the x86_64 backend.
-#[derive(Debug, thiserror::Error)]
-pub enum X86Error {
-    /// A KVM call failed.
-    #[error(transparent)]
-    Hv(#[from] HvError),
-    /// The kernel could not be loaded.
-    #[error(transparent)]
-    Boot(#[from] BootError),
-    /// A payload could not be read.
-    #[error(transparent)]
-    Payload(#[from] PayloadError),
-    /// Guest memory could not be written.
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-    /// A device could not be placed.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// The device layer refused a device.
-    #[error(transparent)]
-    Devices(#[from] vmm_core::devices::DeviceError),
-    /// The register table could not be built.
-    #[error("building the x86 register table")]
-    Regs(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Snapshot state that cannot be restored.
-    #[error("x86 snapshot state: {0}")]
-    State(String),
-    /// A device state could not be registered.
-    #[error(transparent)]
-    Registry(#[from] vmm_core::snapshot::stateful::RegistryError),
-    /// An eventfd could not be created.
-    #[error("creating an eventfd failed")]
-    EventFd(#[source] std::io::Error),
-}
-
-impl Classify for X86Error {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            X86Error::Boot(_) | X86Error::Payload(_) | X86Error::State(_) => ErrorKind::Input,
-            X86Error::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
-            _ => ErrorKind::Host,
-        }
-    }
-}
-
 fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> X86Error {
-    move |e| X86Error::Hv(KvmVm::error(op, e))
+    move |e| KvmVm::error(op, e).into()
 }
 
 impl Arch for X86_64 {
@@ -155,8 +106,8 @@ impl Arch for X86_64 {
         })
     }
 
-    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(*b"TETRAX86");
-    const VM_STATE_TAGS: &'static [[u8; 4]] = state::TAGS;
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
 
     fn save_vm_state(
         vm: &KvmVm,

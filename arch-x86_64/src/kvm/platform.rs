@@ -2,11 +2,12 @@
 //! devices on the port bus (each registered for snapshots), the kernel with its boot data and ACPI
 //! tables, and the CPUID every vCPU starts from.
 
-use super::{kvm_err, X86Error};
+use super::kvm_err;
 use crate::acpi::madt::{gsi_routes, IrqPin};
 use crate::boot::{self, BootRequest, CpuMode, EntryState};
 use crate::cpuid::CpuidEntry;
 use crate::devices::{cmos::Cmos, i8042::I8042, pm::Pm1a};
+use crate::error::X86Error;
 use crate::layout::*;
 use crate::X86_64;
 use vmm_core::devices::{DebugExit, FwCfg, KvmRouter, Serial16550};
@@ -66,7 +67,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
     Ok(Platform {
-        cpuid: super::vcpu::from_kvm(&cpuid),
+        cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
     })
 }
 
@@ -130,7 +131,7 @@ fn set_gsi_routing(vm: &KvmVm) -> Result<(), X86Error> {
         })
         .collect();
     let routing = KvmIrqRouting::from_entries(&entries).map_err(|_| {
-        X86Error::Hv(vmm_core::hypervisor::HvError::Unsupported(
+        X86Error::from(vmm_core::hypervisor::HvError::Unsupported(
             "this many GSI routes",
         ))
     })?;

@@ -1,16 +1,17 @@
 //! vCPU creation: CPUID, boot MSRs, FPU, LAPIC LINT pins, and the boot vCPU's entry registers.
 
-use super::{kvm_err, Platform, X86Error};
+use super::{kvm_err, Platform};
 use crate::boot::entry::{instruction_pointer, special_regs, Segment};
 use crate::boot::EntryState;
 use crate::cpuid::{adjust_for_vcpu, CpuidEntry};
+use crate::error::X86Error;
 use crate::X86_64;
 use kvm_bindings::{kvm_cpuid_entry2, kvm_fpu, kvm_msr_entry, kvm_regs, kvm_segment, CpuId, Msrs};
 use vmm_core::hypervisor::ioctls::KvmVcpu;
 use vmm_core::VcpuContext;
 
 /// Converts KVM's CPUID entries to tetra's plain form.
-pub(super) fn from_kvm(c: &CpuId) -> Vec<CpuidEntry> {
+pub(super) fn cpuid_from_kvm(c: &CpuId) -> Vec<CpuidEntry> {
     c.as_slice()
         .iter()
         .map(|e| CpuidEntry {
@@ -25,7 +26,7 @@ pub(super) fn from_kvm(c: &CpuId) -> Vec<CpuidEntry> {
         .collect()
 }
 
-fn to_kvm(entries: &[CpuidEntry]) -> Result<CpuId, X86Error> {
+pub(super) fn cpuid_to_kvm(entries: &[CpuidEntry]) -> Result<CpuId, X86Error> {
     let k: Vec<kvm_cpuid_entry2> = entries
         .iter()
         .map(|e| kvm_cpuid_entry2 {
@@ -40,7 +41,7 @@ fn to_kvm(entries: &[CpuidEntry]) -> Result<CpuId, X86Error> {
         })
         .collect();
     CpuId::from_entries(&k).map_err(|_| {
-        X86Error::Hv(vmm_core::hypervisor::HvError::Unsupported(
+        X86Error::from(vmm_core::hypervisor::HvError::Unsupported(
             "this many CPUID entries",
         ))
     })
@@ -77,7 +78,7 @@ pub(super) fn create(ctx: &VcpuContext<'_, X86_64>) -> Result<KvmVcpu, X86Error>
 
     let mut cpuid = p.cpuid.clone();
     adjust_for_vcpu(&mut cpuid, ctx.id, ctx.config.cpus);
-    fd.set_cpuid2(&to_kvm(&cpuid)?)
+    fd.set_cpuid2(&cpuid_to_kvm(&cpuid)?)
         .map_err(kvm_err("KVM_SET_CPUID2"))?;
 
     let entries: Vec<kvm_msr_entry> = crate::msrs::boot_msrs()

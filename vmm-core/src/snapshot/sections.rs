@@ -1,10 +1,11 @@
 //! The sections vmm-core itself writes: the VM's configuration (`CONF`), the memory layout and
 //! file (`MEMS`), one `VCPU` per vCPU, and an optional `NOTE` (added in format 1.1).
 
+use super::codec::{CodecError, SectionSpec};
 use super::envelope::Section;
 use super::memfile::RegionLayout;
 use crate::config::VmConfig;
-use crate::wire::{Reader, Truncated, Writer};
+use crate::wire::{Reader, Writer};
 
 /// The VM's configuration.
 pub const TAG_CONF: [u8; 4] = *b"CONF";
@@ -20,48 +21,23 @@ pub const CORE_TAGS: [[u8; 4]; 4] = [TAG_CONF, TAG_MEMS, TAG_VCPU, TAG_NOTE];
 /// The most guest RAM regions a snapshot may describe.
 pub const MAX_REGIONS: usize = 64;
 
+/// The sections' versions: each is read from version 1 and written at its current version.
+const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 1);
+const MEMS: SectionSpec = SectionSpec::new(TAG_MEMS, 1, 1);
+const VCPU: SectionSpec = SectionSpec::new(TAG_VCPU, 1, 1);
+const NOTE: SectionSpec = SectionSpec::new(TAG_NOTE, 1, 1);
+
 /// Errors decoding vmm-core's sections.
 #[derive(Debug, thiserror::Error)]
 pub enum SectionError {
-    /// The section ends early.
+    /// The section ends early, has bytes left over or a version this tetra does not read.
     #[error(transparent)]
-    Truncated(#[from] Truncated),
-    /// A section version newer than this tetra's.
-    #[error("section {tag} version {got} is newer than this tetra's {max}")]
-    Version {
-        /// The tag.
-        tag: &'static str,
-        /// The section's version.
-        got: u16,
-        /// The newest known.
-        max: u16,
-    },
+    Codec(#[from] CodecError),
     /// A value out of range.
     #[error("{0}")]
     Invalid(String),
 }
-
-fn check(tag: &'static str, s: &Section, max: u16) -> Result<(), SectionError> {
-    if s.version > max {
-        return Err(SectionError::Version {
-            tag,
-            got: s.version,
-            max,
-        });
-    }
-    Ok(())
-}
-
-fn done(r: &Reader<'_>, tag: &str) -> Result<(), SectionError> {
-    if r.is_empty() {
-        Ok(())
-    } else {
-        Err(SectionError::Invalid(format!(
-            "{} trailing bytes in {tag}",
-            r.remaining()
-        )))
-    }
-}
+crate::codec_error_from!(SectionError);
 
 /// `CONF`: vCPUs, RAM, command line, interrupt controller.
 pub fn conf_section(c: &VmConfig) -> Section {
@@ -71,12 +47,12 @@ pub fn conf_section(c: &VmConfig) -> Section {
     w.blob(c.cmdline.as_bytes());
     w.u8(c.irqchip.is_some() as u8);
     w.blob(c.irqchip.as_deref().unwrap_or("").as_bytes());
-    Section::new(&TAG_CONF, 1, w.into_bytes())
+    CONF.section(w.into_bytes())
 }
 
 /// Decodes `CONF` into a configuration with no kernel.
 pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
-    check("CONF", s, 1)?;
+    CONF.check(s.version)?;
     let mut r = Reader::new(&s.data);
     let cpus = r.u32("the vCPU count")?;
     let mem_mib = r.u64("the RAM size")?;
@@ -87,7 +63,7 @@ pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     let cmdline = text(r.blob("the command line")?, "the command line")?;
     let has_irqchip = r.u8("the irqchip flag")? != 0;
     let irqchip = text(r.blob("the irqchip name")?, "the irqchip name")?;
-    done(&r, "CONF")?;
+    r.finish("the configuration")?;
     let config = VmConfig {
         cpus,
         mem_mib,
@@ -128,12 +104,12 @@ pub fn mems_section(m: &MemsInfo) -> Section {
         w.u64(l.size);
         w.u64(l.file_offset);
     }
-    Section::new(&TAG_MEMS, 1, w.into_bytes())
+    MEMS.section(w.into_bytes())
 }
 
 /// Decodes `MEMS`; the file name must be a plain name (no directories).
 pub fn read_mems(s: &Section) -> Result<MemsInfo, SectionError> {
-    check("MEMS", s, 1)?;
+    MEMS.check(s.version)?;
     let mut r = Reader::new(&s.data);
     let file = String::from_utf8(r.blob("the memory file name")?.to_vec())
         .map_err(|_| SectionError::Invalid("the memory file name is not UTF-8".into()))?;
@@ -156,7 +132,7 @@ pub fn read_mems(s: &Section) -> Result<MemsInfo, SectionError> {
             file_offset: r.u64("a region's file offset")?,
         });
     }
-    done(&r, "MEMS")?;
+    r.finish("the memory regions")?;
     Ok(MemsInfo {
         file,
         nonce,
@@ -181,18 +157,18 @@ pub fn vcpu_section(id: u32, regs: &crate::regs::VcpuState, extra: &[u8]) -> Sec
     w.u32(id);
     w.blob(&regs.encode());
     w.blob(extra);
-    Section::new(&TAG_VCPU, 1, w.into_bytes())
+    VCPU.section(w.into_bytes())
 }
 
 /// Decodes `VCPU`.
 pub fn read_vcpu(s: &Section) -> Result<VcpuSection, SectionError> {
-    check("VCPU", s, 1)?;
+    VCPU.check(s.version)?;
     let mut r = Reader::new(&s.data);
     let id = r.u32("the vCPU index")?;
     let regs = crate::regs::VcpuState::decode(r.blob("the register list")?)
         .map_err(|e| SectionError::Invalid(format!("vCPU {id} register list: {e}")))?;
     let extra = r.blob("the arch's vCPU state")?.to_vec();
-    done(&r, "VCPU")?;
+    r.finish("the arch's vCPU state")?;
     Ok(VcpuSection { id, regs, extra })
 }
 
@@ -200,10 +176,6 @@ pub fn read_vcpu(s: &Section) -> Result<VcpuSection, SectionError> {
 pub fn note_section() -> Section {
     Section {
         optional: true,
-        ..Section::new(
-            &TAG_NOTE,
-            1,
-            format!("tetra {}", env!("CARGO_PKG_VERSION")).into_bytes(),
-        )
+        ..NOTE.section(format!("tetra {}", env!("CARGO_PKG_VERSION")).into_bytes())
     }
 }

@@ -219,8 +219,9 @@ impl<A: Arch> Vmm<A> {
         let table = self.register_table()?;
         let regs = self.save_vcpus(&table)?;
         let vm = self.shared().vm.clone();
-        let extras =
-            self.on_vcpus(move |_, vcpu| A::save_vcpu_extra(&vm, vcpu).map_err(|e| e.to_string()))?;
+        let extras = self.on_vcpus(move |_, vcpu| {
+            A::save_vcpu_extra(&vm, vcpu).map_err(|e| crate::error_chain::chain(&e))
+        })?;
         for (id, (r, x)) in regs.iter().zip(extras).enumerate() {
             let x = x.map_err(|why| SnapshotError::Invalid {
                 path: "the running VM".into(),
@@ -283,7 +284,8 @@ impl<A: Arch> Vmm<A> {
         let vm = self.shared().vm.clone();
         let extras: Arc<Vec<Vec<u8>>> = Arc::new(vcpus.iter().map(|v| v.extra.clone()).collect());
         for r in self.on_vcpus(move |id, vcpu| {
-            A::restore_vcpu_extra(&vm, vcpu, &extras[id as usize]).map_err(|e| e.to_string())
+            A::restore_vcpu_extra(&vm, vcpu, &extras[id as usize])
+                .map_err(|e| crate::error_chain::chain(&e))
         })? {
             r.map_err(|why| bad(format!("vCPU state: {why}")))?;
         }

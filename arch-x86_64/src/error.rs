@@ -1,0 +1,64 @@
+//! The x86_64 backend's error, and whose fault each kind is.
+
+use crate::boot::BootError;
+use crate::snapshot::X86SnapshotError;
+use thiserror::Error;
+use vmm_core::{Classify, CoreError, ErrorKind};
+
+/// Errors of the x86_64 backend.
+#[derive(Debug, Error)]
+pub enum X86Error {
+    /// What every arch can meet: KVM, payloads, guest memory, devices, eventfds.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The kernel could not be loaded.
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    /// The register table could not be built.
+    #[error("building the x86 register table")]
+    Regs(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Snapshot state that cannot be restored.
+    #[error("x86 snapshot state")]
+    State(#[from] X86SnapshotError),
+}
+vmm_core::core_error_from!(X86Error);
+
+impl Classify for X86Error {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            X86Error::Core(e) => e.kind(),
+            X86Error::Boot(_) | X86Error::State(_) => ErrorKind::Input,
+            X86Error::Regs(_) => ErrorKind::Host,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmm_core::hypervisor::HvError;
+
+    #[test]
+    fn whose_fault() {
+        use ErrorKind::{Host, Input};
+        vmm_core::error::assert_kinds(vec![
+            (
+                BootError::NoMultibootHeader { name: "k".into() }.into(),
+                Input,
+            ),
+            (X86SnapshotError::CpuidCount(999).into(), Input),
+            (X86Error::Regs("no MSR list".into()), Host),
+        ]);
+    }
+
+    #[test]
+    fn messages_chain_as_before() {
+        let e = X86Error::State(X86SnapshotError::CpuidCount(300));
+        assert_eq!(
+            vmm_core::error_chain::chain(&e),
+            "x86 snapshot state: 300 CPUID entries, more than the 256 KVM takes"
+        );
+        let e = X86Error::from(HvError::Unsupported("x"));
+        assert_eq!(e.to_string(), "the hypervisor does not support x");
+    }
+}
