@@ -1,6 +1,7 @@
 //! Checks of a VM description against what the arm64 machine offers. [`check_early`] runs before
-//! the VM exists (so bad input is an input error even without /dev/kvm); the vCPU count is
-//! checked once vmm-core has compared it with KVM's own limit, in [`check`].
+//! the VM exists, in the layout phase (so bad input is an input error even without /dev/kvm);
+//! the vCPU count is checked in the platform phase, once vmm-core has compared it with KVM's own
+//! limit (`layout::check`). [`check`] is everything at once, for tools and tests.
 
 use crate::error::Arm64Error;
 use crate::irqchip::IrqChipKind;

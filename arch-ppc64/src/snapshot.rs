@@ -25,7 +25,9 @@
 //!   `KVM_PPC_GET_HTAB_FD` (`KVM_GET_HTAB_WRITE`).
 //!
 //! For a radix guest the MMU set-up (`KVM_PPC_CONFIGURE_V3_MMU`: the process table's place) is
-//! recomputed from the layout on restore, as on a fresh boot.
+//! KVM state, not guest RAM, and today it is made in `load`, which a restore does not run: the
+//! process table's address (chosen by the firmware allocator around the payload) must be saved in
+//! a section and re-applied on restore when ppc64 gets snapshots.
 
 use thiserror::Error;
 use vmm_core::snapshot::{check_tags, CodecError, SectionSpec};

@@ -7,7 +7,7 @@
 //!   ([`encode_vcpu`]);
 //! - the **PIC and IOAPIC** (`KVM_GET_IRQCHIP`): section [`IRQC`]; the **PIT**
 //!   (`KVM_GET_PIT2`): section [`PIT2`]; the **KVM clock** (`KVM_GET_CLOCK`): section [`CLCK`];
-//! - the legacy devices: their own sections (`SERL`, `FWCF`, `KBDC`, `PM1A`).
+//! - the legacy devices: their own sections (`SERL`, `FWCF`, `KBDC`, `CMOS`, `PM1A`).
 //!
 //! The state is plain Rust ([`VmState`], [`VcpuExtra`]), independent of kvm-bindings; the ioctl
 //! glue converts. Every integer is little-endian, every field written on its own:

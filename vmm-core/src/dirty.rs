@@ -87,7 +87,9 @@ impl DirtyLog {
             }
         }
         ram.set_dirty_logging(vm, true)?;
-        // Userspace writes before now are in the first round's copy of every touched page.
+        // A fresh log has every page pending, whatever KVM offers: with INITIALLY_SET the first
+        // harvest reports them all; without it, they are marked here. Userspace writes made
+        // before now are therefore covered too, and their bits are dropped.
         ram.take_userspace_dirty();
         let mut log = DirtyLog {
             manual: mode & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE != 0,
@@ -96,6 +98,9 @@ impl DirtyLog {
             regions: Vec::new(),
         };
         log.remap(ram);
+        if !log.initially_set {
+            log.mark_all();
+        }
         Ok(log)
     }
 
@@ -177,7 +182,7 @@ impl DirtyLog {
             .sum()
     }
 
-    /// Marks every page of every region pending (a slot added without `INITIALLY_SET`).
+    /// Marks every page of every region pending (a log started without `INITIALLY_SET`).
     pub fn mark_all(&mut self) {
         let page = self.page;
         for r in &mut self.regions {

@@ -440,6 +440,24 @@ fn mincore(region: &GuestRegionMmap) -> Vec<bool> {
     vec.iter().map(|b| b & 1 != 0).collect()
 }
 
+/// Checks that `len` bytes at `addr` lie in `mem`'s RAM, or says that `what` does not fit.
+fn check_range(mem: &GuestMemoryMmap, what: &str, addr: u64, len: u64) -> Result<(), MemoryError> {
+    let err = || MemoryError::OutOfRange {
+        what: what.to_string(),
+        addr,
+        len,
+        ram_mib: mem.iter().map(|r| r.len()).sum::<u64>() >> 20,
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    let last = addr.checked_add(len - 1).ok_or_else(err)?;
+    if !mem.address_in_range(GuestAddress(addr)) || !mem.address_in_range(GuestAddress(last)) {
+        return Err(err());
+    }
+    Ok(())
+}
+
 /// Writes `data` at `addr` in `mem`, or says that `what` does not fit.
 pub fn write_guest(
     mem: &GuestMemoryMmap,
@@ -447,25 +465,62 @@ pub fn write_guest(
     addr: u64,
     data: &[u8],
 ) -> Result<(), MemoryError> {
-    let err = || MemoryError::OutOfRange {
-        what: what.to_string(),
-        addr,
-        len: data.len() as u64,
-        ram_mib: mem.iter().map(|r| r.len()).sum::<u64>() >> 20,
-    };
+    check_range(mem, what, addr, data.len() as u64)?;
     if data.is_empty() {
         return Ok(());
     }
-    let last = addr.checked_add(data.len() as u64 - 1).ok_or_else(err)?;
-    if !mem.address_in_range(GuestAddress(addr)) || !mem.address_in_range(GuestAddress(last)) {
-        return Err(err());
+    mem.write_slice(data, GuestAddress(addr))
+        .map_err(|_| MemoryError::OutOfRange {
+            what: what.to_string(),
+            addr,
+            len: data.len() as u64,
+            ram_mib: mem.iter().map(|r| r.len()).sum::<u64>() >> 20,
+        })
+}
+
+/// Zeroes `len` bytes at `addr` in `mem` (a kernel's BSS), or says that `what` does not fit. The
+/// range is checked first, and the zeroes are written a bounded chunk at a time: a length taken
+/// from an image costs no allocation of its size.
+pub fn zero_guest(
+    mem: &GuestMemoryMmap,
+    what: &str,
+    addr: u64,
+    len: u64,
+) -> Result<(), MemoryError> {
+    check_range(mem, what, addr, len)?;
+    const CHUNK: u64 = 64 << 10;
+    let zeroes = [0u8; CHUNK as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        write_guest(mem, what, addr + done, &zeroes[..n as usize])?;
+        done += n;
     }
-    mem.write_slice(data, GuestAddress(addr)).map_err(|_| err())
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeroes_in_chunks_and_refuses_outside_before_writing() {
+        let ram = GuestRam::new(&[(GuestAddress(0), 0x40000)]).unwrap();
+        let mem = ram.memory();
+        write_guest(&mem, "ones", 0, &[1; 0x40000]).unwrap();
+        zero_guest(&mem, "bss", 0x1000, 0x30000).unwrap();
+        let mut b = vec![0u8; 0x40000];
+        mem.read_slice(&mut b, GuestAddress(0)).unwrap();
+        assert!(b[..0x1000].iter().all(|&x| x == 1));
+        assert!(b[0x1000..0x31000].iter().all(|&x| x == 0));
+        assert!(b[0x31000..].iter().all(|&x| x == 1));
+        // A huge length is refused by the range check, before anything is written.
+        assert!(zero_guest(&mem, "bss", 0x3f000, u64::MAX / 2).is_err());
+        assert!(zero_guest(&mem, "bss", 0x3f000, 0x2000).is_err());
+        assert_eq!(b[0x3f000], 1);
+        mem.read_slice(&mut b[..1], GuestAddress(0x3f000)).unwrap();
+        assert_eq!(b[0], 1);
+    }
 
     #[test]
     fn writes_inside_and_refuses_outside() {

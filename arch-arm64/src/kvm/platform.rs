@@ -90,7 +90,6 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
 /// registers (secondaries wait powered off for PSCI `CPU_ON`, which KVM handles).
 pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> {
     let cfg = ctx.config;
-    crate::config::check(cfg)?;
     let mpidrs = ctx
         .vcpus
         .iter()

@@ -35,10 +35,18 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
         device: d.desc.name,
         why: why.to_string(),
     };
-    let seg = std::str::from_utf8(&acpi.name)
-        .ok()
-        .filter(|s| s.is_ascii())
-        .ok_or_else(|| bad("name is not ASCII"))?;
+    // A NameSeg (ACPI 6.5, 20.2.2): a leading A-Z or _, then A-Z, 0-9 or _.
+    let lead = |c: u8| c.is_ascii_uppercase() || c == b'_';
+    if !lead(acpi.name[0])
+        || !acpi.name[1..]
+            .iter()
+            .all(|&c| lead(c) || c.is_ascii_digit())
+    {
+        return Err(bad(
+            "name is not an ACPI NameSeg (four ASCII characters: [A-Z_][A-Z0-9_]{3})",
+        ));
+    }
+    let seg = std::str::from_utf8(&acpi.name).map_err(|_| bad("name is not ASCII"))?;
     if !is_eisa_id(acpi.hid) {
         return Err(bad("_HID is not an EISA id"));
     }
@@ -220,6 +228,9 @@ mod tests {
             (placed(*b"HEXD", "PNP050G", 0, None, None), "EISA"),
             (placed(*b"\xff\xfe__", "PNP0501", 0, None, None), "ASCII"),
             (placed(*b"\xc3\xa9__", "PNP0501", 0, None, None), "ASCII"),
+            (placed(*b"A.B_", "PNP0501", 0, None, None), "NameSeg"),
+            (placed(*b"\\_SB", "PNP0501", 0, None, None), "NameSeg"),
+            (placed(*b"1COM", "PNP0501", 0, None, None), "NameSeg"),
         ];
         for (d, why) in cases {
             let e = super::build(std::slice::from_ref(&d)).unwrap_err();

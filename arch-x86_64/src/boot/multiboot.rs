@@ -5,7 +5,7 @@
 use super::elf::{self, ElfError};
 use super::entry::{CpuMode, EntryState};
 use crate::layout::{self, MemKind, HIMEM_START, MB_INFO_ADDR};
-use vmm_core::memory::{write_guest, GuestMemoryMmap, MemoryError};
+use vmm_core::memory::{write_guest, zero_guest, GuestMemoryMmap, MemoryError};
 
 /// The header magic.
 pub const HEADER_MAGIC: u32 = 0x1bad_b002;
@@ -207,22 +207,9 @@ pub fn load(
             c.addr + c.bytes.len() as u64,
             c.memsz - c.bytes.len() as u64,
         );
-        // The image says how large the BSS is: refuse one larger than RAM before allocating it.
-        if bss_len > mem_bytes {
-            return Err(MemoryError::OutOfRange {
-                what: "multiboot kernel bss".into(),
-                addr: bss_at,
-                len: bss_len,
-                ram_mib: mem_bytes >> 20,
-            }
-            .into());
-        }
-        write_guest(
-            mem,
-            "multiboot kernel bss",
-            bss_at,
-            &vec![0u8; bss_len as usize],
-        )?;
+        // The image says how large the BSS is: the range is checked against RAM before any zero
+        // is written, and no buffer of that size is allocated.
+        zero_guest(mem, "multiboot kernel bss", bss_at, bss_len)?;
         kernel_end = kernel_end.max(c.addr + c.memsz);
     }
 

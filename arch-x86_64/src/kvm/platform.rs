@@ -39,7 +39,10 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .map_err(kvm_err("KVM_CREATE_PIT2"))?;
     set_gsi_routing(ctx.vm)?;
 
-    // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC.
+    // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC. GSI 0 (the
+    // PIT) and 2 (the PIC cascade) are the platform's own.
+    ctx.devices.reserve_irq("the PIT", 0)?;
+    ctx.devices.reserve_irq("the PIC cascade", 2)?;
     let router = KvmRouter(ctx.vm.clone());
     let [com1, debug_exit, fw_cfg, i8042, rtc, pm1a] = crate::devices::descs();
     let d = &mut *ctx.devices;

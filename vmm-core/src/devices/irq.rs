@@ -109,7 +109,9 @@ impl InterruptRouter for KvmRouter {
 /// every vCPU exists). An edge before then is kept by the eventfd and delivered at registration.
 pub struct DeferredIrqfds {
     vm: Arc<dyn VmOps>,
-    pending: std::sync::Mutex<Vec<(EventFd, u32)>>,
+    /// The irqfds not registered yet; `None` once [`Self::register`] ran (later lines register
+    /// at once).
+    pending: std::sync::Mutex<Option<Vec<(EventFd, u32)>>>,
 }
 
 impl DeferredIrqfds {
@@ -117,14 +119,19 @@ impl DeferredIrqfds {
     pub fn new(vm: Arc<dyn VmOps>) -> Self {
         DeferredIrqfds {
             vm,
-            pending: std::sync::Mutex::new(Vec::new()),
+            pending: std::sync::Mutex::new(Some(Vec::new())),
         }
     }
 
-    /// Registers every irqfd made so far with KVM.
+    /// Registers every irqfd made so far with KVM; lines made after this register at once.
     pub fn register(&self) -> Result<(), HvError> {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        for (fd, gsi) in pending.drain(..) {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        for (fd, gsi) in pending {
             self.vm.register_irqfd(&fd, gsi)?;
         }
         Ok(())
@@ -135,6 +142,10 @@ impl InterruptRouter for DeferredIrqfds {
     fn line(&self, irq: u32, trigger: Trigger) -> Result<Arc<dyn InterruptLine>, HvError> {
         Ok(match trigger {
             Trigger::Edge => {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(pending) = pending.as_mut() else {
+                    return Ok(Arc::new(IrqfdLine::new(&*self.vm, irq)?));
+                };
                 let fd = EventFd::new(EFD_NONBLOCK).map_err(|source| HvError::Ioctl {
                     op: "eventfd",
                     source,
@@ -143,10 +154,7 @@ impl InterruptRouter for DeferredIrqfds {
                     op: "dup(eventfd)",
                     source,
                 })?;
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((dup, irq));
+                pending.push((dup, irq));
                 Arc::new(IrqfdLine { fd })
             }
             Trigger::Level => Arc::new(KvmLevelLine {

@@ -56,6 +56,14 @@ pub enum DeviceError {
         #[source]
         source: HvError,
     },
+    /// An alignment that is not a power of two.
+    #[error("{device} asks for an alignment of {align:#x}, which is not a power of two")]
+    Align {
+        /// The device.
+        device: &'static str,
+        /// The alignment.
+        align: u64,
+    },
     /// The bus refused the window.
     #[error(transparent)]
     Bus(#[from] BusError),
@@ -92,18 +100,23 @@ pub struct Devices {
     mmio_alloc: AddressAllocator,
     irq_alloc: AddressAllocator,
     placed: Vec<PlacedDevice>,
+    /// Every line handed out, kept for the VM's life: a model that does not raise its interrupt
+    /// yet (the x86 RTC) must not take its irqfd down with it.
+    lines: Vec<Arc<dyn InterruptLine>>,
 }
 
 fn allocator(what: &'static str, base: u64, len: u64) -> Result<AddressAllocator, DeviceError> {
     AddressAllocator::new(base, len).map_err(|_| DeviceError::Windows { what, base, len })
 }
 
-fn policy(place: Place) -> (u64, AllocPolicy) {
+/// vm-allocator's alignment and policy for `place` (an exact place is asked with byte alignment,
+/// which any address meets).
+fn policy(device: &'static str, place: Place) -> Result<(u64, AllocPolicy), DeviceError> {
     match place {
-        // vm-allocator wants an exact match aligned to the alignment asked: ask for byte
-        // alignment.
-        Place::At(a) => (1, AllocPolicy::ExactMatch(a)),
-        Place::Any { align } => (align.max(1).next_power_of_two(), AllocPolicy::FirstMatch),
+        Place::At(a) => Ok((1, AllocPolicy::ExactMatch(a))),
+        Place::Any { align: 0 } => Ok((1, AllocPolicy::FirstMatch)),
+        Place::Any { align } if align.is_power_of_two() => Ok((align, AllocPolicy::FirstMatch)),
+        Place::Any { align } => Err(DeviceError::Align { device, align }),
     }
 }
 
@@ -125,6 +138,7 @@ impl Devices {
                 u64::from(windows.irqs.1),
             )?,
             placed: Vec::new(),
+            lines: Vec::new(),
         })
     }
 
@@ -140,7 +154,7 @@ impl Devices {
                         .ok_or(DeviceError::NoPio { device })?,
                     Space::Mmio => &mut self.mmio_alloc,
                 };
-                let (align, policy) = policy(w.place);
+                let (align, policy) = policy(device, w.place)?;
                 let r: RangeInclusive =
                     alloc
                         .allocate(w.len, align, policy)
@@ -160,7 +174,13 @@ impl Devices {
         let irq = match desc.irq {
             None => None,
             Some(i) => {
-                let (_, policy) = policy(i.place);
+                let (_, policy) = match policy(device, i.place) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.free(window, None);
+                        return Err(e);
+                    }
+                };
                 let r = self.irq_alloc.allocate(1, 1, policy).map_err(|source| {
                     self.free(window, None);
                     DeviceError::Place {
@@ -203,6 +223,11 @@ impl Devices {
         router: &dyn InterruptRouter,
         desc: DeviceDesc,
     ) -> Result<(Resources, DeviceDesc, Option<Window>, Option<Irq>), DeviceError> {
+        if let Some(tag) = desc.state {
+            if self.state.tags().any(|t| *t == tag) {
+                return Err(RegistryError::Duplicate(String::from_utf8_lossy(&tag).into()).into());
+            }
+        }
         let (window, irq) = self.place(&desc)?;
         let line = match irq {
             None => None,
@@ -226,15 +251,10 @@ impl Devices {
         desc: DeviceDesc,
         window: Option<Window>,
         irq: Option<Irq>,
+        line: Option<Arc<dyn InterruptLine>>,
         bus_device: Option<SharedDevice>,
         state: Option<SharedState>,
     ) -> Result<(), DeviceError> {
-        if let (Some(tag), Some(s)) = (desc.state, state) {
-            if let Err(e) = self.state.add(&tag, s) {
-                self.free(window, irq);
-                return Err(e.into());
-            }
-        }
         if let (Some(w), Some(d)) = (window, bus_device) {
             let r = match w.space {
                 Space::Pio => self.pio.insert(w.base, w.len, d),
@@ -245,6 +265,11 @@ impl Devices {
                 return Err(e.into());
             }
         }
+        if let (Some(tag), Some(s)) = (desc.state, state) {
+            // Free: `attach` checked the tag.
+            self.state.add(&tag, s)?;
+        }
+        self.lines.extend(line);
         self.placed.push(PlacedDevice { desc, window, irq });
         Ok(())
     }
@@ -278,9 +303,10 @@ impl Devices {
         state: impl FnOnce(&Arc<Mutex<D>>) -> Option<SharedState>,
     ) -> Result<Arc<Mutex<D>>, DeviceError> {
         let (res, desc, window, irq) = self.attach(router, desc)?;
+        let line = res.irq.clone();
         let d = Arc::new(Mutex::new(make(res)));
         let state = state(&d);
-        self.commit(desc, window, irq, Some(d.clone()), state)?;
+        self.commit(desc, window, irq, line, Some(d.clone()), state)?;
         Ok(d)
     }
 
@@ -292,7 +318,7 @@ impl Devices {
         desc: DeviceDesc,
     ) -> Result<Option<Arc<dyn InterruptLine>>, DeviceError> {
         let (res, desc, window, irq) = self.attach(router, desc)?;
-        self.commit(desc, window, irq, None, None)?;
+        self.commit(desc, window, irq, res.irq.clone(), None, None)?;
         Ok(res.irq)
     }
 
@@ -323,19 +349,44 @@ impl Devices {
         Ok(())
     }
 
+    /// Keeps interrupt `n` out of the layer's hands (a number the platform itself uses: the PIT's
+    /// GSI 0, the PIC cascade).
+    pub fn reserve_irq(&mut self, what: &'static str, n: u32) -> Result<(), DeviceError> {
+        let n = u64::from(n);
+        self.irq_alloc
+            .allocate(1, 1, AllocPolicy::ExactMatch(n))
+            .map_err(|source| DeviceError::Place {
+                device: what,
+                what: "interrupt",
+                want: format!("{n}"),
+                source,
+            })?;
+        Ok(())
+    }
+
     /// Registers state that is not a bus device's under `tag`.
     pub fn add_state(&mut self, tag: &[u8; 4], state: SharedState) -> Result<(), DeviceError> {
         Ok(self.state.add(tag, state)?)
     }
 
-    /// Maps a device with no description at a fixed MMIO window (tests' probe devices).
+    /// Maps a device with no description at a fixed MMIO window (tests' probe devices). The
+    /// window is also kept from the allocator where it falls in the layer's window.
     pub fn insert_mmio(&mut self, base: u64, len: u64, d: SharedDevice) -> Result<(), BusError> {
-        self.mmio.insert(base, len, d)
+        self.mmio.insert(base, len, d)?;
+        // Outside the layer's window there is nothing to keep; inside, the bus checked overlaps.
+        let _ = self
+            .mmio_alloc
+            .allocate(len, 1, AllocPolicy::ExactMatch(base));
+        Ok(())
     }
 
-    /// Maps a device with no description at a fixed port window.
+    /// Maps a device with no description at a fixed port window (kept from the allocator).
     pub fn insert_pio(&mut self, base: u64, len: u64, d: SharedDevice) -> Result<(), BusError> {
-        self.pio.insert(base, len, d)
+        self.pio.insert(base, len, d)?;
+        if let Some(a) = self.pio_alloc.as_mut() {
+            let _ = a.allocate(len, 1, AllocPolicy::ExactMatch(base));
+        }
+        Ok(())
     }
 
     /// The placed devices, in the order they were added.
@@ -504,5 +555,62 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, DeviceError::NoPio { .. }));
         assert!(m.list().is_empty());
+    }
+
+    #[test]
+    fn reservations_alignment_and_state_tags() {
+        let mut d = layer();
+        // A reserved interrupt and a raw MMIO insert are kept from the allocator.
+        d.reserve_irq("the PIT", 5).unwrap();
+        d.insert_mmio(0x1000_0000, 0x1000, Arc::new(Mutex::new(Null)))
+            .unwrap();
+        d.add(
+            &Lines,
+            DeviceDesc::debug_exit(WindowRequest::mmio_any(0x100, 0x1000))
+                .interrupt(IrqRequest::any(Trigger::Edge)),
+            |_| Null,
+        )
+        .unwrap();
+        let p = d.get("debug-exit").unwrap();
+        assert_eq!(p.window.unwrap().base, 0x1000_1000);
+        assert_eq!(p.irq.unwrap().number, 6);
+        // An alignment that is not a power of two is refused, and gives back what it took.
+        let e = d
+            .add(
+                &Lines,
+                DeviceDesc::debug_exit(WindowRequest::mmio_any(0x100, 0x300)).node("odd"),
+                |_| Null,
+            )
+            .unwrap_err();
+        assert!(matches!(e, DeviceError::Align { align: 0x300, .. }), "{e}");
+        // A state tag used twice is refused before anything is placed.
+        let uart = |name, base| {
+            DeviceDesc::ns16550a(
+                name,
+                WindowRequest::mmio_at(base, 8),
+                IrqRequest::edge(7),
+                0,
+            )
+            .with_state(b"SERL")
+        };
+        d.add_stateful(&Lines, uart("uart0", 0x1000_2000), |r| {
+            crate::devices::Serial16550::new(
+                r.irq.unwrap(),
+                Arc::new(vmm_sys_util::eventfd::EventFd::new(0).unwrap()),
+                Box::new(std::io::sink()),
+            )
+        })
+        .unwrap();
+        let e = d
+            .add(&Lines, uart("uart1", 0x1000_3000), |_| Null)
+            .unwrap_err();
+        assert!(matches!(e, DeviceError::Registry(_)), "{e}");
+        // Its window is still free.
+        d.add(
+            &Lines,
+            DeviceDesc::debug_exit(WindowRequest::mmio_at(0x1000_3000, 8)).node("x"),
+            |_| Null,
+        )
+        .unwrap();
     }
 }
