@@ -101,6 +101,7 @@ Options for run:
   --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
+  --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
   --restore FILE          run from a snapshot instead of booting
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
@@ -157,7 +158,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
             if [
-                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip",
+                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng",
             ]
             .contains(name)
             {
@@ -184,6 +185,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             }
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
+            Long("rng") => cfg.virtio.rng = true,
             Long("restore") => restore = Some(PathBuf::from(value(parser, "--restore")?)),
             Long("incoming") => incoming = Some(uri("--incoming", &value(parser, "--incoming")?)?),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),

@@ -8,7 +8,9 @@
 //! 0x0000_6000  PVH hvm_start_info,       0x0009_fc00  EBDA .. 1 MiB: reserved
 //!              memmap, modlist           0x000e_0000  ACPI tables (RSDP first)
 //!                                        0x0010_0000  kernels load here
-//! 0xc000_0000  MMIO gap: IOAPIC 0xfec0_0000, LAPIC 0xfee0_0000
+//! 0xc000_0000  MMIO gap: 0xd000_0000 devices mapped at fixed addresses (tests' probes),
+//!              0xd100_0000 devices the layer places (virtio-mmio, 4 KiB apart),
+//!              IOAPIC 0xfec0_0000, LAPIC 0xfee0_0000
 //! 0x1_0000_0000 RAM above the gap
 //! ```
 
@@ -58,6 +60,9 @@ pub const MMIO_GAP_START: u64 = 0xc000_0000;
 pub const MMIO_GAP_END: u64 = 0x1_0000_0000;
 /// First address tetra gives to its own MMIO devices (tests put theirs here too).
 pub const MMIO_DEVICES_START: u64 = 0xd000_0000;
+/// Where the device layer starts placing devices on its own (virtio-mmio): the first 16 MiB
+/// from [`MMIO_DEVICES_START`] are for devices mapped at fixed addresses (the tests' probes).
+pub const MMIO_ALLOC_START: u64 = MMIO_DEVICES_START + (16 << 20);
 /// IOAPIC registers.
 pub const IOAPIC_ADDR: u64 = 0xfec0_0000;
 /// Local APIC registers.
@@ -108,12 +113,12 @@ impl MachineLayout for X86Layout {
         ram_regions(self.mem_bytes)
     }
 
-    /// The whole port space, the MMIO gap from [`MMIO_DEVICES_START`] to the IOAPIC, and the
+    /// The whole port space, the MMIO gap from [`MMIO_ALLOC_START`] to the IOAPIC, and the
     /// IOAPIC's pins.
     fn device_windows(&self) -> DeviceWindows {
         DeviceWindows {
             pio: Some((0, 0x1_0000)),
-            mmio: (MMIO_DEVICES_START, IOAPIC_ADDR - MMIO_DEVICES_START),
+            mmio: (MMIO_ALLOC_START, IOAPIC_ADDR - MMIO_ALLOC_START),
             irqs: (0, IOAPIC_PINS),
         }
     }

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
-use vmm_core::hypervisor::{HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
+use vmm_core::hypervisor::{Datamatch, HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
 use vmm_core::regs::{RegBlock, RegDesc, RegId, RegLoc, VcpuRegs};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref, ioctl_with_val};
@@ -248,7 +248,7 @@ impl PpcVm {
         &self,
         fd: &EventFd,
         addr: IoEventAddr,
-        datamatch: Option<u64>,
+        datamatch: Option<Datamatch>,
     ) -> Result<(), HvError> {
         let mut io = ioeventfd_args(fd, addr, datamatch);
         io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
@@ -256,19 +256,21 @@ impl PpcVm {
     }
 }
 
-fn ioeventfd_args(fd: &EventFd, addr: IoEventAddr, datamatch: Option<u64>) -> KvmIoeventfd {
+fn ioeventfd_args(fd: &EventFd, addr: IoEventAddr, datamatch: Option<Datamatch>) -> KvmIoeventfd {
     let (addr, mut flags) = match addr {
         IoEventAddr::Pio(a) => (a, KVM_IOEVENTFD_FLAG_PIO),
         IoEventAddr::Mmio(a) => (a, 0),
     };
-    // Like kvm-ioctls: a datamatch is a u64 (length 8); without one, any length matches.
+    // Like kvm-ioctls: the datamatch's width is the write's length; without one, any length
+    // matches.
     let (len, datamatch) = match datamatch {
-        Some(v) => {
-            flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
-            (8, v)
-        }
+        Some(Datamatch::U32(v)) => (4, u64::from(v)),
+        Some(Datamatch::U64(v)) => (8, v),
         None => (0, 0),
     };
+    if len != 0 {
+        flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+    }
     KvmIoeventfd {
         datamatch,
         addr,
@@ -360,7 +362,7 @@ impl VmOps for PpcVm {
         &self,
         fd: &EventFd,
         addr: IoEventAddr,
-        datamatch: Option<u64>,
+        datamatch: Option<Datamatch>,
     ) -> Result<(), HvError> {
         self.ioeventfd(&ioeventfd_args(fd, addr, datamatch))
     }

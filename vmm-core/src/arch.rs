@@ -3,7 +3,7 @@
 
 use crate::config::{Payload, VmConfig};
 use crate::console::ConsoleSetup;
-use crate::devices::{DeviceWindows, Devices, PlacedDevice};
+use crate::devices::{DeviceWindows, Devices, InterruptRouter, PlacedDevice};
 use crate::exit::ExitNotifier;
 use crate::hypervisor::{VcpuExit, VcpuOps, VmOps};
 use crate::memory::GuestRam;
@@ -154,6 +154,13 @@ pub trait Arch: Sized + 'static {
     /// Builds the platform: interrupt controller, devices, console wiring. Writes nothing into
     /// guest RAM (a restore keeps the snapshot's).
     fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Self::Platform, Self::Error>;
+
+    /// How the platform routes device interrupts, for the devices vmm-core adds itself (virtio);
+    /// `None` while the arch has no interrupt controller to route them to (vmm-core then refuses
+    /// such devices by name).
+    fn interrupt_router(_platform: &Self::Platform) -> Option<&dyn InterruptRouter> {
+        None
+    }
 
     /// Creates vCPU `ctx.id` with the state every vCPU starts from (fresh or restored).
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<Self::Vcpu, Self::Error>;

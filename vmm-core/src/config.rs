@@ -123,6 +123,22 @@ pub struct VmConfig {
     pub cmdline: String,
     /// Interrupt controller choice, for arches that have several (arm64: `gicv3`, `gicv3-its`).
     pub irqchip: Option<String>,
+    /// The virtio devices.
+    pub virtio: VirtioConfig,
+}
+
+/// The virtio devices a VM gets (each on its own virtio-mmio transport).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VirtioConfig {
+    /// An entropy device (virtio-rng, the guest's `/dev/hwrng`).
+    pub rng: bool,
+}
+
+impl VirtioConfig {
+    /// Whether the VM has any virtio device.
+    pub fn any(&self) -> bool {
+        self.rng
+    }
 }
 
 impl Default for VmConfig {
@@ -135,6 +151,7 @@ impl Default for VmConfig {
             initrd: None,
             cmdline: String::new(),
             irqchip: None,
+            virtio: VirtioConfig::default(),
         }
     }
 }

@@ -272,6 +272,15 @@ impl<A: Arch> Vmm<A> {
             console: &mut console,
         })
         .map_err(VmmError::arch)?;
+        if config.virtio.any() {
+            let router = A::interrupt_router(&platform).ok_or_else(|| {
+                VmmError::Config(format!(
+                    "virtio devices need an interrupt controller, and {} has none yet",
+                    A::NAME
+                ))
+            })?;
+            crate::devices::virtio::attach(&mut devices, router, &*vm, &memory, &config.virtio)?;
+        }
 
         let mut vcpus = Vec::with_capacity(config.cpus as usize);
         for id in 0..config.cpus {
@@ -417,6 +426,11 @@ impl<A: Arch> Vmm<A> {
                 vcpus,
             });
         }
+        // The devices' worker parks too: with the vCPUs out of the guest, nothing moves a queue.
+        if let Err(e) = self.shared.devices.pause(limit.unwrap_or(PAUSE_LIMIT)) {
+            self.shared.control.request_run();
+            return Err(e.into());
+        }
         self.state = VmState::Paused;
         Ok(())
     }
@@ -431,6 +445,7 @@ impl<A: Arch> Vmm<A> {
         if self.state != VmState::Paused {
             return Err(VmmError::State("only a paused VM can be resumed"));
         }
+        self.shared.devices.resume();
         self.shared.control.request_run();
         self.state = VmState::Running;
         Ok(())

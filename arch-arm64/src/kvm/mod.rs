@@ -75,6 +75,10 @@ impl Arch for Arm64 {
         platform::setup(ctx)
     }
 
+    fn interrupt_router(p: &Platform) -> Option<&dyn vmm_core::devices::InterruptRouter> {
+        Some(p.router())
+    }
+
     /// Every vCPU with PSCI 0.2; secondaries powered off until a PSCI `CPU_ON`.
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, Arm64Error> {
         create_vcpu(ctx.vm, ctx.id, ctx.platform.target(), ctx.id != 0)

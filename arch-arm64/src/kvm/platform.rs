@@ -38,6 +38,11 @@ impl Platform {
         &self.gic
     }
 
+    /// Device interrupts: irqfds on SPIs, registered once the vGIC is initialised.
+    pub fn router(&self) -> &DeferredIrqfds {
+        &self.irqfds
+    }
+
     /// Initialises the vGIC (every vCPU exists), then registers the devices' irqfds.
     pub(super) fn finish(&self) -> Result<(), Arm64Error> {
         self.gic.init()?;

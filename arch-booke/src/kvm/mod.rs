@@ -64,6 +64,10 @@ impl Arch for BookE {
         platform::setup(ctx)
     }
 
+    fn interrupt_router(p: &Platform) -> Option<&dyn vmm_core::devices::InterruptRouter> {
+        Some(&*p.router)
+    }
+
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<BookeVcpu, BookeError> {
         vcpu::create(ctx)
     }

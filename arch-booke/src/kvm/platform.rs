@@ -36,6 +36,8 @@ pub struct Platform {
     /// Whether the guest was offered external proxy (and, with the userspace MPIC, every vCPU
     /// gets `KVM_CAP_PPC_EPR`).
     pub external_proxy: bool,
+    /// Device interrupts: irqfds into the in-kernel MPIC, or the userspace model's sources.
+    pub router: Box<dyn InterruptRouter + Send + Sync>,
 }
 
 impl Platform {
@@ -90,7 +92,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, BookE>) -> Result<Platform, Bo
         )?;
         IrqChip::User(m)
     };
-    let router: Box<dyn InterruptRouter> = match &irqchip {
+    let router: Box<dyn InterruptRouter + Send + Sync> = match &irqchip {
         IrqChip::Kernel(_) => Box::new(KvmRouter(vm.clone())),
         IrqChip::User(m) => Box::new(UserMpicRouter(m.clone())),
     };
@@ -123,6 +125,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, BookE>) -> Result<Platform, Bo
         layout,
         irqchip,
         external_proxy: plan.external_proxy,
+        router,
     })
 }
 

@@ -24,8 +24,19 @@ fn is_eisa_id(id: &str) -> bool {
         && b[3..].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// A placed device's `Device` object: its EISA id, `_UID`, and `_CRS` with its window (an I/O
-/// range or a 32-bit memory range) and its interrupt (an ISA IRQ for edge lines below 16, an
+/// Whether `id` is an ACPI id: four upper-case letters or digits and four hexadecimal digits
+/// (`LNRO0005`), written as a string.
+fn is_acpi_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 8
+        && b[..4]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[4..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// A placed device's `Device` object: its EISA id (or ACPI id), `_UID`, and `_CRS` with its
+/// window (an I/O range or a 32-bit memory range) and its interrupt (an ISA IRQ for edge lines below 16, an
 /// extended interrupt descriptor otherwise).
 fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
     let Some(acpi) = d.desc.firmware.acpi else {
@@ -47,8 +58,8 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
         ));
     }
     let seg = std::str::from_utf8(&acpi.name).map_err(|_| bad("name is not ASCII"))?;
-    if !is_eisa_id(acpi.hid) {
-        return Err(bad("_HID is not an EISA id"));
+    if !is_eisa_id(acpi.hid) && !is_acpi_id(acpi.hid) {
+        return Err(bad("_HID is neither an EISA id nor an ACPI id"));
     }
     let mut crs: Vec<Box<dyn Aml>> = Vec::new();
     if let Some(w) = d.window {
@@ -75,7 +86,14 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
         });
     }
     let crs = ResourceTemplate::new(crs.iter().map(|c| c.as_ref()).collect());
-    let hid = Name::new(Path::new("_HID"), &EISAName::new(acpi.hid));
+    let eisa;
+    let hid: &dyn Aml = if is_eisa_id(acpi.hid) {
+        eisa = EISAName::new(acpi.hid);
+        &eisa
+    } else {
+        &acpi.hid
+    };
+    let hid = Name::new(Path::new("_HID"), hid);
     let uid = Name::new(Path::new("_UID"), &acpi.uid);
     let crs = Name::new(Path::new("_CRS"), &crs);
     let mut aml = Vec::new();
@@ -186,6 +204,36 @@ mod tests {
         assert_eq!(super::acpi_device(&devices()[1]).unwrap(), None);
     }
 
+    /// A virtio-mmio device as the platform places it: `LNRO0005` as a string (the id Linux's
+    /// virtio-mmio ACPI driver matches), its window in the MMIO gap, an edge GSI from 16 up
+    /// (the ISA range is kept for legacy devices).
+    #[test]
+    fn virtio_mmio_devices_are_lnro0005_on_a_gsi_above_the_isa_range() {
+        let all = crate::devices::planned([vmm_core::devices::virtio::mmio_desc("virtio-rng", 0)])
+            .unwrap();
+        let v = all.last().unwrap();
+        let irq = v.irq.unwrap();
+        assert!(irq.number >= 16 && irq.number < 24, "{irq:?}");
+        let w = v.window.unwrap();
+        assert_eq!(w.base, crate::layout::MMIO_ALLOC_START);
+        let aml = super::acpi_device(v).unwrap().unwrap();
+        // Name (_HID, "LNRO0005")
+        assert!(find(&aml, b"_HID\x0dLNRO0005\0").is_some(), "{aml:x?}");
+        assert!(find(&aml, b"VR0_").is_some());
+        // Memory32Fixed (ReadWrite, base, 0x200), Interrupt (Consumer, Edge, High) { gsi }.
+        let mut m = vec![0x86, 0x09, 0x00, 0x01];
+        m.extend_from_slice(&(w.base as u32).to_le_bytes());
+        m.extend_from_slice(&0x200u32.to_le_bytes());
+        assert!(find(&aml, &m).is_some());
+        assert!(find(
+            &aml,
+            &[0x89, 0x06, 0x00, 0x03, 0x01, irq.number as u8, 0, 0, 0]
+        )
+        .is_some());
+        let img = super::super::build(1, &all).unwrap();
+        table(&img, img.dsdt, b"DSDT");
+    }
+
     #[test]
     fn devices_the_dsdt_cannot_describe_are_errors() {
         let cases = [
@@ -223,7 +271,8 @@ mod tests {
                 ),
                 "over",
             ),
-            (placed(*b"ACPI", "ACPI0001", 0, None, None), "EISA"),
+            (placed(*b"ACPI", "ACPI000G", 0, None, None), "EISA"),
+            (placed(*b"LONG", "ACPI00010", 0, None, None), "EISA"),
             (placed(*b"LOWR", "pnp0501", 0, None, None), "EISA"),
             (placed(*b"HEXD", "PNP050G", 0, None, None), "EISA"),
             (placed(*b"\xff\xfe__", "PNP0501", 0, None, None), "ASCII"),

@@ -163,9 +163,7 @@ pub(crate) mod tests {
 
     /// x86's legacy devices, placed as the platform places them.
     pub(crate) fn devices() -> Vec<PlacedDevice> {
-        use vmm_core::MachineLayout;
-        let windows = crate::layout::X86Layout::new(256 << 20).device_windows();
-        vmm_core::devices::plan(&windows, crate::devices::descs()).unwrap()
+        crate::devices::planned([]).unwrap()
     }
 
     /// A device with an ACPI description, placed by hand.

@@ -8,6 +8,33 @@ pub mod pm;
 use crate::layout::*;
 use vmm_core::devices::{DeviceDesc, IrqRequest, WindowRequest};
 
+/// The ISA interrupts (GSIs 0-15) no device of the layer gets unless it asks for one by number:
+/// the PIT (0), the PIC cascade (2), and the legacy devices a guest may probe for (keyboard,
+/// COM2, floppy, LPT, PS/2 mouse, IDE...). Devices placed anywhere (virtio) get GSIs 16-23,
+/// which the guest never takes for a legacy device.
+pub const RESERVED_IRQS: [u32; 13] = [0, 1, 2, 3, 5, 6, 7, 10, 11, 12, 13, 14, 15];
+
+/// Keeps [`RESERVED_IRQS`] out of the device layer's hands.
+pub fn reserve(d: &mut vmm_core::devices::Devices) -> Result<(), vmm_core::devices::DeviceError> {
+    for n in RESERVED_IRQS {
+        d.reserve_irq("a legacy ISA interrupt", n)?;
+    }
+    Ok(())
+}
+
+/// x86's devices as the platform places them, with `extra` after them (firmware-table tests).
+pub fn planned(
+    extra: impl IntoIterator<Item = DeviceDesc>,
+) -> Result<Vec<vmm_core::devices::PlacedDevice>, vmm_core::devices::DeviceError> {
+    use vmm_core::MachineLayout;
+    let mut d = vmm_core::devices::Devices::new(&X86Layout::new(256 << 20).device_windows())?;
+    reserve(&mut d)?;
+    for desc in descs().into_iter().chain(extra) {
+        d.describe(&vmm_core::devices::irq::NoRouter, desc)?;
+    }
+    Ok(d.list().to_vec())
+}
+
 /// The input clock of COM1 (the PC's 1.8432 MHz).
 pub const UART_CLOCK_HZ: u32 = 1_843_200;
 

@@ -54,6 +54,10 @@ impl Arch for X86_64 {
         platform::setup(ctx)
     }
 
+    fn interrupt_router(p: &Platform) -> Option<&dyn vmm_core::devices::InterruptRouter> {
+        Some(&p.router)
+    }
+
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<X86Vcpu, X86Error> {
         vcpu::create(ctx).map(X86Vcpu)
     }

@@ -18,6 +18,8 @@ use vmm_core::{BuildContext, PlatformContext};
 pub struct Platform {
     /// KVM's supported CPUID, before per-vCPU topology.
     pub cpuid: Vec<CpuidEntry>,
+    /// Device interrupts: irqfds and `KVM_IRQ_LINE` on the in-kernel PIC/IOAPIC GSIs.
+    pub router: KvmRouter,
 }
 
 pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X86Error> {
@@ -39,10 +41,9 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .map_err(kvm_err("KVM_CREATE_PIT2"))?;
     set_gsi_routing(ctx.vm)?;
 
-    // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC. GSI 0 (the
-    // PIT) and 2 (the PIC cascade) are the platform's own.
-    ctx.devices.reserve_irq("the PIT", 0)?;
-    ctx.devices.reserve_irq("the PIC cascade", 2)?;
+    // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC. The ISA
+    // interrupts nobody asks for by number stay out of reach (devices::RESERVED_IRQS).
+    crate::devices::reserve(ctx.devices)?;
     let router = KvmRouter(ctx.vm.clone());
     let [com1, debug_exit, fw_cfg, i8042, rtc, pm1a] = crate::devices::descs();
     let d = &mut *ctx.devices;
@@ -71,6 +72,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
     Ok(Platform {
         cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
+        router,
     })
 }
 

@@ -67,6 +67,15 @@ pub enum DeviceError {
     /// The bus refused the window.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// A virtio device could not be made.
+    #[error("{device}")]
+    Virtio {
+        /// The device.
+        device: &'static str,
+        /// Why.
+        #[source]
+        source: super::virtio::VirtioError,
+    },
     /// The state registry refused the device.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -103,7 +112,14 @@ pub struct Devices {
     /// Every line handed out, kept for the VM's life: a model that does not raise its interrupt
     /// yet (the x86 RTC) must not take its irqfd down with it.
     lines: Vec<Arc<dyn InterruptLine>>,
+    /// The virtio device worker, once a virtio device exists.
+    worker: Option<Arc<super::virtio::Worker>>,
 }
+
+/// Interrupt `n` is the allocator's range `[2n, 2n + 1]`: vm-allocator 0.1.4 places an exact
+/// request by looking for a free range holding both its first address and the next one, so a
+/// one-unit request whose neighbour is taken (IRQ 4 between 3 and 5) would be refused.
+const IRQ_SCALE: u64 = 2;
 
 fn allocator(what: &'static str, base: u64, len: u64) -> Result<AddressAllocator, DeviceError> {
     AddressAllocator::new(base, len).map_err(|_| DeviceError::Windows { what, base, len })
@@ -134,11 +150,12 @@ impl Devices {
             mmio_alloc: allocator("MMIO", windows.mmio.0, windows.mmio.1)?,
             irq_alloc: allocator(
                 "interrupts",
-                u64::from(windows.irqs.0),
-                u64::from(windows.irqs.1),
+                IRQ_SCALE * u64::from(windows.irqs.0),
+                IRQ_SCALE * u64::from(windows.irqs.1),
             )?,
             placed: Vec::new(),
             lines: Vec::new(),
+            worker: None,
         })
     }
 
@@ -174,24 +191,24 @@ impl Devices {
         let irq = match desc.irq {
             None => None,
             Some(i) => {
-                let (_, policy) = match policy(device, i.place) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.free(window, None);
-                        return Err(e);
-                    }
+                let policy = match i.place {
+                    Place::At(n) => AllocPolicy::ExactMatch(n.saturating_mul(IRQ_SCALE)),
+                    Place::Any { .. } => AllocPolicy::FirstMatch,
                 };
-                let r = self.irq_alloc.allocate(1, 1, policy).map_err(|source| {
-                    self.free(window, None);
-                    DeviceError::Place {
-                        device,
-                        what: "interrupt",
-                        want: format!("{:?}", i.place),
-                        source,
-                    }
-                })?;
+                let r = self
+                    .irq_alloc
+                    .allocate(IRQ_SCALE, IRQ_SCALE, policy)
+                    .map_err(|source| {
+                        self.free(window, None);
+                        DeviceError::Place {
+                            device,
+                            what: "interrupt",
+                            want: format!("{:?}", i.place),
+                            source,
+                        }
+                    })?;
                 Some(Irq {
-                    number: r.start() as u32,
+                    number: (r.start() / IRQ_SCALE) as u32,
                     trigger: i.trigger,
                 })
             }
@@ -211,8 +228,8 @@ impl Devices {
             }
         }
         if let Some(i) = irq {
-            let n = u64::from(i.number);
-            if let Ok(r) = RangeInclusive::new(n, n) {
+            let n = IRQ_SCALE * u64::from(i.number);
+            if let Ok(r) = RangeInclusive::new(n, n + IRQ_SCALE - 1) {
                 let _ = self.irq_alloc.free(&r);
             }
         }
@@ -282,7 +299,7 @@ impl Devices {
         desc: DeviceDesc,
         make: impl FnOnce(Resources) -> D,
     ) -> Result<Arc<Mutex<D>>, DeviceError> {
-        self.add_with(router, desc, make, |_| None)
+        self.add_with(router, desc, |r| Ok(make(r)), |_| None)
     }
 
     /// [`Devices::add`] for a device with state, saved under the description's section tag.
@@ -292,6 +309,17 @@ impl Devices {
         desc: DeviceDesc,
         make: impl FnOnce(Resources) -> D,
     ) -> Result<Arc<Mutex<D>>, DeviceError> {
+        self.add_with(router, desc, |r| Ok(make(r)), |d| Some(d.clone()))
+    }
+
+    /// [`Devices::add_stateful`] for a model whose making can fail (it gives its window and
+    /// interrupt back then).
+    pub fn try_add_stateful<D: BusDevice + Stateful + 'static>(
+        &mut self,
+        router: &dyn InterruptRouter,
+        desc: DeviceDesc,
+        make: impl FnOnce(Resources) -> Result<D, DeviceError>,
+    ) -> Result<Arc<Mutex<D>>, DeviceError> {
         self.add_with(router, desc, make, |d| Some(d.clone()))
     }
 
@@ -299,12 +327,18 @@ impl Devices {
         &mut self,
         router: &dyn InterruptRouter,
         desc: DeviceDesc,
-        make: impl FnOnce(Resources) -> D,
+        make: impl FnOnce(Resources) -> Result<D, DeviceError>,
         state: impl FnOnce(&Arc<Mutex<D>>) -> Option<SharedState>,
     ) -> Result<Arc<Mutex<D>>, DeviceError> {
         let (res, desc, window, irq) = self.attach(router, desc)?;
         let line = res.irq.clone();
-        let d = Arc::new(Mutex::new(make(res)));
+        let d = match make(res) {
+            Ok(d) => Arc::new(Mutex::new(d)),
+            Err(e) => {
+                self.free(window, irq);
+                return Err(e);
+            }
+        };
         let state = state(&d);
         self.commit(desc, window, irq, line, Some(d.clone()), state)?;
         Ok(d)
@@ -352,9 +386,12 @@ impl Devices {
     /// Keeps interrupt `n` out of the layer's hands (a number the platform itself uses: the PIT's
     /// GSI 0, the PIC cascade).
     pub fn reserve_irq(&mut self, what: &'static str, n: u32) -> Result<(), DeviceError> {
-        let n = u64::from(n);
         self.irq_alloc
-            .allocate(1, 1, AllocPolicy::ExactMatch(n))
+            .allocate(
+                IRQ_SCALE,
+                IRQ_SCALE,
+                AllocPolicy::ExactMatch(IRQ_SCALE * u64::from(n)),
+            )
             .map_err(|source| DeviceError::Place {
                 device: what,
                 what: "interrupt",
@@ -387,6 +424,40 @@ impl Devices {
             let _ = a.allocate(len, 1, AllocPolicy::ExactMatch(base));
         }
         Ok(())
+    }
+
+    /// The virtio device worker thread, started on first use.
+    pub fn virtio_worker(&mut self) -> Result<Arc<super::virtio::Worker>, DeviceError> {
+        if let Some(w) = &self.worker {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(
+            super::virtio::Worker::spawn().map_err(|source| DeviceError::Virtio {
+                device: "the virtio worker",
+                source,
+            })?,
+        );
+        self.worker = Some(w.clone());
+        Ok(w)
+    }
+
+    /// Parks the virtio worker (if any) within `limit`: with the vCPUs paused, the devices'
+    /// queues then stay still.
+    pub fn pause(&self, limit: std::time::Duration) -> Result<(), DeviceError> {
+        match &self.worker {
+            Some(w) => w.pause(limit).map_err(|source| DeviceError::Virtio {
+                device: "the virtio worker",
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Lets the virtio worker go on.
+    pub fn resume(&self) {
+        if let Some(w) = &self.worker {
+            w.resume();
+        }
     }
 
     /// The placed devices, in the order they were added.
@@ -574,6 +645,17 @@ mod tests {
         let p = d.get("debug-exit").unwrap();
         assert_eq!(p.window.unwrap().base, 0x1000_1000);
         assert_eq!(p.irq.unwrap().number, 6);
+        // One interrupt between two taken ones, and the window's last, can be had by number.
+        d.reserve_irq("x", 8).unwrap();
+        d.reserve_irq("y", 10).unwrap();
+        d.add(
+            &Lines,
+            DeviceDesc::new("between", "between", &[]).interrupt(IrqRequest::edge(9)),
+            |_| Null,
+        )
+        .unwrap();
+        d.reserve_irq("last", 20).unwrap();
+        assert!(d.reserve_irq("past the window", 21).is_err());
         // An alignment that is not a power of two is refused, and gives back what it took.
         let e = d
             .add(

@@ -12,6 +12,7 @@ pub mod fw_cfg;
 pub mod irq;
 pub mod layer;
 pub mod serial;
+pub mod virtio;
 
 pub use debug_exit::DebugExit;
 pub use desc::{

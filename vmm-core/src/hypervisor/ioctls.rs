@@ -3,7 +3,7 @@
 //! [`KvmVm`] and [`KvmVcpu`] implement vmm-core's traits and hand out the wrapped kvm-ioctls objects
 //! so that each arch crate's `kvm` module can issue its own arch-only calls on them.
 
-use super::{HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
+use super::{Datamatch, HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
 use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, NoDatamatch, VcpuFd, VmFd};
 use std::io;
@@ -117,14 +117,15 @@ impl VmOps for KvmVm {
         &self,
         fd: &EventFd,
         addr: IoEventAddr,
-        datamatch: Option<u64>,
+        datamatch: Option<Datamatch>,
     ) -> Result<(), HvError> {
         let addr = match addr {
             IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
             IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
         };
         match datamatch {
-            Some(v) => self.vm.register_ioevent(fd, &addr, v),
+            Some(Datamatch::U32(v)) => self.vm.register_ioevent(fd, &addr, v),
+            Some(Datamatch::U64(v)) => self.vm.register_ioevent(fd, &addr, v),
             None => self.vm.register_ioevent(fd, &addr, NoDatamatch),
         }
         .map_err(|e| ioctl_err("KVM_IOEVENTFD", e))

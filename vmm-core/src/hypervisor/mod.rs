@@ -91,6 +91,16 @@ pub enum IoEventAddr {
     Mmio(u64),
 }
 
+/// The value an ioeventfd matches, and the width of the write it matches (as the guest's store
+/// lands in the host's byte order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Datamatch {
+    /// A 32-bit write of this value.
+    U32(u32),
+    /// A 64-bit write of this value.
+    U64(u64),
+}
+
 /// The VM-wide operations vmm-core performs itself.
 pub trait VmOps: Send + Sync {
     /// The most vCPUs this VM may have (`KVM_CAP_MAX_VCPUS`).
@@ -112,7 +122,7 @@ pub trait VmOps: Send + Sync {
         &self,
         fd: &EventFd,
         addr: IoEventAddr,
-        datamatch: Option<u64>,
+        datamatch: Option<Datamatch>,
     ) -> Result<(), HvError>;
     /// Sets the level of interrupt line `irq` (`KVM_IRQ_LINE`).
     fn set_irq_line(&self, irq: u32, active: bool) -> Result<(), HvError>;

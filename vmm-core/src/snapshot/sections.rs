@@ -22,7 +22,7 @@ pub const CORE_TAGS: [[u8; 4]; 4] = [TAG_CONF, TAG_MEMS, TAG_VCPU, TAG_NOTE];
 pub const MAX_REGIONS: usize = 64;
 
 /// The sections' versions: each is read from version 1 and written at its current version.
-const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 1);
+const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 2);
 const MEMS: SectionSpec = SectionSpec::new(TAG_MEMS, 1, 1);
 const VCPU: SectionSpec = SectionSpec::new(TAG_VCPU, 1, 1);
 const NOTE: SectionSpec = SectionSpec::new(TAG_NOTE, 1, 1);
@@ -39,7 +39,9 @@ pub enum SectionError {
 }
 crate::codec_error_from!(SectionError);
 
-/// `CONF`: vCPUs, RAM, command line, interrupt controller.
+/// `CONF`: vCPUs, RAM, command line, interrupt controller; version 2 adds the virtio devices
+/// (`u8` flags: bit 0 the entropy device). A VM without virtio devices is written as version 1,
+/// which older tetras read.
 pub fn conf_section(c: &VmConfig) -> Section {
     let mut w = Writer::new();
     w.u32(c.cpus);
@@ -47,6 +49,10 @@ pub fn conf_section(c: &VmConfig) -> Section {
     w.blob(c.cmdline.as_bytes());
     w.u8(c.irqchip.is_some() as u8);
     w.blob(c.irqchip.as_deref().unwrap_or("").as_bytes());
+    if !c.virtio.any() {
+        return Section::new(&TAG_CONF, 1, w.into_bytes());
+    }
+    w.u8(u8::from(c.virtio.rng));
     CONF.section(w.into_bytes())
 }
 
@@ -63,6 +69,16 @@ pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     let cmdline = text(r.blob("the command line")?, "the command line")?;
     let has_irqchip = r.u8("the irqchip flag")? != 0;
     let irqchip = text(r.blob("the irqchip name")?, "the irqchip name")?;
+    let mut virtio = crate::config::VirtioConfig::default();
+    if s.version >= 2 {
+        let flags = r.u8("the virtio devices")?;
+        if flags & !1 != 0 {
+            return Err(SectionError::Invalid(format!(
+                "virtio device flags {flags:#x} name devices this tetra does not know"
+            )));
+        }
+        virtio.rng = flags & 1 != 0;
+    }
     r.finish("the configuration")?;
     let config = VmConfig {
         cpus,
@@ -75,6 +91,7 @@ pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     Ok(VmConfig {
         cmdline,
         irqchip: has_irqchip.then_some(irqchip),
+        virtio,
         ..config
     })
 }

@@ -1,0 +1,148 @@
+//! Serving a queue with every descriptor chain checked whole first.
+//!
+//! `virtio-queue` walks the rings and descriptor chains; on a malformed chain (a loop, an index
+//! past the queue, an indirect table inside an indirect table, a chain longer than 4 GiB) its
+//! iterator simply stops, and its `pop_descriptor_chain` swallows a broken available ring.
+//! [`serve`] asks the crate's fallible iterator for each chain, walks a copy of the chain to its
+//! end, and refuses it when the walk stopped early or a buffer lies outside guest RAM: the
+//! device is then marked as needing reset ([`VirtioInterrupt::needs_reset`]) instead of serving
+//! half a request. The device itself reads and writes the chain with the crate's `Reader` and
+//! `Writer`, which check every buffer again and write through vm-memory (dirty-tracked).
+
+use super::interrupt::VirtioInterrupt;
+use crate::memory::GuestMemoryMmap;
+use std::sync::Mutex;
+use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueT};
+use vm_memory::GuestMemoryLoadGuard;
+use vm_memory::{
+    Address, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryBackend, GuestMemoryRegion,
+};
+
+/// A descriptor chain, holding the memory it was read from.
+pub type Chain = DescriptorChain<GuestMemoryLoadGuard<GuestMemoryMmap>>;
+
+/// Why a queue could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The available ring is broken (its index moved by more than the queue size).
+    #[error("queue {queue}: the available ring is broken")]
+    Ring {
+        /// The queue.
+        queue: u16,
+        /// What virtio-queue found.
+        #[source]
+        source: virtio_queue::Error,
+    },
+    /// A chain ends early: a loop, an index past the queue, an indirect table inside an
+    /// indirect table, more than 4 GiB, or no descriptor at all.
+    #[error("queue {queue}: the descriptor chain at {head} is malformed (a loop, an index past the queue, a nested indirect table, over 4 GiB, or empty)")]
+    Malformed {
+        /// The queue.
+        queue: u16,
+        /// The chain's head index.
+        head: u16,
+    },
+    /// A buffer lies outside guest RAM.
+    #[error("queue {queue}: the descriptor chain at {head} has a buffer at {addr:#x}+{len:#x} outside guest RAM")]
+    OutsideRam {
+        /// The queue.
+        queue: u16,
+        /// The chain's head index.
+        head: u16,
+        /// The buffer's address.
+        addr: u64,
+        /// Its length.
+        len: u32,
+    },
+    /// The used ring could not be written.
+    #[error("queue {queue}: the used ring could not be written")]
+    Used {
+        /// The queue.
+        queue: u16,
+        /// What virtio-queue found.
+        #[source]
+        source: virtio_queue::Error,
+    },
+}
+
+/// Walks a copy of `chain` to its end: `Ok` when every descriptor was reached and lies in RAM.
+pub fn check(queue: u16, chain: &Chain, mem: &GuestMemoryMmap) -> Result<(), ChainError> {
+    let head = chain.head_index();
+    let mut last_has_next = true;
+    let mut any = false;
+    for d in chain.clone() {
+        any = true;
+        last_has_next = d.has_next();
+        let len = d.len();
+        let inside = len == 0
+            || d.addr()
+                .checked_add(u64::from(len) - 1)
+                .is_some_and(|last| {
+                    mem.address_in_range(d.addr())
+                        && mem.address_in_range(last)
+                        && mem.find_region(d.addr()).map(|r| r.start_addr())
+                            == mem.find_region(last).map(|r| r.start_addr())
+                });
+        if !inside {
+            return Err(ChainError::OutsideRam {
+                queue,
+                head,
+                addr: d.addr().raw_value(),
+                len,
+            });
+        }
+    }
+    // The crate's walk ends with a descriptor that has no next, unless it stopped early.
+    if !any || last_has_next {
+        return Err(ChainError::Malformed { queue, head });
+    }
+    Ok(())
+}
+
+/// Serves queue `index`: every available chain, checked, goes to `f`, which returns the bytes it
+/// wrote into the chain; the chain is then put in the used ring. Interrupts the driver if it
+/// asked to be. A broken ring or chain marks the device as needing reset and stops.
+pub fn serve(
+    index: u16,
+    queue: &Mutex<Queue>,
+    mem: &GuestMemoryAtomic<GuestMemoryMmap>,
+    irq: &VirtioInterrupt,
+    mut f: impl FnMut(Chain, &GuestMemoryMmap) -> u32,
+) -> Result<(), ChainError> {
+    if irq.is_broken() {
+        return Ok(());
+    }
+    let m = mem.memory();
+    let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+    let mut used = false;
+    let r = (|| loop {
+        let chain = match q.iter(m.clone()) {
+            Ok(mut it) => it.next(),
+            Err(source) => {
+                return Err(ChainError::Ring {
+                    queue: index,
+                    source,
+                })
+            }
+        };
+        let Some(chain) = chain else {
+            return Ok(());
+        };
+        let head = chain.head_index();
+        check(index, &chain, &m)?;
+        let len = f(chain, &m);
+        q.add_used(&*m, head, len)
+            .map_err(|source| ChainError::Used {
+                queue: index,
+                source,
+            })?;
+        used = true;
+    })();
+    if used && q.needs_notification(&*m).unwrap_or(true) {
+        irq.used();
+    }
+    if let Err(e) = &r {
+        irq.needs_reset(e);
+    }
+    r
+}

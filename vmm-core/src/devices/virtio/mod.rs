@@ -1,0 +1,116 @@
+//! virtio devices (1.x, "modern"), arch-neutral, on rust-vmm `virtio-queue` and
+//! `virtio-bindings`.
+//!
+//! - [`VirtioDevice`] ([`device`]): what every device implements once: its type, queues,
+//!   features, configuration space, and [`VirtioDevice::activate`], which hands the driver's
+//!   queues to a [`Handler`] that the device worker thread runs.
+//! - Transports are separate from devices: [`mmio`] (virtio-mmio version 2, every arch).
+//! - [`worker`]: one thread per VM runs every active device's handler on an event-manager loop:
+//!   queue notifications arrive as eventfds (an ioeventfd where KVM offers one, else the
+//!   transport signals it on the MMIO exit), backends' fds beside them. A pause parks it, so that
+//!   a snapshot or a migration's stop-and-copy sees the queues still.
+//! - [`interrupt`]: the device's interrupt status and its line.
+//! - [`chain`]: a descriptor chain checked whole before a device uses it: a loop, a chain past
+//!   guest RAM, an indirect table inside an indirect table or an overlong chain marks the device
+//!   as needing reset (`DEVICE_NEEDS_RESET`) instead of being half-served.
+//! - Devices: [`rng`] (entropy from the host's `getrandom`).
+//!
+//! Every byte a device writes into guest memory goes through vm-memory, so the userspace dirty
+//! bitmap records it for migration.
+
+pub mod chain;
+pub mod device;
+pub mod interrupt;
+pub mod mmio;
+pub mod rng;
+pub mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use device::{Activation, ActiveQueue, Handler, VirtioDevice, VirtioError};
+pub use interrupt::VirtioInterrupt;
+pub use mmio::MmioTransport;
+pub use worker::Worker;
+
+use crate::config::VirtioConfig;
+use crate::devices::{DeviceDesc, DeviceError, Devices, InterruptRouter, IrqRequest, Prop};
+use crate::devices::{Trigger, WindowRequest};
+use crate::hypervisor::VmOps;
+use crate::memory::GuestRam;
+use std::sync::Arc;
+
+/// The description of virtio-mmio device number `index` named `name`: a 0x200-byte window
+/// anywhere in the arch's MMIO window (page aligned), any free edge interrupt, its state in
+/// section `VIOn`; device tree `virtio_mmio@...` ("virtio,mmio", DMA-coherent), ACPI `VRn_`
+/// `LNRO0005` (the id Linux's virtio-mmio driver matches).
+pub fn mmio_desc(name: &'static str, index: u8) -> DeviceDesc {
+    let digit = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)];
+    DeviceDesc::new(name, "virtio_mmio", &["virtio,mmio"])
+        .window(WindowRequest::mmio_any(mmio::MMIO_WINDOW, 0x1000))
+        .interrupt(IrqRequest::any(Trigger::Edge))
+        .prop("dma-coherent", Prop::Null)
+        .acpi(&[b'V', b'R', digit, b'_'], "LNRO0005", u32::from(index))
+        .with_state(&[b'V', b'I', b'O', digit])
+}
+
+/// Places every virtio device `config` asks for, each on its own virtio-mmio transport, with
+/// its interrupt from `router` and its queue notifications through ioeventfds where `vm` takes
+/// them.
+pub fn attach(
+    devices: &mut Devices,
+    router: &dyn InterruptRouter,
+    vm: &dyn VmOps,
+    memory: &GuestRam,
+    config: &VirtioConfig,
+) -> Result<(), DeviceError> {
+    let mut wanted: Vec<(&'static str, Box<dyn VirtioDevice>)> = Vec::new();
+    if config.rng {
+        wanted.push(("virtio-rng", Box::new(rng::Rng)));
+    }
+    for (index, (name, device)) in wanted.into_iter().enumerate() {
+        add_mmio(devices, router, vm, memory, name, index as u8, device)?;
+    }
+    Ok(())
+}
+
+fn add_mmio(
+    devices: &mut Devices,
+    router: &dyn InterruptRouter,
+    vm: &dyn VmOps,
+    memory: &GuestRam,
+    name: &'static str,
+    index: u8,
+    device: Box<dyn VirtioDevice>,
+) -> Result<(), DeviceError> {
+    let worker = devices.virtio_worker()?;
+    let mem = memory.atomic().clone();
+    let t = devices.try_add_stateful(router, mmio_desc(name, index), |r| {
+        let line = r.irq.ok_or(DeviceError::Virtio {
+            device: name,
+            source: VirtioError::Activate("no interrupt line".into()),
+        })?;
+        let irq = Arc::new(VirtioInterrupt::new(name, line));
+        MmioTransport::new(device, mem, worker, irq).map_err(|source| DeviceError::Virtio {
+            device: name,
+            source,
+        })
+    })?;
+    if let Some(w) = devices.get(name).and_then(|d| d.window) {
+        t.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .register_ioeventfds(vm, w.base);
+    }
+    Ok(())
+}
+
+/// `VIRTIO_F_VERSION_1`: every tetra device is a modern (1.x) device.
+pub const F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+
+/// Device types (virtio 1.2, 5).
+pub mod ids {
+    pub use virtio_bindings::virtio_ids::{
+        VIRTIO_ID_BLOCK as BLOCK, VIRTIO_ID_CONSOLE as CONSOLE, VIRTIO_ID_NET as NET,
+        VIRTIO_ID_RNG as RNG, VIRTIO_ID_VSOCK as VSOCK,
+    };
+}

@@ -1,0 +1,290 @@
+//! A driver played by hand against the virtio-mmio transport and the entropy device, on plain
+//! guest memory: the happy path, state save and restore, and a malicious driver (loops, chains past
+//! RAM, nested indirect tables, zero and huge lengths, a broken available ring, bad queue sizes,
+//! notifications before the driver is ready). The device must mark itself as needing reset,
+//! never panic, and keep serving once the driver resets it.
+
+use super::*;
+use crate::bus::BusDevice;
+use crate::devices::irq::EventLine;
+use crate::memory::GuestMemoryMmap;
+use crate::snapshot::Stateful;
+use std::sync::Arc;
+use std::time::Duration;
+use virtio_bindings::virtio_config::*;
+use virtio_bindings::virtio_mmio::*;
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryAtomic};
+
+const RAM: u64 = 1 << 20;
+const DESC: u64 = 0x1000;
+const AVAIL: u64 = 0x2000;
+const USED: u64 = 0x3000;
+const BUF: u64 = 0x10000;
+const F_NEXT: u16 = 1;
+const F_WRITE: u16 = 2;
+const F_INDIRECT: u16 = 4;
+
+struct Rig {
+    mem: GuestMemoryAtomic<GuestMemoryMmap>,
+    t: MmioTransport,
+    line: Arc<EventLine>,
+    irq: Arc<VirtioInterrupt>,
+    _worker: Arc<Worker>,
+}
+
+fn rig() -> Rig {
+    let m = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
+    let mem = GuestMemoryAtomic::new(m);
+    let worker = Arc::new(Worker::spawn().unwrap());
+    let line = Arc::new(EventLine::new().unwrap());
+    let irq = Arc::new(VirtioInterrupt::new("rng", line.clone()));
+    let t =
+        MmioTransport::new(Box::new(rng::Rng), mem.clone(), worker.clone(), irq.clone()).unwrap();
+    Rig {
+        mem,
+        t,
+        line,
+        irq,
+        _worker: worker,
+    }
+}
+
+impl Rig {
+    fn r(&mut self, reg: u32) -> u32 {
+        let mut b = [0u8; 4];
+        self.t.read(u64::from(reg), &mut b);
+        u32::from_le_bytes(b)
+    }
+    fn w(&mut self, reg: u32, v: u32) {
+        self.t.write(u64::from(reg), &v.to_le_bytes());
+    }
+    fn m(&self) -> GuestMemoryMmap {
+        use vm_memory::GuestAddressSpace;
+        (*self.mem.memory()).clone()
+    }
+    fn desc(&self, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+        self.desc_at(DESC, i, addr, len, flags, next)
+    }
+    fn desc_at(&self, table: u64, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+        let m = self.m();
+        let at = GuestAddress(table + 16 * i);
+        m.write_obj(addr, at).unwrap();
+        m.write_obj(len, at.unchecked_add(8)).unwrap();
+        m.write_obj(flags, at.unchecked_add(12)).unwrap();
+        m.write_obj(next, at.unchecked_add(14)).unwrap();
+    }
+    /// Offers chain `head` as available entry `slot`, with the ring index `idx` after it.
+    fn avail(&self, slot: u64, head: u16, idx: u16) {
+        let m = self.m();
+        m.write_obj(head, GuestAddress(AVAIL + 4 + 2 * slot))
+            .unwrap();
+        m.write_obj(idx, GuestAddress(AVAIL + 2)).unwrap();
+    }
+    fn used_idx(&self) -> u16 {
+        self.m().read_obj(GuestAddress(USED + 2)).unwrap()
+    }
+    fn used_len(&self, slot: u64) -> u32 {
+        self.m()
+            .read_obj(GuestAddress(USED + 4 + 8 * slot + 4))
+            .unwrap()
+    }
+    /// The driver's initialisation, queue 0 of `size` entries.
+    fn init(&mut self, size: u32) {
+        assert_eq!(self.r(VIRTIO_MMIO_MAGIC_VALUE), 0x7472_6976);
+        assert_eq!(self.r(VIRTIO_MMIO_VERSION), 2);
+        assert_eq!(self.r(VIRTIO_MMIO_DEVICE_ID), ids::RNG);
+        self.w(
+            VIRTIO_MMIO_STATUS,
+            VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
+        );
+        self.w(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+        assert_eq!(self.r(VIRTIO_MMIO_DEVICE_FEATURES), 1, "VERSION_1");
+        self.w(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+        self.w(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+        let s = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
+        self.w(VIRTIO_MMIO_STATUS, s);
+        assert_eq!(self.r(VIRTIO_MMIO_STATUS), s);
+        self.w(VIRTIO_MMIO_QUEUE_SEL, 0);
+        assert_eq!(self.r(VIRTIO_MMIO_QUEUE_NUM_MAX), 256);
+        self.w(VIRTIO_MMIO_QUEUE_NUM, size);
+        self.w(VIRTIO_MMIO_QUEUE_DESC_LOW, DESC as u32);
+        self.w(VIRTIO_MMIO_QUEUE_AVAIL_LOW, AVAIL as u32);
+        self.w(VIRTIO_MMIO_QUEUE_USED_LOW, USED as u32);
+        self.w(VIRTIO_MMIO_QUEUE_READY, 1);
+        self.w(VIRTIO_MMIO_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK);
+    }
+    fn notify(&mut self) {
+        self.w(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    }
+    fn wait(&self, f: impl Fn(&Self) -> bool) -> bool {
+        for _ in 0..1000 {
+            if f(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+    fn needs_reset(&mut self) -> bool {
+        self.r(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET != 0
+    }
+}
+
+#[test]
+fn entropy_fills_a_buffer_and_interrupts() {
+    let mut r = rig();
+    r.init(16);
+    r.desc(0, BUF, 64, F_WRITE, 0);
+    r.avail(0, 0, 1);
+    r.notify();
+    assert!(r.wait(|r| r.used_idx() == 1), "not served");
+    assert_eq!(r.used_len(0), 64);
+    let mut b = [0u8; 64];
+    r.m().read_slice(&mut b, GuestAddress(BUF)).unwrap();
+    assert!(b.iter().any(|&x| x != 0), "no entropy");
+    assert!(r.wait(|r| r.irq.status() & VIRTIO_MMIO_INT_VRING != 0));
+    assert!(r.line.0.read().unwrap() >= 1);
+    r.w(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+    assert_eq!(r.r(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    // A huge buffer gets at most MAX_REQUEST bytes, a zero-length one none.
+    r.desc(1, BUF, (RAM - BUF) as u32, F_WRITE, 0);
+    r.desc(2, BUF, 0, F_WRITE, 0);
+    r.avail(1, 1, 2);
+    r.avail(2, 2, 3);
+    r.notify();
+    assert!(r.wait(|r| r.used_idx() == 3));
+    assert_eq!(r.used_len(1), rng::MAX_REQUEST as u32);
+    assert_eq!(r.used_len(2), 0);
+    assert!(!r.needs_reset());
+}
+
+#[test]
+fn a_notification_before_driver_ok_is_served_after_it() {
+    let mut r = rig();
+    r.desc(0, BUF, 8, F_WRITE, 0);
+    r.avail(0, 0, 1);
+    r.notify();
+    r.init(8);
+    assert!(r.wait(|r| r.used_idx() == 1));
+}
+
+#[test]
+fn state_round_trips_and_a_restored_device_goes_on() {
+    let mut r = rig();
+    r.init(16);
+    r.desc(0, BUF, 8, F_WRITE, 0);
+    r.avail(0, 0, 1);
+    r.notify();
+    assert!(r.wait(|r| r.used_idx() == 1));
+    let saved = r.t.save_state();
+    // Every truncation is an error, never a panic.
+    for n in 0..saved.len() {
+        let mut other = rig();
+        assert!(other.t.restore_state(1, &saved[..n]).is_err(), "{n}");
+    }
+    // A restore finds guest memory in place (a snapshot's file, a migration's pages): copy it
+    // first, then restore; the next request is served by the restored device.
+    let mut b = rig();
+    let mut page = vec![0u8; 0x4000];
+    r.m().read_slice(&mut page, GuestAddress(0)).unwrap();
+    b.m().write_slice(&page, GuestAddress(0)).unwrap();
+    b.t.restore_state(1, &saved).unwrap();
+    assert_eq!(b.t.save_state(), saved);
+    b.desc(1, BUF, 8, F_WRITE, 0);
+    b.avail(1, 1, 2);
+    b.notify();
+    assert!(
+        b.wait(|b| b.used_idx() == 2),
+        "the restored device did not go on"
+    );
+    let mut bad = saved.clone();
+    let n = bad.len();
+    bad[n - 5] = 9; // the device state blob's length: trailing or truncated
+    assert!(rig().t.restore_state(1, &bad).is_err());
+    assert!(rig().t.restore_state(2, &saved).is_err());
+}
+
+/// Each malicious set-up marks the device as needing reset and serves nothing; after a reset
+/// and a proper set-up it serves again.
+#[test]
+fn a_malicious_driver_gets_a_device_that_needs_reset() {
+    type Setup = fn(&Rig);
+    let cases: [(&str, Setup); 6] = [
+        ("a loop", |r| {
+            r.desc(0, BUF, 8, F_WRITE | F_NEXT, 1);
+            r.desc(1, BUF, 8, F_WRITE | F_NEXT, 0);
+            r.avail(0, 0, 1);
+        }),
+        ("a next index past the queue", |r| {
+            r.desc(0, BUF, 8, F_WRITE | F_NEXT, 200);
+            r.avail(0, 0, 1);
+        }),
+        ("a buffer past guest RAM", |r| {
+            r.desc(0, RAM - 4, 64, F_WRITE, 0);
+            r.avail(0, 0, 1);
+        }),
+        ("a length wrapping the address space", |r| {
+            r.desc(0, u64::MAX - 8, u32::MAX, F_WRITE, 0);
+            r.avail(0, 0, 1);
+        }),
+        ("an indirect table inside an indirect table", |r| {
+            r.desc(0, 0x5000, 32, F_INDIRECT, 0);
+            r.desc_at(0x5000, 0, 0x6000, 16, F_INDIRECT, 0);
+            r.desc_at(0x6000, 0, BUF, 8, F_WRITE, 0);
+            r.avail(0, 0, 1);
+        }),
+        ("an available index far ahead of the ring", |r| {
+            r.desc(0, BUF, 8, F_WRITE, 0);
+            r.avail(0, 0, 100);
+        }),
+    ];
+    for (what, setup) in cases {
+        let mut r = rig();
+        r.init(16);
+        setup(&r);
+        r.notify();
+        assert!(r.wait(|r| r.irq.is_broken()), "{what}: not refused");
+        assert!(r.needs_reset(), "{what}: no DEVICE_NEEDS_RESET");
+        assert_eq!(r.used_idx(), 0, "{what}: served");
+        // The driver resets the device and sets it up properly: served again.
+        r.w(VIRTIO_MMIO_STATUS, 0);
+        assert!(!r.needs_reset());
+        let m = r.m();
+        m.write_slice(&[0u8; 0x3000], GuestAddress(DESC)).unwrap();
+        r.init(16);
+        r.desc(0, BUF, 8, F_WRITE, 0);
+        r.avail(0, 0, 1);
+        r.notify();
+        assert!(
+            r.wait(|r| r.used_idx() == 1),
+            "{what}: not served after reset"
+        );
+    }
+}
+
+#[test]
+fn bad_queue_sizes_and_unoffered_features_are_refused() {
+    let mut r = rig();
+    r.init(3);
+    assert!(r.wait(|r| r.irq.is_broken()), "a queue size of 3 was taken");
+    // A driver accepting features the device does not offer gets no FEATURES_OK.
+    let mut r = rig();
+    r.w(
+        VIRTIO_MMIO_STATUS,
+        VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
+    );
+    r.w(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    r.w(VIRTIO_MMIO_DRIVER_FEATURES, 1 << 5);
+    r.w(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    r.w(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+    r.w(
+        VIRTIO_MMIO_STATUS,
+        VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK,
+    );
+    assert_eq!(r.r(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
+    // Odd widths and offsets read as zero and write nothing.
+    let mut b = [0xffu8; 2];
+    r.t.read(0, &mut b);
+    assert_eq!(b, [0, 0]);
+    r.t.write(0x72, &[0, 0]);
+}
