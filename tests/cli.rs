@@ -213,6 +213,12 @@ fn main() {
         });
     }
 
+    // An --irqchip the arch does not offer is an input error, not ignored (issue 17, defect 11).
+    s.host("cli::unknown_irqchip_is_refused", || {
+        let out = run(&["run", "--irqchip", "bogus"])?;
+        one_line_error(&out, 2, &["--irqchip bogus"])
+    });
+
     s.kvm("cli::more_cpus_than_kvm_allows", || {
         let out = run(&["run", "--cpus", "4096"])?;
         one_line_error(&out, 2, &["--cpus 4096", "KVM allows at most"])

@@ -29,6 +29,9 @@ pub enum Ppc64Error {
     /// The host CPU could not be read.
     #[error(transparent)]
     Cpu(#[from] CpuError),
+    /// `--irqchip` on ppc64, which has no interrupt controller to choose yet.
+    #[error("--irqchip {0}: ppc64 has no interrupt controller to choose (XICS is to come)")]
+    IrqChip(String),
 }
 vmm_core::core_error_from!(Ppc64Error);
 
@@ -36,7 +39,9 @@ impl Classify for Ppc64Error {
     fn kind(&self) -> ErrorKind {
         match self {
             Ppc64Error::Core(e) => e.kind(),
-            Ppc64Error::Boot(_) | Ppc64Error::Layout(_) => ErrorKind::Input,
+            Ppc64Error::Boot(_) | Ppc64Error::Layout(_) | Ppc64Error::IrqChip(_) => {
+                ErrorKind::Input
+            }
             Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
             Ppc64Error::Fdt(_) | Ppc64Error::Mmu(_) | Ppc64Error::Cpu(_) => ErrorKind::Host,
         }
@@ -54,6 +59,7 @@ mod tests {
         vmm_core::error::assert_kinds::<Ppc64Error>(vec![
             (BootError::NoKernel.into(), Input),
             (LayoutError::RamTooSmall(1 << 20).into(), Input),
+            (Ppc64Error::IrqChip("xics".into()), Input),
             (FdtError::NulInCmdline.into(), Input),
             (FdtError::NoCpus.into(), Host),
             (MmuError::Size(3).into(), Host),

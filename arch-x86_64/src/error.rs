@@ -20,6 +20,9 @@ pub enum X86Error {
     /// Snapshot state that cannot be restored.
     #[error("x86 snapshot state")]
     State(#[from] X86SnapshotError),
+    /// `--irqchip` on x86, which has one interrupt controller.
+    #[error("--irqchip {0}: x86 has one interrupt controller (KVM's in-kernel PIC, IOAPIC and LAPICs); --irqchip chooses on arm64 and BookE")]
+    IrqChip(String),
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -27,7 +30,7 @@ impl Classify for X86Error {
     fn kind(&self) -> ErrorKind {
         match self {
             X86Error::Core(e) => e.kind(),
-            X86Error::Boot(_) | X86Error::State(_) => ErrorKind::Input,
+            X86Error::Boot(_) | X86Error::State(_) | X86Error::IrqChip(_) => ErrorKind::Input,
             X86Error::Regs(_) => ErrorKind::Host,
         }
     }
@@ -47,6 +50,7 @@ mod tests {
                 Input,
             ),
             (X86SnapshotError::CpuidCount(999).into(), Input),
+            (X86Error::IrqChip("bogus".into()), Input),
             (X86Error::Regs("no MSR list".into()), Host),
         ]);
     }

@@ -96,6 +96,11 @@ impl VmmError {
             VmmError::Config(_) | VmmError::Payload(_) => ErrorKind::Input,
             VmmError::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
             VmmError::Arch(a) => a.kind,
+            // Someone else's file or live socket at --api: the user's to sort out.
+            VmmError::Control(c) => match **c {
+                crate::control::ControlError::Bind { .. } => ErrorKind::Host,
+                _ => ErrorKind::Input,
+            },
             _ => ErrorKind::Host,
         }
     }

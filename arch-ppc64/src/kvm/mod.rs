@@ -41,6 +41,9 @@ impl Arch for Ppc64 {
     }
 
     fn layout(config: &VmConfig) -> Result<Ppc64Layout, Ppc64Error> {
+        if let Some(name) = &config.irqchip {
+            return Err(Ppc64Error::IrqChip(name.clone()));
+        }
         Ok(Ppc64Layout::new(config.mem_bytes())?)
     }
 

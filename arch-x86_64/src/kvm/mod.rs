@@ -39,6 +39,9 @@ impl Arch for X86_64 {
     }
 
     fn layout(config: &VmConfig) -> Result<X86Layout, X86Error> {
+        if let Some(name) = &config.irqchip {
+            return Err(X86Error::IrqChip(name.clone()));
+        }
         Ok(X86Layout::new(config.mem_bytes()))
     }
 

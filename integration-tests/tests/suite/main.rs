@@ -6,6 +6,7 @@ mod cli;
 mod cli_state;
 mod cli_status;
 mod contract;
+mod control;
 mod devices;
 mod dirty;
 mod entry;
@@ -66,6 +67,7 @@ fn main() {
     cli_state::register(&mut s);
     cli_status::register(&mut s);
     contract::register(&mut s);
+    control::register(&mut s);
     pseries::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
     pseries_regs::register(&mut s);
