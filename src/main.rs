@@ -34,9 +34,12 @@ fn print_stats(stats: &launch::RunStats) {
     eprintln!("tetra: stats: KVM_RUN returns per vCPU: {}", runs.join(" "));
 }
 
+/// The largest file `tetra inspect` reads (a BookE TLB dump is a few hundred KiB).
+const MAX_INSPECT_BYTES: u64 = 64 << 20;
+
 fn read_or_fail(file: &std::path::Path) -> Result<Vec<u8>, ExitCode> {
-    std::fs::read(file).map_err(|e| {
-        eprintln!("tetra: cannot read {}: {e}", file.display());
+    vmm_core::files::read_regular(file, MAX_INSPECT_BYTES).map_err(|e| {
+        eprintln!("tetra: {}", vmm_core::error_chain::chain(&e));
         ExitCode::from(EXIT_USAGE)
     })
 }

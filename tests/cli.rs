@@ -219,6 +219,44 @@ fn main() {
         one_line_error(&out, 2, &["--irqchip bogus"])
     });
 
+    // Inputs that are not regular files are refused at once, never read without end or waited on
+    // (issue 17, defects 5 and 6): /dev/zero reports a size of 0 and never ends; a FIFO with no
+    // writer blocks an ordinary open.
+    s.host(
+        "cli::devices_and_fifos_as_inputs_are_refused_at_once",
+        || {
+            let dir = std::env::temp_dir().join(format!("tetra-cli-fifo-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let fifo = dir.join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: `c` is a NUL-terminated path that lives across the call.
+            check(unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0, || {
+                "mkfifo failed".into()
+            })?;
+            let f = fifo.display().to_string();
+            let cases: [(&[&str], &str); 6] = [
+                (&["inspect", "snapshot", "/dev/zero"], "character device"),
+                (&["run", "--restore", "/dev/zero"], "character device"),
+                (&["inspect", "tlb", "/dev/zero"], "character device"),
+                (&["inspect", "snapshot", &f], "FIFO"),
+                (&["run", "--kernel", &f], "FIFO"),
+                (&["run", "--initrd", &f], "FIFO"),
+            ];
+            for (args, kind) in cases {
+                let t = std::time::Instant::now();
+                let out = run(args)?;
+                check(t.elapsed() < std::time::Duration::from_secs(5), || {
+                    format!("{args:?} took {:?}", t.elapsed())
+                })?;
+                one_line_error(&out, 2, &["not a regular file", kind])
+                    .map_err(|e| format!("{args:?}: {e}"))?;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(())
+        },
+    );
+
     s.kvm("cli::more_cpus_than_kvm_allows", || {
         let out = run(&["run", "--cpus", "4096"])?;
         one_line_error(&out, 2, &["--cpus 4096", "KVM allows at most"])

@@ -16,29 +16,8 @@ pub enum Payload {
     },
 }
 
-/// Errors reading a payload.
-#[derive(Debug, thiserror::Error)]
-pub enum PayloadError {
-    /// The file could not be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is larger than tetra accepts for its role.
-    #[error("{name} is {size} bytes, more than the {limit} bytes accepted")]
-    TooLarge {
-        /// The file.
-        name: String,
-        /// Its size.
-        size: u64,
-        /// The cap.
-        limit: u64,
-    },
-}
+/// Errors reading a payload: a user's file, opened without blocking and read with a bound.
+pub use crate::files::FileError as PayloadError;
 
 /// The largest kernel or initrd tetra reads (a guest cannot use more than its RAM anyway).
 pub const MAX_PAYLOAD_BYTES: u64 = 4 << 30;
@@ -55,44 +34,17 @@ impl Payload {
     /// Checks that a file payload can be opened and is a regular file, without reading it: bad
     /// input is reported before the hypervisor is touched.
     pub fn check(&self) -> Result<(), PayloadError> {
-        let Payload::File(path) = self else {
-            return Ok(());
-        };
-        let err = |source| PayloadError::Read {
-            path: path.display().to_string(),
-            source,
-        };
-        let f = std::fs::File::open(path).map_err(err)?;
-        let meta = f.metadata().map_err(err)?;
-        if !meta.is_file() {
-            return Err(err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )));
+        match self {
+            Payload::File(path) => crate::files::open_regular(path).map(drop),
+            Payload::Bytes { .. } => Ok(()),
         }
-        Ok(())
     }
 
-    /// Reads the payload's bytes.
+    /// Reads the payload's bytes (at most [`MAX_PAYLOAD_BYTES`]).
     pub fn read(&self) -> Result<Vec<u8>, PayloadError> {
         match self {
             Payload::Bytes { data, .. } => Ok(data.clone()),
-            Payload::File(path) => {
-                let name = path.display().to_string();
-                self.check()?;
-                let meta = std::fs::metadata(path).map_err(|source| PayloadError::Read {
-                    path: name.clone(),
-                    source,
-                })?;
-                if meta.len() > MAX_PAYLOAD_BYTES {
-                    return Err(PayloadError::TooLarge {
-                        name,
-                        size: meta.len(),
-                        limit: MAX_PAYLOAD_BYTES,
-                    });
-                }
-                std::fs::read(path).map_err(|source| PayloadError::Read { path: name, source })
-            }
+            Payload::File(path) => crate::files::read_regular(path, MAX_PAYLOAD_BYTES),
         }
     }
 }

@@ -102,7 +102,7 @@ macro_rules! core_error_from {
 pub fn samples() -> Vec<(CoreError, ErrorKind)> {
     use ErrorKind::{Host, Input};
     let payload = PayloadError::TooLarge {
-        name: "the kernel".into(),
+        path: "the kernel".into(),
         size: 2,
         limit: 1,
     };

@@ -22,6 +22,7 @@ pub mod exit;
 pub mod fdt;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fdt_check;
+pub mod files;
 pub mod hypervisor;
 pub mod memory;
 pub mod migration;

@@ -174,6 +174,16 @@ pub fn register(s: &mut Suite) {
                 stats.memory_pages > 0 && stats.memory_pages < 4096 / 4,
                 || format!("{stats:?}"),
             )?;
+            // Guest RAM and state are the user's alone (issue 17, defect 8): 0600, whatever the
+            // umask.
+            for f in files(&dir.0) {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(dir.0.join(&f))
+                    .map_err(|e| e.to_string())?
+                    .permissions()
+                    .mode();
+                check(mode & 0o777 == 0o600, || format!("{f} has mode {mode:o}"))?;
+            }
             let (crc_a, count_a, before) = (checksum(&a.vmm), count(&a.vmm), a.console());
             drop(a);
 

@@ -14,6 +14,7 @@ use crate::arch::Arch;
 use crate::vm::{VmState, Vmm, VmmError, VmmOptions};
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,6 +85,12 @@ pub enum SnapshotError {
     /// A device's state could not be restored.
     #[error(transparent)]
     Devices(#[from] RegistryError),
+    /// A state file that is not a regular file, or cannot be opened.
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+    /// The memory file a state file names is missing, or not a regular file.
+    #[error("cannot open the memory file")]
+    MemoryFile(#[source] crate::files::FileError),
     /// The VM could not be paused, read or built.
     #[error(transparent)]
     Vmm(#[from] Box<VmmError>),
@@ -190,19 +197,17 @@ fn remove_stale(dir: &Path, name: &str, keep: &str) {
 /// Reads and checks a state file: size cap, envelope, magic of arch `A`.
 pub fn read_envelope<A: Arch>(path: &Path) -> Result<Envelope, SnapshotError> {
     let magic = A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
-    let f = File::open(path).map_err(io("cannot open", path))?;
-    let len = f.metadata().map_err(io("cannot stat", path))?.len();
-    if len > MAX_ENVELOPE_BYTES {
-        return Err(SnapshotError::Envelope {
+    let bytes = crate::files::read_regular(path, MAX_ENVELOPE_BYTES).map_err(|e| match e {
+        crate::files::FileError::TooLarge { size, limit, .. } => SnapshotError::Envelope {
             path: path.display().to_string(),
             source: EnvelopeError::TooLarge {
                 what: "the state file",
-                got: len,
-                limit: MAX_ENVELOPE_BYTES,
+                got: size,
+                limit,
             },
-        });
-    }
-    let bytes = std::fs::read(path).map_err(io("cannot read", path))?;
+        },
+        other => SnapshotError::File(other),
+    })?;
     Envelope::decode(&bytes, Some((magic, A::NAME))).map_err(|source| SnapshotError::Envelope {
         path: path.display().to_string(),
         source,
@@ -343,10 +348,12 @@ impl<A: Arch> Vmm<A> {
         };
 
         let mem = self.memory().memory();
+        // Guest RAM is the guest's: readable by this user only.
         let mut f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&mem_path)
             .map_err(io("cannot create", &mem_path))?;
         let stats = memfile::write(&mem, &mut f).map_err(|source| {
@@ -372,6 +379,7 @@ impl<A: Arch> Vmm<A> {
             let mut t = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(0o600)
                 .open(&tmp_path)?;
             t.write_all(&bytes)?;
             t.sync_all()
@@ -423,7 +431,7 @@ impl<A: Arch> Vmm<A> {
         }
         let (dir, _) = split(path);
         let mem_path = dir.join(&mems.file);
-        let f = File::open(&mem_path).map_err(io("cannot open the memory file", &mem_path))?;
+        let (f, _) = crate::files::open_regular(&mem_path).map_err(SnapshotError::MemoryFile)?;
         let map = memfile::map(&f, &mems.regions).map_err(|source| SnapshotError::Memory {
             path: mem_path.display().to_string(),
             source,
