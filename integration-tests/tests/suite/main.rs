@@ -23,6 +23,7 @@ mod smp;
 mod smp_report;
 mod snapshot;
 mod stop_and_copy;
+mod virtio;
 
 use integration_tests::harness::Suite;
 use integration_tests::run::Outcome;
@@ -63,6 +64,7 @@ fn main() {
     regs::register(&mut s);
     snapshot::register(&mut s);
     stop_and_copy::register(&mut s);
+    virtio::register(&mut s);
     cli::register(&mut s);
     cli_state::register(&mut s);
     cli_status::register(&mut s);

@@ -5,7 +5,8 @@
 //! notification reaches the queue's eventfd either directly (an ioeventfd on `QueueNotify`,
 //! registered when KVM offers it) or through this device on an MMIO exit. When the driver sets
 //! `DRIVER_OK`, the device is activated and its handler added to the [`Worker`]; a reset (status
-//! 0) removes it. A device that needs a reset shows `DEVICE_NEEDS_RESET` in its status.
+//! 0) removes it. A device that needs a reset shows `DEVICE_NEEDS_RESET` in its status; a driver
+//! that clears a status bit other than by a reset gets one (so `DRIVER_OK` starts a device once).
 //!
 //! State (section version 1): status, the features offered and accepted, the selectors, the
 //! pending interrupt bits, each queue (size, ready, the three ring addresses, next available and
@@ -217,7 +218,19 @@ impl MmioTransport {
             self.reset();
             return;
         }
-        let mut v = v & 0xff;
+        // DEVICE_NEEDS_RESET is the device's to show, not the driver's to set.
+        let mut v = v & 0xff & !VIRTIO_CONFIG_S_NEEDS_RESET;
+        let cleared = self.status & !v;
+        if cleared != 0 {
+            // The driver MUST NOT clear a status bit (virtio 1.2, 2.1.2); only a reset does.
+            // Taking it would let DRIVER_OK, cleared and set again, start the device a second
+            // time: a second handler on the worker, which no reset removes, serving the queues
+            // of later set-ups before their DRIVER_OK, and one more eventfd each time.
+            self.interrupt.needs_reset(&format!(
+                "the driver cleared status bits {cleared:#x} without a reset"
+            ));
+            return;
+        }
         if v & VIRTIO_CONFIG_S_FEATURES_OK != 0
             && self.status & VIRTIO_CONFIG_S_FEATURES_OK == 0
             && (self.driver_features & !self.features() != 0
@@ -229,7 +242,8 @@ impl MmioTransport {
         let starting = v & VIRTIO_CONFIG_S_DRIVER_OK != 0
             && self.status & VIRTIO_CONFIG_S_DRIVER_OK == 0
             && v & VIRTIO_CONFIG_S_FEATURES_OK != 0
-            && v & VIRTIO_CONFIG_S_FAILED == 0;
+            && v & VIRTIO_CONFIG_S_FAILED == 0
+            && self.active.is_none();
         self.status = v;
         if starting {
             self.activate();

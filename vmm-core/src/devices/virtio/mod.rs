@@ -12,7 +12,10 @@
 //! - [`interrupt`]: the device's interrupt status and its line.
 //! - [`chain`]: a descriptor chain checked whole before a device uses it: a loop, a chain past
 //!   guest RAM, an indirect table inside an indirect table or an overlong chain marks the device
-//!   as needing reset (`DEVICE_NEEDS_RESET`) instead of being half-served.
+//!   as needing reset (`DEVICE_NEEDS_RESET`) instead of being half-served. A driver playing
+//!   these by hand on host memory is in this module's tests; the same abuses played from inside
+//!   a guest on real KVM are the suite's `virtio` scenario (`integration-tests/tests/suite/
+//!   virtio.rs`, x86 guest `virtio_evil`).
 //! - Devices: [`rng`] (entropy from the host's `getrandom`).
 //!
 //! Every byte a device writes into guest memory goes through vm-memory, so the userspace dirty
