@@ -86,6 +86,14 @@ const X86_64: &[Spec] = &[
         ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
         flat: true,
     },
+    // A guest that floods its console (tests/suite/control.rs: a full stdout pipe).
+    Spec {
+        src: "flood.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
     // A malicious virtio driver against --rng (tests/suite/virtio.rs).
     Spec {
         src: "virtio_evil.S",

@@ -32,6 +32,10 @@ fn print_stats(stats: &launch::RunStats) {
     }
     let runs: Vec<String> = stats.vcpu_runs.iter().map(u64::to_string).collect();
     eprintln!("tetra: stats: KVM_RUN returns per vCPU: {}", runs.join(" "));
+    eprintln!(
+        "tetra: stats: console bytes dropped (stdout did not keep up): {}",
+        vmm_core::console::stdout_dropped()
+    );
 }
 
 /// The largest file `tetra inspect` reads (a BookE TLB dump is a few hundred KiB).
@@ -137,7 +141,11 @@ fn main() -> ExitCode {
                 api_socket: api,
                 ..VmmOptions::default()
             };
-            match host::run(launch, options, stats) {
+            let r = host::run(launch, options, stats);
+            // The guest's last output reaches stdout before tetra ends; a reader that never
+            // reads gets what fits and a bounded wait.
+            vmm_core::console::flush_stdout(std::time::Duration::from_secs(2));
+            match r {
                 Ok((end, stats)) => {
                     if let GuestExit::Crash(why) = &end {
                         eprintln!("tetra: the guest crashed: {why}");

@@ -67,14 +67,37 @@ pub enum VmmError {
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
-    /// A pause gave up: these vCPUs did not leave the guest in time (the VM runs on).
-    #[error("vCPU(s) {vcpus:?} did not leave the guest within {waited:?}; the VM runs on")]
+    /// A pause gave up: these vCPUs did not stop in time (the VM runs on).
+    #[error("{} did not stop within {waited:?}; the VM runs on", stuck(.vcpus))]
     PauseTimeout {
         /// How long the pause waited.
         waited: Duration,
-        /// The vCPUs still in the guest.
-        vcpus: Vec<u32>,
+        /// The vCPUs that did not stop, and where each was.
+        vcpus: Vec<(u32, crate::vcpu::VcpuPlace)>,
     },
+}
+
+/// "vCPU 0 (in the guest), vCPU 1 (handling an exit)".
+fn stuck(vcpus: &[(u32, crate::vcpu::VcpuPlace)]) -> String {
+    use crate::vcpu::VcpuPlace;
+    let v: Vec<String> = vcpus
+        .iter()
+        .map(|(id, place)| {
+            let at = match place {
+                VcpuPlace::InGuest => "in the guest",
+                VcpuPlace::Handling => "handling an exit",
+                VcpuPlace::Paused => "paused",
+                VcpuPlace::Parked => "parked",
+                VcpuPlace::Gone => "gone",
+            };
+            format!("vCPU {id} ({at})")
+        })
+        .collect();
+    if v.is_empty() {
+        "the vCPUs".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 impl VmmError {
@@ -421,10 +444,13 @@ impl<A: Arch> Vmm<A> {
         let until = limit.map(|l| start + l);
         if !self.shared.control.wait_all_parked_until(until) {
             self.shared.control.request_run();
+            // Every vCPU that is not stopped, wherever it is: in the guest, or stuck handling an
+            // exit (a device blocked on the host).
+            use crate::vcpu::VcpuPlace;
             let vcpus = (0u32..)
                 .zip(self.shared.control.activity())
-                .filter(|(_, a)| a.place == crate::vcpu::VcpuPlace::InGuest)
-                .map(|(id, _)| id)
+                .filter(|(_, a)| matches!(a.place, VcpuPlace::InGuest | VcpuPlace::Handling))
+                .map(|(id, a)| (id, a.place))
                 .collect();
             return Err(VmmError::PauseTimeout {
                 waited: start.elapsed(),

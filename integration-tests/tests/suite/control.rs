@@ -1,7 +1,8 @@
 //! The control socket (`tetra run --api PATH`) against misuse (issue 17, defects 1 and 2): it
 //! never takes over someone else's path (a regular file there is refused and kept; a live socket
 //! of another VM is refused, and that VM keeps its socket), and idle connections stall neither a
-//! request nor the VM's exit.
+//! request nor the VM's exit. And a stdout nobody reads (defect 7) stalls neither the guest nor a
+//! pause: guest output beyond what fits is dropped and counted.
 
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
@@ -10,7 +11,81 @@ use integration_tests::run::Scratch;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+/// `tetra ARGS` with its stdout a 4 KiB pipe that is never read, stderr collected.
+fn spawn_unread_stdout(
+    args: &[&str],
+) -> Result<(std::process::Child, std::process::ChildStdout), String> {
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+    let bin = integration_tests::run::tetra_bin()?;
+    let mut child = Command::new(&bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    // SAFETY: F_SETPIPE_SZ on a pipe fd this process owns; no memory is passed.
+    unsafe { libc::fcntl(out.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    Ok((child, out))
+}
+
 pub fn register(s: &mut Suite) {
+    if let Some(flood) = guests::get("flood") {
+        s.kvm(
+            "control::a_stdout_nobody_reads_stalls_neither_guest_nor_pause",
+            move || {
+                let dir = Scratch::new("ctl-flood");
+                let kernel = flood.write_to(&dir.0).display().to_string();
+                let raw = flood.boot.strip_prefix("raw:").ok_or("flood boots raw")?;
+                let api = dir.0.join("api.sock");
+                let a = api.display().to_string();
+                let (mut child, unread) = spawn_unread_stdout(&[
+                    "run", "--kernel", &kernel, "--raw", raw, "--api", &a, "--stats",
+                ])?;
+                wait_for_path(&api)?;
+                std::thread::sleep(Duration::from_millis(300));
+                // The guest writes far more than the pipe holds: a pause must still take a moment.
+                let t = Instant::now();
+                let paused = vmm_core::control::send(&api, "pause", &mut |_| {});
+                let took = t.elapsed();
+                let resumed = vmm_core::control::send(&api, "resume", &mut |_| {});
+                // The guest ends after its 1 MiB; tetra exits although nobody read its output.
+                let deadline = Instant::now() + 2 * integration_tests::run::timeout();
+                let status = loop {
+                    if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+                        break st;
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        return Err("tetra did not exit: the guest is stalled".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                };
+                drop(unread);
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                check(paused.is_ok() && took < Duration::from_secs(2), || {
+                    format!("pause took {took:?}: {paused:?}")
+                })?;
+                check(resumed.is_ok(), || format!("{resumed:?}"))?;
+                check(status.code() == Some(0x21), || {
+                    format!("exit {status}: {err}")
+                })?;
+                let dropped: u64 = err
+                    .lines()
+                    .find_map(|l| l.split_once("console bytes dropped (stdout did not keep up): "))
+                    .and_then(|(_, n)| n.trim().parse().ok())
+                    .ok_or_else(|| format!("no dropped-bytes count in: {err}"))?;
+                check(dropped > 0, || format!("nothing dropped: {err}"))
+            },
+        );
+    }
+
     let Some(counter) = guests::get("counter") else {
         return;
     };
