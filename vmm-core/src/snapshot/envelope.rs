@@ -18,7 +18,7 @@ use crate::wire::{Reader, Truncated, Writer};
 /// The format's major version: bumped when an old reader could misread a new file.
 pub const MAJOR: u16 = 1;
 /// The format's minor version: bumped when sections are added (old readers skip optional ones).
-pub const MINOR: u16 = 1;
+pub const MINOR: u16 = 2;
 
 /// The largest state file tetra reads (guest memory is in a separate file).
 pub const MAX_ENVELOPE_BYTES: u64 = 512 << 20;
@@ -93,7 +93,22 @@ pub enum EnvelopeError {
         /// The tag bytes.
         tag: [u8; 4],
     },
+    /// A section of version 0: versions start at 1.
+    #[error("section {tag} has version 0 (versions start at 1)")]
+    VersionZero {
+        /// The section's tag.
+        tag: String,
+    },
+    /// A tag that appears twice (only `VCPU` repeats, once per vCPU).
+    #[error("section {tag} appears more than once")]
+    Duplicate {
+        /// The section's tag.
+        tag: String,
+    },
 }
+
+/// The one tag that repeats in an envelope: a section per vCPU.
+pub const REPEATED_TAG: [u8; 4] = *b"VCPU";
 
 /// One section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +251,13 @@ impl Envelope {
                 return Err(EnvelopeError::BadTag { index, tag });
             }
             let version = r.u16("a section version")?;
+            let tag_str = || String::from_utf8_lossy(&tag).into_owned();
+            if version == 0 {
+                return Err(EnvelopeError::VersionZero { tag: tag_str() });
+            }
+            if tag != REPEATED_TAG && sections.iter().any(|s: &Section| s.tag == tag) {
+                return Err(EnvelopeError::Duplicate { tag: tag_str() });
+            }
             let flags = r.u16("a section's flags")?;
             let len = r.u64("a section length")?;
             if len > MAX_SECTION_BYTES {
@@ -323,6 +345,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn version_zero_and_duplicates_are_refused_by_name() {
+        let mut e = sample();
+        e.push(Section::new(b"CONF", 1, b"junk".to_vec()));
+        let err = Envelope::decode(&e.encode(), None).unwrap_err();
+        assert!(
+            matches!(&err, EnvelopeError::Duplicate { tag } if tag == "CONF"),
+            "{err}"
+        );
+        let mut e = sample();
+        e.push(Section::new(b"IRQC", 0, vec![1]));
+        let err = Envelope::decode(&e.encode(), None).unwrap_err();
+        assert!(
+            matches!(&err, EnvelopeError::VersionZero { tag } if tag == "IRQC"),
+            "{err}"
+        );
+        // VCPU repeats (one per vCPU; the core checks their indices).
+        let mut e = sample();
+        e.push(Section::new(b"VCPU", 1, vec![8; 10]));
+        assert_eq!(
+            Envelope::decode(&e.encode(), None)
+                .unwrap()
+                .all(b"VCPU")
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum RegistryError {
     /// Two devices under one tag.
     #[error("two devices registered their state under {0:?}")]
     Duplicate(String),
+    /// A device's section is missing from a file that must have it.
+    #[error("the snapshot has no section {0:?} for a device this VM has")]
+    Missing(String),
     /// A device's section could not be restored.
     #[error("restoring device state {tag:?}")]
     Restore {
@@ -98,10 +101,14 @@ impl StateRegistry {
             .collect()
     }
 
-    /// Restores every device whose section `env` holds; a device without one (a snapshot from
-    /// before it existed) keeps its fresh state.
+    /// Restores every device from its section. From format 1.2 on every device's section must
+    /// be there; in an older file, a device without one (a snapshot from before it existed)
+    /// keeps its fresh state.
     pub fn restore(&self, env: &Envelope) -> Result<(), RegistryError> {
         for (tag, d) in &self.entries {
+            if env.minor >= 2 && env.section(tag).is_none() {
+                return Err(RegistryError::Missing(String::from_utf8_lossy(tag).into()));
+            }
             if let Some(s) = env.section(tag) {
                 d.lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -122,5 +129,40 @@ pub fn check_version(got: u16, max: u16) -> Result<(), StateError> {
         Err(StateError::Version { got, max })
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Byte(u8);
+    impl Stateful for Byte {
+        fn save_state(&self) -> Vec<u8> {
+            vec![self.0]
+        }
+        fn restore_state(&mut self, _: u16, data: &[u8]) -> Result<(), StateError> {
+            self.0 = *data.first().ok_or(StateError::Trailing(0))?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_device_section_is_required_from_format_1_2() {
+        let mut reg = StateRegistry::new();
+        let dev = Arc::new(Mutex::new(Byte(1)));
+        reg.add(b"DEVA", dev.clone()).unwrap();
+        let mut env = Envelope::new(*b"TETRATST");
+        assert_eq!(env.minor, 2);
+        assert!(matches!(reg.restore(&env), Err(RegistryError::Missing(t)) if t == "DEVA"));
+        // An older file without the section: the device keeps its fresh state.
+        env.minor = 1;
+        reg.restore(&env).unwrap();
+        assert_eq!(dev.lock().unwrap().0, 1);
+        env.minor = 2;
+        env.push(Section::new(b"DEVA", 1, vec![9]));
+        reg.restore(&env).unwrap();
+        assert_eq!(dev.lock().unwrap().0, 9);
+        assert!(reg.add(b"DEVA", dev).is_err());
     }
 }
