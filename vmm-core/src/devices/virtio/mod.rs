@@ -86,13 +86,13 @@ fn add_mmio(
     let worker = devices.virtio_worker()?;
     let mem = memory.atomic().clone();
     let t = devices.try_add_stateful(router, mmio_desc(name, index), |r| {
-        let line = r.irq.ok_or(DeviceError::Virtio {
-            device: name,
+        let line = r.irq.ok_or_else(|| DeviceError::Virtio {
+            device: name.to_string(),
             source: VirtioError::Activate("no interrupt line".into()),
         })?;
         let irq = Arc::new(VirtioInterrupt::new(name, line));
         MmioTransport::new(device, mem, worker, irq).map_err(|source| DeviceError::Virtio {
-            device: name,
+            device: name.to_string(),
             source,
         })
     })?;
