@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use vmm_core::config::{check_cpus, check_mem_mib};
+use vmm_core::config::{check_cpus, check_mem_mib, DiskConfig, MAX_DISKS, MAX_DISK_ID};
 use vmm_core::{Payload, RawLoad, VmConfig};
 
 /// Where `tetra run` gets its VM.
@@ -102,6 +102,11 @@ Options for run:
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
   --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
+  --disk PATH[,ro][,id=ID]
+                          a virtio block device on a raw image (a regular file or a block
+                          device, whole 512-byte sectors; PATH without commas), locked so that
+                          no other VM writes it; ro: read-only (shared lock); ID: the serial
+                          the guest reads (at most 20 bytes). Repeat for more disks (at most 16)
   --restore FILE          run from a snapshot instead of booting
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
@@ -112,7 +117,8 @@ Exit status:
   0    the guest powered off or reset, or migrated away; a ctl/migrate request succeeded
   N    odd: the guest wrote V to the debug-exit device, N = (V << 1) | 1
   1    a ctl or migrate request failed (the VM keeps running)
-  2    usage error or bad input (options, kernel, initrd or snapshot files, sizes)
+  2    usage error or bad input (options, kernel, initrd, disk or snapshot files, sizes,
+       a disk locked by another process)
   4    host error (no /dev/kvm, no permission, a KVM call failed, a migration link failed)
   6    the guest crashed (triple fault, KVM internal error)
 ";
@@ -144,6 +150,38 @@ fn parse_raw(v: &str) -> Result<RawLoad, Usage> {
     })
 }
 
+/// `--disk PATH[,ro][,id=ID]`.
+fn parse_disk(v: &str) -> Result<DiskConfig, Usage> {
+    let bad = |why: String| Usage(format!("--disk '{v}': {why}"));
+    let mut parts = v.split(',');
+    let path = parts.next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(bad("expected PATH[,ro][,id=ID]".into()));
+    }
+    let mut disk = DiskConfig::new(path);
+    for p in parts {
+        match p.split_once('=') {
+            None if p == "ro" => disk.read_only = true,
+            Some(("id", id)) if disk.id.is_none() => {
+                if id.is_empty() || id.len() > MAX_DISK_ID {
+                    return Err(bad(format!(
+                        "the id must be 1 to {MAX_DISK_ID} bytes, not {}",
+                        id.len()
+                    )));
+                }
+                disk.id = Some(id.to_string());
+            }
+            Some(("id", _)) => return Err(bad("id is given twice".into())),
+            _ => {
+                return Err(bad(format!(
+                    "unknown option '{p}' (expected ro or id=ID; PATH cannot contain a comma)"
+                )))
+            }
+        }
+    }
+    Ok(disk)
+}
+
 fn uri(opt: &str, v: &str) -> Result<String, Usage> {
     vmm_core::migration::Uri::parse(v)
         .map(|_| v.to_string())
@@ -158,9 +196,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
             if [
-                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng",
+                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng", "disk",
             ]
             .contains(name)
+                && !booting.contains(&format!("--{name}"))
             {
                 booting.push(format!("--{name}"));
             }
@@ -186,6 +225,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
             Long("rng") => cfg.virtio.rng = true,
+            Long("disk") => {
+                let disk = parse_disk(&value(parser, "--disk")?)?;
+                if cfg.virtio.disks.len() == MAX_DISKS {
+                    return Err(Usage(format!("--disk: at most {MAX_DISKS} disks")));
+                }
+                cfg.virtio.disks.push(disk);
+            }
             Long("restore") => restore = Some(PathBuf::from(value(parser, "--restore")?)),
             Long("incoming") => incoming = Some(uri("--incoming", &value(parser, "--incoming")?)?),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
@@ -347,5 +393,107 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
             ))),
         },
         Some(other) => Err(Usage(other.unexpected().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Command, Usage> {
+        parse(
+            std::iter::once("run")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    fn booted(args: &[&str]) -> VmConfig {
+        match run(args) {
+            Ok(Command::Run {
+                launch: Launch::Boot(c),
+                ..
+            }) => c,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match run(args) {
+            Err(Usage(m)) => m,
+            other => panic!("{args:?} accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn disks_parse_in_order_with_their_options() {
+        let c = booted(&[
+            "--disk",
+            "root.img",
+            "--disk",
+            "/srv/data.img,ro,id=serial-7",
+            "--disk",
+            "x.img,id=ab=c,ro",
+        ]);
+        let d = &c.virtio.disks;
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0], DiskConfig::new("root.img"));
+        assert_eq!(d[1].path, PathBuf::from("/srv/data.img"));
+        assert!(d[1].read_only);
+        assert_eq!(d[1].id.as_deref(), Some("serial-7"));
+        assert_eq!(d[2].id.as_deref(), Some("ab=c"));
+        assert!(d[2].read_only);
+        assert!(c.virtio.any() && !c.virtio.rng);
+        let id20 = format!("a.img,id={}", "x".repeat(20));
+        assert_eq!(
+            booted(&["--disk", &id20]).virtio.disks[0]
+                .id
+                .as_ref()
+                .map(String::len),
+            Some(20)
+        );
+    }
+
+    #[test]
+    fn bad_disks_are_usage_errors_naming_the_option() {
+        let id21 = format!("a.img,id={}", "x".repeat(21));
+        for (arg, want) in [
+            ("", "expected PATH"),
+            (",ro", "expected PATH"),
+            ("a.img,rw", "unknown option 'rw'"),
+            ("a.img,", "unknown option ''"),
+            ("a,b.img", "PATH cannot contain a comma"),
+            ("a.img,id=", "1 to 20 bytes"),
+            (id21.as_str(), "not 21"),
+            ("a.img,id=x,id=y", "twice"),
+        ] {
+            let m = usage(&["--disk", arg]);
+            assert!(m.starts_with("--disk '") && m.contains(want), "{arg}: {m}");
+        }
+        assert_eq!(usage(&["--disk"]), "--disk needs a value");
+        let mut many = Vec::new();
+        for _ in 0..=vmm_core::config::MAX_DISKS {
+            many.extend(["--disk", "a.img,ro"]);
+        }
+        assert!(usage(&many).contains("at most 16 disks"));
+    }
+
+    #[test]
+    fn disks_conflict_with_restore_and_incoming() {
+        let m = usage(&["--restore", "vm.snap", "--disk", "a.img", "--disk", "b.img"]);
+        assert_eq!(
+            m,
+            "--disk cannot be combined with --restore: the snapshot has its own"
+        );
+        let m = usage(&["--disk", "a.img", "--rng", "--incoming", "unix:/tmp/m.sock"]);
+        assert!(
+            m.starts_with("--disk, --rng cannot be combined with --incoming"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn the_help_names_the_device_options() {
+        assert!(HELP.contains("--disk PATH[,ro][,id=ID]") && HELP.contains("--rng"));
     }
 }

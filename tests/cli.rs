@@ -102,6 +102,16 @@ fn main() {
             &["run", "--kernel", "/dev/null", "--raw", "zz"],
             &["--raw", "'zz'"],
         ),
+        (
+            "disk_bad_option",
+            &["run", "--disk", "a.img,rw"],
+            &["--disk", "'rw'"],
+        ),
+        (
+            "disk_with_restore",
+            &["run", "--restore", "vm.snap", "--disk", "a.img"],
+            &["--disk", "--restore"],
+        ),
     ];
     for &(name, args, words) in usage {
         s.host(&format!("cli::usage_{name}"), move || {
@@ -123,6 +133,38 @@ fn main() {
         )?;
         let out = run(&["run", "--initrd", "/nonexistent/initrd"])?;
         one_line_error(&out, 2, &["/nonexistent/initrd"])
+    });
+
+    // Disk images are opened (and locked) before /dev/kvm is touched: no KVM needed.
+    s.host("cli::missing_or_unusable_disk", || {
+        let out = run(&["run", "--disk", "/nonexistent/disk.img"])?;
+        one_line_error(&out, 2, &["/nonexistent/disk.img", "No such file"])?;
+        let dir = Scratch::new("cli-disk");
+        let odd = dir.0.join("odd.img");
+        std::fs::write(&odd, [0u8; 1000]).unwrap();
+        let o = odd.display().to_string();
+        one_line_error(
+            &run(&["run", "--disk", &o])?,
+            2,
+            &[&o, "not a multiple of 512"],
+        )?;
+        let d = dir.0.display().to_string();
+        one_line_error(
+            &run(&["run", "--disk", &format!("{d},ro")])?,
+            2,
+            &[&d, "not a regular file or a block device"],
+        )
+    });
+    s.host("cli::locked_disk", || {
+        let dir = Scratch::new("cli-disk-lock");
+        let img = dir.0.join("disk.img");
+        std::fs::write(&img, [0u8; 4096]).unwrap();
+        let f = std::fs::File::open(&img).unwrap();
+        // Another process (here: this test) holds the image shared, as a read-only VM would.
+        f.try_lock_shared().map_err(|e| e.to_string())?;
+        let i = img.display().to_string();
+        let out = run(&["run", "--disk", &i])?;
+        one_line_error(&out, 2, &[&i, "is locked by another process (another VM?)"])
     });
 
     // Malformed images: the VM must be built to load them, so these need KVM.

@@ -109,10 +109,14 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         initrd: cfg.initrd,
     };
     chosen.check()?;
-    if cfg.devices.iter().any(|d| d.window.is_some() && !in_soc(d)) {
+    if let Some(d) = cfg
+        .devices
+        .iter()
+        .find(|d| d.window.is_some() && !in_soc(d))
+    {
         return Err(FdtError::Device {
-            device: "a device outside the CCSR window",
-            why: "the e500 board describes devices only inside its SoC",
+            device: d.desc.name.clone(),
+            why: "it lies outside the CCSR window, and the e500 board describes devices only inside its SoC",
         });
     }
     let mut f = FdtWriter::new()?;

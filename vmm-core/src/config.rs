@@ -84,14 +84,65 @@ pub struct VmConfig {
 pub struct VirtioConfig {
     /// An entropy device (virtio-rng, the guest's `/dev/hwrng`).
     pub rng: bool,
+    /// Block devices (virtio-blk), in the order the guest finds them.
+    pub disks: Vec<DiskConfig>,
 }
 
 impl VirtioConfig {
     /// Whether the VM has any virtio device.
     pub fn any(&self) -> bool {
-        self.rng
+        self.rng || !self.disks.is_empty()
+    }
+
+    /// Checks the number of disks and their ids against tetra's limits.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        if self.disks.len() > MAX_DISKS {
+            return Err(LimitError::Disks(self.disks.len()));
+        }
+        for d in &self.disks {
+            d.check_limits()?;
+        }
+        Ok(())
     }
 }
+
+/// A virtio-blk device on a raw disk image (a regular file or a block device).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskConfig {
+    /// The image. A snapshot or a migration records it (as UTF-8) and the restored VM opens it
+    /// again: the image itself is never copied.
+    pub path: PathBuf,
+    /// The guest may only read it (the image is opened read-only and locked shared).
+    pub read_only: bool,
+    /// The serial the guest reads with `VIRTIO_BLK_T_GET_ID` (at most [`MAX_DISK_ID`] bytes);
+    /// `None` for an empty one.
+    pub id: Option<String>,
+}
+
+impl DiskConfig {
+    /// A read-write disk on `path` with no id.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DiskConfig {
+            path: path.into(),
+            read_only: false,
+            id: None,
+        }
+    }
+
+    /// Checks the id's length.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        match &self.id {
+            Some(id) if id.len() > MAX_DISK_ID => Err(LimitError::DiskId(id.len())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The most disks a VM may have.
+pub const MAX_DISKS: usize = 16;
+
+/// The longest disk id, in bytes (virtio's `VIRTIO_BLK_ID_BYTES`).
+pub const MAX_DISK_ID: usize = 20;
 
 impl Default for VmConfig {
     fn default() -> Self {
@@ -123,6 +174,12 @@ pub enum LimitError {
     /// A RAM size.
     #[error("{0} MiB of RAM: must be between 1 and {MAX_MEM_MIB} MiB")]
     Mem(u64),
+    /// A number of disks.
+    #[error("{0} disks: at most {MAX_DISKS}")]
+    Disks(usize),
+    /// A disk id's length.
+    #[error("a disk id of {0} bytes: at most {MAX_DISK_ID}")]
+    DiskId(usize),
 }
 
 /// `n` as a vCPU count, if it is within [`MAX_CPUS`].
@@ -142,11 +199,11 @@ pub fn check_mem_mib(n: u64) -> Result<u64, LimitError> {
 }
 
 impl VmConfig {
-    /// Checks the vCPU count and RAM size against tetra's limits.
+    /// Checks the vCPU count, RAM size and virtio devices against tetra's limits.
     pub fn check_limits(&self) -> Result<(), LimitError> {
         check_cpus(u64::from(self.cpus))?;
         check_mem_mib(self.mem_mib)?;
-        Ok(())
+        self.virtio.check_limits()
     }
 
     /// Guest RAM in bytes.

@@ -37,7 +37,7 @@ pub enum FdtError {
     #[error("the device tree cannot describe {device}: {why}")]
     Device {
         /// The device.
-        device: &'static str,
+        device: String,
         /// Why not.
         why: &'static str,
     },

@@ -64,6 +64,9 @@ pub enum VmmError {
     /// The device layer could not be set up.
     #[error(transparent)]
     Devices(#[from] DeviceError),
+    /// A disk image cannot be used (missing, unreadable, locked, not a disk).
+    #[error(transparent)]
+    Disk(#[from] crate::devices::virtio::block::DiskError),
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
@@ -116,7 +119,7 @@ impl VmmError {
     /// Whose fault the error is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            VmmError::Config(_) | VmmError::Payload(_) => ErrorKind::Input,
+            VmmError::Config(_) | VmmError::Payload(_) | VmmError::Disk(_) => ErrorKind::Input,
             VmmError::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
             VmmError::Arch(a) => a.kind,
             // Someone else's file or live socket at --api: the user's to sort out.
@@ -244,6 +247,13 @@ impl<A: Arch> Vmm<A> {
                 p.check()?;
             }
         }
+        // The disk images are the user's input too: opened and locked before anything else.
+        // The configuration then records them absolute, so that a snapshot or a migration finds
+        // them from any directory.
+        let backends = crate::devices::virtio::Backends::open(&config.virtio)?;
+        for (c, d) in config.virtio.disks.iter_mut().zip(backends.disks()) {
+            c.path = d.path().to_path_buf();
+        }
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
             source: std::io::Error::from_raw_os_error(e.errno()),
@@ -307,7 +317,7 @@ impl<A: Arch> Vmm<A> {
                     A::NAME
                 ))
             })?;
-            crate::devices::virtio::attach(&mut devices, router, &*vm, &memory, &config.virtio)?;
+            crate::devices::virtio::attach(&mut devices, router, &*vm, &memory, backends)?;
         }
 
         let mut vcpus = Vec::with_capacity(config.cpus as usize);

@@ -43,7 +43,7 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
         return Ok(None);
     };
     let bad = |why: &str| AcpiError::Device {
-        device: d.desc.name,
+        device: d.desc.name.clone(),
         why: why.to_string(),
     };
     // A NameSeg (ACPI 6.5, 20.2.2): a leading A-Z or _, then A-Z, 0-9 or _.

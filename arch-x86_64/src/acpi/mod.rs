@@ -53,7 +53,7 @@ pub enum AcpiError {
     #[error("the DSDT cannot describe {device}: {why}")]
     Device {
         /// The device.
-        device: &'static str,
+        device: String,
         /// Why not.
         why: String,
     },

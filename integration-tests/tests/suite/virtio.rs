@@ -127,7 +127,10 @@ pub fn register(s: &mut Suite) {
 
     s.kvm("virtio::malicious_guest", move || {
         let mut config = g.config(1, MEM_MIB);
-        config.virtio = VirtioConfig { rng: true };
+        config.virtio = VirtioConfig {
+            rng: true,
+            ..VirtioConfig::default()
+        };
         let out = run::<HostArch>(config)?;
         let lines = console_lines();
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();

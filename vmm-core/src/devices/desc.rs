@@ -108,8 +108,8 @@ pub struct Firmware {
 /// A device's description: what it needs, and what firmware says about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceDesc {
-    /// A name for messages and the device list (`uart0`, `debug-exit`).
-    pub name: &'static str,
+    /// A name for messages and the device list (`uart0`, `debug-exit`, `virtio-blk0`).
+    pub name: String,
     /// Its register window, if it has one on a bus.
     pub window: Option<WindowRequest>,
     /// Its interrupt, if it has one.
@@ -124,12 +124,12 @@ impl DeviceDesc {
     /// A device named `name` whose device-tree node is `node` with `compatible`; no window, no
     /// interrupt, no state yet.
     pub fn new(
-        name: &'static str,
+        name: impl Into<String>,
         node: &'static str,
         compatible: &'static [&'static str],
     ) -> Self {
         DeviceDesc {
-            name,
+            name: name.into(),
             window: None,
             irq: None,
             state: None,
@@ -163,7 +163,7 @@ impl DeviceDesc {
 
     /// A 16550A UART with 8 byte-wide registers (`ns16550a`), its input clock `clock_hz`.
     pub fn ns16550a(
-        name: &'static str,
+        name: impl Into<String>,
         window: WindowRequest,
         irq: IrqRequest,
         clock_hz: u32,

@@ -30,7 +30,7 @@ pub enum DeviceError {
     #[error("cannot place {device}'s {what} ({want})")]
     Place {
         /// The device.
-        device: &'static str,
+        device: String,
         /// Window or interrupt.
         what: &'static str,
         /// What it asked for.
@@ -43,13 +43,13 @@ pub enum DeviceError {
     #[error("{device} asks for port I/O, which this machine does not have")]
     NoPio {
         /// The device.
-        device: &'static str,
+        device: String,
     },
     /// The interrupt line could not be made.
     #[error("{device}'s interrupt {irq}")]
     Line {
         /// The device.
-        device: &'static str,
+        device: String,
         /// The interrupt number.
         irq: u32,
         /// Why.
@@ -60,7 +60,7 @@ pub enum DeviceError {
     #[error("{device} asks for an alignment of {align:#x}, which is not a power of two")]
     Align {
         /// The device.
-        device: &'static str,
+        device: String,
         /// The alignment.
         align: u64,
     },
@@ -71,7 +71,7 @@ pub enum DeviceError {
     #[error("{device}")]
     Virtio {
         /// The device.
-        device: &'static str,
+        device: String,
         /// Why.
         #[source]
         source: super::virtio::VirtioError,
@@ -127,12 +127,15 @@ fn allocator(what: &'static str, base: u64, len: u64) -> Result<AddressAllocator
 
 /// vm-allocator's alignment and policy for `place` (an exact place is asked with byte alignment,
 /// which any address meets).
-fn policy(device: &'static str, place: Place) -> Result<(u64, AllocPolicy), DeviceError> {
+fn policy(device: &str, place: Place) -> Result<(u64, AllocPolicy), DeviceError> {
     match place {
         Place::At(a) => Ok((1, AllocPolicy::ExactMatch(a))),
         Place::Any { align: 0 } => Ok((1, AllocPolicy::FirstMatch)),
         Place::Any { align } if align.is_power_of_two() => Ok((align, AllocPolicy::FirstMatch)),
-        Place::Any { align } => Err(DeviceError::Align { device, align }),
+        Place::Any { align } => Err(DeviceError::Align {
+            device: device.to_string(),
+            align,
+        }),
     }
 }
 
@@ -160,15 +163,14 @@ impl Devices {
     }
 
     fn place(&mut self, desc: &DeviceDesc) -> Result<(Option<Window>, Option<Irq>), DeviceError> {
-        let device = desc.name;
+        let device = desc.name.as_str();
         let window = match desc.window {
             None => None,
             Some(w) => {
                 let alloc = match w.space {
-                    Space::Pio => self
-                        .pio_alloc
-                        .as_mut()
-                        .ok_or(DeviceError::NoPio { device })?,
+                    Space::Pio => self.pio_alloc.as_mut().ok_or_else(|| DeviceError::NoPio {
+                        device: device.to_string(),
+                    })?,
                     Space::Mmio => &mut self.mmio_alloc,
                 };
                 let (align, policy) = policy(device, w.place)?;
@@ -176,7 +178,7 @@ impl Devices {
                     alloc
                         .allocate(w.len, align, policy)
                         .map_err(|source| DeviceError::Place {
-                            device,
+                            device: device.to_string(),
                             what: "window",
                             want: format!("{:?} {:#x} bytes {:?}", w.space, w.len, w.place),
                             source,
@@ -201,7 +203,7 @@ impl Devices {
                     .map_err(|source| {
                         self.free(window, None);
                         DeviceError::Place {
-                            device,
+                            device: device.to_string(),
                             what: "interrupt",
                             want: format!("{:?}", i.place),
                             source,
@@ -253,7 +255,7 @@ impl Devices {
                 Err(source) => {
                     self.free(window, irq);
                     return Err(DeviceError::Line {
-                        device: desc.name,
+                        device: desc.name.clone(),
                         irq: i.number,
                         source,
                     });
@@ -366,16 +368,15 @@ impl Devices {
         len: u64,
     ) -> Result<(), DeviceError> {
         let alloc = match space {
-            Space::Pio => self
-                .pio_alloc
-                .as_mut()
-                .ok_or(DeviceError::NoPio { device: what })?,
+            Space::Pio => self.pio_alloc.as_mut().ok_or_else(|| DeviceError::NoPio {
+                device: what.to_string(),
+            })?,
             Space::Mmio => &mut self.mmio_alloc,
         };
         alloc
             .allocate(len, 1, AllocPolicy::ExactMatch(base))
             .map_err(|source| DeviceError::Place {
-                device: what,
+                device: what.to_string(),
                 what: "window",
                 want: format!("{space:?} {len:#x} bytes at {base:#x}"),
                 source,
@@ -393,7 +394,7 @@ impl Devices {
                 AllocPolicy::ExactMatch(IRQ_SCALE * u64::from(n)),
             )
             .map_err(|source| DeviceError::Place {
-                device: what,
+                device: what.to_string(),
                 what: "interrupt",
                 want: format!("{n}"),
                 source,
@@ -433,7 +434,7 @@ impl Devices {
         }
         let w = Arc::new(
             super::virtio::Worker::spawn().map_err(|source| DeviceError::Virtio {
-                device: "the virtio worker",
+                device: "the virtio worker".into(),
                 source,
             })?,
         );
@@ -446,7 +447,7 @@ impl Devices {
     pub fn pause(&self, limit: std::time::Duration) -> Result<(), DeviceError> {
         match &self.worker {
             Some(w) => w.pause(limit).map_err(|source| DeviceError::Virtio {
-                device: "the virtio worker",
+                device: "the virtio worker".into(),
                 source,
             }),
             None => Ok(()),

@@ -4,7 +4,7 @@
 use super::codec::{CodecError, SectionSpec};
 use super::envelope::Section;
 use super::memfile::RegionLayout;
-use crate::config::VmConfig;
+use crate::config::{DiskConfig, VirtioConfig, VmConfig, MAX_DISKS};
 use crate::wire::{Reader, Writer};
 
 /// The VM's configuration.
@@ -39,9 +39,24 @@ pub enum SectionError {
 }
 crate::codec_error_from!(SectionError);
 
-/// `CONF`: vCPUs, RAM, command line, interrupt controller; version 2 adds the virtio devices
-/// (`u8` flags: bit 0 the entropy device). A VM without virtio devices is written as version 1,
-/// which older tetras read.
+/// `CONF`: the VM's configuration.
+///
+/// Version 1: vCPUs (`u32`), RAM in MiB (`u64`), the command line (blob), whether there is an
+/// interrupt controller choice (`u8`) and its name (blob).
+///
+/// Version 2 adds the virtio devices after them:
+///
+/// ```text
+/// u8   flags: bit 0 the entropy device; other bits zero
+/// u32  disk count (at most MAX_DISKS), then for each disk, in the guest's order:
+///        blob  the image's path (UTF-8, absolute when written by tetra, not empty)
+///        u8    flags: bit 0 read-only, bit 1 an id follows; other bits zero
+///        blob  the id (UTF-8, at most 20 bytes; empty without bit 1)
+/// ```
+///
+/// Strings are blobs (`u32` length and bytes). A VM without virtio devices is written as
+/// version 1, which older tetras read. The images themselves are not in the snapshot: the
+/// restored VM opens the same paths again.
 pub fn conf_section(c: &VmConfig) -> Section {
     let mut w = Writer::new();
     w.u32(c.cpus);
@@ -53,7 +68,59 @@ pub fn conf_section(c: &VmConfig) -> Section {
         return Section::new(&TAG_CONF, 1, w.into_bytes());
     }
     w.u8(u8::from(c.virtio.rng));
+    w.u32(c.virtio.disks.len() as u32);
+    for d in &c.virtio.disks {
+        // A VM is built only with UTF-8 paths (`Disk::open` refuses others).
+        w.blob(d.path.to_string_lossy().as_bytes());
+        w.u8(u8::from(d.read_only) | u8::from(d.id.is_some()) << 1);
+        w.blob(d.id.as_deref().unwrap_or("").as_bytes());
+    }
     CONF.section(w.into_bytes())
+}
+
+fn text(b: &[u8], what: &str) -> Result<String, SectionError> {
+    String::from_utf8(b.to_vec()).map_err(|_| SectionError::Invalid(format!("{what} is not UTF-8")))
+}
+
+/// Version 2's virtio devices.
+fn read_virtio(r: &mut Reader) -> Result<VirtioConfig, SectionError> {
+    let flags = r.u8("the virtio devices")?;
+    if flags & !1 != 0 {
+        return Err(SectionError::Invalid(format!(
+            "virtio device flags {flags:#x} name devices this tetra does not know"
+        )));
+    }
+    // The smallest disk: an empty path blob, its flags and an empty id blob.
+    let n = r.count("the disk count", 9)?;
+    if n > MAX_DISKS {
+        return Err(SectionError::Invalid(format!(
+            "{n} disks; at most {MAX_DISKS}"
+        )));
+    }
+    let mut disks = Vec::with_capacity(n);
+    for i in 0..n {
+        let path = text(r.blob("a disk's path")?, "a disk's path")?;
+        let flags = r.u8("a disk's flags")?;
+        let id = text(r.blob("a disk's id")?, "a disk's id")?;
+        if path.is_empty() || path.contains('\0') {
+            return Err(SectionError::Invalid(format!("disk {i}'s path {path:?}")));
+        }
+        if flags & !3 != 0 || (flags & 2 == 0 && !id.is_empty()) {
+            return Err(SectionError::Invalid(format!(
+                "disk {i}'s flags {flags:#x} (with an id of {} bytes)",
+                id.len()
+            )));
+        }
+        disks.push(DiskConfig {
+            path: path.into(),
+            read_only: flags & 1 != 0,
+            id: (flags & 2 != 0).then_some(id),
+        });
+    }
+    Ok(VirtioConfig {
+        rng: flags & 1 != 0,
+        disks,
+    })
 }
 
 /// Decodes `CONF` into a configuration with no kernel.
@@ -62,27 +129,19 @@ pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     let mut r = Reader::new(&s.data);
     let cpus = r.u32("the vCPU count")?;
     let mem_mib = r.u64("the RAM size")?;
-    let text = |b: &[u8], what: &str| {
-        String::from_utf8(b.to_vec())
-            .map_err(|_| SectionError::Invalid(format!("{what} is not UTF-8")))
-    };
     let cmdline = text(r.blob("the command line")?, "the command line")?;
     let has_irqchip = r.u8("the irqchip flag")? != 0;
     let irqchip = text(r.blob("the irqchip name")?, "the irqchip name")?;
-    let mut virtio = crate::config::VirtioConfig::default();
-    if s.version >= 2 {
-        let flags = r.u8("the virtio devices")?;
-        if flags & !1 != 0 {
-            return Err(SectionError::Invalid(format!(
-                "virtio device flags {flags:#x} name devices this tetra does not know"
-            )));
-        }
-        virtio.rng = flags & 1 != 0;
-    }
+    let virtio = if s.version >= 2 {
+        read_virtio(&mut r)?
+    } else {
+        VirtioConfig::default()
+    };
     r.finish("the configuration")?;
     let config = VmConfig {
         cpus,
         mem_mib,
+        virtio,
         ..VmConfig::default()
     };
     config
@@ -91,7 +150,6 @@ pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     Ok(VmConfig {
         cmdline,
         irqchip: has_irqchip.then_some(irqchip),
-        virtio,
         ..config
     })
 }
@@ -194,5 +252,110 @@ pub fn note_section() -> Section {
     Section {
         optional: true,
         ..NOTE.section(format!("tetra {}", env!("CARGO_PKG_VERSION")).into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_disks() -> VmConfig {
+        VmConfig {
+            cpus: 2,
+            mem_mib: 64,
+            cmdline: "console=hvc0".into(),
+            virtio: VirtioConfig {
+                rng: true,
+                disks: vec![
+                    DiskConfig::new("/images/root.img"),
+                    DiskConfig {
+                        path: "/images/data é.img".into(),
+                        read_only: true,
+                        id: Some("serial-1".into()),
+                    },
+                    DiskConfig {
+                        id: Some(String::new()),
+                        ..DiskConfig::new("/x")
+                    },
+                ],
+            },
+            ..VmConfig::default()
+        }
+    }
+
+    #[test]
+    fn conf_carries_the_virtio_devices_and_stays_version_1_without_them() {
+        let c = with_disks();
+        let s = conf_section(&c);
+        assert_eq!(s.version, 2);
+        let back = read_conf(&s).unwrap();
+        assert_eq!(back.virtio, c.virtio);
+        assert_eq!((back.cpus, back.mem_mib), (2, 64));
+        assert_eq!(back.cmdline, c.cmdline);
+        let plain = VmConfig::default();
+        let s = conf_section(&plain);
+        assert_eq!(s.version, 1);
+        assert_eq!(read_conf(&s).unwrap().virtio, VirtioConfig::default());
+        // Only disks, no entropy device.
+        let mut only = with_disks();
+        only.virtio.rng = false;
+        assert_eq!(read_conf(&conf_section(&only)).unwrap().virtio, only.virtio);
+    }
+
+    #[test]
+    fn a_corrupt_conf_is_an_error_never_a_panic() {
+        let s = conf_section(&with_disks());
+        for n in 0..s.data.len() {
+            let cut = Section::new(&TAG_CONF, 2, s.data[..n].to_vec());
+            assert!(read_conf(&cut).is_err(), "{n} bytes read");
+        }
+        let mut long = s.data.clone();
+        long.push(0);
+        assert!(read_conf(&Section::new(&TAG_CONF, 2, long)).is_err());
+        // The v1 fields of a VM with no command line or irqchip: 4 + 8 + 4 + 1 + 4 bytes.
+        let base = conf_section(&VmConfig::default()).data;
+        let v2 = |tail: &[u8]| {
+            let mut d = base.clone();
+            d.extend_from_slice(tail);
+            read_conf(&Section::new(&TAG_CONF, 2, d))
+        };
+        let disk = |path: &[u8], flags: u8, id: &[u8]| {
+            let mut w = Writer::new();
+            w.u8(0);
+            w.u32(1);
+            w.blob(path);
+            w.u8(flags);
+            w.blob(id);
+            w.into_bytes()
+        };
+        assert!(v2(&disk(b"/a", 0, b"")).is_ok());
+        assert!(v2(&disk(b"/a", 3, b"0123456789")).is_ok());
+        for (what, bytes) in [
+            ("unknown device flags", vec![2u8, 0, 0, 0, 0]),
+            ("a huge disk count", vec![0, 0xff, 0xff, 0xff, 0xff]),
+            ("an empty path", disk(b"", 0, b"")),
+            ("a path with NUL", disk(b"/a\0b", 0, b"")),
+            ("a non-UTF-8 path", disk(b"/\xff", 0, b"")),
+            ("unknown disk flags", disk(b"/a", 4, b"")),
+            ("an id without its flag", disk(b"/a", 0, b"x")),
+            ("an id over 20 bytes", disk(b"/a", 2, &[b'x'; 21])),
+            ("a non-UTF-8 id", disk(b"/a", 2, b"\xff")),
+        ] {
+            let e = v2(&bytes)
+                .err()
+                .unwrap_or_else(|| panic!("{what} accepted"));
+            assert!(!e.to_string().is_empty(), "{what}");
+        }
+        // More disks than tetra accepts, each complete.
+        let mut w = Writer::new();
+        w.u8(0);
+        w.u32(MAX_DISKS as u32 + 1);
+        for _ in 0..=MAX_DISKS {
+            w.blob(b"/a");
+            w.u8(0);
+            w.blob(b"");
+        }
+        let e = v2(&w.into_bytes()).unwrap_err();
+        assert!(e.to_string().contains("disks"), "{e}");
     }
 }

@@ -466,11 +466,27 @@ pub fn describe_json(env: &Envelope, path: &str) -> String {
     for (i, s) in env.sections.iter().enumerate() {
         let detail = match &s.tag {
             t if t == &TAG_CONF => sections::read_conf(s).ok().map(|c| {
+                let disks: Vec<String> = c
+                    .virtio
+                    .disks
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{{\"path\": \"{}\", \"read_only\": {}, \"id\": {}}}",
+                            esc(&d.path.to_string_lossy()),
+                            d.read_only,
+                            d.id.as_ref()
+                                .map_or("null".into(), |i| format!("\"{}\"", esc(i)))
+                        )
+                    })
+                    .collect();
                 format!(
-                    ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\"",
+                    ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\", \"rng\": {}, \"disks\": [{}]",
                     c.cpus,
                     c.mem_mib,
-                    esc(&c.cmdline)
+                    esc(&c.cmdline),
+                    c.virtio.rng,
+                    disks.join(", ")
                 )
             }),
             t if t == &TAG_MEMS => sections::read_mems(s).ok().map(|m| {

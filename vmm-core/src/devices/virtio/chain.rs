@@ -7,7 +7,9 @@
 //! end, and refuses it when the walk stopped early or a buffer lies outside guest RAM: the
 //! device is then marked as needing reset ([`VirtioInterrupt::needs_reset`]) instead of serving
 //! half a request. The device itself reads and writes the chain with the crate's `Reader` and
-//! `Writer`, which check every buffer again and write through vm-memory (dirty-tracked).
+//! `Writer`, which check every buffer again and write through vm-memory (dirty-tracked). A chain
+//! that is well formed but that the device cannot answer at all (a block request with nowhere to
+//! put its status byte) is [`Unanswerable`]: it marks the device the same way.
 
 use super::interrupt::VirtioInterrupt;
 use crate::memory::GuestMemoryMmap;
@@ -54,6 +56,16 @@ pub enum ChainError {
         /// Its length.
         len: u32,
     },
+    /// The device cannot answer the request the chain carries.
+    #[error("queue {queue}: the request at {head} {why}")]
+    Unanswerable {
+        /// The queue.
+        queue: u16,
+        /// The chain's head index.
+        head: u16,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The used ring could not be written.
     #[error("queue {queue}: the used ring could not be written")]
     Used {
@@ -64,6 +76,12 @@ pub enum ChainError {
         source: virtio_queue::Error,
     },
 }
+
+/// A chain whose request the device cannot answer, not even with an error status (a block
+/// request without a writable status byte at its end): the device then needs a reset. The text
+/// completes "the request at N ...".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unanswerable(pub &'static str);
 
 /// Walks a copy of `chain` to its end: `Ok` when every descriptor was reached and lies in RAM.
 pub fn check(queue: u16, chain: &Chain, mem: &GuestMemoryMmap) -> Result<(), ChainError> {
@@ -101,13 +119,14 @@ pub fn check(queue: u16, chain: &Chain, mem: &GuestMemoryMmap) -> Result<(), Cha
 
 /// Serves queue `index`: every available chain, checked, goes to `f`, which returns the bytes it
 /// wrote into the chain; the chain is then put in the used ring. Interrupts the driver if it
-/// asked to be. A broken ring or chain marks the device as needing reset and stops.
+/// asked to be. A broken ring or chain, or one `f` finds [`Unanswerable`], marks the device as
+/// needing reset and stops.
 pub fn serve(
     index: u16,
     queue: &Mutex<Queue>,
     mem: &GuestMemoryAtomic<GuestMemoryMmap>,
     irq: &VirtioInterrupt,
-    mut f: impl FnMut(Chain, &GuestMemoryMmap) -> u32,
+    mut f: impl FnMut(Chain, &GuestMemoryMmap) -> Result<u32, Unanswerable>,
 ) -> Result<(), ChainError> {
     if irq.is_broken() {
         return Ok(());
@@ -130,7 +149,11 @@ pub fn serve(
         };
         let head = chain.head_index();
         check(index, &chain, &m)?;
-        let len = f(chain, &m);
+        let len = f(chain, &m).map_err(|Unanswerable(why)| ChainError::Unanswerable {
+            queue: index,
+            head,
+            why,
+        })?;
         q.add_used(&*m, head, len)
             .map_err(|source| ChainError::Used {
                 queue: index,

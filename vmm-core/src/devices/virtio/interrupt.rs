@@ -12,17 +12,17 @@ pub struct VirtioInterrupt {
     status: AtomicU32,
     line: Arc<dyn InterruptLine>,
     broken: AtomicBool,
-    name: &'static str,
+    name: String,
 }
 
 impl VirtioInterrupt {
     /// The interrupt of device `name`, signalled on `line`.
-    pub fn new(name: &'static str, line: Arc<dyn InterruptLine>) -> Self {
+    pub fn new(name: impl Into<String>, line: Arc<dyn InterruptLine>) -> Self {
         VirtioInterrupt {
             status: AtomicU32::new(0),
             line,
             broken: AtomicBool::new(false),
-            name,
+            name: name.into(),
         }
     }
 
@@ -83,8 +83,8 @@ impl VirtioInterrupt {
     }
 
     /// The device's name.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

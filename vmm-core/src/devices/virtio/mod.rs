@@ -16,11 +16,17 @@
 //!   these by hand on host memory is in this module's tests; the same abuses played from inside
 //!   a guest on real KVM are the suite's `virtio` scenario (`integration-tests/tests/suite/
 //!   virtio.rs`, x86 guest `virtio_evil`).
-//! - Devices: [`rng`] (entropy from the host's `getrandom`).
+//! - Devices: [`rng`] (entropy from the host's `getrandom`), [`block`] (virtio-blk on a raw
+//!   disk image).
+//!
+//! A VM's devices are opened first ([`Backends::open`]: the disk images, locked), before the
+//! VM itself is built, so that bad input (a missing or locked image) is reported before anything
+//! else is set up; [`attach`] then puts each on its own transport.
 //!
 //! Every byte a device writes into guest memory goes through vm-memory, so the userspace dirty
 //! bitmap records it for migration.
 
+pub mod block;
 pub mod chain;
 pub mod device;
 pub mod interrupt;
@@ -45,9 +51,10 @@ use std::sync::Arc;
 
 /// The description of virtio-mmio device number `index` named `name`: a 0x200-byte window
 /// anywhere in the arch's MMIO window (page aligned), any free edge interrupt, its state in
-/// section `VIOn`; device tree `virtio_mmio@...` ("virtio,mmio", DMA-coherent), ACPI `VRn_`
-/// `LNRO0005` (the id Linux's virtio-mmio driver matches).
-pub fn mmio_desc(name: &'static str, index: u8) -> DeviceDesc {
+/// section `VIOn` (`n` a base-32 digit: at most 32 devices); device tree `virtio_mmio@...`
+/// ("virtio,mmio", DMA-coherent), ACPI `VRn_` `LNRO0005` (the id Linux's virtio-mmio driver
+/// matches).
+pub fn mmio_desc(name: impl Into<String>, index: u8) -> DeviceDesc {
     let digit = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)];
     DeviceDesc::new(name, "virtio_mmio", &["virtio,mmio"])
         .window(WindowRequest::mmio_any(mmio::MMIO_WINDOW, 0x1000))
@@ -57,19 +64,62 @@ pub fn mmio_desc(name: &'static str, index: u8) -> DeviceDesc {
         .with_state(&[b'V', b'I', b'O', digit])
 }
 
-/// Places every virtio device `config` asks for, each on its own virtio-mmio transport, with
-/// its interrupt from `router` and its queue notifications through ioeventfds where `vm` takes
-/// them.
+/// The host side of a VM's virtio devices: the disk images open and locked.
+pub struct Backends {
+    rng: bool,
+    disks: Vec<block::Block>,
+}
+
+impl Backends {
+    /// Opens what `config` asks for: every disk image, in order (the first that cannot be
+    /// opened or locked is the error; the ones opened before it are closed again). An image
+    /// locked by one of this VM's own disks is named as given twice.
+    pub fn open(config: &VirtioConfig) -> Result<Self, block::DiskError> {
+        let mut disks: Vec<block::Block> = Vec::with_capacity(config.disks.len());
+        for c in &config.disks {
+            match block::Block::open(c) {
+                Ok(b) => disks.push(b),
+                Err(block::DiskError::Locked { path }) => {
+                    return Err(match disks.iter().find(|b| b.disk().is(&c.path)) {
+                        Some(first) => block::DiskError::Twice {
+                            path,
+                            first: first.disk().name().to_string(),
+                        },
+                        None => block::DiskError::Locked { path },
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Backends {
+            rng: config.rng,
+            disks,
+        })
+    }
+
+    /// The open disks, in order.
+    pub fn disks(&self) -> impl Iterator<Item = &block::Disk> {
+        self.disks.iter().map(block::Block::disk)
+    }
+}
+
+/// Places every device of `backends`, each on its own virtio-mmio transport, with its interrupt
+/// from `router` and its queue notifications through ioeventfds where `vm` takes them. Names:
+/// `virtio-rng`, `virtio-blk0`, `virtio-blk1`, ... in that order (which is also the order of
+/// their state sections).
 pub fn attach(
     devices: &mut Devices,
     router: &dyn InterruptRouter,
     vm: &dyn VmOps,
     memory: &GuestRam,
-    config: &VirtioConfig,
+    backends: Backends,
 ) -> Result<(), DeviceError> {
-    let mut wanted: Vec<(&'static str, Box<dyn VirtioDevice>)> = Vec::new();
-    if config.rng {
-        wanted.push(("virtio-rng", Box::new(rng::Rng)));
+    let mut wanted: Vec<(String, Box<dyn VirtioDevice>)> = Vec::new();
+    if backends.rng {
+        wanted.push(("virtio-rng".into(), Box::new(rng::Rng)));
+    }
+    for (i, disk) in backends.disks.into_iter().enumerate() {
+        wanted.push((format!("virtio-blk{i}"), Box::new(disk)));
     }
     for (index, (name, device)) in wanted.into_iter().enumerate() {
         add_mmio(devices, router, vm, memory, name, index as u8, device)?;
@@ -82,24 +132,24 @@ fn add_mmio(
     router: &dyn InterruptRouter,
     vm: &dyn VmOps,
     memory: &GuestRam,
-    name: &'static str,
+    name: String,
     index: u8,
     device: Box<dyn VirtioDevice>,
 ) -> Result<(), DeviceError> {
     let worker = devices.virtio_worker()?;
     let mem = memory.atomic().clone();
-    let t = devices.try_add_stateful(router, mmio_desc(name, index), |r| {
-        let line = r.irq.ok_or(DeviceError::Virtio {
-            device: name,
+    let t = devices.try_add_stateful(router, mmio_desc(name.clone(), index), |r| {
+        let line = r.irq.ok_or_else(|| DeviceError::Virtio {
+            device: name.clone(),
             source: VirtioError::Activate("no interrupt line".into()),
         })?;
-        let irq = Arc::new(VirtioInterrupt::new(name, line));
+        let irq = Arc::new(VirtioInterrupt::new(name.clone(), line));
         MmioTransport::new(device, mem, worker, irq).map_err(|source| DeviceError::Virtio {
-            device: name,
+            device: name.clone(),
             source,
         })
     })?;
-    if let Some(w) = devices.get(name).and_then(|d| d.window) {
+    if let Some(w) = devices.get(&name).and_then(|d| d.window) {
         t.lock()
             .unwrap_or_else(|e| e.into_inner())
             .register_ioeventfds(vm, w.base);

@@ -1,7 +1,7 @@
 //! virtio-rng (entropy source, device type 4): one queue whose writable buffers the device fills
 //! from the host's `getrandom(2)`. The guest sees it as `/dev/hwrng`.
 
-use super::chain::{serve, Chain};
+use super::chain::{serve, Chain, Unanswerable};
 use super::device::{Activation, Handler, VirtioDevice, VirtioError};
 use super::ids;
 use super::interrupt::VirtioInterrupt;
@@ -51,9 +51,9 @@ struct RngHandler {
 }
 
 /// Fills the chain's writable buffers (up to [`MAX_REQUEST`] bytes); returns the bytes written.
-fn fill(chain: Chain, mem: &GuestMemoryMmap) -> u32 {
+fn fill(chain: Chain, mem: &GuestMemoryMmap) -> Result<u32, Unanswerable> {
     let Ok(mut w) = chain.writer(mem) else {
-        return 0;
+        return Ok(0);
     };
     let n = w.available_bytes().min(MAX_REQUEST);
     let mut buf = vec![0u8; n];
@@ -66,10 +66,10 @@ fn fill(chain: Chain, mem: &GuestMemoryMmap) -> u32 {
         }
         got += r as usize;
     }
-    match w.write_all(&buf[..got]) {
+    Ok(match w.write_all(&buf[..got]) {
         Ok(()) => got as u32,
         Err(_) => w.bytes_written() as u32,
-    }
+    })
 }
 
 impl MutEventSubscriber for RngHandler {

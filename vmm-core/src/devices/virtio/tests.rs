@@ -3,6 +3,8 @@
 //! RAM, nested indirect tables, zero and huge lengths, a broken available ring, bad queue sizes,
 //! notifications before the driver is ready). The device must mark itself as needing reset,
 //! never panic, and keep serving once the driver resets it.
+//!
+//! The driver ([`Rig`]) is shared with the devices' own tests (`block/tests.rs`).
 
 use super::*;
 use crate::bus::BusDevice;
@@ -15,57 +17,67 @@ use virtio_bindings::virtio_config::*;
 use virtio_bindings::virtio_mmio::*;
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryAtomic};
 
-const RAM: u64 = 1 << 20;
+pub(super) const RAM: u64 = 1 << 20;
 const DESC: u64 = 0x1000;
 const AVAIL: u64 = 0x2000;
 const USED: u64 = 0x3000;
-const BUF: u64 = 0x10000;
-const F_NEXT: u16 = 1;
-const F_WRITE: u16 = 2;
+pub(super) const BUF: u64 = 0x10000;
+pub(super) const F_NEXT: u16 = 1;
+pub(super) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
 /// ACKNOWLEDGE, DRIVER and FEATURES_OK: a driver's status before DRIVER_OK.
 const READY: u32 =
     VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
 
-struct Rig {
+/// A driver for one device behind a virtio-mmio transport, on 1 MiB of guest memory: the
+/// descriptor table at 0x1000, the available ring at 0x2000, the used ring at 0x3000, buffers
+/// from [`BUF`].
+pub(super) struct Rig {
     mem: GuestMemoryAtomic<GuestMemoryMmap>,
-    t: MmioTransport,
+    pub(super) t: MmioTransport,
     line: Arc<EventLine>,
-    irq: Arc<VirtioInterrupt>,
+    pub(super) irq: Arc<VirtioInterrupt>,
+    device_type: u32,
     _worker: Arc<Worker>,
 }
 
 fn rig() -> Rig {
+    rig_with(Box::new(rng::Rng))
+}
+
+/// A rig for `device`.
+pub(super) fn rig_with(device: Box<dyn VirtioDevice>) -> Rig {
     let m = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
     let mem = GuestMemoryAtomic::new(m);
     let worker = Arc::new(Worker::spawn().unwrap());
     let line = Arc::new(EventLine::new().unwrap());
-    let irq = Arc::new(VirtioInterrupt::new("rng", line.clone()));
-    let t =
-        MmioTransport::new(Box::new(rng::Rng), mem.clone(), worker.clone(), irq.clone()).unwrap();
+    let irq = Arc::new(VirtioInterrupt::new("test", line.clone()));
+    let device_type = device.device_type();
+    let t = MmioTransport::new(device, mem.clone(), worker.clone(), irq.clone()).unwrap();
     Rig {
         mem,
         t,
         line,
         irq,
+        device_type,
         _worker: worker,
     }
 }
 
 impl Rig {
-    fn r(&mut self, reg: u32) -> u32 {
+    pub(super) fn r(&mut self, reg: u32) -> u32 {
         let mut b = [0u8; 4];
         self.t.read(u64::from(reg), &mut b);
         u32::from_le_bytes(b)
     }
-    fn w(&mut self, reg: u32, v: u32) {
+    pub(super) fn w(&mut self, reg: u32, v: u32) {
         self.t.write(u64::from(reg), &v.to_le_bytes());
     }
-    fn m(&self) -> GuestMemoryMmap {
+    pub(super) fn m(&self) -> GuestMemoryMmap {
         use vm_memory::GuestAddressSpace;
         (*self.mem.memory()).clone()
     }
-    fn desc(&self, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+    pub(super) fn desc(&self, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
         self.desc_at(DESC, i, addr, len, flags, next)
     }
     fn desc_at(&self, table: u64, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
@@ -77,23 +89,28 @@ impl Rig {
         m.write_obj(next, at.unchecked_add(14)).unwrap();
     }
     /// Offers chain `head` as available entry `slot`, with the ring index `idx` after it.
-    fn avail(&self, slot: u64, head: u16, idx: u16) {
+    pub(super) fn avail(&self, slot: u64, head: u16, idx: u16) {
         let m = self.m();
         m.write_obj(head, GuestAddress(AVAIL + 4 + 2 * slot))
             .unwrap();
         m.write_obj(idx, GuestAddress(AVAIL + 2)).unwrap();
     }
-    fn used_idx(&self) -> u16 {
+    pub(super) fn used_idx(&self) -> u16 {
         self.m().read_obj(GuestAddress(USED + 2)).unwrap()
     }
-    fn used_len(&self, slot: u64) -> u32 {
+    pub(super) fn used_len(&self, slot: u64) -> u32 {
         self.m()
             .read_obj(GuestAddress(USED + 4 + 8 * slot + 4))
             .unwrap()
     }
-    /// The driver's initialisation, queue 0 of `size` entries.
+    /// The driver's initialisation, queue 0 of `size` entries, accepting only `VERSION_1`.
     fn init(&mut self, size: u32) {
-        self.setup(size);
+        self.init_with(size, 0);
+    }
+    /// The driver's initialisation, queue 0 of `size` entries, accepting `VERSION_1` and the
+    /// device features `features` (bits 0-31).
+    pub(super) fn init_with(&mut self, size: u32, features: u32) {
+        self.setup_with(size, features);
         self.driver_ok();
     }
     fn driver_ok(&mut self) {
@@ -101,15 +118,21 @@ impl Rig {
     }
     /// The initialisation up to `QueueReady`, without `DRIVER_OK`.
     fn setup(&mut self, size: u32) {
+        self.setup_with(size, 0);
+    }
+    /// [`Rig::setup`], accepting the device features `features` (bits 0-31).
+    fn setup_with(&mut self, size: u32, features: u32) {
         assert_eq!(self.r(VIRTIO_MMIO_MAGIC_VALUE), 0x7472_6976);
         assert_eq!(self.r(VIRTIO_MMIO_VERSION), 2);
-        assert_eq!(self.r(VIRTIO_MMIO_DEVICE_ID), ids::RNG);
+        assert_eq!(self.r(VIRTIO_MMIO_DEVICE_ID), self.device_type);
         self.w(
             VIRTIO_MMIO_STATUS,
             VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
         );
         self.w(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
         assert_eq!(self.r(VIRTIO_MMIO_DEVICE_FEATURES), 1, "VERSION_1");
+        self.w(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+        self.w(VIRTIO_MMIO_DRIVER_FEATURES, features);
         self.w(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
         self.w(VIRTIO_MMIO_DRIVER_FEATURES, 1);
         self.w(VIRTIO_MMIO_STATUS, READY);
@@ -122,10 +145,10 @@ impl Rig {
         self.w(VIRTIO_MMIO_QUEUE_USED_LOW, USED as u32);
         self.w(VIRTIO_MMIO_QUEUE_READY, 1);
     }
-    fn notify(&mut self) {
+    pub(super) fn notify(&mut self) {
         self.w(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
     }
-    fn wait(&self, f: impl Fn(&Self) -> bool) -> bool {
+    pub(super) fn wait(&self, f: impl Fn(&Self) -> bool) -> bool {
         for _ in 0..1000 {
             if f(self) {
                 return true;
@@ -134,7 +157,7 @@ impl Rig {
         }
         false
     }
-    fn needs_reset(&mut self) -> bool {
+    pub(super) fn needs_reset(&mut self) -> bool {
         self.r(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET != 0
     }
 }
