@@ -127,6 +127,8 @@ impl VmmError {
                 crate::control::ControlError::Bind { .. } => ErrorKind::Host,
                 _ => ErrorKind::Input,
             },
+            // More devices than the machine has room or interrupts for: the configuration's.
+            VmmError::Devices(DeviceError::Place { .. }) => ErrorKind::Input,
             _ => ErrorKind::Host,
         }
     }
