@@ -102,6 +102,8 @@ Options for run:
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
   --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
+  --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
+                          device (the guest's hvc0); guest output from both goes to stdout
   --disk PATH[,ro][,id=ID]
                           a virtio block device on a raw image (a regular file or a block
                           device, whole 512-byte sectors; PATH without commas), locked so that
@@ -197,6 +199,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         if let Long(name) = &arg {
             if [
                 "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng", "disk",
+                "console",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -225,6 +228,17 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
             Long("rng") => cfg.virtio.rng = true,
+            Long("console") => {
+                cfg.virtio.console = match value(parser, "--console")?.as_str() {
+                    "serial" => false,
+                    "virtio" => true,
+                    other => {
+                        return Err(Usage(format!(
+                            "--console {other}: expected serial or virtio"
+                        )))
+                    }
+                }
+            }
             Long("disk") => {
                 let disk = parse_disk(&value(parser, "--disk")?)?;
                 if cfg.virtio.disks.len() == MAX_DISKS {
@@ -479,6 +493,17 @@ mod tests {
     }
 
     #[test]
+    fn console_chooses_serial_or_virtio() {
+        assert!(booted(&["--console", "virtio"]).virtio.console);
+        assert!(!booted(&["--console", "serial"]).virtio.console);
+        assert!(!booted(&[]).virtio.console);
+        assert_eq!(
+            usage(&["--console", "hvc"]),
+            "--console hvc: expected serial or virtio"
+        );
+    }
+
+    #[test]
     fn disks_conflict_with_restore_and_incoming() {
         let m = usage(&["--restore", "vm.snap", "--disk", "a.img", "--disk", "b.img"]);
         assert_eq!(
@@ -495,5 +520,6 @@ mod tests {
     #[test]
     fn the_help_names_the_device_options() {
         assert!(HELP.contains("--disk PATH[,ro][,id=ID]") && HELP.contains("--rng"));
+        assert!(HELP.contains("--console serial|virtio"));
     }
 }

@@ -84,6 +84,9 @@ pub struct VmConfig {
 pub struct VirtioConfig {
     /// An entropy device (virtio-rng, the guest's `/dev/hwrng`).
     pub rng: bool,
+    /// The console on a virtio-console device (the guest's `hvc0`) instead of the serial port:
+    /// tetra's stdin feeds it (the serial port still writes to the same output).
+    pub console: bool,
     /// Block devices (virtio-blk), in the order the guest finds them.
     pub disks: Vec<DiskConfig>,
 }
@@ -91,7 +94,7 @@ pub struct VirtioConfig {
 impl VirtioConfig {
     /// Whether the VM has any virtio device.
     pub fn any(&self) -> bool {
-        self.rng || !self.disks.is_empty()
+        self.rng || self.console || !self.disks.is_empty()
     }
 
     /// Checks the number of disks and their ids against tetra's limits.

@@ -319,7 +319,14 @@ impl<A: Arch> Vmm<A> {
                     A::NAME
                 ))
             })?;
-            crate::devices::virtio::attach(&mut devices, router, &*vm, &memory, backends)?;
+            crate::devices::virtio::attach(
+                &mut devices,
+                router,
+                &*vm,
+                &memory,
+                &mut console,
+                backends,
+            )?;
         }
 
         let mut vcpus = Vec::with_capacity(config.cpus as usize);

@@ -67,7 +67,7 @@ pub fn conf_section(c: &VmConfig) -> Section {
     if !c.virtio.any() {
         return Section::new(&TAG_CONF, 1, w.into_bytes());
     }
-    w.u8(u8::from(c.virtio.rng));
+    w.u8(u8::from(c.virtio.rng) | u8::from(c.virtio.console) << 1);
     w.u32(c.virtio.disks.len() as u32);
     for d in &c.virtio.disks {
         // A VM is built only with UTF-8 paths (`Disk::open` refuses others).
@@ -85,7 +85,7 @@ fn text(b: &[u8], what: &str) -> Result<String, SectionError> {
 /// Version 2's virtio devices.
 fn read_virtio(r: &mut Reader) -> Result<VirtioConfig, SectionError> {
     let flags = r.u8("the virtio devices")?;
-    if flags & !1 != 0 {
+    if flags & !3 != 0 {
         return Err(SectionError::Invalid(format!(
             "virtio device flags {flags:#x} name devices this tetra does not know"
         )));
@@ -119,6 +119,7 @@ fn read_virtio(r: &mut Reader) -> Result<VirtioConfig, SectionError> {
     }
     Ok(VirtioConfig {
         rng: flags & 1 != 0,
+        console: flags & 2 != 0,
         disks,
     })
 }
@@ -266,6 +267,7 @@ mod tests {
             cmdline: "console=hvc0".into(),
             virtio: VirtioConfig {
                 rng: true,
+                console: true,
                 disks: vec![
                     DiskConfig::new("/images/root.img"),
                     DiskConfig {
@@ -331,7 +333,7 @@ mod tests {
         assert!(v2(&disk(b"/a", 0, b"")).is_ok());
         assert!(v2(&disk(b"/a", 3, b"0123456789")).is_ok());
         for (what, bytes) in [
-            ("unknown device flags", vec![2u8, 0, 0, 0, 0]),
+            ("unknown device flags", vec![4u8, 0, 0, 0, 0]),
             ("a huge disk count", vec![0, 0xff, 0xff, 0xff, 0xff]),
             ("an empty path", disk(b"", 0, b"")),
             ("a path with NUL", disk(b"/a\0b", 0, b"")),

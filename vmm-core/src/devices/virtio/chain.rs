@@ -128,6 +128,18 @@ pub fn serve(
     irq: &VirtioInterrupt,
     mut f: impl FnMut(Chain, &GuestMemoryMmap) -> Result<u32, Unanswerable>,
 ) -> Result<(), ChainError> {
+    serve_while(index, queue, mem, irq, |c, m| f(c, m).map(Some))
+}
+
+/// [`serve`], but `f` may answer `None`: it has nothing for the chain now (a receive queue
+/// without data). The chain stays available for later and serving stops.
+pub fn serve_while(
+    index: u16,
+    queue: &Mutex<Queue>,
+    mem: &GuestMemoryAtomic<GuestMemoryMmap>,
+    irq: &VirtioInterrupt,
+    mut f: impl FnMut(Chain, &GuestMemoryMmap) -> Result<Option<u32>, Unanswerable>,
+) -> Result<(), ChainError> {
     if irq.is_broken() {
         return Ok(());
     }
@@ -149,11 +161,15 @@ pub fn serve(
         };
         let head = chain.head_index();
         check(index, &chain, &m)?;
-        let len = f(chain, &m).map_err(|Unanswerable(why)| ChainError::Unanswerable {
+        let answer = f(chain, &m).map_err(|Unanswerable(why)| ChainError::Unanswerable {
             queue: index,
             head,
             why,
         })?;
+        let Some(len) = answer else {
+            q.go_to_previous_position();
+            return Ok(());
+        };
         q.add_used(&*m, head, len)
             .map_err(|source| ChainError::Used {
                 queue: index,

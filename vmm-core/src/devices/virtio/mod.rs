@@ -16,8 +16,8 @@
 //!   these by hand on host memory is in this module's tests; the same abuses played from inside
 //!   a guest on real KVM are the suite's `virtio` scenario (`integration-tests/tests/suite/
 //!   virtio.rs`, x86 guest `virtio_evil`).
-//! - Devices: [`rng`] (entropy from the host's `getrandom`), [`block`] (virtio-blk on a raw
-//!   disk image).
+//! - Devices: [`rng`] (entropy from the host's `getrandom`), [`console`] (`hvc0`, the VM's
+//!   console with `--console virtio`), [`block`] (virtio-blk on a raw disk image).
 //!
 //! A VM's devices are opened first ([`Backends::open`]: the disk images, locked), before the
 //! VM itself is built, so that bad input (a missing or locked image) is reported before anything
@@ -28,6 +28,7 @@
 
 pub mod block;
 pub mod chain;
+pub mod console;
 pub mod device;
 pub mod interrupt;
 pub mod mmio;
@@ -67,6 +68,7 @@ pub fn mmio_desc(name: impl Into<String>, index: u8) -> DeviceDesc {
 /// The host side of a VM's virtio devices: the disk images open and locked.
 pub struct Backends {
     rng: bool,
+    console: bool,
     disks: Vec<block::Block>,
 }
 
@@ -93,6 +95,7 @@ impl Backends {
         }
         Ok(Backends {
             rng: config.rng,
+            console: config.console,
             disks,
         })
     }
@@ -105,18 +108,29 @@ impl Backends {
 
 /// Places every device of `backends`, each on its own virtio-mmio transport, with its interrupt
 /// from `router` and its queue notifications through ioeventfds where `vm` takes them. Names:
-/// `virtio-rng`, `virtio-blk0`, `virtio-blk1`, ... in that order (which is also the order of
-/// their state sections).
+/// `virtio-rng`, `virtio-console`, `virtio-blk0`, `virtio-blk1`, ... in that order (which is also
+/// the order of their state sections). A virtio console takes the console's input from the
+/// arch's device and writes to the console's output.
 pub fn attach(
     devices: &mut Devices,
     router: &dyn InterruptRouter,
     vm: &dyn VmOps,
     memory: &GuestRam,
+    console: &mut crate::console::ConsoleSetup,
     backends: Backends,
 ) -> Result<(), DeviceError> {
     let mut wanted: Vec<(String, Box<dyn VirtioDevice>)> = Vec::new();
     if backends.rng {
         wanted.push(("virtio-rng".into(), Box::new(rng::Rng)));
+    }
+    if backends.console {
+        let (dev, input) = console::Console::new(console.sink.writer(), console.space.clone())
+            .map_err(|source| DeviceError::Virtio {
+                device: "virtio-console".into(),
+                source,
+            })?;
+        console.input = Some(Arc::new(std::sync::Mutex::new(input)));
+        wanted.push(("virtio-console".into(), Box::new(dev)));
     }
     for (i, disk) in backends.disks.into_iter().enumerate() {
         wanted.push((format!("virtio-blk{i}"), Box::new(disk)));

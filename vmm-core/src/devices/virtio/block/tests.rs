@@ -634,8 +634,8 @@ fn one_image_twice_in_a_vm_is_named_as_such() {
     std::os::unix::fs::symlink(&img.path, &link).unwrap();
     let twice = |a: DiskConfig, b: DiskConfig| {
         Backends::open(&VirtioConfig {
-            rng: false,
             disks: vec![a, b],
+            ..VirtioConfig::default()
         })
     };
     let e = twice(img.config(false), DiskConfig::new(&link))
