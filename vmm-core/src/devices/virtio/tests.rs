@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use virtio_bindings::virtio_config::*;
 use virtio_bindings::virtio_mmio::*;
+use vm_memory::endian::{Le16, Le32, Le64};
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryAtomic};
 
 pub(super) const RAM: u64 = 1 << 20;
@@ -83,25 +84,29 @@ impl Rig {
     fn desc_at(&self, table: u64, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
         let m = self.m();
         let at = GuestAddress(table + 16 * i);
-        m.write_obj(addr, at).unwrap();
-        m.write_obj(len, at.unchecked_add(8)).unwrap();
-        m.write_obj(flags, at.unchecked_add(12)).unwrap();
-        m.write_obj(next, at.unchecked_add(14)).unwrap();
+        m.write_obj(Le64::from(addr), at).unwrap();
+        m.write_obj(Le32::from(len), at.unchecked_add(8)).unwrap();
+        m.write_obj(Le16::from(flags), at.unchecked_add(12)).unwrap();
+        m.write_obj(Le16::from(next), at.unchecked_add(14)).unwrap();
     }
     /// Offers chain `head` as available entry `slot`, with the ring index `idx` after it.
     pub(super) fn avail(&self, slot: u64, head: u16, idx: u16) {
         let m = self.m();
-        m.write_obj(head, GuestAddress(AVAIL + 4 + 2 * slot))
+        m.write_obj(Le16::from(head), GuestAddress(AVAIL + 4 + 2 * slot))
             .unwrap();
-        m.write_obj(idx, GuestAddress(AVAIL + 2)).unwrap();
+        m.write_obj(Le16::from(idx), GuestAddress(AVAIL + 2)).unwrap();
     }
     pub(super) fn used_idx(&self) -> u16 {
-        self.m().read_obj(GuestAddress(USED + 2)).unwrap()
+        self.m()
+            .read_obj::<Le16>(GuestAddress(USED + 2))
+            .unwrap()
+            .into()
     }
     pub(super) fn used_len(&self, slot: u64) -> u32 {
         self.m()
-            .read_obj(GuestAddress(USED + 4 + 8 * slot + 4))
+            .read_obj::<Le32>(GuestAddress(USED + 4 + 8 * slot + 4))
             .unwrap()
+            .into()
     }
     /// The driver's initialisation, queue 0 of `size` entries, accepting only `VERSION_1`.
     fn init(&mut self, size: u32) {
@@ -406,11 +411,11 @@ fn console_carries_input_to_the_guest_and_output_to_the_host() {
     let m = r.m();
     m.write_slice(b"bye\n", GuestAddress(BUF + 0x1000)).unwrap();
     let d = GuestAddress(0x5000);
-    m.write_obj(BUF + 0x1000, d).unwrap();
-    m.write_obj(4u32, d.unchecked_add(8)).unwrap();
-    m.write_obj(0u16, d.unchecked_add(12)).unwrap();
-    m.write_obj(0u16, GuestAddress(0x6004)).unwrap();
-    m.write_obj(1u16, GuestAddress(0x6002)).unwrap();
+    m.write_obj(Le64::from(BUF + 0x1000), d).unwrap();
+    m.write_obj(Le32::from(4), d.unchecked_add(8)).unwrap();
+    m.write_obj(Le16::from(0), d.unchecked_add(12)).unwrap();
+    m.write_obj(Le16::from(0), GuestAddress(0x6004)).unwrap();
+    m.write_obj(Le16::from(1), GuestAddress(0x6002)).unwrap();
     r.w(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
     assert!(
         r.wait(|_| out.lock().unwrap().as_slice() == b"bye\n"),
