@@ -1,12 +1,16 @@
 #!/bin/busybox sh
 # shellcheck shell=dash
 # The x86_64 lane's Linux boot under tetra: run inside the emulated host by lane-init.sh. For each
-# run in LANE_L2_RUNS ("CPUS:quiet" or "CPUS:verbose", space separated; a ":pvh" suffix boots the
-# ELF vmlinux /l2/vmlinux through its PVH entry instead of the bzImage) it boots /l2/bzImage with
+# run in LANE_L2_RUNS ("CPUS:quiet" or "CPUS:verbose", space separated) it boots /l2/bzImage with
 # /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
 # guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
-# seconds. A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the
-# input line, did not panic, logged no ACPI error or warning, and tetra exited 0 (ACPI power-off).
+# seconds. A ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry instead of the
+# bzImage. A ":virtio" suffix (after ":pvh") gives the guest a virtio-rng device (tetra's --rng)
+# and boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1).
+# A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line,
+# did not panic, logged no ACPI error or warning, and tetra exited 0 (ACPI power-off); a :virtio
+# run also needs every module loaded, the virtio-rng device (id 4) on the guest's virtio bus and
+# 64 bytes read from its /dev/hwrng.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -31,17 +35,36 @@ field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
 # kv KEY LINE: the value of KEY=... in a summary line.
 kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-# boot NAME KERNEL CPUS KQ: one run, reported as above; returns 0 when it passed.
+# virtio_reason LOG: why a :virtio run failed (empty when the guest found virtio-rng and read 64
+# bytes from it).
+virtio_reason() {
+	if [ -n "$(field modules-failed "$1")" ]; then
+		echo "insmod failed in the guest for: $(field modules-failed "$1")"
+	elif ! field virtio "$1" | grep -qw 0x0004; then
+		echo "the guest found no virtio-rng device (virtio bus: '$(field virtio "$1")')"
+	elif [ "$(field hwrng "$1")" != 64 ]; then
+		echo "the guest read $(field hwrng "$1") of 64 bytes from /dev/hwrng (hwrng-current=$(field hwrng-current "$1"))"
+	fi
+}
+
+# boot NAME KERNEL CPUS KQ VIRTIO: one run, reported as above; returns 0 when it passed.
 boot() {
-	name=$1 kernel=$2 cpus=$3 kq=$4
+	name=$1 kernel=$2 cpus=$3 kq=$4 virtio=$5
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
-	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1 $L2_APPEND"
-	echo "--- L2 $name: tetra run --kernel $kernel --cpus $cpus --mem $L2_MEM --cmdline '$cmdline'"
+	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1"
+	devices= initrd=/l2/initrd.cpio
+	if [ "$virtio" = 1 ]; then
+		cmdline="$cmdline l2virtio=1"
+		devices=--rng initrd=/l2/initrd-virtio.cpio
+	fi
+	cmdline="$cmdline $L2_APPEND"
+	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $devices${devices:+ }--cmdline '$cmdline'"
+	# shellcheck disable=SC2086 # $devices: no option or one word
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 		--prompt "TETRA-L2: ready for input" --input "$token" -- \
-		/bin/tetra run --kernel "$kernel" --initrd /l2/initrd.cpio --cmdline "$cmdline" \
-		--cpus "$cpus" --mem "$L2_MEM" | tail -n 1)
+		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
+		--cpus "$cpus" --mem "$L2_MEM" $devices | tail -n 1)
 	rc=$(kv rc "$sum")
 	nproc=$(field nproc "$log")
 	reason=
@@ -57,6 +80,8 @@ boot() {
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
+	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log")" ]; then
+		reason=$(virtio_reason "$log")
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then
@@ -83,10 +108,16 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=/l2/bzImage suffix=
+	kernel=/l2/bzImage suffix= virtio=0
+	case "$flavor" in
+	*:virtio)
+		virtio=1 suffix=-virtio
+		flavor=${flavor%:virtio}
+		;;
+	esac
 	case "$flavor" in
 	*:pvh)
-		kernel=/l2/vmlinux suffix=-pvh
+		kernel=/l2/vmlinux suffix=-pvh$suffix
 		flavor=${flavor%:pvh}
 		;;
 	esac
@@ -94,17 +125,17 @@ for spec in $L2_RUNS; do
 	quiet) kq=quiet ;;
 	verbose) kq= ;;
 	*)
-		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh)"
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio)"
 		failed=$((failed + 1))
 		continue
 		;;
 	esac
 	run="cpus$cpus-$flavor$suffix"
-	boot "$run" "$kernel" "$cpus" "$kq" && continue
+	boot "$run" "$kernel" "$cpus" "$kq" "$virtio" && continue
 	# The emulated host's nested SVM has rare faults of its own (docs/lanes.md, "Known faults of
 	# the emulated hosts"): a failed run is booted once more, and reported FLAKY if that passes.
 	# A tetra or guest bug that fails every time fails the lane.
-	if boot "$run-rerun" "$kernel" "$cpus" "$kq"; then
+	if boot "$run-rerun" "$kernel" "$cpus" "$kq" "$virtio"; then
 		echo "@@FLAKY name=l2-boot test=$run"
 	else
 		failed=$((failed + 1))

@@ -16,6 +16,18 @@
 #   TETRA-L2: irq4=<the /proc/interrupts line of IRQ 4: the 8250 console, interrupt driven>
 #   TETRA-L2: serial=<the 8250 driver's probe line for ttyS0>
 #   TETRA-L2: rtc=<the rtc-cmos line that set the system clock> date=<date -u>
+# With l2virtio=1 on the kernel command line, before the facts above: it mounts devtmpfs on /dev,
+# loads the virtio modules listed in /etc/l2-modules (dependencies first; emu-test resolved the
+# order) from /lib/modules/l2 (both only in /l2/initrd-virtio.cpio), and reports what Linux found:
+#   TETRA-L2: modules=<the modules loaded>
+#   TETRA-L2: modules-failed=<the modules insmod refused; empty when all loaded>
+#   TETRA-L2: modules-s=<guest seconds the loading took>
+#   TETRA-L2: virtio=<the device ids on the virtio bus (/sys/bus/virtio/devices/*/device)>
+#   TETRA-L2: virtio-irq=<the /proc/interrupts lines of virtio devices>
+#   TETRA-L2: hwrng-current=<the kernel's current hardware RNG (rng_current)>
+#   TETRA-L2: hwrng=<bytes read from /dev/hwrng: 64 asked for, 10 s at most>
+#   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
+#                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
 #   TETRA-L2: ready for input        then the first line read from the console is echoed as
 #   TETRA-L2: input=<line>           (empty after 30 s without input)
@@ -27,6 +39,40 @@ $bb mount -t proc proc /proc
 echo "TETRA-L2: nproc=$($bb nproc)"
 echo "TETRA-L2: uptime=$($bb cut -d' ' -f1 /proc/uptime)"
 $bb mount -t sysfs sysfs /sys
+if [ "${l2virtio:-}" = 1 ]; then
+	$bb mount -t devtmpfs devtmpfs /dev
+	read -r t0 _ </proc/uptime
+	loaded= failed=
+	if [ -r /etc/l2-modules ]; then
+		while read -r m; do
+			[ -n "$m" ] || continue
+			if $bb insmod "/lib/modules/l2/$m.ko"; then loaded="$loaded $m"; else failed="$failed $m"; fi
+		done </etc/l2-modules
+	else
+		failed=" (no /etc/l2-modules: this is not the virtio initramfs)"
+	fi
+	read -r t1 _ </proc/uptime
+	echo "TETRA-L2: modules=${loaded# }"
+	echo "TETRA-L2: modules-failed=${failed# }"
+	echo "TETRA-L2: modules-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+	ids=
+	for d in /sys/bus/virtio/devices/*; do
+		[ -r "$d/device" ] || continue
+		read -r id <"$d/device"
+		ids="$ids $id"
+	done
+	echo "TETRA-L2: virtio=${ids# }"
+	echo "TETRA-L2: virtio-irq=$($bb awk '/virtio/ { $1 = $1; printf "%s%s", s, $0; s = "; " }' /proc/interrupts)"
+	cur=
+	[ ! -r /sys/class/misc/hw_random/rng_current ] || read -r cur </sys/class/misc/hw_random/rng_current
+	echo "TETRA-L2: hwrng-current=$cur"
+	n=$($bb timeout 10 $bb head -c 64 /dev/hwrng 2>/dev/null | $bb wc -c)
+	echo "TETRA-L2: hwrng=$n"
+	if [ -z "$ids" ] || [ "$n" != 64 ]; then
+		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
+			$bb tail -n 20 | $bb sed 's/^/TETRA-L2: virtio-dmesg=/'
+	fi
+fi
 log=$($bb dmesg)
 # "[    0.912345] Run /init as init process" -> 0.912345
 t=$(echo "$log" | $bb sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/\1/p')

@@ -59,6 +59,7 @@ export TETRA_BIN=/bin/tetra TETRA_REQUIRE_KVM=1 TETRA_LANE="$LANE_ARCH"
 export TMPDIR=/tmp HOME=/root RUST_BACKTRACE=1
 if [ -e /l2/bzImage ]; then
 	export TETRA_L2_KERNEL=/l2/bzImage TETRA_L2_INITRD=/l2/initrd.cpio
+	export TETRA_L2_INITRD_VIRTIO=/l2/initrd-virtio.cpio # loads the virtio modules with l2virtio=1
 	export TETRA_L2_CMDLINE="console=ttyS0 quiet panic=-1" TETRA_L2_MARKER="TETRA-L2: init reached"
 fi
 
