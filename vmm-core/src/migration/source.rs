@@ -191,6 +191,8 @@ impl<A: Arch> Vmm<A> {
     ) -> Result<MigrationStats, MigrationError> {
         let magic = A::SNAPSHOT_MAGIC.ok_or(MigrationError::Unsupported(A::NAME))?;
         let uri = Uri::parse(uri)?;
+        // Memory that failed its check (a lazily verified restore) never leaves.
+        self.verified_memory()?;
         let start = Instant::now();
         let mut stream = transport::connect(&uri, opts.io_timeout)?;
         stream
