@@ -51,10 +51,10 @@ impl Verify {
         }
     }
 
-    /// The mode a restore uses unless told otherwise: lazy (a restore stays well under 5 ms; an
-    /// eager check of a 256 MiB guest's file takes 50-100 ms here, README), but eager for a VM
-    /// with a read-write disk, whose guest could write corrupt memory to its disk image before a
-    /// lazy check stops it.
+    /// The mode a restore uses unless told otherwise: lazy (a restore keeps its cost; an eager
+    /// check of a 256 MiB guest's file took 60-130 ms here, docs/snapshot-format.md), but eager
+    /// for a VM with a read-write disk, whose guest could write corrupt memory to its disk image
+    /// before a lazy check stops it.
     pub fn default_for(config: &crate::config::VmConfig) -> Verify {
         if config.virtio.disks.iter().any(|d| !d.read_only) {
             Verify::Eager
