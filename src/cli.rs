@@ -10,8 +10,8 @@ use vmm_core::{Payload, RawLoad, VmConfig};
 pub enum Launch {
     /// Boot `--kernel` (or the embedded guest).
     Boot(VmConfig),
-    /// `--restore PATH`.
-    Restore(PathBuf),
+    /// `--restore PATH [--verify MODE]`.
+    Restore(PathBuf, Option<vmm_core::snapshot::Verify>),
     /// `--incoming URI`.
     Incoming(String),
 }
@@ -110,6 +110,10 @@ Options for run:
                           no other VM writes it; ro: read-only (shared lock); ID: the serial
                           the guest reads (at most 20 bytes). Repeat for more disks (at most 16)
   --restore FILE          run from a snapshot instead of booting
+  --verify MODE           with --restore: when to check guest memory against the snapshot's
+                          digests: lazy (while the guest runs; a mismatch stops it, exit 2),
+                          eager (before it runs; a mismatch refuses the snapshot) or off.
+                          Default: lazy, but eager for a VM with a read-write disk
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
   --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
@@ -120,7 +124,7 @@ Exit status:
   N    odd: the guest wrote V to the debug-exit device, N = (V << 1) | 1
   1    a ctl or migrate request failed (the VM keeps running)
   2    usage error or bad input (options, kernel, initrd, disk or snapshot files, sizes,
-       a disk locked by another process)
+       a disk locked by another process, a snapshot whose memory fails its check)
   4    host error (no /dev/kvm, no permission, a KVM call failed, a migration link failed)
   6    the guest crashed (triple fault, KVM internal error)
 ";
@@ -194,6 +198,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use lexopt::Arg::*;
     let mut cfg = VmConfig::default();
     let (mut stats, mut api, mut restore, mut incoming) = (false, None, None, None);
+    let mut verify = None;
     let mut booting = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
@@ -247,6 +252,12 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 cfg.virtio.disks.push(disk);
             }
             Long("restore") => restore = Some(PathBuf::from(value(parser, "--restore")?)),
+            Long("verify") => {
+                let v = value(parser, "--verify")?;
+                verify = Some(vmm_core::snapshot::Verify::parse(&v).ok_or_else(|| {
+                    Usage(format!("--verify '{v}': expected eager, lazy or off"))
+                })?);
+            }
             Long("incoming") => incoming = Some(uri("--incoming", &value(parser, "--incoming")?)?),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Long("stats") => stats = true,
@@ -264,7 +275,12 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 booting.join(", ")
             )))
         }
-        (Some(p), None) => Launch::Restore(p),
+        (Some(p), None) => Launch::Restore(p, verify),
+        (None, _) if verify.is_some() => {
+            return Err(Usage(
+                "--verify needs --restore: it says when a snapshot's memory is checked".into(),
+            ))
+        }
         (None, Some(_)) if !booting.is_empty() => {
             return Err(Usage(format!(
                 "{} cannot be combined with --incoming: the migration stream brings the VM",
@@ -515,6 +531,42 @@ mod tests {
             m.starts_with("--disk, --rng cannot be combined with --incoming"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn verify_goes_with_restore() {
+        use vmm_core::snapshot::Verify;
+        let launch = |args: &[&str]| match run(args) {
+            Ok(Command::Run { launch, .. }) => launch,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert!(matches!(
+            launch(&["--restore", "vm.snap"]),
+            Launch::Restore(_, None)
+        ));
+        for (v, mode) in [
+            ("eager", Verify::Eager),
+            ("lazy", Verify::Lazy),
+            ("off", Verify::Off),
+        ] {
+            assert!(matches!(
+                launch(&["--verify", v, "--restore", "vm.snap"]),
+                Launch::Restore(_, Some(m)) if m == mode
+            ));
+        }
+        assert_eq!(
+            usage(&["--restore", "vm.snap", "--verify", "fast"]),
+            "--verify 'fast': expected eager, lazy or off"
+        );
+        for other in [
+            &["--verify", "eager"][..],
+            &["--verify", "off", "--incoming", "unix:/m"],
+        ] {
+            assert!(
+                usage(other).starts_with("--verify needs --restore"),
+                "{other:?}"
+            );
+        }
     }
 
     #[test]

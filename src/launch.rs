@@ -27,7 +27,9 @@ pub fn run<A: Arch>(
 ) -> Result<(GuestExit, Option<RunStats>), Failure> {
     let mut vmm = match launch {
         Launch::Boot(config) => Vmm::<A>::new(config, options).map_err(Failure::vmm)?,
-        Launch::Restore(path) => Vmm::<A>::restore(&path, options).map_err(Failure::snapshot)?,
+        Launch::Restore(path, verify) => {
+            Vmm::<A>::restore_with(&path, options, verify).map_err(Failure::snapshot)?
+        }
         Launch::Incoming(uri) => {
             let announce = uri.clone();
             Vmm::<A>::incoming(&uri, options, INCOMING_TIMEOUT, &mut |l| match l.port() {
@@ -37,10 +39,20 @@ pub fn run<A: Arch>(
             .map_err(Failure::migration)?
         }
     };
-    let end = vmm
+    let mut end = vmm
         .run(None)
         .map_err(Failure::vmm)?
         .expect("a run without timeout ends only when the guest does");
+    // A guest restored with lazy verification may end before its memory file is checked: the
+    // check finishes, and a corrupt file is reported all the same.
+    if let Err(e) = vmm.verified_memory() {
+        if !matches!(end, GuestExit::CorruptMemory(_)) {
+            end = GuestExit::CorruptMemory(format!(
+                "{}; the guest ended before the check did (lazy verification)",
+                vmm_core::error_chain::chain(&e)
+            ));
+        }
+    }
     Ok((
         end,
         stats.then(|| RunStats {

@@ -147,8 +147,10 @@ fn main() -> ExitCode {
             vmm_core::console::flush_stdout(std::time::Duration::from_secs(2));
             match r {
                 Ok((end, stats)) => {
-                    if let GuestExit::Crash(why) = &end {
-                        eprintln!("tetra: the guest crashed: {why}");
+                    match &end {
+                        GuestExit::Crash(why) => eprintln!("tetra: the guest crashed: {why}"),
+                        GuestExit::CorruptMemory(why) => eprintln!("tetra: {why}"),
+                        _ => {}
                     }
                     if let Some(stats) = &stats {
                         print_stats(stats);

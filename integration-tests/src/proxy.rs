@@ -1,6 +1,7 @@
 //! A fault-injecting proxy for migration streams: it forwards frames between a source and a
-//! destination and, on the frame chosen, cuts the link or corrupts a byte. It parses the framing
-//! (`type u8, length u32, payload, crc u32`) only to find frame boundaries.
+//! destination and, on the frame chosen, cuts the link, corrupts a byte, or drops, duplicates or
+//! reorders a whole (intact) frame. It parses the framing (`type u8, length u32, payload,
+//! crc u32`) only to find frame boundaries, and reports the kinds it forwarded each way.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -22,6 +23,22 @@ pub enum Fault {
     /// connections open, and create the marker file (the listen path with extension `held`); the
     /// link ends when the destination does.
     HoldBefore(u8, usize),
+    /// Source to destination: leave out the `nth` frame of type `kind`, and go on.
+    Drop(u8, usize),
+    /// Source to destination: forward the `nth` frame of type `kind` twice.
+    Duplicate(u8, usize),
+    /// Source to destination: forward the `nth` frame of type `kind` after the frame that follows
+    /// it.
+    Swap(u8, usize),
+}
+
+/// The frame types the proxy forwarded, in order, each way.
+#[derive(Clone, Debug, Default)]
+pub struct Forwarded {
+    /// Source to destination.
+    pub down: Vec<u8>,
+    /// Destination to source.
+    pub up: Vec<u8>,
 }
 
 fn read_frame(r: &mut UnixStream) -> Option<Vec<u8>> {
@@ -41,40 +58,60 @@ fn pump(
     fault: Fault,
     downstream: bool,
     held: &std::path::Path,
-) {
+) -> Vec<u8> {
     let mut seen = [0usize; 256];
+    let mut kinds = Vec::new();
+    let mut swapped: Option<Vec<u8>> = None;
     while let Some(mut f) = read_frame(&mut from) {
         let kind = f[0];
         let nth = seen[kind as usize];
         seen[kind as usize] += 1;
+        let this = |k: u8, n: usize| downstream && k == kind && n == nth;
+        let mut out = vec![];
         match fault {
-            Fault::CutBefore(k, n) if downstream && k == kind && n == nth => break,
+            Fault::CutBefore(k, n) if this(k, n) => break,
             Fault::CutReplyBefore(k) if !downstream && k == kind => break,
-            Fault::HoldBefore(k, n) if downstream && k == kind && n == nth => {
+            Fault::HoldBefore(k, n) if this(k, n) => {
                 // The other direction's pump shuts both connections once the destination ends.
                 let _ = std::fs::write(held, b"");
-                return;
+                return kinds;
             }
-            Fault::Flip(k, n) if downstream && k == kind && n == nth && f.len() > 9 => {
+            Fault::Flip(k, n) if this(k, n) && f.len() > 9 => {
                 let mid = 5 + (f.len() - 9) / 2;
                 f[mid] ^= 0x20;
+                out.push(f);
             }
-            _ => {}
+            Fault::Drop(k, n) if this(k, n) => {}
+            Fault::Duplicate(k, n) if this(k, n) => out.extend([f.clone(), f]),
+            Fault::Swap(k, n) if this(k, n) => swapped = Some(f),
+            _ => {
+                out.push(f);
+                out.extend(swapped.take());
+            }
         }
-        if to.write_all(&f).is_err() {
-            break;
+        for f in out {
+            kinds.push(f[0]);
+            if to.write_all(&f).is_err() {
+                let _ = from.shutdown(std::net::Shutdown::Both);
+                let _ = to.shutdown(std::net::Shutdown::Both);
+                return kinds;
+            }
         }
     }
     let _ = from.shutdown(std::net::Shutdown::Both);
     let _ = to.shutdown(std::net::Shutdown::Both);
+    kinds
 }
 
-/// Listens at `listen`, and for one source connects to `target` and forwards with `fault`.
-pub fn start(listen: PathBuf, target: PathBuf, fault: Fault) -> JoinHandle<()> {
+/// Listens at `listen`, and for one source connects to `target` and forwards with `fault`; the
+/// thread returns what it forwarded.
+pub fn start(listen: PathBuf, target: PathBuf, fault: Fault) -> JoinHandle<Forwarded> {
     let _ = std::fs::remove_file(&listen);
     let l = UnixListener::bind(&listen).expect("proxy listen");
     std::thread::spawn(move || {
-        let Ok((src, _)) = l.accept() else { return };
+        let Ok((src, _)) = l.accept() else {
+            return Forwarded::default();
+        };
         let dst = loop {
             match UnixStream::connect(&target) {
                 Ok(s) => break s,
@@ -85,7 +122,10 @@ pub fn start(listen: PathBuf, target: PathBuf, fault: Fault) -> JoinHandle<()> {
         let held = listen.with_extension("held");
         let held2 = held.clone();
         let up = std::thread::spawn(move || pump(dst2, src2, fault, false, &held2));
-        pump(src, dst, fault, true, &held);
-        let _ = up.join();
+        let down = pump(src, dst, fault, true, &held);
+        Forwarded {
+            down,
+            up: up.join().unwrap_or_default(),
+        }
     })
 }

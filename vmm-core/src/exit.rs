@@ -18,6 +18,10 @@ pub enum GuestExit {
     Crash(String),
     /// The guest moved to another tetra by live migration: status 0.
     Migrated,
+    /// The memory file the VM was restored from failed its check while the guest ran (lazy
+    /// verification, [`Verify`](crate::snapshot::verify::Verify)): bad input, status 2. The
+    /// message names the file and the chunk.
+    CorruptMemory(String),
 }
 
 impl GuestExit {
@@ -27,6 +31,7 @@ impl GuestExit {
             GuestExit::PowerOff | GuestExit::Reset | GuestExit::Migrated => 0,
             GuestExit::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
             GuestExit::Crash(_) => 6,
+            GuestExit::CorruptMemory(_) => 2,
         }
     }
 }

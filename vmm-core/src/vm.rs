@@ -200,6 +200,8 @@ pub struct Vmm<A: Arch> {
     threads: Vec<JoinHandle<()>>,
     events: EventLoop,
     state: VmState,
+    /// The lazy check of the memory file a restored VM runs on.
+    memory_check: Option<crate::snapshot::verify::MemoryCheck>,
 }
 
 /// Where a VM's memory and state come from.
@@ -386,6 +388,7 @@ impl<A: Arch> Vmm<A> {
             threads: Vec::new(),
             events,
             state: VmState::Created,
+            memory_check: None,
         })
     }
 
@@ -798,6 +801,28 @@ impl<A: Arch> Vmm<A> {
         let r = self.wait(timeout);
         self.stop();
         r
+    }
+
+    pub(crate) fn set_memory_check(&mut self, check: crate::snapshot::verify::MemoryCheck) {
+        self.memory_check = Some(check);
+    }
+
+    /// For a VM restored with lazy verification: waits until its memory file is checked, and
+    /// fails if the file did not match its digests (the VM was then ended). `Ok(None)` for any
+    /// other VM (booted, incoming, restored eagerly or without digests).
+    pub fn verified_memory(
+        &mut self,
+    ) -> Result<Option<crate::snapshot::digest::CheckStats>, crate::snapshot::SnapshotError> {
+        let Some(check) = self.memory_check.as_mut() else {
+            return Ok(None);
+        };
+        check
+            .wait()
+            .map(Some)
+            .map_err(|e| crate::snapshot::SnapshotError::Memory {
+                path: check.path().display().to_string(),
+                source: e.into(),
+            })
     }
 
     /// The lifecycle state.

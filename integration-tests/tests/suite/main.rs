@@ -22,6 +22,7 @@ mod regs;
 mod smp;
 mod smp_report;
 mod snapshot;
+mod snapshot_integrity;
 mod stop_and_copy;
 mod virtio;
 
@@ -63,6 +64,7 @@ fn main() {
     migration::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
+    snapshot_integrity::register(&mut s);
     stop_and_copy::register(&mut s);
     virtio::register(&mut s);
     cli::register(&mut s);

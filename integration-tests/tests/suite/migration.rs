@@ -1,7 +1,9 @@
 //! Live migration on real KVM (issue 5): a guest dirtying memory moves over a Unix socket and over
 //! TCP on loopback, ends with identical memory and goes on; every fault (the destination gone in
-//! each phase, the link cut mid-round, a corrupt or truncated stream) leaves the source running
-//! with nothing lost, and the destination never starts.
+//! each phase, the link cut mid-round, a corrupt or truncated stream, a whole frame removed,
+//! duplicated or reordered: issue 17, defect 3) leaves the source running with nothing lost, and
+//! the destination refuses before READY and never starts. A peer of the older protocol is refused
+//! at HELLO, both ways.
 
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
@@ -12,7 +14,7 @@ use std::time::Duration;
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::console::ConsoleSink;
-use vmm_core::migration::frame::Kind;
+use vmm_core::migration::frame::{self, Kind};
 use vmm_core::migration::{MigrateOptions, MigrationError, Phase, Progress};
 use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
 
@@ -124,25 +126,88 @@ pub fn register(s: &mut Suite) {
         migrate_ok(g, "tcp:127.0.0.1:0", true)
     });
 
-    let faults: &[(&str, Fault)] = &[
+    // Each fault, and words the destination's error must hold (it names what is wrong).
+    let faults: &[(&str, Fault, &[&str])] = &[
         (
             "destination_gone_at_hello",
             Fault::CutBefore(Kind::Hello as u8, 0),
+            &[],
         ),
-        ("link_cut_mid_round", Fault::CutBefore(Kind::Pages as u8, 1)),
+        (
+            "link_cut_mid_round",
+            Fault::CutBefore(Kind::Pages as u8, 1),
+            &[],
+        ),
         (
             "destination_gone_at_stop_and_copy",
             Fault::CutBefore(Kind::State as u8, 0),
+            &[],
         ),
         (
             "destination_gone_before_ready",
             Fault::CutReplyBefore(Kind::Ready as u8),
+            &[],
         ),
-        ("corrupt_pages", Fault::Flip(Kind::Pages as u8, 2)),
-        ("corrupt_state", Fault::Flip(Kind::State as u8, 0)),
-        ("truncated_stream", Fault::CutBefore(Kind::End as u8, 0)),
+        (
+            "corrupt_pages",
+            Fault::Flip(Kind::Pages as u8, 2),
+            &["checksum"],
+        ),
+        (
+            "corrupt_state",
+            Fault::Flip(Kind::State as u8, 0),
+            &["checksum"],
+        ),
+        (
+            "truncated_stream",
+            Fault::CutBefore(Kind::End as u8, 0),
+            &[],
+        ),
+        (
+            "first_pages_frame_removed",
+            Fault::Drop(Kind::Pages as u8, 0),
+            &[
+                "Pages frame 2 arrived where frame 1 was expected",
+                "missing",
+            ],
+        ),
+        (
+            "pages_frame_removed",
+            Fault::Drop(Kind::Pages as u8, 1),
+            &["arrived where frame", "1 frame missing"],
+        ),
+        (
+            "pages_frame_duplicated",
+            Fault::Duplicate(Kind::Pages as u8, 1),
+            &["Pages frame", "duplicated or reordered"],
+        ),
+        (
+            "pages_frames_reordered",
+            Fault::Swap(Kind::Pages as u8, 1),
+            &["Pages frame", "arrived where frame"],
+        ),
+        (
+            "round_removed",
+            Fault::Drop(Kind::Round as u8, 0),
+            &["arrived where frame", "missing"],
+        ),
+        (
+            "state_removed",
+            Fault::Drop(Kind::State as u8, 0),
+            &["End frame", "missing"],
+        ),
+        (
+            "state_duplicated",
+            Fault::Duplicate(Kind::State as u8, 0),
+            &["State frame", "duplicated or reordered"],
+        ),
+        (
+            "state_and_end_reordered",
+            Fault::Swap(Kind::State as u8, 0),
+            &["End frame", "arrived where frame"],
+        ),
     ];
-    for &(name, fault) in faults {
+    for &(name, fault, words) in faults {
         s.kvm(
             &format!("migration::fault_{name}_leaves_the_source_running"),
             move || {
@@ -165,11 +230,20 @@ pub fn register(s: &mut Suite) {
                     Err(e) => e,
                 };
                 check(!matches!(err, MigrationError::Unknown(_)), || chain(&err))?;
-                let _ = p.join();
+                let forwarded = p.join().map_err(|_| "the proxy panicked")?;
                 match dst.join().unwrap() {
                     Ok(_) => return Err(format!("the destination got a VM through {fault:?}")),
-                    Err(e) => eprintln!("{name}: source: {}; destination: {e}", chain(&err)),
+                    Err(e) => {
+                        eprintln!("{name}: source: {}; destination: {e}", chain(&err));
+                        check(words.iter().all(|w| e.contains(w)), || {
+                            format!("{words:?} not all in the destination's error: {e}")
+                        })?;
+                    }
                 }
+                // Refused before READY: the destination never said it was ready.
+                check(!forwarded.up.contains(&(Kind::Ready as u8)), || {
+                    format!("READY went to the source through {fault:?}: {forwarded:?}")
+                })?;
                 check(src.vmm.state() == vmm_core::VmState::Running, || {
                     format!("source is {:?}", src.vmm.state())
                 })?;
@@ -188,4 +262,85 @@ pub fn register(s: &mut Suite) {
             },
         );
     }
+
+    s.kvm(
+        "migration::an_older_destination_refuses_this_source_at_hello",
+        move || {
+            // What a protocol-1 tetra does with a HELLO of another version: an ERROR in the framing
+            // that every version shares.
+            let dir = Scratch::new("mig-old-dest");
+            let sock = dir.0.join("old.sock");
+            let l = std::os::unix::net::UnixListener::bind(&sock).map_err(|e| e.to_string())?;
+            let old = std::thread::spawn(move || -> Result<u16, String> {
+                let (mut c, _) = l.accept().map_err(|e| e.to_string())?;
+                let (k, hello) = frame::read(&mut c).map_err(|e| chain(&e))?;
+                let version = u16::from_le_bytes([hello[8], hello[9]]);
+                check(k == Kind::Hello && &hello[..8] == frame::MAGIC, || {
+                    format!("{k:?} {:?}", &hello[..8])
+                })?;
+                let msg =
+                    format!("migration protocol: protocol version {version}; this tetra speaks 1");
+                frame::write(&mut c, Kind::Error, msg.as_bytes()).map_err(|e| chain(&e))?;
+                Ok(version)
+            });
+            let mut src = TestVm::<HostArch>::new(g.config(1, 32))?;
+            src.vmm.start().map_err(|e| chain(&e))?;
+            src.wait_for("sweep 100\n")?;
+            let err = src
+                .vmm
+                .migrate(
+                    &format!("unix:{}", sock.display()),
+                    &MigrateOptions::default(),
+                    &mut |_| {},
+                )
+                .err()
+                .ok_or("migrated to a protocol-1 destination")?;
+            let version = old.join().unwrap()?;
+            check(version == frame::VERSION && version >= 2, || {
+                format!("HELLO said version {version}")
+            })?;
+            let e = chain(&err);
+            check(
+                e.contains("the destination failed")
+                    && e.contains("protocol version 2; this tetra speaks 1"),
+                || e.clone(),
+            )?;
+            check(src.vmm.state() == vmm_core::VmState::Running, || {
+                format!("source is {:?}", src.vmm.state())
+            })
+        },
+    );
+
+    s.kvm(
+        "migration::an_older_source_is_refused_at_hello",
+        move || {
+            // A protocol-1 source's HELLO: magic, version 1, arch, page size, CONF.
+            let dir = Scratch::new("mig-old-src");
+            let sock = dir.0.join("m.sock");
+            let (dst, _) = destination(format!("unix:{}", sock.display()));
+            let mut c =
+                std::os::unix::net::UnixStream::connect(&sock).map_err(|e| e.to_string())?;
+            let conf = vmm_core::snapshot::sections::conf_section(&g.config(1, 32));
+            let mut w = vmm_core::wire::Writer::new();
+            w.bytes(frame::MAGIC);
+            w.u16(1);
+            w.bytes(&HostArch::SNAPSHOT_MAGIC.unwrap());
+            w.u32(vmm_core::memory::page_size() as u32);
+            w.u16(conf.version);
+            w.blob(&conf.data);
+            frame::write(&mut c, Kind::Hello, &w.buf).map_err(|e| chain(&e))?;
+            // The reply is framed as protocol 1 frames it: an ERROR with the reason.
+            let (k, msg) = frame::read(&mut c).map_err(|e| chain(&e))?;
+            let msg = String::from_utf8_lossy(&msg).into_owned();
+            check(
+                k == Kind::Error
+                    && msg.contains("the source speaks protocol version 1; this tetra speaks 2"),
+                || format!("{k:?}: {msg}"),
+            )?;
+            match dst.join().unwrap() {
+                Ok(_) => Err("the destination took a protocol-1 source".into()),
+                Err(e) => check(e.contains("protocol version 1"), || e),
+            }
+        },
+    );
 }

@@ -1,6 +1,7 @@
 //! The receiving side: [`Vmm::incoming`].
 
-use super::frame::{self, Kind, MAGIC, VERSION};
+use super::channel::Channel;
+use super::frame::{Kind, MAGIC, VERSION};
 use super::transport::{Listener, Stream, Uri};
 use super::MigrationError;
 use crate::arch::Arch;
@@ -34,25 +35,26 @@ impl<A: Arch> Vmm<A> {
         stream
             .set_timeouts(Some(io_timeout))
             .map_err(|e| protocol(format!("setting timeouts: {e}")))?;
-        let r = receive::<A>(&mut *stream, magic, options);
+        let mut ch = Channel::new(&mut *stream);
+        let r = receive::<A>(&mut ch, magic, options);
         if let Err(e) = &r {
             // Best effort: tell the source, so that it resumes at once.
-            let _ = frame::write(&mut *stream, Kind::Error, e.to_string().as_bytes());
+            let _ = ch.send(Kind::Error, crate::error_chain::chain(e).as_bytes());
         }
         r
     }
 }
 
 fn receive<A: Arch>(
-    s: &mut dyn Stream,
+    ch: &mut Channel<'_, dyn Stream>,
     magic: [u8; 8],
     options: VmmOptions,
 ) -> Result<Vmm<A>, MigrationError> {
-    let (k, hello) = frame::read(s)?;
-    if k != Kind::Hello {
-        return Err(protocol(format!("expected HELLO, got {k:?}")));
+    let f = ch.recv()?;
+    if f.kind != Kind::Hello {
+        return Err(protocol(format!("expected HELLO, got {:?}", f.kind)));
     }
-    let mut r = Reader::new(&hello);
+    let mut r = Reader::new(f.body());
     let trunc = |e: crate::wire::Truncated| protocol(format!("HELLO: {e}"));
     if r.take("the stream magic", 8).map_err(trunc)? != MAGIC {
         return Err(protocol("not a tetra migration stream"));
@@ -60,7 +62,12 @@ fn receive<A: Arch>(
     let version = r.u16("the protocol version").map_err(trunc)?;
     if version != VERSION {
         return Err(protocol(format!(
-            "protocol version {version}; this tetra speaks {VERSION}"
+            "the source speaks protocol version {version}; this tetra speaks {VERSION}{}",
+            if version < VERSION {
+                " (from version 2 on every frame is numbered and END sums up the stream)"
+            } else {
+                ""
+            }
         )));
     }
     let arch: [u8; 8] = r.array("the arch").map_err(trunc)?;
@@ -86,15 +93,18 @@ fn receive<A: Arch>(
     );
     let config = sections::read_conf(&conf).map_err(|e| protocol(format!("CONF: {e}")))?;
     let mut vmm = Vmm::<A>::build(config, options, Origin::Incoming)?;
-    frame::write(s, Kind::HelloOk, &[])?;
+    ch.send(Kind::HelloOk, &[])?;
+    ch.start_sequence();
 
     let page = page as usize;
     let mut state = None;
+    let (mut pages, mut round) = (0u64, 0u32);
     loop {
-        let (k, payload) = frame::read(s)?;
-        match k {
+        let f = ch.recv()?;
+        match f.kind {
+            Kind::Pages if state.is_some() => return Err(protocol("PAGES after STATE")),
             Kind::Pages => {
-                let mut r = Reader::new(&payload);
+                let mut r = Reader::new(f.body());
                 let trunc = |e: crate::wire::Truncated| protocol(format!("PAGES: {e}"));
                 let n = r.count("the page count", 8 + page).map_err(trunc)?;
                 let mem = vmm.memory().memory();
@@ -112,18 +122,39 @@ fn receive<A: Arch>(
                 if !r.is_empty() {
                     return Err(protocol("PAGES: trailing bytes"));
                 }
+                pages += n as u64;
             }
-            Kind::Round => {}
+            Kind::Round => {
+                let got = Reader::new(f.body())
+                    .u32("the round")
+                    .map_err(|e| protocol(format!("ROUND: {e}")))?;
+                if got != round || state.is_some() {
+                    return Err(protocol(format!(
+                        "ROUND {got} where {} was expected",
+                        if state.is_some() {
+                            "END".to_string()
+                        } else {
+                            format!("round {round}")
+                        }
+                    )));
+                }
+                round += 1;
+            }
+            Kind::State if state.is_some() => return Err(protocol("a second STATE")),
             Kind::State => {
-                let env = Envelope::decode(&payload, Some((magic, A::NAME)))
+                let env = Envelope::decode(f.body(), Some((magic, A::NAME)))
                     .map_err(|e| protocol(format!("STATE: {e}")))?;
                 state = Some(env);
             }
-            Kind::End => break,
+            Kind::End => {
+                // Everything the source sent arrived, once and in order: or nothing starts.
+                ch.check_end(f.body(), pages)?;
+                break;
+            }
             Kind::Error => {
                 return Err(MigrationError::Remote {
                     side: "source",
-                    message: String::from_utf8_lossy(&payload).into_owned(),
+                    message: String::from_utf8_lossy(f.body()).into_owned(),
                 })
             }
             k => return Err(protocol(format!("unexpected {k:?} frame"))),
@@ -131,13 +162,13 @@ fn receive<A: Arch>(
     }
     let env = state.ok_or_else(|| protocol("END before STATE"))?;
     vmm.apply_state(&env, "the migration stream")?;
-    frame::write(s, Kind::Ready, &[])?;
-    match frame::read(s)? {
-        (Kind::Go, _) => {
+    ch.send(Kind::Ready, &[])?;
+    match ch.recv()?.kind {
+        Kind::Go => {
             // The source has stopped for good: the guest is ours whether or not this reaches it.
-            let _ = frame::write(s, Kind::Started, &[]);
+            let _ = ch.send(Kind::Started, &[]);
             Ok(vmm)
         }
-        (k, _) => Err(protocol(format!("expected GO, got {k:?}"))),
+        k => Err(protocol(format!("expected GO, got {k:?}"))),
     }
 }

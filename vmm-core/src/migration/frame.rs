@@ -1,13 +1,17 @@
 //! The migration stream's framing: every message is `type u8, length u32, payload, CRC-32 u32`
 //! (the CRC covers type, length and payload), so a corrupt or cut stream is caught at the first
-//! bad frame. The stream opens with a versioned handshake.
+//! bad frame. The stream opens with a versioned handshake; from protocol version 2 on, the
+//! payloads after it start with a sequence number and END sums up the stream
+//! ([`channel`](super::channel)). This framing itself is the same in every version, so that a
+//! HELLO of any version is read, and refused by its version number, by any other.
 
 use std::io::{Read, Write};
 
 /// The stream's magic.
 pub const MAGIC: &[u8; 8] = b"TETRAMIG";
-/// The protocol version: a destination refuses any other.
-pub const VERSION: u16 = 1;
+/// The protocol version: a destination refuses any other. Version 1 had no sequence numbers and
+/// no END summary; version 2 adds them ([`channel`](super::channel)).
+pub const VERSION: u16 = 2;
 /// The largest frame: a batch of pages, or the state envelope.
 pub const MAX_FRAME: u32 = 512 << 20;
 
@@ -81,16 +85,42 @@ fn io(e: std::io::Error) -> FrameError {
     }
 }
 
-/// Writes one frame.
-pub fn write<W: Write + ?Sized>(w: &mut W, kind: Kind, payload: &[u8]) -> Result<(), FrameError> {
+/// A frame's header: its kind and payload length.
+pub fn head(kind: Kind, len: usize) -> [u8; 5] {
     let mut head = [0u8; 5];
     head[0] = kind as u8;
-    head[1..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    head[1..].copy_from_slice(&(len as u32).to_le_bytes());
+    head
+}
+
+/// The bytes a frame of `len` payload bytes takes on the wire.
+pub fn wire_len(len: usize) -> u64 {
+    len as u64 + 9
+}
+
+/// Writes one frame.
+pub fn write<W: Write + ?Sized>(w: &mut W, kind: Kind, payload: &[u8]) -> Result<(), FrameError> {
+    write_parts(w, kind, &[payload])
+}
+
+/// Writes one frame whose payload is `parts`, one after the other.
+pub fn write_parts<W: Write + ?Sized>(
+    w: &mut W,
+    kind: Kind,
+    parts: &[&[u8]],
+) -> Result<(), FrameError> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > MAX_FRAME as usize {
+        return Err(FrameError::TooLong(len.min(u32::MAX as usize) as u32));
+    }
+    let head = head(kind, len);
     let mut h = crc32fast::Hasher::new();
     h.update(&head);
-    h.update(payload);
     w.write_all(&head).map_err(io)?;
-    w.write_all(payload).map_err(io)?;
+    for p in parts {
+        h.update(p);
+        w.write_all(p).map_err(io)?;
+    }
     w.write_all(&h.finalize().to_le_bytes()).map_err(io)
 }
 

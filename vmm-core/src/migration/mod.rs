@@ -1,31 +1,46 @@
-//! Live migration: pre-copy rounds on the dirty log, then stop-and-copy, over a versioned and
-//! checksummed stream ([`frame`]) on a Unix or TCP socket ([`transport`]).
+//! Live migration: pre-copy rounds on the dirty log, then stop-and-copy, over a versioned,
+//! checksummed, numbered and summed-up stream ([`frame`], [`channel`]) on a Unix or TCP socket
+//! ([`transport`]).
 //!
 //! ```text
 //! source                                   destination (tetra run --incoming ADDR)
-//! HELLO magic, version, arch, page, CONF ->
+//! HELLO magic, version 2, arch, page, CONF ->
 //!                                       <- HELLO_OK (or ERROR)      builds an empty VM
-//! PAGES ... ROUND  (round 0: touched pages; then what the dirty log reports)
+//! -- from here every frame, both ways, is numbered: seq u32 from 1 --
+//! PAGES ... ROUND 0  PAGES ... ROUND 1 ...  (round 0: touched pages; then the dirty log's)
 //! -- pause --
-//! PAGES (the last dirty pages)  STATE (vCPUs, devices, arch)  END ->
-//!                                       <- READY (state applied)  (or ERROR)
+//! PAGES (the last dirty pages)  STATE (vCPUs, devices, arch)
+//! END frames, pages, bytes, digest ->       checks every number on arrival, then END
+//!                                           against what arrived; applies the state
+//!                                       <- READY (or ERROR)
 //! GO ->
 //!                                       <- STARTED                  starts the guest
 //! the source ends (GuestExit::Migrated)
 //! ```
 //!
+//! The destination refuses, before READY and naming what is wrong: a frame whose sequence number
+//! is not the next one (a frame missing, duplicated or reordered), ROUND numbers out of order,
+//! PAGES after STATE, a second STATE, END before STATE, and an END whose frame, page and byte
+//! counts or running digest differ from what arrived (a frame lost at the end, or replaced by
+//! one with a valid number and checksum). A source of another protocol version is refused at
+//! HELLO by its version number, and so is this one by an older destination (the handshake is
+//! framed alike in every version).
+//!
 //! If anything fails before GO is sent (the link, the destination, a corrupt frame), the source
-//! turns dirty logging off, resumes the guest if it paused it, and reports the error: it keeps
-//! running and has lost nothing. The destination starts the guest only after applying a whole,
-//! checked state and receiving GO; otherwise it exits without running it. If the link fails
-//! between GO and STARTED, the source cannot know which side has the guest: it keeps it paused
+//! turns dirty logging off, resumes the guest if it paused it, and reports the error (the
+//! destination's own message when it sent one before hanging up): it keeps running and has lost
+//! nothing. The destination starts the guest only after applying a whole, checked state and
+//! receiving GO; otherwise it exits without running it. If the link fails between GO and STARTED,
+//! the source cannot know which side has the guest: it keeps it paused
 //! ([`MigrationError::Unknown`]) rather than run it twice or lose it.
 
+pub mod channel;
 mod dest;
 pub mod frame;
 mod source;
 pub mod transport;
 
+pub use channel::{ChannelError, Summary};
 pub use frame::FrameError;
 pub use source::{MigrateOptions, MigrationStats, Phase, Progress};
 pub use transport::{Listener, TransportError, Uri};
@@ -42,6 +57,9 @@ pub enum MigrationError {
     /// The stream failed or is corrupt.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// A frame is missing, duplicated, out of order or changed.
+    #[error(transparent)]
+    Channel(ChannelError),
     /// The other side broke the protocol.
     #[error("migration protocol: {0}")]
     Protocol(String),
@@ -63,6 +81,15 @@ pub enum MigrationError {
     /// The VM could not be paused, resumed, read or built.
     #[error(transparent)]
     Vmm(#[from] Box<crate::vm::VmmError>),
+}
+
+impl From<ChannelError> for MigrationError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::Frame(f) => MigrationError::Frame(f),
+            e => MigrationError::Channel(e),
+        }
+    }
 }
 
 impl From<crate::vm::VmmError> for MigrationError {

@@ -1,6 +1,7 @@
 //! The sending side: [`Vmm::migrate`].
 
-use super::frame::{self, Kind, MAGIC, VERSION};
+use super::channel::{Channel, ChannelError};
+use super::frame::{FrameError, Kind, MAGIC, VERSION};
 use super::transport::{self, Stream, Uri};
 use super::MigrationError;
 use crate::arch::Arch;
@@ -104,7 +105,7 @@ pub struct MigrationStats {
 }
 
 struct Sender<'a> {
-    stream: &'a mut dyn Stream,
+    ch: Channel<'a, dyn Stream>,
     bytes: u64,
     pages: u64,
     sending: Duration,
@@ -113,9 +114,18 @@ struct Sender<'a> {
 impl Sender<'_> {
     fn frame(&mut self, kind: Kind, payload: &[u8]) -> Result<(), MigrationError> {
         let t = Instant::now();
-        frame::write(self.stream, kind, payload)?;
+        match self.ch.send(kind, payload) {
+            Ok(n) => self.bytes += n,
+            // The destination hung up: it may have said why before it did.
+            Err(ChannelError::Frame(FrameError::Closed)) => {
+                return Err(match self.ch.recv() {
+                    Ok(f) if f.kind == Kind::Error => remote(f.body()),
+                    _ => FrameError::Closed.into(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.sending += t.elapsed();
-        self.bytes += payload.len() as u64 + 9;
         Ok(())
     }
 
@@ -124,16 +134,21 @@ impl Sender<'_> {
     }
 
     fn reply(&mut self, want: Kind) -> Result<(), MigrationError> {
-        match frame::read(self.stream)? {
-            (k, _) if k == want => Ok(()),
-            (Kind::Error, msg) => Err(MigrationError::Remote {
-                side: "destination",
-                message: String::from_utf8_lossy(&msg).into_owned(),
-            }),
-            (k, _) => Err(MigrationError::Protocol(format!(
+        let f = self.ch.recv()?;
+        match f.kind {
+            k if k == want => Ok(()),
+            Kind::Error => Err(remote(f.body())),
+            k => Err(MigrationError::Protocol(format!(
                 "expected {want:?}, got {k:?}"
             ))),
         }
+    }
+}
+
+fn remote(message: &[u8]) -> MigrationError {
+    MigrationError::Remote {
+        side: "destination",
+        message: String::from_utf8_lossy(message).into_owned(),
     }
 }
 
@@ -176,13 +191,15 @@ impl<A: Arch> Vmm<A> {
     ) -> Result<MigrationStats, MigrationError> {
         let magic = A::SNAPSHOT_MAGIC.ok_or(MigrationError::Unsupported(A::NAME))?;
         let uri = Uri::parse(uri)?;
+        // Memory that failed its check (a lazily verified restore) never leaves.
+        self.verified_memory()?;
         let start = Instant::now();
         let mut stream = transport::connect(&uri, opts.io_timeout)?;
         stream
             .set_timeouts(Some(opts.io_timeout))
             .map_err(|e| MigrationError::Protocol(format!("setting timeouts: {e}")))?;
         let mut tx = Sender {
-            stream: &mut *stream,
+            ch: Channel::new(&mut *stream),
             bytes: 0,
             pages: 0,
             sending: Duration::ZERO,
@@ -197,6 +214,7 @@ impl<A: Arch> Vmm<A> {
         hello.blob(&conf.data);
         tx.frame(Kind::Hello, &hello.buf)?;
         tx.reply(Kind::HelloOk)?;
+        tx.ch.start_sequence();
 
         let was_running = self.state() == VmState::Running;
         self.start_dirty_log()?;
@@ -299,7 +317,8 @@ impl<A: Arch> Vmm<A> {
         self.send_dirty(tx)?;
         let state = self.capture_state()?;
         tx.frame(Kind::State, &state.encode())?;
-        tx.frame(Kind::End, &[])?;
+        let end = tx.ch.sent(tx.pages).encode();
+        tx.frame(Kind::End, &end)?;
         tx.reply(Kind::Ready)?;
         tx.frame(Kind::Go, &[])?;
         if let Err(e) = tx.reply(Kind::Started) {

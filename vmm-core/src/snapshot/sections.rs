@@ -2,6 +2,7 @@
 //! file (`MEMS`), one `VCPU` per vCPU, and an optional `NOTE` (added in format 1.1).
 
 use super::codec::{CodecError, SectionSpec};
+use super::digest::{self, MemDigests};
 use super::envelope::Section;
 use super::memfile::RegionLayout;
 use crate::config::{DiskConfig, VirtioConfig, VmConfig, MAX_DISKS};
@@ -23,7 +24,7 @@ pub const MAX_REGIONS: usize = 64;
 
 /// The sections' versions: each is read from version 1 and written at its current version.
 const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 2);
-const MEMS: SectionSpec = SectionSpec::new(TAG_MEMS, 1, 1);
+const MEMS: SectionSpec = SectionSpec::new(TAG_MEMS, 1, 2);
 const VCPU: SectionSpec = SectionSpec::new(TAG_VCPU, 1, 1);
 const NOTE: SectionSpec = SectionSpec::new(TAG_NOTE, 1, 1);
 
@@ -166,9 +167,33 @@ pub struct MemsInfo {
     pub page_size: u32,
     /// The regions.
     pub regions: Vec<RegionLayout>,
+    /// The memory file's size and digests (`MEMS` version 2); `None` in a version 1 section,
+    /// whose memory file is mapped unchecked.
+    pub integrity: Option<MemIntegrity>,
 }
 
-/// `MEMS`.
+/// What binds a memory file to its state file and proves its content (`MEMS` version 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemIntegrity {
+    /// The memory file's exact size: the regions, then its trailer.
+    pub file_size: u64,
+    /// The digest of every chunk of guest memory.
+    pub digests: MemDigests,
+}
+
+/// `MEMS`: version 1 without [`MemIntegrity`], version 2 with it.
+///
+/// ```text
+/// blob  the memory file's name (UTF-8, a plain file name)
+/// u64   nonce (also in the memory file's trailer)
+/// u32   host page size
+/// u32   region count (1..=64), then for each: guest address u64, size u64, file offset u64
+/// -- version 2 adds:
+/// u64   the memory file's size: the regions' bytes, then its 40-byte trailer
+/// u64   chunk size: a power of two, at least the page size, at most 64 MiB
+/// u32   digest count: the regions' chunks (each region cut into chunks, its last one maybe
+///       shorter), then one XXH3-64 u64 per chunk, region by region
+/// ```
 pub fn mems_section(m: &MemsInfo) -> Section {
     let mut w = Writer::new();
     w.blob(m.file.as_bytes());
@@ -180,10 +205,20 @@ pub fn mems_section(m: &MemsInfo) -> Section {
         w.u64(l.size);
         w.u64(l.file_offset);
     }
+    let Some(i) = &m.integrity else {
+        return Section::new(&TAG_MEMS, 1, w.into_bytes());
+    };
+    w.u64(i.file_size);
+    w.u64(i.digests.chunk_bytes);
+    w.u32(i.digests.digests.len() as u32);
+    for d in &i.digests.digests {
+        w.u64(*d);
+    }
     MEMS.section(w.into_bytes())
 }
 
-/// Decodes `MEMS`; the file name must be a plain name (no directories).
+/// Decodes `MEMS`; the file name must be a plain name (no directories), the regions must not
+/// wrap, and version 2's chunk size and digest count must fit the regions.
 pub fn read_mems(s: &Section) -> Result<MemsInfo, SectionError> {
     MEMS.check(s.version)?;
     let mut r = Reader::new(&s.data);
@@ -202,18 +237,61 @@ pub fn read_mems(s: &Section) -> Result<MemsInfo, SectionError> {
     }
     let mut regions = Vec::with_capacity(n);
     for _ in 0..n {
-        regions.push(RegionLayout {
+        let l = RegionLayout {
             guest_addr: r.u64("a region address")?,
             size: r.u64("a region size")?,
             file_offset: r.u64("a region's file offset")?,
-        });
+        };
+        if l.guest_addr.checked_add(l.size).is_none() || l.file_offset.checked_add(l.size).is_none()
+        {
+            return Err(SectionError::Invalid(format!(
+                "the region at {:#x} (size {:#x}, file offset {:#x}) wraps",
+                l.guest_addr, l.size, l.file_offset
+            )));
+        }
+        regions.push(l);
     }
+    let integrity = if s.version >= 2 {
+        let file_size = r.u64("the memory file's size")?;
+        let chunk_bytes = r.u64("the chunk size")?;
+        if !chunk_bytes.is_power_of_two()
+            || chunk_bytes < u64::from(page_size)
+            || chunk_bytes > digest::MAX_CHUNK_BYTES
+        {
+            return Err(SectionError::Invalid(format!(
+                "chunk size {chunk_bytes:#x} (a power of two from the page size, {page_size:#x}, to {:#x})",
+                digest::MAX_CHUNK_BYTES
+            )));
+        }
+        let count = r.count("the digest count", 8)?;
+        let want = digest::chunk_count(&regions, chunk_bytes);
+        if want != Some(count as u64) {
+            return Err(SectionError::Invalid(format!(
+                "{count} digests for the regions' {} chunks of {chunk_bytes:#x} bytes",
+                want.map_or_else(|| "uncountable".to_string(), |n| n.to_string())
+            )));
+        }
+        let mut digests = Vec::with_capacity(count);
+        for _ in 0..count {
+            digests.push(r.u64("a chunk digest")?);
+        }
+        Some(MemIntegrity {
+            file_size,
+            digests: MemDigests {
+                chunk_bytes,
+                digests,
+            },
+        })
+    } else {
+        None
+    };
     r.finish("the memory regions")?;
     Ok(MemsInfo {
         file,
         nonce,
         page_size,
         regions,
+        integrity,
     })
 }
 
@@ -359,5 +437,84 @@ mod tests {
         }
         let e = v2(&w.into_bytes()).unwrap_err();
         assert!(e.to_string().contains("disks"), "{e}");
+    }
+
+    fn mems(integrity: bool) -> MemsInfo {
+        let regions = vec![
+            RegionLayout {
+                guest_addr: 0,
+                size: 3 << 20,
+                file_offset: 0,
+            },
+            RegionLayout {
+                guest_addr: 1 << 32,
+                size: 1 << 20,
+                file_offset: 3 << 20,
+            },
+        ];
+        MemsInfo {
+            file: "vm.snap.mem-0123456789abcdef".into(),
+            nonce: 0x0123_4567_89ab_cdef,
+            page_size: 4096,
+            regions,
+            integrity: integrity.then(|| MemIntegrity {
+                file_size: (4 << 20) + 40,
+                digests: MemDigests {
+                    chunk_bytes: 2 << 20,
+                    digests: vec![1, 2, 3],
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn mems_version_2_carries_the_digests_and_version_1_still_reads() {
+        let m = mems(true);
+        let s = mems_section(&m);
+        assert_eq!(s.version, 2);
+        assert_eq!(read_mems(&s).unwrap(), m);
+        let old = mems_section(&mems(false));
+        assert_eq!(old.version, 1);
+        assert_eq!(read_mems(&old).unwrap(), mems(false));
+        for n in 0..s.data.len() {
+            let cut = Section::new(&TAG_MEMS, 2, s.data[..n].to_vec());
+            assert!(read_mems(&cut).is_err(), "{n} bytes read");
+        }
+        // Version 2's fields are not read in a version 1 section: they are trailing bytes there.
+        assert!(read_mems(&Section::new(&TAG_MEMS, 1, s.data.clone())).is_err());
+        assert!(read_mems(&Section::new(&TAG_MEMS, 3, s.data.clone())).is_err());
+    }
+
+    #[test]
+    fn mems_refuses_bad_chunks_digest_counts_and_wrapping_regions() {
+        let refused = |f: &dyn Fn(&mut MemsInfo), words: &str| {
+            let mut m = mems(true);
+            f(&mut m);
+            let e = read_mems(&mems_section(&m)).unwrap_err().to_string();
+            assert!(e.contains(words), "{words:?} not in {e:?}");
+        };
+        let chunk =
+            |c: u64| move |m: &mut MemsInfo| m.integrity.as_mut().unwrap().digests.chunk_bytes = c;
+        refused(&chunk(0), "chunk size");
+        refused(&chunk(3 << 20), "chunk size");
+        refused(&chunk(2048), "chunk size");
+        refused(&chunk(128 << 20), "chunk size");
+        refused(
+            &|m| m.integrity.as_mut().unwrap().digests.digests.push(4),
+            "4 digests for the regions' 3 chunks",
+        );
+        refused(
+            &|m| {
+                m.integrity.as_mut().unwrap().digests.digests.pop();
+            },
+            "2 digests",
+        );
+        refused(&|m| m.regions[1].guest_addr = u64::MAX - 4096, "wraps");
+        refused(&|m| m.regions[0].file_offset = u64::MAX, "wraps");
+        // A digest count larger than the section could hold.
+        let mut d = mems_section(&mems(true)).data;
+        let at = d.len() - 3 * 8 - 4;
+        d[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(read_mems(&Section::new(&TAG_MEMS, 2, d)).is_err());
     }
 }

@@ -8,8 +8,11 @@
 
 use super::envelope::{Envelope, EnvelopeError, Section, MAX_ENVELOPE_BYTES};
 use super::memfile::{self, MemFileError};
-use super::sections::{self, MemsInfo, SectionError, CORE_TAGS, TAG_CONF, TAG_MEMS, TAG_VCPU};
+use super::sections::{
+    self, MemIntegrity, MemsInfo, SectionError, CORE_TAGS, TAG_CONF, TAG_MEMS, TAG_VCPU,
+};
 use super::stateful::RegistryError;
+use super::verify::{self, MemoryCheck, Verify};
 use crate::arch::Arch;
 use crate::vm::{VmState, Vmm, VmmError, VmmOptions};
 use std::fs::File;
@@ -316,6 +319,8 @@ impl<A: Arch> Vmm<A> {
         hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
     ) -> Result<SnapshotStats, SnapshotError> {
         A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
+        // Memory that failed its check is never saved again under a fresh digest.
+        self.verified_memory()?;
         let resume = self.state() == VmState::Running;
         if resume {
             self.pause_within(Some(crate::vm::PAUSE_LIMIT))?;
@@ -349,14 +354,14 @@ impl<A: Arch> Vmm<A> {
 
         let mem = self.memory().memory();
         // Guest RAM is the guest's: readable by this user only.
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&mem_path)
             .map_err(io("cannot create", &mem_path))?;
-        let stats = memfile::write(&mem, &mut f).map_err(|source| {
+        let written = memfile::write(&mem, &f, nonce).map_err(|source| {
             cleanup(SnapshotError::Memory {
                 path: mem_path.display().to_string(),
                 source,
@@ -372,6 +377,10 @@ impl<A: Arch> Vmm<A> {
             nonce,
             page_size: crate::memory::page_size() as u32,
             regions: memfile::layout_of(&mem),
+            integrity: Some(MemIntegrity {
+                file_size: written.file_size,
+                digests: written.digests,
+            }),
         }));
         drop(mem);
         let bytes = env.encode();
@@ -393,13 +402,25 @@ impl<A: Arch> Vmm<A> {
         remove_stale(&dir, &name, &mem_name);
         Ok(SnapshotStats {
             state_bytes: bytes.len() as u64,
-            memory_pages: stats.pages,
-            memory_bytes: stats.bytes,
+            memory_pages: written.stats.pages,
+            memory_bytes: written.stats.bytes,
         })
     }
 
-    /// Builds a VM from the snapshot at `path`; it is not started.
+    /// Builds a VM from the snapshot at `path`; it is not started. Its memory file is checked as
+    /// [`Verify::default_for`] its configuration says.
     pub fn restore(path: &Path, options: VmmOptions) -> Result<Self, SnapshotError> {
+        Self::restore_with(path, options, None)
+    }
+
+    /// [`Vmm::restore`], checking the memory file's digests as `verify` says (`None`: the
+    /// default for the snapshot's configuration). The memory file's size and nonce are checked
+    /// in every mode, before it is mapped.
+    pub fn restore_with(
+        path: &Path,
+        options: VmmOptions,
+        verify: Option<Verify>,
+    ) -> Result<Self, SnapshotError> {
         let env = read_envelope::<A>(path)?;
         let p = path.display().to_string();
         let section = |tag: &[u8; 4]| {
@@ -429,15 +450,43 @@ impl<A: Arch> Vmm<A> {
                 ),
             });
         }
+        let verify = verify.unwrap_or_else(|| Verify::default_for(&config));
         let (dir, _) = split(path);
         let mem_path = dir.join(&mems.file);
-        let (f, _) = crate::files::open_regular(&mem_path).map_err(SnapshotError::MemoryFile)?;
-        let map = memfile::map(&f, &mems.regions).map_err(|source| SnapshotError::Memory {
+        let mem_err = |source| SnapshotError::Memory {
             path: mem_path.display().to_string(),
             source,
-        })?;
+        };
+        let (f, _) = crate::files::open_regular(&mem_path).map_err(SnapshotError::MemoryFile)?;
+        if let Some(i) = &mems.integrity {
+            memfile::check_binding(&f, &mems.regions, mems.nonce, mems.page_size, i.file_size)
+                .map_err(mem_err)?;
+            if verify == Verify::Eager {
+                let never = std::sync::atomic::AtomicBool::new(false);
+                super::digest::check_file(
+                    &f,
+                    &mems.regions,
+                    &i.digests,
+                    verify::eager_threads(),
+                    &never,
+                )
+                .map_err(|e| mem_err(e.into()))?;
+            }
+        }
+        let map = memfile::map(&f, &mems.regions).map_err(mem_err)?;
         let mut vmm = Vmm::<A>::build(config, options, crate::vm::Origin::Restore(map))?;
         vmm.apply_state(&env, &p)?;
+        if let (Verify::Lazy, Some(i)) = (verify, mems.integrity) {
+            let check = MemoryCheck::spawn(
+                f,
+                mem_path.clone(),
+                mems.regions,
+                i.digests,
+                vmm.exit_notifier().clone(),
+            )
+            .map_err(io("cannot start the check of", &mem_path))?;
+            vmm.set_memory_check(check);
+        }
         Ok(vmm)
     }
 }
@@ -500,9 +549,21 @@ pub fn describe_json(env: &Envelope, path: &str) -> String {
                         )
                     })
                     .collect();
+                let integrity = m.integrity.as_ref().map_or_else(
+                    || ", \"verified\": false".to_string(),
+                    |i| {
+                        format!(
+                            ", \"verified\": true, \"file_size\": {}, \"chunk_bytes\": {}, \"digests\": {}",
+                            i.file_size,
+                            i.digests.chunk_bytes,
+                            i.digests.digests.len()
+                        )
+                    },
+                );
                 format!(
-                    ", \"file\": \"{}\", \"page_size\": {}, \"regions\": [{}]",
+                    ", \"file\": \"{}\", \"nonce\": \"{:016x}\", \"page_size\": {}, \"regions\": [{}]{integrity}",
                     esc(&m.file),
+                    m.nonce,
                     m.page_size,
                     regions.join(", ")
                 )
