@@ -26,6 +26,7 @@ pub mod frame;
 mod source;
 pub mod transport;
 
+pub use dest::{Flow, Receiver};
 pub use frame::FrameError;
 pub use source::{MigrateOptions, MigrationStats, Phase, Progress};
 pub use transport::{Listener, TransportError, Uri};
