@@ -19,10 +19,9 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        for n in elf.notes() {
-            if let Ok(n) = n {
-                let _ = n.desc_word();
-            }
+        // Every note, to the end or the first malformed one.
+        for n in elf.notes().flatten() {
+            let _ = n.desc_word();
         }
         let _ = elf.find_note(b"Xen", 18);
         let _ = elf.find_note(b"Linux", 1);
