@@ -202,6 +202,11 @@ pub fn load(
         if c.addr < HIMEM_START {
             return Err(MultibootError::BelowOneMib(c.addr));
         }
+        // An empty segment loads nothing, whatever address it gives (one at the top of the
+        // address space must not move the kernel's end, where the module goes).
+        if c.memsz == 0 {
+            continue;
+        }
         write_guest(mem, "multiboot kernel segment", c.addr, c.bytes)?;
         let (bss_at, bss_len) = (
             c.addr + c.bytes.len() as u64,
@@ -359,6 +364,28 @@ mod tests {
             load(&mem, &img, &v, 0, None, 1 << 20),
             Err(MultibootError::UnsupportedFlags(_))
         ));
+    }
+
+    /// Found by fuzzing (`fuzz/`, target `x86_boot`): an empty program header at the top of
+    /// the address space passed the range checks (nothing to write) and made the kernel's end
+    /// overflow when the module was placed after it (a panic with overflow checks, the module
+    /// at address 0 without).
+    #[test]
+    fn an_empty_segment_at_the_top_does_not_move_the_module() {
+        use vmm_core::elf::build::ElfBuilder;
+        use vmm_core::elf::{ByteOrder, Class};
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+        let mut code = header(FLAG_MEMORY_INFO);
+        code.extend_from_slice(&[0xf4; 4]);
+        let img = ElfBuilder::new(Class::Elf64, ByteOrder::Little, 62)
+            .entry(0x10_0000)
+            .load(0x10_0000, 0x10_0000, &code, 0x1000)
+            .load(0, 0xffff_ffff_ffff_fe00, &[], 0)
+            .build();
+        let hdr = find_header(&img).unwrap();
+        load(&mem, &img, &hdr, 0x20000, Some((b"hi", "m")), 4 << 20).unwrap();
+        let start = mem.read_obj::<u32>(GuestAddress(MODS_ADDR)).unwrap();
+        assert_eq!(start, 0x10_1000, "the module follows the kernel");
     }
 
     #[test]

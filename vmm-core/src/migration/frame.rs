@@ -133,8 +133,14 @@ pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> 
     if len > MAX_FRAME {
         return Err(FrameError::TooLong(len));
     }
-    let mut payload = vec![0u8; len as usize];
-    r.read_exact(&mut payload).map_err(io)?;
+    // The buffer grows with the bytes that arrive: a length alone allocates nothing.
+    let mut payload = Vec::new();
+    r.take(u64::from(len))
+        .read_to_end(&mut payload)
+        .map_err(io)?;
+    if payload.len() != len as usize {
+        return Err(FrameError::Closed);
+    }
     let mut crc = [0u8; 4];
     r.read_exact(&mut crc).map_err(io)?;
     let mut h = crc32fast::Hasher::new();
@@ -150,6 +156,16 @@ pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> 
 mod tests {
     use super::*;
 
+    /// A reader that records the largest buffer it was asked to fill.
+    struct Counting<'a>(&'a [u8], usize);
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1.max(buf.len());
+            self.0.read(buf)
+        }
+    }
+
     #[test]
     fn round_trips_and_catches_every_corruption() {
         let mut buf = Vec::new();
@@ -164,6 +180,14 @@ mod tests {
             c[i] ^= 0x10;
             assert!(read(&mut &c[..]).is_err(), "flipped byte {i}");
         }
+        // Found by fuzzing (`fuzz/`, target `migration`, with a malloc limit): a header that
+        // announces the largest frame, then nothing, made the reader allocate 512 MiB first.
+        let mut huge = vec![Kind::State as u8];
+        huge.extend_from_slice(&MAX_FRAME.to_le_bytes());
+        huge.extend_from_slice(b"a few bytes");
+        let mut counting = Counting(&huge[..], 0);
+        assert!(matches!(read(&mut counting), Err(FrameError::Closed)));
+        assert!(counting.1 < 1 << 20, "{} bytes asked for", counting.1);
         let mut long = vec![Kind::State as u8];
         long.extend_from_slice(&(MAX_FRAME + 1).to_le_bytes());
         assert!(matches!(read(&mut &long[..]), Err(FrameError::TooLong(_))));

@@ -41,6 +41,7 @@ mod source;
 pub mod transport;
 
 pub use channel::{ChannelError, Summary};
+pub use dest::{Flow, Receiver};
 pub use frame::FrameError;
 pub use source::{MigrateOptions, MigrationStats, Phase, Progress};
 pub use transport::{Listener, TransportError, Uri};

@@ -26,7 +26,7 @@ mod tests;
 
 pub use disk::{Disk, DiskError, SECTOR};
 
-use super::chain::serve;
+use super::chain::{serve, Served};
 use super::device::{Activation, Handler, VirtioDevice, VirtioError};
 use super::ids;
 use super::interrupt::VirtioInterrupt;
@@ -260,9 +260,13 @@ impl MutEventSubscriber for BlockHandler {
             features: self.features,
             buf: &mut self.buf,
         };
-        // A broken chain marks the device; nothing else to do here.
-        let _ = serve(0, &self.queue, &self.mem, &self.irq, |c, m| {
+        // A broken chain marks the device; nothing else to do here. Chains left over are served
+        // on the loop's next turn.
+        let served = serve(0, &self.queue, &self.mem, &self.irq, |c, m| {
             request::handle(&mut cx, c, m)
         });
+        if let Ok(Served::More) = served {
+            let _ = self.notify.write(1);
+        }
     }
 }

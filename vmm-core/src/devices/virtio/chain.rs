@@ -117,17 +117,34 @@ pub fn check(queue: u16, chain: &Chain, mem: &GuestMemoryMmap) -> Result<(), Cha
     Ok(())
 }
 
-/// Serves queue `index`: every available chain, checked, goes to `f`, which returns the bytes it
+/// What one [`serve`] call left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// The available ring is empty (or the device needs a reset).
+    All,
+    /// It served as many chains as the queue has entries and more are available: the caller
+    /// comes back for them later (its handler signals its own notification), so that one wake-up
+    /// never runs without end.
+    More,
+}
+
+/// Serves queue `index`: each available chain, checked, goes to `f`, which returns the bytes it
 /// wrote into the chain; the chain is then put in the used ring. Interrupts the driver if it
 /// asked to be. A broken ring or chain, or one `f` finds [`Unanswerable`], marks the device as
 /// needing reset and stops.
+///
+/// At most as many chains as the queue has entries are served in one call ([`Served::More`]
+/// when chains remain): a driver can keep the available ring full for ever, by adding chains as
+/// fast as they are used or by placing the used ring's index on the available ring's (each
+/// chain used then makes another available), and the worker thread must still come back to its
+/// loop, where a pause or a device reset reaches it.
 pub fn serve(
     index: u16,
     queue: &Mutex<Queue>,
     mem: &GuestMemoryAtomic<GuestMemoryMmap>,
     irq: &VirtioInterrupt,
     mut f: impl FnMut(Chain, &GuestMemoryMmap) -> Result<u32, Unanswerable>,
-) -> Result<(), ChainError> {
+) -> Result<Served, ChainError> {
     serve_while(index, queue, mem, irq, |c, m| f(c, m).map(Some))
 }
 
@@ -139,14 +156,19 @@ pub fn serve_while(
     mem: &GuestMemoryAtomic<GuestMemoryMmap>,
     irq: &VirtioInterrupt,
     mut f: impl FnMut(Chain, &GuestMemoryMmap) -> Result<Option<u32>, Unanswerable>,
-) -> Result<(), ChainError> {
+) -> Result<Served, ChainError> {
     if irq.is_broken() {
-        return Ok(());
+        return Ok(Served::All);
     }
     let m = mem.memory();
     let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
     let mut used = false;
+    let mut budget = q.size();
     let r = (|| loop {
+        if budget == 0 {
+            return Ok(Served::More);
+        }
+        budget -= 1;
         let chain = match q.iter(m.clone()) {
             Ok(mut it) => it.next(),
             Err(source) => {
@@ -157,7 +179,7 @@ pub fn serve_while(
             }
         };
         let Some(chain) = chain else {
-            return Ok(());
+            return Ok(Served::All);
         };
         let head = chain.head_index();
         check(index, &chain, &m)?;
@@ -168,7 +190,7 @@ pub fn serve_while(
         })?;
         let Some(len) = answer else {
             q.go_to_previous_position();
-            return Ok(());
+            return Ok(Served::All);
         };
         q.add_used(&*m, head, len)
             .map_err(|source| ChainError::Used {
@@ -184,4 +206,53 @@ pub fn serve_while(
         irq.needs_reset(e);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::irq::EventLine;
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+    use virtio_queue::QueueT;
+    use vm_memory::GuestAddress;
+
+    /// Found by fuzzing (`fuzz/`, target `virtio`): with the used ring placed on the available
+    /// ring, each chain used writes the used index over the available index, which makes one
+    /// more chain available: `serve` used to go on for ever, and the device worker with it (no
+    /// pause or reset could reach it). It now stops after a queue's worth of chains.
+    #[test]
+    fn a_used_ring_on_the_available_ring_does_not_keep_serve_going() {
+        let m = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 16)]).unwrap();
+        let mem = GuestMemoryAtomic::new(m);
+        let mut q = Queue::new(16).unwrap();
+        // Descriptor 0 at 0x1000 is all zeros: one empty buffer, a well-formed chain.
+        q.set_desc_table_address(Some(0x1000), Some(0));
+        q.set_avail_ring_address(Some(0x2000), Some(0));
+        q.set_used_ring_address(Some(0x2000), Some(0));
+        // The available index reads 0: 8 chains are available.
+        q.set_next_avail(0xfff8);
+        q.set_ready(true);
+        let queue = Arc::new(Mutex::new(q));
+        let irq = Arc::new(VirtioInterrupt::new(
+            "test",
+            Arc::new(EventLine::new().unwrap()),
+        ));
+        let (tx, rx) = mpsc::channel();
+        let (q2, irq2) = (queue.clone(), irq.clone());
+        std::thread::spawn(move || {
+            let mut served = 0;
+            let r = serve(0, &q2, &mem, &irq2, |_, _| {
+                served += 1;
+                Ok(0)
+            });
+            let _ = tx.send((r.map_err(|e| e.to_string()), served));
+        });
+        let (r, served) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("serve returns");
+        assert_eq!(r, Ok(Served::More));
+        assert_eq!(served, 16, "a queue's worth of chains");
+        assert!(!irq.is_broken());
+    }
 }

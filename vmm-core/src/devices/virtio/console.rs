@@ -11,7 +11,7 @@
 //!
 //! State (version 1): the host input not yet given to the guest.
 
-use super::chain::{serve, serve_while, Chain, Unanswerable};
+use super::chain::{serve, serve_while, Chain, Served, Unanswerable};
 use super::device::{Activation, Handler, VirtioDevice, VirtioError};
 use super::ids;
 use super::interrupt::VirtioInterrupt;
@@ -177,7 +177,7 @@ impl ConsoleHandler {
     /// Moves pending host input into the guest's receive buffers, as far as both go.
     fn receive(&mut self) {
         let input = self.input.clone();
-        let _ = serve_while(0, &self.rx, &self.mem, &self.irq, |chain, mem| {
+        let served = serve_while(0, &self.rx, &self.mem, &self.irq, |chain, mem| {
             let mut b = input.buf.lock().unwrap_or_else(|e| e.into_inner());
             if b.is_empty() {
                 return Ok(None);
@@ -191,6 +191,10 @@ impl ConsoleHandler {
                 .map_err(|_| Unanswerable("a receive buffer the device cannot write"))?;
             Ok(Some(n as u32))
         });
+        // Chains left over (a queue's worth served) are served on the loop's next turn.
+        if let Ok(Served::More) = served {
+            let _ = self.rx_notify.write(1);
+        }
         if self
             .input
             .buf
@@ -206,7 +210,7 @@ impl ConsoleHandler {
     /// Writes what the guest transmitted to the console's output.
     fn transmit(&mut self) {
         let out = self.out.clone();
-        let _ = serve(1, &self.tx, &self.mem, &self.irq, |chain: Chain, mem| {
+        let served = serve(1, &self.tx, &self.mem, &self.irq, |chain: Chain, mem| {
             let mut r = chain
                 .reader(mem)
                 .map_err(|_| Unanswerable("a transmit buffer the device cannot read"))?;
@@ -222,6 +226,9 @@ impl ConsoleHandler {
             }
             Ok(0)
         });
+        if let Ok(Served::More) = served {
+            let _ = self.tx_notify.write(1);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! virtio-rng (entropy source, device type 4): one queue whose writable buffers the device fills
 //! from the host's `getrandom(2)`. The guest sees it as `/dev/hwrng`.
 
-use super::chain::{serve, Chain, Unanswerable};
+use super::chain::{serve, Chain, Served, Unanswerable};
 use super::device::{Activation, Handler, VirtioDevice, VirtioError};
 use super::ids;
 use super::interrupt::VirtioInterrupt;
@@ -81,7 +81,10 @@ impl MutEventSubscriber for RngHandler {
 
     fn process(&mut self, _: Events, _: &mut EventOps) {
         let _ = self.notify.read();
-        // A broken chain marks the device; nothing else to do here.
-        let _ = serve(0, &self.queue, &self.mem, &self.irq, fill);
+        // A broken chain marks the device; nothing else to do here. Chains left over are served
+        // on the loop's next turn.
+        if let Ok(Served::More) = serve(0, &self.queue, &self.mem, &self.irq, fill) {
+            let _ = self.notify.write(1);
+        }
     }
 }

@@ -86,7 +86,8 @@ impl Rig {
         let at = GuestAddress(table + 16 * i);
         m.write_obj(Le64::from(addr), at).unwrap();
         m.write_obj(Le32::from(len), at.unchecked_add(8)).unwrap();
-        m.write_obj(Le16::from(flags), at.unchecked_add(12)).unwrap();
+        m.write_obj(Le16::from(flags), at.unchecked_add(12))
+            .unwrap();
         m.write_obj(Le16::from(next), at.unchecked_add(14)).unwrap();
     }
     /// Offers chain `head` as available entry `slot`, with the ring index `idx` after it.
@@ -94,7 +95,8 @@ impl Rig {
         let m = self.m();
         m.write_obj(Le16::from(head), GuestAddress(AVAIL + 4 + 2 * slot))
             .unwrap();
-        m.write_obj(Le16::from(idx), GuestAddress(AVAIL + 2)).unwrap();
+        m.write_obj(Le16::from(idx), GuestAddress(AVAIL + 2))
+            .unwrap();
     }
     pub(super) fn used_idx(&self) -> u16 {
         self.m()
