@@ -2,14 +2,16 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use vmm_core::config::{check_cpus, check_mem_mib, DiskConfig, MAX_DISKS, MAX_DISK_ID};
+use vmm_core::config::{
+    check_cpus, check_mem_mib, DiskConfig, NetConfig, MAX_DISKS, MAX_DISK_ID, MAX_NETS,
+};
 use vmm_core::{Payload, RawLoad, VmConfig};
 
 /// Where `tetra run` gets its VM.
 #[derive(Debug)]
 pub enum Launch {
     /// Boot `--kernel` (or the embedded guest).
-    Boot(VmConfig),
+    Boot(Box<VmConfig>),
     /// `--restore PATH [--verify MODE]`.
     Restore(PathBuf, Option<vmm_core::snapshot::Verify>),
     /// `--incoming URI`.
@@ -109,6 +111,11 @@ Options for run:
                           device, whole 512-byte sectors; PATH without commas), locked so that
                           no other VM writes it; ro: read-only (shared lock); ID: the serial
                           the guest reads (at most 20 bytes). Repeat for more disks (at most 16)
+  --net tap=NAME[,mac=MAC]
+                          a virtio network card on the host TAP interface NAME (made beforehand
+                          with `ip tuntap add NAME mode tap [user U]`, or by tetra when run as
+                          root); MAC default 52:54:00:12:34:56 plus the card's index.
+                          Repeat for more cards (at most 8)
   --restore FILE          run from a snapshot instead of booting
   --verify MODE           with --restore: when to check guest memory against the snapshot's
                           digests: lazy (while the guest runs; a mismatch stops it, exit 2),
@@ -188,6 +195,54 @@ fn parse_disk(v: &str) -> Result<DiskConfig, Usage> {
     Ok(disk)
 }
 
+/// `--net tap=NAME[,mac=MAC]`, card number `index`.
+fn parse_net(v: &str, index: u8) -> Result<NetConfig, Usage> {
+    let bad = |why: String| Usage(format!("--net '{v}': {why}"));
+    let (mut tap, mut mac) = (None, None);
+    for p in v.split(',') {
+        match p.split_once('=') {
+            Some(("tap", name)) if tap.is_none() => {
+                vmm_core::devices::virtio::net::tap::check_name(name)
+                    .map_err(|e| bad(e.to_string()))?;
+                tap = Some(name.to_string());
+            }
+            Some(("mac", m)) if mac.is_none() => {
+                mac = Some(parse_mac(m).ok_or_else(|| {
+                    bad(format!(
+                    "mac '{m}': expected six hex bytes like 52:54:00:12:34:56, a unicast address"
+                ))
+                })?)
+            }
+            Some((k @ ("tap" | "mac"), _)) => return Err(bad(format!("{k} is given twice"))),
+            _ => {
+                return Err(bad(format!(
+                    "unknown option '{p}' (expected tap=NAME[,mac=MAC])"
+                )))
+            }
+        }
+    }
+    let tap = tap.ok_or_else(|| bad("expected tap=NAME[,mac=MAC]".into()))?;
+    let mut net = NetConfig::new(tap, index);
+    if let Some(m) = mac {
+        net.mac = m;
+    }
+    Ok(net)
+}
+
+/// A unicast MAC address written as six colon-separated hex bytes.
+fn parse_mac(m: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = m.split(':');
+    for b in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    (parts.next().is_none() && mac[0] & 1 == 0).then_some(mac)
+}
+
 fn uri(opt: &str, v: &str) -> Result<String, Usage> {
     vmm_core::migration::Uri::parse(v)
         .map(|_| v.to_string())
@@ -204,7 +259,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         if let Long(name) = &arg {
             if [
                 "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng", "disk",
-                "console",
+                "console", "net",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -251,6 +306,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 }
                 cfg.virtio.disks.push(disk);
             }
+            Long("net") => {
+                if cfg.virtio.nets.len() == MAX_NETS {
+                    return Err(Usage(format!("--net: at most {MAX_NETS} network cards")));
+                }
+                let net = parse_net(&value(parser, "--net")?, cfg.virtio.nets.len() as u8)?;
+                cfg.virtio.nets.push(net);
+            }
             Long("restore") => restore = Some(PathBuf::from(value(parser, "--restore")?)),
             Long("verify") => {
                 let v = value(parser, "--verify")?;
@@ -292,7 +354,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             if cfg.raw.is_some() && cfg.kernel.is_none() {
                 return Err(Usage("--raw needs --kernel".into()));
             }
-            Launch::Boot(cfg)
+            Launch::Boot(Box::new(cfg))
         }
     };
     Ok(Command::Run { launch, stats, api })
@@ -443,7 +505,7 @@ mod tests {
             Ok(Command::Run {
                 launch: Launch::Boot(c),
                 ..
-            }) => c,
+            }) => *c,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -506,6 +568,43 @@ mod tests {
             many.extend(["--disk", "a.img,ro"]);
         }
         assert!(usage(&many).contains("at most 16 disks"));
+    }
+
+    #[test]
+    fn network_cards_parse_with_default_and_given_addresses() {
+        let c = booted(&[
+            "--net",
+            "tap=tap0",
+            "--net",
+            "mac=02:aB:00:00:00:01,tap=tetra1",
+        ]);
+        let n = &c.virtio.nets;
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0], NetConfig::new("tap0", 0));
+        assert_eq!(n[0].mac, [0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        assert_eq!(n[1].tap, "tetra1");
+        assert_eq!(n[1].mac, [2, 0xab, 0, 0, 0, 1]);
+        assert!(c.virtio.any());
+        for (arg, want) in [
+            ("", "expected tap=NAME"),
+            ("tap0", "unknown option 'tap0'"),
+            ("mac=02:00:00:00:00:01", "expected tap=NAME"),
+            ("tap=a/b", "TAP interface name"),
+            ("tap=sixteen-chars-xy", "TAP interface name"),
+            ("tap=t,tap=u", "tap is given twice"),
+            ("tap=t,mac=01:00:00:00:00:01", "unicast"),
+            ("tap=t,mac=02:00:00:00:00", "mac '02:00:00:00:00'"),
+            ("tap=t,mac=02:00:00:00:00:01:02", "six hex bytes"),
+            ("tap=t,mac=02:00:00:00:00:g1", "six hex bytes"),
+        ] {
+            let m = usage(&["--net", arg]);
+            assert!(m.starts_with("--net '") && m.contains(want), "{arg}: {m}");
+        }
+        let mut many = Vec::new();
+        for _ in 0..=vmm_core::config::MAX_NETS {
+            many.extend(["--net", "tap=t"]);
+        }
+        assert!(usage(&many).contains("at most 8 network cards"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub fn run<A: Arch>(
     stats: bool,
 ) -> Result<(GuestExit, Option<RunStats>), Failure> {
     let mut vmm = match launch {
-        Launch::Boot(config) => Vmm::<A>::new(config, options).map_err(Failure::vmm)?,
+        Launch::Boot(config) => Vmm::<A>::new(*config, options).map_err(Failure::vmm)?,
         Launch::Restore(path, verify) => {
             Vmm::<A>::restore_with(&path, options, verify).map_err(Failure::snapshot)?
         }

@@ -5,12 +5,16 @@
 # /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
 # guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
 # seconds. A ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry instead of the
-# bzImage. A ":virtio" suffix (after ":pvh") gives the guest a virtio-rng device (tetra's --rng)
-# and boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1).
+# bzImage. A ":virtio" suffix (after ":pvh") gives the guest virtio devices and boots
+# /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng device
+# (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), and a network card
+# (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it).
 # A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line,
 # did not panic, logged no ACPI error or warning, and tetra exited 0 (ACPI power-off); a :virtio
 # run also needs every module loaded, the virtio-rng device (id 4) on the guest's virtio bus and
-# 64 bytes read from its /dev/hwrng.
+# 64 bytes read from its /dev/hwrng, the disk (id 2) read (its first line) and written (the
+# guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and the network card
+# (id 1) up with at least one of 3 pings to 10.0.2.1 answered.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -35,8 +39,8 @@ field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
 # kv KEY LINE: the value of KEY=... in a summary line.
 kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-# virtio_reason LOG: why a :virtio run failed (empty when the guest found virtio-rng and read 64
-# bytes from it).
+# virtio_reason LOG IMAGE: why a :virtio run failed (empty when the guest found each device and
+# used it: 64 bytes from virtio-rng, the disk read and written, a ping answered through the card).
 virtio_reason() {
 	if [ -n "$(field modules-failed "$1")" ]; then
 		echo "insmod failed in the guest for: $(field modules-failed "$1")"
@@ -44,7 +48,31 @@ virtio_reason() {
 		echo "the guest found no virtio-rng device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field hwrng "$1")" != 64 ]; then
 		echo "the guest read $(field hwrng "$1") of 64 bytes from /dev/hwrng (hwrng-current=$(field hwrng-current "$1"))"
+	elif ! field virtio "$1" | grep -qw 0x0002; then
+		echo "the guest found no virtio-blk device (virtio bus: '$(field virtio "$1")')"
+	elif [ "$(field disk-in "$1")" != TETRA-DISK-IN ]; then
+		echo "the guest read '$(field disk-in "$1")' from /dev/vda, expected TETRA-DISK-IN"
+	elif [ "$(dd if="$2" bs=1048576 skip=1 count=1 2>/dev/null | head -n 1)" != TETRA-DISK-OUT ]; then
+		echo "the guest's write (TETRA-DISK-OUT at 1 MiB of /dev/vda) is not in the image (disk-out=$(field disk-out "$1"))"
+	elif ! field virtio "$1" | grep -qw 0x0001; then
+		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
+	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
+		echo "no ping from the guest (10.0.2.15) to the host's TAP interface (10.0.2.1) was answered (ping=$(field ping "$1"), eth0: $(field eth0 "$1"))"
 	fi
+}
+
+# tap_up NAME: gives the TAP interface NAME the address 10.0.2.1/24 and brings it up as soon as
+# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most.
+tap_up() {
+	i=0
+	while [ $i -lt 600 ]; do
+		if [ -e "/sys/class/net/$1" ]; then
+			ip addr add 10.0.2.1/24 dev "$1" && ip link set "$1" up
+			return
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
 }
 
 # boot NAME KERNEL CPUS KQ VIRTIO: one run, reported as above; returns 0 when it passed.
@@ -53,14 +81,19 @@ boot() {
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
 	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1"
-	devices= initrd=/l2/initrd.cpio
+	devices= initrd=/l2/initrd.cpio img=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
-		devices=--rng initrd=/l2/initrd-virtio.cpio
+		img="/tmp/l2-$name.img"
+		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
+		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
+		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0"
+		initrd=/l2/initrd-virtio.cpio
+		tap_up tetra0 &
 	fi
 	cmdline="$cmdline $L2_APPEND"
 	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $devices${devices:+ }--cmdline '$cmdline'"
-	# shellcheck disable=SC2086 # $devices: no option or one word
+	# shellcheck disable=SC2086 # $devices: options without spaces in them
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 		--prompt "TETRA-L2: ready for input" --input "$token" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
@@ -80,8 +113,8 @@ boot() {
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
-	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log")" ]; then
-		reason=$(virtio_reason "$log")
+	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img")" ]; then
+		reason=$(virtio_reason "$log" "$img")
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then
@@ -89,6 +122,7 @@ boot() {
 	elif ! grep -q 'reboot: Power down' "$log"; then
 		reason="tetra exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
+	[ -z "$img" ] || rm -f "$img"
 	status=PASS
 	[ -z "$reason" ] || status=FAIL
 	irq4=$(field irq4 "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')

@@ -26,6 +26,10 @@
 #   TETRA-L2: virtio-irq=<the /proc/interrupts lines of virtio devices>
 #   TETRA-L2: hwrng-current=<the kernel's current hardware RNG (rng_current)>
 #   TETRA-L2: hwrng=<bytes read from /dev/hwrng: 64 asked for, 10 s at most>
+#   TETRA-L2: disk-in=<the first line of /dev/vda>
+#   TETRA-L2: disk-out=<dd's status writing TETRA-DISK-OUT at 1 MiB of /dev/vda, synced>
+#   TETRA-L2: eth0=<eth0's address line once configured as 10.0.2.15/24>
+#   TETRA-L2: ping=<replies to 3 pings of 10.0.2.1 (the host's TAP interface)>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
@@ -68,6 +72,22 @@ if [ "${l2virtio:-}" = 1 ]; then
 	echo "TETRA-L2: hwrng-current=$cur"
 	n=$($bb timeout 10 $bb head -c 64 /dev/hwrng 2>/dev/null | $bb wc -c)
 	echo "TETRA-L2: hwrng=$n"
+	line=
+	[ ! -b /dev/vda ] || read -r line </dev/vda
+	echo "TETRA-L2: disk-in=$line"
+	st=missing
+	if [ -b /dev/vda ]; then
+		echo TETRA-DISK-OUT | $bb dd of=/dev/vda bs=1048576 seek=1 conv=fsync 2>/dev/null && st=ok || st=failed
+	fi
+	echo "TETRA-L2: disk-out=$st"
+	got=
+	if [ -e /sys/class/net/eth0 ]; then
+		$bb ip link set lo up
+		$bb ip addr add 10.0.2.15/24 dev eth0 && $bb ip link set eth0 up
+		echo "TETRA-L2: eth0=$($bb ip -4 addr show eth0 | $bb awk '/inet / { print $2 }')"
+		got=$($bb ping -c 3 -W 3 10.0.2.1 2>&1 | $bb sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+	fi
+	echo "TETRA-L2: ping=$got"
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
 			$bb tail -n 20 | $bb sed 's/^/TETRA-L2: virtio-dmesg=/'

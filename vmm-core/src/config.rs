@@ -89,12 +89,14 @@ pub struct VirtioConfig {
     pub console: bool,
     /// Block devices (virtio-blk), in the order the guest finds them.
     pub disks: Vec<DiskConfig>,
+    /// Network cards (virtio-net), in the order the guest finds them.
+    pub nets: Vec<NetConfig>,
 }
 
 impl VirtioConfig {
     /// Whether the VM has any virtio device.
     pub fn any(&self) -> bool {
-        self.rng || self.console || !self.disks.is_empty()
+        self.rng || self.console || !self.disks.is_empty() || !self.nets.is_empty()
     }
 
     /// Checks the number of disks and their ids against tetra's limits.
@@ -104,6 +106,9 @@ impl VirtioConfig {
         }
         for d in &self.disks {
             d.check_limits()?;
+        }
+        if self.nets.len() > MAX_NETS {
+            return Err(LimitError::Nets(self.nets.len()));
         }
         Ok(())
     }
@@ -147,6 +152,30 @@ pub const MAX_DISKS: usize = 16;
 /// The longest disk id, in bytes (virtio's `VIRTIO_BLK_ID_BYTES`).
 pub const MAX_DISK_ID: usize = 20;
 
+/// The most network cards a VM may have.
+pub const MAX_NETS: usize = 8;
+
+/// A virtio-net card on a host TAP interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetConfig {
+    /// The TAP interface's name (at most 15 bytes). A snapshot or a migration records it and the
+    /// restored VM attaches to the interface of that name again.
+    pub tap: String,
+    /// The card's MAC address.
+    pub mac: [u8; 6],
+}
+
+impl NetConfig {
+    /// Card number `index` on `tap`, with tetra's default address for it: `52:54:00:12:34:56`
+    /// plus `index` (a locally administered unicast address).
+    pub fn new(tap: impl Into<String>, index: u8) -> Self {
+        NetConfig {
+            tap: tap.into(),
+            mac: [0x52, 0x54, 0x00, 0x12, 0x34, 0x56u8.wrapping_add(index)],
+        }
+    }
+}
+
 impl Default for VmConfig {
     fn default() -> Self {
         VmConfig {
@@ -183,6 +212,9 @@ pub enum LimitError {
     /// A disk id's length.
     #[error("a disk id of {0} bytes: at most {MAX_DISK_ID}")]
     DiskId(usize),
+    /// A network card count.
+    #[error("{0} network cards: at most {MAX_NETS}")]
+    Nets(usize),
 }
 
 /// `n` as a vCPU count, if it is within [`MAX_CPUS`].

@@ -64,9 +64,10 @@ pub enum VmmError {
     /// The device layer could not be set up.
     #[error(transparent)]
     Devices(#[from] DeviceError),
-    /// A disk image cannot be used (missing, unreadable, locked, not a disk).
+    /// A device's host side cannot be used (a disk image missing, unreadable, locked or not a
+    /// disk; a TAP interface that cannot be attached).
     #[error(transparent)]
-    Disk(#[from] crate::devices::virtio::block::DiskError),
+    Backend(#[from] crate::devices::virtio::BackendError),
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
@@ -119,7 +120,7 @@ impl VmmError {
     /// Whose fault the error is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            VmmError::Config(_) | VmmError::Payload(_) | VmmError::Disk(_) => ErrorKind::Input,
+            VmmError::Config(_) | VmmError::Payload(_) | VmmError::Backend(_) => ErrorKind::Input,
             VmmError::Memory(MemoryError::OutOfRange { .. }) => ErrorKind::Input,
             VmmError::Arch(a) => a.kind,
             // Someone else's file or live socket at --api: the user's to sort out.

@@ -5,7 +5,7 @@ use super::codec::{CodecError, SectionSpec};
 use super::digest::{self, MemDigests};
 use super::envelope::Section;
 use super::memfile::RegionLayout;
-use crate::config::{DiskConfig, VirtioConfig, VmConfig, MAX_DISKS};
+use crate::config::{DiskConfig, NetConfig, VirtioConfig, VmConfig, MAX_DISKS, MAX_NETS};
 use crate::wire::{Reader, Writer};
 
 /// The VM's configuration.
@@ -23,7 +23,7 @@ pub const CORE_TAGS: [[u8; 4]; 4] = [TAG_CONF, TAG_MEMS, TAG_VCPU, TAG_NOTE];
 pub const MAX_REGIONS: usize = 64;
 
 /// The sections' versions: each is read from version 1 and written at its current version.
-const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 2);
+const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 3);
 const MEMS: SectionSpec = SectionSpec::new(TAG_MEMS, 1, 2);
 const VCPU: SectionSpec = SectionSpec::new(TAG_VCPU, 1, 1);
 const NOTE: SectionSpec = SectionSpec::new(TAG_NOTE, 1, 1);
@@ -55,8 +55,16 @@ crate::codec_error_from!(SectionError);
 ///        blob  the id (UTF-8, at most 20 bytes; empty without bit 1)
 /// ```
 ///
+/// Version 3 adds the network cards after the disks:
+///
+/// ```text
+/// u32  card count (at most MAX_NETS), then for each card, in the guest's order:
+///        blob  the TAP interface's name (1 to 15 bytes, a valid interface name)
+///        6     the MAC address
+/// ```
+///
 /// Strings are blobs (`u32` length and bytes). A VM without virtio devices is written as
-/// version 1, which older tetras read. The images themselves are not in the snapshot: the
+/// version 1 and one without network cards as version 2, which older tetras read. The images themselves are not in the snapshot: the
 /// restored VM opens the same paths again.
 pub fn conf_section(c: &VmConfig) -> Section {
     let mut w = Writer::new();
@@ -76,15 +84,23 @@ pub fn conf_section(c: &VmConfig) -> Section {
         w.u8(u8::from(d.read_only) | u8::from(d.id.is_some()) << 1);
         w.blob(d.id.as_deref().unwrap_or("").as_bytes());
     }
-    CONF.section(w.into_bytes())
+    if c.virtio.nets.is_empty() {
+        return Section::new(&TAG_CONF, 2, w.into_bytes());
+    }
+    w.u32(c.virtio.nets.len() as u32);
+    for n in &c.virtio.nets {
+        w.blob(n.tap.as_bytes());
+        w.bytes(&n.mac);
+    }
+    Section::new(&TAG_CONF, 3, w.into_bytes())
 }
 
 fn text(b: &[u8], what: &str) -> Result<String, SectionError> {
     String::from_utf8(b.to_vec()).map_err(|_| SectionError::Invalid(format!("{what} is not UTF-8")))
 }
 
-/// Version 2's virtio devices.
-fn read_virtio(r: &mut Reader) -> Result<VirtioConfig, SectionError> {
+/// Version 2's virtio devices, and version 3's network cards.
+fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionError> {
     let flags = r.u8("the virtio devices")?;
     if flags & !3 != 0 {
         return Err(SectionError::Invalid(format!(
@@ -118,10 +134,31 @@ fn read_virtio(r: &mut Reader) -> Result<VirtioConfig, SectionError> {
             id: (flags & 2 != 0).then_some(id),
         });
     }
+    let mut nets = Vec::new();
+    if version >= 3 {
+        // The smallest card: a one-byte name blob and the address.
+        let n = r.count("the network card count", 11)?;
+        if n > MAX_NETS {
+            return Err(SectionError::Invalid(format!(
+                "{n} network cards; at most {MAX_NETS}"
+            )));
+        }
+        for i in 0..n {
+            let tap = text(
+                r.blob("a network card's interface")?,
+                "a network card's interface",
+            )?;
+            crate::devices::virtio::net::tap::check_name(&tap)
+                .map_err(|e| SectionError::Invalid(format!("network card {i}: {e}")))?;
+            let mac: [u8; 6] = r.array("a network card's address")?;
+            nets.push(NetConfig { tap, mac });
+        }
+    }
     Ok(VirtioConfig {
         rng: flags & 1 != 0,
         console: flags & 2 != 0,
         disks,
+        nets,
     })
 }
 
@@ -135,7 +172,7 @@ pub fn read_conf(s: &Section) -> Result<VmConfig, SectionError> {
     let has_irqchip = r.u8("the irqchip flag")? != 0;
     let irqchip = text(r.blob("the irqchip name")?, "the irqchip name")?;
     let virtio = if s.version >= 2 {
-        read_virtio(&mut r)?
+        read_virtio(&mut r, s.version)?
     } else {
         VirtioConfig::default()
     };
@@ -358,8 +395,44 @@ mod tests {
                         ..DiskConfig::new("/x")
                     },
                 ],
+                nets: Vec::new(),
             },
             ..VmConfig::default()
+        }
+    }
+
+    #[test]
+    fn conf_version_3_carries_the_network_cards_and_2_is_kept_without_them() {
+        let mut c = with_disks();
+        assert_eq!(conf_section(&c).version, 2);
+        c.virtio.nets = vec![
+            NetConfig::new("tap0", 0),
+            NetConfig {
+                tap: "tetra-net.1".into(),
+                mac: [2, 0, 0, 0, 0, 9],
+            },
+        ];
+        let s = conf_section(&c);
+        assert_eq!(s.version, 3);
+        assert_eq!(read_conf(&s).unwrap().virtio, c.virtio);
+        // A bad interface name, a truncated address, too many cards: refused by name.
+        let cards = |n: u32, name: &[u8], mac: &[u8]| {
+            let mut data = conf_section(&with_disks()).data;
+            data.extend_from_slice(&n.to_le_bytes());
+            data.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            data.extend_from_slice(name);
+            data.extend_from_slice(mac);
+            read_conf(&Section::new(&TAG_CONF, 3, data))
+        };
+        assert!(cards(1, b"tap0", &[2, 0, 0, 0, 0, 1]).is_ok());
+        for (n, name, mac, why) in [
+            (1, &b"a/b"[..], &[2u8, 0, 0, 0, 0, 1][..], "interface name"),
+            (1, b"", &[2, 0, 0, 0, 0, 1], "network card count"),
+            (1, b"tap0", &[2, 0, 0], "network card"),
+            (9, b"tap0", &[2, 0, 0, 0, 0, 1], "network card"),
+        ] {
+            let e = cards(n, name, mac).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
         }
     }
 

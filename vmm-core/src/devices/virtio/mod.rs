@@ -17,7 +17,8 @@
 //!   a guest on real KVM are the suite's `virtio` scenario (`integration-tests/tests/suite/
 //!   virtio.rs`, x86 guest `virtio_evil`).
 //! - Devices: [`rng`] (entropy from the host's `getrandom`), [`console`] (`hvc0`, the VM's
-//!   console with `--console virtio`), [`block`] (virtio-blk on a raw disk image).
+//!   console with `--console virtio`), [`block`] (virtio-blk on a raw disk image), [`net`]
+//!   (virtio-net on a TAP interface).
 //!
 //! A VM's devices are opened first ([`Backends::open`]: the disk images, locked), before the
 //! VM itself is built, so that bad input (a missing or locked image) is reported before anything
@@ -32,6 +33,7 @@ pub mod console;
 pub mod device;
 pub mod interrupt;
 pub mod mmio;
+pub mod net;
 pub mod rng;
 pub mod worker;
 
@@ -65,18 +67,31 @@ pub fn mmio_desc(name: impl Into<String>, index: u8) -> DeviceDesc {
         .with_state(&[b'V', b'I', b'O', digit])
 }
 
-/// The host side of a VM's virtio devices: the disk images open and locked.
+/// Errors opening the host side of a VM's virtio devices.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A disk image cannot be used (missing, unreadable, locked, not a disk).
+    #[error(transparent)]
+    Disk(#[from] block::DiskError),
+    /// A network card's TAP interface cannot be attached.
+    #[error(transparent)]
+    Net(#[from] net::TapError),
+}
+
+/// The host side of a VM's virtio devices: the disk images open and locked, the TAP
+/// interfaces attached.
 pub struct Backends {
     rng: bool,
     console: bool,
     disks: Vec<block::Block>,
+    nets: Vec<net::Net>,
 }
 
 impl Backends {
     /// Opens what `config` asks for: every disk image, in order (the first that cannot be
-    /// opened or locked is the error; the ones opened before it are closed again). An image
-    /// locked by one of this VM's own disks is named as given twice.
-    pub fn open(config: &VirtioConfig) -> Result<Self, block::DiskError> {
+    /// opened or locked is the error; the ones opened before it are closed again), then every
+    /// TAP interface. An image locked by one of this VM's own disks is named as given twice.
+    pub fn open(config: &VirtioConfig) -> Result<Self, BackendError> {
         let mut disks: Vec<block::Block> = Vec::with_capacity(config.disks.len());
         for c in &config.disks {
             match block::Block::open(c) {
@@ -88,15 +103,22 @@ impl Backends {
                             first: first.disk().name().to_string(),
                         },
                         None => block::DiskError::Locked { path },
-                    })
+                    }
+                    .into())
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
+        let nets = config
+            .nets
+            .iter()
+            .map(net::Net::open)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Backends {
             rng: config.rng,
             console: config.console,
             disks,
+            nets,
         })
     }
 
@@ -108,7 +130,8 @@ impl Backends {
 
 /// Places every device of `backends`, each on its own virtio-mmio transport, with its interrupt
 /// from `router` and its queue notifications through ioeventfds where `vm` takes them. Names:
-/// `virtio-rng`, `virtio-console`, `virtio-blk0`, `virtio-blk1`, ... in that order (which is also
+/// `virtio-rng`, `virtio-console`, `virtio-blk0`, `virtio-blk1`, ..., `virtio-net0`, ... in that
+/// order (which is also
 /// the order of their state sections). A virtio console takes the console's input from the
 /// arch's device and writes to the console's output.
 pub fn attach(
@@ -134,6 +157,9 @@ pub fn attach(
     }
     for (i, disk) in backends.disks.into_iter().enumerate() {
         wanted.push((format!("virtio-blk{i}"), Box::new(disk)));
+    }
+    for (i, card) in backends.nets.into_iter().enumerate() {
+        wanted.push((format!("virtio-net{i}"), Box::new(card)));
     }
     for (index, (name, device)) in wanted.into_iter().enumerate() {
         add_mmio(devices, router, vm, memory, name, index as u8, device)?;

@@ -23,6 +23,9 @@ const DESC: u64 = 0x1000;
 const AVAIL: u64 = 0x2000;
 const USED: u64 = 0x3000;
 pub(super) const BUF: u64 = 0x10000;
+const Q1_DESC: u64 = 0x5000;
+const Q1_AVAIL: u64 = 0x6000;
+const Q1_USED: u64 = 0x7000;
 pub(super) const F_NEXT: u16 = 1;
 pub(super) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
@@ -120,7 +123,7 @@ impl Rig {
         self.setup_with(size, features);
         self.driver_ok();
     }
-    fn driver_ok(&mut self) {
+    pub(super) fn driver_ok(&mut self) {
         self.w(VIRTIO_MMIO_STATUS, READY | VIRTIO_CONFIG_S_DRIVER_OK);
     }
     /// The initialisation up to `QueueReady`, without `DRIVER_OK`.
@@ -128,7 +131,7 @@ impl Rig {
         self.setup_with(size, 0);
     }
     /// [`Rig::setup`], accepting the device features `features` (bits 0-31).
-    fn setup_with(&mut self, size: u32, features: u32) {
+    pub(super) fn setup_with(&mut self, size: u32, features: u32) {
         assert_eq!(self.r(VIRTIO_MMIO_MAGIC_VALUE), 0x7472_6976);
         assert_eq!(self.r(VIRTIO_MMIO_VERSION), 2);
         assert_eq!(self.r(VIRTIO_MMIO_DEVICE_ID), self.device_type);
@@ -151,6 +154,39 @@ impl Rig {
         self.w(VIRTIO_MMIO_QUEUE_AVAIL_LOW, AVAIL as u32);
         self.w(VIRTIO_MMIO_QUEUE_USED_LOW, USED as u32);
         self.w(VIRTIO_MMIO_QUEUE_READY, 1);
+    }
+    /// Sets up queue 1 with `size` entries: its descriptor table at 0x5000, available ring at
+    /// 0x6000, used ring at 0x7000 (after [`Rig::setup_with`], before [`Rig::driver_ok`]).
+    pub(super) fn setup_queue1(&mut self, size: u32) {
+        self.w(VIRTIO_MMIO_QUEUE_SEL, 1);
+        self.w(VIRTIO_MMIO_QUEUE_NUM, size);
+        self.w(VIRTIO_MMIO_QUEUE_DESC_LOW, Q1_DESC as u32);
+        self.w(VIRTIO_MMIO_QUEUE_AVAIL_LOW, Q1_AVAIL as u32);
+        self.w(VIRTIO_MMIO_QUEUE_USED_LOW, Q1_USED as u32);
+        self.w(VIRTIO_MMIO_QUEUE_READY, 1);
+    }
+    /// [`Rig::desc`] for queue 1.
+    pub(super) fn desc1(&self, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+        self.desc_at(Q1_DESC, i, addr, len, flags, next)
+    }
+    /// [`Rig::avail`] for queue 1.
+    pub(super) fn avail1(&self, slot: u64, head: u16, idx: u16) {
+        let m = self.m();
+        m.write_obj(Le16::from(head), GuestAddress(Q1_AVAIL + 4 + 2 * slot))
+            .unwrap();
+        m.write_obj(Le16::from(idx), GuestAddress(Q1_AVAIL + 2))
+            .unwrap();
+    }
+    /// [`Rig::used_idx`] for queue 1.
+    pub(super) fn used_idx1(&self) -> u16 {
+        self.m()
+            .read_obj::<Le16>(GuestAddress(Q1_USED + 2))
+            .unwrap()
+            .into()
+    }
+    /// Notifies queue 1.
+    pub(super) fn notify1(&mut self) {
+        self.w(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
     }
     pub(super) fn notify(&mut self) {
         self.w(VIRTIO_MMIO_QUEUE_NOTIFY, 0);

@@ -628,6 +628,7 @@ fn state_round_trips_and_a_restore_checks_the_image() {
 #[test]
 fn one_image_twice_in_a_vm_is_named_as_such() {
     use crate::config::VirtioConfig;
+    use crate::devices::virtio::BackendError;
     use crate::devices::virtio::Backends;
     let img = Img::new(4);
     let link = img.dir.join("link.img");
@@ -641,7 +642,10 @@ fn one_image_twice_in_a_vm_is_named_as_such() {
     let e = twice(img.config(false), DiskConfig::new(&link))
         .err()
         .unwrap();
-    assert!(matches!(e, DiskError::Twice { .. }), "{e}");
+    assert!(
+        matches!(e, BackendError::Disk(DiskError::Twice { .. })),
+        "{e}"
+    );
     assert!(e.to_string().contains("link.img"), "{e}");
     assert!(twice(
         img.config(true),
@@ -654,5 +658,8 @@ fn one_image_twice_in_a_vm_is_named_as_such() {
     // Another holder is still "another process".
     let _other = Disk::open(&img.config(true)).unwrap();
     let e = twice(img.config(false), img.config(true)).err().unwrap();
-    assert!(matches!(e, DiskError::Locked { .. }), "{e}");
+    assert!(
+        matches!(e, BackendError::Disk(DiskError::Locked { .. })),
+        "{e}"
+    );
 }

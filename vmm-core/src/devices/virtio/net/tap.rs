@@ -1,0 +1,181 @@
+//! A TAP interface (`/dev/net/tun`, `IFF_TAP`): Ethernet frames, each read or written whole, with
+//! a 12-byte virtio-net header in front (`IFF_VNET_HDR`, `TUNSETVNETHDRSZ`) and no offloads
+//! (`TUNSETOFFLOAD` 0: the kernel segments and checksums every frame before tetra reads it).
+//!
+//! The interface is attached by name: one a user made beforehand (`ip tuntap add NAME mode tap`,
+//! perhaps owned by an unprivileged user) or, for root, a new one that lives as long as tetra
+//! holds it. The descriptor is non-blocking and close-on-exec.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use vmm_sys_util::ioctl::{ioctl_with_ref, ioctl_with_val};
+
+/// The header tetra and the guest put before every frame: `struct virtio_net_hdr_v1` (a 1.x
+/// device's header always has `num_buffers`).
+pub const VNET_HDR_LEN: usize = 12;
+
+/// The longest interface name Linux takes (`IFNAMSIZ` less the terminating NUL).
+pub const MAX_NAME: usize = 15;
+
+/// The `if_tun.h` ioctls (`_IOW('T', nr, int)`), numbered for the host arch by vmm-sys-util.
+mod ioctls {
+    #![allow(missing_docs)]
+    use vmm_sys_util::ioctl_iow_nr;
+
+    const TUNTAP: u32 = b'T' as u32;
+    ioctl_iow_nr!(TUNSETIFF, TUNTAP, 202, std::os::raw::c_int);
+    ioctl_iow_nr!(TUNSETOFFLOAD, TUNTAP, 208, std::os::raw::c_uint);
+    ioctl_iow_nr!(TUNSETVNETHDRSZ, TUNTAP, 216, std::os::raw::c_int);
+}
+use ioctls::{TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ};
+
+/// Errors opening a TAP interface.
+#[derive(Debug, thiserror::Error)]
+pub enum TapError {
+    /// The name is empty, too long or has a character Linux refuses in an interface name.
+    #[error("TAP interface name {name:?}: at most {MAX_NAME} bytes, none of them '/', ':', whitespace or NUL")]
+    Name {
+        /// The name given.
+        name: String,
+    },
+    /// `/dev/net/tun` cannot be opened.
+    #[error("opening /dev/net/tun (is the tun module loaded?)")]
+    Open(#[source] std::io::Error),
+    /// The kernel refused the interface.
+    #[error("attaching to the TAP interface {name} (it needs CAP_NET_ADMIN, or an interface made beforehand that this user owns, and no other process attached to it)")]
+    Attach {
+        /// The interface.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The interface would not take the virtio-net header or the offload setting.
+    #[error("setting up the TAP interface {name}: {what}")]
+    Setup {
+        /// The interface.
+        name: String,
+        /// The step.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `struct ifreq` as `TUNSETIFF` reads it: the name, then the flags (a `short`) at the start of
+/// the union; 40 bytes on every 64-bit arch.
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    flags: i16,
+    _pad: [u8; 22],
+}
+
+/// Checks an interface name as Linux's `dev_valid_name` does.
+pub fn check_name(name: &str) -> Result<(), TapError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(TapError::Name {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Attaches to the TAP interface `name` (creating it if this process may): frames with the
+/// virtio-net header, no offloads, non-blocking.
+pub fn open(name: &str) -> Result<File, TapError> {
+    check_name(name)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")
+        .map_err(TapError::Open)?;
+    let mut req = IfReq {
+        name: [0; 16],
+        flags: (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as i16,
+        _pad: [0; 22],
+    };
+    req.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: TUNSETIFF reads a `struct ifreq` (IfReq has its layout and size) from a live
+    // reference and writes the name back into it; the fd is ours.
+    let rc = unsafe { ioctl_with_ref(&file, TUNSETIFF(), &req) };
+    if rc < 0 {
+        return Err(TapError::Attach {
+            name: name.to_string(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let setup = |what, rc: i32| {
+        if rc < 0 {
+            Err(TapError::Setup {
+                name: name.to_string(),
+                what,
+                source: std::io::Error::last_os_error(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let hdr: std::os::raw::c_int = VNET_HDR_LEN as i32;
+    // SAFETY: TUNSETVNETHDRSZ reads an int from a live reference; the fd is ours.
+    setup("the header size", unsafe {
+        ioctl_with_ref(&file, TUNSETVNETHDRSZ(), &hdr)
+    })?;
+    // SAFETY: TUNSETOFFLOAD takes its flags by value; the fd is ours.
+    setup("the offloads", unsafe {
+        ioctl_with_val(&file, TUNSETOFFLOAD(), 0)
+    })?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifreq_has_the_kernels_layout_and_the_ioctl_numbers_are_the_uapi_ones() {
+        assert_eq!(std::mem::size_of::<IfReq>(), 40);
+        assert_eq!(std::mem::offset_of!(IfReq, flags), 16);
+        // include/uapi/linux/if_tun.h: _IOW('T', 202 / 208 / 216, int / unsigned int). The
+        // direction bits are the arch's (vmm-sys-util's _IOC_WRITE); type, number and size are
+        // the same everywhere.
+        for (n, nr) in [
+            (TUNSETIFF(), 202),
+            (TUNSETOFFLOAD(), 208),
+            (TUNSETVNETHDRSZ(), 216),
+        ] {
+            assert_eq!(n & 0xffff, (u64::from(b'T') << 8) | nr, "{n:#x}");
+            assert_eq!((n >> 16) & 0x1fff, 4, "{n:#x}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked_as_linux_does() {
+        for good in ["tap0", "tetra-net.1", "a", "fifteen-chars-x"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "sixteen-chars-xy",
+            "t\0",
+        ] {
+            let e = check_name(bad).unwrap_err();
+            assert!(e.to_string().contains("TAP interface name"), "{bad}: {e}");
+        }
+    }
+}
