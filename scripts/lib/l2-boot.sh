@@ -14,7 +14,9 @@
 # run also needs every module loaded, the virtio-rng device (id 4) on the guest's virtio bus and
 # 64 bytes read from its /dev/hwrng, the disk (id 2) read (its first line) and written (the
 # guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and the network card
-# (id 1) up with at least one of 3 pings to 10.0.2.1 answered.
+# (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and LANE_L2_NET_MIB MiB (default
+# 16) of random bytes carried each way over TCP with matching MD5s: the guest fetches this host's
+# file over HTTP (busybox httpd on :8080), then serves its own, which this host fetches.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -32,6 +34,7 @@ L2_TIMEOUT=${LANE_L2_TIMEOUT:-300}
 L2_MEM=${LANE_L2_MEM:-256}
 L2_APPEND=${LANE_L2_APPEND:-}
 L2_SHOW=${LANE_L2_SHOW:-0}
+NET_MIB=${LANE_L2_NET_MIB:-16}
 MARKER="TETRA-L2: init reached"
 
 # field KEY FILE: the value after "TETRA-L2: KEY=" in the guest's log (first occurrence).
@@ -58,19 +61,36 @@ virtio_reason() {
 		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
 		echo "no ping from the guest (10.0.2.15) to the host's TAP interface (10.0.2.1) was answered (ping=$(field ping "$1"), eth0: $(field eth0 "$1"))"
+	elif [ "$(field down-md5 "$1")" != "$(md5 /tmp/www/blob)" ]; then
+		echo "the guest's copy of this host's $NET_MIB MiB has MD5 '$(field down-md5 "$1")', not $(md5 /tmp/www/blob)"
+	elif [ ! -s /tmp/l2-up.bin ]; then
+		echo "this host could not fetch the guest's $NET_MIB MiB (up-md5=$(field up-md5 "$1"))"
+	elif [ "$(field up-md5 "$1")" != "$(md5 /tmp/l2-up.bin)" ]; then
+		echo "this host's copy of the guest's $NET_MIB MiB has MD5 $(md5 /tmp/l2-up.bin), the guest's is '$(field up-md5 "$1")'"
 	fi
 }
 
+md5() { md5sum "$1" | cut -d' ' -f1; }
+
 # tap_up NAME: gives the TAP interface NAME the address 10.0.2.1/24 and brings it up as soon as
-# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most.
+# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most; then
+# fetches the guest's file once it serves it (for 300 s at most) into /tmp/l2-up.bin and tells
+# the guest it is done (a connection to its port 5002).
 tap_up() {
 	i=0
-	while [ $i -lt 600 ]; do
-		if [ -e "/sys/class/net/$1" ]; then
-			ip addr add 10.0.2.1/24 dev "$1" && ip link set "$1" up
+	while [ $i -lt 600 ] && [ ! -e "/sys/class/net/$1" ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	ip addr add 10.0.2.1/24 dev "$1" && ip link set "$1" up || return
+	i=0
+	while [ $i -lt 300 ]; do
+		if wget -q -T 30 -O /tmp/l2-up.bin http://10.0.2.15:8080/blob 2>/dev/null; then
+			echo done | nc 10.0.2.15 5002 >/dev/null 2>&1
 			return
 		fi
-		sleep 0.1
+		rm -f /tmp/l2-up.bin
+		sleep 1
 		i=$((i + 1))
 	done
 }
@@ -81,15 +101,20 @@ boot() {
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
 	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1"
-	devices= initrd=/l2/initrd.cpio img=
+	devices= initrd=/l2/initrd.cpio img= tap_pid=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
 		img="/tmp/l2-$name.img"
 		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
 		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
 		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0"
+		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
+		rm -rf /tmp/www /tmp/l2-up.bin && mkdir -p /tmp/www
+		dd if=/dev/urandom of=/tmp/www/blob bs=1048576 count="$NET_MIB" 2>/dev/null
+		httpd -p 8080 -h /tmp/www
 		tap_up tetra0 &
+		tap_pid=$!
 	fi
 	cmdline="$cmdline $L2_APPEND"
 	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $devices${devices:+ }--cmdline '$cmdline'"
@@ -122,7 +147,12 @@ boot() {
 	elif ! grep -q 'reboot: Power down' "$log"; then
 		reason="tetra exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
-	[ -z "$img" ] || rm -f "$img"
+	if [ -n "$img" ]; then
+		rm -f "$img"
+		pkill -f 'httpd -p 8080' 2>/dev/null
+		kill "$tap_pid" 2>/dev/null
+		wait "$tap_pid" 2>/dev/null
+	fi
 	status=PASS
 	[ -z "$reason" ] || status=FAIL
 	irq4=$(field irq4 "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')

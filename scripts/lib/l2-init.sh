@@ -30,6 +30,10 @@
 #   TETRA-L2: disk-out=<dd's status writing TETRA-DISK-OUT at 1 MiB of /dev/vda, synced>
 #   TETRA-L2: eth0=<eth0's address line once configured as 10.0.2.15/24>
 #   TETRA-L2: ping=<replies to 3 pings of 10.0.2.1 (the host's TAP interface)>
+#   TETRA-L2: down-md5=<MD5 of the l2netmib MiB fetched from http://10.0.2.1:8080/blob>
+#   TETRA-L2: down-s=<guest seconds the fetch took>
+#   TETRA-L2: up-md5=<MD5 of the l2netmib MiB of random bytes it then serves on :8080>
+#   TETRA-L2: up-done=<1 once the host said it fetched them (port 5002), 0 after 300 s>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
@@ -88,6 +92,23 @@ if [ "${l2virtio:-}" = 1 ]; then
 		got=$($bb ping -c 3 -W 3 10.0.2.1 2>&1 | $bb sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 	fi
 	echo "TETRA-L2: ping=$got"
+	if [ -n "$got" ] && [ "$got" != 0 ] && [ -n "${l2netmib:-}" ]; then
+		read -r t0 _ </proc/uptime
+		$bb wget -q -O /tmp/down.bin http://10.0.2.1:8080/blob
+		read -r t1 _ </proc/uptime
+		echo "TETRA-L2: down-md5=$($bb md5sum /tmp/down.bin | $bb cut -d' ' -f1)"
+		echo "TETRA-L2: down-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+		$bb rm -f /tmp/down.bin
+		$bb mkdir -p /www
+		$bb dd if=/dev/urandom of=/www/blob bs=1048576 count="$l2netmib" 2>/dev/null
+		echo "TETRA-L2: up-md5=$($bb md5sum /www/blob | $bb cut -d' ' -f1)"
+		$bb httpd -p 8080 -h /www
+		if $bb timeout 300 $bb nc -l -p 5002 >/dev/null; then
+			echo "TETRA-L2: up-done=1"
+		else
+			echo "TETRA-L2: up-done=0"
+		fi
+	fi
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
 			$bb tail -n 20 | $bb sed 's/^/TETRA-L2: virtio-dmesg=/'
