@@ -203,6 +203,16 @@ pub struct Vmm<A: Arch> {
     state: VmState,
     /// The lazy check of the memory file a restored VM runs on.
     memory_check: Option<crate::snapshot::verify::MemoryCheck>,
+    /// The disk images, for the lock hand-off of a migration on one host.
+    disks: Vec<Arc<crate::devices::virtio::block::Disk>>,
+}
+
+/// [`Origin`] without its data.
+#[derive(Clone, Copy)]
+enum OriginKind {
+    Boot,
+    Restore,
+    Incoming,
 }
 
 /// Where a VM's memory and state come from.
@@ -223,6 +233,23 @@ pub const PAUSE_LIMIT: Duration = Duration::from_secs(10);
 pub use crate::config::MAX_CPUS;
 
 impl<A: Arch> Vmm<A> {
+    /// Lets every disk image's lock go: a migration's source, paused for good, hands the images
+    /// to its destination.
+    pub(crate) fn release_disk_locks(&self) {
+        for d in &self.disks {
+            d.release_lock();
+        }
+    }
+
+    /// Takes every disk image's lock, waiting `wait` at most for each (a migration's
+    /// destination at the hand-off; a source whose migration failed after it let them go).
+    pub(crate) fn take_disk_locks(
+        &self,
+        wait: Duration,
+    ) -> Result<(), crate::devices::virtio::block::DiskError> {
+        self.disks.iter().try_for_each(|d| d.take_lock(wait))
+    }
+
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
     pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
         Self::build(config, options, Origin::Boot)
@@ -239,6 +266,11 @@ impl<A: Arch> Vmm<A> {
         config
             .check_limits()
             .map_err(|e| VmmError::Config(e.to_string()))?;
+        let origin_kind = match &origin {
+            Origin::Boot => OriginKind::Boot,
+            Origin::Restore(_) => OriginKind::Restore,
+            Origin::Incoming => OriginKind::Incoming,
+        };
         let (boot, restored) = match origin {
             Origin::Boot => (true, None),
             Origin::Restore(map) => (false, Some(map)),
@@ -255,10 +287,16 @@ impl<A: Arch> Vmm<A> {
         // The disk images are the user's input too: opened and locked before anything else.
         // The configuration then records them absolute, so that a snapshot or a migration finds
         // them from any directory.
-        let backends = crate::devices::virtio::Backends::open(&config.virtio)?;
+        // A migration's destination may find its images locked by the source on this host: it
+        // takes the locks at the hand-off, before it says READY.
+        let backends = crate::devices::virtio::Backends::open(
+            &config.virtio,
+            matches!(origin_kind, OriginKind::Incoming),
+        )?;
         for (c, d) in config.virtio.disks.iter_mut().zip(backends.disks()) {
             c.path = d.path().to_path_buf();
         }
+        let disks = backends.shared_disks();
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
             source: std::io::Error::from_raw_os_error(e.errno()),
@@ -390,6 +428,7 @@ impl<A: Arch> Vmm<A> {
             events,
             state: VmState::Created,
             memory_check: None,
+            disks,
         })
     }
 

@@ -2,8 +2,9 @@
 //! TCP on loopback, ends with identical memory and goes on; every fault (the destination gone in
 //! each phase, the link cut mid-round, a corrupt or truncated stream, a whole frame removed,
 //! duplicated or reordered: issue 17, defect 3) leaves the source running with nothing lost, and
-//! the destination refuses before READY and never starts. A peer of the older protocol is refused
-//! at HELLO, both ways.
+//! the destination refuses before READY and never starts, and the source holds its disk image's
+//! lock again. A read-write disk image and a TAP interface are handed over on one host. A peer of
+//! the older protocol is refused at HELLO, both ways.
 
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
@@ -13,6 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion};
+use vmm_core::config::{DiskConfig, NetConfig, VirtioConfig};
 use vmm_core::console::ConsoleSink;
 use vmm_core::migration::frame::{self, Kind};
 use vmm_core::migration::{MigrateOptions, MigrationError, Phase, Progress};
@@ -56,7 +58,21 @@ fn destination(uri: String) -> (Incoming, Option<u16>) {
 /// checks the result: identical memory, and a destination that goes on sweeping and agrees with
 /// every page.
 fn migrate_ok(g: &'static Guest, listen_uri: &str, tcp: bool) -> Result<(), String> {
-    let mut src = TestVm::<HostArch>::new(g.config(1, 32))?;
+    migrate_with(g, listen_uri, tcp, VirtioConfig::default(), &mut |_| Ok(()))
+}
+
+/// [`migrate_ok`] for a VM with the virtio devices `virtio`; `at_destination` checks the
+/// destination VM before it starts (the source has handed the guest over).
+fn migrate_with(
+    g: &'static Guest,
+    listen_uri: &str,
+    tcp: bool,
+    virtio: VirtioConfig,
+    at_destination: &mut dyn FnMut(&Vmm<HostArch>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut config = g.config(1, 32);
+    config.virtio = virtio;
+    let mut src = TestVm::<HostArch>::new(config)?;
     src.vmm.start().map_err(|e| chain(&e))?;
     src.wait_for("sweep 100\n")?;
     let (dst, port) = destination(listen_uri.to_string());
@@ -76,6 +92,7 @@ fn migrate_ok(g: &'static Guest, listen_uri: &str, tcp: bool) -> Result<(), Stri
         || "source not marked migrated".into(),
     )?;
     let (dvm, dbuf) = dst.join().unwrap()?;
+    at_destination(&dvm)?;
     check(checksum(&src.vmm) == checksum(&dvm), || {
         "memory differs between source and destination".into()
     })?;
@@ -125,6 +142,63 @@ pub fn register(s: &mut Suite) {
     s.kvm("migration::over_tcp_on_loopback", move || {
         migrate_ok(g, "tcp:127.0.0.1:0", true)
     });
+    s.kvm(
+        "migration::hands_a_read_write_disk_over_on_one_host",
+        move || {
+            let dir = Scratch::new("mig-disk");
+            let img = dir.0.join("disk.img");
+            std::fs::write(&img, vec![0u8; 1 << 20]).map_err(|e| e.to_string())?;
+            let virtio = VirtioConfig {
+                disks: vec![DiskConfig::new(&img)],
+                ..VirtioConfig::default()
+            };
+            // The source holds the image's lock until the hand-off, the destination after it.
+            migrate_with(
+                g,
+                &format!("unix:{}", dir.0.join("m.sock").display()),
+                false,
+                virtio,
+                &mut |_| {
+                    let f = std::fs::File::open(&img).map_err(|e| e.to_string())?;
+                    check(
+                        matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+                        || "nobody holds the image's lock after the migration".into(),
+                    )
+                },
+            )
+        },
+    );
+    // A TAP interface: as root (or with CAP_NET_ADMIN) tetra makes it; the destination attaches
+    // a second queue of it while the source still holds the first.
+    let tap = format!("tetramig{}", std::process::id() % 10_000);
+    match vmm_core::devices::virtio::net::tap::open(&tap) {
+        Err(e) => s.skip(
+            "migration::hands_a_tap_over_on_one_host",
+            "kvm",
+            format!("cannot make a TAP interface here: {}", chain(&e)),
+        ),
+        Ok(probe) => {
+            drop(probe);
+            s.kvm("migration::hands_a_tap_over_on_one_host", move || {
+                let dir = Scratch::new("mig-tap");
+                let virtio = VirtioConfig {
+                    nets: vec![NetConfig::new(tap.clone(), 0)],
+                    ..VirtioConfig::default()
+                };
+                migrate_with(
+                    g,
+                    &format!("unix:{}", dir.0.join("m.sock").display()),
+                    false,
+                    virtio,
+                    &mut |d| {
+                        check(d.config().virtio.nets[0].tap == tap, || {
+                            format!("{:?}", d.config().virtio.nets)
+                        })
+                    },
+                )
+            });
+        }
+    }
 
     // Each fault, and words the destination's error must hold (it names what is wrong).
     let faults: &[(&str, Fault, &[&str])] = &[
@@ -213,7 +287,13 @@ pub fn register(s: &mut Suite) {
             move || {
                 let dir = Scratch::new(&format!("mig-{name}"));
                 let (front, back) = (dir.0.join("front.sock"), dir.0.join("back.sock"));
-                let mut src = TestVm::<HostArch>::new(g.config(1, 32))?;
+                // With a read-write disk: a source that let its lock go after END takes it back
+                // before the guest runs on.
+                let img = dir.0.join("disk.img");
+                std::fs::write(&img, vec![0u8; 1 << 20]).map_err(|e| e.to_string())?;
+                let mut config = g.config(1, 32);
+                config.virtio.disks = vec![DiskConfig::new(&img)];
+                let mut src = TestVm::<HostArch>::new(config)?;
                 src.vmm.start().map_err(|e| chain(&e))?;
                 src.wait_for("sweep 100\n")?;
                 let (dst, _) = destination(format!("unix:{}", back.display()));
@@ -250,6 +330,11 @@ pub fn register(s: &mut Suite) {
                 check(src.vmm.exit_notifier().reason().is_none(), || {
                     "the source ended".into()
                 })?;
+                let f = std::fs::File::open(&img).map_err(|e| e.to_string())?;
+                check(
+                    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+                    || "the source runs on without its disk image's lock".into(),
+                )?;
                 // Nothing lost: the source goes on and every page still agrees.
                 let swept = src.console().matches("sweep ").count();
                 src.wait_for(&format!("sweep {}00\n", swept + 1))?;

@@ -71,6 +71,9 @@ fn receive<A: Arch>(
     }
     let env = receiver.finish()?;
     vmm.apply_state(&env, "the migration stream")?;
+    // The source let its disk images' locks go after END: on this host they are ours now.
+    vmm.take_disk_locks(super::DISK_LOCK_WAIT)
+        .map_err(|e| protocol(crate::error_chain::chain(&e)))?;
     ch.send(Kind::Ready, &[])?;
     match ch.recv()?.kind {
         Kind::Go => {

@@ -43,6 +43,10 @@ pub mod transport;
 pub use channel::{ChannelError, Summary};
 pub use dest::{Flow, Receiver};
 pub use frame::FrameError;
+
+/// How long either side waits for a disk image's lock at the hand-off (the other side on the
+/// same host lets it go when it fails or finishes).
+pub(crate) const DISK_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub use source::{MigrateOptions, MigrationStats, Phase, Progress};
 pub use transport::{Listener, TransportError, Uri};
 

@@ -3,7 +3,7 @@
 use super::channel::{Channel, ChannelError};
 use super::frame::{FrameError, Kind, MAGIC, VERSION};
 use super::transport::{self, Stream, Uri};
-use super::MigrationError;
+use super::{MigrationError, DISK_LOCK_WAIT};
 use crate::arch::Arch;
 use crate::exit::GuestExit;
 use crate::snapshot::memfile::touched_pages;
@@ -319,7 +319,21 @@ impl<A: Arch> Vmm<A> {
         tx.frame(Kind::State, &state.encode())?;
         let end = tx.ch.sent(tx.pages).encode();
         tx.frame(Kind::End, &end)?;
-        tx.reply(Kind::Ready)?;
+        // The disk images' locks go to the destination (on this host it waits for them before
+        // READY); if it never says READY, they come back before the guest runs on here.
+        self.release_disk_locks();
+        if let Err(e) = tx.reply(Kind::Ready) {
+            if let Err(lock) = self.take_disk_locks(DISK_LOCK_WAIT) {
+                // Running on without the lock could let two writers at the image: stay paused.
+                *paused_here = false;
+                return Err(MigrationError::Protocol(format!(
+                    "{}; and the VM stays paused: {}",
+                    crate::error_chain::chain(&e),
+                    crate::error_chain::chain(&lock)
+                )));
+            }
+            return Err(e);
+        }
         tx.frame(Kind::Go, &[])?;
         if let Err(e) = tx.reply(Kind::Started) {
             // GO may or may not have arrived: resuming here could run the guest twice, ending

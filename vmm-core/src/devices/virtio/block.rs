@@ -117,6 +117,16 @@ pub struct Block {
 impl Block {
     /// Opens and locks the image `config` names.
     pub fn open(config: &DiskConfig) -> Result<Self, DiskError> {
+        Self::open_with(config, false)
+    }
+
+    /// Opens the image `config` names, its lock deferred when another process holds it
+    /// ([`Disk::open_deferred`]).
+    pub fn open_deferred(config: &DiskConfig) -> Result<Self, DiskError> {
+        Self::open_with(config, true)
+    }
+
+    fn open_with(config: &DiskConfig, defer: bool) -> Result<Self, DiskError> {
         let mut id = [0u8; VIRTIO_BLK_ID_BYTES as usize];
         if let Some(s) = &config.id {
             let b = s.as_bytes();
@@ -128,7 +138,11 @@ impl Block {
             }
             id[..b.len()].copy_from_slice(b);
         }
-        let disk = Disk::open(config)?;
+        let disk = if defer {
+            Disk::open_deferred(config)?
+        } else {
+            Disk::open(config)?
+        };
         Ok(Block {
             config: config_space(disk.sectors()),
             disk: Arc::new(disk),
@@ -139,6 +153,11 @@ impl Block {
     /// The image.
     pub fn disk(&self) -> &Disk {
         &self.disk
+    }
+
+    /// The image, shared (for the VM's lock hand-off).
+    pub fn shared_disk(&self) -> Arc<Disk> {
+        self.disk.clone()
     }
 }
 

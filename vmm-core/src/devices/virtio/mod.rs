@@ -91,10 +91,17 @@ impl Backends {
     /// Opens what `config` asks for: every disk image, in order (the first that cannot be
     /// opened or locked is the error; the ones opened before it are closed again), then every
     /// TAP interface. An image locked by one of this VM's own disks is named as given twice.
-    pub fn open(config: &VirtioConfig) -> Result<Self, BackendError> {
+    /// With `defer_locks` (a migration's destination), an image another process holds locked is
+    /// opened without its lock, taken later at the hand-off.
+    pub fn open(config: &VirtioConfig, defer_locks: bool) -> Result<Self, BackendError> {
         let mut disks: Vec<block::Block> = Vec::with_capacity(config.disks.len());
         for c in &config.disks {
-            match block::Block::open(c) {
+            let opened = if defer_locks {
+                block::Block::open_deferred(c)
+            } else {
+                block::Block::open(c)
+            };
+            match opened {
                 Ok(b) => disks.push(b),
                 Err(block::DiskError::Locked { path }) => {
                     return Err(match disks.iter().find(|b| b.disk().is(&c.path)) {
@@ -125,6 +132,11 @@ impl Backends {
     /// The open disks, in order.
     pub fn disks(&self) -> impl Iterator<Item = &block::Disk> {
         self.disks.iter().map(block::Block::disk)
+    }
+
+    /// The open disks, shared (the VM keeps them for the lock hand-off of a migration).
+    pub fn shared_disks(&self) -> Vec<Arc<block::Disk>> {
+        self.disks.iter().map(block::Block::shared_disk).collect()
     }
 }
 

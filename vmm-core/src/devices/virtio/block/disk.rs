@@ -8,6 +8,10 @@
 //! for read-write, `try_lock_shared` for read-only, both `LOCK_NB`): two VMs can share an image
 //! read-only, never read-write. The file is opened `O_CLOEXEC` (std always adds it; it is spelled
 //! out here too), so a child process never inherits the image or its lock.
+//!
+//! A migration's destination on the same host opens the image while its source still holds the
+//! lock: it opens it [deferred](Disk::open_deferred) and takes the lock at the hand-off
+//! ([`Disk::take_lock`]), after the source, paused for good, let it go ([`Disk::release_lock`]).
 
 use crate::config::DiskConfig;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -15,6 +19,8 @@ use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// The sector size of virtio-blk requests and of the capacity (always 512, whatever the image's
 /// own block size).
@@ -104,6 +110,8 @@ pub struct Disk {
     path: PathBuf,
     read_only: bool,
     sectors: u64,
+    /// Whether this process holds the image's lock.
+    locked: AtomicBool,
 }
 
 fn clear_nonblock(file: &File) -> io::Result<()> {
@@ -124,6 +132,17 @@ fn clear_nonblock(file: &File) -> io::Result<()> {
 impl Disk {
     /// Opens and locks the image `config` names.
     pub fn open(config: &DiskConfig) -> Result<Disk, DiskError> {
+        Self::open_with(config, false)
+    }
+
+    /// Opens the image `config` names and locks it if it can: a lock another process holds is
+    /// left to [`Disk::take_lock`] (a migration's destination, whose source on the same host
+    /// holds it until the hand-off). Every other check is as [`Disk::open`]'s.
+    pub fn open_deferred(config: &DiskConfig) -> Result<Disk, DiskError> {
+        Self::open_with(config, true)
+    }
+
+    fn open_with(config: &DiskConfig, defer: bool) -> Result<Disk, DiskError> {
         let name = config.path.display().to_string();
         if config.path.to_str().is_none() {
             return Err(DiskError::NotUtf8 { path: name });
@@ -150,11 +169,12 @@ impl Disk {
         } else {
             file.try_lock()
         };
-        match locked {
-            Ok(()) => {}
+        let locked = match locked {
+            Ok(()) => true,
+            Err(TryLockError::WouldBlock) if defer => false,
             Err(TryLockError::WouldBlock) => return Err(DiskError::Locked { path: name }),
             Err(TryLockError::Error(source)) => return Err(DiskError::Lock { path: name, source }),
-        }
+        };
         // A block device's metadata says 0 bytes; its end says how large it is.
         let size = (&file).seek(SeekFrom::End(0)).map_err(open_err)?;
         if !size.is_multiple_of(SECTOR) {
@@ -167,7 +187,57 @@ impl Disk {
             path,
             read_only: config.read_only,
             sectors: size / SECTOR,
+            locked: AtomicBool::new(locked),
         })
+    }
+
+    /// Whether this process holds the image's lock.
+    pub fn locked(&self) -> bool {
+        self.locked.load(Ordering::SeqCst)
+    }
+
+    /// Lets the lock go (a migration's source, paused for good, hands the image over).
+    pub fn release_lock(&self) {
+        if self.locked.swap(false, Ordering::SeqCst) {
+            // An unlock of a lock held cannot fail but for a bad descriptor.
+            let _ = self.file.unlock();
+        }
+    }
+
+    /// Takes the lock (exclusive, or shared for a read-only image), trying every 10 ms for
+    /// `wait` at most while another process holds it.
+    pub fn take_lock(&self, wait: Duration) -> Result<(), DiskError> {
+        if self.locked() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let r = if self.read_only {
+                self.file.try_lock_shared()
+            } else {
+                self.file.try_lock()
+            };
+            match r {
+                Ok(()) => {
+                    self.locked.store(true, Ordering::SeqCst);
+                    return Ok(());
+                }
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(DiskError::Locked {
+                        path: self.name.clone(),
+                    })
+                }
+                Err(TryLockError::Error(source)) => {
+                    return Err(DiskError::Lock {
+                        path: self.name.clone(),
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     /// The image's size in sectors.

@@ -634,10 +634,13 @@ fn one_image_twice_in_a_vm_is_named_as_such() {
     let link = img.dir.join("link.img");
     std::os::unix::fs::symlink(&img.path, &link).unwrap();
     let twice = |a: DiskConfig, b: DiskConfig| {
-        Backends::open(&VirtioConfig {
-            disks: vec![a, b],
-            ..VirtioConfig::default()
-        })
+        Backends::open(
+            &VirtioConfig {
+                disks: vec![a, b],
+                ..VirtioConfig::default()
+            },
+            false,
+        )
     };
     let e = twice(img.config(false), DiskConfig::new(&link))
         .err()
@@ -662,4 +665,36 @@ fn one_image_twice_in_a_vm_is_named_as_such() {
         matches!(e, BackendError::Disk(DiskError::Locked { .. })),
         "{e}"
     );
+}
+
+#[test]
+fn a_deferred_lock_is_handed_over() {
+    let img = Img::new(8);
+    let source = Disk::open(&img.config(false)).unwrap();
+    assert!(source.locked());
+    // The destination opens the image while the source holds it, without the lock.
+    let dest = Disk::open_deferred(&img.config(false)).unwrap();
+    assert!(!dest.locked());
+    let e = dest
+        .take_lock(std::time::Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(e, DiskError::Locked { .. }), "{e}");
+    // The hand-off: the source lets go, the destination takes it, the source cannot again.
+    source.release_lock();
+    assert!(!source.locked());
+    dest.take_lock(std::time::Duration::from_millis(50))
+        .unwrap();
+    assert!(dest.locked());
+    assert!(source
+        .take_lock(std::time::Duration::from_millis(30))
+        .is_err());
+    assert!(
+        Disk::open(&img.config(true)).is_err(),
+        "a reader still waits for the writer"
+    );
+    // A plain open still refuses a locked image.
+    assert!(matches!(
+        Disk::open(&img.config(false)),
+        Err(DiskError::Locked { .. })
+    ));
 }

@@ -92,17 +92,36 @@ pub fn check_name(name: &str) -> Result<(), TapError> {
 
 /// Attaches to the TAP interface `name` (creating it if this process may): frames with the
 /// virtio-net header, no offloads, non-blocking.
+///
+/// As a queue of a multi-queue interface where it can (`IFF_MULTI_QUEUE`: one tetra makes it so,
+/// and `ip tuntap add NAME mode tap multi_queue` does): a migration's destination on the same
+/// host then attaches while its source still holds its own queue. An interface made without it
+/// is attached as it is.
 pub fn open(name: &str) -> Result<File, TapError> {
     check_name(name)?;
+    match attach(name, true) {
+        Err(TapError::Attach { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {
+            attach(name, false)
+        }
+        r => r,
+    }
+}
+
+fn attach(name: &str, multi_queue: bool) -> Result<File, TapError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open("/dev/net/tun")
         .map_err(TapError::Open)?;
+    let mq = if multi_queue {
+        libc::IFF_MULTI_QUEUE
+    } else {
+        0
+    };
     let mut req = IfReq {
         name: [0; 16],
-        flags: (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as i16,
+        flags: (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR | mq) as i16,
         _pad: [0; 22],
     };
     req.name[..name.len()].copy_from_slice(name.as_bytes());
