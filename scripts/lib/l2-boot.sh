@@ -16,7 +16,8 @@
 # guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and the network card
 # (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and LANE_L2_NET_MIB MiB (default
 # 16) of random bytes carried each way over TCP with matching MD5s: the guest fetches this host's
-# file over HTTP (busybox httpd on :8080), then serves its own, which this host fetches.
+# file over HTTP (busybox httpd on :8080), then serves its own, which this host fetches (and then
+# serves a file "done" that the guest waits for).
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -61,8 +62,8 @@ virtio_reason() {
 		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
 		echo "no ping from the guest (10.0.2.15) to the host's TAP interface (10.0.2.1) was answered (ping=$(field ping "$1"), eth0: $(field eth0 "$1"))"
-	elif [ "$(field down-md5 "$1")" != "$(md5 /tmp/www/blob)" ]; then
-		echo "the guest's copy of this host's $NET_MIB MiB has MD5 '$(field down-md5 "$1")', not $(md5 /tmp/www/blob)"
+	elif [ "$(field down-md5 "$1")" != "$(md5 "$WWW/blob")" ]; then
+		echo "the guest's copy of this host's $NET_MIB MiB has MD5 '$(field down-md5 "$1")', not $(md5 "$WWW/blob")"
 	elif [ ! -s /tmp/l2-up.bin ]; then
 		echo "this host could not fetch the guest's $NET_MIB MiB (up-md5=$(field up-md5 "$1"))"
 	elif [ "$(field up-md5 "$1")" != "$(md5 /tmp/l2-up.bin)" ]; then
@@ -75,7 +76,7 @@ md5() { md5sum "$1" | cut -d' ' -f1; }
 # tap_up NAME: gives the TAP interface NAME the address 10.0.2.1/24 and brings it up as soon as
 # tetra made it (tetra runs as root here: it creates the interface), for 60 s at most; then
 # fetches the guest's file once it serves it (for 300 s at most) into /tmp/l2-up.bin and tells
-# the guest it is done (a connection to its port 5002).
+# the guest it is done (the file "done" appears beside this host's blob).
 tap_up() {
 	i=0
 	while [ $i -lt 600 ] && [ ! -e "/sys/class/net/$1" ]; do
@@ -86,7 +87,7 @@ tap_up() {
 	i=0
 	while [ $i -lt 300 ]; do
 		if wget -q -T 30 -O /tmp/l2-up.bin http://10.0.2.15:8080/blob 2>/dev/null; then
-			echo done | nc 10.0.2.15 5002 >/dev/null 2>&1
+			echo done >"$WWW/done"
 			return
 		fi
 		rm -f /tmp/l2-up.bin
@@ -101,7 +102,7 @@ boot() {
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
 	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1"
-	devices= initrd=/l2/initrd.cpio img= tap_pid=
+	devices= initrd=/l2/initrd.cpio img= tap_pid= httpd_pid=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
 		img="/tmp/l2-$name.img"
@@ -110,9 +111,11 @@ boot() {
 		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0"
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
-		rm -rf /tmp/www /tmp/l2-up.bin && mkdir -p /tmp/www
-		dd if=/dev/urandom of=/tmp/www/blob bs=1048576 count="$NET_MIB" 2>/dev/null
-		httpd -p 8080 -h /tmp/www
+		WWW=/tmp/www-$name
+		rm -rf "$WWW" /tmp/l2-up.bin && mkdir -p "$WWW"
+		dd if=/dev/urandom of="$WWW/blob" bs=1048576 count="$NET_MIB" 2>/dev/null
+		httpd -f -p 8080 -h "$WWW" &
+		httpd_pid=$!
 		tap_up tetra0 &
 		tap_pid=$!
 	fi
@@ -149,9 +152,8 @@ boot() {
 	fi
 	if [ -n "$img" ]; then
 		rm -f "$img"
-		pkill -f 'httpd -p 8080' 2>/dev/null
-		kill "$tap_pid" 2>/dev/null
-		wait "$tap_pid" 2>/dev/null
+		kill "$tap_pid" "$httpd_pid" 2>/dev/null
+		wait "$tap_pid" "$httpd_pid" 2>/dev/null
 	fi
 	status=PASS
 	[ -z "$reason" ] || status=FAIL

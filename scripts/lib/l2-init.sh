@@ -33,7 +33,7 @@
 #   TETRA-L2: down-md5=<MD5 of the l2netmib MiB fetched from http://10.0.2.1:8080/blob>
 #   TETRA-L2: down-s=<guest seconds the fetch took>
 #   TETRA-L2: up-md5=<MD5 of the l2netmib MiB of random bytes it then serves on :8080>
-#   TETRA-L2: up-done=<1 once the host said it fetched them (port 5002), 0 after 300 s>
+#   TETRA-L2: up-done=<1 once the host said it fetched them (its file "done"), 0 after 300 s>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
@@ -103,11 +103,16 @@ if [ "${l2virtio:-}" = 1 ]; then
 		$bb dd if=/dev/urandom of=/www/blob bs=1048576 count="$l2netmib" 2>/dev/null
 		echo "TETRA-L2: up-md5=$($bb md5sum /www/blob | $bb cut -d' ' -f1)"
 		$bb httpd -p 8080 -h /www
-		if $bb timeout 300 $bb nc -l -p 5002 >/dev/null; then
-			echo "TETRA-L2: up-done=1"
-		else
-			echo "TETRA-L2: up-done=0"
-		fi
+		done=0 i=0
+		while [ $i -lt 300 ]; do
+			if $bb wget -q -O /dev/null http://10.0.2.1:8080/done 2>/dev/null; then
+				done=1
+				break
+			fi
+			$bb sleep 1
+			i=$((i + 1))
+		done
+		echo "TETRA-L2: up-done=$done"
 	fi
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
