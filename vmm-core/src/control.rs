@@ -399,7 +399,10 @@ mod tests {
             .pop_front()
             .expect("the request arrived");
         assert_eq!(r, Request::Status);
-        assert!(took < Duration::from_millis(100), "{took:?}");
+        // A server that waited on the idle or half-written connections would answer only once
+        // their deadline passed; anything well under it is not such a stall (this is not a
+        // speed check: the machine may be loaded, e.g. under qemu-user).
+        assert!(took < REQUEST_DEADLINE / 2, "{took:?}");
         reply.ok("running");
         let mut answer = String::new();
         BufReader::new(&c).read_line(&mut answer).unwrap();
