@@ -16,8 +16,8 @@
 # guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and the network card
 # (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and LANE_L2_NET_MIB MiB (default
 # 16) of random bytes carried each way over TCP with matching MD5s: the guest fetches this host's
-# file over HTTP (busybox httpd on :8080), then serves its own, which this host fetches (and then
-# serves a file "done" that the guest waits for).
+# file over HTTP (busybox httpd on :8080), then POSTs its own (base64, as busybox wget sends a
+# post file as a C string) to this host's CGI, which stores it in /tmp/l2-up.bin.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -65,7 +65,7 @@ virtio_reason() {
 	elif [ "$(field down-md5 "$1")" != "$(md5 "$WWW/blob")" ]; then
 		echo "the guest's copy of this host's $NET_MIB MiB has MD5 '$(field down-md5 "$1")', not $(md5 "$WWW/blob")"
 	elif [ ! -s /tmp/l2-up.bin ]; then
-		echo "this host could not fetch the guest's $NET_MIB MiB (up-md5=$(field up-md5 "$1"))"
+		echo "this host received none of the guest's $NET_MIB MiB (up-md5=$(field up-md5 "$1"), up=$(field up "$1"))"
 	elif [ "$(field up-md5 "$1")" != "$(md5 /tmp/l2-up.bin)" ]; then
 		echo "this host's copy of the guest's $NET_MIB MiB has MD5 $(md5 /tmp/l2-up.bin), the guest's is '$(field up-md5 "$1")'"
 	fi
@@ -74,26 +74,27 @@ virtio_reason() {
 md5() { md5sum "$1" | cut -d' ' -f1; }
 
 # tap_up NAME: gives the TAP interface NAME the address 10.0.2.1/24 and brings it up as soon as
-# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most; then
-# fetches the guest's file once it serves it (for 300 s at most) into /tmp/l2-up.bin and tells
-# the guest it is done (the file "done" appears beside this host's blob).
+# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most.
 tap_up() {
 	i=0
 	while [ $i -lt 600 ] && [ ! -e "/sys/class/net/$1" ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	ip addr add 10.0.2.1/24 dev "$1" && ip link set "$1" up || return
-	i=0
-	while [ $i -lt 300 ]; do
-		if wget -q -T 30 -O /tmp/l2-up.bin http://10.0.2.15:8080/blob 2>/dev/null; then
-			echo done >"$WWW/done"
-			return
-		fi
-		rm -f /tmp/l2-up.bin
-		sleep 1
-		i=$((i + 1))
-	done
+	ip addr add 10.0.2.1/24 dev "$1" && ip link set "$1" up
+}
+
+# www DIR: this host's web root: a blob of NET_MIB random MiB for the guest to fetch, and a CGI
+# "up" that stores a POSTed body in /tmp/l2-up.bin and answers with its length.
+www() {
+	rm -rf "$1" /tmp/l2-up.bin && mkdir -p "$1/cgi-bin"
+	dd if=/dev/urandom of="$1/blob" bs=1048576 count="$NET_MIB" 2>/dev/null
+	cat >"$1/cgi-bin/up" <<'CGI'
+#!/bin/busybox sh
+/bin/busybox head -c "$CONTENT_LENGTH" >/tmp/l2-up.bin
+printf 'Content-Type: text/plain\r\n\r\nreceived=%s\n' "$(/bin/busybox wc -c </tmp/l2-up.bin)"
+CGI
+	chmod +x "$1/cgi-bin/up"
 }
 
 # boot NAME KERNEL CPUS KQ VIRTIO: one run, reported as above; returns 0 when it passed.
@@ -112,8 +113,7 @@ boot() {
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
 		WWW=/tmp/www-$name
-		rm -rf "$WWW" /tmp/l2-up.bin && mkdir -p "$WWW"
-		dd if=/dev/urandom of="$WWW/blob" bs=1048576 count="$NET_MIB" 2>/dev/null
+		www "$WWW"
 		httpd -f -p 8080 -h "$WWW" &
 		httpd_pid=$!
 		tap_up tetra0 &

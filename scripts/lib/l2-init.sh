@@ -32,8 +32,10 @@
 #   TETRA-L2: ping=<replies to 3 pings of 10.0.2.1 (the host's TAP interface)>
 #   TETRA-L2: down-md5=<MD5 of the l2netmib MiB fetched from http://10.0.2.1:8080/blob>
 #   TETRA-L2: down-s=<guest seconds the fetch took>
-#   TETRA-L2: up-md5=<MD5 of the l2netmib MiB of random bytes it then serves on :8080>
-#   TETRA-L2: up-done=<1 once the host said it fetched them (its file "done"), 0 after 300 s>
+#   TETRA-L2: up-md5=<MD5 of l2netmib MiB of random bytes in base64, which it then POSTs to
+#                     http://10.0.2.1:8080/cgi-bin/up>
+#   TETRA-L2: up=<the host's answer, received=<bytes>, or wget's error>
+#   TETRA-L2: up-s=<guest seconds the upload took>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
@@ -99,20 +101,14 @@ if [ "${l2virtio:-}" = 1 ]; then
 		echo "TETRA-L2: down-md5=$($bb md5sum /tmp/down.bin | $bb cut -d' ' -f1)"
 		echo "TETRA-L2: down-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
 		$bb rm -f /tmp/down.bin
-		$bb mkdir -p /www
-		$bb dd if=/dev/urandom of=/www/blob bs=1048576 count="$l2netmib" 2>/dev/null
-		echo "TETRA-L2: up-md5=$($bb md5sum /www/blob | $bb cut -d' ' -f1)"
-		$bb httpd -p 8080 -h /www
-		done=0 i=0
-		while [ $i -lt 300 ]; do
-			if $bb wget -q -O /dev/null http://10.0.2.1:8080/done 2>/dev/null; then
-				done=1
-				break
-			fi
-			$bb sleep 1
-			i=$((i + 1))
-		done
-		echo "TETRA-L2: up-done=$done"
+		$bb dd if=/dev/urandom bs=1048576 count="$l2netmib" 2>/dev/null | $bb base64 >/tmp/up.b64
+		echo "TETRA-L2: up-md5=$($bb md5sum /tmp/up.b64 | $bb cut -d' ' -f1)"
+		read -r t0 _ </proc/uptime
+		up=$($bb wget -q -O - --post-file /tmp/up.b64 http://10.0.2.1:8080/cgi-bin/up 2>&1)
+		read -r t1 _ </proc/uptime
+		echo "TETRA-L2: up=$(echo "$up" | $bb tr '\n' ' ')"
+		echo "TETRA-L2: up-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+		$bb rm -f /tmp/up.b64
 	fi
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
