@@ -29,6 +29,8 @@ pub enum Command {
         stats: bool,
         /// Serve a control socket here.
         api: Option<PathBuf>,
+        /// `--seccomp`: what a syscall outside a thread's allow-list does.
+        seccomp: vmm_core::sandbox::SeccompMode,
     },
     /// Send one request to a running VM's control socket.
     Ctl {
@@ -125,6 +127,9 @@ Options for run:
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
   --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
                           returns per vCPU to stderr
+  --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,
+                          Sandbox): on (default) kills tetra with SIGSYS on any other syscall,
+                          log lets it through and has the kernel log it, off installs none
 
 Exit status:
   0    the guest powered off or reset, or migrated away; a ctl/migrate request succeeded
@@ -254,6 +259,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     let mut cfg = VmConfig::default();
     let (mut stats, mut api, mut restore, mut incoming) = (false, None, None, None);
     let mut verify = None;
+    let mut seccomp = vmm_core::sandbox::SeccompMode::default();
     let mut booting = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
@@ -323,6 +329,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("incoming") => incoming = Some(uri("--incoming", &value(parser, "--incoming")?)?),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Long("stats") => stats = true,
+            Long("seccomp") => seccomp = value(parser, "--seccomp")?.parse().map_err(Usage)?,
             Short('h') | Long("help") => return Ok(Command::Help),
             other => return Err(Usage(other.unexpected().to_string())),
         }
@@ -357,7 +364,12 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Launch::Boot(Box::new(cfg))
         }
     };
-    Ok(Command::Run { launch, stats, api })
+    Ok(Command::Run {
+        launch,
+        stats,
+        api,
+        seccomp,
+    })
 }
 
 fn parse_ctl(parser: &mut lexopt::Parser) -> Result<Command, Usage> {

@@ -39,8 +39,13 @@ pub fn run<A: Arch>(
             .map_err(Failure::migration)?
         }
     };
-    let mut end = vmm
-        .run(None)
+    // The vCPU threads start first (each under its own filter), then this thread, which serves
+    // the VM until it ends, goes under the main thread's.
+    vmm.start().map_err(Failure::vmm)?;
+    vmm.enter_sandbox().map_err(Failure::vmm)?;
+    let r = vmm.wait(None);
+    vmm.stop();
+    let mut end = r
         .map_err(Failure::vmm)?
         .expect("a run without timeout ends only when the guest does");
     // A guest restored with lazy verification may end before its memory file is checked: the

@@ -136,9 +136,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        cli::Command::Run { launch, stats, api } => {
+        cli::Command::Run {
+            launch,
+            stats,
+            api,
+            seccomp,
+        } => {
+            // The sandbox's test hook: a thread of this kind makes a forbidden syscall right
+            // after its filter is on (README, Sandbox).
+            let seccomp_probe = std::env::var("TETRA_SECCOMP_PROBE")
+                .ok()
+                .and_then(|k| k.parse().ok());
             let options = VmmOptions {
                 api_socket: api,
+                seccomp,
+                seccomp_probe,
                 ..VmmOptions::default()
             };
             let r = host::run(launch, options, stats);

@@ -286,6 +286,10 @@ fn main() {
                 (&["run", "--initrd", &f], "FIFO"),
             ];
             for (args, kind) in cases {
+                // An arch without snapshots refuses --restore before it opens anything.
+                if args[1] == "--restore" && HostArch::SNAPSHOT_MAGIC.is_none() {
+                    continue;
+                }
                 let t = std::time::Instant::now();
                 let out = run(args)?;
                 check(t.elapsed() < std::time::Duration::from_secs(5), || {

@@ -33,22 +33,46 @@ fn powerpc_facts() -> Vec<AbiFact> {
     facts
 }
 
+/// The facts of a target plus its seccomp syscall table (numbers, `AUDIT_ARCH`, socket ioctls).
+fn with(mut facts: Vec<AbiFact>, seccomp: Vec<AbiFact>) -> Vec<AbiFact> {
+    facts.extend(seccomp);
+    facts
+}
+
 #[test]
 fn powerpc64le_uapi() {
-    run(Target::POWERPC64LE, powerpc_facts());
+    run(
+        Target::POWERPC64LE,
+        with(powerpc_facts(), arch_ppc64::seccomp::abi_facts()),
+    );
 }
 
 #[test]
 fn powerpc64_uapi() {
-    run(Target::POWERPC64, powerpc_facts());
+    run(
+        Target::POWERPC64,
+        with(powerpc_facts(), arch_booke::seccomp::abi_facts()),
+    );
 }
 
 #[test]
 fn aarch64_uapi() {
-    run(Target::AARCH64, arch_arm64::regs::abi_facts());
+    run(
+        Target::AARCH64,
+        with(
+            arch_arm64::regs::abi_facts(),
+            arch_arm64::seccomp::abi_facts(),
+        ),
+    );
 }
 
 #[test]
 fn x86_64_uapi() {
-    run(Target::X86_64, arch_x86_64::regs::abi_facts());
+    run(
+        Target::X86_64,
+        with(
+            arch_x86_64::regs::abi_facts(),
+            arch_x86_64::seccomp::abi_facts(),
+        ),
+    );
 }

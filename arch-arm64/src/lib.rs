@@ -22,6 +22,7 @@ pub mod layout;
 pub mod mmu;
 pub mod psci;
 pub mod regs;
+pub mod seccomp;
 pub mod snapshot;
 
 pub use error::Arm64Error;

@@ -31,6 +31,7 @@ pub mod kvm;
 pub mod layout;
 pub mod mmu;
 pub mod regs;
+pub mod seccomp;
 pub mod snapshot;
 #[cfg(test)]
 mod test_util;

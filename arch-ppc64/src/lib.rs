@@ -36,6 +36,7 @@ pub mod machine;
 pub mod mmu;
 pub mod regs;
 pub mod rtas;
+pub mod seccomp;
 pub mod snapshot;
 pub mod vty;
 

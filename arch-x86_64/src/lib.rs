@@ -17,6 +17,7 @@ mod kvm;
 pub mod layout;
 pub mod msrs;
 pub mod regs;
+pub mod seccomp;
 pub mod snapshot;
 
 pub use error::X86Error;

@@ -30,7 +30,7 @@ fn virtio() -> &'static Virtio {
         let image = std::env::temp_dir().join(format!("tetra-fuzz-{}.img", std::process::id()));
         std::fs::write(&image, vec![0u8; 64 << 10]).expect("writing the fuzz disk image");
         Virtio {
-            worker: Arc::new(Worker::spawn().expect("the virtio worker")),
+            worker: Arc::new(Worker::spawn(None).expect("the virtio worker")),
             mem: GuestMemoryAtomic::new(tetra_fuzz::memory(0, 1 << 20)),
             image,
         }

@@ -71,6 +71,7 @@ fn build_ctx<'a, 'b, A: Arch>(c: &'b mut BuildContext<'a, Flushing<A>>) -> Build
 
 impl<A: Arch> Arch for Flushing<A> {
     const NAME: &'static str = A::NAME;
+    const SYSCALLS: &'static vmm_core::sandbox::SyscallTable = A::SYSCALLS;
     type Error = A::Error;
     type Vm = A::Vm;
     type Vcpu = A::Vcpu;

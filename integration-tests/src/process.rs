@@ -13,12 +13,16 @@ pub struct Tetra {
     stdin: Option<ChildStdin>,
     out: Arc<Mutex<Vec<u8>>>,
     err: Arc<Mutex<Vec<u8>>>,
+    /// The threads reading stdout and stderr: they end at the pipes' end of file.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(
+    mut r: impl Read + Send + 'static,
+) -> (Arc<Mutex<Vec<u8>>>, std::thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
@@ -27,7 +31,7 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             b.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    (buf, reader)
 }
 
 impl Tetra {
@@ -51,14 +55,15 @@ impl Tetra {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
-        let out = collect(child.stdout.take().unwrap());
-        let err = collect(child.stderr.take().unwrap());
+        let (out, out_reader) = collect(child.stdout.take().unwrap());
+        let (err, err_reader) = collect(child.stderr.take().unwrap());
         let stdin = child.stdin.take();
         Ok(Tetra {
             child,
             stdin,
             out,
             err,
+            readers: vec![out_reader, err_reader],
         })
     }
 
@@ -119,7 +124,12 @@ impl Tetra {
         let deadline = Instant::now() + crate::run::timeout();
         loop {
             if let Some(st) = self.child.try_wait().map_err(|e| e.to_string())? {
-                std::thread::sleep(Duration::from_millis(20));
+                // Everything it wrote is read once both pipes reach their end (a loaded host can
+                // take longer than any fixed pause to get the last line through).
+                let drained = Instant::now() + Duration::from_secs(5);
+                while !self.readers.iter().all(|r| r.is_finished()) && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
                 return Ok((st, self.stdout(), self.stderr()));
             }
             if Instant::now() > deadline {
@@ -132,6 +142,11 @@ impl Tetra {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process with SIGKILL.

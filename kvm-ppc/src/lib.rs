@@ -32,6 +32,7 @@ pub mod consts;
 pub mod ioctl;
 pub mod one_reg;
 pub mod run;
+pub mod seccomp;
 pub mod sregs;
 pub mod structs;
 

@@ -130,6 +130,9 @@ pub struct ExitContext<'a, A: Arch> {
 pub trait Arch: Sized + 'static {
     /// The arch's name as the CLI spells it (`x86_64`, `arm64`, `ppc64`, `booke`).
     const NAME: &'static str;
+    /// The host ABI the seccomp filters of tetra's threads are built for (the arch crate's
+    /// `seccomp.rs`).
+    const SYSCALLS: &'static crate::sandbox::SyscallTable;
     /// The arch's error type.
     type Error: std::error::Error + Classify + Send + Sync + 'static;
     /// The backend VM.

@@ -32,7 +32,10 @@ impl ConsoleSink {
     /// A writer for this sink.
     pub fn writer(&self) -> ConsoleOut {
         match self {
-            ConsoleSink::Stdout => Box::new(QueuedStdout),
+            ConsoleSink::Stdout => {
+                start_stdout_writer(None);
+                Box::new(QueuedStdout)
+            }
             ConsoleSink::Buffer(b) => Box::new(SharedWriter(b.clone())),
             ConsoleSink::Null => Box::new(io::sink()),
         }
@@ -53,20 +56,30 @@ struct StdoutQueue {
 
 fn stdout_queue() -> &'static StdoutQueue {
     static Q: OnceLock<StdoutQueue> = OnceLock::new();
-    static WRITER: std::sync::Once = std::sync::Once::new();
-    let q = Q.get_or_init(|| StdoutQueue {
+    Q.get_or_init(|| StdoutQueue {
         state: Mutex::new(VecDeque::new()),
         cv: Condvar::new(),
         dropped: AtomicU64::new(0),
-    });
+    })
+}
+
+/// Starts the console-out thread, once per process, under `sandbox`'s console-out filter if any
+/// (the first call decides). A VM whose console goes to stdout starts it while it is built, from
+/// the thread that builds it: never later, from a vCPU thread under its own filter.
+pub fn start_stdout_writer(sandbox: Option<crate::sandbox::Sandbox>) {
+    static WRITER: std::sync::Once = std::sync::Once::new();
     WRITER.call_once(|| {
         // Without the thread, output waits in the queue and is dropped once it is full: the
         // guest still never blocks.
         let _ = std::thread::Builder::new()
             .name("console-out".into())
-            .spawn(|| drain(stdout_queue()));
+            .spawn(move || {
+                if let Some(sb) = sandbox {
+                    sb.enter_or_exit(crate::sandbox::ThreadKind::ConsoleOut);
+                }
+                drain(stdout_queue())
+            });
     });
-    q
 }
 
 /// The console-out thread: writes queued output to fd 1 as it comes.

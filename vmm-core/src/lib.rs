@@ -27,6 +27,7 @@ pub mod hypervisor;
 pub mod memory;
 pub mod migration;
 pub mod regs;
+pub mod sandbox;
 pub mod snapshot;
 mod vcpu;
 pub mod vm;

@@ -361,10 +361,12 @@ pub(crate) struct Shared<A: Arch> {
     pub(crate) exit: ExitNotifier,
     pub(crate) config: VmConfig,
     pub(crate) control: RunControl,
+    pub(crate) sandbox: crate::sandbox::Sandbox,
 }
 
 /// The body of a vCPU thread.
 pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) {
+    sh.sandbox.enter_or_exit(crate::sandbox::ThreadKind::Vcpu);
     let ie = vcpu.immediate_exit_ptr();
     IMMEDIATE_EXIT.with(|c| c.set(ie));
     let ctx = ExitContext::<A> {

@@ -68,6 +68,9 @@ pub enum VmmError {
     /// disk; a TAP interface that cannot be attached).
     #[error(transparent)]
     Backend(#[from] crate::devices::virtio::BackendError),
+    /// A thread's seccomp filter could not be built or installed.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     /// The VM is not in a state that allows the operation.
     #[error("{0}")]
     State(&'static str),
@@ -165,6 +168,13 @@ pub struct VmmOptions {
     pub api_socket: Option<std::path::PathBuf>,
     /// How migrations requested on the control socket run.
     pub migrate: crate::migration::MigrateOptions,
+    /// What a syscall outside a thread's seccomp allow-list does ([`crate::sandbox`]): the
+    /// threads the VM starts (vCPUs, the device worker, the console output, a lazy memory check)
+    /// install their filters themselves; the caller's own thread only through
+    /// [`Vmm::enter_sandbox`].
+    pub seccomp: crate::sandbox::SeccompMode,
+    /// The sandbox's test hook ([`crate::sandbox::Sandbox::probe`]).
+    pub seccomp_probe: Option<crate::sandbox::ThreadKind>,
 }
 
 impl Default for VmmOptions {
@@ -174,6 +184,8 @@ impl Default for VmmOptions {
             stdin: true,
             api_socket: None,
             migrate: crate::migration::MigrateOptions::default(),
+            seccomp: crate::sandbox::SeccompMode::default(),
+            seccomp_probe: None,
         }
     }
 }
@@ -205,6 +217,8 @@ pub struct Vmm<A: Arch> {
     memory_check: Option<crate::snapshot::verify::MemoryCheck>,
     /// The disk images, for the lock hand-off of a migration on one host.
     disks: Vec<Arc<crate::devices::virtio::block::Disk>>,
+    /// The seccomp filters of this VM's threads.
+    sandbox: crate::sandbox::Sandbox,
 }
 
 /// [`Origin`] without its data.
@@ -297,6 +311,15 @@ impl<A: Arch> Vmm<A> {
             c.path = d.path().to_path_buf();
         }
         let disks = backends.shared_disks();
+        let sandbox = crate::sandbox::Sandbox {
+            mode: options.seccomp,
+            table: A::SYSCALLS,
+            probe: options.seccomp_probe,
+        };
+        // Every list resolves on this host before any thread relies on one.
+        for kind in crate::sandbox::ThreadKind::ALL {
+            sandbox.program(kind)?;
+        }
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
             source: std::io::Error::from_raw_os_error(e.errno()),
@@ -342,7 +365,13 @@ impl<A: Arch> Vmm<A> {
                 what: "creating the console eventfd",
                 source,
             })?;
+        if let ConsoleSink::Stdout = options.console {
+            // The console-out thread starts here, under its filter, and not later from a
+            // filtered vCPU thread.
+            crate::console::start_stdout_writer(Some(sandbox));
+        }
         let mut devices = Devices::new(&layout.device_windows())?;
+        devices.set_sandbox(sandbox);
         let platform = A::platform(&mut PlatformContext {
             config: &config,
             layout: &layout,
@@ -417,6 +446,7 @@ impl<A: Arch> Vmm<A> {
             exit,
             config,
             control: RunControl::new(vcpus.len()),
+            sandbox,
         });
         Ok(Vmm {
             requests,
@@ -429,6 +459,7 @@ impl<A: Arch> Vmm<A> {
             state: VmState::Created,
             memory_check: None,
             disks,
+            sandbox,
         })
     }
 
@@ -841,6 +872,20 @@ impl<A: Arch> Vmm<A> {
         let r = self.wait(timeout);
         self.stop();
         r
+    }
+
+    /// Puts the calling thread under the main thread's seccomp filter ([`crate::sandbox`]): what
+    /// serving the VM needs ([`Vmm::wait`]: control requests, snapshots, migrations, the
+    /// teardown) and nothing else, for the rest of the thread's life. Call it once the VM is
+    /// started (threads created afterwards inherit the filter). The binary does; a program that
+    /// embeds tetra decides for its own thread.
+    pub fn enter_sandbox(&self) -> Result<(), VmmError> {
+        Ok(self.sandbox.enter(crate::sandbox::ThreadKind::Main)?)
+    }
+
+    /// The seccomp filters of this VM's threads.
+    pub fn sandbox(&self) -> crate::sandbox::Sandbox {
+        self.sandbox
     }
 
     pub(crate) fn set_memory_check(&mut self, check: crate::snapshot::verify::MemoryCheck) {

@@ -53,6 +53,7 @@ pub fn create_vm_for(mem_bytes: u64) -> Result<KvmVm, Arm64Error> {
 
 impl Arch for Arm64 {
     const NAME: &'static str = "arm64";
+    const SYSCALLS: &'static vmm_core::sandbox::SyscallTable = &crate::seccomp::SYSCALLS;
     type Error = Arm64Error;
     type Vm = KvmVm;
     type Vcpu = KvmVcpu;

@@ -38,6 +38,7 @@ use vmm_core::{
 
 impl Arch for BookE {
     const NAME: &'static str = BookE::NAME;
+    const SYSCALLS: &'static vmm_core::sandbox::SyscallTable = &crate::seccomp::SYSCALLS;
     type Error = BookeError;
     type Vm = PpcVm;
     type Vcpu = BookeVcpu;

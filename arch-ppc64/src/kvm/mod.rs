@@ -30,6 +30,7 @@ const TAG_REQUEST: u64 = 1;
 
 impl Arch for Ppc64 {
     const NAME: &'static str = "ppc64";
+    const SYSCALLS: &'static vmm_core::sandbox::SyscallTable = &crate::seccomp::SYSCALLS;
     type Error = Ppc64Error;
     type Vm = PpcVm;
     type Vcpu = PpcVcpu;

@@ -25,6 +25,7 @@ fn kvm_err(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> X86Error {
 
 impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
+    const SYSCALLS: &'static vmm_core::sandbox::SyscallTable = &crate::seccomp::SYSCALLS;
     type Error = X86Error;
     type Vm = KvmVm;
     type Vcpu = X86Vcpu;

@@ -19,6 +19,7 @@ mod pseries;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 mod pseries_regs;
 mod regs;
+mod sandbox;
 mod smp;
 mod smp_report;
 mod snapshot;
@@ -72,6 +73,7 @@ fn main() {
     cli_status::register(&mut s);
     contract::register(&mut s);
     control::register(&mut s);
+    sandbox::register(&mut s);
     pseries::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
     pseries_regs::register(&mut s);

@@ -114,6 +114,8 @@ pub struct Devices {
     lines: Vec<Arc<dyn InterruptLine>>,
     /// The virtio device worker, once a virtio device exists.
     worker: Option<Arc<super::virtio::Worker>>,
+    /// The filter the worker thread puts itself under.
+    sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 /// Interrupt `n` is the allocator's range `[2n, 2n + 1]`: vm-allocator 0.1.4 places an exact
@@ -159,6 +161,7 @@ impl Devices {
             placed: Vec::new(),
             lines: Vec::new(),
             worker: None,
+            sandbox: None,
         })
     }
 
@@ -427,13 +430,18 @@ impl Devices {
         Ok(())
     }
 
+    /// The seccomp filter of the virtio worker (set before it starts).
+    pub fn set_sandbox(&mut self, sandbox: crate::sandbox::Sandbox) {
+        self.sandbox = Some(sandbox);
+    }
+
     /// The virtio device worker thread, started on first use.
     pub fn virtio_worker(&mut self) -> Result<Arc<super::virtio::Worker>, DeviceError> {
         if let Some(w) = &self.worker {
             return Ok(w.clone());
         }
         let w = Arc::new(
-            super::virtio::Worker::spawn().map_err(|source| DeviceError::Virtio {
+            super::virtio::Worker::spawn(self.sandbox).map_err(|source| DeviceError::Virtio {
                 device: "the virtio worker".into(),
                 source,
             })?,

@@ -101,6 +101,7 @@ impl MemoryCheck {
         layout: Vec<RegionLayout>,
         digests: MemDigests,
         exit: ExitNotifier,
+        sandbox: Option<crate::sandbox::Sandbox>,
     ) -> std::io::Result<MemoryCheck> {
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = cancel.clone();
@@ -113,6 +114,9 @@ impl MemoryCheck {
                 unsafe {
                     let tid = libc::gettid();
                     libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CHECK_NICE);
+                }
+                if let Some(sb) = sandbox {
+                    sb.enter_or_exit(crate::sandbox::ThreadKind::MemoryCheck);
                 }
                 let r = digest::check_file(&file, &layout, &digests, 1, &stop);
                 if let Err(e) = &r {
@@ -236,6 +240,7 @@ mod tests {
             layout.clone(),
             good.clone(),
             exit.clone(),
+            None,
         )
         .unwrap();
         assert_eq!(ok.wait().unwrap().chunks, 2);
@@ -243,7 +248,7 @@ mod tests {
 
         let mut bad = good;
         bad.digests[1] ^= 1;
-        let mut check = MemoryCheck::spawn(f, p, layout, bad, exit.clone()).unwrap();
+        let mut check = MemoryCheck::spawn(f, p, layout, bad, exit.clone(), None).unwrap();
         let e = check.wait().unwrap_err();
         assert!(matches!(e, DigestError::Mismatch(c) if c.index == 1), "{e}");
         assert!(check.wait().is_err(), "the outcome is kept");

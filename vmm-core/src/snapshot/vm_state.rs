@@ -483,6 +483,7 @@ impl<A: Arch> Vmm<A> {
                 mems.regions,
                 i.digests,
                 vmm.exit_notifier().clone(),
+                Some(vmm.sandbox()),
             )
             .map_err(io("cannot start the check of", &mem_path))?;
             vmm.set_memory_check(check);

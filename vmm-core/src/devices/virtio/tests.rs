@@ -53,7 +53,7 @@ fn rig() -> Rig {
 pub(super) fn rig_with(device: Box<dyn VirtioDevice>) -> Rig {
     let m = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
     let mem = GuestMemoryAtomic::new(m);
-    let worker = Arc::new(Worker::spawn().unwrap());
+    let worker = Arc::new(Worker::spawn(None).unwrap());
     let line = Arc::new(EventLine::new().unwrap());
     let irq = Arc::new(VirtioInterrupt::new("test", line.clone()));
     let device_type = device.device_type();

@@ -37,8 +37,8 @@ fn worker_err(e: event_manager::Error) -> VirtioError {
 }
 
 impl Worker {
-    /// Starts the thread (named `virtio`).
-    pub fn spawn() -> Result<Self, VirtioError> {
+    /// Starts the thread (named `virtio`), under `sandbox`'s worker filter if any.
+    pub fn spawn(sandbox: Option<crate::sandbox::Sandbox>) -> Result<Self, VirtioError> {
         let mut em = EventManager::<Sub>::new().map_err(worker_err)?;
         let endpoint = em.remote_endpoint();
         let stop = Arc::new(AtomicBool::new(false));
@@ -46,6 +46,9 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name("virtio".into())
             .spawn(move || {
+                if let Some(sb) = sandbox {
+                    sb.enter_or_exit(crate::sandbox::ThreadKind::Worker);
+                }
                 while !s.load(Ordering::SeqCst) {
                     // An epoll error here is the host's; the loop tries again.
                     let _ = em.run_with_timeout(-1);
@@ -171,7 +174,7 @@ mod tests {
 
     #[test]
     fn handlers_run_and_pause_holds_them() {
-        let w = Worker::spawn().unwrap();
+        let w = Worker::spawn(None).unwrap();
         let fd = EventFd::new(EFD_NONBLOCK).unwrap();
         let n = Arc::new(AtomicU32::new(0));
         let id = w
