@@ -225,6 +225,7 @@ const PPC64: &[Spec] = &[
     ppc64("entry.S"),
     ppc64("rtas.S"),
     ppc64("regmove.S"),
+    ppc64("xics.S"),
     Spec {
         src: "hello_be.S",
         boot: "raw:0x400000:be",
