@@ -15,6 +15,8 @@
 //!   masked, level, pending), and the four RTAS calls on it ([`Xics`]), served by tetra
 //!   through the device attributes, as QEMU does, over any [`SourceStore`];
 //! - [`icp`]: the ICP state of a vCPU (`KVM_REG_PPC_ICP_STATE`);
+//! - [`model`]: a userspace XICS (sources and ICPs with PAPR's rules), host-tested, for hosts
+//!   without the in-kernel one; not wired to KVM yet;
 //! - [`router`]: device interrupt lines: each line's source is configured in the ICS (masked,
 //!   server 0) when it is made, then raised through KVM (an irqfd for an edge,
 //!   `KVM_IRQ_LINE` for a level); the source number is the GSI.
@@ -26,10 +28,12 @@
 
 pub mod choice;
 pub mod icp;
+pub mod model;
 pub mod router;
 pub mod source;
 
 pub use choice::{IrqChipChoice, IrqChipError, KernelSupport};
 pub use icp::IcpState;
+pub use model::XicsModel;
 pub use router::XicsRouter;
 pub use source::{SourceAttr, SourceError, SourceStore, Xics, XiveError};
