@@ -3,7 +3,8 @@
 //! source calls route and mask the console's source, and a line typed on tetra's stdin after
 //! the guest said it is ready reaches it through the console's interrupt: the guest reads the
 //! console only in its interrupt handler. `--irqchip none` gives a machine without an
-//! interrupt controller, which the guest sees in its device tree.
+//! interrupt controller, which the guest sees in its device tree. The guest `xics_smp` on 4
+//! vCPUs sends an IPI to every secondary, each of which takes it and sends one back.
 //!
 //! On a host without an in-kernel XICS the guest finds no interrupt controller; the test then
 //! checks that `--irqchip xics` is refused by name instead, and says so on stderr.
@@ -117,6 +118,26 @@ pub fn register(s: &mut Suite) {
         }
         Ok(())
     });
+    if let Some(smp) = guests::get("xics_smp") {
+        s.kvm("pseries::xics_ipis_between_4_vcpus", move || {
+            let out = run::<HostArch>(smp.config(4, 64))?;
+            if out.console.lines().any(|l| l == "xics-smp: none") {
+                eprintln!("this host has no in-kernel XICS: no IPIs to send");
+                return Ok(());
+            }
+            expect(
+                &out,
+                GuestExit::DebugExit(0x44),
+                &[
+                    "cpu 1 got an IPI",
+                    "cpu 2 got an IPI",
+                    "cpu 3 got an IPI",
+                    "cpu 0 got IPIs back",
+                    "xics-smp: 4 of 4 vCPUs got IPIs",
+                ],
+            )
+        });
+    }
     s.kvm(
         "pseries::irqchip_none_has_no_interrupt_controller",
         move || {
