@@ -30,7 +30,7 @@ pub struct KernelSupport {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum IrqChipError {
     /// An unknown `--irqchip` value.
-    #[error("--irqchip {0:?}: ppc64 has \"xics\" (in-kernel) and \"none\"")]
+    #[error("--irqchip {0}: ppc64 has \"xics\" (in-kernel) and \"none\"")]
     Unknown(String),
     /// `xics` on a kernel without an in-kernel XICS.
     #[error(
