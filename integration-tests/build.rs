@@ -225,6 +225,8 @@ const PPC64: &[Spec] = &[
     ppc64("entry.S"),
     ppc64("rtas.S"),
     ppc64("regmove.S"),
+    ppc64("xics.S"),
+    ppc64("xics_smp.S"),
     Spec {
         src: "hello_be.S",
         boot: "raw:0x400000:be",

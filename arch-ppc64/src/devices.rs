@@ -1,27 +1,33 @@
 //! The pseries machine's devices, as the device layer places them: the hypervisor console (a
 //! PAPR virtual device, `/vdevice/vty@71000000`, served by `H_PUT_TERM_CHAR`/`H_GET_TERM_CHAR`:
-//! no register window; polled until the machine has an interrupt controller) and the debug-exit
-//! register in the MMIO window.
+//! no register window; with an interrupt controller it gets an edge-triggered XICS source that
+//! input raises, without one the guest polls it) and the debug-exit register in the MMIO
+//! window.
 
 use crate::layout::*;
-use vmm_core::devices::{DeviceDesc, PlacedDevice, Prop, WindowRequest};
+use vmm_core::devices::{DeviceDesc, IrqRequest, PlacedDevice, Prop, Trigger, WindowRequest};
 use vmm_core::MachineLayout;
 
 /// The device-layer name of the console.
 pub const CONSOLE: &str = "vty0";
 
-/// The devices, in the order they are added.
-pub fn descs() -> Vec<DeviceDesc> {
+/// The devices, in the order they are added; `irqchip`: the machine has an interrupt
+/// controller, so the console gets an interrupt.
+pub fn descs(irqchip: bool) -> Vec<DeviceDesc> {
+    let mut console = DeviceDesc::new(CONSOLE, "vty", &["hvterm1"])
+        .unit(u64::from(VTY_REG))
+        .prop("device_type", Prop::Str("serial"));
+    if irqchip {
+        console = console.interrupt(IrqRequest::any(Trigger::Edge));
+    }
     vec![
-        DeviceDesc::new(CONSOLE, "vty", &["hvterm1"])
-            .unit(u64::from(VTY_REG))
-            .prop("device_type", Prop::Str("serial")),
+        console,
         DeviceDesc::debug_exit(WindowRequest::mmio_at(DEBUG_EXIT_ADDR, DEBUG_EXIT_LEN)),
     ]
 }
 
 /// The devices as `layout` places them (for device-tree tests).
-pub fn planned(layout: &Ppc64Layout) -> Vec<PlacedDevice> {
-    vmm_core::devices::plan(&layout.device_windows(), descs())
+pub fn planned(layout: &Ppc64Layout, irqchip: bool) -> Vec<PlacedDevice> {
+    vmm_core::devices::plan(&layout.device_windows(), descs(irqchip))
         .expect("the pseries devices fit the pseries map")
 }

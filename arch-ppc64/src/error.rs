@@ -3,6 +3,7 @@
 use crate::boot::BootError;
 use crate::cpu::CpuError;
 use crate::fdt::FdtError;
+use crate::irqchip::{IrqChipError, SourceError};
 use crate::layout::LayoutError;
 use crate::mmu::MmuError;
 use thiserror::Error;
@@ -29,9 +30,18 @@ pub enum Ppc64Error {
     /// The host CPU could not be read.
     #[error(transparent)]
     Cpu(#[from] CpuError),
-    /// `--irqchip` on ppc64, which has no interrupt controller to choose yet.
-    #[error("--irqchip {0}: ppc64 has no interrupt controller to choose (XICS is to come)")]
-    IrqChip(String),
+    /// The interrupt controller asked for cannot be had.
+    #[error(transparent)]
+    IrqChip(#[from] IrqChipError),
+    /// virtio devices, which the XICS could route but no ppc64 guest has driven yet.
+    #[error(
+        "virtio devices are not supported on ppc64 yet (the XICS can route their interrupts, \
+         but no ppc64 guest has driven one under tetra)"
+    )]
+    VirtioUntested,
+    /// An interrupt source could not be set up.
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 vmm_core::core_error_from!(Ppc64Error);
 
@@ -39,11 +49,15 @@ impl Classify for Ppc64Error {
     fn kind(&self) -> ErrorKind {
         match self {
             Ppc64Error::Core(e) => e.kind(),
-            Ppc64Error::Boot(_) | Ppc64Error::Layout(_) | Ppc64Error::IrqChip(_) => {
-                ErrorKind::Input
-            }
+            Ppc64Error::Boot(_)
+            | Ppc64Error::Layout(_)
+            | Ppc64Error::IrqChip(_)
+            | Ppc64Error::VirtioUntested => ErrorKind::Input,
             Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
-            Ppc64Error::Fdt(_) | Ppc64Error::Mmu(_) | Ppc64Error::Cpu(_) => ErrorKind::Host,
+            Ppc64Error::Fdt(_)
+            | Ppc64Error::Mmu(_)
+            | Ppc64Error::Cpu(_)
+            | Ppc64Error::Source(_) => ErrorKind::Host,
         }
     }
 }
@@ -59,7 +73,9 @@ mod tests {
         vmm_core::error::assert_kinds::<Ppc64Error>(vec![
             (BootError::NoKernel.into(), Input),
             (LayoutError::RamTooSmall(1 << 20).into(), Input),
-            (Ppc64Error::IrqChip("xics".into()), Input),
+            (IrqChipError::NoKernelXics.into(), Input),
+            (Ppc64Error::VirtioUntested, Input),
+            (IrqChipError::Unknown("gicv3".into()).into(), Input),
             (FdtError::NulInCmdline.into(), Input),
             (FdtError::NoCpus.into(), Host),
             (MmuError::Size(3).into(), Host),

@@ -15,9 +15,16 @@
 //!   hypervisor console), the others at the root, such as `/debug-exit@200000000000`
 //!   (compatible "tetra,debug-exit", the status register);
 //! - `/chosen`: bootargs, stdout-path, the initrd, and `ibm,architecture-vec-5` saying "radix
-//!   only, with GTSE" (what Linux expects to find after client-architecture-support).
+//!   only, with GTSE" (what Linux expects to find after client-architecture-support);
+//! - with an interrupt controller ([`FdtConfig::xics`]), as QEMU's spapr describes XICS: the
+//!   presentation controller `/interrupt-controller` (device_type
+//!   "PowerPC-External-Interrupt-Presentation", compatible "IBM,ppc-xicp",
+//!   `ibm,interrupt-server-ranges` = <0 vCPUs>, `#interrupt-cells` 2), the root's
+//!   `interrupt-parent` pointing at it, and `/vdevice` an interrupt controller of its own
+//!   (`#interrupt-cells` 2) for the virtual devices' `interrupts` = <source sense>; the RTAS
+//!   XICS calls are listed then only. No XIVE node: Linux's pseries code then picks XICS.
 //!
-//! Not described yet: interrupt controller (XICS/XIVE), PCI, NUMA associativity, `ibm,pa-features`
+//! Not described yet: XIVE, PCI, NUMA associativity, `ibm,pa-features`
 //! (Linux then keeps its defaults for the PVR). The radix page sizes
 //! (`ibm,processor-radix-AP-encodings`, which QEMU copies from `KVM_PPC_GET_RMMU_INFO`) are left
 //! out: the name has 32 characters, one more than the devicetree specification allows, and
@@ -50,7 +57,12 @@ pub struct FdtConfig<'a> {
     pub proc_table: (u64, u64),
     /// The placed devices (the console is the one named [`crate::devices::CONSOLE`]).
     pub devices: &'a [PlacedDevice],
+    /// The machine has a XICS (one interrupt server per vCPU, numbered from 0).
+    pub xics: bool,
 }
+
+/// The phandle of the XICS presentation controller.
+pub const PHANDLE_XICP: u32 = 1;
 
 /// How pseries nodes name a device: a PAPR virtual device (no register window) under
 /// `/vdevice` by its unit address; any other at the root (two address and two size cells).
@@ -126,6 +138,9 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     fdt.property_string("device_type", "chrp")?;
     fdt.property_u32("#address-cells", 2)?;
     fdt.property_u32("#size-cells", 2)?;
+    if cfg.xics {
+        fdt.property_u32("interrupt-parent", PHANDLE_XICP)?;
+    }
 
     let node = chosen.begin(&mut fdt)?;
     if let Some(p) = &stdout {
@@ -162,7 +177,7 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     fdt.end_node(cpus)?;
 
     let rtas_node = fdt.begin_node("rtas")?;
-    for (name, token) in rtas::tokens() {
+    for (name, token) in rtas::machine_tokens(cfg.xics) {
         fdt.property_u32(name, token)?;
     }
     fdt.property_u32("rtas-size", RTAS_SIZE as u32)?;
@@ -178,11 +193,29 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     )?;
     fdt.end_node(rtas_node)?;
 
+    if cfg.xics {
+        let icp = fdt.begin_node("interrupt-controller")?;
+        fdt.property_string("device_type", "PowerPC-External-Interrupt-Presentation")?;
+        fdt.property_string("compatible", "IBM,ppc-xicp")?;
+        fdt.property_null("interrupt-controller")?;
+        fdt.property_array_u32("ibm,interrupt-server-ranges", &[0, cfg.cpus])?;
+        fdt.property_u32("#interrupt-cells", 2)?;
+        // No interrupt-map points here with a unit address (dtc wants it said).
+        fdt.property_u32("#address-cells", 0)?;
+        fdt.property_u32("linux,phandle", PHANDLE_XICP)?;
+        fdt.property_phandle(PHANDLE_XICP)?;
+        fdt.end_node(icp)?;
+    }
+
     let vdevice = fdt.begin_node("vdevice")?;
     fdt.property_string("device_type", "vdevice")?;
     fdt.property_string("compatible", "IBM,vdevice")?;
     fdt.property_u32("#address-cells", 1)?;
     fdt.property_u32("#size-cells", 0)?;
+    if cfg.xics {
+        fdt.property_u32("#interrupt-cells", 2)?;
+        fdt.property_null("interrupt-controller")?;
+    }
     device_nodes(
         &mut fdt,
         cfg.devices.iter().filter(|d| d.window.is_none()),
@@ -231,6 +264,10 @@ mod tests {
     }
 
     fn config(cpus: u32, dblock: u32) -> FdtConfig<'static> {
+        config_with(cpus, dblock, false)
+    }
+
+    fn config_with(cpus: u32, dblock: u32, xics: bool) -> FdtConfig<'static> {
         FdtConfig {
             cpus,
             ram_size: 256 << 20,
@@ -239,15 +276,16 @@ mod tests {
             initrd: Some((0x0e00_0000, 0x0e10_0000)),
             rtas_base: 0x0ffe_0000,
             proc_table: (0x0fff_0000, 0x1_0000),
-            devices: devices(),
+            devices: devices(xics),
+            xics,
         }
     }
 
-    fn devices() -> &'static [PlacedDevice] {
+    fn devices(xics: bool) -> &'static [PlacedDevice] {
         use std::sync::OnceLock;
-        static D: OnceLock<Vec<PlacedDevice>> = OnceLock::new();
-        D.get_or_init(|| {
-            crate::devices::planned(&crate::layout::Ppc64Layout::new(256 << 20).unwrap())
+        static D: [OnceLock<Vec<PlacedDevice>>; 2] = [OnceLock::new(), OnceLock::new()];
+        D[usize::from(xics)].get_or_init(|| {
+            crate::devices::planned(&crate::layout::Ppc64Layout::new(256 << 20).unwrap(), xics)
         })
     }
 
@@ -294,7 +332,10 @@ mod tests {
         assert!(!dts.contains("POWER9@2"));
 
         let rtas = node(&dts, "rtas");
-        for (name, token) in rtas::tokens() {
+        assert!(!rtas.contains("ibm,set-xive"), "no XICS calls without XICS");
+        assert!(!dts.contains("interrupt-controller"));
+        assert!(!node(&dts, "vty@71000000").contains("interrupts"));
+        for (name, token) in rtas::machine_tokens(false) {
             assert!(
                 rtas.contains(&format!("{name} = <0x{token:x}>;")),
                 "{name}: {rtas}"
@@ -334,5 +375,37 @@ mod tests {
         assert!(!dts.contains("linux,initrd-start"));
         c.bootargs = "a\0b";
         assert!(matches!(build_fdt(&c), Err(FdtError::NulInCmdline)));
+    }
+
+    #[test]
+    fn the_xics_and_the_console_interrupt() {
+        let dts = dtc(&build_fdt(&config_with(4, 128, true)).unwrap());
+        let root = node(&dts, "/");
+        assert!(root.contains("interrupt-parent = <0x01>;"), "{root}");
+        let icp = node(&dts, "interrupt-controller");
+        for want in [
+            "device_type = \"PowerPC-External-Interrupt-Presentation\";",
+            "compatible = \"IBM,ppc-xicp\";",
+            "interrupt-controller;",
+            "ibm,interrupt-server-ranges = <0x00 0x04>;",
+            "#interrupt-cells = <0x02>;",
+            "phandle = <0x01>;",
+        ] {
+            assert!(icp.contains(want), "{want}: {icp}");
+        }
+        let vdevice = node(&dts, "vdevice");
+        assert!(vdevice.contains("interrupt-controller;"), "{vdevice}");
+        assert!(vdevice.contains("#interrupt-cells = <0x02>;"));
+        // The console: the first source the device layer hands out, edge (sense 0).
+        let vty = node(&dts, "vty@71000000");
+        assert!(vty.contains("interrupts = <0x1000 0x00>;"), "{vty}");
+        let rtas = node(&dts, "rtas");
+        for name in ["ibm,set-xive", "ibm,get-xive", "ibm,int-off", "ibm,int-on"] {
+            let t = rtas::token(name).unwrap();
+            assert!(
+                rtas.contains(&format!("{name} = <0x{t:x}>;")),
+                "{name}: {rtas}"
+            );
+        }
     }
 }

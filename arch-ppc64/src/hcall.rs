@@ -297,9 +297,13 @@ pub(crate) mod tests {
 
     impl Rig {
         pub fn new(cpus: u32) -> Rig {
+            Rig::new_with(cpus, |m| m)
+        }
+        /// A rig whose machine `f` finishes (adds its interrupt controller, say).
+        pub fn new_with(cpus: u32, f: impl FnOnce(Machine) -> Machine) -> Rig {
             let out = Arc::new(Mutex::new(Vec::new()));
             Rig {
-                machine: test_machine(cpus, ConsoleSink::Buffer(out.clone())),
+                machine: f(test_machine(cpus, ConsoleSink::Buffer(out.clone()))),
                 cpus: FakeCpus::new(cpus),
                 mem: GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap(),
                 exit: ExitNotifier::new().unwrap(),

@@ -1,6 +1,7 @@
-//! The pseries machine state the vCPU threads share: the console, the RTAS view of each vCPU
-//! (stopped, starting, running), the LPCR bits `H_SET_MODE` set for every vCPU, and requests an
-//! exit handler leaves for the glue that holds the vCPU.
+//! The pseries machine state the vCPU threads share: the console, the interrupt sources (the
+//! XICS, when the machine has one), the RTAS view of each vCPU (stopped, starting, running),
+//! the LPCR bits `H_SET_MODE` set for every vCPU, and requests an exit handler leaves for the
+//! glue that holds the vCPU.
 //!
 //! Secondary vCPUs start in the RTAS "stopped" state: vmm-core parks them
 //! (`ExitAction::Park`), and RTAS `start-cpu` records the entry ([`StartRequest`]) here before
@@ -9,6 +10,7 @@
 //! secondary is "stopped" from the start even before its thread has parked; only the end of
 //! `stop-self` is read from vmm-core's park state ([`CpuControl`]).
 
+use crate::irqchip::Xics;
 use crate::vty::Vty;
 use std::sync::{Arc, Mutex, MutexGuard};
 use vmm_core::arch::VcpuWaker;
@@ -88,6 +90,7 @@ pub struct Machine {
     cpus: Mutex<Vec<CpuSlot>>,
     lpcr: Mutex<(u64, u64)>,
     ram_size: u64,
+    xics: Option<Arc<Xics>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,7 +119,19 @@ impl Machine {
             ),
             lpcr: Mutex::new((0, 0)),
             ram_size,
+            xics: None,
         }
+    }
+
+    /// The same machine with the interrupt sources `xics`.
+    pub fn with_xics(mut self, xics: Arc<Xics>) -> Self {
+        self.xics = Some(xics);
+        self
+    }
+
+    /// The interrupt sources, if the machine has an interrupt controller.
+    pub fn xics(&self) -> Option<&Xics> {
+        self.xics.as_deref()
     }
 
     /// The console.

@@ -11,8 +11,14 @@
 //! returns together, as Linux's `struct rtas_args`). Each function declares its argument and
 //! return counts; a call with other counts gets status -3 (parameter error), an unknown token
 //! status -3 and `H_PARAMETER`, an unreadable block `H_PARAMETER`.
+//!
+//! The interrupt-source calls (`ibm,set-xive`, `ibm,get-xive`, `ibm,int-off`, `ibm,int-on`)
+//! exist on a machine with an interrupt controller only ([`RtasDef::irqchip`]): the device tree
+//! lists their tokens then, and without one they answer -1 (hardware error). An unknown source
+//! or server, or a priority above 255, is -3.
 
 use crate::hcall::HcallEnv;
+use crate::irqchip::{Xics, XiveError};
 use crate::machine::{CpuState, StartRequest};
 use thiserror::Error;
 use vm_memory::{Bytes, GuestAddress};
@@ -109,6 +115,8 @@ pub struct RtasDef {
     pub nret: u32,
     /// The handler.
     pub handler: RtasHandler,
+    /// Only on a machine with an interrupt controller (the XICS calls).
+    pub irqchip: bool,
 }
 
 /// The RTAS functions; the token of `RTAS_CALLS[i]` is `RTAS_TOKEN_BASE + i`.
@@ -118,51 +126,94 @@ pub static RTAS_CALLS: &[RtasDef] = &[
         nargs: 1,
         nret: 1,
         handler: display_character,
+        irqchip: false,
     },
     RtasDef {
         name: "get-time-of-day",
         nargs: 0,
         nret: 8,
         handler: get_time_of_day,
+        irqchip: false,
     },
     RtasDef {
         name: "power-off",
         nargs: 2,
         nret: 1,
         handler: power_off,
+        irqchip: false,
     },
     RtasDef {
         name: "system-reboot",
         nargs: 0,
         nret: 1,
         handler: system_reboot,
+        irqchip: false,
     },
     RtasDef {
         name: "query-cpu-stopped-state",
         nargs: 1,
         nret: 2,
         handler: query_cpu_stopped_state,
+        irqchip: false,
     },
     RtasDef {
         name: "start-cpu",
         nargs: 3,
         nret: 1,
         handler: start_cpu,
+        irqchip: false,
     },
     RtasDef {
         name: "stop-self",
         nargs: 0,
         nret: 1,
         handler: stop_self,
+        irqchip: false,
+    },
+    RtasDef {
+        name: "ibm,set-xive",
+        nargs: 3,
+        nret: 1,
+        handler: set_xive,
+        irqchip: true,
+    },
+    RtasDef {
+        name: "ibm,get-xive",
+        nargs: 1,
+        nret: 3,
+        handler: get_xive,
+        irqchip: true,
+    },
+    RtasDef {
+        name: "ibm,int-off",
+        nargs: 1,
+        nret: 1,
+        handler: int_off,
+        irqchip: true,
+    },
+    RtasDef {
+        name: "ibm,int-on",
+        nargs: 1,
+        nret: 1,
+        handler: int_on,
+        irqchip: true,
     },
 ];
 
-/// Every function's (name, token), for the device tree.
+/// Every function's (name, token).
 pub fn tokens() -> impl Iterator<Item = (&'static str, u32)> {
     RTAS_CALLS
         .iter()
         .enumerate()
         .map(|(i, d)| (d.name, RTAS_TOKEN_BASE + i as u32))
+}
+
+/// The (name, token) of the functions a machine has, with or without an interrupt controller:
+/// what the device tree's `/rtas` lists.
+pub fn machine_tokens(irqchip: bool) -> impl Iterator<Item = (&'static str, u32)> {
+    tokens().filter(move |(name, _)| {
+        irqchip || RTAS_CALLS.iter().any(|d| d.name == *name && !d.irqchip)
+    })
 }
 
 /// The token of function `name`.
@@ -303,6 +354,46 @@ fn stop_self(env: &HcallEnv<'_>, _args: &[u32], _rets: &mut [u32]) -> RtasAction
     RtasAction::Park
 }
 
+/// Runs `op` on the machine's interrupt sources: -1 without any, the error's status on failure.
+fn with_xics(
+    env: &HcallEnv<'_>,
+    rets: &mut [u32],
+    op: impl FnOnce(&Xics, &mut [u32]) -> Result<(), XiveError>,
+) -> RtasAction {
+    let Some(xics) = env.machine.xics() else {
+        return status(rets, RTAS_OUT_HW_ERROR);
+    };
+    match op(xics, rets) {
+        Ok(()) => status(rets, RTAS_OUT_SUCCESS),
+        Err(e) => status(rets, e.rtas_status()),
+    }
+}
+
+/// `ibm,set-xive(irq, server, priority)`.
+fn set_xive(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    with_xics(env, rets, |x, _| x.set_xive(args[0], args[1], args[2]))
+}
+
+/// `ibm,get-xive(irq)` -> (status, server, priority).
+fn get_xive(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    with_xics(env, rets, |x, rets| {
+        let (server, priority) = x.get_xive(args[0])?;
+        rets[1] = server;
+        rets[2] = u32::from(priority);
+        Ok(())
+    })
+}
+
+/// `ibm,int-off(irq)`.
+fn int_off(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    with_xics(env, rets, |x, _| x.int_off(args[0]))
+}
+
+/// `ibm,int-on(irq)`.
+fn int_on(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    with_xics(env, rets, |x, _| x.int_on(args[0]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +437,11 @@ mod tests {
             assert!(names.contains(&n), "{n}");
         }
         assert_eq!(tok("display-character"), 0x2000);
-        assert!(token("ibm,set-xive").is_none());
+        assert_eq!(tok("ibm,set-xive"), 0x2007);
+        let plain: Vec<&str> = machine_tokens(false).map(|(n, _)| n).collect();
+        assert!(!plain.iter().any(|n| n.starts_with("ibm,")), "{plain:?}");
+        assert_eq!(plain.len(), 7);
+        assert_eq!(machine_tokens(true).count(), RTAS_CALLS.len());
         assert_eq!(&RTAS_BLOB[..4], &[0x7c, 0x64, 0x1b, 0x78]);
         // The immediates of lis/ori rebuild KVMPPC_H_RTAS, and the call is `sc 1`.
         let hi = (RTAS_CODE[1] & 0xffff) << 16;
@@ -470,5 +565,47 @@ mod tests {
                 && (1..=31).contains(&r[3])
         );
         assert!(r[4] < 24 && r[5] < 60 && r[6] < 60 && (r[7] as u32) < 1_000_000_000);
+    }
+
+    #[test]
+    fn xive_calls() {
+        use crate::irqchip::source::memory::MemoryStore;
+        use std::sync::Arc;
+        use vmm_core::devices::Trigger;
+        // Without an interrupt controller: hardware error.
+        let rig = Rig::new(2);
+        assert_eq!(rtas(&rig, 0, tok("ibm,int-on"), &[0x1000], 1).1, vec![-1]);
+        assert_eq!(
+            rtas(&rig, 0, tok("ibm,get-xive"), &[0x1000], 3).1,
+            vec![-1, 0, 0]
+        );
+
+        let store = Arc::new(MemoryStore::default());
+        let xics = Arc::new(Xics::new(Box::new(store.clone()), 2));
+        xics.claim(0x1000, Trigger::Edge).unwrap();
+        let rig = Rig::new_with(2, |m| m.with_xics(xics.clone()));
+        let (set, get) = (tok("ibm,set-xive"), tok("ibm,get-xive"));
+        assert_eq!(rtas(&rig, 0, get, &[0x1000], 3).1, vec![0, 0, 0xff]);
+        assert_eq!(rtas(&rig, 0, set, &[0x1000, 1, 5], 1).1, vec![0]);
+        assert_eq!(rtas(&rig, 0, get, &[0x1000], 3).1, vec![0, 1, 5]);
+        assert_eq!(rtas(&rig, 1, tok("ibm,int-off"), &[0x1000], 1).1, vec![0]);
+        assert_eq!(rtas(&rig, 0, get, &[0x1000], 3).1, vec![0, 1, 0xff]);
+        assert_eq!(rtas(&rig, 0, tok("ibm,int-on"), &[0x1000], 1).1, vec![0]);
+        assert_eq!(rtas(&rig, 0, get, &[0x1000], 3).1, vec![0, 1, 5]);
+        // The guest's mistakes: unknown source, server, priority; wrong counts.
+        for (args, want) in [
+            (vec![0x1001, 0, 5], -3),
+            (vec![0x1000, 2, 5], -3),
+            (vec![0x1000, 0, 0x100], -3),
+            (vec![u32::MAX, u32::MAX, u32::MAX], -3),
+        ] {
+            assert_eq!(rtas(&rig, 0, set, &args, 1).1, vec![want], "{args:x?}");
+        }
+        assert_eq!(rtas(&rig, 0, get, &[0x1000, 0], 3).1[0], -3);
+        assert_eq!(rtas(&rig, 0, get, &[7], 3).1[0], -3);
+        assert_eq!(rtas(&rig, 0, get, &[0x1000], 3).1, vec![0, 1, 5]);
+        // The kernel failing: hardware error.
+        store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(rtas(&rig, 0, set, &[0x1000, 0, 5], 1).1, vec![-1]);
     }
 }

@@ -3,13 +3,16 @@
 //! big-endian into two registers (the first byte in the most significant byte of the first).
 //!
 //! Output goes to vmm-core's console sink; input arrives from the event loop through
-//! [`ConsoleInput`] into a bounded buffer. When the buffer refused bytes, the console's space
+//! [`ConsoleInput`] into a bounded buffer. With an interrupt controller the console has an
+//! interrupt (the vty node's `interrupts`): each push of input raises an edge on it, and the
+//! guest drains the buffer from its interrupt handler; without one the guest polls. When the buffer refused bytes, the console's space
 //! event is signalled once the guest has drained it, so the event loop resumes reading the host.
 
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::sync::Arc;
 use vmm_core::console::{ConsoleInput, ConsoleOut};
+use vmm_core::devices::InterruptLine;
 use vmm_sys_util::eventfd::EventFd;
 
 /// Bytes of host input the console holds for the guest.
@@ -44,6 +47,7 @@ pub struct Vty {
     input: VecDeque<u8>,
     space: Arc<EventFd>,
     refused: bool,
+    irq: Option<Arc<dyn InterruptLine>>,
 }
 
 impl Vty {
@@ -54,7 +58,14 @@ impl Vty {
             input: VecDeque::new(),
             space,
             refused: false,
+            irq: None,
         }
+    }
+
+    /// The same console raising `irq` when input arrives.
+    pub fn with_interrupt(mut self, irq: Option<Arc<dyn InterruptLine>>) -> Self {
+        self.irq = irq;
+        self
     }
 
     /// Guest output. A failed host write loses the bytes, as a disconnected terminal would.
@@ -82,6 +93,12 @@ impl ConsoleInput for Vty {
         self.input.extend(&bytes[..n]);
         if n < bytes.len() {
             self.refused = true;
+        }
+        if n > 0 {
+            if let Some(irq) = &self.irq {
+                // A lost edge leaves the bytes for the guest's next read (it polls then).
+                let _ = irq.trigger();
+            }
         }
         n
     }
@@ -133,5 +150,21 @@ mod tests {
             total += got.len();
         }
         assert_eq!(total, INPUT_CAPACITY + 2);
+    }
+
+    #[test]
+    fn input_raises_the_interrupt() {
+        use vmm_core::devices::irq::EventLine;
+        let space = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        let line = Arc::new(EventLine::new().unwrap());
+        let mut v = Vty::new(ConsoleSink::Null.writer(), space).with_interrupt(Some(line.clone()));
+        assert!(line.0.read().is_err(), "no edge before input");
+        v.push_input(b"a");
+        v.push_input(b"bc");
+        assert_eq!(line.0.read().unwrap(), 2, "one edge per push");
+        v.push_input(&vec![b'x'; INPUT_CAPACITY]);
+        line.0.read().unwrap();
+        assert_eq!(v.push_input(b"refused"), 0);
+        assert!(line.0.read().is_err(), "no edge when nothing was taken");
     }
 }

@@ -171,6 +171,41 @@ consts! {
     /// `KVM_DEV_TYPE_XIVE`.
     KVM_DEV_TYPE_XIVE: u32 = 9;
 
+    /// `KVM_DEV_XICS_GRP_SOURCES`: one 64-bit attribute per interrupt source, by number.
+    KVM_DEV_XICS_GRP_SOURCES: u32 = 1;
+    /// `KVM_DEV_XICS_GRP_CTRL`: device controls.
+    KVM_DEV_XICS_GRP_CTRL: u32 = 2;
+    /// `KVM_DEV_XICS_NR_SERVERS`: (write only, `u32`) the number of interrupt servers.
+    KVM_DEV_XICS_NR_SERVERS: u64 = 1;
+    /// `KVM_XICS_DESTINATION_SHIFT`: the source's server, in bits 0-31.
+    KVM_XICS_DESTINATION_SHIFT: u32 = 0;
+    /// `KVM_XICS_DESTINATION_MASK`.
+    KVM_XICS_DESTINATION_MASK: u64 = 0xffff_ffff;
+    /// `KVM_XICS_PRIORITY_SHIFT`: the source's priority, in bits 32-39.
+    KVM_XICS_PRIORITY_SHIFT: u32 = 32;
+    /// `KVM_XICS_PRIORITY_MASK`.
+    KVM_XICS_PRIORITY_MASK: u64 = 0xff;
+    /// `KVM_XICS_LEVEL_SENSITIVE`: a level (LSI) source.
+    KVM_XICS_LEVEL_SENSITIVE: u64 = 1 << 40;
+    /// `KVM_XICS_MASKED`: masked (`ibm,int-off`); the priority field keeps the saved priority.
+    KVM_XICS_MASKED: u64 = 1 << 41;
+    /// `KVM_XICS_PENDING`: an interrupt is pending (an asserted LSI, or a masked MSI that fired).
+    KVM_XICS_PENDING: u64 = 1 << 42;
+    /// `KVM_XICS_PRESENTED`: presented to a server, not yet EOIed.
+    KVM_XICS_PRESENTED: u64 = 1 << 43;
+    /// `KVM_XICS_QUEUED`: queued behind a presented one.
+    KVM_XICS_QUEUED: u64 = 1 << 44;
+    /// `KVM_REG_PPC_ICP_CPPR_SHIFT`: the ICP's current processor priority (ONE_REG ICP_STATE).
+    KVM_REG_PPC_ICP_CPPR_SHIFT: u32 = 56;
+    /// `KVM_REG_PPC_ICP_XISR_SHIFT`: the ICP's interrupt source.
+    KVM_REG_PPC_ICP_XISR_SHIFT: u32 = 32;
+    /// `KVM_REG_PPC_ICP_XISR_MASK`.
+    KVM_REG_PPC_ICP_XISR_MASK: u64 = 0xff_ffff;
+    /// `KVM_REG_PPC_ICP_MFRR_SHIFT`: the ICP's pending IPI priority.
+    KVM_REG_PPC_ICP_MFRR_SHIFT: u32 = 24;
+    /// `KVM_REG_PPC_ICP_PPRI_SHIFT`: the ICP's pending interrupt priority.
+    KVM_REG_PPC_ICP_PPRI_SHIFT: u32 = 16;
+
     /// `KVM_SREGS_E_IMPL_NONE`.
     KVM_SREGS_E_IMPL_NONE: u32 = 0;
     /// `KVM_SREGS_E_IMPL_FSL`.

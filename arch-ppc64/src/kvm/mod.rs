@@ -7,6 +7,12 @@
 //! (`KVM_CAP_PPC_ENABLE_HCALL`), and for each vCPU the host's PVR (`KVM_SET_SREGS`) and PAPR
 //! mode (`KVM_CAP_PPC_PAPR`), both before its first run: KVM-HV refuses to run a vCPU without
 //! them (`EINVAL`). Secondary vCPUs start parked, in the RTAS stopped state.
+//!
+//! The interrupt controller is KVM's in-kernel XICS when the host has it (`KVM_CAP_IRQ_XICS`,
+//! `KVM_CREATE_DEVICE(KVM_DEV_TYPE_XICS)`): each vCPU is connected to it as the interrupt
+//! server of its own index (`KVM_ENABLE_CAP(KVM_CAP_IRQ_XICS, [device fd, server])`), the
+//! kernel serves the ICP hypercalls and delivers, tetra serves the RTAS source calls through
+//! the device's source attributes and raises device lines through irqfds and `KVM_IRQ_LINE`.
 
 mod platform;
 mod vcpu;
@@ -17,8 +23,10 @@ pub use vcpu::{complete_pending_exit, set_entry, update_lpcr};
 
 use crate::error::Ppc64Error;
 use crate::hcall::{self, HcallEnv, HcallOutcome};
+use crate::irqchip::IrqChipChoice;
 use crate::layout::Ppc64Layout;
 use crate::Ppc64;
+use vmm_core::devices::InterruptRouter;
 use vmm_core::hypervisor::VcpuExit;
 use vmm_core::regs::RegTable;
 use vmm_core::{
@@ -42,8 +50,10 @@ impl Arch for Ppc64 {
     }
 
     fn layout(config: &VmConfig) -> Result<Ppc64Layout, Ppc64Error> {
-        if let Some(name) = &config.irqchip {
-            return Err(Ppc64Error::IrqChip(name.clone()));
+        // An unknown --irqchip is refused before any KVM call.
+        IrqChipChoice::parse(config.irqchip.as_deref())?;
+        if config.virtio.any() {
+            return Err(Ppc64Error::VirtioUntested);
         }
         Ok(Ppc64Layout::new(config.mem_bytes())?)
     }
@@ -54,6 +64,10 @@ impl Arch for Ppc64 {
 
     fn platform(ctx: &mut PlatformContext<'_, Self>) -> Result<Platform, Ppc64Error> {
         platform::setup(ctx)
+    }
+
+    fn interrupt_router(platform: &Platform) -> Option<&dyn InterruptRouter> {
+        platform.router.as_ref().map(|r| r as &dyn InterruptRouter)
     }
 
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<PpcVcpu, Ppc64Error> {

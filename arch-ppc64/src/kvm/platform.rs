@@ -1,21 +1,25 @@
-//! The pseries platform: the KVM-HV VM, the radix MMU, the payload and its boot data in guest
-//! memory (process table, RTAS entry code, initrd, device tree), the console and the debug-exit
-//! register.
+//! The pseries platform: the KVM-HV VM, the radix MMU, the in-kernel XICS (when the host has
+//! it), the payload and its boot data in guest memory (process table, RTAS entry code, initrd,
+//! device tree), the console and the debug-exit register.
 
 use crate::boot::{raw_endian, raw_range, write_image, BootError, EntryState};
 use crate::cpu::HostCpu;
 use crate::error::Ppc64Error;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::hcall;
+use crate::irqchip::{IrqChipChoice, KernelSupport, SourceError, SourceStore, Xics, XicsRouter};
 use crate::layout::*;
 use crate::machine::Machine;
 use crate::mmu::*;
 use crate::rtas::RTAS_BLOB;
 use crate::vty::Vty;
 use crate::Ppc64;
-use kvm_ppc::consts::{KVM_CAP_PPC_MMU_RADIX, KVM_CAP_PPC_PAPR};
+use kvm_ppc::consts::{
+    KVM_CAP_IRQ_XICS, KVM_CAP_PPC_MMU_RADIX, KVM_CAP_PPC_PAPR, KVM_DEV_TYPE_XICS,
+    KVM_DEV_XICS_GRP_CTRL, KVM_DEV_XICS_GRP_SOURCES, KVM_DEV_XICS_NR_SERVERS,
+};
 use kvm_ppc::structs::KvmEnableCap;
-use kvm_ppc::{Kvm, KvmAbi, PpcVm};
+use kvm_ppc::{Device, Kvm, KvmAbi, PpcVm};
 use std::sync::{Arc, Mutex, OnceLock};
 use vmm_core::devices::{DebugExit, KvmRouter};
 use vmm_core::hypervisor::{HvError, VmOps};
@@ -32,6 +36,53 @@ pub struct Platform {
     pub host: HostCpu,
     /// Where the boot data went (a booted VM).
     pub boot: OnceLock<BootData>,
+    /// The in-kernel XICS device, which every vCPU is connected to.
+    pub xics: Option<Arc<Device>>,
+    /// Routes device interrupts to XICS sources (with the XICS).
+    pub router: Option<XicsRouter>,
+}
+
+/// The in-kernel XICS's source attributes.
+struct KernelSources(Arc<Device>);
+
+impl SourceStore for KernelSources {
+    fn get(&self, irq: u32) -> Result<u64, SourceError> {
+        self.0
+            .get_attr_u64(KVM_DEV_XICS_GRP_SOURCES, u64::from(irq))
+            .map_err(|source| SourceError {
+                irq,
+                op: "KVM_GET_DEVICE_ATTR",
+                source,
+            })
+    }
+
+    fn set(&self, irq: u32, attr: u64) -> Result<(), SourceError> {
+        self.0
+            .set_attr_u64(KVM_DEV_XICS_GRP_SOURCES, u64::from(irq), attr)
+            .map_err(|source| SourceError {
+                irq,
+                op: "KVM_SET_DEVICE_ATTR",
+                source,
+            })
+    }
+}
+
+/// What the kernel offers for the interrupt controller.
+fn kernel_support(vm: &PpcVm) -> KernelSupport {
+    KernelSupport {
+        xics: vm.check_extension(KVM_CAP_IRQ_XICS) > 0 && vm.can_create_device(KVM_DEV_TYPE_XICS),
+    }
+}
+
+/// Creates the in-kernel XICS for `servers` vCPUs.
+fn create_xics(vm: &PpcVm, servers: u32) -> Result<Arc<Device>, HvError> {
+    let dev = vm.create_device(KVM_DEV_TYPE_XICS)?;
+    // XICS-on-XIVE (a POWER9 host in HV mode) sizes its servers; the XICS emulation has no
+    // such control.
+    if dev.has_attr(KVM_DEV_XICS_GRP_CTRL, KVM_DEV_XICS_NR_SERVERS) {
+        dev.set_attr_u32(KVM_DEV_XICS_GRP_CTRL, KVM_DEV_XICS_NR_SERVERS, servers)?;
+    }
+    Ok(Arc::new(dev))
 }
 
 /// Where [`load`] put the boot data.
@@ -97,28 +148,48 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
         return Err(HvError::Unsupported("KVM_CAP_PPC_PAPR").into());
     }
 
-    // The console (a virtual device the hcalls serve; polled: no interrupt controller yet) and
-    // the debug-exit register.
-    let router = KvmRouter(ctx.vm.clone());
-    let mut descs = crate::devices::descs().into_iter();
-    ctx.devices
-        .describe(&router, descs.next().expect("the console"))?;
+    let in_kernel =
+        IrqChipChoice::parse(cfg.irqchip.as_deref())?.in_kernel_xics(kernel_support(ctx.vm))?;
+    let (xics_dev, router) = if in_kernel {
+        let dev = create_xics(ctx.vm, cfg.cpus)?;
+        let sources = Arc::new(Xics::new(Box::new(KernelSources(dev.clone())), cfg.cpus));
+        (Some(dev), Some(XicsRouter::new(sources, ctx.vm.clone())))
+    } else {
+        (None, None)
+    };
+
+    // The console (a virtual device the hcalls serve; with the XICS it has an interrupt, else
+    // the guest polls it) and the debug-exit register.
+    let kvm_router = KvmRouter(ctx.vm.clone());
+    let dev_router: &dyn vmm_core::devices::InterruptRouter = match &router {
+        Some(r) => r,
+        None => &kvm_router,
+    };
+    let mut descs = crate::devices::descs(router.is_some()).into_iter();
+    let console_irq = ctx
+        .devices
+        .describe(dev_router, descs.next().expect("the console"))?;
     let exit = ctx.exit.clone();
     ctx.devices
-        .add(&router, descs.next().expect("the debug exit"), |_| {
+        .add(dev_router, descs.next().expect("the debug exit"), |_| {
             DebugExit::new(exit)
         })?;
-    let vty = Arc::new(Mutex::new(Vty::new(
-        ctx.console.sink.writer(),
-        ctx.console.space.clone(),
-    )));
+    let vty = Arc::new(Mutex::new(
+        Vty::new(ctx.console.sink.writer(), ctx.console.space.clone()).with_interrupt(console_irq),
+    ));
     ctx.console.input = Some(vty.clone());
 
+    let mut machine = Machine::new(vty, cfg.cpus, ctx.layout.ram_size);
+    if let Some(r) = &router {
+        machine = machine.with_xics(r.xics().clone());
+    }
     Ok(Platform {
-        machine: Machine::new(vty, cfg.cpus, ctx.layout.ram_size),
+        machine,
         pvr: host.info.pvr,
         host,
         boot: OnceLock::new(),
+        xics: xics_dev,
+        router,
     })
 }
 
@@ -166,6 +237,7 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
         rtas_base,
         proc_table: (proc_table, PROC_TABLE_SIZE),
         devices: ctx.devices,
+        xics: ctx.platform.xics.is_some(),
     })?;
     let fdt_addr = alloc.alloc("the device tree", fdt.len() as u64, FIRMWARE_ALIGN)?;
     ctx.memory.write("the device tree", fdt_addr, &fdt)?;

@@ -1,4 +1,4 @@
-//! vCPU creation (host PVR, PAPR mode, the boot vCPU's entry state), secondary start-up, the
+//! vCPU creation (host PVR, PAPR mode, its XICS interrupt server, the boot vCPU's entry state), secondary start-up, the
 //! register work hypercalls leave for the vCPU's own thread, and crash summaries.
 
 use super::Platform;
@@ -7,10 +7,11 @@ use crate::error::Ppc64Error;
 use crate::hcall::{H_HARDWARE, H_SUCCESS, H_UNSUPPORTED_FLAG};
 use crate::machine::VcpuRequest;
 use crate::Ppc64;
-use kvm_ppc::consts::KVM_CAP_PPC_PAPR;
+use kvm_ppc::consts::{KVM_CAP_IRQ_XICS, KVM_CAP_PPC_PAPR};
 use kvm_ppc::one_reg;
 use kvm_ppc::structs::KvmEnableCap;
 use kvm_ppc::PpcVcpu;
+use std::os::fd::AsRawFd;
 use vmm_core::hypervisor::{HvError, VcpuExit, VcpuOps};
 use vmm_core::{ExitAction, ExitContext, VcpuContext};
 
@@ -22,6 +23,14 @@ pub(super) fn create(ctx: &VcpuContext<'_, Ppc64>) -> Result<PpcVcpu, Ppc64Error
     sregs.pvr = p.pvr;
     vcpu.set_sregs(&sregs)?;
     vcpu.enable_cap(&KvmEnableCap::new(KVM_CAP_PPC_PAPR, [0; 4]))?;
+    if let Some(xics) = &p.xics {
+        // The vCPU is the XICS's interrupt server of its own index.
+        let fd = xics.fd().as_raw_fd() as u64;
+        vcpu.enable_cap(&KvmEnableCap::new(
+            KVM_CAP_IRQ_XICS,
+            [fd, u64::from(ctx.id), 0, 0],
+        ))?;
+    }
     Ok(vcpu)
 }
 

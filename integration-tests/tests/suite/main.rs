@@ -18,6 +18,7 @@ mod power;
 mod pseries;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 mod pseries_regs;
+mod pseries_xics;
 mod regs;
 mod sandbox;
 mod smp;
@@ -77,5 +78,6 @@ fn main() {
     pseries::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
     pseries_regs::register(&mut s);
+    pseries_xics::register(&mut s);
     s.run()
 }

@@ -197,9 +197,10 @@ fn remove_stale(dir: &Path, name: &str, keep: &str) {
     }
 }
 
-/// Reads and checks a state file: size cap, envelope, magic of arch `A`.
+/// Reads and checks a state file: a regular file within the size cap, envelope, magic of arch
+/// `A`. The file is checked first, so that a device or a FIFO is refused as such on an arch
+/// that cannot snapshot yet too.
 pub fn read_envelope<A: Arch>(path: &Path) -> Result<Envelope, SnapshotError> {
-    let magic = A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
     let bytes = crate::files::read_regular(path, MAX_ENVELOPE_BYTES).map_err(|e| match e {
         crate::files::FileError::TooLarge { size, limit, .. } => SnapshotError::Envelope {
             path: path.display().to_string(),
@@ -211,6 +212,7 @@ pub fn read_envelope<A: Arch>(path: &Path) -> Result<Envelope, SnapshotError> {
         },
         other => SnapshotError::File(other),
     })?;
+    let magic = A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
     Envelope::decode(&bytes, Some((magic, A::NAME))).map_err(|source| SnapshotError::Envelope {
         path: path.display().to_string(),
         source,

@@ -1,1 +1,0 @@
-//! XICS interrupt controller state.
