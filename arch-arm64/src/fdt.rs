@@ -5,8 +5,10 @@
 //! - `/memory@40000000`;
 //! - `/cpus/cpu@N`, `reg` = the vCPU's MPIDR affinity bits (read from KVM), `enable-method`
 //!   "psci";
-//! - `/psci`: "arm,psci-0.2", method "hvc" (KVM answers PSCI calls in the kernel);
+//! - `/psci`: "arm,psci-1.0" and "arm,psci-0.2", method "hvc" (KVM answers PSCI calls in the
+//!   kernel);
 //! - `/timer`: "arm,armv8-timer" with its four PPIs;
+//! - `/pmu`: "arm,armv8-pmuv3" on PPI [`PMU_PPI`] (level), when the vCPUs have KVM's vPMU;
 //! - `/intc@8000000`: "arm,gic-v3" (distributor and redistributor region), with the ITS as
 //!   child `its@8080000` ("arm,gic-v3-its", `msi-controller`) when the VM has one;
 //! - a node for every device the device layer placed ([`crate::devices`]): `/uart@9000000`
@@ -37,6 +39,8 @@ pub struct FdtConfig<'a> {
     pub initrd: Option<(u64, u64)>,
     /// The placed devices (the console UART is the one named [`CONSOLE`]).
     pub devices: &'a [PlacedDevice],
+    /// Whether the vCPUs have a PMU (`KVM_ARM_VCPU_PMU_V3`, its interrupt on [`PMU_PPI`]).
+    pub pmu: bool,
 }
 
 /// The GIC's phandle.
@@ -109,7 +113,10 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     cpus(&mut f, c.mpidrs)?;
 
     let psci_node = f.begin_node("psci")?;
-    f.property_string("compatible", psci::DT_COMPATIBLE)?;
+    f.property_string_list(
+        "compatible",
+        psci::DT_COMPATIBLE.iter().map(|s| s.to_string()).collect(),
+    )?;
     f.property_string("method", psci::DT_METHOD)?;
     f.end_node(psci_node)?;
 
@@ -122,6 +129,13 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.property_array_u32("interrupts", &irqs)?;
     f.property_null("always-on")?;
     f.end_node(timer)?;
+
+    if c.pmu {
+        let pmu = f.begin_node("pmu")?;
+        f.property_string("compatible", "arm,armv8-pmuv3")?;
+        f.property_array_u32("interrupts", &[dt::PPI, PMU_PPI, dt::LEVEL_HIGH])?;
+        f.end_node(pmu)?;
+    }
 
     gic(&mut f, &c.gic)?;
     device_nodes(&mut f, c.devices, &GicStyle)?;
@@ -203,6 +217,7 @@ mod tests {
             bootargs: "console=ttyS0 earlycon",
             initrd,
             devices: devices(),
+            pmu: true,
         }
     }
 
@@ -243,7 +258,7 @@ mod tests {
         assert!(!dts.contains("cpu@4"));
 
         let psci = node(&dts, "psci");
-        assert!(psci.contains("compatible = \"arm,psci-0.2\";"));
+        assert!(psci.contains("compatible = \"arm,psci-1.0\\0arm,psci-0.2\";"));
         assert!(psci.contains("method = \"hvc\";"));
 
         let timer = node(&dts, "timer");
@@ -251,6 +266,10 @@ mod tests {
         assert!(timer.contains(
             "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>;"
         ));
+
+        let pmu = node(&dts, "pmu");
+        assert!(pmu.contains("compatible = \"arm,armv8-pmuv3\";"));
+        assert!(pmu.contains("interrupts = <0x01 0x07 0x04>;"));
 
         let gic = node(&dts, "intc@8000000");
         assert!(gic.contains("compatible = \"arm,gic-v3\";"));
@@ -276,8 +295,13 @@ mod tests {
     }
 
     #[test]
-    fn without_its_and_initrd() {
-        let dts = dtc(&build_fdt(&config(IrqChipKind::GicV3, None)).unwrap());
+    fn without_its_initrd_and_pmu() {
+        let c = FdtConfig {
+            pmu: false,
+            ..config(IrqChipKind::GicV3, None)
+        };
+        let dts = dtc(&build_fdt(&c).unwrap());
+        assert!(!dts.contains("pmu"));
         assert!(!dts.contains("its@"));
         assert!(!dts.contains("msi-controller"));
         assert!(!dts.contains("linux,initrd-start"));

@@ -70,6 +70,10 @@ pub const DEFAULT_IPA_BITS: u32 = 40;
 /// 26, as interrupt ids minus 16).
 pub const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
 
+/// The PMU overflow interrupt's PPI (interrupt id 23, as QEMU's `virt` uses): every vCPU's
+/// `KVM_ARM_VCPU_PMU_V3_IRQ`, and the `arm,armv8-pmuv3` node's interrupt.
+pub const PMU_PPI: u32 = 7;
+
 /// Errors in a VM description that the arm64 map cannot hold.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum LayoutError {
