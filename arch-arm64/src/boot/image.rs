@@ -14,8 +14,9 @@
 //! ```
 //!
 //! A kernel with `image_size` 0 predates the field: its `text_offset` is taken to be 0x80000, as
-//! linux-loader does, and its size is the file's. Debian ships the arm64 kernel (`vmlinuz`)
-//! gzip-compressed; tetra does not decompress it, and says so.
+//! linux-loader does, and its size is the file's. Some distributions ship the arm64 kernel
+//! gzip-compressed (`Image.gz`; Debian bookworm's `vmlinuz` is the plain Image, with an EFI stub):
+//! tetra does not decompress it, and says so.
 
 use thiserror::Error;
 
@@ -41,9 +42,9 @@ pub enum ImageError {
         /// Its size.
         len: usize,
     },
-    /// A gzip stream (Debian's `vmlinuz`).
+    /// A gzip stream (an `Image.gz`).
     #[error(
-        "{name} is gzip-compressed (like Debian's arm64 vmlinuz): decompress it first \
+        "{name} is gzip-compressed (an Image.gz): decompress it first \
          (gunzip -c {name} > Image) and boot the Image"
     )]
     Gzip {

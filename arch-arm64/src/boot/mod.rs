@@ -4,8 +4,8 @@
 //! - a Linux arm64 `Image` ([`image`]): recognised by its header when no `--raw` is given, and
 //!   loaded (by linux-loader's PE loader, in the KVM glue) at the start of RAM, which is 2 MiB
 //!   aligned, plus the `text_offset` its header gives. Its `image_size` (BSS included) must fit
-//!   below the initrd and the device tree. A gzip-compressed kernel (Debian's `vmlinuz`) is
-//!   refused with a message that says to gunzip it;
+//!   below the initrd and the device tree. A gzip-compressed kernel (`Image.gz`) is refused
+//!   with a message that says to gunzip it;
 //! - a raw image: `--raw ADDR` puts it at ADDR (4 KiB aligned, inside RAM) and starts the boot
 //!   vCPU there. arm64 has a single entry mode, so `--raw ADDR:MODE` is refused.
 //!
