@@ -13,9 +13,11 @@
 //!   child `its@8080000` ("arm,gic-v3-its", `msi-controller`) when the VM has one;
 //! - a node for every device the device layer placed ([`crate::devices`]): `/uart@9000000`
 //!   ("ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising: its interrupt arrives
-//!   through an irqfd, a pulse, so it must not be declared level) and `/debug-exit@9010000`
-//!   ("tetra,debug-exit").
+//!   through an irqfd, a pulse, so it must not be declared level), `/debug-exit@9010000`
+//!   ("tetra,debug-exit") and `/rtc@9020000` ("arm,pl031", "arm,primecell", no interrupt), whose
+//!   `apb_pclk` is `/apb-pclk`, a 24 MHz "fixed-clock".
 
+use crate::devices::APB_PCLK_PHANDLE;
 use crate::irqchip::{dt, GicLayout};
 use crate::layout::*;
 use crate::psci;
@@ -136,6 +138,15 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         f.property_array_u32("interrupts", &[dt::PPI, PMU_PPI, dt::LEVEL_HIGH])?;
         f.end_node(pmu)?;
     }
+
+    // The clock AMBA devices (the PL031) name as their apb_pclk.
+    let clk = f.begin_node("apb-pclk")?;
+    f.property_string("compatible", "fixed-clock")?;
+    f.property_u32("#clock-cells", 0)?;
+    f.property_u32("clock-frequency", 24_000_000)?;
+    f.property_string("clock-output-names", "clk24mhz")?;
+    f.property_phandle(APB_PCLK_PHANDLE)?;
+    f.end_node(clk)?;
 
     gic(&mut f, &c.gic)?;
     device_nodes(&mut f, c.devices, &GicStyle)?;
@@ -292,6 +303,20 @@ mod tests {
 
         let dbg = node(&dts, "debug-exit@9010000");
         assert!(dbg.contains("reg = <0x00 0x9010000 0x00 0x1000>;"));
+
+        let rtc = node(&dts, "rtc@9020000");
+        assert!(
+            rtc.contains("compatible = \"arm,pl031\\0arm,primecell\";"),
+            "{rtc}"
+        );
+        assert!(rtc.contains("reg = <0x00 0x9020000 0x00 0x1000>;"));
+        assert!(rtc.contains("clocks = <0x03>;"));
+        assert!(rtc.contains("clock-names = \"apb_pclk\";"));
+        assert!(!rtc.contains("interrupts"));
+        let clk = node(&dts, "apb-pclk");
+        assert!(clk.contains("compatible = \"fixed-clock\";"));
+        assert!(clk.contains("#clock-cells = <0x00>;"));
+        assert!(clk.contains("phandle = <0x03>;"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! 0x0900_0000  16550 UART (ns16550a)       4 KiB   SPI 1, edge-rising, through an irqfd
 //! 0x0901_0000  debug-exit                  4 KiB   a 32-bit write of V at +0 ends the VM
 //!                                                  with status (V << 1) | 1
+//! 0x0902_0000  PL031 RTC                   4 KiB   no interrupt (the alarm is not emulated)
 //! 0x0a00_0000  GICv3 redistributors      128 KiB per vCPU, room for MAX_CPUS
 //! 0x4000_0000  RAM (--mem MiB); the device tree in its last 2 MiB-aligned 2 MiB
 //! ```
@@ -51,6 +52,11 @@ pub const UART_CLOCK_HZ: u32 = 1_843_200;
 pub const DEBUG_EXIT_BASE: u64 = 0x0901_0000;
 /// The debug-exit device's window.
 pub const DEBUG_EXIT_SIZE: u64 = 0x1000;
+
+/// The PL031 real-time clock's base.
+pub const RTC_BASE: u64 = 0x0902_0000;
+/// The PL031's window.
+pub const RTC_SIZE: u64 = 0x1000;
 
 /// Where RAM starts (1 GiB).
 pub const RAM_BASE: u64 = 0x4000_0000;
@@ -204,6 +210,7 @@ mod tests {
             ("its", GIC_ITS_BASE, GIC_ITS_SIZE),
             ("uart", UART_BASE, UART_SIZE),
             ("debug-exit", DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE),
+            ("rtc", RTC_BASE, RTC_SIZE),
             ("redist", GIC_REDIST_BASE, gic_redist_size(MAX_CPUS)),
         ];
         regions.sort_by_key(|r| r.1);
@@ -214,7 +221,7 @@ mod tests {
         assert!(last.1 + last.2 <= RAM_BASE);
         // KVM wants the GIC frames 64 KiB aligned.
         for (name, base, _) in regions {
-            if name != "uart" && name != "debug-exit" {
+            if name != "uart" && name != "debug-exit" && name != "rtc" {
                 assert_eq!(base % K64, 0, "{name}");
             }
         }

@@ -12,7 +12,8 @@
 # A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line
 # (which arrives through the UART's receive interrupt), did not panic, logged no ACPI error or
 # warning, and tetra exited 0 after the guest's "reboot: Power down" (x86: ACPI S5; arm64: PSCI
-# SYSTEM_OFF); arm64 also needs the UART's interrupt to have fired and, with LANE_L2_PMU=1 (the
+# SYSTEM_OFF); arm64 also needs the UART's interrupt to have fired, the clock set from the PL031
+# RTC ("rtc-pl031 ...: setting system clock to ...") and, with LANE_L2_PMU=1 (the
 # default there), Linux's armv8 PMU driver line ("hw perfevents: enabled with ... N counters
 # available"); a :virtio run also needs every module loaded, the virtio-rng device (id 4) on the
 # guest's virtio bus and 64 bytes read from its /dev/hwrng.
@@ -97,6 +98,8 @@ boot() {
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
 	elif [ "$ARCH" = arm64 ] && [ "${uart_irqs:-0}" = 0 ]; then
 		reason="the UART's interrupt never fired (serial-irq='$(field serial-irq "$log")')"
+	elif [ "$ARCH" = arm64 ] && ! field rtc "$log" | grep -q 'setting system clock'; then
+		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
 	elif [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
 	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log")" ]; then

@@ -17,7 +17,8 @@
 #   TETRA-L2: serial-irq=<the /proc/interrupts line of ttyS0 (x86: IRQ 4; arm64: a GIC SPI)>
 #   TETRA-L2: pmu=<the kernel's "hw perfevents:" line (arm64's PMU driver and its counters)>
 #   TETRA-L2: serial=<the 8250 driver's probe line for ttyS0>
-#   TETRA-L2: rtc=<the rtc-cmos line that set the system clock> date=<date -u>
+#   TETRA-L2: rtc=<the RTC line that set the system clock (x86: rtc_cmos; arm64: rtc-pl031)>
+#             date=<date -u>
 # With l2virtio=1 on the kernel command line, before the facts above: it mounts devtmpfs on /dev,
 # loads the virtio modules listed in /etc/l2-modules (dependencies first; emu-test resolved the
 # order) from /lib/modules/l2 (both only in /l2/initrd-virtio.cpio), and reports what Linux found:
@@ -85,7 +86,7 @@ echo "TETRA-L2: irq4=$($bb grep -E '^ *4:' /proc/interrupts | $bb tr -s ' ')"
 echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0' /proc/interrupts | $bb tr -s ' ')"
 echo "TETRA-L2: pmu=$(echo "$log" | $bb grep -m1 'hw perfevents' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[^]]*\] //')"
-echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'rtc_cmos.*setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
+echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
 if [ "${l2input:-}" = 1 ]; then
 	echo "TETRA-L2: ready for input"
 	line=

@@ -7,6 +7,7 @@
 use super::gic::Gic;
 use super::vcpu::{init_pmu, preferred_target};
 use crate::boot::{self, BootError, BootPlan, BootRequest, Kernel};
+use crate::devices::pl031::Pl031;
 use crate::error::Arm64Error;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::irqchip::{ppi_intid, IrqChipKind};
@@ -86,7 +87,8 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
     // A vPMU wherever the host has one, so that profiling works in the guest.
     let pmu = ctx.vm.fd().check_extension(Cap::ArmPmuV3);
 
-    // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit.
+    // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit,
+    // the RTC.
     // KVM takes irqfds only once the vGIC is initialised: they are registered in `finish`.
     let router = DeferredIrqfds::new(ctx.vm.clone());
     let mut descs = crate::devices::descs().into_iter();
@@ -102,6 +104,8 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         .add(&router, descs.next().expect("the debug exit"), |_| {
             DebugExit::new(exit)
         })?;
+    ctx.devices
+        .add_stateful(&router, descs.next().expect("the RTC"), |_| Pl031::new())?;
     Ok(Platform {
         gic,
         irqfds: router,
