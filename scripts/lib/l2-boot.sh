@@ -27,6 +27,11 @@
 # followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines. A
 # failed run is booted once more as <n>-rerun; if that passes, "@@FLAKY name=l2-boot test=<n>"
 # follows and the run does not count as failed.
+# With LANE_L2_QEMU=1 (arm64, emu-test --l2-qemu) and QEMU at /qemu (the arm64 qemu-system-aarch64
+# and its libraries, run through their own ld.so), each run is also booted under QEMU -M virt
+# with KVM in the same host, as qemu-<run>, for the seconds-to-init comparison: the same kernel,
+# initramfs, command line (console=ttyAMA0, QEMU's PL011) and checks, but for tetra's own
+# (the 16550's interrupt, the PL031, the PMU line, which are printed but not required).
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
 L2_RUNS=${LANE_L2_RUNS:-"1:quiet 2:quiet"}
@@ -60,24 +65,47 @@ virtio_reason() {
 	fi
 }
 
-# boot NAME KERNEL CPUS KQ VIRTIO: one run, reported as above; returns 0 when it passed.
+# boot NAME KERNEL CPUS KQ VIRTIO [VMM]: one run under tetra (or, VMM=qemu, under QEMU with KVM),
+# reported as above; returns 0 when it passed.
 boot() {
-	name=$1 kernel=$2 cpus=$3 kq=$4 virtio=$5
+	name=$1 kernel=$2 cpus=$3 kq=$4 virtio=$5 vmm=${6:-tetra}
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
-	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1"
+	con=ttyS0
+	[ "$vmm" = tetra ] || con=ttyAMA0
+	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	devices= initrd=/l2/initrd.cpio
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
 		devices=--rng initrd=/l2/initrd-virtio.cpio
 	fi
 	cmdline="$cmdline $L2_APPEND"
+	if [ "$vmm" = qemu ]; then
+		echo "--- L2 $name: qemu-system-aarch64 -M virt,gic-version=3 -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
+		sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
+			--prompt "TETRA-L2: ready for input" --input "$token" -- \
+			/qemu/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/bin/qemu-system-aarch64 \
+			-M virt,gic-version=3 -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
+			-no-user-config -display none -no-reboot -serial stdio -monitor none \
+			-kernel "$kernel" -initrd "$initrd" -append "$cmdline" | tail -n 1)
+	else
+		boot_tetra
+	fi
+	judge
+}
+
+# boot_tetra: boot() under tetra; sets sum.
+boot_tetra() {
 	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--cmdline '$cmdline'"
 	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 		--prompt "TETRA-L2: ready for input" --input "$token" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
 		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices | tail -n 1)
+}
+
+# judge: boot()'s verdict on the run that just ended, and its report.
+judge() {
 	rc=$(kv rc "$sum")
 	nproc=$(field nproc "$log")
 	# The serial port's interrupt count: the sum of the per-CPU columns of its /proc/interrupts
@@ -87,29 +115,29 @@ boot() {
 	if [ -z "$rc" ]; then
 		reason="l2-run failed: $sum"
 	elif [ "$(kv timeout "$sum")" = 1 ]; then
-		reason="hang: tetra still running after ${L2_TIMEOUT}s (killed)"
+		reason="hang: $vmm still running after ${L2_TIMEOUT}s (killed)"
 	elif grep -q 'Kernel panic' "$log"; then
 		reason="kernel panic in the L2 guest: $(grep -m1 -o 'Kernel panic.*' "$log")"
 	elif ! grep -q "$MARKER" "$log"; then
-		reason="the guest never reached init (no '$MARKER'; tetra exit $rc)"
+		reason="the guest never reached init (no '$MARKER'; $vmm exit $rc)"
 	elif [ "$nproc" != "$cpus" ]; then
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
-	elif [ "$ARCH" = arm64 ] && [ "${uart_irqs:-0}" = 0 ]; then
+	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && [ "${uart_irqs:-0}" = 0 ]; then
 		reason="the UART's interrupt never fired (serial-irq='$(field serial-irq "$log")')"
-	elif [ "$ARCH" = arm64 ] && ! field rtc "$log" | grep -q 'setting system clock'; then
+	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && ! field rtc "$log" | grep -q 'setting system clock'; then
 		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
-	elif [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
+	elif [ "$vmm" = tetra ] && [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
 	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log")" ]; then
 		reason=$(virtio_reason "$log")
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then
-		reason="tetra exited $rc, expected 0 (the guest's power-off)"
+		reason="$vmm exited $rc, expected 0 (the guest's power-off)"
 	elif ! grep -q 'reboot: Power down' "$log"; then
-		reason="tetra exited 0 but the guest did not power down (no 'reboot: Power down')"
+		reason="$vmm exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
 	status=PASS
 	[ -z "$reason" ] || status=FAIL
@@ -162,4 +190,13 @@ for spec in $L2_RUNS; do
 		failed=$((failed + 1))
 	fi
 done
+# The same runs under QEMU with KVM, for comparison (arm64, --l2-qemu).
+if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x /qemu/bin/qemu-system-aarch64 ]; then
+	for spec in $L2_RUNS; do
+		cpus=${spec%%:*} flavor=${spec#*:}
+		kq=quiet
+		[ "$flavor" = quiet ] || kq=
+		boot "qemu-cpus$cpus-$flavor" "$L2_KERNEL" "$cpus" "$kq" 0 qemu || failed=$((failed + 1))
+	done
+fi
 exit "$failed"
