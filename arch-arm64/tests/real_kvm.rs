@@ -10,7 +10,8 @@
 //!   state with one register changed and expect the guest to name that register.
 //!
 //! - a vCPU with KVM's vPMU (where the host offers `KVM_CAP_ARM_PMU_V3`) gets its overflow PPI
-//!   and is initialised after the GIC, and its PMCR_EL0 reports counters.
+//!   and is initialised after the GIC, and its PMCR_EL0 reports counters; a guest
+//!   (`tests/guests/pmu.S`) enables the cycle counter and sees it advance over a loop.
 //!
 //! /dev/kvm missing is a failure, not a skip.
 #![cfg(target_arch = "aarch64")]
@@ -91,6 +92,32 @@ fn a_vcpu_gets_a_vpmu_after_the_gic() {
     let n = (pmcr >> 11) & 0x1f;
     eprintln!("PMCR_EL0 = {pmcr:#x}: {n} event counters");
     assert!(n > 0, "a vPMU without event counters: PMCR_EL0 = {pmcr:#x}");
+}
+
+/// The guest of the cycle-counter test, `tests/guests/pmu.S`.
+const PMU_GUEST: &[u8] = include_bytes!(env!("TETRA_ARM64_PMU_GUEST"));
+
+#[test]
+fn a_guest_sees_its_cycle_counter_advance() {
+    let _w = Watchdog::new("cycle counter");
+    let vm = new_vm();
+    if !vm.fd().check_extension(kvm_ioctls::Cap::ArmPmuV3) {
+        eprintln!("skipped: this host's KVM offers no vPMU (KVM_CAP_ARM_PMU_V3)");
+        return;
+    }
+    let ram = GuestRam::new(&[(GuestAddress(RAM_BASE), RAM)]).expect("guest RAM");
+    ram.register(&vm).expect("registering guest RAM");
+    ram.write("the pmu guest", RAM_BASE, PMU_GUEST).unwrap();
+    let gic = Gic::create(&vm, &GicLayout::new(1, IrqChipKind::GicV3)).expect("the vGIC");
+    let target = preferred_target(&vm).expect("KVM_ARM_PREFERRED_TARGET");
+    let mut v = create_vcpu(&vm, 0, &target, false, true).expect("a vCPU with a vPMU");
+    gic.init().expect("the vGIC's initialisation");
+    init_pmu(&v, ppi_intid(PMU_PPI)).expect("the vPMU");
+    set_u64(&v, id("pc"), RAM_BASE).unwrap();
+    let (addr, cycles) = run_to_mmio_write(&mut v);
+    assert_eq!(addr, MMIO);
+    eprintln!("the guest's cycle counter advanced by {cycles} over 100,000 loop iterations");
+    assert!(cycles > 0, "the cycle counter did not advance");
 }
 
 fn table_of(vcpu: &KvmVcpu) -> RegTable {
