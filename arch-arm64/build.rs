@@ -13,15 +13,17 @@ fn main() {
         .join("guests");
     let script = dir.join("flat.ld");
     println!("cargo:rerun-if-changed={}", script.display());
-    let bin = build_guest(
-        "aarch64-linux-gnu",
-        &dir.join("regmove.S"),
-        &[],
-        &["-T", script.to_str().unwrap()],
-        true,
-    );
-    println!(
-        "cargo:rustc-env=TETRA_ARM64_REGMOVE_GUEST={}",
-        bin.display()
-    );
+    for (src, var) in [
+        ("regmove.S", "TETRA_ARM64_REGMOVE_GUEST"),
+        ("pmu.S", "TETRA_ARM64_PMU_GUEST"),
+    ] {
+        let bin = build_guest(
+            "aarch64-linux-gnu",
+            &dir.join(src),
+            &[],
+            &["-T", script.to_str().unwrap()],
+            true,
+        );
+        println!("cargo:rustc-env={var}={}", bin.display());
+    }
 }

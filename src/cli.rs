@@ -97,7 +97,8 @@ Usage:
   tetra --help | --version
 
 Options for run:
-  --kernel FILE           kernel image: multiboot or PVH ELF, vmlinux, bzImage
+  --kernel FILE           kernel image: multiboot or PVH ELF, vmlinux, bzImage (x86_64);
+                          a Linux Image, uncompressed (arm64)
   --initrd FILE           initial ramdisk (module 0 for multiboot kernels)
   --cmdline STR           kernel command line
   --cpus N                number of vCPUs (default 1)
@@ -105,6 +106,7 @@ Options for run:
   --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
+                          (arm64: gicv3, the default, or gicv3-its)
   --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
   --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
                           device (the guest's hvc0); guest output from both goes to stdout

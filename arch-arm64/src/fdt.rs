@@ -5,15 +5,19 @@
 //! - `/memory@40000000`;
 //! - `/cpus/cpu@N`, `reg` = the vCPU's MPIDR affinity bits (read from KVM), `enable-method`
 //!   "psci";
-//! - `/psci`: "arm,psci-0.2", method "hvc" (KVM answers PSCI calls in the kernel);
+//! - `/psci`: "arm,psci-1.0" and "arm,psci-0.2", method "hvc" (KVM answers PSCI calls in the
+//!   kernel);
 //! - `/timer`: "arm,armv8-timer" with its four PPIs;
+//! - `/pmu`: "arm,armv8-pmuv3" on PPI [`PMU_PPI`] (level), when the vCPUs have KVM's vPMU;
 //! - `/intc@8000000`: "arm,gic-v3" (distributor and redistributor region), with the ITS as
 //!   child `its@8080000` ("arm,gic-v3-its", `msi-controller`) when the VM has one;
 //! - a node for every device the device layer placed ([`crate::devices`]): `/uart@9000000`
 //!   ("ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising: its interrupt arrives
-//!   through an irqfd, a pulse, so it must not be declared level) and `/debug-exit@9010000`
-//!   ("tetra,debug-exit").
+//!   through an irqfd, a pulse, so it must not be declared level), `/debug-exit@9010000`
+//!   ("tetra,debug-exit") and `/rtc@9020000` ("arm,pl031", "arm,primecell", no interrupt), whose
+//!   `apb_pclk` is `/apb-pclk`, a 24 MHz "fixed-clock".
 
+use crate::devices::APB_PCLK_PHANDLE;
 use crate::irqchip::{dt, GicLayout};
 use crate::layout::*;
 use crate::psci;
@@ -37,6 +41,8 @@ pub struct FdtConfig<'a> {
     pub initrd: Option<(u64, u64)>,
     /// The placed devices (the console UART is the one named [`CONSOLE`]).
     pub devices: &'a [PlacedDevice],
+    /// Whether the vCPUs have a PMU (`KVM_ARM_VCPU_PMU_V3`, its interrupt on [`PMU_PPI`]).
+    pub pmu: bool,
 }
 
 /// The GIC's phandle.
@@ -109,7 +115,10 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     cpus(&mut f, c.mpidrs)?;
 
     let psci_node = f.begin_node("psci")?;
-    f.property_string("compatible", psci::DT_COMPATIBLE)?;
+    f.property_string_list(
+        "compatible",
+        psci::DT_COMPATIBLE.iter().map(|s| s.to_string()).collect(),
+    )?;
     f.property_string("method", psci::DT_METHOD)?;
     f.end_node(psci_node)?;
 
@@ -122,6 +131,22 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     f.property_array_u32("interrupts", &irqs)?;
     f.property_null("always-on")?;
     f.end_node(timer)?;
+
+    if c.pmu {
+        let pmu = f.begin_node("pmu")?;
+        f.property_string("compatible", "arm,armv8-pmuv3")?;
+        f.property_array_u32("interrupts", &[dt::PPI, PMU_PPI, dt::LEVEL_HIGH])?;
+        f.end_node(pmu)?;
+    }
+
+    // The clock AMBA devices (the PL031) name as their apb_pclk.
+    let clk = f.begin_node("apb-pclk")?;
+    f.property_string("compatible", "fixed-clock")?;
+    f.property_u32("#clock-cells", 0)?;
+    f.property_u32("clock-frequency", 24_000_000)?;
+    f.property_string("clock-output-names", "clk24mhz")?;
+    f.property_phandle(APB_PCLK_PHANDLE)?;
+    f.end_node(clk)?;
 
     gic(&mut f, &c.gic)?;
     device_nodes(&mut f, c.devices, &GicStyle)?;
@@ -203,6 +228,7 @@ mod tests {
             bootargs: "console=ttyS0 earlycon",
             initrd,
             devices: devices(),
+            pmu: true,
         }
     }
 
@@ -243,7 +269,7 @@ mod tests {
         assert!(!dts.contains("cpu@4"));
 
         let psci = node(&dts, "psci");
-        assert!(psci.contains("compatible = \"arm,psci-0.2\";"));
+        assert!(psci.contains("compatible = \"arm,psci-1.0\\0arm,psci-0.2\";"));
         assert!(psci.contains("method = \"hvc\";"));
 
         let timer = node(&dts, "timer");
@@ -251,6 +277,10 @@ mod tests {
         assert!(timer.contains(
             "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>;"
         ));
+
+        let pmu = node(&dts, "pmu");
+        assert!(pmu.contains("compatible = \"arm,armv8-pmuv3\";"));
+        assert!(pmu.contains("interrupts = <0x01 0x07 0x04>;"));
 
         let gic = node(&dts, "intc@8000000");
         assert!(gic.contains("compatible = \"arm,gic-v3\";"));
@@ -273,11 +303,30 @@ mod tests {
 
         let dbg = node(&dts, "debug-exit@9010000");
         assert!(dbg.contains("reg = <0x00 0x9010000 0x00 0x1000>;"));
+
+        let rtc = node(&dts, "rtc@9020000");
+        assert!(
+            rtc.contains("compatible = \"arm,pl031\\0arm,primecell\";"),
+            "{rtc}"
+        );
+        assert!(rtc.contains("reg = <0x00 0x9020000 0x00 0x1000>;"));
+        assert!(rtc.contains("clocks = <0x03>;"));
+        assert!(rtc.contains("clock-names = \"apb_pclk\";"));
+        assert!(!rtc.contains("interrupts"));
+        let clk = node(&dts, "apb-pclk");
+        assert!(clk.contains("compatible = \"fixed-clock\";"));
+        assert!(clk.contains("#clock-cells = <0x00>;"));
+        assert!(clk.contains("phandle = <0x03>;"));
     }
 
     #[test]
-    fn without_its_and_initrd() {
-        let dts = dtc(&build_fdt(&config(IrqChipKind::GicV3, None)).unwrap());
+    fn without_its_initrd_and_pmu() {
+        let c = FdtConfig {
+            pmu: false,
+            ..config(IrqChipKind::GicV3, None)
+        };
+        let dts = dtc(&build_fdt(&c).unwrap());
+        assert!(!dts.contains("pmu"));
         assert!(!dts.contains("its@"));
         assert!(!dts.contains("msi-controller"));
         assert!(!dts.contains("linux,initrd-start"));

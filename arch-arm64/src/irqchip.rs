@@ -80,6 +80,11 @@ pub const fn spi_intid(n: u32) -> u32 {
     32 + n
 }
 
+/// The interrupt id of PPI `n`.
+pub const fn ppi_intid(n: u32) -> u32 {
+    16 + n
+}
+
 /// Device-tree interrupt specifier values (`<type number flags>`, the GIC binding).
 pub mod dt {
     /// An SPI.
@@ -123,5 +128,8 @@ mod tests {
         assert_eq!(g.its, Some(GIC_ITS_BASE));
         assert_eq!(g.dist, GIC_DIST_BASE);
         assert_eq!(spi_intid(UART_SPI), 33);
+        assert_eq!(ppi_intid(PMU_PPI), 23);
+        // The timers' PPIs are 26, 27, 29 and 30; the PMU's must be none of them.
+        assert!(!TIMER_PPIS.contains(&PMU_PPI));
     }
 }

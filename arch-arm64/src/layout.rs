@@ -6,6 +6,7 @@
 //! 0x0900_0000  16550 UART (ns16550a)       4 KiB   SPI 1, edge-rising, through an irqfd
 //! 0x0901_0000  debug-exit                  4 KiB   a 32-bit write of V at +0 ends the VM
 //!                                                  with status (V << 1) | 1
+//! 0x0902_0000  PL031 RTC                   4 KiB   no interrupt (the alarm is not emulated)
 //! 0x0a00_0000  GICv3 redistributors      128 KiB per vCPU, room for MAX_CPUS
 //! 0x4000_0000  RAM (--mem MiB); the device tree in its last 2 MiB-aligned 2 MiB
 //! ```
@@ -52,6 +53,11 @@ pub const DEBUG_EXIT_BASE: u64 = 0x0901_0000;
 /// The debug-exit device's window.
 pub const DEBUG_EXIT_SIZE: u64 = 0x1000;
 
+/// The PL031 real-time clock's base.
+pub const RTC_BASE: u64 = 0x0902_0000;
+/// The PL031's window.
+pub const RTC_SIZE: u64 = 0x1000;
+
 /// Where RAM starts (1 GiB).
 pub const RAM_BASE: u64 = 0x4000_0000;
 const _: () = assert!(RAM_BASE >= 1 << 30, "RAM starts at 1 GiB or above");
@@ -69,6 +75,10 @@ pub const DEFAULT_IPA_BITS: u32 = 40;
 /// non-secure physical, virtual, hypervisor (the architecture's recommended PPI ids 29, 30, 27,
 /// 26, as interrupt ids minus 16).
 pub const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
+
+/// The PMU overflow interrupt's PPI (interrupt id 23, as QEMU's `virt` uses): every vCPU's
+/// `KVM_ARM_VCPU_PMU_V3_IRQ`, and the `arm,armv8-pmuv3` node's interrupt.
+pub const PMU_PPI: u32 = 7;
 
 /// Errors in a VM description that the arm64 map cannot hold.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -200,6 +210,7 @@ mod tests {
             ("its", GIC_ITS_BASE, GIC_ITS_SIZE),
             ("uart", UART_BASE, UART_SIZE),
             ("debug-exit", DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE),
+            ("rtc", RTC_BASE, RTC_SIZE),
             ("redist", GIC_REDIST_BASE, gic_redist_size(MAX_CPUS)),
         ];
         regions.sort_by_key(|r| r.1);
@@ -210,7 +221,7 @@ mod tests {
         assert!(last.1 + last.2 <= RAM_BASE);
         // KVM wants the GIC frames 64 KiB aligned.
         for (name, base, _) in regions {
-            if name != "uart" && name != "debug-exit" {
+            if name != "uart" && name != "debug-exit" && name != "rtc" {
                 assert_eq!(base % K64, 0, "{name}");
             }
         }

@@ -1,11 +1,13 @@
-//! tetra's arm64 backend: guest physical layout, raw payload loading and entry state, the
-//! device tree, the vGICv3 (+ITS) description, PSCI, and the register table.
+//! tetra's arm64 backend: guest physical layout, Linux `Image` and raw payload loading and entry
+//! state, the device tree, the vGICv3 (+ITS) description, the vPMU, PSCI, the PL031 RTC, and the
+//! register table.
 //!
 //! Everything here is plain Rust and is built and unit-tested on every host; only the ioctl glue
 //! in `kvm` is gated to aarch64.
 //!
-//! How an arm64 guest ends: PSCI `SYSTEM_OFF` (power-off, status 0), PSCI `SYSTEM_RESET` (reset,
-//! status 0), or a 32-bit write of V to the debug-exit device at
+//! How an arm64 guest ends: PSCI `SYSTEM_OFF` (power-off, status 0: a Linux guest's `poweroff`),
+//! PSCI `SYSTEM_RESET` (reset, status 0: its `reboot`; as on x86, tetra does not reboot in place),
+//! or a 32-bit write of V to the debug-exit device at
 //! [`layout::DEBUG_EXIT_BASE`] (status `(V << 1) | 1`).
 
 #![deny(missing_docs)]

@@ -7,6 +7,9 @@
 //! system-wide calls reach tetra, as `KVM_EXIT_SYSTEM_EVENT`: `SYSTEM_OFF` ends the VM as a
 //! power-off (status 0), `SYSTEM_RESET` as a reset (status 0; tetra does not reboot).
 //!
+//! What a Linux guest's `reboot` does: PSCI `SYSTEM_RESET`, so tetra exits 0 as for a power-off,
+//! as x86 does for its resets (there is no reboot in place on any arch).
+//!
 //! A guest that ends *with a status* writes it to the debug-exit device
 //! ([`DEBUG_EXIT_BASE`](crate::layout::DEBUG_EXIT_BASE)) instead.
 
@@ -32,8 +35,10 @@ pub const RET_INVALID_PARAMS: i32 = -2;
 /// PSCI return code: `CPU_ON` for a vCPU that is already on.
 pub const RET_ALREADY_ON: i32 = -4;
 
-/// The device-tree `compatible` of the `/psci` node: KVM implements PSCI 0.2 and later.
-pub const DT_COMPATIBLE: &str = "arm,psci-0.2";
+/// The device-tree `compatible` of the `/psci` node, most specific first: KVM implements PSCI 1.x
+/// (1.0 on 5.x kernels, 1.1 from 5.17; the guest asks `PSCI_VERSION`) for a vCPU initialised with
+/// `KVM_ARM_VCPU_PSCI_0_2`, and 0.2's calls are part of it.
+pub const DT_COMPATIBLE: [&str; 2] = ["arm,psci-1.0", "arm,psci-0.2"];
 /// The device-tree `method`: calls are `HVC`s.
 pub const DT_METHOD: &str = "hvc";
 

@@ -9,10 +9,16 @@
 //!   vector table through an SVC) and reports the verdict. Two negative controls move the same
 //!   state with one register changed and expect the guest to name that register.
 //!
+//! - a vCPU with KVM's vPMU (where the host offers `KVM_CAP_ARM_PMU_V3`) gets its overflow PPI
+//!   and is initialised after the GIC, and its PMCR_EL0 reports counters; a guest
+//!   (`tests/guests/pmu.S`) enables the cycle counter and sees it advance over a loop.
+//!
 //! /dev/kvm missing is a failure, not a skip.
 #![cfg(target_arch = "aarch64")]
 
-use arch_arm64::kvm::{create_vcpu, create_vm_for, preferred_target, reg_list};
+use arch_arm64::irqchip::{ppi_intid, GicLayout, IrqChipKind};
+use arch_arm64::kvm::{create_vcpu, create_vm_for, init_pmu, preferred_target, reg_list, Gic};
+use arch_arm64::layout::PMU_PPI;
 use arch_arm64::layout::RAM_BASE;
 use arch_arm64::regs::{get_u64, set_u64, table, table_from_reg_list, OneRegVcpu};
 use std::sync::mpsc;
@@ -21,6 +27,7 @@ use vm_memory::GuestAddress;
 use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::{VcpuExit, VcpuOps};
 use vmm_core::memory::GuestRam;
+use vmm_core::regs::id::arm64_sysreg;
 use vmm_core::regs::{restore, save, RegAttrs, RegId, RegTable, VcpuState};
 
 /// The guest of the move test, `tests/guests/regmove.S`, assembled by build.rs.
@@ -61,7 +68,56 @@ fn new_vm() -> KvmVm {
 
 fn vcpu(vm: &KvmVm, id: u32) -> KvmVcpu {
     let target = preferred_target(vm).expect("KVM_ARM_PREFERRED_TARGET");
-    create_vcpu(vm, id, &target, false).expect("creating and initialising a vCPU")
+    create_vcpu(vm, id, &target, false, false).expect("creating and initialising a vCPU")
+}
+
+#[test]
+fn a_vcpu_gets_a_vpmu_after_the_gic() {
+    let vm = new_vm();
+    if !vm.fd().check_extension(kvm_ioctls::Cap::ArmPmuV3) {
+        eprintln!("skipped: this host's KVM offers no vPMU (KVM_CAP_ARM_PMU_V3)");
+        return;
+    }
+    let gic = Gic::create(&vm, &GicLayout::new(2, IrqChipKind::GicV3)).expect("the vGIC");
+    let target = preferred_target(&vm).expect("KVM_ARM_PREFERRED_TARGET");
+    let vcpus: Vec<KvmVcpu> = (0..2)
+        .map(|id| create_vcpu(&vm, id, &target, id != 0, true).expect("a vCPU with a vPMU"))
+        .collect();
+    gic.init().expect("the vGIC's initialisation");
+    for v in &vcpus {
+        init_pmu(v, ppi_intid(PMU_PPI)).expect("the vPMU's PPI and initialisation");
+    }
+    // PMCR_EL0.N (bits 15:11): the event counters the guest sees.
+    let pmcr = get_u64(&vcpus[0], arm64_sysreg(3, 3, 9, 12, 0)).expect("PMCR_EL0");
+    let n = (pmcr >> 11) & 0x1f;
+    eprintln!("PMCR_EL0 = {pmcr:#x}: {n} event counters");
+    assert!(n > 0, "a vPMU without event counters: PMCR_EL0 = {pmcr:#x}");
+}
+
+/// The guest of the cycle-counter test, `tests/guests/pmu.S`.
+const PMU_GUEST: &[u8] = include_bytes!(env!("TETRA_ARM64_PMU_GUEST"));
+
+#[test]
+fn a_guest_sees_its_cycle_counter_advance() {
+    let _w = Watchdog::new("cycle counter");
+    let vm = new_vm();
+    if !vm.fd().check_extension(kvm_ioctls::Cap::ArmPmuV3) {
+        eprintln!("skipped: this host's KVM offers no vPMU (KVM_CAP_ARM_PMU_V3)");
+        return;
+    }
+    let ram = GuestRam::new(&[(GuestAddress(RAM_BASE), RAM)]).expect("guest RAM");
+    ram.register(&vm).expect("registering guest RAM");
+    ram.write("the pmu guest", RAM_BASE, PMU_GUEST).unwrap();
+    let gic = Gic::create(&vm, &GicLayout::new(1, IrqChipKind::GicV3)).expect("the vGIC");
+    let target = preferred_target(&vm).expect("KVM_ARM_PREFERRED_TARGET");
+    let mut v = create_vcpu(&vm, 0, &target, false, true).expect("a vCPU with a vPMU");
+    gic.init().expect("the vGIC's initialisation");
+    init_pmu(&v, ppi_intid(PMU_PPI)).expect("the vPMU");
+    set_u64(&v, id("pc"), RAM_BASE).unwrap();
+    let (addr, cycles) = run_to_mmio_write(&mut v);
+    assert_eq!(addr, MMIO);
+    eprintln!("the guest's cycle counter advanced by {cycles} over 100,000 loop iterations");
+    assert!(cycles > 0, "the cycle counter did not advance");
 }
 
 fn table_of(vcpu: &KvmVcpu) -> RegTable {

@@ -1,10 +1,12 @@
-//! The arm64 boot plan (`arch_arm64::boot::plan`): the `--raw` address and mode, the image and
-//! initrd sizes and the RAM size (1 MiB to `MAX_MEM_MIB`), placed against the device tree's slot.
+//! The arm64 boot plan (`arch_arm64::boot::plan`): the `--raw` address and mode, or a Linux
+//! `Image` header (the image's bytes, without `--raw`), the image and initrd sizes and the RAM
+//! size (1 MiB to `MAX_MEM_MIB`), placed against the device tree's slot.
 //! A plan must keep everything in RAM and apart; when RAM is small enough to map here (up to
 //! 8 MiB), `load` must then write the image and initrd where the plan says.
 //!
 //! Input: the load address (u64), the image length (u64), flags (bit 0: an initrd, bit 1: a
-//! mode), the initrd length (u64), RAM in MiB (u32), then the image's bytes.
+//! mode, bit 4: no `--raw`, a Linux `Image`), the initrd length (u64), RAM in MiB (u32), then the
+//! image's bytes.
 #![no_main]
 
 use arch_arm64::boot::{load, plan, BootRequest, RAW_ALIGN};
@@ -42,14 +44,16 @@ fuzz_target!(|data: &[u8]| {
         mode: (flags & 2 != 0).then(|| "long".to_string()),
     };
     let mem_bytes = mem_mib << 20;
+    let linux = flags & 16 != 0;
     let req = BootRequest {
         name: "fuzz",
-        image_len: if flags & 8 != 0 {
+        head: bytes,
+        image_len: if flags & 8 != 0 || linux {
             bytes.len() as u64
         } else {
             image_len
         },
-        raw: Some(&raw),
+        raw: (!linux).then_some(&raw),
         initrd: (flags & 1 != 0).then_some(("initrd", initrd_len)),
         mem_bytes,
     };
@@ -58,6 +62,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let dtb = dtb_addr(mem_bytes);
     let image_end = p.load_addr + p.image_len;
+    assert!(image_end <= p.kernel_end, "{p:x?}");
+    let image_end = p.kernel_end;
     assert!(p.load_addr >= RAM_BASE && p.load_addr % RAW_ALIGN == 0);
     assert!(image_end <= dtb && dtb >= RAM_BASE && dtb < RAM_BASE + mem_bytes);
     assert_eq!(p.dtb_addr, dtb);

@@ -1,33 +1,44 @@
 #!/bin/busybox sh
 # shellcheck shell=dash
-# The x86_64 lane's Linux boot under tetra: run inside the emulated host by lane-init.sh. For each
-# run in LANE_L2_RUNS ("CPUS:quiet" or "CPUS:verbose", space separated) it boots /l2/bzImage with
+# The x86_64 and arm64 lanes' Linux boot under tetra: run inside the emulated host by
+# lane-init.sh. For each run in LANE_L2_RUNS ("CPUS:quiet" or "CPUS:verbose", space separated) it
+# boots LANE_L2_KERNEL (x86_64: /l2/bzImage; arm64: /l2/Image, with --irqchip gicv3-its) with
 # /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
 # guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
-# seconds. A ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry instead of the
-# bzImage. A ":virtio" suffix (after ":pvh") gives the guest virtio devices and boots
-# /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng device
-# (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), and a network card
-# (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it).
-# A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line,
-# did not panic, logged no ACPI error or warning, and tetra exited 0 (ACPI power-off); a :virtio
-# run also needs every module loaded, the virtio-rng device (id 4) on the guest's virtio bus and
-# 64 bytes read from its /dev/hwrng, the disk (id 2) read (its first line) and written (the
-# guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and the network card
-# (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and LANE_L2_NET_MIB MiB (default
-# 16) of random bytes carried each way over TCP with matching MD5s: the guest fetches this host's
-# file over HTTP (busybox httpd on :8080), then POSTs its own (base64, as busybox wget sends a
-# post file as a C string) to this host's CGI, which stores it in /tmp/l2-up.bin.
+# seconds. x86_64 only: a ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry
+# instead of the bzImage; a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
+# boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
+# device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), and a network
+# card (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it).
+# A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line
+# (which arrives through the UART's receive interrupt), did not panic, logged no ACPI error or
+# warning, and tetra exited 0 after the guest's "reboot: Power down" (x86: ACPI S5; arm64: PSCI
+# SYSTEM_OFF); arm64 also needs the UART's interrupt to have fired, the clock set from the PL031
+# RTC ("rtc-pl031 ...: setting system clock to ...") and, with LANE_L2_PMU=1 (the
+# default there), Linux's armv8 PMU driver line ("hw perfevents: enabled with ... N counters
+# available"); a :virtio run also needs every module loaded, the virtio-rng device (id 4) on the
+# guest's virtio bus and 64 bytes read from its /dev/hwrng, the disk (id 2) read (its first line)
+# and written (the guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and
+# the network card (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and
+# LANE_L2_NET_MIB MiB (default 16) of random bytes carried each way over TCP with matching MD5s:
+# the guest fetches this host's file over HTTP (busybox httpd on :8080), then POSTs its own
+# (base64, as busybox wget sends a post file as a C string) to this host's CGI, which stores it
+# in /tmp/l2-up.bin.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
 #        start to the marker, this host's clock> total_s=<secs to tetra's exit> guest_uptime=<the
 #        guest's /proc/uptime at init> run_init=<printk time of "Run /init"> nproc=<n>
-#        irq4=<serial interrupts> reason=<why it failed; may contain spaces, always last>
+#        uart_irqs=<serial interrupts> reason=<why it failed; may contain spaces, always last>
 #
 # followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines. A
 # failed run is booted once more as <n>-rerun; if that passes, "@@FLAKY name=l2-boot test=<n>"
 # follows and the run does not count as failed.
+# With LANE_L2_QEMU=1 (arm64, emu-test --l2-qemu) and QEMU at /qemu (the arm64 qemu-system-aarch64
+# and its libraries, run through their own ld.so), each run is also booted under QEMU -M virt
+# with KVM in the same host, as qemu-<run>, for the seconds-to-init comparison: the same kernel,
+# initramfs, command line (console=ttyAMA0, QEMU's PL011) and checks, but for tetra's own
+# (the 16550's interrupt, the PL031, the PMU line, which are printed but not required).
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
 L2_RUNS=${LANE_L2_RUNS:-"1:quiet 2:quiet"}
@@ -36,6 +47,13 @@ L2_MEM=${LANE_L2_MEM:-256}
 L2_APPEND=${LANE_L2_APPEND:-}
 L2_SHOW=${LANE_L2_SHOW:-0}
 NET_MIB=${LANE_L2_NET_MIB:-16}
+L2_KERNEL=${LANE_L2_KERNEL:-/l2/bzImage}
+ARCH=${TETRA_LANE:-x86_64}
+TETRA_ARGS= L2_PMU=0
+if [ "$ARCH" = arm64 ]; then
+	# The complete machine: GICv3 with the ITS as the MSI controller; the host offers a vPMU.
+	TETRA_ARGS="--irqchip gicv3-its" L2_PMU=${LANE_L2_PMU:-1}
+fi
 MARKER="TETRA-L2: init reached"
 
 # field KEY FILE: the value after "TETRA-L2: KEY=" in the guest's log (first occurrence).
@@ -97,12 +115,15 @@ CGI
 	chmod +x "$1/cgi-bin/up"
 }
 
-# boot NAME KERNEL CPUS KQ VIRTIO: one run, reported as above; returns 0 when it passed.
+# boot NAME KERNEL CPUS KQ VIRTIO [VMM]: one run under tetra (or, VMM=qemu, under QEMU with KVM),
+# reported as above; returns 0 when it passed.
 boot() {
-	name=$1 kernel=$2 cpus=$3 kq=$4 virtio=$5
+	name=$1 kernel=$2 cpus=$3 kq=$4 virtio=$5 vmm=${6:-tetra}
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
-	cmdline="console=ttyS0 $kq panic=-1 printk.time=1 l2input=1"
+	con=ttyS0
+	[ "$vmm" = tetra ] || con=ttyAMA0
+	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	devices= initrd=/l2/initrd.cpio img= tap_pid= httpd_pid=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
@@ -120,35 +141,64 @@ boot() {
 		tap_pid=$!
 	fi
 	cmdline="$cmdline $L2_APPEND"
-	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $devices${devices:+ }--cmdline '$cmdline'"
-	# shellcheck disable=SC2086 # $devices: options without spaces in them
+	if [ "$vmm" = qemu ]; then
+		echo "--- L2 $name: qemu-system-aarch64 -M virt,gic-version=3 -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
+		sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
+			--prompt "TETRA-L2: ready for input" --input "$token" -- \
+			/qemu/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/bin/qemu-system-aarch64 \
+			-M virt,gic-version=3 -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
+			-no-user-config -display none -no-reboot -serial stdio -monitor none \
+			-kernel "$kernel" -initrd "$initrd" -append "$cmdline" | tail -n 1)
+	else
+		boot_tetra
+	fi
+	judge
+}
+
+# boot_tetra: boot() under tetra; sets sum.
+boot_tetra() {
+	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--cmdline '$cmdline'"
+	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 		--prompt "TETRA-L2: ready for input" --input "$token" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
-		--cpus "$cpus" --mem "$L2_MEM" $devices | tail -n 1)
+		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices | tail -n 1)
+}
+
+# judge: boot()'s verdict on the run that just ended, and its report.
+judge() {
 	rc=$(kv rc "$sum")
 	nproc=$(field nproc "$log")
+	# The serial port's interrupt count: the sum of the per-CPU columns of its /proc/interrupts
+	# line (x86: IRQ 4 through the IOAPIC; arm64: its GIC SPI).
+	uart_irqs=$(field serial-irq "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
 	reason=
 	if [ -z "$rc" ]; then
 		reason="l2-run failed: $sum"
 	elif [ "$(kv timeout "$sum")" = 1 ]; then
-		reason="hang: tetra still running after ${L2_TIMEOUT}s (killed)"
+		reason="hang: $vmm still running after ${L2_TIMEOUT}s (killed)"
 	elif grep -q 'Kernel panic' "$log"; then
 		reason="kernel panic in the L2 guest: $(grep -m1 -o 'Kernel panic.*' "$log")"
 	elif ! grep -q "$MARKER" "$log"; then
-		reason="the guest never reached init (no '$MARKER'; tetra exit $rc)"
+		reason="the guest never reached init (no '$MARKER'; $vmm exit $rc)"
 	elif [ "$nproc" != "$cpus" ]; then
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
+	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && [ "${uart_irqs:-0}" = 0 ]; then
+		reason="the UART's interrupt never fired (serial-irq='$(field serial-irq "$log")')"
+	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && ! field rtc "$log" | grep -q 'setting system clock'; then
+		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
+	elif [ "$vmm" = tetra ] && [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
+		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
 	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img")" ]; then
 		reason=$(virtio_reason "$log" "$img")
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then
-		reason="tetra exited $rc, expected 0 (ACPI power-off)"
+		reason="$vmm exited $rc, expected 0 (the guest's power-off)"
 	elif ! grep -q 'reboot: Power down' "$log"; then
-		reason="tetra exited 0 but the guest did not power down (no 'reboot: Power down')"
+		reason="$vmm exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
 	if [ -n "$img" ]; then
 		rm -f "$img"
@@ -157,8 +207,7 @@ boot() {
 	fi
 	status=PASS
 	[ -z "$reason" ] || status=FAIL
-	irq4=$(field irq4 "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
-	echo "@@L2 RUN name=$name cpus=$cpus status=$status rc=${rc:--} marker_s=$(kv marker_s "$sum") total_s=$(kv total_s "$sum") guest_uptime=$(field uptime "$log") run_init=$(field run-init "$log") nproc=${nproc:--} irq4=${irq4:--} reason=$reason"
+	echo "@@L2 RUN name=$name cpus=$cpus status=$status rc=${rc:--} marker_s=$(kv marker_s "$sum") total_s=$(kv total_s "$sum") guest_uptime=$(field uptime "$log") run_init=$(field run-init "$log") nproc=${nproc:--} uart_irqs=${uart_irqs:--} reason=$reason"
 	if [ "$status" = PASS ] && [ "$L2_SHOW" != 1 ]; then
 		grep 'TETRA-L2: [a-z0-9-]*=' "$log" | sed 's/^/  | /'
 	elif [ "$L2_SHOW" = 1 ]; then
@@ -174,7 +223,7 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=/l2/bzImage suffix= virtio=0
+	kernel=$L2_KERNEL suffix= virtio=0
 	case "$flavor" in
 	*:virtio)
 		virtio=1 suffix=-virtio
@@ -198,7 +247,7 @@ for spec in $L2_RUNS; do
 	esac
 	run="cpus$cpus-$flavor$suffix"
 	boot "$run" "$kernel" "$cpus" "$kq" "$virtio" && continue
-	# The emulated host's nested SVM has rare faults of its own (docs/lanes.md, "Known faults of
+	# The emulated hosts' nested virtualization has rare faults of its own (docs/lanes.md, "Known faults of
 	# the emulated hosts"): a failed run is booted once more, and reported FLAKY if that passes.
 	# A tetra or guest bug that fails every time fails the lane.
 	if boot "$run-rerun" "$kernel" "$cpus" "$kq" "$virtio"; then
@@ -207,4 +256,13 @@ for spec in $L2_RUNS; do
 		failed=$((failed + 1))
 	fi
 done
+# The same runs under QEMU with KVM, for comparison (arm64, --l2-qemu).
+if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x /qemu/bin/qemu-system-aarch64 ]; then
+	for spec in $L2_RUNS; do
+		cpus=${spec%%:*} flavor=${spec#*:}
+		kq=quiet
+		[ "$flavor" = quiet ] || kq=
+		boot "qemu-cpus$cpus-$flavor" "$L2_KERNEL" "$cpus" "$kq" 0 qemu || failed=$((failed + 1))
+	done
+fi
 exit "$failed"

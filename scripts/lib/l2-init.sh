@@ -1,9 +1,9 @@
 #!/bin/busybox sh
 # shellcheck shell=dash
-# /init of the L2 guest initramfs that the x86_64 lane puts at /l2/initrd.cpio (with the same
-# Debian kernel at /l2/bzImage). The lane boots it under tetra inside the emulated host
-# (scripts/lib/l2-boot.sh) and looks for the marker lines below; then it powers off (ACPI S5 on
-# x86), so the VMM should exit 0.
+# /init of the L2 guest initramfs that the x86_64 and arm64 lanes put at /l2/initrd.cpio (with the
+# same Debian kernel at /l2/bzImage or /l2/Image). The lane boots it under tetra inside the
+# emulated host (scripts/lib/l2-boot.sh) and looks for the marker lines below; then it powers off
+# (ACPI S5 on x86, PSCI SYSTEM_OFF on arm64), so the VMM should exit 0.
 #
 # Always printed, in this order (the first line is the boot-time marker):
 #   TETRA-L2: init reached
@@ -14,8 +14,11 @@
 #   TETRA-L2: acpi-tables=<the tables the kernel found in /sys/firmware/acpi/tables>
 #   TETRA-L2: acpi-errors=<how many "ACPI Error/Warning" and "ACPI BIOS Error/Warning" lines>
 #   TETRA-L2: irq4=<the /proc/interrupts line of IRQ 4: the 8250 console, interrupt driven>
+#   TETRA-L2: serial-irq=<the /proc/interrupts line of ttyS0 (x86: IRQ 4; arm64: a GIC SPI)>
+#   TETRA-L2: pmu=<the kernel's "hw perfevents:" line (arm64's PMU driver and its counters)>
 #   TETRA-L2: serial=<the 8250 driver's probe line for ttyS0>
-#   TETRA-L2: rtc=<the rtc-cmos line that set the system clock> date=<date -u>
+#   TETRA-L2: rtc=<the RTC line that set the system clock (x86: rtc_cmos; arm64: rtc-pl031)>
+#             date=<date -u>
 # With l2virtio=1 on the kernel command line, before the facts above: it mounts devtmpfs on /dev,
 # loads the virtio modules listed in /etc/l2-modules (dependencies first; emu-test resolved the
 # order) from /lib/modules/l2 (both only in /l2/initrd-virtio.cpio), and reports what Linux found:
@@ -122,8 +125,10 @@ t=$(echo "$log" | $bb sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/
 echo "TETRA-L2: acpi-tables=$($bb ls /sys/firmware/acpi/tables 2>/dev/null | $bb tr '\n' ' ')"
 echo "TETRA-L2: acpi-errors=$(echo "$log" | $bb grep -c -E 'ACPI (BIOS )?(Error|Warning)')"
 echo "TETRA-L2: irq4=$($bb grep -E '^ *4:' /proc/interrupts | $bb tr -s ' ')"
+echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0' /proc/interrupts | $bb tr -s ' ')"
+echo "TETRA-L2: pmu=$(echo "$log" | $bb grep -m1 'hw perfevents' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[^]]*\] //')"
-echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'rtc_cmos.*setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
+echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
 if [ "${l2input:-}" = 1 ]; then
 	echo "TETRA-L2: ready for input"
 	line=

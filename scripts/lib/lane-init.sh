@@ -57,9 +57,10 @@ fi
 # Environment seen by every test executable.
 export TETRA_BIN=/bin/tetra TETRA_REQUIRE_KVM=1 TETRA_LANE="$LANE_ARCH"
 export TMPDIR=/tmp HOME=/root RUST_BACKTRACE=1
-if [ -e /l2/bzImage ]; then
-	export TETRA_L2_KERNEL=/l2/bzImage TETRA_L2_INITRD=/l2/initrd.cpio
-	export TETRA_L2_INITRD_VIRTIO=/l2/initrd-virtio.cpio # loads the virtio modules with l2virtio=1
+if [ -n "${LANE_L2_KERNEL:-}" ] && [ -e "$LANE_L2_KERNEL" ]; then
+	export TETRA_L2_KERNEL="$LANE_L2_KERNEL" TETRA_L2_INITRD=/l2/initrd.cpio
+	# x86_64: the same plus the virtio modules, which its init loads with l2virtio=1
+	[ ! -e /l2/initrd-virtio.cpio ] || export TETRA_L2_INITRD_VIRTIO=/l2/initrd-virtio.cpio
 	export TETRA_L2_CMDLINE="console=ttyS0 quiet panic=-1" TETRA_L2_MARKER="TETRA-L2: init reached"
 fi
 
@@ -105,7 +106,7 @@ selected() { # name: is it chosen by LANE_BINS?
 	done
 	return 1
 }
-# x86_64: tetra boots the L2 Linux guest first (scripts/lib/l2-boot.sh), reported like a test
+# x86_64 and arm64: tetra boots the L2 Linux guest first (scripts/lib/l2-boot.sh), reported like a test
 # executable named l2-boot.
 if [ -x /bin/l2-boot ] && [ -n "$LANE_L2_RUNS" ] && selected l2-boot; then
 	ran=$((ran + 1))

@@ -8,7 +8,7 @@ mod vcpu;
 
 pub use gic::Gic;
 pub use platform::Platform;
-pub use vcpu::{create_vcpu, preferred_target, reg_list, REG_LIST_MAX};
+pub use vcpu::{create_vcpu, init_pmu, preferred_target, reg_list, REG_LIST_MAX};
 
 use crate::layout::Arm64Layout;
 
@@ -80,15 +80,17 @@ impl Arch for Arm64 {
         Some(p.router())
     }
 
-    /// Every vCPU with PSCI 0.2; secondaries powered off until a PSCI `CPU_ON`.
+    /// Every vCPU with PSCI 0.2 and, where the host offers it, the vPMU; secondaries powered off
+    /// until a PSCI `CPU_ON`.
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, Arm64Error> {
-        create_vcpu(ctx.vm, ctx.id, ctx.platform.target(), ctx.id != 0)
+        let p = ctx.platform;
+        create_vcpu(ctx.vm, ctx.id, p.target(), ctx.id != 0, p.pmu())
     }
 
     /// The GIC's distributor, redistributors and ITS are initialised once every vCPU exists;
-    /// the devices' irqfds are registered after that.
+    /// then each vCPU's vPMU (its PPI, `KVM_ARM_VCPU_PMU_V3_INIT`), then the devices' irqfds.
     fn finish(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {
-        ctx.platform.finish()
+        ctx.platform.finish(ctx.vcpus)
     }
 
     fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {

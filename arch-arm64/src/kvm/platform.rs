@@ -1,20 +1,27 @@
-//! The arm64 platform: the vGICv3 (+ITS) and the devices ([`setup`], before any vCPU); the GIC's
-//! initialisation once every vCPU exists ([`Arch::finish`](vmm_core::Arch::finish)); and for a
-//! fresh boot the payload, the device tree (with every vCPU's MPIDR, read from KVM) and the boot
-//! vCPU's entry registers ([`load`]).
+//! The arm64 platform: the vGICv3 (+ITS), whether vCPUs get a vPMU, and the devices ([`setup`],
+//! before any vCPU); the GIC's and the vPMUs' initialisation once every vCPU exists
+//! ([`Arch::finish`](vmm_core::Arch::finish)); and for a fresh boot the payload (a Linux `Image`
+//! through linux-loader's PE loader, or a raw image), the device tree (with every vCPU's MPIDR,
+//! read from KVM) and the boot vCPU's entry registers ([`load`]).
 
 use super::gic::Gic;
-use super::vcpu::preferred_target;
-use crate::boot::{self, BootPlan, BootRequest};
+use super::vcpu::{init_pmu, preferred_target};
+use crate::boot::{self, BootError, BootPlan, BootRequest, Kernel};
+use crate::devices::pl031::Pl031;
 use crate::error::Arm64Error;
 use crate::fdt::{build_fdt, FdtConfig};
-use crate::irqchip::IrqChipKind;
+use crate::irqchip::{ppi_intid, IrqChipKind};
+use crate::layout::{PMU_PPI, RAM_BASE};
 use crate::regs::{get_u64, set_u64, MPIDR_EL1};
 use crate::Arm64;
 use kvm_bindings::kvm_vcpu_init;
+use kvm_ioctls::Cap;
+use linux_loader::loader::{KernelLoader, PE};
 use std::sync::OnceLock;
+use vm_memory::GuestAddress;
 use vmm_core::devices::irq::DeferredIrqfds;
 use vmm_core::devices::{DebugExit, Serial16550};
+use vmm_core::hypervisor::ioctls::KvmVcpu;
 use vmm_core::memory::write_guest;
 use vmm_core::{BuildContext, PlatformContext};
 
@@ -24,6 +31,7 @@ pub struct Platform {
     irqfds: DeferredIrqfds,
     irqchip: IrqChipKind,
     target: kvm_vcpu_init,
+    pmu: bool,
     boot: OnceLock<BootPlan>,
 }
 
@@ -43,10 +51,21 @@ impl Platform {
         &self.irqfds
     }
 
-    /// Initialises the vGIC (every vCPU exists), then registers the devices' irqfds.
-    pub(super) fn finish(&self) -> Result<(), Arm64Error> {
+    /// Initialises the vGIC (every vCPU exists), then each vCPU's vPMU, then registers the
+    /// devices' irqfds.
+    pub(super) fn finish(&self, vcpus: &[KvmVcpu]) -> Result<(), Arm64Error> {
         self.gic.init()?;
+        if self.pmu {
+            for vcpu in vcpus {
+                init_pmu(vcpu, ppi_intid(PMU_PPI))?;
+            }
+        }
         Ok(self.irqfds.register()?)
+    }
+
+    /// Whether the vCPUs have a vPMU (the host's KVM offers `KVM_CAP_ARM_PMU_V3`).
+    pub fn pmu(&self) -> bool {
+        self.pmu
     }
 
     /// The vCPU target every vCPU is initialised for (`KVM_ARM_PREFERRED_TARGET`).
@@ -65,8 +84,11 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
     crate::layout::check(ctx.config.cpus, layout.mem_bytes)?;
     let gic = Gic::create(ctx.vm, &layout.gic)?;
     let target = preferred_target(ctx.vm)?;
+    // A vPMU wherever the host has one, so that profiling works in the guest.
+    let pmu = ctx.vm.fd().check_extension(Cap::ArmPmuV3);
 
-    // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit.
+    // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit,
+    // the RTC.
     // KVM takes irqfds only once the vGIC is initialised: they are registered in `finish`.
     let router = DeferredIrqfds::new(ctx.vm.clone());
     let mut descs = crate::devices::descs().into_iter();
@@ -82,11 +104,14 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         .add(&router, descs.next().expect("the debug exit"), |_| {
             DebugExit::new(exit)
         })?;
+    ctx.devices
+        .add_stateful(&router, descs.next().expect("the RTC"), |_| Pl031::new())?;
     Ok(Platform {
         gic,
         irqfds: router,
         irqchip: layout.irqchip,
         target,
+        pmu,
         boot: OnceLock::new(),
     })
 }
@@ -109,18 +134,40 @@ pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> 
     let name = payload.name();
     let plan = boot::plan(&BootRequest {
         name: &name,
+        head: &image,
         image_len: image.len() as u64,
         raw: cfg.raw.as_ref(),
         initrd: initrd.as_ref().map(|(d, n)| (n.as_str(), d.len() as u64)),
         mem_bytes: cfg.mem_bytes(),
     })?;
     let mem = ctx.memory.memory();
-    boot::load(
-        &mem,
-        &plan,
-        &image,
-        initrd.as_ref().map(|(d, _)| d.as_slice()),
-    )?;
+    let initrd_bytes = initrd.as_ref().map(|(d, _)| d.as_slice());
+    match plan.kernel {
+        Kernel::Raw => boot::load(&mem, &plan, &image, initrd_bytes)?,
+        Kernel::Linux(_) => {
+            // The plan checked that the image and its BSS fit; linux-loader writes it at the
+            // 2 MiB-aligned base plus the header's text offset, which must be where we planned.
+            let loaded = PE::load(
+                &*mem,
+                Some(GuestAddress(RAM_BASE)),
+                &mut std::io::Cursor::new(image.as_slice()),
+                None,
+            )
+            .map_err(|source| BootError::Loader {
+                name: name.clone(),
+                source,
+            })?;
+            if loaded.kernel_load.0 != plan.load_addr {
+                return Err(BootError::LoaderDisagrees {
+                    name,
+                    want: plan.load_addr,
+                    got: loaded.kernel_load.0,
+                }
+                .into());
+            }
+            boot::load_initrd(&mem, &plan, initrd_bytes)?;
+        }
+    }
     let dtb = build_fdt(&FdtConfig {
         mem_bytes: cfg.mem_bytes(),
         mpidrs: &mpidrs,
@@ -128,6 +175,7 @@ pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> 
         bootargs: &cfg.cmdline,
         initrd: plan.initrd,
         devices: ctx.devices,
+        pmu: ctx.platform.pmu,
     })?;
     write_guest(&mem, "the device tree", plan.dtb_addr, &dtb)?;
     for (id, value) in plan.entry().registers() {

@@ -1,8 +1,13 @@
-//! vCPU creation (`KVM_ARM_PREFERRED_TARGET`, `KVM_ARM_VCPU_INIT` with PSCI 0.2; secondaries
-//! powered off) and `KVM_GET_REG_LIST`.
+//! vCPU creation (`KVM_ARM_PREFERRED_TARGET`, `KVM_ARM_VCPU_INIT` with PSCI 0.2 and, where the
+//! host has one, the vPMU; secondaries powered off), the vPMU's interrupt and initialisation, and
+//! `KVM_GET_REG_LIST`.
 
 use crate::error::Arm64Error;
-use kvm_bindings::{kvm_vcpu_init, RegList, KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2};
+use kvm_bindings::{
+    kvm_device_attr, kvm_vcpu_init, RegList, KVM_ARM_VCPU_PMU_V3, KVM_ARM_VCPU_PMU_V3_CTRL,
+    KVM_ARM_VCPU_PMU_V3_INIT, KVM_ARM_VCPU_PMU_V3_IRQ, KVM_ARM_VCPU_POWER_OFF,
+    KVM_ARM_VCPU_PSCI_0_2,
+};
 use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::HvError;
 
@@ -20,12 +25,14 @@ pub fn preferred_target(vm: &KvmVm) -> Result<kvm_vcpu_init, Arm64Error> {
 }
 
 /// Creates vCPU `id` and initialises it for `target` with PSCI 0.2; `powered_off` makes it wait
-/// for a PSCI `CPU_ON` (every secondary).
+/// for a PSCI `CPU_ON` (every secondary); `pmu` gives it a vPMU (`KVM_ARM_VCPU_PMU_V3`, which
+/// [`init_pmu`] completes once the GIC is initialised).
 pub fn create_vcpu(
     vm: &KvmVm,
     id: u32,
     target: &kvm_vcpu_init,
     powered_off: bool,
+    pmu: bool,
 ) -> Result<KvmVcpu, Arm64Error> {
     let vcpu = vm.create_vcpu(u64::from(id))?;
     let mut kvi = *target;
@@ -33,8 +40,37 @@ pub fn create_vcpu(
     if powered_off {
         kvi.features[0] |= 1 << KVM_ARM_VCPU_POWER_OFF;
     }
+    if pmu {
+        kvi.features[0] |= 1 << KVM_ARM_VCPU_PMU_V3;
+    }
     vcpu.fd().vcpu_init(&kvi).map_err(hv("KVM_ARM_VCPU_INIT"))?;
     Ok(vcpu)
+}
+
+/// Gives a vCPU created with the vPMU its overflow interrupt (`intid`, a PPI, the same on every
+/// vCPU) and initialises the vPMU. The in-kernel GIC must be initialised.
+pub fn init_pmu(vcpu: &KvmVcpu, intid: u32) -> Result<(), Arm64Error> {
+    let irq = intid as i32;
+    let set = |attr: u32, addr: u64, op: &'static str| {
+        let a = kvm_device_attr {
+            group: KVM_ARM_VCPU_PMU_V3_CTRL,
+            attr: u64::from(attr),
+            addr,
+            flags: 0,
+        };
+        vcpu.fd().set_device_attr(&a).map_err(hv(op))
+    };
+    // The kernel reads an int at `addr` during the call; `irq` outlives it.
+    set(
+        KVM_ARM_VCPU_PMU_V3_IRQ,
+        &irq as *const i32 as u64,
+        "KVM_SET_DEVICE_ATTR(ARM_VCPU_PMU_V3_IRQ)",
+    )?;
+    set(
+        KVM_ARM_VCPU_PMU_V3_INIT,
+        0,
+        "KVM_SET_DEVICE_ATTR(ARM_VCPU_PMU_V3_INIT)",
+    )
 }
 
 /// The most ids kvm-bindings' `RegList` holds (without SVE, KVM lists about 250-450).

@@ -1,17 +1,25 @@
 //! Kernel loading and entry state.
 //!
-//! For now tetra loads arm64 payloads raw: `--raw ADDR` puts the image at ADDR (4 KiB aligned,
-//! inside RAM) and starts the boot vCPU there. The Linux arm64 `Image` loader comes later. arm64
-//! has a single entry mode, so `--raw ADDR:MODE` is refused.
+//! Two kinds of payload:
+//! - a Linux arm64 `Image` ([`image`]): recognised by its header when no `--raw` is given, and
+//!   loaded (by linux-loader's PE loader, in the KVM glue) at the start of RAM, which is 2 MiB
+//!   aligned, plus the `text_offset` its header gives. Its `image_size` (BSS included) must fit
+//!   below the initrd and the device tree. A gzip-compressed kernel (`Image.gz`) is refused
+//!   with a message that says to gunzip it;
+//! - a raw image: `--raw ADDR` puts it at ADDR (4 KiB aligned, inside RAM) and starts the boot
+//!   vCPU there. arm64 has a single entry mode, so `--raw ADDR:MODE` is refused.
 //!
-//! The boot vCPU enters as the arm64 Linux boot protocol (`Documentation/arm64/booting.rst`)
+//! The boot vCPU enters as the arm64 Linux boot protocol (`Documentation/arch/arm64/booting.rst`)
 //! prescribes: PC at the image, x0 = the device tree's address, x1-x3 = 0, EL1h with D, A, I and F
 //! masked, MMU off. The device tree sits in the top 2 MiB slot of RAM
 //! ([`dtb_addr`]); an initrd just below it, page aligned.
 //! Secondary vCPUs start powered off and enter where the guest's PSCI `CPU_ON` says.
 
+pub mod image;
+
 use crate::layout::{dtb_addr, RAM_BASE};
 use crate::regs::core;
+use image::{ImageError, ImageHeader};
 use thiserror::Error;
 use vmm_core::memory::{write_guest, GuestMemoryMmap, MemoryError};
 use vmm_core::regs::id::arm64_core;
@@ -27,11 +35,28 @@ pub const PSTATE_EL1H_DAIF_MASKED: u64 = 0x3c5;
 /// Errors loading a payload. Every one is the user's input at fault.
 #[derive(Debug, Error)]
 pub enum BootError {
-    /// No `--raw`: the Linux Image loader does not exist yet.
-    #[error("{name}: arm64 boots raw images only so far: give --raw ADDR")]
-    NeedRaw {
+    /// Not a Linux `Image` (and no `--raw`).
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// linux-loader's PE loader refused the image.
+    #[error("loading {name} with linux-loader failed")]
+    Loader {
         /// The payload's name.
         name: String,
+        /// What linux-loader said.
+        #[source]
+        source: linux_loader::loader::Error,
+    },
+    /// linux-loader put the image somewhere else than the plan (tetra and linux-loader read
+    /// the header differently).
+    #[error("linux-loader loaded {name} at {got:#x}, not at {want:#x} where tetra planned it")]
+    LoaderDisagrees {
+        /// The payload's name.
+        name: String,
+        /// Where the plan put it.
+        want: u64,
+        /// Where linux-loader put it.
+        got: u64,
     },
     /// `--raw ADDR:MODE`: arm64 has no entry modes.
     #[error("--raw {addr:#x}:{mode}: arm64 has no entry modes; give --raw ADDR")]
@@ -69,6 +94,21 @@ pub enum BootError {
         /// What lies there.
         above: &'static str,
     },
+    /// A Linux `Image` whose size (BSS included) does not fit in RAM below the device tree.
+    #[error(
+        "{name} needs {size} bytes (its header's image_size) from {addr:#x}, which does not fit \
+         in RAM below the device tree at {limit:#x}: give more --mem"
+    )]
+    KernelTooBig {
+        /// The payload's name.
+        name: String,
+        /// Its load address.
+        addr: u64,
+        /// The memory it needs.
+        size: u64,
+        /// The device tree's address.
+        limit: u64,
+    },
     /// The initrd does not fit below the device tree (and above the image).
     #[error("{name} ({len} bytes) does not fit in RAM between the kernel and the device tree")]
     InitrdDoesNotFit {
@@ -87,9 +127,12 @@ pub enum BootError {
 pub struct BootRequest<'a> {
     /// The payload's name, for errors.
     pub name: &'a str,
+    /// The payload's first bytes (all of it is fine): a Linux `Image`'s header, when there is
+    /// no `--raw`.
+    pub head: &'a [u8],
     /// Its size in bytes.
     pub image_len: u64,
-    /// `--raw`.
+    /// `--raw`: load raw at that address; `None`: a Linux `Image`.
     pub raw: Option<&'a RawLoad>,
     /// The initrd's name and size, if one is given.
     pub initrd: Option<(&'a str, u64)>,
@@ -97,13 +140,27 @@ pub struct BootRequest<'a> {
     pub mem_bytes: u64,
 }
 
+/// What kind of payload a plan loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// A raw image (`--raw`).
+    Raw,
+    /// A Linux arm64 `Image`, with its header.
+    Linux(ImageHeader),
+}
+
 /// Where everything goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BootPlan {
+    /// What is loaded.
+    pub kernel: Kernel,
     /// The image's load address, also the entry point.
     pub load_addr: u64,
-    /// The image's size.
+    /// The image's size (the file's).
     pub image_len: u64,
+    /// The end of the memory the kernel uses (a Linux `Image`'s BSS included): the initrd goes
+    /// above it.
+    pub kernel_end: u64,
     /// The device tree's address.
     pub dtb_addr: u64,
     /// The initrd's `[start, end)`, if any.
@@ -123,45 +180,33 @@ impl BootPlan {
 
 /// Places the image, initrd and device tree in RAM, checking that each fits.
 pub fn plan(req: &BootRequest<'_>) -> Result<BootPlan, BootError> {
-    let raw = req.raw.ok_or_else(|| BootError::NeedRaw {
-        name: req.name.to_string(),
-    })?;
-    if let Some(mode) = &raw.mode {
-        return Err(BootError::RawMode {
-            addr: raw.addr,
-            mode: mode.clone(),
-        });
-    }
-    if raw.addr % RAW_ALIGN != 0 {
-        return Err(BootError::Misaligned(raw.addr));
-    }
-    if req.image_len == 0 {
-        return Err(BootError::Empty {
-            name: req.name.to_string(),
-        });
-    }
     let dtb = dtb_addr(req.mem_bytes);
-    let below = |limit: u64| {
-        raw.addr >= RAM_BASE
-            && raw
-                .addr
-                .checked_add(req.image_len)
-                .is_some_and(|end| end <= limit)
+    let (kernel, load_addr, kernel_end) = match req.raw {
+        Some(raw) => {
+            let end = plan_raw(req, raw, dtb)?;
+            (Kernel::Raw, raw.addr, end)
+        }
+        None => {
+            let header = ImageHeader::parse(req.name, req.head)?;
+            // RAM_BASE is 2 MiB aligned: the slot the boot protocol asks for, as low as it goes.
+            let addr = RAM_BASE + header.text_offset;
+            let size = header.image_size.max(req.image_len);
+            let end = addr
+                .checked_add(size)
+                .filter(|&end| end <= dtb)
+                .ok_or_else(|| BootError::KernelTooBig {
+                    name: req.name.to_string(),
+                    addr,
+                    size,
+                    limit: dtb,
+                })?;
+            (Kernel::Linux(header), addr, end)
+        }
     };
-    if !below(dtb) {
-        return Err(BootError::DoesNotFit {
-            name: req.name.to_string(),
-            addr: raw.addr,
-            len: req.image_len,
-            ram_start: RAM_BASE,
-            limit: dtb,
-            above: "device tree",
-        });
-    }
     let initrd = match req.initrd {
         None => None,
         Some((name, len)) => {
-            // Page aligned, right below the device tree, above the image.
+            // Page aligned, right below the device tree, above the kernel.
             let too_big = || BootError::InitrdDoesNotFit {
                 name: name.to_string(),
                 len,
@@ -169,21 +214,53 @@ pub fn plan(req: &BootRequest<'_>) -> Result<BootPlan, BootError> {
             let start = dtb
                 .checked_sub(len)
                 .map(|s| s & !(RAW_ALIGN - 1))
-                .filter(|&s| s >= RAM_BASE && below(s))
+                .filter(|&s| s >= RAM_BASE && s >= kernel_end)
                 .ok_or_else(too_big)?;
             Some((start, start + len))
         }
     };
     Ok(BootPlan {
-        load_addr: raw.addr,
+        kernel,
+        load_addr,
         image_len: req.image_len,
+        kernel_end,
         dtb_addr: dtb,
         initrd,
     })
 }
 
+/// Checks a `--raw` load against RAM and the device tree; returns the end of the image.
+fn plan_raw(req: &BootRequest<'_>, raw: &RawLoad, dtb: u64) -> Result<u64, BootError> {
+    if let Some(mode) = &raw.mode {
+        return Err(BootError::RawMode {
+            addr: raw.addr,
+            mode: mode.clone(),
+        });
+    }
+    if !raw.addr.is_multiple_of(RAW_ALIGN) {
+        return Err(BootError::Misaligned(raw.addr));
+    }
+    if req.image_len == 0 {
+        return Err(BootError::Empty {
+            name: req.name.to_string(),
+        });
+    }
+    raw.addr
+        .checked_add(req.image_len)
+        .filter(|&end| raw.addr >= RAM_BASE && end <= dtb)
+        .ok_or_else(|| BootError::DoesNotFit {
+            name: req.name.to_string(),
+            addr: raw.addr,
+            len: req.image_len,
+            ram_start: RAM_BASE,
+            limit: dtb,
+            above: "device tree",
+        })
+}
+
 /// Writes the image and the initrd where `plan` put them (the device tree is written once it is
-/// built, see [`crate::fdt`]).
+/// built, see [`crate::fdt`]). On an arm64 host the KVM glue loads a Linux `Image` through
+/// linux-loader instead, and calls [`load_initrd`].
 pub fn load(
     mem: &GuestMemoryMmap,
     plan: &BootPlan,
@@ -191,6 +268,15 @@ pub fn load(
     initrd: Option<&[u8]>,
 ) -> Result<(), BootError> {
     write_guest(mem, "the kernel image", plan.load_addr, image)?;
+    load_initrd(mem, plan, initrd)
+}
+
+/// Writes the initrd where `plan` put it.
+pub fn load_initrd(
+    mem: &GuestMemoryMmap,
+    plan: &BootPlan,
+    initrd: Option<&[u8]>,
+) -> Result<(), BootError> {
     if let (Some((start, _)), Some(data)) = (plan.initrd, initrd) {
         write_guest(mem, "the initrd", start, data)?;
     }
@@ -240,6 +326,7 @@ mod tests {
     ) -> BootRequest<'a> {
         BootRequest {
             name: "guest.img",
+            head: &[],
             image_len: len,
             raw: r,
             initrd,
@@ -271,9 +358,10 @@ mod tests {
     #[test]
     fn refuses_bad_raw_loads() {
         let r = raw(RAM_BASE);
+        // Without --raw the payload must be a Linux Image.
         assert!(matches!(
             plan(&req(None, 16, None)),
-            Err(BootError::NeedRaw { .. })
+            Err(BootError::Image(ImageError::TooShort { .. }))
         ));
         let m = RawLoad {
             addr: RAM_BASE,
@@ -344,6 +432,72 @@ mod tests {
         mem.read_slice(&mut b, GuestAddress(p.initrd.unwrap().0))
             .unwrap();
         assert_eq!(b, [9, 8, 7]);
+    }
+
+    fn linux<'a>(img: &'a [u8], mem_mib: u64, initrd: Option<(&'a str, u64)>) -> BootRequest<'a> {
+        BootRequest {
+            name: "Image",
+            head: img,
+            image_len: img.len() as u64,
+            raw: None,
+            initrd,
+            mem_bytes: mem_mib << 20,
+        }
+    }
+
+    #[test]
+    fn a_linux_image_goes_at_the_start_of_ram_plus_its_text_offset() {
+        let img = image::tests::image(0, 0x100_0000, 0xa, 0x1000);
+        let p = plan(&linux(&img, 64, Some(("initrd", 0x10_0001)))).unwrap();
+        let header = ImageHeader::parse("Image", &img).unwrap();
+        assert_eq!(p.kernel, Kernel::Linux(header));
+        assert_eq!(p.load_addr, RAM_BASE);
+        assert_eq!(p.kernel_end, RAM_BASE + 0x100_0000);
+        assert_eq!(p.dtb_addr, RAM_BASE + (62 << 20));
+        // The initrd: page aligned, ending right below the device tree.
+        assert_eq!(p.initrd, Some((0x43cf_f000, 0x43cf_f000 + 0x10_0001)));
+        let e = p.entry();
+        assert_eq!((e.pc, e.x0), (RAM_BASE, p.dtb_addr));
+
+        let img = image::tests::image(0x8_0000, 0x100, 0, 0x1000);
+        let p = plan(&linux(&img, 16, None)).unwrap();
+        assert_eq!(p.load_addr, RAM_BASE + 0x8_0000);
+        assert_eq!(p.entry().pc, RAM_BASE + 0x8_0000);
+        // The file is longer than image_size says: the file counts.
+        assert_eq!(p.kernel_end, RAM_BASE + 0x8_0000 + img.len() as u64);
+        // --raw wins over the header.
+        let r = raw(RAM_BASE + 0x1000);
+        let p = plan(&BootRequest {
+            raw: Some(&r),
+            ..linux(&img, 16, None)
+        })
+        .unwrap();
+        assert_eq!((p.kernel, p.load_addr), (Kernel::Raw, RAM_BASE + 0x1000));
+    }
+
+    #[test]
+    fn a_linux_image_must_fit_with_its_bss() {
+        // 14 MiB of image_size fits below the device tree of 16 MiB of RAM; 14 MiB + 1 does not.
+        let fits = image::tests::image(0, 14 << 20, 0, 0x1000);
+        plan(&linux(&fits, 16, None)).unwrap();
+        let big = image::tests::image(0, (14 << 20) + 1, 0, 0x1000);
+        let e = plan(&linux(&big, 16, None)).unwrap_err();
+        assert!(matches!(e, BootError::KernelTooBig { .. }), "{e}");
+        assert!(e.to_string().contains("--mem"), "{e}");
+        let e = plan(&linux(&image::tests::image(0, u64::MAX, 0, 0), 16, None)).unwrap_err();
+        assert!(matches!(e, BootError::KernelTooBig { .. }), "{e}");
+        // The initrd may not reach into the kernel's BSS.
+        let e = plan(&linux(&fits, 16, Some(("initrd", 0x1000)))).unwrap_err();
+        assert!(matches!(e, BootError::InitrdDoesNotFit { .. }), "{e}");
+        let small = image::tests::image(0, 13 << 20, 0, 0x1000);
+        let p = plan(&linux(&small, 16, Some(("initrd", 1 << 20)))).unwrap();
+        assert_eq!(
+            p.initrd,
+            Some((RAM_BASE + (13 << 20), RAM_BASE + (14 << 20)))
+        );
+        // Not an Image: said so.
+        let e = plan(&linux(&[0x1f, 0x8b, 8, 0], 16, None)).unwrap_err();
+        assert!(e.to_string().contains("gzip"), "{e}");
     }
 
     #[test]

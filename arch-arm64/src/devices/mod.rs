@@ -1,8 +1,15 @@
 //! The arm64 machine's devices, as the device layer places them: the console UART (a 16550 on
-//! SPI 1, through an irqfd) and the debug exit, at the addresses the docs and test guests use.
+//! SPI 1, through an irqfd), the debug exit and the PL031 real-time clock ([`pl031`]), at the
+//! addresses the docs and test guests use.
+
+pub mod pl031;
 
 use crate::layout::*;
-use vmm_core::devices::{DeviceDesc, IrqRequest, PlacedDevice, WindowRequest};
+use vmm_core::devices::{DeviceDesc, IrqRequest, PlacedDevice, Prop, WindowRequest};
+
+/// The phandle of the fixed clock the device tree gives AMBA (PrimeCell) devices as their
+/// `apb_pclk`: Linux's AMBA bus enables it before it reads their id registers.
+pub const APB_PCLK_PHANDLE: u32 = 3;
 use vmm_core::MachineLayout;
 
 /// The devices, in the order they are added.
@@ -17,6 +24,11 @@ pub fn descs() -> Vec<DeviceDesc> {
         .node("uart")
         .with_state(b"SERL"),
         DeviceDesc::debug_exit(WindowRequest::mmio_at(DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE)),
+        DeviceDesc::new("rtc", "rtc", &["arm,pl031", "arm,primecell"])
+            .window(WindowRequest::mmio_at(RTC_BASE, RTC_SIZE))
+            .prop("clocks", Prop::U32(APB_PCLK_PHANDLE))
+            .prop("clock-names", Prop::Str("apb_pclk"))
+            .with_state(b"PL31"),
     ]
 }
 
@@ -36,5 +48,7 @@ mod tests {
         assert_eq!(l[0].window.unwrap().base, UART_BASE);
         assert_eq!(l[0].irq.unwrap().number, UART_SPI);
         assert_eq!(l[1].window.unwrap().base, DEBUG_EXIT_BASE);
+        assert_eq!(l[2].window.unwrap().base, RTC_BASE);
+        assert_eq!(l[2].irq, None);
     }
 }
