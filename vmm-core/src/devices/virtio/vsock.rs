@@ -45,6 +45,7 @@ use muxer::Muxer;
 use packet::{Header, HDR_LEN};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +100,9 @@ pub struct Vsock {
     stats: Arc<VsockStats>,
     /// Restored from a snapshot: the guest is told its connections are gone.
     restored: bool,
+    /// The listening socket's file (device, inode): removed at the end only if it is still
+    /// this one (a migration's destination on the same host may have replaced it).
+    file: Option<(u64, u64)>,
 }
 
 impl Vsock {
@@ -109,7 +113,11 @@ impl Vsock {
             cid: config.cid,
             source,
         })?;
+        let file = std::fs::symlink_metadata(&path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         Ok(Vsock {
+            file,
             cid: config.cid,
             path,
             listener: Arc::new(listener),
@@ -127,7 +135,12 @@ impl Vsock {
 
 impl Drop for Vsock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let now = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if now.is_some() && now == self.file {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
