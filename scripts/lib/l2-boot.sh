@@ -8,7 +8,8 @@
 # bzImage. A ":virtio" suffix (after ":pvh") gives the guest virtio devices and boots
 # /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng device
 # (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), and a network card
-# (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it).
+# (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it), and a vsock
+# device (--vsock cid=3,uds=/tmp/v.sock: vsock-echo on both sides, each connecting to the other).
 # A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line,
 # did not panic, logged no ACPI error or warning, and tetra exited 0 (ACPI power-off); a :virtio
 # run also needs every module loaded, the virtio-rng device (id 4) on the guest's virtio bus and
@@ -39,7 +40,7 @@ field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
 # kv KEY LINE: the value of KEY=... in a summary line.
 kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-# virtio_reason LOG IMAGE: why a :virtio run failed (empty when the guest found each device and
+# virtio_reason LOG IMAGE VSOCK: why a :virtio run failed (empty when the guest found each device and
 # used it: 64 bytes from virtio-rng, the disk read and written, a ping answered through the card).
 virtio_reason() {
 	if [ -n "$(field modules-failed "$1")" ]; then
@@ -58,6 +59,10 @@ virtio_reason() {
 		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
 		echo "no ping from the guest (10.0.2.15) to the host's TAP interface (10.0.2.1) was answered (ping=$(field ping "$1"), eth0: $(field eth0 "$1"))"
+	elif [ "$(field vsock-out "$1")" != hello-from-guest ]; then
+		echo "the guest's vsock connection to host port 53 (/tmp/v.sock_53) did not echo (vsock-out=$(field vsock-out "$1"))"
+	elif [ "$(field vsock-in "$1")" != hello-from-host ] || [ "$(sed -n 's/^out=//p' "$3")" != hello-from-host ]; then
+		echo "the host's connection through /tmp/v.sock to guest port 52 did not echo (vsock-in=$(field vsock-in "$1"), host: $(tr '\n' ' ' <"$3"))"
 	fi
 }
 
@@ -87,9 +92,12 @@ boot() {
 		img="/tmp/l2-$name.img"
 		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
 		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
-		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0"
+		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock"
 		initrd=/l2/initrd-virtio.cpio
 		tap_up tetra0 &
+		/bin/vsock-echo unix-listen /tmp/v.sock_53 >/dev/null 2>&1 &
+		/bin/vsock-echo unix-connect /tmp/v.sock 52 hello-from-host "$L2_TIMEOUT" >"/tmp/l2-$name.vsock" 2>&1 &
+		vsock_pids="${vsock_pids:-} $!"
 	fi
 	cmdline="$cmdline $L2_APPEND"
 	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $devices${devices:+ }--cmdline '$cmdline'"
@@ -98,6 +106,9 @@ boot() {
 		--prompt "TETRA-L2: ready for input" --input "$token" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
 		--cpus "$cpus" --mem "$L2_MEM" $devices | tail -n 1)
+	# shellcheck disable=SC2086 # the pids
+	[ -z "${vsock_pids:-}" ] || kill $vsock_pids 2>/dev/null
+	vsock_pids=
 	rc=$(kv rc "$sum")
 	nproc=$(field nproc "$log")
 	reason=
@@ -113,8 +124,8 @@ boot() {
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
-	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img")" ]; then
-		reason=$(virtio_reason "$log" "$img")
+	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
+		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then

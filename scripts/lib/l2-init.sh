@@ -30,6 +30,8 @@
 #   TETRA-L2: disk-out=<dd's status writing TETRA-DISK-OUT at 1 MiB of /dev/vda, synced>
 #   TETRA-L2: eth0=<eth0's address line once configured as 10.0.2.15/24>
 #   TETRA-L2: ping=<replies to 3 pings of 10.0.2.1 (the host's TAP interface)>
+#   TETRA-L2: vsock-out=<what host port 53 echoed of hello-from-guest (vsock-echo, if present)>
+#   TETRA-L2: vsock-in=<the line the host sent to guest port 52 and got echoed>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
@@ -65,6 +67,7 @@ if [ "${l2virtio:-}" = 1 ]; then
 		read -r id <"$d/device"
 		ids="$ids $id"
 	done
+	[ ! -x /bin/vsock-echo ] || /bin/vsock-echo listen 52 >/vsock-in 2>&1 &
 	echo "TETRA-L2: virtio=${ids# }"
 	echo "TETRA-L2: virtio-irq=$($bb awk '/virtio/ { $1 = $1; printf "%s%s", s, $0; s = "; " }' /proc/interrupts)"
 	cur=
@@ -88,6 +91,13 @@ if [ "${l2virtio:-}" = 1 ]; then
 		got=$($bb ping -c 3 -W 3 10.0.2.1 2>&1 | $bb sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
 	fi
 	echo "TETRA-L2: ping=$got"
+	if [ -x /bin/vsock-echo ]; then
+		out=$($bb timeout 20 /bin/vsock-echo connect 53 hello-from-guest 2>&1)
+		echo "TETRA-L2: vsock-out=${out#out=}"
+		i=0
+		while ! $bb grep -q '^in=' /vsock-in && [ $i -lt 300 ]; do $bb sleep 0.1; i=$((i + 1)); done
+		echo "TETRA-L2: vsock-in=$($bb sed -n 's/^in=//p' /vsock-in)"
+	fi
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
 			$bb tail -n 20 | $bb sed 's/^/TETRA-L2: virtio-dmesg=/'
