@@ -3,7 +3,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use vmm_core::config::{
-    check_cpus, check_mem_mib, DiskConfig, NetConfig, MAX_DISKS, MAX_DISK_ID, MAX_NETS,
+    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, NetConfig, VsockConfig, MAX_DISKS,
+    MAX_DISK_ID, MAX_NETS,
 };
 use vmm_core::{Payload, RawLoad, VmConfig};
 
@@ -120,6 +121,10 @@ Options for run:
                           with `ip tuntap add NAME mode tap [user U]`, or by tetra when run as
                           root); MAC default 52:54:00:12:34:56 plus the card's index.
                           Repeat for more cards (at most 8)
+  --vsock cid=N,uds=PATH  a virtio vsock device, the guest's CID N (3 to 4294967294), its host
+                          side on Unix sockets: a host process connects to PATH and writes the
+                          line CONNECT <port> to reach the guest's port (it reads OK <hostport>);
+                          the guest's connections to CID 2 port P go to PATH_P. At most one
   --restore FILE          run from a snapshot instead of booting
   --verify MODE           with --restore: when to check guest memory against the snapshot's
                           digests: lazy (while the guest runs; a mismatch stops it, exit 2),
@@ -236,6 +241,39 @@ fn parse_net(v: &str, index: u8) -> Result<NetConfig, Usage> {
     Ok(net)
 }
 
+/// `--vsock cid=N,uds=PATH`.
+fn parse_vsock(v: &str) -> Result<VsockConfig, Usage> {
+    let bad = |why: String| Usage(format!("--vsock '{v}': {why}"));
+    let (mut cid, mut uds) = (None, None);
+    for p in v.split(',') {
+        match p.split_once('=') {
+            Some(("cid", n)) if cid.is_none() => {
+                let n = number("--vsock cid", n).map_err(|e| bad(e.0))?;
+                cid = Some(check_vsock_cid(n).map_err(|e| bad(e.to_string()))?);
+            }
+            Some(("uds", path)) if uds.is_none() => {
+                if path.is_empty() {
+                    return Err(bad("uds=PATH needs a path".into()));
+                }
+                uds = Some(PathBuf::from(path));
+            }
+            Some((k @ ("cid" | "uds"), _)) => return Err(bad(format!("{k} is given twice"))),
+            _ => {
+                return Err(bad(format!(
+                    "unknown option '{p}' (expected cid=N,uds=PATH)"
+                )))
+            }
+        }
+    }
+    let cid = cid.ok_or_else(|| bad("expected cid=N,uds=PATH".into()))?;
+    if uds.is_none() {
+        return Err(bad(
+            "uds=PATH is needed (tetra has no vhost-vsock backend yet)".into(),
+        ));
+    }
+    Ok(VsockConfig { cid, uds })
+}
+
 /// A unicast MAC address written as six colon-separated hex bytes.
 fn parse_mac(m: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
@@ -267,7 +305,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         if let Long(name) = &arg {
             if [
                 "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng", "disk",
-                "console", "net",
+                "console", "net", "vsock",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -320,6 +358,12 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 }
                 let net = parse_net(&value(parser, "--net")?, cfg.virtio.nets.len() as u8)?;
                 cfg.virtio.nets.push(net);
+            }
+            Long("vsock") => {
+                if cfg.virtio.vsock.is_some() {
+                    return Err(Usage("--vsock: at most one vsock device".into()));
+                }
+                cfg.virtio.vsock = Some(parse_vsock(&value(parser, "--vsock")?)?);
             }
             Long("restore") => restore = Some(PathBuf::from(value(parser, "--restore")?)),
             Long("verify") => {
@@ -619,6 +663,45 @@ mod tests {
             many.extend(["--net", "tap=t"]);
         }
         assert!(usage(&many).contains("at most 8 network cards"));
+    }
+
+    #[test]
+    fn a_vsock_device_parses_once_with_a_cid_and_a_socket() {
+        let c = booted(&["--vsock", "cid=3,uds=/tmp/v.sock"]);
+        assert_eq!(
+            c.virtio.vsock,
+            Some(VsockConfig {
+                cid: 3,
+                uds: Some("/tmp/v.sock".into())
+            })
+        );
+        assert!(c.virtio.any());
+        assert_eq!(
+            booted(&["--vsock", "uds=/v,cid=0xfffffffe"])
+                .virtio
+                .vsock
+                .unwrap()
+                .cid,
+            0xffff_fffe
+        );
+        for (arg, want) in [
+            ("", "unknown option ''"),
+            ("cid=3", "uds=PATH is needed"),
+            ("uds=/v", "expected cid=N"),
+            ("cid=2,uds=/v", "vsock CID 2"),
+            ("cid=4294967295,uds=/v", "vsock CID 4294967295"),
+            ("cid=x,uds=/v", "not a number"),
+            ("cid=3,cid=4,uds=/v", "cid is given twice"),
+            ("cid=3,uds=", "needs a path"),
+            ("cid=3,uds=/v,port=1", "unknown option 'port=1'"),
+        ] {
+            let m = usage(&["--vsock", arg]);
+            assert!(m.starts_with("--vsock '") && m.contains(want), "{arg}: {m}");
+        }
+        assert!(
+            usage(&["--vsock", "cid=3,uds=/a", "--vsock", "cid=4,uds=/b"])
+                .contains("at most one vsock device")
+        );
     }
 
     #[test]

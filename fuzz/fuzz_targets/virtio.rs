@@ -1,11 +1,13 @@
-//! Virtio descriptor chains: a guest memory image from the input drives one queue of the entropy
-//! or the block device, served by the device's own handler (`chain::serve`, then the device's
-//! request code) as the worker thread would, here on this thread's event loop.
+//! Virtio descriptor chains: a guest memory image from the input drives one queue of the entropy,
+//! the block or the vsock device, served by the device's own handler (`chain::serve`, then the
+//! device's request code) as the worker thread would, here on this thread's event loop.
 //!
-//! Input: flags (bit 0: block, else entropy; bit 1: a read-only disk; bit 2: guest RAM in two
-//! regions with a hole between them), the accepted device features (u32), the queue size as a
+//! Input: flags (bit 0: block, else bit 3: vsock, else entropy; bit 1: a read-only disk; bit 2:
+//! guest RAM in two regions with a hole between them), the accepted device features (u32), the queue size as a
 //! power of two (u8), the descriptor table, available and used ring addresses (u16 each), the
-//! next available and next used indices (u16 each), then guest memory from address 0.
+//! next available and next used indices (u16 each), then guest memory from address 0. The vsock
+//! device gets the queue as its transmit queue (the guest's packets) and copies of it as its
+//! receive and event queues (the same rings: what a malicious driver may set up).
 #![no_main]
 
 use event_manager::{EventManager, SubscriberOps};
@@ -14,9 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tetra_fuzz::Cursor;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryAtomic};
-use vmm_core::config::DiskConfig;
+use vmm_core::config::{DiskConfig, VsockConfig};
 use vmm_core::devices::irq::EventLine;
-use vmm_core::devices::virtio::{block::Block, rng::Rng, F_VERSION_1};
+use vmm_core::devices::virtio::{block::Block, rng::Rng, vsock::Vsock, F_VERSION_1};
 use vmm_core::devices::virtio::{Activation, ActiveQueue, Handler, VirtioDevice, VirtioInterrupt};
 use vmm_core::memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -29,6 +31,13 @@ fn image() -> &'static std::path::Path {
         let p = std::env::temp_dir().join(format!("tetra-fuzz-virtio-{}.img", std::process::id()));
         std::fs::write(&p, vec![0u8; 64 << 10]).expect("writing the fuzz disk image");
         p
+    })
+}
+
+fn socket() -> &'static std::path::Path {
+    static P: OnceLock<std::path::PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        std::env::temp_dir().join(format!("tetra-fuzz-vsock-{}.sock", std::process::id()))
     })
 }
 
@@ -47,6 +56,12 @@ fuzz_target!(|data: &[u8]| {
             ..DiskConfig::new(image())
         };
         Box::new(Block::open(&config).expect("opening the fuzz disk image"))
+    } else if flags & 8 != 0 {
+        let config = VsockConfig {
+            cid: 3,
+            uds: Some(socket().into()),
+        };
+        Box::new(Vsock::open(&config).expect("listening on the fuzz vsock socket"))
     } else {
         Box::new(Rng)
     };
@@ -74,16 +89,21 @@ fuzz_target!(|data: &[u8]| {
 
     // The queue as the transport hands it over at DRIVER_OK: a valid size, ready, its rings
     // inside RAM and aligned (the transport refuses to start the device otherwise).
-    let mut q = Queue::new(device.queue_max_sizes()[0]).expect("a queue");
-    if q.try_set_size(size).is_err() {
+    let max = device.queue_max_sizes()[0];
+    let ring = || {
+        let mut q = Queue::new(max).expect("a queue");
+        q.try_set_size(size).ok()?;
+        q.set_desc_table_address(Some(u32::from(desc)), Some(0));
+        q.set_avail_ring_address(Some(u32::from(avail)), Some(0));
+        q.set_used_ring_address(Some(u32::from(used)), Some(0));
+        q.set_next_avail(next_avail);
+        q.set_next_used(next_used);
+        q.set_ready(true);
+        Some(q)
+    };
+    let Some(q) = ring() else {
         return;
-    }
-    q.set_desc_table_address(Some(u32::from(desc)), Some(0));
-    q.set_avail_ring_address(Some(u32::from(avail)), Some(0));
-    q.set_used_ring_address(Some(u32::from(used)), Some(0));
-    q.set_next_avail(next_avail);
-    q.set_next_used(next_used);
-    q.set_ready(true);
+    };
     if !q.is_valid(&m) {
         return;
     }
@@ -93,13 +113,24 @@ fuzz_target!(|data: &[u8]| {
         "fuzz",
         Arc::new(EventLine::new().expect("an eventfd")),
     ));
+    let queue = |index: u16, q: Queue, notify: EventFd| ActiveQueue {
+        index,
+        queue: Arc::new(Mutex::new(q)),
+        notify,
+    };
+    let queues = if device.queue_max_sizes().len() == 3 {
+        let other = || EventFd::new(EFD_NONBLOCK).expect("an eventfd");
+        vec![
+            queue(0, ring().expect("as the first"), other()),
+            queue(1, q, notify),
+            queue(2, ring().expect("as the first"), other()),
+        ]
+    } else {
+        vec![queue(0, q, notify)]
+    };
     let a = Activation {
         mem: GuestMemoryAtomic::new(m),
-        queues: vec![ActiveQueue {
-            index: 0,
-            queue: Arc::new(Mutex::new(q)),
-            notify,
-        }],
+        queues,
         interrupt: irq.clone(),
         // What the transport lets the driver accept: what the device offers.
         features: features & (device.features() | F_VERSION_1),

@@ -9,7 +9,9 @@
 # instead of the bzImage; a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
 # boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
 # device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), and a network
-# card (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it).
+# card (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it), and a
+# vsock device (--vsock cid=3,uds=/tmp/v.sock: vsock-echo on both sides, each connecting to the
+# other).
 # A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line
 # (which arrives through the UART's receive interrupt), did not panic, logged no ACPI error or
 # warning, and tetra exited 0 after the guest's "reboot: Power down" (x86: ACPI S5; arm64: PSCI
@@ -23,7 +25,7 @@
 # LANE_L2_NET_MIB MiB (default 16) of random bytes carried each way over TCP with matching MD5s:
 # the guest fetches this host's file over HTTP (busybox httpd on :8080), then POSTs its own
 # (base64, as busybox wget sends a post file as a C string) to this host's CGI, which stores it
-# in /tmp/l2-up.bin.
+# in /tmp/l2-up.bin; and a line echoed through vsock each way.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -61,7 +63,7 @@ field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
 # kv KEY LINE: the value of KEY=... in a summary line.
 kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-# virtio_reason LOG IMAGE: why a :virtio run failed (empty when the guest found each device and
+# virtio_reason LOG IMAGE VSOCK: why a :virtio run failed (empty when the guest found each device and
 # used it: 64 bytes from virtio-rng, the disk read and written, a ping answered through the card).
 virtio_reason() {
 	if [ -n "$(field modules-failed "$1")" ]; then
@@ -86,6 +88,10 @@ virtio_reason() {
 		echo "this host received none of the guest's $NET_MIB MiB (up-md5=$(field up-md5 "$1"), up=$(field up "$1"))"
 	elif [ "$(field up-md5 "$1")" != "$(md5 /tmp/l2-up.bin)" ]; then
 		echo "this host's copy of the guest's $NET_MIB MiB has MD5 $(md5 /tmp/l2-up.bin), the guest's is '$(field up-md5 "$1")'"
+	elif [ "$(field vsock-out "$1")" != hello-from-guest ]; then
+		echo "the guest's vsock connection to host port 53 (/tmp/v.sock_53) did not echo (vsock-out=$(field vsock-out "$1"))"
+	elif [ "$(field vsock-in "$1")" != hello-from-host ] || [ "$(sed -n 's/^out=//p' "$3")" != hello-from-host ]; then
+		echo "the host's connection through /tmp/v.sock to guest port 52 did not echo (vsock-in=$(field vsock-in "$1"), host: $(tr '\n' ' ' <"$3"))"
 	fi
 }
 
@@ -130,7 +136,7 @@ boot() {
 		img="/tmp/l2-$name.img"
 		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
 		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
-		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0"
+		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock"
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
 		WWW=/tmp/www-$name
@@ -139,6 +145,10 @@ boot() {
 		httpd_pid=$!
 		tap_up tetra0 &
 		tap_pid=$!
+		/bin/vsock-echo unix-listen /tmp/v.sock_53 >/dev/null 2>&1 &
+		vsock_pids="${vsock_pids:-} $!"
+		/bin/vsock-echo unix-connect /tmp/v.sock 52 hello-from-host "$L2_TIMEOUT" >"/tmp/l2-$name.vsock" 2>&1 &
+		vsock_pids="${vsock_pids:-} $!"
 	fi
 	cmdline="$cmdline $L2_APPEND"
 	if [ "$vmm" = qemu ]; then
@@ -163,6 +173,9 @@ boot_tetra() {
 		--prompt "TETRA-L2: ready for input" --input "$token" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
 		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices | tail -n 1)
+	# shellcheck disable=SC2086 # the pids
+	[ -z "${vsock_pids:-}" ] || kill $vsock_pids 2>/dev/null
+	vsock_pids=
 }
 
 # judge: boot()'s verdict on the run that just ended, and its report.
@@ -191,8 +204,8 @@ judge() {
 		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
 	elif [ "$vmm" = tetra ] && [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
-	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img")" ]; then
-		reason=$(virtio_reason "$log" "$img")
+	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
+		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then

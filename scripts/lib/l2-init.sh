@@ -39,6 +39,8 @@
 #                     http://10.0.2.1:8080/cgi-bin/up>
 #   TETRA-L2: up=<the host's answer, received=<bytes>, or wget's error>
 #   TETRA-L2: up-s=<guest seconds the upload took>
+#   TETRA-L2: vsock-out=<what host port 53 echoed of hello-from-guest (vsock-echo, if present)>
+#   TETRA-L2: vsock-in=<the line the host sent to guest port 52 and got echoed>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
@@ -74,6 +76,7 @@ if [ "${l2virtio:-}" = 1 ]; then
 		read -r id <"$d/device"
 		ids="$ids $id"
 	done
+	[ ! -x /bin/vsock-echo ] || /bin/vsock-echo listen 52 >/vsock-in 2>&1 &
 	echo "TETRA-L2: virtio=${ids# }"
 	echo "TETRA-L2: virtio-irq=$($bb awk '/virtio/ { $1 = $1; printf "%s%s", s, $0; s = "; " }' /proc/interrupts)"
 	cur=
@@ -112,6 +115,13 @@ if [ "${l2virtio:-}" = 1 ]; then
 		echo "TETRA-L2: up=$(echo "$up" | $bb tr '\n' ' ')"
 		echo "TETRA-L2: up-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
 		$bb rm -f /tmp/up.b64
+	fi
+	if [ -x /bin/vsock-echo ]; then
+		out=$($bb timeout 20 /bin/vsock-echo connect 53 hello-from-guest 2>&1)
+		echo "TETRA-L2: vsock-out=${out#out=}"
+		i=0
+		while ! $bb grep -q '^in=' /vsock-in && [ $i -lt 300 ]; do $bb sleep 0.1; i=$((i + 1)); done
+		echo "TETRA-L2: vsock-in=$($bb sed -n 's/^in=//p' /vsock-in)"
 	fi
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |

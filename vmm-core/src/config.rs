@@ -91,12 +91,18 @@ pub struct VirtioConfig {
     pub disks: Vec<DiskConfig>,
     /// Network cards (virtio-net), in the order the guest finds them.
     pub nets: Vec<NetConfig>,
+    /// A vsock device (virtio-vsock).
+    pub vsock: Option<VsockConfig>,
 }
 
 impl VirtioConfig {
     /// Whether the VM has any virtio device.
     pub fn any(&self) -> bool {
-        self.rng || self.console || !self.disks.is_empty() || !self.nets.is_empty()
+        self.rng
+            || self.console
+            || !self.disks.is_empty()
+            || !self.nets.is_empty()
+            || self.vsock.is_some()
     }
 
     /// Checks the number of disks and their ids against tetra's limits.
@@ -109,6 +115,9 @@ impl VirtioConfig {
         }
         if self.nets.len() > MAX_NETS {
             return Err(LimitError::Nets(self.nets.len()));
+        }
+        if let Some(v) = &self.vsock {
+            check_vsock_cid(v.cid)?;
         }
         Ok(())
     }
@@ -176,6 +185,32 @@ impl NetConfig {
     }
 }
 
+/// A virtio-vsock device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsockConfig {
+    /// The guest's CID ([`MIN_VSOCK_CID`] to [`MAX_VSOCK_CID`]).
+    pub cid: u64,
+    /// The host side's Unix socket: host processes connect there, and a guest's connection to
+    /// host port P goes to `PATH_P`. A snapshot or a migration records it and the restored VM
+    /// listens there again. `None` asks for the kernel's vhost-vsock, which tetra does not have
+    /// yet.
+    pub uds: Option<PathBuf>,
+}
+
+/// The smallest guest CID (0 to 2 are the hypervisor, the local host and the host).
+pub const MIN_VSOCK_CID: u64 = 3;
+/// The largest guest CID (`u32::MAX` is `VMADDR_CID_ANY`; Linux keeps CIDs to 32 bits).
+pub const MAX_VSOCK_CID: u64 = u32::MAX as u64 - 1;
+
+/// `cid` as a guest CID, if it is one.
+pub fn check_vsock_cid(cid: u64) -> Result<u64, LimitError> {
+    if (MIN_VSOCK_CID..=MAX_VSOCK_CID).contains(&cid) {
+        Ok(cid)
+    } else {
+        Err(LimitError::VsockCid(cid))
+    }
+}
+
 impl Default for VmConfig {
     fn default() -> Self {
         VmConfig {
@@ -215,6 +250,9 @@ pub enum LimitError {
     /// A network card count.
     #[error("{0} network cards: at most {MAX_NETS}")]
     Nets(usize),
+    /// A guest vsock CID.
+    #[error("vsock CID {0}: must be between {MIN_VSOCK_CID} and {MAX_VSOCK_CID}")]
+    VsockCid(u64),
 }
 
 /// `n` as a vCPU count, if it is within [`MAX_CPUS`].

@@ -5,7 +5,9 @@ use super::codec::{CodecError, SectionSpec};
 use super::digest::{self, MemDigests};
 use super::envelope::Section;
 use super::memfile::RegionLayout;
-use crate::config::{DiskConfig, NetConfig, VirtioConfig, VmConfig, MAX_DISKS, MAX_NETS};
+use crate::config::{
+    DiskConfig, NetConfig, VirtioConfig, VmConfig, VsockConfig, MAX_DISKS, MAX_NETS,
+};
 use crate::wire::{Reader, Writer};
 
 /// The VM's configuration.
@@ -23,7 +25,7 @@ pub const CORE_TAGS: [[u8; 4]; 4] = [TAG_CONF, TAG_MEMS, TAG_VCPU, TAG_NOTE];
 pub const MAX_REGIONS: usize = 64;
 
 /// The sections' versions: each is read from version 1 and written at its current version.
-const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 3);
+const CONF: SectionSpec = SectionSpec::new(TAG_CONF, 1, 4);
 const MEMS: SectionSpec = SectionSpec::new(TAG_MEMS, 1, 2);
 const VCPU: SectionSpec = SectionSpec::new(TAG_VCPU, 1, 1);
 const NOTE: SectionSpec = SectionSpec::new(TAG_NOTE, 1, 1);
@@ -63,8 +65,16 @@ crate::codec_error_from!(SectionError);
 ///        6     the MAC address
 /// ```
 ///
+/// Version 4 adds the vsock device after the cards (whose count may then be 0):
+///
+/// ```text
+/// u64  the guest's CID (3 to 2^32 - 2)
+/// blob the Unix socket's path (UTF-8, not empty)
+/// ```
+///
 /// Strings are blobs (`u32` length and bytes). A VM without virtio devices is written as
-/// version 1 and one without network cards as version 2, which older tetras read. The images themselves are not in the snapshot: the
+/// version 1, one without network cards or vsock as version 2 and one without vsock as
+/// version 3, which older tetras read. The images themselves are not in the snapshot: the
 /// restored VM opens the same paths again.
 pub fn conf_section(c: &VmConfig) -> Section {
     let mut w = Writer::new();
@@ -84,7 +94,7 @@ pub fn conf_section(c: &VmConfig) -> Section {
         w.u8(u8::from(d.read_only) | u8::from(d.id.is_some()) << 1);
         w.blob(d.id.as_deref().unwrap_or("").as_bytes());
     }
-    if c.virtio.nets.is_empty() {
+    if c.virtio.nets.is_empty() && c.virtio.vsock.is_none() {
         return Section::new(&TAG_CONF, 2, w.into_bytes());
     }
     w.u32(c.virtio.nets.len() as u32);
@@ -92,14 +102,26 @@ pub fn conf_section(c: &VmConfig) -> Section {
         w.blob(n.tap.as_bytes());
         w.bytes(&n.mac);
     }
-    Section::new(&TAG_CONF, 3, w.into_bytes())
+    let Some(v) = &c.virtio.vsock else {
+        return Section::new(&TAG_CONF, 3, w.into_bytes());
+    };
+    w.u64(v.cid);
+    // A VM is built only with a socket path (`Vsock::open` refuses none).
+    w.blob(
+        v.uds
+            .as_deref()
+            .map(|p| p.to_string_lossy())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    Section::new(&TAG_CONF, 4, w.into_bytes())
 }
 
 fn text(b: &[u8], what: &str) -> Result<String, SectionError> {
     String::from_utf8(b.to_vec()).map_err(|_| SectionError::Invalid(format!("{what} is not UTF-8")))
 }
 
-/// Version 2's virtio devices, and version 3's network cards.
+/// Version 2's virtio devices, version 3's network cards and version 4's vsock device.
 fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionError> {
     let flags = r.u8("the virtio devices")?;
     if flags & !3 != 0 {
@@ -154,11 +176,26 @@ fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionErro
             nets.push(NetConfig { tap, mac });
         }
     }
+    let mut vsock = None;
+    if version >= 4 {
+        let cid = r.u64("the vsock CID")?;
+        let uds = text(r.blob("the vsock socket path")?, "the vsock socket path")?;
+        if uds.is_empty() || uds.contains('\0') {
+            return Err(SectionError::Invalid(format!(
+                "the vsock socket path {uds:?}"
+            )));
+        }
+        vsock = Some(VsockConfig {
+            cid,
+            uds: Some(uds.into()),
+        });
+    }
     Ok(VirtioConfig {
         rng: flags & 1 != 0,
         console: flags & 2 != 0,
         disks,
         nets,
+        vsock,
     })
 }
 
@@ -396,9 +433,47 @@ mod tests {
                     },
                 ],
                 nets: Vec::new(),
+                vsock: None,
             },
             ..VmConfig::default()
         }
+    }
+
+    #[test]
+    fn conf_version_4_carries_the_vsock_device_with_or_without_cards() {
+        let mut c = with_disks();
+        c.virtio.vsock = Some(VsockConfig {
+            cid: 3,
+            uds: Some("/run/v.sock".into()),
+        });
+        let s = conf_section(&c);
+        assert_eq!(s.version, 4);
+        assert_eq!(read_conf(&s).unwrap().virtio, c.virtio);
+        c.virtio.nets = vec![NetConfig::new("tap0", 0)];
+        let s = conf_section(&c);
+        assert_eq!(s.version, 4);
+        assert_eq!(read_conf(&s).unwrap().virtio, c.virtio);
+        // A CID out of range, an empty path, a truncated section: refused.
+        let vsock = |cid: u64, path: &[u8]| {
+            let mut data = conf_section(&with_disks()).data;
+            data.extend_from_slice(&0u32.to_le_bytes());
+            data.extend_from_slice(&cid.to_le_bytes());
+            data.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            data.extend_from_slice(path);
+            read_conf(&Section::new(&TAG_CONF, 4, data))
+        };
+        assert!(vsock(3, b"/v").is_ok());
+        for (cid, path, why) in [
+            (2, &b"/v"[..], "vsock CID 2"),
+            (u64::from(u32::MAX), b"/v", "vsock CID"),
+            (3, b"", "socket path"),
+        ] {
+            let e = vsock(cid, path).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+        let mut data = s.data.clone();
+        data.truncate(data.len() - 3);
+        assert!(read_conf(&Section::new(&TAG_CONF, 4, data)).is_err());
     }
 
     #[test]

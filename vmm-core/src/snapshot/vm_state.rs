@@ -532,13 +532,21 @@ pub fn describe_json(env: &Envelope, path: &str) -> String {
                         )
                     })
                     .collect();
+                let vsock = c.virtio.vsock.as_ref().map_or("null".into(), |v| {
+                    format!(
+                        "{{\"cid\": {}, \"uds\": \"{}\"}}",
+                        v.cid,
+                        esc(&v.uds.as_ref().map(|p| p.to_string_lossy()).unwrap_or_default())
+                    )
+                });
                 format!(
-                    ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\", \"rng\": {}, \"disks\": [{}]",
+                    ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\", \"rng\": {}, \"disks\": [{}], \"vsock\": {}",
                     c.cpus,
                     c.mem_mib,
                     esc(&c.cmdline),
                     c.virtio.rng,
-                    disks.join(", ")
+                    disks.join(", "),
+                    vsock
                 )
             }),
             t if t == &TAG_MEMS => sections::read_mems(s).ok().map(|m| {

@@ -18,7 +18,7 @@
 //!   virtio.rs`, x86 guest `virtio_evil`).
 //! - Devices: [`rng`] (entropy from the host's `getrandom`), [`console`] (`hvc0`, the VM's
 //!   console with `--console virtio`), [`block`] (virtio-blk on a raw disk image), [`net`]
-//!   (virtio-net on a TAP interface).
+//!   (virtio-net on a TAP interface), [`vsock`] (virtio-vsock on host Unix sockets).
 //!
 //! A VM's devices are opened first ([`Backends::open`]: the disk images, locked), before the
 //! VM itself is built, so that bad input (a missing or locked image) is reported before anything
@@ -35,6 +35,7 @@ pub mod interrupt;
 pub mod mmio;
 pub mod net;
 pub mod rng;
+pub mod vsock;
 pub mod worker;
 
 #[cfg(test)]
@@ -76,6 +77,9 @@ pub enum BackendError {
     /// A network card's TAP interface cannot be attached.
     #[error(transparent)]
     Net(#[from] net::TapError),
+    /// The vsock device's Unix socket cannot be made.
+    #[error(transparent)]
+    Vsock(#[from] vsock::VsockError),
 }
 
 /// The host side of a VM's virtio devices: the disk images open and locked, the TAP
@@ -85,12 +89,13 @@ pub struct Backends {
     console: bool,
     disks: Vec<block::Block>,
     nets: Vec<net::Net>,
+    vsock: Option<vsock::Vsock>,
 }
 
 impl Backends {
     /// Opens what `config` asks for: every disk image, in order (the first that cannot be
     /// opened or locked is the error; the ones opened before it are closed again), then every
-    /// TAP interface. An image locked by one of this VM's own disks is named as given twice.
+    /// TAP interface, then the vsock device's listening socket. An image locked by one of this VM's own disks is named as given twice.
     /// With `defer_locks` (a migration's destination), an image another process holds locked is
     /// opened without its lock, taken later at the hand-off.
     pub fn open(config: &VirtioConfig, defer_locks: bool) -> Result<Self, BackendError> {
@@ -121,11 +126,13 @@ impl Backends {
             .iter()
             .map(net::Net::open)
             .collect::<Result<Vec<_>, _>>()?;
+        let vsock = config.vsock.as_ref().map(vsock::Vsock::open).transpose()?;
         Ok(Backends {
             rng: config.rng,
             console: config.console,
             disks,
             nets,
+            vsock,
         })
     }
 
@@ -142,10 +149,9 @@ impl Backends {
 
 /// Places every device of `backends`, each on its own virtio-mmio transport, with its interrupt
 /// from `router` and its queue notifications through ioeventfds where `vm` takes them. Names:
-/// `virtio-rng`, `virtio-console`, `virtio-blk0`, `virtio-blk1`, ..., `virtio-net0`, ... in that
-/// order (which is also
-/// the order of their state sections). A virtio console takes the console's input from the
-/// arch's device and writes to the console's output.
+/// `virtio-rng`, `virtio-console`, `virtio-blk0`, `virtio-blk1`, ..., `virtio-net0`, ...,
+/// `virtio-vsock` in that order (which is also the order of their state sections). A virtio
+/// console takes the console's input from the arch's device and writes to the console's output.
 pub fn attach(
     devices: &mut Devices,
     router: &dyn InterruptRouter,
@@ -172,6 +178,9 @@ pub fn attach(
     }
     for (i, card) in backends.nets.into_iter().enumerate() {
         wanted.push((format!("virtio-net{i}"), Box::new(card)));
+    }
+    if let Some(v) = backends.vsock {
+        wanted.push(("virtio-vsock".into(), Box::new(v)));
     }
     for (index, (name, device)) in wanted.into_iter().enumerate() {
         add_mmio(devices, router, vm, memory, name, index as u8, device)?;

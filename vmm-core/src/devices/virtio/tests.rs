@@ -26,6 +26,9 @@ pub(super) const BUF: u64 = 0x10000;
 const Q1_DESC: u64 = 0x5000;
 const Q1_AVAIL: u64 = 0x6000;
 const Q1_USED: u64 = 0x7000;
+const Q2_DESC: u64 = 0x8000;
+const Q2_AVAIL: u64 = 0x9000;
+const Q2_USED: u64 = 0xa000;
 pub(super) const F_NEXT: u16 = 1;
 pub(super) const F_WRITE: u16 = 2;
 const F_INDIRECT: u16 = 4;
@@ -181,6 +184,35 @@ impl Rig {
     pub(super) fn used_idx1(&self) -> u16 {
         self.m()
             .read_obj::<Le16>(GuestAddress(Q1_USED + 2))
+            .unwrap()
+            .into()
+    }
+    /// Sets up queue 2 with `size` entries: its descriptor table at 0x8000, available ring at
+    /// 0x9000, used ring at 0xa000 (after [`Rig::setup_queue1`], before [`Rig::driver_ok`]).
+    pub(super) fn setup_queue2(&mut self, size: u32) {
+        self.w(VIRTIO_MMIO_QUEUE_SEL, 2);
+        self.w(VIRTIO_MMIO_QUEUE_NUM, size);
+        self.w(VIRTIO_MMIO_QUEUE_DESC_LOW, Q2_DESC as u32);
+        self.w(VIRTIO_MMIO_QUEUE_AVAIL_LOW, Q2_AVAIL as u32);
+        self.w(VIRTIO_MMIO_QUEUE_USED_LOW, Q2_USED as u32);
+        self.w(VIRTIO_MMIO_QUEUE_READY, 1);
+    }
+    /// [`Rig::desc`] for queue 2.
+    pub(super) fn desc2(&self, i: u64, addr: u64, len: u32, flags: u16, next: u16) {
+        self.desc_at(Q2_DESC, i, addr, len, flags, next)
+    }
+    /// [`Rig::avail`] for queue 2.
+    pub(super) fn avail2(&self, slot: u64, head: u16, idx: u16) {
+        let m = self.m();
+        m.write_obj(Le16::from(head), GuestAddress(Q2_AVAIL + 4 + 2 * slot))
+            .unwrap();
+        m.write_obj(Le16::from(idx), GuestAddress(Q2_AVAIL + 2))
+            .unwrap();
+    }
+    /// [`Rig::used_idx`] for queue 2.
+    pub(super) fn used_idx2(&self) -> u16 {
+        self.m()
+            .read_obj::<Le16>(GuestAddress(Q2_USED + 2))
             .unwrap()
             .into()
     }
