@@ -25,6 +25,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("fchmod", 52),
     ("fcntl", 25),
     ("fdatasync", 83),
+    ("flock", 32),
     ("fstat", 80),
     ("fsync", 82),
     ("ftruncate", 46),

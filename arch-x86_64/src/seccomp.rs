@@ -26,6 +26,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("fchmod", 91),
     ("fcntl", 72),
     ("fdatasync", 75),
+    ("flock", 73),
     ("fstat", 5),
     ("fsync", 74),
     ("ftruncate", 77),

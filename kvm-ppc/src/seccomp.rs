@@ -25,6 +25,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("fchmod", 94),
     ("fcntl", 55),
     ("fdatasync", 148),
+    ("flock", 143),
     ("fstat", 108),
     ("fsync", 118),
     ("ftruncate", 93),

@@ -23,6 +23,8 @@ pub enum Rule {
     KvmIoctl,
     /// `ioctl`: KVM requests, and `FIONBIO` / `FIONREAD` on sockets.
     KvmAndSocketIoctl,
+    /// `ioctl`: `FIONBIO` / `FIONREAD` on sockets only.
+    SocketIoctl,
     /// `mmap` / `mprotect`: never `PROT_EXEC`.
     NoExec,
     /// `tgkill`: only `SIGABRT` (a panic's abort).
@@ -78,12 +80,37 @@ const VCPU: &[Entry] = &[
     ("tgkill", false, Rule::AbortOnly),
 ];
 
-/// The virtio device worker: its epoll loop, disk I/O, entropy.
+/// The virtio device worker: its epoll loop, disk I/O, entropy, TAP frames, and the vsock
+/// device's Unix sockets (accepting host connections, connecting to `PATH_<port>`, made
+/// non-blocking with `FIONBIO`; its socket file checked and removed when the device goes away).
 const WORKER: &[Entry] = &[
     any("epoll_pwait"),
     legacy("epoll_wait"),
     any("epoll_ctl"),
+    ("ioctl", false, Rule::SocketIoctl),
     any("read"),
+    any("readv"),
+    any("writev"),
+    any("socket"),
+    any("connect"),
+    any("accept4"),
+    legacy("accept"),
+    any("shutdown"),
+    any("sendto"),
+    legacy("send"),
+    any("sendmsg"),
+    any("recvfrom"),
+    legacy("recv"),
+    any("recvmsg"),
+    any("getsockopt"),
+    legacy("socketcall"),
+    any("fstat"),
+    any("newfstatat"),
+    any("statx"),
+    legacy("stat"),
+    legacy("lstat"),
+    any("unlinkat"),
+    legacy("unlink"),
     any("pread64"),
     any("pwrite64"),
     any("preadv"),
@@ -109,9 +136,10 @@ const MEMORY_CHECK: &[Entry] = &[
 ];
 
 /// The main thread once the VM runs: the event loop (control socket, stdin, the VM's end),
-/// pause/resume (kicks), snapshots (new files, fsync, rename), migrations (sockets), the VM's
-/// teardown and `--stats`.
+/// pause/resume (kicks), snapshots (new files, fsync, rename), migrations (sockets; the disk
+/// images' locks handed over with `flock`), the VM's teardown and `--stats`.
 const MAIN: &[Entry] = &[
+    any("flock"),
     ("ioctl", false, Rule::KvmAndSocketIoctl),
     ("tgkill", false, Rule::KickOrAbort),
     any("epoll_pwait"),

@@ -226,6 +226,9 @@ impl Sandbox {
                     arg(1, u32::MAX, t.fionbio),
                     arg(1, u32::MAX, t.fionread),
                 ],
+                Rule::SocketIoctl => {
+                    vec![arg(1, u32::MAX, t.fionbio), arg(1, u32::MAX, t.fionread)]
+                }
                 Rule::NoExec => vec![arg(2, PROT_EXEC, 0)],
                 Rule::AbortOnly => vec![arg(2, u32::MAX, SIGABRT)],
                 Rule::KickOrAbort => vec![

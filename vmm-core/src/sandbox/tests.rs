@@ -67,18 +67,22 @@ fn each_kind_gets_its_own_list() {
     let kvm_run = [5, 0xae80, 0, 0, 0, 0];
     assert_eq!(call(&vcpu, "ioctl", kvm_run), RET_ALLOW);
     assert_eq!(call(&vcpu, "write", [0; 6]), RET_ALLOW);
-    // Only the main thread opens files, makes sockets; nobody runs the probe's acct.
-    for (p, allowed) in [
-        (&vcpu, false),
-        (&worker, false),
-        (&out, false),
-        (&main, true),
+    // Only the main thread opens files; it and the device worker (the vsock device's Unix
+    // sockets) make sockets; nobody runs the probe's acct.
+    for (p, opens, sockets) in [
+        (&vcpu, false, false),
+        (&worker, false, true),
+        (&out, false, false),
+        (&main, true, true),
     ] {
-        let want = if allowed { RET_ALLOW } else { RET_KILL_PROCESS };
-        assert_eq!(call(p, "openat", [0; 6]), want);
-        assert_eq!(call(p, "socket", [0; 6]), want);
+        let want = |yes| if yes { RET_ALLOW } else { RET_KILL_PROCESS };
+        assert_eq!(call(p, "openat", [0; 6]), want(opens));
+        assert_eq!(call(p, "socket", [0; 6]), want(sockets));
         assert_eq!(call(p, "acct", [0; 6]), RET_KILL_PROCESS);
     }
+    // Only the main thread takes and lets go of the disk images' locks (a migration's hand-off).
+    assert_eq!(call(&main, "flock", [0; 6]), RET_ALLOW);
+    assert_eq!(call(&worker, "flock", [0; 6]), RET_KILL_PROCESS);
     // Non-KVM ioctls: FIONBIO for the main thread's sockets, nothing for a vCPU.
     assert_eq!(call(&main, "ioctl", [5, 0x5421, 0, 0, 0, 0]), RET_ALLOW);
     assert_eq!(
@@ -86,6 +90,7 @@ fn each_kind_gets_its_own_list() {
         RET_KILL_PROCESS
     );
     assert_eq!(call(&worker, "ioctl", kvm_run), RET_KILL_PROCESS);
+    assert_eq!(call(&worker, "ioctl", [5, 0x5421, 0, 0, 0, 0]), RET_ALLOW);
     // No thread maps executable memory.
     for p in [&vcpu, &main, &worker, &out] {
         assert_eq!(call(p, "mmap", [0, 4096, 3, 0x22, 0, 0]), RET_ALLOW);
