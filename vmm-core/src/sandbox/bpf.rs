@@ -7,7 +7,8 @@
 //!  1  jeq AUDIT_ARCH, 1, 0       the arch the table was made for, else
 //!  2  ret DENY                   (a syscall of another ABI: deny, whatever the mode)
 //!  3  ld  [nr]
-//!     jeq NR_a, 0, 1  ; ret ALLOW        a syscall without argument rules
+//!     jeq NR_a, 0, 1  ; ret ALLOW        a syscall without argument rules (or ret ERRNO: a
+//!                                        refused one)
 //!     jeq NR_b, 0, k  ; <argument tests, each: ld [arg] ; (and MASK) ; jeq VALUE -> ret ALLOW>
 //!                       ; ld [nr]        (back to the number for the next test)
 //!     ...
@@ -51,6 +52,8 @@ pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
 pub const RET_LOG: u32 = 0x7ffc_0000;
 /// `SECCOMP_RET_ALLOW`.
 pub const RET_ALLOW: u32 = 0x7fff_0000;
+/// `SECCOMP_RET_ERRNO`: the call fails with the errno in the low 16 bits.
+pub const RET_ERRNO: u32 = 0x0005_0000;
 
 /// The most instructions the kernel takes (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;
@@ -73,13 +76,16 @@ pub struct ArgTest {
     pub value: u32,
 }
 
-/// One allowed syscall: its number and, if any, the argument tests of which one must hold.
+/// One listed syscall: its number, if any, the argument tests of which one must hold, and what
+/// the program returns when it matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowed {
     /// The syscall number.
     pub nr: u32,
-    /// Empty: any arguments. Else: allowed when any one test holds.
+    /// Empty: any arguments. Else: matched when any one test holds.
     pub any_of: Vec<ArgTest>,
+    /// [`RET_ALLOW`], or [`RET_ERRNO`] with an errno: refused without killing.
+    pub action: u32,
 }
 
 fn stmt(code: u16, k: u32) -> SockFilter {
@@ -121,7 +127,7 @@ pub fn program(
     for a in allowed {
         if a.any_of.is_empty() {
             p.push(jeq(a.nr, 0, 1));
-            p.push(stmt(RET_K, RET_ALLOW));
+            p.push(stmt(RET_K, a.action));
             continue;
         }
         // Each test: ld, [and], jeq -> ret ALLOW; then ld [nr] to fall through to the next rule.
@@ -133,7 +139,7 @@ pub fn program(
             }
             // Which ALLOW: the one right after the last test's block; placed per test below.
             body.push(jeq(t.value, 0, 1));
-            body.push(stmt(RET_K, RET_ALLOW));
+            body.push(stmt(RET_K, a.action));
         }
         body.push(stmt(LD_W_ABS, OFF_NR));
         p.push(jeq(a.nr, 0, u8::try_from(body.len()).ok()?));
@@ -223,6 +229,7 @@ mod tests {
             Allowed {
                 nr: 1,
                 any_of: vec![],
+                action: RET_ALLOW,
             },
             Allowed {
                 nr: 16,
@@ -238,6 +245,7 @@ mod tests {
                         value: 0x5421,
                     },
                 ],
+                action: RET_ALLOW,
             },
             Allowed {
                 nr: 9,
@@ -246,10 +254,18 @@ mod tests {
                     mask: 4,
                     value: 0,
                 }],
+                action: RET_ALLOW,
             },
             Allowed {
                 nr: 60,
                 any_of: vec![],
+                action: RET_ALLOW,
+            },
+            // open(2): refused with EACCES.
+            Allowed {
+                nr: 2,
+                any_of: vec![],
+                action: RET_ERRNO | 13,
             },
         ]
     }
@@ -261,7 +277,7 @@ mod tests {
             let r = |nr, args| run(&p, &data(nr, args), be).unwrap();
             assert_eq!(r(1, [0; 6]), RET_ALLOW);
             assert_eq!(r(60, [0; 6]), RET_ALLOW);
-            assert_eq!(r(2, [0; 6]), RET_KILL_PROCESS);
+            assert_eq!(r(2, [0; 6]), RET_ERRNO | 13);
             assert_eq!(r(59, [0; 6]), RET_KILL_PROCESS);
             // ioctl: any KVM request (type 0xAE), FIONBIO, nothing else.
             assert_eq!(r(16, [3, 0xae80, 0, 0, 0, 0]), RET_ALLOW);
@@ -286,7 +302,9 @@ mod tests {
     #[test]
     fn the_default_is_the_modes_and_a_wrong_arch_is_denied_anyway() {
         let p = program(ARCH, false, &sample(), RET_LOG, RET_KILL_PROCESS).unwrap();
-        assert_eq!(run(&p, &data(2, [0; 6]), false), Some(RET_LOG));
+        assert_eq!(run(&p, &data(59, [0; 6]), false), Some(RET_LOG));
+        // A refused syscall is refused in log mode too.
+        assert_eq!(run(&p, &data(2, [0; 6]), false), Some(RET_ERRNO | 13));
         let other = SeccompData {
             nr: 2,
             arch: 1,
@@ -309,7 +327,13 @@ mod tests {
 
     #[test]
     fn too_long_is_none() {
-        let many: Vec<Allowed> = (0..3000).map(|nr| Allowed { nr, any_of: vec![] }).collect();
+        let many: Vec<Allowed> = (0..3000)
+            .map(|nr| Allowed {
+                nr,
+                any_of: vec![],
+                action: RET_ALLOW,
+            })
+            .collect();
         assert!(program(ARCH, false, &many, RET_LOG, RET_KILL_PROCESS).is_none());
     }
 }

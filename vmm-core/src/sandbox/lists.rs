@@ -31,6 +31,8 @@ pub enum Rule {
     AbortOnly,
     /// `tgkill`: `SIGABRT`, or the vCPU kick signal.
     KickOrAbort,
+    /// Not allowed, but not fatal either: the call fails with `EACCES`.
+    Refused,
 }
 
 /// One entry: a syscall name, whether it may be missing from an arch's table (legacy), its rule.
@@ -68,6 +70,12 @@ const BASE: &[Entry] = &[
     any("getrandom"),
     any("exit"),
     any("exit_group"),
+    // No thread but the main one opens files (its own `openat` comes first and wins), but glibc
+    // does on its own in any thread: the first time a thread's malloc arena gives memory back it
+    // reads /proc/sys/vm/overcommit_memory (arm64 lane: a vCPU thread freeing register buffers).
+    // It copes with a failed open, so the call is refused rather than fatal.
+    ("openat", false, Rule::Refused),
+    ("open", true, Rule::Refused),
 ];
 
 /// A vCPU thread: `KVM_RUN` and register ioctls, device models (eventfds, the console queue,

@@ -218,6 +218,7 @@ impl Sandbox {
                 continue;
             }
             let arg = |arg, mask, value| bpf::ArgTest { arg, mask, value };
+            let mut action = bpf::RET_ALLOW;
             let any_of = match rule {
                 Rule::Any => vec![],
                 Rule::KvmIoctl => vec![arg(1, KVMIO_MASK.0, KVMIO_MASK.1)],
@@ -235,8 +236,12 @@ impl Sandbox {
                     arg(2, u32::MAX, SIGABRT),
                     arg(2, u32::MAX, crate::vcpu::kick_signal() as u32),
                 ],
+                Rule::Refused => {
+                    action = bpf::RET_ERRNO | libc::EACCES as u32;
+                    vec![]
+                }
             };
-            out.push(bpf::Allowed { nr, any_of });
+            out.push(bpf::Allowed { nr, any_of, action });
         }
         Ok(out)
     }
