@@ -8,10 +8,11 @@
 # seconds. x86_64 only: a ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry
 # instead of the bzImage; a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
 # boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
-# device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), and a network
-# card (--net tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it), and a
-# vsock device (--vsock cid=3,uds=/tmp/v.sock: vsock-echo on both sides, each connecting to the
-# other).
+# device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), a 1 MiB
+# read-only one whose first line is TETRA-RO-IN (--disk ...,ro), a network card (--net
+# tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it), a vsock device
+# (--vsock cid=3,uds=/tmp/v.sock: vsock-echo on both sides, each connecting to the other), and the
+# console input on virtio-console (--console virtio: the guest reads the input line from hvc0).
 # A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line
 # (which arrives through the UART's receive interrupt), did not panic, logged no ACPI error or
 # warning, and tetra exited 0 after the guest's "reboot: Power down" (x86: ACPI S5; arm64: PSCI
@@ -20,8 +21,9 @@
 # default there), Linux's armv8 PMU driver line ("hw perfevents: enabled with ... N counters
 # available"); a :virtio run also needs every module loaded, the virtio-rng device (id 4) on the
 # guest's virtio bus and 64 bytes read from its /dev/hwrng, the disk (id 2) read (its first line)
-# and written (the guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), and
-# the network card (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and
+# and written (the guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), the
+# read-only disk read, the guest's write to it refused and its image unchanged, the
+# virtio-console (id 3) carrying a line each way, and the network card (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and
 # LANE_L2_NET_MIB MiB (default 16) of random bytes carried each way over TCP with matching MD5s:
 # the guest fetches this host's file over HTTP (busybox httpd on :8080), then POSTs its own
 # (base64, as busybox wget sends a post file as a C string) to this host's CGI, which stores it
@@ -78,6 +80,16 @@ virtio_reason() {
 		echo "the guest read '$(field disk-in "$1")' from /dev/vda, expected TETRA-DISK-IN"
 	elif [ "$(dd if="$2" bs=1048576 skip=1 count=1 2>/dev/null | head -n 1)" != TETRA-DISK-OUT ]; then
 		echo "the guest's write (TETRA-DISK-OUT at 1 MiB of /dev/vda) is not in the image (disk-out=$(field disk-out "$1"))"
+	elif [ "$(field ro-in "$1")" != TETRA-RO-IN ]; then
+		echo "the guest read '$(field ro-in "$1")' from the read-only disk, expected TETRA-RO-IN"
+	elif [ "$(field ro-flag "$1")" != 1 ] || [ "$(field ro-write "$1")" != refused ]; then
+		echo "the read-only disk took a write (ro-flag=$(field ro-flag "$1"), ro-write=$(field ro-write "$1"))"
+	elif [ "$(md5 "$ro_img")" != "$ro_md5" ]; then
+		echo "the read-only disk's image changed (MD5 $(md5 "$ro_img"), was $ro_md5)"
+	elif ! field virtio "$1" | grep -qw 0x0003; then
+		echo "the guest found no virtio-console device (virtio bus: '$(field virtio "$1")')"
+	elif [ "$(field input-from "$1")" != hvc0 ] || [ "$(field hvc0-out "$1")" != hello-from-hvc0 ]; then
+		echo "hvc0 did not carry the lines (input-from=$(field input-from "$1"), hvc0-out=$(field hvc0-out "$1"))"
 	elif ! field virtio "$1" | grep -qw 0x0001; then
 		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
@@ -130,13 +142,17 @@ boot() {
 	con=ttyS0
 	[ "$vmm" = tetra ] || con=ttyAMA0
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
-	devices= initrd=/l2/initrd.cpio img= tap_pid= httpd_pid=
+	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= httpd_pid=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
 		img="/tmp/l2-$name.img"
 		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
 		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
-		devices="--rng --disk $img,id=tetra-l2 --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock"
+		ro_img="/tmp/l2-$name-ro.img"
+		dd if=/dev/zero of="$ro_img" bs=1048576 count=1 2>/dev/null
+		echo TETRA-RO-IN | dd of="$ro_img" conv=notrunc 2>/dev/null
+		ro_md5=$(md5 "$ro_img")
+		devices="--rng --disk $img,id=tetra-l2 --disk $ro_img,ro,id=tetra-ro --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock --console virtio"
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
 		WWW=/tmp/www-$name
@@ -214,7 +230,7 @@ judge() {
 		reason="$vmm exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
 	if [ -n "$img" ]; then
-		rm -f "$img"
+		rm -f "$img" "$ro_img"
 		kill "$tap_pid" "$httpd_pid" 2>/dev/null
 		wait "$tap_pid" "$httpd_pid" 2>/dev/null
 	fi

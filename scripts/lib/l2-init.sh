@@ -31,6 +31,10 @@
 #   TETRA-L2: hwrng=<bytes read from /dev/hwrng: 64 asked for, 10 s at most>
 #   TETRA-L2: disk-in=<the first line of /dev/vda>
 #   TETRA-L2: disk-out=<dd's status writing TETRA-DISK-OUT at 1 MiB of /dev/vda, synced>
+#                       (the disks are found by serial: tetra-l2 read-write, tetra-ro read-only)
+#   TETRA-L2: ro-in=<the first line of the read-only disk>
+#   TETRA-L2: ro-flag=<its /sys/block/vdX/ro>
+#   TETRA-L2: ro-write=<refused when writing TETRA-RO-OUT into it failed, written if it did not>
 #   TETRA-L2: eth0=<eth0's address line once configured as 10.0.2.15/24>
 #   TETRA-L2: ping=<replies to 3 pings of 10.0.2.1 (the host's TAP interface)>
 #   TETRA-L2: down-md5=<MD5 of the l2netmib MiB fetched from http://10.0.2.1:8080/blob>
@@ -44,7 +48,9 @@
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
-#   TETRA-L2: ready for input        then the first line read from the console is echoed as
+#   TETRA-L2: hvc0-out=hello-from-hvc0  (with l2virtio=1 and a /dev/hvc0: written to hvc0)
+#   TETRA-L2: input-from=<console, or hvc0 with l2virtio=1 and a /dev/hvc0>
+#   TETRA-L2: ready for input        then the first line read from there is echoed as
 #   TETRA-L2: input=<line>           (empty after 30 s without input)
 # The marker first, from a shell builtin: every fork+exec costs a lot in a nested guest.
 echo "TETRA-L2: init reached"
@@ -84,14 +90,33 @@ if [ "${l2virtio:-}" = 1 ]; then
 	echo "TETRA-L2: hwrng-current=$cur"
 	n=$($bb timeout 10 $bb head -c 64 /dev/hwrng 2>/dev/null | $bb wc -c)
 	echo "TETRA-L2: hwrng=$n"
+	# The disks by their serial (tetra's id=): the read-write one and the read-only one.
+	rw=/dev/missing ro=/dev/missing
+	for b in /sys/block/vd*; do
+		[ -r "$b/serial" ] || continue
+		read -r s <"$b/serial"
+		case "$s" in
+		tetra-l2) rw=/dev/${b##*/} ;;
+		tetra-ro) ro=/dev/${b##*/} ;;
+		esac
+	done
 	line=
-	[ ! -b /dev/vda ] || read -r line </dev/vda
+	[ ! -b "$rw" ] || read -r line <"$rw"
 	echo "TETRA-L2: disk-in=$line"
 	st=missing
-	if [ -b /dev/vda ]; then
-		echo TETRA-DISK-OUT | $bb dd of=/dev/vda bs=1048576 seek=1 conv=fsync 2>/dev/null && st=ok || st=failed
+	if [ -b "$rw" ]; then
+		echo TETRA-DISK-OUT | $bb dd of="$rw" bs=1048576 seek=1 conv=fsync 2>/dev/null && st=ok || st=failed
 	fi
 	echo "TETRA-L2: disk-out=$st"
+	line= st=missing flag=
+	if [ -b "$ro" ]; then
+		read -r line <"$ro"
+		read -r flag <"/sys/block/${ro##*/}/ro"
+		echo TETRA-RO-OUT | $bb dd of="$ro" bs=512 seek=8 conv=fsync 2>/dev/null && st=written || st=refused
+	fi
+	echo "TETRA-L2: ro-in=$line"
+	echo "TETRA-L2: ro-flag=$flag"
+	echo "TETRA-L2: ro-write=$st"
 	got=
 	if [ -e /sys/class/net/eth0 ]; then
 		$bb ip link set lo up
@@ -140,10 +165,21 @@ echo "TETRA-L2: pmu=$(echo "$log" | $bb grep -m1 'hw perfevents' | $bb sed 's/^\
 echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
 if [ "${l2input:-}" = 1 ]; then
+	# A :virtio run's console input comes through virtio-console (tetra's --console virtio feeds
+	# stdin to hvc0); a line written to hvc0 reaches tetra's stdout beside the serial port's.
+	# hvc0 stays open from before the prompt, so the line cannot arrive while it is closed.
+	in=/dev/console
+	if [ "${l2virtio:-}" = 1 ] && [ -c /dev/hvc0 ]; then
+		in=/dev/hvc0
+	fi
+	exec 3<>"$in"
+	[ "$in" = /dev/console ] || echo "TETRA-L2: hvc0-out=hello-from-hvc0" >&3
+	echo "TETRA-L2: input-from=${in#/dev/}"
 	echo "TETRA-L2: ready for input"
 	line=
 	# shellcheck disable=SC3045 # busybox ash has read -t
-	read -r -t 30 line
+	read -r -t 30 line <&3
+	exec 3>&-
 	echo "TETRA-L2: input=$line"
 fi
 $bb poweroff -f
