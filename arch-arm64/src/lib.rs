@@ -18,6 +18,7 @@ pub mod devices;
 pub mod error;
 pub mod fdt;
 pub mod irqchip;
+pub mod its_tables;
 #[cfg(target_arch = "aarch64")]
 pub mod kvm;
 pub mod layout;
