@@ -212,6 +212,13 @@ const AARCH64: &[Spec] = &[
         ld_flags: &["-T", "flat.ld"],
         flat: true,
     },
+    Spec {
+        src: "lpi.S",
+        boot: "raw:0x40300000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
 ];
 
 /// The ppc64 (pseries, little-endian) guests: flat images loaded raw at 4 MiB.

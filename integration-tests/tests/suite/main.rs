@@ -11,6 +11,7 @@ mod devices;
 mod dirty;
 mod entry;
 mod irqchip;
+mod its;
 mod lifecycle;
 mod migration;
 mod pause_exit;
@@ -59,6 +60,7 @@ fn main() {
     smp_report::register(&mut s);
     devices::register(&mut s);
     irqchip::register(&mut s);
+    its::register(&mut s);
     power::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);
