@@ -234,6 +234,14 @@ const PPC64: &[Spec] = &[
     ppc64("regmove.S"),
     ppc64("xics.S"),
     ppc64("xics_smp.S"),
+    // An ELF built as for QEMU's pseries (physical address 0), booted without --raw.
+    Spec {
+        src: "qemu_elf.S",
+        boot: "auto",
+        as_flags: &["-a64", "-mpower9", "-mlittle"],
+        ld_flags: &["-T", "elf.ld"],
+        flat: false,
+    },
     Spec {
         src: "hello_be.S",
         boot: "raw:0x400000:be",

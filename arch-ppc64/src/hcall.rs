@@ -51,6 +51,8 @@ pub const H_GET_TERM_CHAR: u64 = 0x54;
 pub const H_PUT_TERM_CHAR: u64 = 0x58;
 /// `H_CEDE`.
 pub const H_CEDE: u64 = 0xe0;
+/// `H_SET_SPRG0`: the calling vCPU's SPRG0.
+pub const H_SET_SPRG0: u64 = 0x24;
 /// `H_SET_MODE`.
 pub const H_SET_MODE: u64 = 0x31c;
 /// `KVMPPC_H_RTAS`: the private hypercall through which the RTAS entry code calls the VMM.
@@ -146,6 +148,13 @@ pub static HCALLS: &[HcallDef] = &[
         kernel: InKernel::Never,
         hypertas: Some("hcall-term"),
         handler: h_put_term_char,
+    },
+    HcallDef {
+        nr: H_SET_SPRG0,
+        name: "H_SET_SPRG0",
+        kernel: InKernel::Never,
+        hypertas: Some("hcall-sprg0"),
+        handler: h_set_sprg0,
     },
     HcallDef {
         nr: H_CEDE,
@@ -268,6 +277,13 @@ fn h_set_mode(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     HcallOutcome::WithVcpu
 }
 
+/// `H_SET_SPRG0(value)`: the calling vCPU's SPRG0 (the register is the vCPU's; the glue sets it).
+fn h_set_sprg0(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    env.machine
+        .push_request(env.cpu, VcpuRequest::Sprg0 { value: a[0] });
+    HcallOutcome::WithVcpu
+}
+
 /// `H_RTAS(args)`: an RTAS call whose argument block is at guest-physical `args`.
 fn h_rtas(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     match rtas::call(env, a[0]) {
@@ -343,7 +359,12 @@ pub(crate) mod tests {
         }
         assert_eq!(
             hypertas_functions(),
-            vec!["hcall-term", "hcall-splpar", "hcall-set-mode"]
+            vec![
+                "hcall-term",
+                "hcall-sprg0",
+                "hcall-splpar",
+                "hcall-set-mode"
+            ]
         );
         let enabled: Vec<&str> = kernel_enabled().map(|h| h.name).collect();
         assert_eq!(enabled, vec!["H_SET_MODE"]);
@@ -393,6 +414,18 @@ pub(crate) mod tests {
             assert_eq!(rig.call(0, nr, &[]).0, HcallOutcome::Return(H_FUNCTION));
         }
         assert_eq!(rig.call(0, H_CEDE, &[]).0, HcallOutcome::Return(H_SUCCESS));
+    }
+
+    #[test]
+    fn set_sprg0_is_left_to_the_vcpu() {
+        let rig = Rig::new(2);
+        let (o, _) = rig.call(1, H_SET_SPRG0, &[0x1234_abcd]);
+        assert_eq!(o, HcallOutcome::WithVcpu);
+        assert_eq!(
+            rig.machine.take_request(1),
+            Some(VcpuRequest::Sprg0 { value: 0x1234_abcd })
+        );
+        assert_eq!(rig.machine.take_request(0), None);
     }
 
     #[test]
