@@ -234,6 +234,7 @@ const PPC64: &[Spec] = &[
     ppc64("regmove.S"),
     ppc64("xics.S"),
     ppc64("xics_smp.S"),
+    ppc64("badargs.S"),
     // An ELF built as for QEMU's pseries (physical address 0), booted without --raw.
     Spec {
         src: "qemu_elf.S",

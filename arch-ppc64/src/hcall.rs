@@ -184,12 +184,73 @@ pub fn lookup(nr: u64) -> Option<&'static HcallDef> {
     HCALLS.iter().find(|h| h.nr == nr)
 }
 
-/// Serves hypercall `nr` with argument registers `args`.
+/// Serves hypercall `nr` with argument registers `args`. One tetra does not serve is answered
+/// `H_FUNCTION`, and said on stderr the first time, by its PAPR name where it has one.
 pub fn dispatch(env: &HcallEnv<'_>, nr: u64, args: &mut [u64; 9]) -> HcallOutcome {
     match lookup(nr) {
         Some(h) => (h.handler)(env, args),
-        None => HcallOutcome::Return(H_FUNCTION),
+        None => {
+            if first_unknown(nr) {
+                eprintln!(
+                    "tetra: the guest called {} ({nr:#x}), which tetra does not serve: \
+                     answered H_FUNCTION (said once)",
+                    papr_name(nr).unwrap_or("an unknown hypercall")
+                );
+            }
+            HcallOutcome::Return(H_FUNCTION)
+        }
     }
+}
+
+/// Whether unserved hypercall `nr` is met for the first time in this process.
+fn first_unknown(nr: u64) -> bool {
+    static SEEN: std::sync::Mutex<std::collections::BTreeSet<u64>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).insert(nr)
+}
+
+/// PAPR's name of hypercall `nr` (Linux's `arch/powerpc/include/asm/hvcall.h`), for the ones a
+/// Linux pseries guest may call.
+pub fn papr_name(nr: u64) -> Option<&'static str> {
+    const NAMES: &[(u64, &str)] = &[
+        (0x04, "H_REMOVE"),
+        (0x08, "H_ENTER"),
+        (0x0c, "H_READ"),
+        (0x10, "H_CLEAR_MOD"),
+        (0x14, "H_CLEAR_REF"),
+        (0x18, "H_PROTECT"),
+        (0x1c, "H_GET_TCE"),
+        (0x20, "H_PUT_TCE"),
+        (0x24, "H_SET_SPRG0"),
+        (0x28, "H_SET_DABR"),
+        (0x2c, "H_PAGE_INIT"),
+        (0x3c, "H_LOGICAL_CI_LOAD"),
+        (0x40, "H_LOGICAL_CI_STORE"),
+        (0x54, "H_GET_TERM_CHAR"),
+        (0x58, "H_PUT_TERM_CHAR"),
+        (0x64, "H_EOI"),
+        (0x68, "H_CPPR"),
+        (0x6c, "H_IPI"),
+        (0x70, "H_IPOLL"),
+        (0x74, "H_XIRR"),
+        (0x7c, "H_PERFMON"),
+        (0xdc, "H_REGISTER_VPA"),
+        (0xe0, "H_CEDE"),
+        (0xe4, "H_CONFER"),
+        (0xe8, "H_PROD"),
+        (0xec, "H_GET_PPP"),
+        (0xf4, "H_PURR"),
+        (0x124, "H_BULK_REMOVE"),
+        (0x134, "H_SET_XDABR"),
+        (0x138, "H_STUFF_TCE"),
+        (0x13c, "H_PUT_TCE_INDIRECT"),
+        (0x2ec, "H_HOME_NODE_ASSOCIATIVITY"),
+        (0x2fc, "H_XIRR_X"),
+        (0x300, "H_RANDOM"),
+        (0x31c, "H_SET_MODE"),
+        (0xf000, "H_RTAS"),
+    ];
+    NAMES.iter().find(|(n, _)| *n == nr).map(|(_, name)| *name)
 }
 
 /// The `ibm,hypertas-functions` strings: each group of the table once, in table order.
@@ -414,6 +475,25 @@ pub(crate) mod tests {
             assert_eq!(rig.call(0, nr, &[]).0, HcallOutcome::Return(H_FUNCTION));
         }
         assert_eq!(rig.call(0, H_CEDE, &[]).0, HcallOutcome::Return(H_SUCCESS));
+    }
+
+    #[test]
+    fn unserved_hypercalls_are_h_function_and_said_once() {
+        let rig = Rig::new(1);
+        assert_eq!(rig.call(0, 0x2c, &[]).0, HcallOutcome::Return(H_FUNCTION));
+        assert_eq!(
+            rig.call(0, 0x7_0000, &[]).0,
+            HcallOutcome::Return(H_FUNCTION)
+        );
+        assert_eq!(papr_name(0x2c), Some("H_PAGE_INIT"));
+        assert_eq!(papr_name(0x7_0000), None);
+        // Both were said by the calls above; a number met for the first time is said.
+        assert!(!first_unknown(0x2c) && !first_unknown(0x7_0000));
+        assert!(first_unknown(0x7_0004));
+        // Every served hypercall has its PAPR name.
+        for h in HCALLS {
+            assert_eq!(papr_name(h.nr), Some(h.name));
+        }
     }
 
     #[test]

@@ -103,6 +103,22 @@ pub fn register(s: &mut Suite) {
         });
     }
 
+    if let Some(g) = guests::get("badargs") {
+        // Every hypercall and RTAS function tetra serves, called with bad arguments, answers
+        // its PAPR error code, and the VM goes on (a bad power-off does not end it).
+        s.kvm(
+            "pseries::bad_hcall_and_rtas_arguments_get_papr_errors",
+            move || {
+                let out = run::<HostArch>(g.config(1, 64))?;
+                let ok = out.console.lines().filter(|l| l.ends_with(" ok")).count();
+                check(ok == 25, || {
+                    format!("{ok} of 25 calls ok:\n{}", out.console)
+                })?;
+                expect(&out, GuestExit::DebugExit(0x10), &["badargs: 0 failed"])
+            },
+        );
+    }
+
     if let Some(g) = guests::get("qemu_elf") {
         // A guest built as an ELF for QEMU's pseries machine runs as it does there: placed at
         // 0x400000, entered there with r3 = the device tree, on a machine compatible with
