@@ -141,6 +141,7 @@ boot() {
 	token="tetra-input-$cpus-$$"
 	con=ttyS0
 	[ "$vmm" = tetra ] || con=ttyAMA0
+	[ "$ARCH" != ppc64 ] || con=hvc0
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	[ -z "$state" ] || cmdline="$cmdline l2snap=1"
 	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= httpd_pid=
