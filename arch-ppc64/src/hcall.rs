@@ -248,6 +248,7 @@ pub fn papr_name(nr: u64) -> Option<&'static str> {
         (0x2fc, "H_XIRR_X"),
         (0x300, "H_RANDOM"),
         (0x31c, "H_SET_MODE"),
+        (0x37c, "H_REGISTER_PROC_TBL"),
         (0xf000, "H_RTAS"),
     ];
     NAMES.iter().find(|(n, _)| *n == nr).map(|(_, name)| *name)
