@@ -616,27 +616,12 @@ impl ItsTables {
                 o,
                 "{}\n    \"{}\"",
                 if i == 0 { "" } else { "," },
-                json_escape(&p.to_string())
+                vmm_core::json::escape(&p.to_string())
             );
         }
         o.push_str("\n  ]\n}\n");
         o
     }
-}
-
-fn json_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 #[cfg(test)]

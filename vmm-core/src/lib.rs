@@ -24,6 +24,7 @@ pub mod fdt;
 pub mod fdt_check;
 pub mod files;
 pub mod hypervisor;
+pub mod json;
 pub mod memory;
 pub mod migration;
 pub mod regs;

@@ -106,16 +106,8 @@ pub fn parse(bytes: &[u8]) -> Result<ElfKernel<'_>, ElfError> {
         return Err(ElfError::NoLoad);
     }
     let entry_virtual = elf.entry;
-    let entry = segments
-        .iter()
-        .find(|s| (s.vaddr..s.vaddr + s.mem_size).contains(&entry_virtual))
-        .map(|s| entry_virtual - s.vaddr + s.paddr)
-        .or_else(|| {
-            segments
-                .iter()
-                .any(|s| (s.paddr..s.paddr + s.mem_size).contains(&entry_virtual))
-                .then_some(entry_virtual)
-        })
+    let entry = elf
+        .entry_physical()
         .ok_or(ElfError::EntryOutside(entry_virtual))?;
     Ok(ElfKernel {
         class: elf.class,

@@ -90,16 +90,8 @@ pub fn parse(bytes: &[u8]) -> Result<ElfKernel<'_>, ElfError> {
         return Err(ElfError::NoLoad);
     }
     // The entry point is virtual (Linux: 0xc000000000000000 + offset) or physical.
-    let entry_phys = loads
-        .iter()
-        .find(|p| (p.vaddr..p.vaddr + p.memsz).contains(&elf.entry))
-        .map(|p| elf.entry - p.vaddr + p.paddr)
-        .or_else(|| {
-            loads
-                .iter()
-                .any(|p| (p.paddr..p.paddr + p.memsz).contains(&elf.entry))
-                .then_some(elf.entry)
-        })
+    let entry_phys = elf
+        .entry_physical()
         .ok_or(ElfError::EntryOutside(elf.entry))?;
     Ok(ElfKernel {
         byte_order: elf.byte_order,

@@ -378,6 +378,23 @@ impl<'a> Elf<'a> {
         self.program_headers.iter().filter(|p| p.is_load())
     }
 
+    /// The entry point as a physical address. `e_entry` is virtual in most kernels (Linux's is
+    /// its link address), so it is moved to the physical address of the loadable segment whose
+    /// virtual range holds it; an entry inside no virtual range but inside a segment's physical
+    /// range is taken as it is. `None` when no loadable segment with memory bytes holds it.
+    pub fn entry_physical(&self) -> Option<u64> {
+        // The reader checked that no segment's address range wraps.
+        let loads = || self.loads().filter(|p| p.memsz > 0);
+        loads()
+            .find(|p| (p.vaddr..p.vaddr + p.memsz).contains(&self.entry))
+            .map(|p| self.entry - p.vaddr + p.paddr)
+            .or_else(|| {
+                loads()
+                    .any(|p| (p.paddr..p.paddr + p.memsz).contains(&self.entry))
+                    .then_some(self.entry)
+            })
+    }
+
     /// Every note of every `PT_NOTE` segment, in file order; a malformed note ends the walk
     /// with its error.
     pub fn notes(&self) -> impl Iterator<Item = Result<Note<'a>, ElfError>> + '_ {

@@ -496,18 +496,7 @@ impl<A: Arch> Vmm<A> {
 
 /// `tetra inspect snapshot`: the envelope and its sections as JSON.
 pub fn describe_json(env: &Envelope, path: &str) -> String {
-    fn esc(s: &str) -> String {
-        let mut o = String::with_capacity(s.len() + 2);
-        for c in s.chars() {
-            match c {
-                '"' => o.push_str("\\\""),
-                '\\' => o.push_str("\\\\"),
-                c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-                c => o.push(c),
-            }
-        }
-        o
-    }
+    use crate::json::escape as esc;
     let mut out = format!(
         "{{\n  \"path\": \"{}\",\n  \"magic\": \"{}\",\n  \"version\": \"{}.{}\",\n  \"sections\": [\n",
         esc(path),
