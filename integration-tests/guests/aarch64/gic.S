@@ -188,18 +188,7 @@ irq_count:       .word 0
 irq_intid:       .word 0
 
 /* The vector table: 16 entries of 0x80 bytes; only "current EL with SP_ELx, IRQ" is expected. */
-        .balign 2048
-vectors:
-        .rept   5
-        b       unexpected
-        .balign 0x80
-        .endr
-        b       irq                     /* +0x280: current EL, SP_ELx, IRQ */
-        .balign 0x80
-        .rept   10
-        b       unexpected
-        .balign 0x80
-        .endr
+        VECTORS irq, unexpected
 
         .balign 16
         .space  1024

@@ -448,18 +448,7 @@ mask_req:          .space 4 * 4
 masked:            .space 4 * 4
 
 /* The vector table: only "current EL with SP_ELx, IRQ" is expected. */
-        .balign 2048
-vectors:
-        .rept   5
-        b       unexpected
-        .balign 0x80
-        .endr
-        b       irq                     /* +0x280: current EL, SP_ELx, IRQ */
-        .balign 0x80
-        .rept   10
-        b       unexpected
-        .balign 0x80
-        .endr
+        VECTORS irq, unexpected
 
         .balign 16
 stacks:  .space  1024 * 3
