@@ -184,10 +184,10 @@ pub enum Arm64SnapshotError {
         vm: u64,
     },
     /// A vCPU's extra bytes for another vCPU.
-    #[error("vCPU {index}: the snapshot's MPIDR is {snapshot:#x}, this vCPU's is {vm:#x}")]
+    #[error(
+        "the vCPU state saved for MPIDR {snapshot:#x} was given to the vCPU with MPIDR {vm:#x}"
+    )]
     VcpuMpidr {
-        /// The vCPU's index.
-        index: u32,
         /// The snapshot's MPIDR.
         snapshot: u64,
         /// The vCPU's.
@@ -749,13 +749,12 @@ pub struct VcpuExtra {
 }
 
 impl VcpuExtra {
-    /// Checks that vCPU `index`, whose MPIDR is `mpidr`, is the one these bytes were saved from.
-    pub fn check_mpidr(&self, index: u32, mpidr: u64) -> Result<(), Arm64SnapshotError> {
+    /// Checks that the vCPU whose MPIDR is `mpidr` is the one these bytes were saved from.
+    pub fn check_mpidr(&self, mpidr: u64) -> Result<(), Arm64SnapshotError> {
         if self.mpidr == mpidr {
             Ok(())
         } else {
             Err(Arm64SnapshotError::VcpuMpidr {
-                index,
                 snapshot: self.mpidr,
                 vm: mpidr,
             })

@@ -33,6 +33,7 @@ pub struct Platform {
     target: kvm_vcpu_init,
     pmu: bool,
     boot: OnceLock<BootPlan>,
+    mpidrs: OnceLock<Vec<u64>>,
 }
 
 impl Platform {
@@ -54,6 +55,11 @@ impl Platform {
     /// Initialises the vGIC (every vCPU exists), then each vCPU's vPMU, then registers the
     /// devices' irqfds.
     pub(super) fn finish(&self, vcpus: &[KvmVcpu]) -> Result<(), Arm64Error> {
+        let mpidrs = vcpus
+            .iter()
+            .map(|v| get_u64(v, MPIDR_EL1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _ = self.mpidrs.set(mpidrs);
         self.gic.init()?;
         if self.pmu {
             for vcpu in vcpus {
@@ -61,6 +67,12 @@ impl Platform {
             }
         }
         Ok(self.irqfds.register()?)
+    }
+
+    /// Every vCPU's MPIDR_EL1, by index (what KVM derived from the vCPU id; the key of each
+    /// vCPU's redistributor and CPU interface). Empty before [`Arch::finish`](vmm_core::Arch::finish).
+    pub fn mpidrs(&self) -> &[u64] {
+        self.mpidrs.get().map_or(&[], Vec::as_slice)
     }
 
     /// Whether the vCPUs have a vPMU (the host's KVM offers `KVM_CAP_ARM_PMU_V3`).
@@ -113,6 +125,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         target,
         pmu,
         boot: OnceLock::new(),
+        mpidrs: OnceLock::new(),
     })
 }
 

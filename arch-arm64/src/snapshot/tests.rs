@@ -384,10 +384,10 @@ fn a_state_for_another_vm_is_refused_by_name() {
         mpidr: MPIDRS[1],
         mp_state: 0,
     };
-    x.check_mpidr(1, MPIDRS[1]).unwrap();
+    x.check_mpidr(MPIDRS[1]).unwrap();
     assert_eq!(
-        x.check_mpidr(2, MPIDRS[2]).unwrap_err().to_string(),
-        "vCPU 2: the snapshot's MPIDR is 0x80000001, this vCPU's is 0x80000102"
+        x.check_mpidr(MPIDRS[2]).unwrap_err().to_string(),
+        "the vCPU state saved for MPIDR 0x80000001 was given to the vCPU with MPIDR 0x80000102"
     );
 }
 
