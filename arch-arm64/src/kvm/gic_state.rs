@@ -516,3 +516,41 @@ pub fn restore_vcpu(vcpu: &KvmVcpu, data: &[u8]) -> Result<(), Arm64Error> {
         })
         .map_err(hv("KVM_SET_MP_STATE"))
 }
+
+/// Reads one ICC system register of the vCPU with `mpidr` (for inspection and tests; the VM
+/// must not be running).
+pub fn icc_reg(p: &Platform, mpidr: u64, e: icc::Enc) -> Result<u64, Arm64Error> {
+    Redist {
+        dev: gic_dev(p.gic()),
+        mpidr,
+    }
+    .icc_get(e, "an ICC register")
+}
+
+/// Writes one ICC system register of the vCPU with `mpidr` (the VM must not be running).
+pub fn set_icc_reg(p: &Platform, mpidr: u64, e: icc::Enc, v: u64) -> Result<(), Arm64Error> {
+    Redist {
+        dev: gic_dev(p.gic()),
+        mpidr,
+    }
+    .icc_set(e, v, "an ICC register")
+}
+
+/// Reads one 32-bit redistributor register (offset from RD_base, [`gicr`]) of the vCPU with
+/// `mpidr` (the VM must not be running).
+pub fn redist_reg(p: &Platform, mpidr: u64, off: u32) -> Result<u32, Arm64Error> {
+    Redist {
+        dev: gic_dev(p.gic()),
+        mpidr,
+    }
+    .get(off, "a redistributor register")
+}
+
+/// Writes one 32-bit redistributor register of the vCPU with `mpidr`.
+pub fn set_redist_reg(p: &Platform, mpidr: u64, off: u32, v: u32) -> Result<(), Arm64Error> {
+    Redist {
+        dev: gic_dev(p.gic()),
+        mpidr,
+    }
+    .set(off, v, "a redistributor register")
+}

@@ -8,6 +8,7 @@ mod platform;
 mod vcpu;
 
 pub use gic::Gic;
+pub use gic_state::{icc_reg, redist_reg, set_icc_reg, set_redist_reg};
 pub use platform::Platform;
 pub use vcpu::{create_vcpu, init_pmu, preferred_target, reg_list, REG_LIST_MAX};
 
