@@ -41,7 +41,7 @@
 //!     u32 n (1, 2 or 4: what ICC_CTLR_EL1.PRIbits implies), n x (u64 ICC_AP0Rn, u64 ICC_AP1Rn)
 //! ITSR version 1:
 //!   u64 GITS_IIDR, u64 GITS_TYPER, u64 GITS_CTLR, u64 GITS_CBASER, u64 GITS_CREADR,
-//!   u64 GITS_CWRITER, u32 count = 8, 8 x u64 GITS_BASER<n>
+//!   u64 GITS_CWRITER, u32 count = 8, 8 x u64 `GITS_BASER<n>`
 //! vCPU extra version 1:
 //!   "A64V", u16 version = 1, u64 MPIDR_EL1, u32 mp_state (KVM_MP_STATE_*)
 //! ```
@@ -337,9 +337,9 @@ pub struct IccState {
     pub igrpen0: u64,
     /// ICC_IGRPEN1_EL1.
     pub igrpen1: u64,
-    /// ICC_AP0R<n>_EL1, as many as [`icc::apr_count`] of `ctlr`.
+    /// `ICC_AP0R<n>_EL1`, as many as [`icc::apr_count`] of `ctlr`.
     pub ap0r: Vec<u64>,
-    /// ICC_AP1R<n>_EL1, as many.
+    /// `ICC_AP1R<n>_EL1`, as many.
     pub ap1r: Vec<u64>,
 }
 

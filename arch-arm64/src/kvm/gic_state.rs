@@ -337,7 +337,7 @@ fn save_redist(gic: &Gic, mpidr: u64) -> Result<(RedistState, IccState), Arm64Er
 
 /// GICR_PROPBASER and GICR_PENDBASER before GICR_CTLR (they are read-only once LPIs are on),
 /// GICR_CTLR last; then the CPU interface: ICC_SRE_EL1 first, ICC_CTLR_EL1 next (its
-/// PRIbits decide which ICC_AP<g>R<n> exist), the group enables last.
+/// PRIbits decide which `ICC_AP<g>R<n>` exist), the group enables last.
 fn restore_redist(gic: &Gic, s: &RedistState, c: &IccState) -> Result<(), Arm64Error> {
     let r = Redist {
         dev: gic_dev(gic),

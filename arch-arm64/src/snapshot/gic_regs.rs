@@ -10,25 +10,25 @@ pub mod gicd {
     pub const IIDR: u32 = 0x0008;
     /// GICD_STATUSR.
     pub const STATUSR: u32 = 0x0010;
-    /// GICD_IGROUPR<n> (1 bit an interrupt).
+    /// `GICD_IGROUPR<n>` (1 bit an interrupt).
     pub const IGROUPR: u32 = 0x0080;
-    /// GICD_ISENABLER<n>.
+    /// `GICD_ISENABLER<n>`.
     pub const ISENABLER: u32 = 0x0100;
-    /// GICD_ICENABLER<n>.
+    /// `GICD_ICENABLER<n>`.
     pub const ICENABLER: u32 = 0x0180;
-    /// GICD_ISPENDR<n> (through KVM: the pending latch).
+    /// `GICD_ISPENDR<n>` (through KVM: the pending latch).
     pub const ISPENDR: u32 = 0x0200;
-    /// GICD_ISACTIVER<n>.
+    /// `GICD_ISACTIVER<n>`.
     pub const ISACTIVER: u32 = 0x0300;
-    /// GICD_ICACTIVER<n>.
+    /// `GICD_ICACTIVER<n>`.
     pub const ICACTIVER: u32 = 0x0380;
-    /// GICD_IPRIORITYR<n> (8 bits an interrupt).
+    /// `GICD_IPRIORITYR<n>` (8 bits an interrupt).
     pub const IPRIORITYR: u32 = 0x0400;
-    /// GICD_ICFGR<n> (2 bits an interrupt).
+    /// `GICD_ICFGR<n>` (2 bits an interrupt).
     pub const ICFGR: u32 = 0x0c00;
-    /// GICD_IGRPMODR<n>.
+    /// `GICD_IGRPMODR<n>`.
     pub const IGRPMODR: u32 = 0x0d00;
-    /// GICD_IROUTER<n> (64 bits an interrupt, from id 0).
+    /// `GICD_IROUTER<n>` (64 bits an interrupt, from id 0).
     pub const IROUTER: u32 = 0x6000;
 }
 
@@ -72,9 +72,9 @@ pub mod icc {
     pub const PMR: Enc = (3, 0, 4, 6, 0);
     /// ICC_BPR0_EL1.
     pub const BPR0: Enc = (3, 0, 12, 8, 3);
-    /// ICC_AP0R<n>_EL1 is `(3, 0, 12, 8, 4 + n)`.
+    /// `ICC_AP0R<n>_EL1` is `(3, 0, 12, 8, 4 + n)`.
     pub const AP0R0: Enc = (3, 0, 12, 8, 4);
-    /// ICC_AP1R<n>_EL1 is `(3, 0, 12, 9, n)`.
+    /// `ICC_AP1R<n>_EL1` is `(3, 0, 12, 9, n)`.
     pub const AP1R0: Enc = (3, 0, 12, 9, 0);
     /// ICC_BPR1_EL1.
     pub const BPR1: Enc = (3, 0, 12, 12, 3);
@@ -87,12 +87,12 @@ pub mod icc {
     /// ICC_IGRPEN1_EL1.
     pub const IGRPEN1: Enc = (3, 0, 12, 12, 7);
 
-    /// ICC_AP0R<n>_EL1.
+    /// `ICC_AP0R<n>_EL1`.
     pub const fn ap0r(n: u8) -> Enc {
         (3, 0, 12, 8, 4 + n)
     }
 
-    /// ICC_AP1R<n>_EL1.
+    /// `ICC_AP1R<n>_EL1`.
     pub const fn ap1r(n: u8) -> Enc {
         (3, 0, 12, 9, n)
     }
@@ -107,7 +107,7 @@ pub mod icc {
             | op2 as u64
     }
 
-    /// How many ICC_AP<g>R<n> registers of each group a CPU interface with this ICC_CTLR_EL1
+    /// How many `ICC_AP<g>R<n>` registers of each group a CPU interface with this ICC_CTLR_EL1
     /// has: 1, 2 or 4 for 5, 6 or 7 priority bits (`PRIbits`, bits 10:8, is the count minus
     /// one); `None` for a PRIbits KVM never reports.
     pub const fn apr_count(ctlr: u64) -> Option<usize> {
@@ -134,7 +134,7 @@ pub mod gits {
     pub const CWRITER: u32 = 0x0088;
     /// GITS_CREADR.
     pub const CREADR: u32 = 0x0090;
-    /// GITS_BASER<n> at `BASER + 8 n`.
+    /// `GITS_BASER<n>` at `BASER + 8 n`.
     pub const BASER: u32 = 0x0100;
     /// `GITS_BASER.Type` (bits 58:56) and `.Entry_Size` (bits 52:48): the geometry KVM fixes.
     pub const BASER_GEOMETRY: u64 = (7 << 56) | (0x1f << 48);
