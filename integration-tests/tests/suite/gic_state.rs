@@ -3,7 +3,8 @@
 //! values and different PPI enables in GICR_ISENABLER0 before the VM first runs; after a
 //! snapshot and a restore into a new VM, each vCPU has its own again. And a VM with an ITS
 //! (`--irqchip gicv3-its`: section `ITSR`, the ITS tables flushed to guest RAM and restored) is
-//! saved while it runs and restored, and its guest runs on to its end.
+//! saved while it runs and restored, and its guest runs on to its end. A snapshot whose GIC has
+//! another interrupt count, or that lacks the ITS its VM has, is refused by name.
 
 use arch_arm64::kvm::{icc_reg, redist_reg, set_icc_reg, set_redist_reg};
 use arch_arm64::snapshot::{gicr, icc};
@@ -89,6 +90,54 @@ pub fn register(s: &mut Suite) {
             check(end == Some(GuestExit::DebugExit(0x10)), || {
                 format!("{end:?}")
             })
+        },
+    );
+    s.kvm(
+        "snapshot::another_gic_size_or_a_missing_its_is_refused_by_name",
+        move || {
+            use arch_arm64::snapshot::{decode_dist, dist_section, DistState, GICD, ITSR};
+            let dir = Scratch::new("snap-gic-refused");
+            let path = dir.0.join("vm.snap");
+            let mut cfg = g.config(1, 16);
+            cfg.irqchip = Some("gicv3-its".into());
+            let mut a = Vmm::<HostArch>::new(cfg, options()).map_err(|e| chain(&e))?;
+            a.snapshot(&path).map_err(|e| chain(&e))?;
+            drop(a);
+            let good =
+                vmm_core::snapshot::read_envelope::<HostArch>(&path).map_err(|e| chain(&e))?;
+            let refused = |env: &vmm_core::snapshot::Envelope, words: &str| {
+                std::fs::write(&path, env.encode()).map_err(|e| e.to_string())?;
+                match Vmm::<HostArch>::restore(&path, options()) {
+                    Ok(_) => Err(format!(
+                        "restored a snapshot that should fail with {words:?}"
+                    )),
+                    Err(e) => check(chain(&e).contains(words), || chain(&e)),
+                }
+            };
+            // A distributor of 64 interrupt ids (one SPI bank), well formed.
+            let mut env = good.clone();
+            let gicd = env
+                .sections
+                .iter_mut()
+                .find(|s| s.tag == GICD.tag)
+                .ok_or("no GICD")?;
+            let mut d = decode_dist(gicd).map_err(|e| e.to_string())?;
+            d.nr_irqs = 64;
+            d.spis.truncate(DistState::banks_for(64).unwrap());
+            *gicd = dist_section(&d);
+            refused(
+                &env,
+                "the snapshot's GIC has 64 interrupt ids (nr_irqs), this VM's has",
+            )?;
+            // No ITSR for a VM with an ITS.
+            let mut env = good.clone();
+            env.sections.retain(|s| s.tag != ITSR.tag);
+            refused(&env, "this VM has an ITS, the snapshot has none")?;
+            // Intact, it restores.
+            std::fs::write(&path, good.encode()).map_err(|e| e.to_string())?;
+            Vmm::<HostArch>::restore(&path, options())
+                .map(drop)
+                .map_err(|e| chain(&e))
         },
     );
 }
