@@ -127,7 +127,7 @@ impl Dist<'_> {
 
 fn level_attr(mpidr: u64, intid: u32) -> u64 {
     mpidr_attr(mpidr)
-        | u64::from(VGIC_LEVEL_INFO_LINE_LEVEL) << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT
+        | (u64::from(VGIC_LEVEL_INFO_LINE_LEVEL) << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT)
         | u64::from(intid)
 }
 
@@ -162,7 +162,7 @@ impl Redist<'_> {
     fn get64(&self, off: u32, name: &str) -> Result<u64, Arm64Error> {
         let lo = self.get(off, name)?;
         let hi = self.get(off + 4, name)?;
-        Ok(u64::from(lo) | u64::from(hi) << 32)
+        Ok(u64::from(lo) | (u64::from(hi) << 32))
     }
 
     fn set64(&self, off: u32, v: u64, name: &str) -> Result<(), Arm64Error> {
@@ -240,7 +240,7 @@ fn save_dist(gic: &Gic, mpidr0: u64) -> Result<DistState, Arm64Error> {
             let off = gicd::IROUTER + 8 * (irq + i as u32);
             let lo = d.get(off, "GICD_IROUTER")?;
             let hi = d.get(off + 4, "GICD_IROUTER")?;
-            *r = u64::from(lo) | u64::from(hi) << 32;
+            *r = u64::from(lo) | (u64::from(hi) << 32);
         }
         spis.push(b);
     }
