@@ -219,6 +219,13 @@ const AARCH64: &[Spec] = &[
         ld_flags: &["-T", "flat.ld"],
         flat: true,
     },
+    Spec {
+        src: "lpi.S",
+        boot: "raw:0x40300000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
 ];
 
 /// The ppc64 (pseries, little-endian) guests: flat images loaded raw at 4 MiB.
@@ -234,6 +241,15 @@ const PPC64: &[Spec] = &[
     ppc64("regmove.S"),
     ppc64("xics.S"),
     ppc64("xics_smp.S"),
+    ppc64("badargs.S"),
+    // An ELF built as for QEMU's pseries (physical address 0), booted without --raw.
+    Spec {
+        src: "qemu_elf.S",
+        boot: "auto",
+        as_flags: &["-a64", "-mpower9", "-mlittle"],
+        ld_flags: &["-T", "elf.ld"],
+        flat: false,
+    },
     Spec {
         src: "hello_be.S",
         boot: "raw:0x400000:be",

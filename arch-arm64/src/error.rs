@@ -65,6 +65,9 @@ pub enum Arm64Error {
     /// KVM lists registers of groups tetra does not know: a save would miss them.
     #[error("KVM_GET_REG_LIST names registers tetra cannot save: {}", ids(.0))]
     UnknownRegisters(Vec<RegId>),
+    /// The ITS tables in a snapshot's or a migration stream's guest memory are corrupt.
+    #[error("the ITS tables in guest memory are refused")]
+    ItsTables(#[from] crate::its_tables::ItsTableError),
 }
 vmm_core::core_error_from!(Arm64Error);
 
@@ -84,7 +87,8 @@ impl Classify for Arm64Error {
             | Arm64Error::IrqChip(_)
             | Arm64Error::NoKernel
             | Arm64Error::IpaTooSmall { .. }
-            | Arm64Error::Snapshot(_) => ErrorKind::Input,
+            | Arm64Error::Snapshot(_)
+            | Arm64Error::ItsTables(_) => ErrorKind::Input,
             Arm64Error::Fdt(FdtError::Writer(_)) => ErrorKind::Host,
             Arm64Error::Fdt(_) => ErrorKind::Input,
             Arm64Error::Table(_) | Arm64Error::UnknownRegisters(_) | Arm64Error::GicAttr { .. } => {

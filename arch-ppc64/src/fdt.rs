@@ -1,8 +1,11 @@
 //! The pseries device tree, built with vm-fdt, after the tree QEMU's spapr machine gives a
 //! guest:
 //!
-//! - `/` (device_type "chrp", which Linux's pseries platform probes for; 2 address and 2 size
-//!   cells) with a memory reservation for the radix process table;
+//! - `/` (device_type "chrp", which Linux's pseries platform probes for; compatible
+//!   "qemu,pseries" first, which guests written against QEMU's pseries machine test for, then
+//!   "tetra,pseries"; 2 address and 2 size cells) with a memory reservation for the radix
+//!   process table;
+//! - `/hypervisor` (compatible "linux,kvm"), as QEMU's spapr describes a KVM guest;
 //! - `/cpus/PowerPC,POWER9@N`, one single-thread core per vCPU: `reg` and
 //!   `ibm,ppc-interrupt-server#s` = N, `cpu-version` = the host PVR, timebase and clock from
 //!   the host, the **host's** L1 cache block and line sizes (and sizes and sets when known:
@@ -133,7 +136,12 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     let mut fdt = FdtWriter::new_with_mem_reserv(&reserve)?;
     fdt.set_boot_cpuid_phys(0);
     let root = fdt.begin_node("")?;
-    fdt.property_string("compatible", "tetra,pseries")?;
+    // "qemu,pseries" is what guests written against QEMU's pseries machine test for (the
+    // kvm-unit-tests' powerpc harness, for one); tetra's own name follows.
+    fdt.property_string_list(
+        "compatible",
+        vec!["qemu,pseries".to_string(), "tetra,pseries".to_string()],
+    )?;
     fdt.property_string("model", "tetra,pseries")?;
     fdt.property_string("device_type", "chrp")?;
     fdt.property_u32("#address-cells", 2)?;
@@ -148,6 +156,11 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     }
     fdt.property("ibm,architecture-vec-5", &architecture_vec5())?;
     fdt.end_node(node)?;
+
+    // A KVM guest, said the way QEMU's spapr says it under KVM.
+    let hypervisor = fdt.begin_node("hypervisor")?;
+    fdt.property_string("compatible", "linux,kvm")?;
+    fdt.end_node(hypervisor)?;
 
     let memory = fdt.begin_node("memory@0")?;
     fdt.property_string("device_type", "memory")?;
@@ -299,6 +312,13 @@ mod tests {
         );
         let root = node(&dts, "/");
         assert!(root.contains("device_type = \"chrp\";"));
+        // (dtc prints a string list as "a", "b" or, older ones, "a\0b".)
+        assert!(
+            root.contains("compatible = \"qemu,pseries\", \"tetra,pseries\";")
+                || root.contains("compatible = \"qemu,pseries\\0tetra,pseries\";"),
+            "{root}"
+        );
+        assert!(node(&dts, "hypervisor").contains("compatible = \"linux,kvm\";"));
         assert!(root.contains("#address-cells = <0x02>;"));
 
         let chosen = node(&dts, "chosen");
@@ -346,7 +366,7 @@ mod tests {
         assert!(rtas.contains("rtas-size = <0x1000>;"));
         assert!(
             rtas.contains(
-                "ibm,hypertas-functions = \"hcall-term\\0hcall-splpar\\0hcall-set-mode\";"
+                "ibm,hypertas-functions = \"hcall-term\\0hcall-sprg0\\0hcall-splpar\\0hcall-set-mode\";"
             ),
             "{rtas}"
         );

@@ -51,6 +51,8 @@ pub const H_GET_TERM_CHAR: u64 = 0x54;
 pub const H_PUT_TERM_CHAR: u64 = 0x58;
 /// `H_CEDE`.
 pub const H_CEDE: u64 = 0xe0;
+/// `H_SET_SPRG0`: the calling vCPU's SPRG0.
+pub const H_SET_SPRG0: u64 = 0x24;
 /// `H_SET_MODE`.
 pub const H_SET_MODE: u64 = 0x31c;
 /// `KVMPPC_H_RTAS`: the private hypercall through which the RTAS entry code calls the VMM.
@@ -148,6 +150,13 @@ pub static HCALLS: &[HcallDef] = &[
         handler: h_put_term_char,
     },
     HcallDef {
+        nr: H_SET_SPRG0,
+        name: "H_SET_SPRG0",
+        kernel: InKernel::Never,
+        hypertas: Some("hcall-sprg0"),
+        handler: h_set_sprg0,
+    },
+    HcallDef {
         nr: H_CEDE,
         name: "H_CEDE",
         kernel: InKernel::Default,
@@ -175,12 +184,73 @@ pub fn lookup(nr: u64) -> Option<&'static HcallDef> {
     HCALLS.iter().find(|h| h.nr == nr)
 }
 
-/// Serves hypercall `nr` with argument registers `args`.
+/// Serves hypercall `nr` with argument registers `args`. One tetra does not serve is answered
+/// `H_FUNCTION`, and said on stderr the first time, by its PAPR name where it has one.
 pub fn dispatch(env: &HcallEnv<'_>, nr: u64, args: &mut [u64; 9]) -> HcallOutcome {
     match lookup(nr) {
         Some(h) => (h.handler)(env, args),
-        None => HcallOutcome::Return(H_FUNCTION),
+        None => {
+            if first_unknown(nr) {
+                eprintln!(
+                    "tetra: the guest called {} ({nr:#x}), which tetra does not serve: \
+                     answered H_FUNCTION (said once)",
+                    papr_name(nr).unwrap_or("an unknown hypercall")
+                );
+            }
+            HcallOutcome::Return(H_FUNCTION)
+        }
     }
+}
+
+/// Whether unserved hypercall `nr` is met for the first time in this process.
+fn first_unknown(nr: u64) -> bool {
+    static SEEN: std::sync::Mutex<std::collections::BTreeSet<u64>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).insert(nr)
+}
+
+/// PAPR's name of hypercall `nr` (Linux's `arch/powerpc/include/asm/hvcall.h`), for the ones a
+/// Linux pseries guest may call.
+pub fn papr_name(nr: u64) -> Option<&'static str> {
+    const NAMES: &[(u64, &str)] = &[
+        (0x04, "H_REMOVE"),
+        (0x08, "H_ENTER"),
+        (0x0c, "H_READ"),
+        (0x10, "H_CLEAR_MOD"),
+        (0x14, "H_CLEAR_REF"),
+        (0x18, "H_PROTECT"),
+        (0x1c, "H_GET_TCE"),
+        (0x20, "H_PUT_TCE"),
+        (0x24, "H_SET_SPRG0"),
+        (0x28, "H_SET_DABR"),
+        (0x2c, "H_PAGE_INIT"),
+        (0x3c, "H_LOGICAL_CI_LOAD"),
+        (0x40, "H_LOGICAL_CI_STORE"),
+        (0x54, "H_GET_TERM_CHAR"),
+        (0x58, "H_PUT_TERM_CHAR"),
+        (0x64, "H_EOI"),
+        (0x68, "H_CPPR"),
+        (0x6c, "H_IPI"),
+        (0x70, "H_IPOLL"),
+        (0x74, "H_XIRR"),
+        (0x7c, "H_PERFMON"),
+        (0xdc, "H_REGISTER_VPA"),
+        (0xe0, "H_CEDE"),
+        (0xe4, "H_CONFER"),
+        (0xe8, "H_PROD"),
+        (0xec, "H_GET_PPP"),
+        (0xf4, "H_PURR"),
+        (0x124, "H_BULK_REMOVE"),
+        (0x134, "H_SET_XDABR"),
+        (0x138, "H_STUFF_TCE"),
+        (0x13c, "H_PUT_TCE_INDIRECT"),
+        (0x2ec, "H_HOME_NODE_ASSOCIATIVITY"),
+        (0x2fc, "H_XIRR_X"),
+        (0x300, "H_RANDOM"),
+        (0x31c, "H_SET_MODE"),
+        (0xf000, "H_RTAS"),
+    ];
+    NAMES.iter().find(|(n, _)| *n == nr).map(|(_, name)| *name)
 }
 
 /// The `ibm,hypertas-functions` strings: each group of the table once, in table order.
@@ -268,6 +338,13 @@ fn h_set_mode(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     HcallOutcome::WithVcpu
 }
 
+/// `H_SET_SPRG0(value)`: the calling vCPU's SPRG0 (the register is the vCPU's; the glue sets it).
+fn h_set_sprg0(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    env.machine
+        .push_request(env.cpu, VcpuRequest::Sprg0 { value: a[0] });
+    HcallOutcome::WithVcpu
+}
+
 /// `H_RTAS(args)`: an RTAS call whose argument block is at guest-physical `args`.
 fn h_rtas(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     match rtas::call(env, a[0]) {
@@ -343,7 +420,12 @@ pub(crate) mod tests {
         }
         assert_eq!(
             hypertas_functions(),
-            vec!["hcall-term", "hcall-splpar", "hcall-set-mode"]
+            vec![
+                "hcall-term",
+                "hcall-sprg0",
+                "hcall-splpar",
+                "hcall-set-mode"
+            ]
         );
         let enabled: Vec<&str> = kernel_enabled().map(|h| h.name).collect();
         assert_eq!(enabled, vec!["H_SET_MODE"]);
@@ -393,6 +475,37 @@ pub(crate) mod tests {
             assert_eq!(rig.call(0, nr, &[]).0, HcallOutcome::Return(H_FUNCTION));
         }
         assert_eq!(rig.call(0, H_CEDE, &[]).0, HcallOutcome::Return(H_SUCCESS));
+    }
+
+    #[test]
+    fn unserved_hypercalls_are_h_function_and_said_once() {
+        let rig = Rig::new(1);
+        assert_eq!(rig.call(0, 0x2c, &[]).0, HcallOutcome::Return(H_FUNCTION));
+        assert_eq!(
+            rig.call(0, 0x7_0000, &[]).0,
+            HcallOutcome::Return(H_FUNCTION)
+        );
+        assert_eq!(papr_name(0x2c), Some("H_PAGE_INIT"));
+        assert_eq!(papr_name(0x7_0000), None);
+        // Both were said by the calls above; a number met for the first time is said.
+        assert!(!first_unknown(0x2c) && !first_unknown(0x7_0000));
+        assert!(first_unknown(0x7_0004));
+        // Every served hypercall has its PAPR name.
+        for h in HCALLS {
+            assert_eq!(papr_name(h.nr), Some(h.name));
+        }
+    }
+
+    #[test]
+    fn set_sprg0_is_left_to_the_vcpu() {
+        let rig = Rig::new(2);
+        let (o, _) = rig.call(1, H_SET_SPRG0, &[0x1234_abcd]);
+        assert_eq!(o, HcallOutcome::WithVcpu);
+        assert_eq!(
+            rig.machine.take_request(1),
+            Some(VcpuRequest::Sprg0 { value: 0x1234_abcd })
+        );
+        assert_eq!(rig.machine.take_request(0), None);
     }
 
     #[test]

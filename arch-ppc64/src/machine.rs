@@ -57,6 +57,11 @@ pub enum VcpuRequest {
         /// Their new value.
         value: u64,
     },
+    /// Set SPRG0 (`H_SET_SPRG0`), then complete the hypercall with `H_SUCCESS`.
+    Sprg0 {
+        /// The new value.
+        value: u64,
+    },
 }
 
 /// A vCPU as RTAS `query-cpu-stopped-state` reports it.

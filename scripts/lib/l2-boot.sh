@@ -141,7 +141,9 @@ boot() {
 	token="tetra-input-$cpus-$$"
 	con=ttyS0
 	[ "$vmm" = tetra ] || con=ttyAMA0
+	[ "$ARCH" != ppc64 ] || con=hvc0
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
+	[ -z "$state" ] || cmdline="$cmdline l2snap=1"
 	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= httpd_pid=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
@@ -183,6 +185,10 @@ boot() {
 
 # boot_tetra: boot() under tetra; sets sum.
 boot_tetra() {
+	if [ -n "$state" ]; then
+		boot_state
+		return
+	fi
 	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--cmdline '$cmdline'"
 	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
@@ -194,6 +200,97 @@ boot_tetra() {
 	vsock_pids=
 }
 
+# uptime_s: this host's seconds since boot.
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# boot_state: boot_tetra() for a :snap or :migrate run. The first tetra (with a control socket)
+# boots the guest; when the guest says snap-ready (its prompt follows), the lane either pauses it,
+# snapshots it and kills it, then restores the snapshot in a new tetra (:snap), or starts a
+# destination tetra (--incoming) and live-migrates the guest to it (:migrate). The input line
+# goes to the second tetra, whose guest then finishes as any run does; the two consoles are
+# judged as one log. Sets sum (the second run's summary, with the first one's marker time) and
+# state_s (seconds from seeing snap-ready to the end of the pause and snapshot, or to the end of
+# `tetra migrate`).
+boot_state() {
+	api=/tmp/l2-$name.api snap=/tmp/l2-$name.snap mig=/tmp/l2-$name.mig
+	rm -f "$api" "$snap" "$snap".mem-* "$mig" "$log.1" "$log.2"
+	echo "--- L2 $name ($state): tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--api $api --cmdline '$cmdline'"
+	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
+	/bin/l2-run --log "$log.1" --timeout "$L2_TIMEOUT" --marker "$MARKER" -- \
+		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
+		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices --api "$api" >"/tmp/l2-$name.sum1" &
+	first=$!
+	i=0
+	while ! grep -q 'TETRA-L2: snap-ready' "$log.1" 2>/dev/null; do
+		if ! kill -0 "$first" 2>/dev/null || [ $i -ge $((L2_TIMEOUT * 5)) ]; then
+			break
+		fi
+		sleep 0.2
+		i=$((i + 1))
+	done
+	t0=$(uptime_s)
+	second= state_err= state_s=-
+	if ! grep -q 'TETRA-L2: snap-ready' "$log.1" 2>/dev/null; then
+		state_err="the first tetra's guest never said snap-ready"
+	elif [ "$state" = snap ]; then
+		out=$( (/bin/tetra ctl --api "$api" pause && /bin/tetra ctl --api "$api" snapshot "$snap") 2>&1) ||
+			state_err="pause/snapshot failed: $(echo "$out" | tr '\n' ' ')"
+		state_s=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
+		# shellcheck disable=SC2046 # the one tetra's pid
+		kill -9 $(pidof tetra) 2>/dev/null
+		wait "$first"
+		if [ -z "$state_err" ]; then
+			echo "--- L2 $name: tetra run --restore $snap (a new process)"
+			second=$(/bin/l2-run --log "$log.2" --timeout "$L2_TIMEOUT" --prompt "" --input "$token" -- \
+				/bin/tetra run --restore "$snap" | tail -n 1)
+		fi
+	else
+		/bin/l2-run --log "$log.2" --timeout "$L2_TIMEOUT" --prompt "" --input "$token" -- \
+			/bin/tetra run --incoming "unix:$mig" >"/tmp/l2-$name.sum2" &
+		dest=$!
+		i=0
+		while [ ! -S "$mig" ] && [ $i -lt 300 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		echo "--- L2 $name: tetra migrate --api $api --to unix:$mig (to a new process)"
+		out=$(/bin/tetra migrate --api "$api" --to "unix:$mig" 2>&1) ||
+			state_err="migrate failed: $(echo "$out" | tr '\n' ' ')"
+		state_s=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
+		echo "$out" | grep -v '^tetra: progress' | sed 's/^/  | /'
+		# shellcheck disable=SC2046 # both tetras' pids
+		[ -z "$state_err" ] || kill -9 $(pidof tetra) 2>/dev/null
+		wait "$first" "$dest"
+		second=$(tail -n 1 "/tmp/l2-$name.sum2")
+		[ "$(kv rc "$(tail -n 1 "/tmp/l2-$name.sum1")")" = 0 ] || [ -n "$state_err" ] ||
+			state_err="the migration's source did not exit 0 ($(tail -n 1 "/tmp/l2-$name.sum1"))"
+	fi
+	cat "$log.1" "$log.2" >"$log" 2>/dev/null
+	sum1=$(tail -n 1 "/tmp/l2-$name.sum1")
+	if [ -n "$state_err" ] || [ -z "$second" ]; then
+		sum="L2RUN rc=- state_err=1 marker_s=$(kv marker_s "$sum1")"
+	else
+		# The second run's verdict, with the first run's boot time.
+		sum="$(echo "$second" | sed "s/marker_s=[^ ]*/marker_s=$(kv marker_s "$sum1")/")"
+	fi
+	rm -f "$snap" "$snap".mem-* "$api" "$mig"
+}
+
+# state_reason: why a :snap or :migrate run failed (empty when the restored guest went on: its
+# clock continued, neither backwards nor by more than 5 minutes, and its sleep 1 slept).
+state_reason() {
+	before=$(field snap-before "$log") after=$(field snap-after "$log") slept=$(field snap-slept "$log")
+	if [ -n "$state_err" ]; then
+		echo "$state_err"
+	elif [ -z "$after" ] || [ -z "$before" ]; then
+		echo "the restored guest did not go on (snap-before=$before snap-after=$after)"
+	elif [ "$after" -lt "$before" ] || [ $((after - before)) -gt 300 ]; then
+		echo "the guest's clock jumped across the $state: $before -> $after"
+	elif [ -z "$slept" ] || [ $((slept - after)) -lt 1 ] || [ $((slept - after)) -gt 10 ]; then
+		echo "the restored guest's sleep 1 took $((${slept:-0} - after)) s of its clock"
+	fi
+}
+
 # judge: boot()'s verdict on the run that just ended, and its report.
 judge() {
 	rc=$(kv rc "$sum")
@@ -202,7 +299,9 @@ judge() {
 	# line (x86: IRQ 4 through the IOAPIC; arm64: its GIC SPI).
 	uart_irqs=$(field serial-irq "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
 	reason=
-	if [ -z "$rc" ]; then
+	if [ -n "$state" ] && [ -n "$(state_reason)" ]; then
+		reason="$(state_reason)"
+	elif [ -z "$rc" ]; then
 		reason="l2-run failed: $sum"
 	elif [ "$(kv timeout "$sum")" = 1 ]; then
 		reason="hang: $vmm still running after ${L2_TIMEOUT}s (killed)"
@@ -236,7 +335,9 @@ judge() {
 	fi
 	status=PASS
 	[ -z "$reason" ] || status=FAIL
-	echo "@@L2 RUN name=$name cpus=$cpus status=$status rc=${rc:--} marker_s=$(kv marker_s "$sum") total_s=$(kv total_s "$sum") guest_uptime=$(field uptime "$log") run_init=$(field run-init "$log") nproc=${nproc:--} uart_irqs=${uart_irqs:--} reason=$reason"
+	extra=
+	[ -z "$state" ] || extra=" ${state}_s=$state_s"
+	echo "@@L2 RUN name=$name cpus=$cpus status=$status rc=${rc:--} marker_s=$(kv marker_s "$sum") total_s=$(kv total_s "$sum")$extra guest_uptime=$(field uptime "$log") run_init=$(field run-init "$log") nproc=${nproc:--} uart_irqs=${uart_irqs:--} reason=$reason"
 	if [ "$status" = PASS ] && [ "$L2_SHOW" != 1 ]; then
 		grep 'TETRA-L2: [a-z0-9-]*=' "$log" | sed 's/^/  | /'
 	elif [ "$L2_SHOW" = 1 ]; then
@@ -252,10 +353,16 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0
+	kernel=$L2_KERNEL suffix= virtio=0 state=
+	case "$flavor" in
+	*:snap | *:migrate)
+		state=${flavor##*:} suffix=-$state
+		flavor=${flavor%:*}
+		;;
+	esac
 	case "$flavor" in
 	*:virtio)
-		virtio=1 suffix=-virtio
+		virtio=1 suffix=-virtio$suffix
 		flavor=${flavor%:virtio}
 		;;
 	esac
@@ -269,7 +376,7 @@ for spec in $L2_RUNS; do
 	quiet) kq=quiet ;;
 	verbose) kq= ;;
 	*)
-		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio)"
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio, then optionally :snap or :migrate)"
 		failed=$((failed + 1))
 		continue
 		;;
@@ -291,6 +398,7 @@ if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x /qemu/bin/qemu-system-aarch64 ]; then
 		cpus=${spec%%:*} flavor=${spec#*:}
 		kq=quiet
 		[ "$flavor" = quiet ] || kq=
+		state=
 		boot "qemu-cpus$cpus-$flavor" "$L2_KERNEL" "$cpus" "$kq" 0 qemu || failed=$((failed + 1))
 	done
 fi

@@ -47,6 +47,14 @@
 #   TETRA-L2: vsock-in=<the line the host sent to guest port 52 and got echoed>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
 #                                                         missing)
+# With l2snap=1 as well (the lane's :snap and :migrate runs), before the prompt:
+#   TETRA-L2: snap-before=<date +%s>
+#   TETRA-L2: snap-ready             the lane snapshots or migrates the VM here, and types the
+#                                    line into the restored (or destination) VM; the read waits
+#                                    300 s instead of 30
+# and after the input line:
+#   TETRA-L2: snap-after=<date +%s>  then, after a sleep 1 (the guest's timers after the restore):
+#   TETRA-L2: snap-slept=<date +%s>
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
 #   TETRA-L2: hvc0-out=hello-from-hvc0  (with l2virtio=1 and a /dev/hvc0: written to hvc0)
 #   TETRA-L2: input-from=<console, or hvc0 with l2virtio=1 and a /dev/hvc0>
@@ -175,11 +183,23 @@ if [ "${l2input:-}" = 1 ]; then
 	exec 3<>"$in"
 	[ "$in" = /dev/console ] || echo "TETRA-L2: hvc0-out=hello-from-hvc0" >&3
 	echo "TETRA-L2: input-from=${in#/dev/}"
+	wait_s=30
+	if [ "${l2snap:-}" = 1 ]; then
+		# The lane snapshots (or migrates) the VM now, and types the line into the restored one.
+		echo "TETRA-L2: snap-before=$($bb date +%s)"
+		echo "TETRA-L2: snap-ready"
+		wait_s=300
+	fi
 	echo "TETRA-L2: ready for input"
 	line=
 	# shellcheck disable=SC3045 # busybox ash has read -t
-	read -r -t 30 line <&3
+	read -r -t "$wait_s" line <&3
 	exec 3>&-
 	echo "TETRA-L2: input=$line"
+	if [ "${l2snap:-}" = 1 ]; then
+		echo "TETRA-L2: snap-after=$($bb date +%s)"
+		$bb sleep 1
+		echo "TETRA-L2: snap-slept=$($bb date +%s)"
+	fi
 fi
 $bb poweroff -f

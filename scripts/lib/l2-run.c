@@ -6,7 +6,8 @@
  *
  * It starts CMD with stdin and stdout/stderr on pipes and writes every output line to FILE,
  * prefixed with the seconds since CMD was started ("[   1.234] ..."; CLOCK_MONOTONIC of this
- * host). When a line contains the prompt, it writes LINE and a newline to CMD's stdin (once). CMD
+ * host). When a line contains the prompt, it writes LINE and a newline to CMD's stdin (once; an
+ * empty prompt writes it at once, for a restored VM whose guest prompted before its snapshot). CMD
  * is killed (SIGKILL) when it runs longer than SECS. The last line on stdout is a summary:
  *
  *   L2RUN rc=<exit status, or 128+signal> timeout=<0|1> marker_s=<secs or -> input_s=<secs or ->
@@ -110,6 +111,11 @@ int main(int argc, char **argv)
 	long lines = 0;
 	double marker_t = -1, input_t = -1, line_t = 0;
 	int timed_out = 0, eof = 0;
+	if (prompt && !*prompt) {
+		/* An empty prompt: the line goes in at once (a restored VM that already prompted). */
+		input_t = 0;
+		dprintf(in[1], "%s\n", input);
+	}
 	while (!eof) {
 		double left = t0 + timeout - now();
 		if (left <= 0) {

@@ -409,18 +409,19 @@ fn save_its(fd: &DeviceFd) -> Result<ItsState, Arm64Error> {
     Ok(s)
 }
 
-/// Where the ITS tables in guest RAM are to be validated before KVM reads them: the device,
-/// collection and interrupt translation tables that `GITS_BASER<n>` and the device table entries
-/// point at. The table validator (`crate::its_tables`, ITS table ABI revision 0) plugs in here;
-/// until it does, KVM's own checks in `KVM_DEV_ARM_ITS_RESTORE_TABLES` are the only ones.
-fn validate_its_tables(_its: &ItsState) -> Result<(), Arm64Error> {
+/// Checks the ITS tables in guest RAM that `GITS_BASER<n>` and the device table entries point at
+/// (ITS table ABI revision 0, `crate::its_tables`) before KVM reads them: a corrupted entry is
+/// refused by table and entry, and the VM is not started.
+fn validate_its_tables(p: &Platform, its: &ItsState) -> Result<(), Arm64Error> {
+    let vcpus = u32::try_from(p.mpidrs().len()).unwrap_or(u32::MAX);
+    crate::its_tables::check_tables(&its.baser, &*p.memory(), vcpus)?;
     Ok(())
 }
 
 /// The order of `arm-vgic-its.rst`'s "ITS Restore Sequence": GITS_IIDR (the table ABI), then
 /// GITS_CBASER (which resets GITS_CREADR), GITS_CREADR, GITS_CWRITER, the GITS_BASERs, then
 /// the tables from guest RAM, and GITS_CTLR (which may enable the ITS) last.
-fn restore_its(fd: &DeviceFd, s: &ItsState) -> Result<(), Arm64Error> {
+fn restore_its(p: &Platform, fd: &DeviceFd, s: &ItsState) -> Result<(), Arm64Error> {
     let d = its_dev(fd);
     its_set(d, gits::IIDR, s.iidr, "GITS_IIDR")?;
     its_set(d, gits::CBASER, s.cbaser, "GITS_CBASER")?;
@@ -430,7 +431,7 @@ fn restore_its(fd: &DeviceFd, s: &ItsState) -> Result<(), Arm64Error> {
         its_set(d, gits::BASER + 8 * n as u32, *b, "GITS_BASER<n>")?;
     }
     // Hook: the ITS table validation runs here, before KVM reads the tables.
-    validate_its_tables(s)?;
+    validate_its_tables(p, s)?;
     d.ctrl(
         KVM_DEV_ARM_ITS_RESTORE_TABLES,
         "KVM_DEV_ARM_ITS_RESTORE_TABLES",
@@ -473,7 +474,7 @@ pub fn restore_vm(_vm: &KvmVm, p: &Platform, env: &Envelope) -> Result<(), Arm64
         }
     }
     if let (Some(fd), Some(its)) = (gic.its_fd(), &s.its) {
-        restore_its(fd, its)?;
+        restore_its(p, fd, its)?;
     }
     Ok(())
 }

@@ -18,11 +18,12 @@ use kvm_bindings::kvm_vcpu_init;
 use kvm_ioctls::Cap;
 use linux_loader::loader::{KernelLoader, PE};
 use std::sync::OnceLock;
-use vm_memory::GuestAddress;
+use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
 use vmm_core::devices::irq::DeferredIrqfds;
 use vmm_core::devices::{DebugExit, Serial16550};
 use vmm_core::hypervisor::ioctls::KvmVcpu;
 use vmm_core::memory::write_guest;
+use vmm_core::memory::GuestMemoryMmap;
 use vmm_core::{BuildContext, PlatformContext};
 
 /// What the arm64 vCPUs share.
@@ -34,12 +35,19 @@ pub struct Platform {
     pmu: bool,
     boot: OnceLock<BootPlan>,
     mpidrs: OnceLock<Vec<u64>>,
+    /// Guest RAM, for reading the ITS tables a restore is about to hand KVM.
+    memory: GuestMemoryAtomic<GuestMemoryMmap>,
 }
 
 impl Platform {
     /// The interrupt controller.
     pub fn irqchip(&self) -> IrqChipKind {
         self.irqchip
+    }
+
+    /// Guest RAM as it is now.
+    pub fn memory(&self) -> vm_memory::GuestMemoryLoadGuard<GuestMemoryMmap> {
+        self.memory.memory()
     }
 
     /// The vGIC devices.
@@ -126,6 +134,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         pmu,
         boot: OnceLock::new(),
         mpidrs: OnceLock::new(),
+        memory: ctx.memory.atomic().clone(),
     })
 }
 

@@ -2,7 +2,7 @@
 //! it), the payload and its boot data in guest memory (process table, RTAS entry code, initrd,
 //! device tree), the console and the debug-exit register.
 
-use crate::boot::{raw_endian, raw_range, write_image, BootError, EntryState};
+use crate::boot::{plan, write_image, BootError, EntryState};
 use crate::cpu::HostCpu;
 use crate::error::Ppc64Error;
 use crate::fdt::{build_fdt, FdtConfig};
@@ -201,14 +201,9 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
     let ram = cfg.mem_bytes();
     let payload = cfg.kernel.as_ref().ok_or(BootError::NoKernel)?;
     let name = payload.name();
-    let raw = cfg
-        .raw
-        .as_ref()
-        .ok_or_else(|| BootError::NotRaw(name.clone()))?;
-    let endian = raw_endian(raw)?;
     let image = payload.read()?;
-    let range = raw_range(&name, raw.addr, image.len() as u64, ram)?;
-    let mut alloc = FirmwareAllocator::new(ram, Some(range))?;
+    let kernel = plan(&name, &image, cfg.raw.as_ref(), ram)?;
+    let mut alloc = FirmwareAllocator::new(ram, Some(kernel.span))?;
     let proc_table = alloc.alloc("the radix process table", PROC_TABLE_SIZE, PROC_TABLE_SIZE)?;
     let rtas_base = alloc.alloc("the RTAS entry code", RTAS_SIZE, FIRMWARE_ALIGN)?;
     let initrd = match &cfg.initrd {
@@ -220,7 +215,10 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
         }
         None => None,
     };
-    write_image(&ctx.memory.memory(), &name, raw.addr, &image)?;
+    // The rest of each segment (its bss) is left as a fresh boot's RAM is: zero.
+    for &(addr, data, _) in &kernel.segments {
+        write_image(&ctx.memory.memory(), &name, addr, data)?;
+    }
     ctx.memory.write(
         "the radix process table",
         proc_table,
@@ -246,5 +244,5 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
         fdt_addr,
         proc_table: (proc_table, PROC_TABLE_SIZE),
     });
-    Ok(EntryState::boot(raw.addr, fdt_addr, endian))
+    Ok(EntryState::boot(kernel.entry, fdt_addr, kernel.endian))
 }

@@ -74,7 +74,14 @@ pub fn update_lpcr(vcpu: &PpcVcpu, mask: u64, value: u64) -> Result<bool, HvErro
     Ok(lpcr(vcpu)? & mask == value & mask)
 }
 
-/// Finishes a hypercall that needed the vCPU (`H_SET_MODE`): applies the request and writes the
+/// Sets SPRG0 (`H_SET_SPRG0`).
+fn set_sprg0(vcpu: &PpcVcpu, value: u64) -> Result<(), HvError> {
+    let mut r = vcpu.get_regs()?;
+    r.sprg0 = value;
+    vcpu.set_regs(&r)
+}
+
+/// Finishes a hypercall that needed the vCPU (`H_SET_MODE`, `H_SET_SPRG0`): applies the request and writes the
 /// status into the pending `KVM_EXIT_PAPR_HCALL`.
 pub(super) fn finish_request(
     ctx: &ExitContext<'_, Ppc64>,
@@ -84,6 +91,10 @@ pub(super) fn finish_request(
         Some(VcpuRequest::Lpcr { mask, value }) => match update_lpcr(vcpu, mask, value) {
             Ok(true) => H_SUCCESS,
             Ok(false) => H_UNSUPPORTED_FLAG,
+            Err(_) => H_HARDWARE,
+        },
+        Some(VcpuRequest::Sprg0 { value }) => match set_sprg0(vcpu, value) {
+            Ok(()) => H_SUCCESS,
             Err(_) => H_HARDWARE,
         },
         None => return Ok(ExitAction::Crash("a vCPU request without its data".into())),

@@ -141,6 +141,7 @@ fn generated(dir: &Path) {
                 id: Some("d0".into()),
                 ..DiskConfig::new("/img")
             }],
+            ..VirtioConfig::default()
         },
         ..VmConfig::default()
     };
@@ -468,6 +469,32 @@ fn generated(dir: &Path) {
             &[0x1f, 0x20, 0x03, 0xd5],
         ]);
         put(dir, "arm64_boot", name, &seed);
+    }
+
+    // ITS tables: flags 1 (registers kept in RAM), 4 vCPUs, the device table (GITS_BASER0) at
+    // RAM + 64 KiB and the collection table (GITS_BASER1) at RAM + 128 KiB, then entries as
+    // (offset, value) writes: two devices, two ITEs, two collections on vCPUs 1 and 3.
+    {
+        let valid = 1u64 << 63;
+        let baser = |kind: u64, page: u64| valid | kind << 56 | 7 << 48 | page << 16;
+        let mut seed = vec![1u8, 3];
+        for b in [baser(1, 1), baser(4, 2), 0, 0, 0, 0, 0, 0] {
+            seed.extend_from_slice(&b.to_le_bytes());
+        }
+        let itt = 0x3_0000u64 + 0x4000_0000;
+        for (off, raw) in [
+            (0x1_0000u32, valid | 5 << 49 | (itt >> 8) << 5 | 1),
+            (0x1_0028, valid | ((itt + 0x100) >> 8) << 5),
+            (0x2_0000, valid | 1 << 16),
+            (0x2_0008, valid | 3 << 16 | 7),
+            (0x3_0000, 3 << 48 | 8192 << 16),
+            (0x3_0018, 8193 << 16 | 7),
+            (0x3_0108, 9000 << 16 | 7),
+        ] {
+            seed.extend_from_slice(&off.to_le_bytes());
+            seed.extend_from_slice(&raw.to_le_bytes());
+        }
+        put(dir, "its_tables", "saved", &seed);
     }
 
     // inspect tlb: a BookE snapshot, and raw dumps in both byte orders.

@@ -13,6 +13,7 @@ mod entry;
 #[cfg(target_arch = "aarch64")]
 mod gic_state;
 mod irqchip;
+mod its;
 mod lifecycle;
 mod migration;
 mod pause_exit;
@@ -61,6 +62,7 @@ fn main() {
     smp_report::register(&mut s);
     devices::register(&mut s);
     irqchip::register(&mut s);
+    its::register(&mut s);
     power::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);

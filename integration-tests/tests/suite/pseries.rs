@@ -103,6 +103,50 @@ pub fn register(s: &mut Suite) {
         });
     }
 
+    if let Some(g) = guests::get("badargs") {
+        // Every hypercall and RTAS function tetra serves, called with bad arguments, answers
+        // its PAPR error code, and the VM goes on (a bad power-off does not end it).
+        s.kvm(
+            "pseries::bad_hcall_and_rtas_arguments_get_papr_errors",
+            move || {
+                let out = run::<HostArch>(g.config(1, 64))?;
+                let ok = out.console.lines().filter(|l| l.ends_with(" ok")).count();
+                check(ok == 25, || {
+                    format!("{ok} of 25 calls ok:\n{}", out.console)
+                })?;
+                expect(&out, GuestExit::DebugExit(0x10), &["badargs: 0 failed"])
+            },
+        );
+    }
+
+    if let Some(g) = guests::get("qemu_elf") {
+        // A guest built as an ELF for QEMU's pseries machine runs as it does there: placed at
+        // 0x400000, entered there with r3 = the device tree, on a machine compatible with
+        // "qemu,pseries" whose /hypervisor is "linux,kvm"; through the binary, without --raw.
+        s.kvm("pseries::an_elf_built_for_qemu_runs_as_there", move || {
+            let dir = integration_tests::run::Scratch::new("qemu-elf");
+            let path = dir.0.join("qemu_elf.elf");
+            std::fs::write(&path, g.image).map_err(|e| e.to_string())?;
+            let (st, out, err) = integration_tests::process::tetra(&[
+                "run",
+                "--kernel",
+                &path.display().to_string(),
+            ])?;
+            check(st.code() == Some((0x10 << 1) | 1), || {
+                format!("{st}\nstdout:\n{out}\nstderr:\n{err}")
+            })?;
+            for l in [
+                "elf: entered at 0x400000",
+                "elf: compatible qemu,pseries",
+                "elf: hypervisor linux,kvm",
+                "elf: H_SET_SPRG0 ok",
+            ] {
+                check(out.contains(l), || format!("{l:?} missing from:\n{out}"))?;
+            }
+            Ok(())
+        });
+    }
+
     if let Some(g) = guests::get("hello") {
         s.kvm("pseries::payloads_tetra_refuses", move || {
             let image = Payload::Bytes {

@@ -9,8 +9,12 @@
 //! Secondary vCPUs start the way RTAS `start-cpu` defines: at the given address, r3 as given,
 //! real mode, 64-bit and big-endian (PAPR; Linux's secondary entry begins with `FIXUP_ENDIAN`).
 //!
-//! Payloads: a raw image (`--raw ADDR[:le|be]`), copied to ADDR. Loading a vmlinux ELF is not
-//! implemented yet.
+//! Payloads ([`plan`]): a raw image (`--raw ADDR[:le|be]`), copied to ADDR and entered there; or
+//! a 64-bit PowerPC ELF image (a `vmlinux`, or a small kernel built for QEMU's pseries machine),
+//! placed as QEMU's pseries machine places `-kernel` ([`elf`]: at 0x400000 for an image linked
+//! at 0) and entered in its own byte order.
+
+pub mod elf;
 
 use crate::machine::StartRequest;
 use thiserror::Error;
@@ -45,11 +49,18 @@ pub enum BootError {
     /// No payload.
     #[error("ppc64 has no embedded default guest: give --kernel")]
     NoKernel,
-    /// A payload that is not a raw image.
-    #[error(
-        "{0}: ppc64 loads raw images only (vmlinux loading is not implemented yet): add --raw ADDR"
-    )]
-    NotRaw(String),
+    /// A payload that is neither ELF nor given `--raw`.
+    #[error("{0} is not an ELF image: ppc64 loads 64-bit PowerPC ELF images, or raw ones with --raw ADDR")]
+    NotElfOrRaw(String),
+    /// An ELF image that ppc64 does not load.
+    #[error("{name}: cannot load it as a ppc64 ELF image")]
+    Elf {
+        /// The payload.
+        name: String,
+        /// Why.
+        #[source]
+        source: elf::ElfError,
+    },
     /// An unknown `--raw` mode.
     #[error("--raw mode {0:?}: ppc64 takes `le` (default) or `be`")]
     BadMode(String),
@@ -109,6 +120,68 @@ pub fn raw_range(name: &str, addr: u64, len: u64, ram_size: u64) -> Result<(u64,
             ram_mib: ram_size >> 20,
         }),
     }
+}
+
+/// Where a payload goes and how the boot vCPU enters it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelPlan<'a> {
+    /// The bytes to write: (guest-physical address, file bytes, bytes in memory; the rest of
+    /// each is zeroed).
+    pub segments: Vec<(u64, &'a [u8], u64)>,
+    /// Where the boot vCPU starts.
+    pub entry: u64,
+    /// The boot vCPU's byte order.
+    pub endian: Endian,
+    /// The guest-physical span of every segment, `[start, end)`, for the firmware allocator.
+    pub span: (u64, u64),
+}
+
+/// Plans payload `name` (`image`) in `ram_size` bytes of RAM: with `raw`, the image at its
+/// address; without, an ELF image ([`elf::parse`]). Every segment must fit in RAM.
+pub fn plan<'a>(
+    name: &str,
+    image: &'a [u8],
+    raw: Option<&RawLoad>,
+    ram_size: u64,
+) -> Result<KernelPlan<'a>, BootError> {
+    if let Some(raw) = raw {
+        let endian = raw_endian(raw)?;
+        let span = raw_range(name, raw.addr, image.len() as u64, ram_size)?;
+        return Ok(KernelPlan {
+            segments: vec![(raw.addr, image, image.len() as u64)],
+            entry: raw.addr,
+            endian,
+            span,
+        });
+    }
+    if !elf::is_elf(image) {
+        return Err(BootError::NotElfOrRaw(name.to_string()));
+    }
+    let k = elf::parse(image).map_err(|source| BootError::Elf {
+        name: name.to_string(),
+        source,
+    })?;
+    let mut span = (u64::MAX, 0);
+    for s in &k.segments {
+        // Translated addresses are below 0x1040_0000 and mem_size fits the ELF's own address
+        // space, so only the RAM bound can fail.
+        let (start, end) = raw_range(name, s.addr, s.mem_size, ram_size)?;
+        span = (span.0.min(start), span.1.max(end));
+    }
+    Ok(KernelPlan {
+        segments: k
+            .segments
+            .iter()
+            .map(|s| (s.addr, s.data, s.mem_size))
+            .collect(),
+        entry: k.entry,
+        endian: if k.byte_order == elf::ByteOrder::Little {
+            Endian::Little
+        } else {
+            Endian::Big
+        },
+        span,
+    })
 }
 
 /// Copies `image` to `addr` (already checked with [`raw_range`]).
@@ -211,6 +284,44 @@ mod tests {
         mem.read_slice(&mut b, GuestAddress(0x1000)).unwrap();
         assert_eq!(b, [1, 2, 3, 4]);
         assert!(write_image(&mem, "k", (1 << 20) - 2, &[1, 2, 3, 4]).is_err());
+    }
+
+    #[test]
+    fn plans() {
+        let ram = 16 << 20;
+        let raw = RawLoad {
+            addr: 0x10_0000,
+            mode: Some("be".into()),
+        };
+        let p = plan("k", &[1, 2, 3, 4], Some(&raw), ram).unwrap();
+        assert_eq!(
+            (p.entry, p.endian, p.span, p.segments.len()),
+            (0x10_0000, Endian::Big, (0x10_0000, 0x10_0004), 1)
+        );
+        assert_eq!(
+            plan("k", &[1, 2, 3, 4], None, ram).unwrap_err(),
+            BootError::NotElfOrRaw("k".into())
+        );
+        let text = [0x60u8; 32];
+        let img = vmm_core::elf::build::ElfBuilder::new(
+            vmm_core::elf::Class::Elf64,
+            vmm_core::elf::ByteOrder::Little,
+            elf::EM_PPC64,
+        )
+        .load(0, 0, &text, 0x3000)
+        .load(0x8000, 0x8000, &text, 0x100)
+        .build();
+        let p = plan("g.elf", &img, None, ram).unwrap();
+        assert_eq!((p.entry, p.endian), (0x40_0000, Endian::Little));
+        assert_eq!(p.span, (0x40_0000, 0x40_8100));
+        assert_eq!(p.segments[1], (0x40_8000, &text[..], 0x100));
+        // Too little RAM for the segment's memory size.
+        assert!(matches!(
+            plan("g.elf", &img, None, 0x40_2000),
+            Err(BootError::OutOfRam { .. })
+        ));
+        let e = plan("bad.elf", b"\x7fELF\x02", None, ram).unwrap_err();
+        assert!(e.to_string().starts_with("bad.elf: cannot load it"), "{e}");
     }
 
     #[test]
