@@ -199,6 +199,13 @@ const AARCH64: &[Spec] = &[
         flat: true,
     },
     Spec {
+        src: "dirtier.S",
+        boot: "raw:0x40100000",
+        as_flags: &[],
+        ld_flags: &["-T", "flat.ld"],
+        flat: true,
+    },
+    Spec {
         src: "poweroff.S",
         boot: "raw:0x40010000",
         as_flags: &[],

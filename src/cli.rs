@@ -66,6 +66,11 @@ pub enum Command {
         /// The state file.
         file: PathBuf,
     },
+    /// Print the ITS tables of an arm64 snapshot's guest memory as JSON.
+    InspectIts {
+        /// The state file.
+        file: PathBuf,
+    },
     /// Print help.
     Help,
     /// Print the version.
@@ -91,6 +96,9 @@ Usage:
                           ONE_REG id (ARCH: x86_64, arm64, ppc64, booke; default: this host's)
   tetra inspect snapshot FILE
                           print a snapshot's envelope and sections as JSON
+  tetra inspect its FILE  print the ITS tables in an arm64 snapshot's memory (device, collection
+                          and interrupt translation entries, as a restore reads them) as JSON,
+                          with every entry a restore would refuse
   tetra inspect tlb FILE [--geometry G] [--little-endian] [--translate Q]...
                           print a BookE TLB from a snapshot section or a raw shared-array dump
                           (G like 512x4,64) and translate addresses through it
@@ -480,7 +488,7 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         Some(Value(v)) => v.to_string_lossy().into_owned(),
         _ => {
             return Err(Usage(
-                "inspect needs what to inspect: snapshot or tlb".into(),
+                "inspect needs what to inspect: snapshot, its or tlb".into(),
             ))
         }
     };
@@ -512,8 +520,9 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     match what.as_str() {
         "tlb" => Ok(Command::InspectTlb { file, options }),
         "snapshot" => Ok(Command::InspectSnapshot { file }),
+        "its" => Ok(Command::InspectIts { file }),
         other => Err(Usage(format!(
-            "inspect '{other}': expected snapshot or tlb"
+            "inspect '{other}': expected snapshot, its or tlb"
         ))),
     }
 }

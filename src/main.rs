@@ -92,6 +92,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        cli::Command::InspectIts { file } => match arch_arm64::inspect::inspect_its(&file) {
+            Ok(json) => {
+                print!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tetra: {}: {}", file.display(), cli::chain(&e));
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         cli::Command::InspectSnapshot { file } => {
             let bytes = match read_or_fail(&file) {
                 Ok(b) => b,

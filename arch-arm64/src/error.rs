@@ -4,6 +4,7 @@ use crate::boot::BootError;
 use crate::fdt::FdtError;
 use crate::irqchip::UnknownIrqChip;
 use crate::layout::LayoutError;
+use crate::snapshot::Arm64SnapshotError;
 use thiserror::Error;
 use vmm_core::regs::{RegId, TableError};
 use vmm_core::{Classify, CoreError, ErrorKind};
@@ -45,9 +46,28 @@ pub enum Arm64Error {
     /// The register table could not be built from KVM's list.
     #[error("building the register table from KVM_GET_REG_LIST failed")]
     Table(#[from] TableError),
+    /// Snapshot state that does not fit this VM, or is malformed.
+    #[error(transparent)]
+    Snapshot(#[from] Arm64SnapshotError),
+    /// A vGIC or ITS register or control could not be read or written.
+    #[error("{access} {what} through the {device} device failed")]
+    GicAttr {
+        /// `reading`, `writing` or `running`.
+        access: &'static str,
+        /// The register (with the vCPU's MPIDR) or the control.
+        what: String,
+        /// `vGICv3` or `ITS`.
+        device: &'static str,
+        /// The kernel's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// KVM lists registers of groups tetra does not know: a save would miss them.
     #[error("KVM_GET_REG_LIST names registers tetra cannot save: {}", ids(.0))]
     UnknownRegisters(Vec<RegId>),
+    /// The ITS tables in a snapshot's or a migration stream's guest memory are corrupt.
+    #[error("the ITS tables in guest memory are refused")]
+    ItsTables(#[from] crate::its_tables::ItsTableError),
 }
 vmm_core::core_error_from!(Arm64Error);
 
@@ -66,10 +86,14 @@ impl Classify for Arm64Error {
             | Arm64Error::Layout(_)
             | Arm64Error::IrqChip(_)
             | Arm64Error::NoKernel
-            | Arm64Error::IpaTooSmall { .. } => ErrorKind::Input,
+            | Arm64Error::IpaTooSmall { .. }
+            | Arm64Error::Snapshot(_)
+            | Arm64Error::ItsTables(_) => ErrorKind::Input,
             Arm64Error::Fdt(FdtError::Writer(_)) => ErrorKind::Host,
             Arm64Error::Fdt(_) => ErrorKind::Input,
-            Arm64Error::Table(_) | Arm64Error::UnknownRegisters(_) => ErrorKind::Host,
+            Arm64Error::Table(_) | Arm64Error::UnknownRegisters(_) | Arm64Error::GicAttr { .. } => {
+                ErrorKind::Host
+            }
         }
     }
 }
@@ -96,6 +120,23 @@ mod tests {
             (ipa, Input),
             (FdtError::Writer(vm_fdt::Error::InvalidString).into(), Host),
             (Arm64Error::UnknownRegisters(unknown), Host),
+            (
+                Arm64SnapshotError::NrIrqs {
+                    snapshot: 64,
+                    vm: 288,
+                }
+                .into(),
+                Input,
+            ),
+            (
+                Arm64Error::GicAttr {
+                    access: "writing",
+                    what: "GITS_CTLR".into(),
+                    device: "ITS",
+                    source: std::io::Error::from_raw_os_error(libc::EINVAL),
+                },
+                Host,
+            ),
         ]);
     }
 }

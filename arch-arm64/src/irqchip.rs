@@ -3,8 +3,9 @@
 //! tetra gives arm64 guests KVM's in-kernel GICv3 (`KVM_DEV_TYPE_ARM_VGIC_V3`: a distributor and
 //! one redistributor per vCPU), and with `--irqchip gicv3-its` also an ITS
 //! (`KVM_DEV_TYPE_ARM_VGIC_ITS`) for MSIs. The ioctls are in `kvm/gic.rs`; this module is the
-//! plain description they apply and the device tree publishes. GIC and ITS state save/restore
-//! (ITS tables flushed to guest RAM, ABI rev 0) comes with snapshots.
+//! plain description they apply and the device tree publishes. GIC and ITS state for snapshots
+//! and migration (the ITS tables flushed to guest RAM, ABI rev 0) is `crate::snapshot` (the
+//! codec) and `kvm/gic_state.rs` (the glue).
 
 use crate::layout::*;
 use thiserror::Error;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod devices;
 pub mod error;
 pub mod fdt;
+pub mod inspect;
 pub mod irqchip;
 pub mod its_tables;
 #[cfg(target_arch = "aarch64")]

@@ -54,11 +54,19 @@ impl<A: Arch> TestVm<A> {
     }
 
     /// Tells a running `dirtier` guest to stop sweeping and check itself (it watches
-    /// [`DIRTIER_STOP`]).
+    /// [`DIRTIER_STOP`] bytes into its RAM).
     pub fn stop_dirtier(&self) -> Result<(), String> {
+        use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+        let m = self.vmm.memory().memory();
+        let base = m.iter().next().map_or(0, |r| r.start_addr().0);
+        drop(m);
         self.vmm
             .memory()
-            .write("the dirtier's stop word", DIRTIER_STOP, &1u32.to_le_bytes())
+            .write(
+                "the dirtier's stop word",
+                base + DIRTIER_STOP,
+                &1u32.to_le_bytes(),
+            )
             .map_err(|e| chain(&e))
     }
 
@@ -156,8 +164,8 @@ impl<A: Arch> TestVm<A> {
     }
 }
 
-/// Where the `dirtier` guest looks for its stop word: a non-zero value ends its sweeps (a byte on
-/// its console does too).
+/// Where the `dirtier` guest looks for its stop word, from the start of its RAM (x86: RAM at 0;
+/// arm64: at 1 GiB): a non-zero value ends its sweeps (a byte on its console does too).
 pub const DIRTIER_STOP: u64 = 0x1ff000;
 
 /// Boots `config` to its end.

@@ -3,10 +3,12 @@
 //! plain Rust in the rest of the crate.
 
 mod gic;
+mod gic_state;
 mod platform;
 mod vcpu;
 
 pub use gic::Gic;
+pub use gic_state::{icc_reg, redist_reg, set_icc_reg, set_redist_reg};
 pub use platform::Platform;
 pub use vcpu::{create_vcpu, init_pmu, preferred_target, reg_list, REG_LIST_MAX};
 
@@ -19,7 +21,9 @@ use crate::regs::table_from_reg_list;
 use crate::Arm64;
 use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::VcpuExit;
+use vmm_core::memory::GuestRam;
 use vmm_core::regs::RegTable;
+use vmm_core::snapshot::{Envelope, Section};
 use vmm_core::{
     Arch, BuildContext, ExitAction, ExitContext, GuestExit, Payload, PlatformContext, VcpuContext,
     VmConfig,
@@ -95,6 +99,34 @@ impl Arch for Arm64 {
 
     fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Arm64Error> {
         platform::load(ctx)
+    }
+
+    const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
+    const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
+
+    /// The vGICv3: distributor, each vCPU's redistributor and CPU interface, the ITS registers.
+    fn save_vm_state(vm: &KvmVm, p: &Platform) -> Result<Vec<Section>, Arm64Error> {
+        gic_state::save_vm(vm, p)
+    }
+
+    /// After the vCPUs exist (the vGIC and the vPMUs were initialised in `finish`) and their
+    /// power states are set, before their registers.
+    fn restore_vm_state(vm: &KvmVm, p: &Platform, env: &Envelope) -> Result<(), Arm64Error> {
+        gic_state::restore_vm(vm, p, env)
+    }
+
+    /// `KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES` and `KVM_DEV_ARM_ITS_SAVE_TABLES`.
+    fn flush_to_guest_ram(_vm: &KvmVm, p: &Platform, _memory: &GuestRam) -> Result<(), Arm64Error> {
+        gic_state::flush(p)
+    }
+
+    /// MPIDR and power state (`KVM_GET_MP_STATE`).
+    fn save_vcpu_extra(_vm: &KvmVm, vcpu: &KvmVcpu) -> Result<Vec<u8>, Arm64Error> {
+        gic_state::save_vcpu(vcpu)
+    }
+
+    fn restore_vcpu_extra(_vm: &KvmVm, vcpu: &KvmVcpu, data: &[u8]) -> Result<(), Arm64Error> {
+        gic_state::restore_vcpu(vcpu, data)
     }
 
     fn register_table(_vm: &KvmVm, vcpu: &KvmVcpu) -> Result<RegTable, Arm64Error> {

@@ -18,11 +18,12 @@ use kvm_bindings::kvm_vcpu_init;
 use kvm_ioctls::Cap;
 use linux_loader::loader::{KernelLoader, PE};
 use std::sync::OnceLock;
-use vm_memory::GuestAddress;
+use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
 use vmm_core::devices::irq::DeferredIrqfds;
 use vmm_core::devices::{DebugExit, Serial16550};
 use vmm_core::hypervisor::ioctls::KvmVcpu;
 use vmm_core::memory::write_guest;
+use vmm_core::memory::GuestMemoryMmap;
 use vmm_core::{BuildContext, PlatformContext};
 
 /// What the arm64 vCPUs share.
@@ -33,12 +34,20 @@ pub struct Platform {
     target: kvm_vcpu_init,
     pmu: bool,
     boot: OnceLock<BootPlan>,
+    mpidrs: OnceLock<Vec<u64>>,
+    /// Guest RAM, for reading the ITS tables a restore is about to hand KVM.
+    memory: GuestMemoryAtomic<GuestMemoryMmap>,
 }
 
 impl Platform {
     /// The interrupt controller.
     pub fn irqchip(&self) -> IrqChipKind {
         self.irqchip
+    }
+
+    /// Guest RAM as it is now.
+    pub fn memory(&self) -> vm_memory::GuestMemoryLoadGuard<GuestMemoryMmap> {
+        self.memory.memory()
     }
 
     /// The vGIC devices.
@@ -54,6 +63,11 @@ impl Platform {
     /// Initialises the vGIC (every vCPU exists), then each vCPU's vPMU, then registers the
     /// devices' irqfds.
     pub(super) fn finish(&self, vcpus: &[KvmVcpu]) -> Result<(), Arm64Error> {
+        let mpidrs = vcpus
+            .iter()
+            .map(|v| get_u64(v, MPIDR_EL1))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _ = self.mpidrs.set(mpidrs);
         self.gic.init()?;
         if self.pmu {
             for vcpu in vcpus {
@@ -61,6 +75,12 @@ impl Platform {
             }
         }
         Ok(self.irqfds.register()?)
+    }
+
+    /// Every vCPU's MPIDR_EL1, by index (what KVM derived from the vCPU id; the key of each
+    /// vCPU's redistributor and CPU interface). Empty before [`Arch::finish`](vmm_core::Arch::finish).
+    pub fn mpidrs(&self) -> &[u64] {
+        self.mpidrs.get().map_or(&[], Vec::as_slice)
     }
 
     /// Whether the vCPUs have a vPMU (the host's KVM offers `KVM_CAP_ARM_PMU_V3`).
@@ -113,6 +133,8 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         target,
         pmu,
         boot: OnceLock::new(),
+        mpidrs: OnceLock::new(),
+        memory: ctx.memory.atomic().clone(),
     })
 }
 

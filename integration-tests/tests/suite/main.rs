@@ -10,6 +10,8 @@ mod control;
 mod devices;
 mod dirty;
 mod entry;
+#[cfg(target_arch = "aarch64")]
+mod gic_state;
 mod irqchip;
 mod its;
 mod lifecycle;
@@ -68,6 +70,8 @@ fn main() {
     migration::register(&mut s);
     regs::register(&mut s);
     snapshot::register(&mut s);
+    #[cfg(target_arch = "aarch64")]
+    gic_state::register(&mut s);
     snapshot_integrity::register(&mut s);
     stop_and_copy::register(&mut s);
     virtio::register(&mut s);

@@ -185,8 +185,11 @@ pub fn register(s: &mut Suite) {
             a.wait_for("tick 5\n")?;
             a.vmm.pause().map_err(|e| chain(&e))?;
             let stats = a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+            // Sparse: well under the 4096 pages of RAM. A host that backs guest RAM with
+            // transparent huge pages can count what the guest touched in 2 MiB (512-page) steps
+            // (the arm64 lane saw exactly 1024 pages once, and fewer in other runs).
             check(
-                stats.memory_pages > 0 && stats.memory_pages < 4096 / 4,
+                stats.memory_pages > 0 && stats.memory_pages < 4096 / 2,
                 || format!("{stats:?}"),
             )?;
             // Guest RAM and state are the user's alone (issue 17, defect 8): 0600, whatever the
@@ -370,7 +373,12 @@ pub fn register(s: &mut Suite) {
             flipped[mid] ^= 0x40;
             expect_err(&flipped, &["checksum mismatch"])?;
             let mut other_arch = good.clone();
-            other_arch[..8].copy_from_slice(b"TETRAA64");
+            let foreign = if HostArch::SNAPSHOT_MAGIC == Some(*b"TETRAA64") {
+                b"TETRAX86"
+            } else {
+                b"TETRAA64"
+            };
+            other_arch[..8].copy_from_slice(foreign);
             expect_err(&other_arch, &["bad magic"])?;
             // A memory file that is missing or too short.
             let mem = dir.0.join(&mem_name);

@@ -59,18 +59,25 @@ fn flip(file: &Path, at: u64) {
     f.write_all_at(&[b[0] ^ 0x08], at).unwrap();
 }
 
-/// The guest range a mismatch names for a flip at `at` (2 MiB chunks; this guest's RAM is one
-/// region at 0, laid at file offset 0).
-fn chunk_of(at: u64) -> String {
-    let start = at & !((2 << 20) - 1);
+/// Where this arch's guest RAM starts (x86: 0; arm64: 1 GiB): the counter guest's RAM is one
+/// region there, laid at file offset 0 of the memory file.
+fn ram_base(g: &Guest) -> u64 {
+    use vmm_core::MachineLayout;
+    let layout = HostArch::layout(&g.config(1, MIB)).expect("the counter guest's layout");
+    layout.ram_regions()[0].0 .0
+}
+
+/// The guest range a mismatch names for a flip at file offset `at` (2 MiB chunks).
+fn chunk_of(g: &Guest, at: u64) -> String {
+    let start = ram_base(g) + (at & !((2 << 20) - 1));
     format!("guest {start:#x}..{:#x}", start + (2 << 20))
 }
 
-/// Positions to flip: the counter's own word (a page the guest touched and keeps writing), the
-/// first and last bytes of RAM, and the middle (holes of the sparse file, most likely).
+/// File offsets to flip: the counter's own word (a page the guest touched and keeps writing),
+/// the first and last bytes of RAM, and the middle (holes of the sparse file, most likely).
 fn positions(g: &Guest) -> Vec<u64> {
     vec![
-        g.count_addr().unwrap(),
+        g.count_addr().unwrap() - ram_base(g),
         0,
         (MIB << 20) / 2 + 12345,
         (MIB << 20) - 1,
@@ -106,7 +113,7 @@ pub fn register(s: &mut Suite) {
                 check(
                     e.contains(&mem_name)
                         && e.contains("do not match their digest")
-                        && e.contains(&chunk_of(at)),
+                        && e.contains(&chunk_of(g, at)),
                     || format!("flip at {at:#x}: {e}"),
                 )?;
                 flip(&mem, at);
@@ -156,7 +163,7 @@ pub fn register(s: &mut Suite) {
                 check(
                     why.contains(&mem_name)
                         && why.contains("do not match their digest")
-                        && why.contains(&chunk_of(at)),
+                        && why.contains(&chunk_of(g, at)),
                     || format!("flip at {at:#x}: {why}"),
                 )?;
                 // Memory that failed its check is not saved again under a fresh digest.
@@ -230,7 +237,7 @@ pub fn register(s: &mut Suite) {
             let (path, mem) = snapshot(g, &dir.0, "vm.snap")?;
             let p = path.display().to_string();
             let mem_name = mem.file_name().unwrap().to_string_lossy().into_owned();
-            let at = g.count_addr().unwrap();
+            let at = g.count_addr().unwrap() - ram_base(g);
             flip(&mem, at);
             for verify in [None, Some("lazy"), Some("eager")] {
                 let mut args = vec!["run", "--restore", &p];
