@@ -58,6 +58,7 @@ use crate::irqchip::SourceAttr;
 use crate::machine::{CpuState, StartRequest};
 use crate::mmu::{radix_config, MmuError};
 use crate::vty::INPUT_CAPACITY;
+use kvm_ppc::consts::KVM_XICS_QUEUED;
 use thiserror::Error;
 use vmm_core::snapshot::{check_tags, CodecError, Envelope, Section, SectionSpec};
 use vmm_core::wire::{Reader, Writer};
@@ -80,8 +81,8 @@ pub const MAX_VCPUS: usize = 4096;
 pub const MAX_SOURCES: usize = 4096;
 /// Source numbers are below this (KVM's XICS: 1024 ICS of 1024 sources).
 pub const SOURCE_LIMIT: u32 = 1 << 20;
-/// The attribute bits the kernel defines (server, priority and five flags).
-pub const ATTR_BITS: u64 = (1 << 45) - 1;
+/// The attribute bits the kernel defines (server, priority and five flags, `QUEUED` the last).
+pub const ATTR_BITS: u64 = (KVM_XICS_QUEUED << 1) - 1;
 
 /// Why ppc64 snapshot state was refused.
 #[derive(Debug, Error)]
