@@ -48,16 +48,12 @@ pub fn register(s: &mut Suite) {
             api.display().to_string(),
             snap.display().to_string(),
         );
+        let raw = counter
+            .boot
+            .strip_prefix("raw:")
+            .ok_or("the counter boots raw")?;
         let mut first = Tetra::spawn(&[
-            "run",
-            "--kernel",
-            &k,
-            "--raw",
-            "0x100000:protected",
-            "--mem",
-            "16",
-            "--api",
-            &a,
+            "run", "--kernel", &k, "--raw", raw, "--mem", "16", "--api", &a,
         ])?;
         first.wait_for("tick 4\n", false)?;
         let (st, out, err) = tetra(&["ctl", "--api", &a, "pause"])?;
@@ -90,15 +86,20 @@ pub fn register(s: &mut Suite) {
 
         let (st, json, err) = tetra(&["inspect", "snapshot", &p])?;
         check(st.success(), || err.clone())?;
-        for w in [
-            "\"magic\": \"TETRAX86\"",
-            "\"tag\": \"CONF\"",
-            "\"tag\": \"MEMS\"",
-            "\"tag\": \"VCPU\"",
-            "\"tag\": \"IRQC\"",
-            "\"mem_mib\": 16",
-        ] {
-            check(json.contains(w), || format!("{w} missing from:\n{json}"))?;
+        let magic = HostArch::SNAPSHOT_MAGIC.expect("checked at registration");
+        let mut words = vec![
+            format!("\"magic\": \"{}\"", String::from_utf8_lossy(&magic)),
+            "\"tag\": \"CONF\"".into(),
+            "\"tag\": \"MEMS\"".into(),
+            "\"tag\": \"VCPU\"".into(),
+            "\"mem_mib\": 16".into(),
+        ];
+        // The arch's VM-wide sections (x86: IRQC, ...; ppc64: PSER, XICS).
+        for t in HostArch::VM_STATE_TAGS {
+            words.push(format!("\"tag\": \"{}\"", String::from_utf8_lossy(t)));
+        }
+        for w in words {
+            check(json.contains(&w), || format!("{w} missing from:\n{json}"))?;
         }
         let (st, after, err) = tetra(&["run", "--restore", &p])?;
         check(st.code() == Some((0x10 << 1) | 1), || {
