@@ -41,12 +41,12 @@
 //! Under KVM-HV a guest reads the host's timebase plus its vcore's `TB_OFFSET` (0 for a new
 //! VM; KVM rounds what is set up to a multiple of 2^24 ticks). The offset is saved in every
 //! vCPU's register list (the same value on each vCPU, so every vCPU of a restored VM gets the
-//! same one) and written back after the decrementer's expiry (`DEC_EXPIRY`, in guest timebase
-//! on KVM-HV). The host timebase is the machine's, shared by every process, so a restore on the
-//! same host — in a new process too — gives the guest a timebase that went on while the
-//! snapshot waited, as the wall clock did: never backwards, and a pending decrementer fires at
-//! once. A migration between hosts whose timebases differ would need the offset rebased on the
-//! host timebase difference; tetra migrates within one host today (`docs/ppc64.md`).
+//! same one), after the decrementer's expiry (`DEC_EXPIRY`), in the register table's order.
+//! The host timebase is the machine's, shared by every process, so a restore on the same host
+//! (in a new process too) gives the guest a timebase that went on while the snapshot waited, as
+//! the wall clock did, never backwards. A migration between hosts whose timebases differ would
+//! need the offset rebased on the difference; tetra migrates within one host today
+//! (`docs/ppc64.md`).
 //!
 //! Decoding validates everything: versions (vmm-core's [`SectionSpec`]), counts against the
 //! bytes left before allocating, the process table's size and alignment, the RTAS states, the
