@@ -235,6 +235,7 @@ const PPC64: &[Spec] = &[
     ppc64("smp.S"),
     ppc64("echo.S"),
     ppc64("counter.S"),
+    ppc64("dirtier.S"),
     ppc64("mmio.S"),
     ppc64("entry.S"),
     ppc64("rtas.S"),

@@ -83,8 +83,8 @@ pub fn inspect_its(path: &Path) -> Result<String, InspectError> {
     let basers: Vec<String> = its.baser.iter().map(|b| format!("\"{b:#018x}\"")).collect();
     let body = tables.to_json();
     Ok(format!(
-        "{{\n  \"snapshot\": \"{}\",\n  \"vcpus\": {},\n  \"registers\": {{\"GITS_IIDR\": \"{:#x}\", \"GITS_CTLR\": \"{:#x}\", \"GITS_CBASER\": \"{:#018x}\", \"GITS_CREADR\": \"{:#x}\", \"GITS_CWRITER\": \"{:#x}\", \"GITS_BASER\": [{}]}},\n  \"tables\": {}}}\n",
-        json_str(&path.display().to_string()),
+        "{{\n  \"snapshot\": {},\n  \"vcpus\": {},\n  \"registers\": {{\"GITS_IIDR\": \"{:#x}\", \"GITS_CTLR\": \"{:#x}\", \"GITS_CBASER\": \"{:#018x}\", \"GITS_CREADR\": \"{:#x}\", \"GITS_CWRITER\": \"{:#x}\", \"GITS_BASER\": [{}]}},\n  \"tables\": {}}}\n",
+        vmm_core::json::string(&path.display().to_string()),
         conf.cpus,
         its.iidr,
         its.ctlr,
@@ -94,10 +94,6 @@ pub fn inspect_its(path: &Path) -> Result<String, InspectError> {
         basers.join(", "),
         body.trim_end().replace('\n', "\n  ")
     ))
-}
-
-fn json_str(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 #[cfg(test)]

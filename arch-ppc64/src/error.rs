@@ -42,6 +42,9 @@ pub enum Ppc64Error {
     /// An interrupt source could not be set up.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Snapshot state was refused, or the VM has none to save.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::Ppc64SnapshotError),
 }
 vmm_core::core_error_from!(Ppc64Error);
 
@@ -52,7 +55,8 @@ impl Classify for Ppc64Error {
             Ppc64Error::Boot(_)
             | Ppc64Error::Layout(_)
             | Ppc64Error::IrqChip(_)
-            | Ppc64Error::VirtioUntested => ErrorKind::Input,
+            | Ppc64Error::VirtioUntested
+            | Ppc64Error::Snapshot(_) => ErrorKind::Input,
             Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
             Ppc64Error::Fdt(_)
             | Ppc64Error::Mmu(_)

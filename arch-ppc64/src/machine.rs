@@ -144,6 +144,18 @@ impl Machine {
         lock(&self.vty)
     }
 
+    /// The number of vCPUs.
+    pub fn cpu_count(&self) -> u32 {
+        lock(&self.cpus).len() as u32
+    }
+
+    /// Whether vCPU `id` has a `start-cpu` request it has not taken yet.
+    pub fn has_start(&self, id: u32) -> bool {
+        lock(&self.cpus)
+            .get(id as usize)
+            .is_some_and(|s| s.start.is_some())
+    }
+
     /// Guest RAM size (RAM starts at 0).
     pub fn ram_size(&self) -> u64 {
         self.ram_size
@@ -201,6 +213,43 @@ impl Machine {
     /// The LPCR bits set machine-wide: `(mask, value)`.
     pub fn shared_lpcr(&self) -> (u64, u64) {
         *lock(&self.lpcr)
+    }
+
+    /// Each vCPU as a snapshot holds it: its RTAS state as the machine last set it and a
+    /// `start-cpu` it has not taken yet. (A vCPU request is never pending at a pause: the vCPU
+    /// thread finishes it right after the exit that made it.)
+    pub fn cpu_snapshots(&self) -> Vec<crate::snapshot::CpuSnapshot> {
+        lock(&self.cpus)
+            .iter()
+            .map(|s| crate::snapshot::CpuSnapshot {
+                state: s.state,
+                start: s.start,
+            })
+            .collect()
+    }
+
+    /// Restores [`Machine::cpu_snapshots`]'s states (as many as both have) and `lpcr`, the
+    /// machine-wide LPCR bits `(mask, value)`. A vCPU that was stopping is stopped: its thread
+    /// parks before it first runs ([`Machine::starts_parked`]).
+    pub fn restore(&self, cpus: &[crate::snapshot::CpuSnapshot], lpcr: (u64, u64)) {
+        for (slot, c) in lock(&self.cpus).iter_mut().zip(cpus) {
+            slot.state = match c.state {
+                CpuState::Stopping => CpuState::Stopped,
+                s => s,
+            };
+            slot.start = c.start;
+            slot.request = None;
+        }
+        *lock(&self.lpcr) = lpcr;
+    }
+
+    /// Whether vCPU `id` waits parked before its first entry: it is stopped (or stopping) for
+    /// RTAS and has no `start-cpu` to take. A fresh machine's secondaries do; a restored
+    /// machine's vCPUs do as they were saved.
+    pub fn starts_parked(&self, id: u32) -> bool {
+        lock(&self.cpus)
+            .get(id as usize)
+            .is_some_and(|s| s.state != CpuState::Running && s.start.is_none())
     }
 
     /// Leaves `req` for vCPU `id`'s glue.
@@ -298,6 +347,36 @@ mod tests {
         cpus.parked.lock().unwrap()[1] = true;
         assert_eq!(m.cpu_state(1, &cpus), Some(CpuState::Stopped));
         assert_eq!(m.request_start(5, req), Err(AlreadyStarting(5)));
+    }
+
+    #[test]
+    fn snapshot_and_restore() {
+        let m = machine(3);
+        let req = StartRequest { nip: 0x100, r3: 7 };
+        m.request_start(1, req).unwrap();
+        m.set_stopping(2);
+        m.set_shared_lpcr(1 << 25, 1 << 25);
+        let saved = m.cpu_snapshots();
+        assert_eq!(saved[0].state, CpuState::Running);
+        assert_eq!(
+            (saved[1].state, saved[1].start),
+            (CpuState::Stopped, Some(req))
+        );
+        assert_eq!(saved[2].state, CpuState::Stopping);
+        assert!(!m.starts_parked(0) && !m.starts_parked(1) && m.starts_parked(2));
+
+        let r = machine(3);
+        assert!(
+            r.starts_parked(1) && r.starts_parked(2),
+            "fresh secondaries park"
+        );
+        r.restore(&saved, m.shared_lpcr());
+        assert!(!r.starts_parked(0) && !r.starts_parked(1) && r.starts_parked(2));
+        assert_eq!(r.take_start(1), Some(req));
+        assert_eq!(r.shared_lpcr(), (1 << 25, 1 << 25));
+        let cpus = FakeCpus::new(3);
+        assert_eq!(r.cpu_state(2, &cpus), Some(CpuState::Stopped));
+        assert!(!r.starts_parked(9));
     }
 
     #[test]

@@ -85,6 +85,17 @@ impl Vty {
         }
         out
     }
+
+    /// Host input the guest has not read yet (for a snapshot).
+    pub fn unread_input(&self) -> Vec<u8> {
+        self.input.iter().copied().collect()
+    }
+
+    /// Replaces the unread input with `bytes` (a restore; at most [`INPUT_CAPACITY`] are kept).
+    pub fn restore_input(&mut self, bytes: &[u8]) {
+        self.input.clear();
+        self.input.extend(&bytes[..bytes.len().min(INPUT_CAPACITY)]);
+    }
 }
 
 impl ConsoleInput for Vty {
@@ -150,6 +161,20 @@ mod tests {
             total += got.len();
         }
         assert_eq!(total, INPUT_CAPACITY + 2);
+    }
+
+    #[test]
+    fn unread_input_is_kept_across_a_restore() {
+        let space = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        let mut v = Vty::new(ConsoleSink::Null.writer(), space.clone());
+        v.push_input(&[b'a'; 20]);
+        v.get();
+        assert_eq!(v.unread_input(), vec![b'a'; 4]);
+        let mut r = Vty::new(ConsoleSink::Null.writer(), space);
+        r.restore_input(&v.unread_input());
+        assert_eq!(r.get(), vec![b'a'; 4]);
+        r.restore_input(&vec![b'x'; INPUT_CAPACITY + 1]);
+        assert_eq!(r.unread_input().len(), INPUT_CAPACITY);
     }
 
     #[test]

@@ -159,6 +159,7 @@ impl<A: Arch> Arch for Flushing<A> {
 
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = A::SNAPSHOT_MAGIC;
     const VM_STATE_TAGS: &'static [[u8; 4]] = A::VM_STATE_TAGS;
+    const DIRTY_LOG_REARM: bool = A::DIRTY_LOG_REARM;
 
     fn save_vm_state(vm: &A::Vm, platform: &A::Platform) -> Result<Vec<Section>, A::Error> {
         A::save_vm_state(vm, platform)

@@ -217,3 +217,15 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Why arch `A` refuses virtio devices (its layout refuses a VM with one before any KVM call:
+/// ppc64 until a ppc64 guest has driven one), or `None` when it takes them.
+pub fn virtio_refused<A: Arch>() -> Option<String> {
+    let mut c = VmConfig {
+        cpus: 1,
+        mem_mib: 64,
+        ..VmConfig::default()
+    };
+    c.virtio.rng = true;
+    A::layout(&c).err().map(|e| chain(&e))
+}

@@ -6,6 +6,8 @@
 /// Syscall numbers by name: every syscall tetra's seccomp allow-lists name that powerpc64 has
 /// (from `asm/unistd_64.h`; `abi-check` checks each against the uapi headers).
 pub const NUMBERS: &[(&str, u32)] = &[
+    // glibc's lseek on powerpc64 (also 64-bit) is _llseek, wherever the kernel has it.
+    ("_llseek", 140),
     ("accept", 330),
     ("accept4", 344),
     ("brk", 45),

@@ -236,6 +236,15 @@ pub trait Arch: Sized + 'static {
     /// refuses to snapshot or migrate rather than lose state).
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = None;
 
+    /// Whether KVM's dirty log can miss guest writes made after a harvest cleared it, so that
+    /// each harvest must be made with the vCPUs out of the guest and be followed by switching
+    /// every slot's logging off and on again. ppc64: KVM-HV radix clears a page's change bit and
+    /// relies on a TLB invalidation to see the next write; a nested host whose hypervisor does
+    /// not invalidate the running guest's TLB (QEMU's nested-HV does it only when a vCPU leaves
+    /// or enters the guest) loses those writes. Switching the log re-arms it: KVM-HV unmaps the
+    /// slot, and every later write faults and is logged. Costs a short pause per pre-copy round.
+    const DIRTY_LOG_REARM: bool = false;
+
     /// Tags of the sections [`Arch::save_vm_state`] writes (a restore refuses unknown ones).
     const VM_STATE_TAGS: &'static [[u8; 4]] = &[];
 

@@ -771,10 +771,31 @@ impl<A: Arch> Vmm<A> {
 
     /// Moves KVM's dirty logs into the pending set; returns the pages newly dirty.
     pub fn harvest_dirty(&mut self) -> Result<u64, VmmError> {
-        match self.dirty.as_mut() {
-            Some(log) => Ok(log.harvest(&*self.shared.vm, &self.shared.memory)?),
-            None => Err(VmmError::State("dirty logging is off")),
+        if self.dirty.is_none() {
+            return Err(VmmError::State("dirty logging is off"));
         }
+        if !A::DIRTY_LOG_REARM {
+            let log = self.dirty.as_mut().expect("checked above");
+            return Ok(log.harvest(&*self.shared.vm, &self.shared.memory)?);
+        }
+        // The arch's log must be re-armed after each harvest (Arch::DIRTY_LOG_REARM): with the
+        // vCPUs out of the guest, harvest, then switch every slot's logging off and on.
+        let resume = self.state == VmState::Running;
+        if resume {
+            self.pause_within(Some(PAUSE_LIMIT))?;
+        }
+        let r = (|| {
+            let (vm, ram) = (&*self.shared.vm, &self.shared.memory);
+            let log = self.dirty.as_mut().expect("checked above");
+            let new = log.harvest(vm, ram)?;
+            ram.set_dirty_logging(vm, false)?;
+            ram.set_dirty_logging(vm, true)?;
+            Ok(new)
+        })();
+        if resume {
+            self.resume()?;
+        }
+        r
     }
 
     /// Changes the memory map as one step: a running VM is paused, the dirty log (if on) is

@@ -185,6 +185,22 @@ impl Xics {
         claimed.iter().copied().collect()
     }
 
+    /// Every claimed source's attribute word, by increasing number (for a snapshot).
+    pub fn attributes(&self) -> Result<Vec<(u32, u64)>, SourceError> {
+        self.claimed()
+            .into_iter()
+            .map(|irq| Ok((irq, self.store.get(irq)?)))
+            .collect()
+    }
+
+    /// Writes the attribute words of a snapshot back, as saved: the kernel presents a source
+    /// written with `PENDING` (whether the sources are this ICS's is the snapshot's check).
+    pub fn restore(&self, attrs: &[(u32, u64)]) -> Result<(), SourceError> {
+        attrs
+            .iter()
+            .try_for_each(|(irq, a)| self.store.set(*irq, *a))
+    }
+
     fn read(&self, irq: u32) -> Result<SourceAttr, XiveError> {
         let known = self
             .claimed
@@ -338,6 +354,29 @@ mod tests {
         x.int_off(0x1001).unwrap();
         x.int_on(0x1001).unwrap();
         assert!(SourceAttr::decode(store.attrs.lock().unwrap()[&0x1001]).level);
+    }
+
+    #[test]
+    fn attributes_save_and_restore() {
+        let (store, x) = xics(2);
+        x.claim(0x1001, Trigger::Level).unwrap();
+        x.claim(0x1000, Trigger::Edge).unwrap();
+        x.set_xive(0x1000, 1, 5).unwrap();
+        *store.attrs.lock().unwrap().get_mut(&0x1000).unwrap() |= KVM_XICS_PENDING;
+        let saved = x.attributes().unwrap();
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[0], (0x1000, 1 | 5 << 32 | KVM_XICS_PENDING));
+        let (store2, y) = xics(2);
+        y.claim(0x1000, Trigger::Edge).unwrap();
+        y.claim(0x1001, Trigger::Level).unwrap();
+        y.restore(&saved).unwrap();
+        assert_eq!(y.attributes().unwrap(), saved);
+        assert_eq!(y.get_xive(0x1000).unwrap(), (1, 5));
+        store2
+            .fail
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(y.restore(&saved).unwrap_err().irq, 0x1000);
+        assert!(y.attributes().is_err());
     }
 
     #[test]

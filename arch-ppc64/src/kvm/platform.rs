@@ -116,7 +116,7 @@ fn rmmu_info(vm: &PpcVm) -> Result<KvmPpcRmmuInfo, HvError> {
     Ok(info)
 }
 
-fn configure_v3_mmu(vm: &PpcVm, cfg: &KvmPpcMmuv3Cfg) -> Result<(), HvError> {
+pub(super) fn configure_v3_mmu(vm: &PpcVm, cfg: &KvmPpcMmuv3Cfg) -> Result<(), HvError> {
     // SAFETY: `cfg` is a live kvm_ppc_mmuv3_cfg the kernel only reads.
     let r = unsafe { ioctl_with_ref(vm.fd(), KVM_PPC_CONFIGURE_V3_MMU as _, cfg) };
     if r < 0 {

@@ -48,19 +48,12 @@ pub fn register(s: &mut Suite) {
             api.display().to_string(),
             snap.display().to_string(),
         );
+        let raw = counter
+            .boot
+            .strip_prefix("raw:")
+            .ok_or("the counter boots raw")?;
         let mut first = Tetra::spawn(&[
-            "run",
-            "--kernel",
-            &k,
-            "--raw",
-            counter
-                .boot
-                .strip_prefix("raw:")
-                .ok_or("the counter boots raw")?,
-            "--mem",
-            "16",
-            "--api",
-            &a,
+            "run", "--kernel", &k, "--raw", raw, "--mem", "16", "--api", &a,
         ])?;
         first.wait_for("tick 4\n", false)?;
         let (st, out, err) = tetra(&["ctl", "--api", &a, "pause"])?;

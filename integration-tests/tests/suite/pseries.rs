@@ -4,9 +4,9 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::run::{run, TestVm};
+use integration_tests::run::{chain, run, Scratch, TestVm};
 use tetra_host::{HostArch, HOST_ARCH};
-use vmm_core::{GuestExit, Payload, RawLoad, VmConfig};
+use vmm_core::{GuestExit, Payload, RawLoad, VcpuPlace, VmConfig, Vmm, VmmOptions};
 
 /// Parses "rtas: date Y M D".
 fn rtas_date(console: &str) -> Option<(u32, u32, u32)> {
@@ -33,11 +33,60 @@ fn utc_dates() -> [(u32, u32, u32); 2] {
     [d(now), d(now - 86400)]
 }
 
+/// A 2-vCPU counter guest (its secondary never started, in the RTAS stopped state) snapshotted
+/// mid-run: the restored boot vCPU counts on to the end, the secondary stays parked and never
+/// enters the guest.
+fn stopped_secondary_snapshot(counter: &'static guests::Guest) -> Result<(), String> {
+    use std::sync::{Arc, Mutex};
+    use vmm_core::console::ConsoleSink;
+    let dir = Scratch::new("pseries-snap2");
+    let snap = dir.0.join("vm.snap");
+    let mut a = TestVm::<HostArch>::new(counter.config(2, 16))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 3\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&snap).map_err(|e| chain(&e))?;
+    let before = a.console();
+    drop(a);
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let vmm = Vmm::<HostArch>::restore(
+        &snap,
+        VmmOptions {
+            console: ConsoleSink::Buffer(buf.clone()),
+            stdin: false,
+            ..VmmOptions::default()
+        },
+    )
+    .map_err(|e| chain(&e))?;
+    let mut b = TestVm::from_parts(vmm, buf);
+    b.vmm.start().map_err(|e| chain(&e))?;
+    b.wait_for("tick 6\n")?;
+    let act = b.vmm.vcpu_activity();
+    check(
+        act.len() == 2 && act[1].runs == 0 && act[1].place == VcpuPlace::Parked,
+        || format!("the secondary after the restore: {act:?}"),
+    )?;
+    let out = b.finish()?;
+    let all: String = (1..=40).map(|i| format!("tick {i}\n")).collect();
+    check(out.exit == GuestExit::DebugExit(0x10), || {
+        format!("{:?}\n{}", out.exit, out.console)
+    })?;
+    check(format!("{before}{}", out.console) == all, || {
+        format!("before:\n{before}\nafter:\n{}", out.console)
+    })
+}
+
 pub fn register(s: &mut Suite) {
     // pseries-only behaviour of the ppc64 guests (other arches' guests of the same names meet the
     // shared contracts only).
     if HOST_ARCH != "ppc64" {
         return;
+    }
+    if let Some(counter) = guests::get("counter") {
+        s.kvm(
+            "pseries::a_stopped_secondary_stays_stopped_across_a_snapshot",
+            move || stopped_secondary_snapshot(counter),
+        );
     }
     if let Some(g) = guests::get("entry") {
         s.kvm(

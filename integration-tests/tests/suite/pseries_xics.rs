@@ -12,7 +12,7 @@
 use crate::expect;
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
-use integration_tests::run::{run, tetra_bin, timeout, Scratch};
+use integration_tests::run::{chain, run, tetra_bin, timeout, Scratch, TestVm};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -35,8 +35,14 @@ fn run_typing(
     if let Some(raw) = g.boot.strip_prefix("raw:") {
         cmd.args(["--raw", raw]);
     }
-    cmd.args(args)
-        .stdin(Stdio::piped())
+    cmd.args(args);
+    typing(cmd, ready, input)
+}
+
+/// Runs `cmd` (a `tetra` command); once stdout shows `ready`, writes `input` to its stdin.
+/// Returns (exit status, stdout, stderr).
+fn typing(mut cmd: Command, ready: &str, input: &[u8]) -> Result<(i32, String, String), String> {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("spawning tetra: {e}"))?;
@@ -117,6 +123,30 @@ pub fn register(s: &mut Suite) {
             eprintln!("{l}");
         }
         Ok(())
+    });
+    s.kvm("pseries::xics_state_survives_a_snapshot", move || {
+        // The guest routes the console's source, opens its CPPR and cedes, waiting for a line:
+        // snapshotted there, the restored VM must deliver the line's interrupt as the saved
+        // XICS source, ICP and RTAS state say.
+        let dir = Scratch::new("xics-snap");
+        let snap = dir.0.join("vm.snap");
+        let mut a = TestVm::<HostArch>::new(g.config(1, 64))?;
+        a.vmm.start().map_err(|e| chain(&e))?;
+        a.wait_for("xics: ready\n")?;
+        if a.console().lines().any(|l| l == "xics: none") {
+            eprintln!("this host has no in-kernel XICS: nothing to snapshot");
+            return Ok(());
+        }
+        a.vmm.pause().map_err(|e| chain(&e))?;
+        a.vmm.snapshot(&snap).map_err(|e| chain(&e))?;
+        drop(a);
+        let mut cmd = Command::new(tetra_bin()?);
+        cmd.args(["run", "--restore"]).arg(&snap);
+        let (code, out, err) = typing(cmd, "", b"hello again\n")?;
+        has_line(&out, "xics: got hello again")?;
+        check(code == (0x10 << 1) | 1, || {
+            format!("tetra exited {code}; stdout:\n{out}\nstderr:\n{err}")
+        })
     });
     if let Some(smp) = guests::get("xics_smp") {
         s.kvm("pseries::xics_ipis_between_4_vcpus", move || {

@@ -130,6 +130,70 @@ fn write_fixture_1_0(g: &'static integration_tests::guests::Guest) -> Result<(),
     std::fs::write(dir.join("counter-1.0.console"), a.console()).map_err(|e| e.to_string())
 }
 
+/// A VM with a read-write and a read-only disk: a snapshot records their paths, and the restore
+/// opens them again.
+fn disks_are_reopened_by_path(g: &'static integration_tests::guests::Guest) -> Result<(), String> {
+    use std::fs::{File, TryLockError};
+    use vmm_core::config::DiskConfig;
+    let dir = Scratch::new("snap-disks");
+    let path = dir.0.join("vm.snap");
+    let (rw, ro) = (dir.0.join("rw.img"), dir.0.join("ro.img"));
+    std::fs::write(&rw, vec![0u8; 64 << 10]).unwrap();
+    std::fs::write(&ro, vec![0u8; 64 << 10]).unwrap();
+    let mut config = g.config(1, 16);
+    config.virtio.disks = vec![
+        DiskConfig::new(&rw),
+        DiskConfig {
+            read_only: true,
+            id: Some("ro-disk".into()),
+            ..DiskConfig::new(&ro)
+        },
+    ];
+    let mut a = TestVm::<HostArch>::new(config.clone())?;
+    // While the VM lives its read-write image is locked; its read-only one is shared.
+    let held = File::open(&rw).unwrap().try_lock_shared();
+    check(matches!(held, Err(TryLockError::WouldBlock)), || {
+        format!("the running VM's image is not locked: {held:?}")
+    })?;
+    File::open(&ro)
+        .unwrap()
+        .try_lock_shared()
+        .map_err(|e| format!("a read-only image is not shareable: {e}"))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 5\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+    let before = a.console();
+    drop(a);
+    // CONF names the disks as they were given (absolute here), with their modes and ids.
+    let bytes = std::fs::read(&path).unwrap();
+    let env = vmm_core::snapshot::Envelope::decode(&bytes, None).map_err(|e| chain(&e))?;
+    let conf = env.section(b"CONF").ok_or("no CONF")?;
+    let saved = vmm_core::snapshot::sections::read_conf(conf).map_err(|e| chain(&e))?;
+    check(conf.version == 2 && saved.virtio == config.virtio, || {
+        format!("CONF v{}: {:?}", conf.version, saved.virtio)
+    })?;
+    // Another holder of the image keeps the restore out, naming the image.
+    let other = File::open(&rw).unwrap();
+    other.try_lock_shared().map_err(|e| e.to_string())?;
+    let e = restore(&path).err().ok_or("restored a locked image")?;
+    check(
+        e.contains("rw.img") && e.contains("locked by another process"),
+        || e.clone(),
+    )?;
+    drop(other);
+    // An image that changed size is refused: the guest was told another capacity.
+    let f = std::fs::OpenOptions::new().write(true).open(&rw).unwrap();
+    f.set_len(128 << 10).unwrap();
+    let e = restore(&path).err().ok_or("restored a grown image")?;
+    check(e.contains("rw.img") && e.contains("256 sectors"), || {
+        e.clone()
+    })?;
+    f.set_len(64 << 10).unwrap();
+    let (b, buf) = restore(&path)?;
+    goes_on_to_the_end(b, buf, &before)
+}
+
 pub fn register(s: &mut Suite) {
     let Some(g) = guests::get("counter") else {
         return;
@@ -216,67 +280,13 @@ pub fn register(s: &mut Suite) {
         },
     );
 
-    s.kvm("snapshot::disks_are_reopened_by_path", move || {
-        use std::fs::{File, TryLockError};
-        use vmm_core::config::DiskConfig;
-        let dir = Scratch::new("snap-disks");
-        let path = dir.0.join("vm.snap");
-        let (rw, ro) = (dir.0.join("rw.img"), dir.0.join("ro.img"));
-        std::fs::write(&rw, vec![0u8; 64 << 10]).unwrap();
-        std::fs::write(&ro, vec![0u8; 64 << 10]).unwrap();
-        let mut config = g.config(1, 16);
-        config.virtio.disks = vec![
-            DiskConfig::new(&rw),
-            DiskConfig {
-                read_only: true,
-                id: Some("ro-disk".into()),
-                ..DiskConfig::new(&ro)
-            },
-        ];
-        let mut a = TestVm::<HostArch>::new(config.clone())?;
-        // While the VM lives its read-write image is locked; its read-only one is shared.
-        let held = File::open(&rw).unwrap().try_lock_shared();
-        check(matches!(held, Err(TryLockError::WouldBlock)), || {
-            format!("the running VM's image is not locked: {held:?}")
-        })?;
-        File::open(&ro)
-            .unwrap()
-            .try_lock_shared()
-            .map_err(|e| format!("a read-only image is not shareable: {e}"))?;
-        a.vmm.start().map_err(|e| chain(&e))?;
-        a.wait_for("tick 5\n")?;
-        a.vmm.pause().map_err(|e| chain(&e))?;
-        a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
-        let before = a.console();
-        drop(a);
-        // CONF names the disks as they were given (absolute here), with their modes and ids.
-        let bytes = std::fs::read(&path).unwrap();
-        let env = vmm_core::snapshot::Envelope::decode(&bytes, None).map_err(|e| chain(&e))?;
-        let conf = env.section(b"CONF").ok_or("no CONF")?;
-        let saved = vmm_core::snapshot::sections::read_conf(conf).map_err(|e| chain(&e))?;
-        check(conf.version == 2 && saved.virtio == config.virtio, || {
-            format!("CONF v{}: {:?}", conf.version, saved.virtio)
-        })?;
-        // Another holder of the image keeps the restore out, naming the image.
-        let other = File::open(&rw).unwrap();
-        other.try_lock_shared().map_err(|e| e.to_string())?;
-        let e = restore(&path).err().ok_or("restored a locked image")?;
-        check(
-            e.contains("rw.img") && e.contains("locked by another process"),
-            || e.clone(),
-        )?;
-        drop(other);
-        // An image that changed size is refused: the guest was told another capacity.
-        let f = std::fs::OpenOptions::new().write(true).open(&rw).unwrap();
-        f.set_len(128 << 10).unwrap();
-        let e = restore(&path).err().ok_or("restored a grown image")?;
-        check(e.contains("rw.img") && e.contains("256 sectors"), || {
-            e.clone()
-        })?;
-        f.set_len(64 << 10).unwrap();
-        let (b, buf) = restore(&path)?;
-        goes_on_to_the_end(b, buf, &before)
-    });
+    if let Some(why) = integration_tests::run::virtio_refused::<HostArch>() {
+        s.skip("snapshot::disks_are_reopened_by_path", "kvm", why);
+    } else {
+        s.kvm("snapshot::disks_are_reopened_by_path", move || {
+            disks_are_reopened_by_path(g)
+        });
+    }
 
     s.kvm(
         "snapshot::a_snapshot_stopped_at_any_step_leaves_the_previous_one",

@@ -124,6 +124,7 @@ const WORKER: &[Entry] = &[
     any("preadv"),
     any("pwritev"),
     any("lseek"),
+    legacy("_llseek"),
     any("fsync"),
     any("fdatasync"),
     any("fallocate"),
@@ -140,6 +141,7 @@ const MEMORY_CHECK: &[Entry] = &[
     any("fcntl"),
     any("pread64"),
     any("lseek"),
+    legacy("_llseek"),
     ("tgkill", false, Rule::AbortOnly),
 ];
 
@@ -161,6 +163,7 @@ const MAIN: &[Entry] = &[
     any("pread64"),
     any("pwrite64"),
     any("lseek"),
+    legacy("_llseek"),
     any("openat"),
     legacy("open"),
     any("fstat"),
