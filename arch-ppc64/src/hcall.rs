@@ -53,6 +53,18 @@ pub const H_PUT_TERM_CHAR: u64 = 0x58;
 pub const H_CEDE: u64 = 0xe0;
 /// `H_SET_SPRG0`: the calling vCPU's SPRG0.
 pub const H_SET_SPRG0: u64 = 0x24;
+/// `H_REGISTER_PROC_TBL`: the guest's radix process table.
+pub const H_REGISTER_PROC_TBL: u64 = 0x37c;
+/// `H_REGISTER_PROC_TBL` flags: guest translation shootdown (`tlbie` in the guest).
+pub const PROC_TBL_GTSE: u64 = 0x01;
+/// ... a hash process table.
+pub const PROC_TBL_HASH: u64 = 0x02;
+/// ... a radix process table.
+pub const PROC_TBL_RADIX: u64 = 0x04;
+/// ... register (else deregister).
+pub const PROC_TBL_REGISTER: u64 = 0x08;
+/// ... change the registration (required).
+pub const PROC_TBL_MODIFY: u64 = 0x10;
 /// `H_SET_MODE`.
 pub const H_SET_MODE: u64 = 0x31c;
 /// `KVMPPC_H_RTAS`: the private hypercall through which the RTAS entry code calls the VMM.
@@ -169,6 +181,13 @@ pub static HCALLS: &[HcallDef] = &[
         kernel: InKernel::Enable,
         hypertas: Some("hcall-set-mode"),
         handler: h_set_mode,
+    },
+    HcallDef {
+        nr: H_REGISTER_PROC_TBL,
+        name: "H_REGISTER_PROC_TBL",
+        kernel: InKernel::Never,
+        hypertas: None,
+        handler: h_register_proc_tbl,
     },
     HcallDef {
         nr: H_RTAS,
@@ -346,6 +365,38 @@ fn h_set_sprg0(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     HcallOutcome::WithVcpu
 }
 
+/// `H_REGISTER_PROC_TBL(flags, base, page_size, table_size)`: the guest's own radix process
+/// table, `2^(12 + table_size)` bytes at `base`, which KVM then walks (Linux registers its own
+/// early in its radix set-up). Only radix with guest translation shootdown (what the device
+/// tree's `ibm,architecture-vec-5` offers) is taken; a table that is not a power of two from
+/// 4 KiB, not aligned to its size or not inside RAM is `H_PARAMETER`. Deregistering goes back
+/// to tetra's own table. The glue configures the MMU on the vCPU's thread.
+fn h_register_proc_tbl(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    let (flags, base, table_size) = (a[0], a[1], a[3]);
+    if flags & !0x1f != 0 || flags & PROC_TBL_MODIFY == 0 {
+        return HcallOutcome::Return(H_PARAMETER);
+    }
+    let table = if flags & PROC_TBL_REGISTER == 0 {
+        None
+    } else {
+        let radix_gtse = PROC_TBL_RADIX | PROC_TBL_GTSE;
+        if flags & (radix_gtse | PROC_TBL_HASH) != radix_gtse || table_size > 24 {
+            return HcallOutcome::Return(H_PARAMETER);
+        }
+        let size = 1u64 << (table_size + 12);
+        let in_ram = base
+            .checked_add(size)
+            .is_some_and(|end| end <= env.machine.ram_size());
+        if !in_ram || crate::mmu::process_table_entry(base, size).is_err() {
+            return HcallOutcome::Return(H_PARAMETER);
+        }
+        Some((base, size))
+    };
+    env.machine
+        .push_request(env.cpu, VcpuRequest::ProcTable { table });
+    HcallOutcome::WithVcpu
+}
+
 /// `H_RTAS(args)`: an RTAS call whose argument block is at guest-physical `args`.
 fn h_rtas(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     match rtas::call(env, a[0]) {
@@ -495,6 +546,47 @@ pub(crate) mod tests {
         for h in HCALLS {
             assert_eq!(papr_name(h.nr), Some(h.name));
         }
+    }
+
+    #[test]
+    fn register_proc_tbl_checks_then_leaves_it_to_the_vcpu() {
+        let rig = Rig::new(1);
+        // Linux's call: new, radix, GTSE; 64 KiB (table_size 4).
+        let ram = rig.machine.ram_size();
+        let linux = PROC_TBL_MODIFY | PROC_TBL_REGISTER | PROC_TBL_RADIX | PROC_TBL_GTSE;
+        let (o, _) = rig.call(0, H_REGISTER_PROC_TBL, &[linux, 0xf_0000, 0, 4]);
+        assert_eq!(o, HcallOutcome::WithVcpu);
+        assert_eq!(
+            rig.machine.take_request(0),
+            Some(VcpuRequest::ProcTable {
+                table: Some((0xf_0000, 0x1_0000))
+            })
+        );
+        let (o, _) = rig.call(0, H_REGISTER_PROC_TBL, &[PROC_TBL_MODIFY, 0, 0, 0]);
+        assert_eq!(o, HcallOutcome::WithVcpu);
+        assert_eq!(
+            rig.machine.take_request(0),
+            Some(VcpuRequest::ProcTable { table: None })
+        );
+        for bad in [
+            [linux | 0x20, 0xf_0000, 0, 4], // unknown flag
+            [linux & !PROC_TBL_MODIFY, 0xf_0000, 0, 4],
+            [linux & !PROC_TBL_GTSE, 0xf_0000, 0, 4],
+            [linux & !PROC_TBL_RADIX, 0xf_0000, 0, 4], // hash
+            [linux | PROC_TBL_HASH, 0xf_0000, 0, 4],
+            [linux, 0xf_8000, 0, 4],          // misaligned
+            [linux, ram, 0, 4],               // outside RAM
+            [linux, ram - 0x1_0000, 0, 5],    // ends outside RAM
+            [linux, 0, 0, 25],                // too big
+            [linux, u64::MAX - 0xffff, 0, 4], // wraps
+        ] {
+            assert_eq!(
+                rig.call(0, H_REGISTER_PROC_TBL, &bad).0,
+                HcallOutcome::Return(H_PARAMETER),
+                "{bad:x?}"
+            );
+        }
+        assert_eq!(rig.machine.take_request(0), None);
     }
 
     #[test]

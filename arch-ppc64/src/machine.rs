@@ -62,6 +62,12 @@ pub enum VcpuRequest {
         /// The new value.
         value: u64,
     },
+    /// Configure the radix MMU with the guest's process table (`H_REGISTER_PROC_TBL`; `None`:
+    /// tetra's own again), then complete the hypercall.
+    ProcTable {
+        /// (base, size in bytes), checked.
+        table: Option<(u64, u64)>,
+    },
 }
 
 /// A vCPU as RTAS `query-cpu-stopped-state` reports it.
@@ -94,6 +100,8 @@ pub struct Machine {
     vty: Arc<Mutex<Vty>>,
     cpus: Mutex<Vec<CpuSlot>>,
     lpcr: Mutex<(u64, u64)>,
+    /// The radix process table the guest registered (`H_REGISTER_PROC_TBL`): (base, size).
+    proc_table: Mutex<Option<(u64, u64)>>,
     ram_size: u64,
     xics: Option<Arc<Xics>>,
 }
@@ -123,6 +131,7 @@ impl Machine {
                     .collect(),
             ),
             lpcr: Mutex::new((0, 0)),
+            proc_table: Mutex::new(None),
             ram_size,
             xics: None,
         }
@@ -213,6 +222,16 @@ impl Machine {
     /// The LPCR bits set machine-wide: `(mask, value)`.
     pub fn shared_lpcr(&self) -> (u64, u64) {
         *lock(&self.lpcr)
+    }
+
+    /// Records the process table the guest registered (`None`: tetra's own again).
+    pub fn set_proc_table(&self, table: Option<(u64, u64)>) {
+        *lock(&self.proc_table) = table;
+    }
+
+    /// The process table the guest registered, if it did: (base, size).
+    pub fn proc_table(&self) -> Option<(u64, u64)> {
+        *lock(&self.proc_table)
     }
 
     /// Each vCPU as a snapshot holds it: its RTAS state as the machine last set it and a

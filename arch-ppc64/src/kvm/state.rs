@@ -19,7 +19,8 @@ pub(super) fn save_vm(platform: &Platform) -> Result<Vec<Section>, Ppc64Error> {
     let boot = platform.boot.get().ok_or(Ppc64SnapshotError::NotBooted)?;
     let m = &platform.machine;
     let machine = MachineState {
-        proc_table: boot.proc_table,
+        // The guest's own table once it registered one, else tetra's.
+        proc_table: m.proc_table().unwrap_or(boot.proc_table),
         fdt_addr: boot.fdt_addr,
         lpcr: m.shared_lpcr(),
         cpus: m.cpu_snapshots(),
@@ -57,6 +58,7 @@ pub(super) fn restore_vm(
         fdt_addr: machine.fdt_addr,
         proc_table: machine.proc_table,
     });
+    m.set_proc_table(Some(machine.proc_table));
     m.restore(&machine.cpus, machine.lpcr);
     m.vty().restore_input(&machine.console_input);
     if let (Some(saved), Some(ics)) = (&xics, m.xics()) {

@@ -74,6 +74,21 @@ pub fn update_lpcr(vcpu: &PpcVcpu, mask: u64, value: u64) -> Result<bool, HvErro
     Ok(lpcr(vcpu)? & mask == value & mask)
 }
 
+/// Configures the radix MMU with the guest's process table (`None`: tetra's own from boot) and
+/// records it for snapshots (`H_REGISTER_PROC_TBL`).
+fn register_proc_table(
+    ctx: &ExitContext<'_, Ppc64>,
+    table: Option<(u64, u64)>,
+) -> Result<(), Ppc64Error> {
+    let own = ctx.platform.boot.get().map(|b| b.proc_table);
+    let Some((base, size)) = table.or(own) else {
+        return Err(HvError::Unsupported("a process table before boot").into());
+    };
+    super::platform::configure_v3_mmu(ctx.vm, &crate::mmu::radix_config(base, size)?)?;
+    ctx.platform.machine.set_proc_table(table);
+    Ok(())
+}
+
 /// Sets SPRG0 (`H_SET_SPRG0`).
 fn set_sprg0(vcpu: &PpcVcpu, value: u64) -> Result<(), HvError> {
     let mut r = vcpu.get_regs()?;
@@ -81,7 +96,7 @@ fn set_sprg0(vcpu: &PpcVcpu, value: u64) -> Result<(), HvError> {
     vcpu.set_regs(&r)
 }
 
-/// Finishes a hypercall that needed the vCPU (`H_SET_MODE`, `H_SET_SPRG0`): applies the request and writes the
+/// Finishes a hypercall that needed the vCPU (`H_SET_MODE`, `H_SET_SPRG0`, `H_REGISTER_PROC_TBL`): applies the request and writes the
 /// status into the pending `KVM_EXIT_PAPR_HCALL`.
 pub(super) fn finish_request(
     ctx: &ExitContext<'_, Ppc64>,
@@ -94,6 +109,10 @@ pub(super) fn finish_request(
             Err(_) => H_HARDWARE,
         },
         Some(VcpuRequest::Sprg0 { value }) => match set_sprg0(vcpu, value) {
+            Ok(()) => H_SUCCESS,
+            Err(_) => H_HARDWARE,
+        },
+        Some(VcpuRequest::ProcTable { table }) => match register_proc_table(ctx, table) {
             Ok(()) => H_SUCCESS,
             Err(_) => H_HARDWARE,
         },

@@ -9,6 +9,7 @@
  */
         .include "common.inc"
         .set H_SET_SPRG0, 0x24
+        .set H_REGISTER_PROC_TBL, 0x37c
 
 /* rd = a 64-bit constant. */
 .macro LI64 rd, v
@@ -75,6 +76,11 @@ _start:
         EXPECT  -56, n_mode_value1
         HCALL   H_SET_MODE, 1, 4, 0, 1
         EXPECT  -57, n_mode_value2
+        /* H_REGISTER_PROC_TBL: without its "modify" flag; a table not aligned to its size. */
+        HCALL   H_REGISTER_PROC_TBL, 0x0d, 0x1000000, 0, 4
+        EXPECT  -4, n_proc_modify
+        HCALL   H_REGISTER_PROC_TBL, 0x1d, 0x1008000, 0, 4
+        EXPECT  -4, n_proc_align
         /* A hypercall number nobody serves. */
         HCALL   0x5000, 0, 0, 0, 0
         EXPECT  -2, n_unknown
@@ -214,6 +220,8 @@ n_mode_flags:       .asciz "H_SET_MODE unknown mflags"
 n_mode_value1:      .asciz "H_SET_MODE value1 set"
 n_mode_value2:      .asciz "H_SET_MODE value2 set"
 n_unknown:          .asciz "unknown hypercall 0x5000"
+n_proc_modify:      .asciz "H_REGISTER_PROC_TBL without its modify flag"
+n_proc_align:       .asciz "H_REGISTER_PROC_TBL table not aligned to its size"
 n_rtas_outside:     .asciz "H_RTAS argument block outside RAM"
 n_rtas_cells:       .asciz "H_RTAS 4096 argument cells"
 n_rtas_token:       .asciz "H_RTAS unknown token"

@@ -162,9 +162,15 @@ pub fn register(s: &mut Suite) {
             let idle: Vec<UnixStream> = (0..100)
                 .map(|_| UnixStream::connect(&api).map_err(|e| e.to_string()))
                 .collect::<Result<_, _>>()?;
-            let t = Instant::now();
-            let reply = vmm_core::control::send(&api, "status", &mut |_| {})?;
-            let took = t.elapsed();
+            // The best of three: a stalled loop stalls each of them; an emulated host's
+            // scheduling hiccup (the lanes' only failures of this test) does not hit all three.
+            let mut took = Duration::MAX;
+            let mut reply = String::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                reply = vmm_core::control::send(&api, "status", &mut |_| {})?;
+                took = took.min(t.elapsed());
+            }
             check(reply == "running" && took < bound, || {
                 format!(
                     "status took {took:?} with 100 idle connections (bound {bound:?}; \
@@ -172,14 +178,15 @@ pub fn register(s: &mut Suite) {
                 )
             })?;
             // The counter guest ends on its own (debug exit 0x10 after its last tick): tetra must
-            // exit at once, whatever the idle connections.
+            // exit at once, whatever the idle connections (a stalled loop would take 2 s per idle
+            // connection, 200 s here; 5 s leaves an emulated host room for its teardown).
             vm.wait_for("tick 40\n", false)?;
             let t = Instant::now();
             let (st, _, err) = vm.wait()?;
             let took = t.elapsed();
             drop(idle);
             check(
-                st.code() == Some(0x21) && took < Duration::from_secs(1),
+                st.code() == Some(0x21) && took < Duration::from_secs(5),
                 || format!("exit {st} {took:?} after the guest's end: {err}"),
             )
         },

@@ -160,8 +160,8 @@ pub fn register(s: &mut Suite) {
             move || {
                 let out = run::<HostArch>(g.config(1, 64))?;
                 let ok = out.console.lines().filter(|l| l.ends_with(" ok")).count();
-                check(ok == 25, || {
-                    format!("{ok} of 25 calls ok:\n{}", out.console)
+                check(ok == 27, || {
+                    format!("{ok} of 27 calls ok:\n{}", out.console)
                 })?;
                 expect(&out, GuestExit::DebugExit(0x10), &["badargs: 0 failed"])
             },
