@@ -216,6 +216,19 @@ pub fn cpu_model_name(pvr: u32) -> &'static str {
     }
 }
 
+/// The `ibm,vmx` level of a processor family, as PAPR's device tree says it: 2 for VMX and VSX
+/// (POWER7 on, the processors KVM-HV runs on), 1 for VMX alone, 0 for neither. Linux turns on
+/// AltiVec and VSX for its processes only when the device tree says so (without it a ppc64le
+/// userland dies of SIGILL at its first vector instruction).
+pub fn vmx_level(pvr: u32) -> u32 {
+    match pvr >> 16 {
+        0x003f | 0x004a..=0x004e | 0x0080 | 0x0082 => 2,
+        // PPC970 family (970, 970FX, 970MP, 970GX): VMX.
+        0x0039 | 0x003c | 0x0044 | 0x0045 => 1,
+        _ => 0,
+    }
+}
+
 /// Everything tetra takes from the host CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostCpu {
@@ -338,5 +351,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("timebase"));
+    }
+
+    #[test]
+    fn vmx_levels() {
+        assert_eq!(vmx_level(0x004e_1202), 2); // POWER9
+        assert_eq!(vmx_level(0x004d_0200), 2); // POWER8
+        assert_eq!(vmx_level(0x0080_0100), 2); // POWER10
+        assert_eq!(vmx_level(0x003c_0300), 1); // PPC970FX
+        assert_eq!(vmx_level(0x8024_0020), 0); // e5500
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! - `/` (device_type "chrp", which Linux's pseries platform probes for; compatible
 //!   "qemu,pseries" first, which guests written against QEMU's pseries machine test for, then
-//!   "tetra,pseries"; 2 address and 2 size cells) with a memory reservation for the radix
-//!   process table;
+//!   "tetra,pseries"; 2 address and 2 size cells) with memory reservations for the radix
+//!   process table and the RTAS entry code;
 //! - `/hypervisor` (compatible "linux,kvm"), as QEMU's spapr describes a KVM guest;
 //! - `/cpus/PowerPC,POWER9@N`, one single-thread core per vCPU: `reg` and
 //!   `ibm,ppc-interrupt-server#s` = N, `cpu-version` = the host PVR, timebase and clock from
@@ -33,7 +33,7 @@
 //! out: the name has 32 characters, one more than the devicetree specification allows, and
 //! vm-fdt enforces the limit; Linux then uses the architected sizes (4K, 64K, 2M, 1G).
 
-use crate::cpu::{cpu_model_name, Cache, HostCpu};
+use crate::cpu::{cpu_model_name, vmx_level, Cache, HostCpu};
 use crate::layout::RTAS_SIZE;
 use crate::{hcall, rtas};
 use vm_fdt::{FdtReserveEntry, FdtWriter};
@@ -132,7 +132,13 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         initrd: cfg.initrd,
     };
     chosen.check()?;
-    let reserve = [FdtReserveEntry::new(cfg.proc_table.0, cfg.proc_table.1)?];
+    // What the kernel must not allocate: the process table KVM walks and the RTAS entry code
+    // (Linux booted without Open Firmware takes the reservations from here; its prom_init would
+    // have added RTAS itself).
+    let reserve = [
+        FdtReserveEntry::new(cfg.proc_table.0, cfg.proc_table.1)?,
+        FdtReserveEntry::new(cfg.rtas_base, RTAS_SIZE)?,
+    ];
     let mut fdt = FdtWriter::new_with_mem_reserv(&reserve)?;
     fdt.set_boot_cpuid_phys(0);
     let root = fdt.begin_node("")?;
@@ -184,6 +190,18 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         cache_props(&mut fdt, "d", &cfg.cpu.caches.d)?;
         cache_props(&mut fdt, "i", &cfg.cpu.caches.i)?;
         fdt.property_null("64-bit")?;
+        // Vector units (Linux enables AltiVec/VSX for processes only when these say so), and
+        // decimal floating point and the PURR/SPURR registers of POWER7 on, as QEMU's spapr
+        // says them.
+        let vmx = vmx_level(cfg.cpu.info.pvr);
+        if vmx > 0 {
+            fdt.property_u32("ibm,vmx", vmx)?;
+        }
+        if vmx == 2 {
+            fdt.property_u32("ibm,dfp", 1)?;
+            fdt.property_u32("ibm,purr", 1)?;
+            fdt.property_u32("ibm,spurr", 1)?;
+        }
         fdt.property_string("status", "okay")?;
         fdt.end_node(cpu)?;
     }
@@ -307,7 +325,11 @@ mod tests {
         let blob = build_fdt(&config(2, 128)).unwrap();
         let dts = dtc(&blob);
         assert!(
-            dts.contains("/memreserve/\t0x000000000fff0000 0x0000000000010000;"),
+            dts.contains("/memreserve/\t0x000000000fff0000 0x0000000000010000;")
+                && dts.contains(&format!(
+                    "/memreserve/\t{:#018x} 0x0000000000001000;",
+                    config(2, 128).rtas_base
+                )),
             "{dts}"
         );
         let root = node(&dts, "/");
@@ -341,6 +363,8 @@ mod tests {
             let cpu = node(&dts, &format!("PowerPC,POWER9@{id}"));
             assert!(cpu.contains(&format!("reg = <0x{id:02x}>;")), "{cpu}");
             assert!(cpu.contains("cpu-version = <0x4e1202>;"));
+            assert!(cpu.contains("ibm,vmx = <0x02>;"), "{cpu}");
+            assert!(cpu.contains("ibm,dfp = <0x01>;"));
             assert!(cpu.contains("timebase-frequency = <0x1e848000>;"));
             assert!(cpu.contains("d-cache-block-size = <0x80>;"));
             assert!(cpu.contains("d-cache-line-size = <0x80>;"));

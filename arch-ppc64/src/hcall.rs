@@ -268,6 +268,7 @@ pub fn papr_name(nr: u64) -> Option<&'static str> {
         (0x300, "H_RANDOM"),
         (0x31c, "H_SET_MODE"),
         (0x37c, "H_REGISTER_PROC_TBL"),
+        (0x380, "H_SIGNAL_SYS_RESET"),
         (0xf000, "H_RTAS"),
     ];
     NAMES.iter().find(|(n, _)| *n == nr).map(|(_, name)| *name)

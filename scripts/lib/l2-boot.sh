@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # shellcheck shell=dash
-# The x86_64 and arm64 lanes' Linux boot under tetra: run inside the emulated host by
+# The x86_64, arm64 and ppc64 lanes' Linux boot under tetra: run inside the emulated host by
 # lane-init.sh. For each run in LANE_L2_RUNS ("CPUS:quiet" or "CPUS:verbose", space separated) it
 # boots LANE_L2_KERNEL (x86_64: /l2/bzImage; arm64: /l2/Image, with --irqchip gicv3-its) with
 # /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
@@ -297,7 +297,10 @@ judge() {
 	nproc=$(field nproc "$log")
 	# The serial port's interrupt count: the sum of the per-CPU columns of its /proc/interrupts
 	# line (x86: IRQ 4 through the IOAPIC; arm64: its GIC SPI).
-	uart_irqs=$(field serial-irq "$log" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
+	# After the input line where the guest printed it (ppc64's hvc0 interrupts only on input).
+	irq_line=$(field serial-irq-after "$log")
+	[ -n "$irq_line" ] || irq_line=$(field serial-irq "$log")
+	uart_irqs=$(echo "$irq_line" | awk '{ s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }')
 	reason=
 	if [ -n "$state" ] && [ -n "$(state_reason)" ]; then
 		reason="$(state_reason)"
@@ -313,8 +316,8 @@ judge() {
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
-	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && [ "${uart_irqs:-0}" = 0 ]; then
-		reason="the UART's interrupt never fired (serial-irq='$(field serial-irq "$log")')"
+	elif [ "$vmm" = tetra ] && [ "$ARCH" != x86_64 ] && [ "${uart_irqs:-0}" = 0 ]; then
+		reason="the console's interrupt never fired (its /proc/interrupts line: '$irq_line')"
 	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && ! field rtc "$log" | grep -q 'setting system clock'; then
 		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
 	elif [ "$vmm" = tetra ] && [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then

@@ -14,7 +14,8 @@
 #   TETRA-L2: acpi-tables=<the tables the kernel found in /sys/firmware/acpi/tables>
 #   TETRA-L2: acpi-errors=<how many "ACPI Error/Warning" and "ACPI BIOS Error/Warning" lines>
 #   TETRA-L2: irq4=<the /proc/interrupts line of IRQ 4: the 8250 console, interrupt driven>
-#   TETRA-L2: serial-irq=<the /proc/interrupts line of ttyS0 (x86: IRQ 4; arm64: a GIC SPI)>
+#   TETRA-L2: serial-irq=<the /proc/interrupts line of the console: ttyS0 (x86: IRQ 4; arm64: a
+#             GIC SPI) or ppc64's hvc_console (its XICS source)>
 #   TETRA-L2: pmu=<the kernel's "hw perfevents:" line (arm64's PMU driver and its counters)>
 #   TETRA-L2: serial=<the 8250 driver's probe line for ttyS0>
 #   TETRA-L2: rtc=<the RTC line that set the system clock (x86: rtc_cmos; arm64: rtc-pl031)>
@@ -60,6 +61,7 @@
 #   TETRA-L2: input-from=<console, or hvc0 with l2virtio=1 and a /dev/hvc0>
 #   TETRA-L2: ready for input        then the first line read from there is echoed as
 #   TETRA-L2: input=<line>           (empty after 30 s without input)
+#   TETRA-L2: serial-irq-after=<the console's /proc/interrupts line after that>
 # The marker first, from a shell builtin: every fork+exec costs a lot in a nested guest.
 echo "TETRA-L2: init reached"
 bb=/bin/busybox
@@ -168,7 +170,7 @@ t=$(echo "$log" | $bb sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/
 echo "TETRA-L2: acpi-tables=$($bb ls /sys/firmware/acpi/tables 2>/dev/null | $bb tr '\n' ' ')"
 echo "TETRA-L2: acpi-errors=$(echo "$log" | $bb grep -c -E 'ACPI (BIOS )?(Error|Warning)')"
 echo "TETRA-L2: irq4=$($bb grep -E '^ *4:' /proc/interrupts | $bb tr -s ' ')"
-echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0' /proc/interrupts | $bb tr -s ' ')"
+echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0|hvc_console' /proc/interrupts | $bb tr -s ' ')"
 echo "TETRA-L2: pmu=$(echo "$log" | $bb grep -m1 'hw perfevents' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
@@ -196,6 +198,8 @@ if [ "${l2input:-}" = 1 ]; then
 	read -r -t "$wait_s" line <&3
 	exec 3>&-
 	echo "TETRA-L2: input=$line"
+	# The console's interrupt count once the line came in (ppc64's hvc0 interrupts only on input).
+	echo "TETRA-L2: serial-irq-after=$($bb grep -m1 -E 'ttyS0|hvc_console' /proc/interrupts | $bb tr -s ' ')"
 	if [ "${l2snap:-}" = 1 ]; then
 		echo "TETRA-L2: snap-after=$($bb date +%s)"
 		$bb sleep 1
