@@ -17,7 +17,7 @@
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -165,21 +165,11 @@ impl ControlServer {
     pub fn bind(path: &Path, queue: Queue) -> Result<Self, ControlError> {
         let p = || path.display().to_string();
         let bind_err = |source| ControlError::Bind { path: p(), source };
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if !m.file_type().is_socket() => {
-                return Err(ControlError::NotASocket { path: p() });
-            }
-            Ok(_) => match UnixStream::connect(path) {
-                Ok(_) => return Err(ControlError::InUse { path: p() }),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    std::fs::remove_file(path).map_err(bind_err)?;
-                }
-                Err(e) => return Err(bind_err(e)),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(bind_err(e)),
-        }
-        let listener = UnixListener::bind(path).map_err(bind_err)?;
+        let listener = crate::socket::listen(path).map_err(|e| match e {
+            crate::socket::ListenError::NotASocket { .. } => ControlError::NotASocket { path: p() },
+            crate::socket::ListenError::InUse { .. } => ControlError::InUse { path: p() },
+            crate::socket::ListenError::Io { source, .. } => bind_err(source),
+        })?;
         listener.set_nonblocking(true).map_err(bind_err)?;
         Ok(ControlServer {
             listener,

@@ -30,6 +30,7 @@ pub mod migration;
 pub mod regs;
 pub mod sandbox;
 pub mod snapshot;
+pub mod socket;
 mod vcpu;
 pub mod vm;
 pub mod wire;

@@ -220,6 +220,26 @@ pub fn register(s: &mut Suite) {
     );
 
     s.kvm(
+        "cli::incoming_leaves_a_file_that_is_not_a_socket_alone",
+        move || {
+            // Before, a destination removed whatever was at its unix: path.
+            let dir = Scratch::new("cli-mig-file");
+            let f = dir.0.join("mine.txt");
+            std::fs::write(&f, b"the user's file").map_err(|e| e.to_string())?;
+            let l = format!("unix:{}", f.display());
+            let (st, _, err) = tetra(&["run", "--incoming", &l])?;
+            check(
+                !st.success() && err.contains("is not a socket (left alone)"),
+                || format!("{st}: {err}"),
+            )?;
+            check(
+                std::fs::read(&f).ok().as_deref() == Some(&b"the user's file"[..]),
+                || "the file changed".into(),
+            )
+        },
+    );
+
+    s.kvm(
         "cli::incoming_refuses_a_corrupt_stream_and_never_starts",
         move || {
             let dir = Scratch::new("cli-mig-garbage");

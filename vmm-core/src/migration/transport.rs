@@ -12,6 +12,9 @@ pub enum TransportError {
     /// Not `unix:PATH` or `tcp:HOST:PORT`.
     #[error("migration address {0:?}: expected unix:PATH or tcp:HOST:PORT")]
     BadUri(String),
+    /// A Unix socket path that cannot be listened on.
+    #[error(transparent)]
+    Listen(crate::socket::ListenError),
     /// Connecting, listening or accepting failed.
     #[error("{what} {uri}")]
     Io {
@@ -118,13 +121,11 @@ impl Listener {
     /// Listens on `uri`.
     pub fn bind(uri: &Uri) -> Result<Listener, TransportError> {
         match uri {
-            Uri::Unix(p) => {
-                let _ = std::fs::remove_file(p);
-                Ok(Listener::Unix(
-                    UnixListener::bind(p).map_err(io("cannot listen on", uri))?,
-                    p.clone(),
-                ))
-            }
+            // Only a stale socket at the path is replaced; a user's file is refused and kept.
+            Uri::Unix(p) => Ok(Listener::Unix(
+                crate::socket::listen(p).map_err(TransportError::Listen)?,
+                p.clone(),
+            )),
             Uri::Tcp(a) => Ok(Listener::Tcp(
                 TcpListener::bind(a.as_str()).map_err(io("cannot listen on", uri))?,
             )),
