@@ -62,9 +62,9 @@ fn flip(file: &Path, at: u64) {
 /// Where this arch's guest RAM starts (x86: 0; arm64: 1 GiB): the counter guest's RAM is one
 /// region there, laid at file offset 0 of the memory file.
 fn ram_base(g: &Guest) -> u64 {
-    use vmm_core::MachineLayout;
     let layout = HostArch::layout(&g.config(1, MIB)).expect("the counter guest's layout");
-    layout.ram_regions()[0].0 .0
+    // The trait's method: BookE's layout has an inherent ram_regions of another type.
+    vmm_core::MachineLayout::ram_regions(&layout)[0].0 .0
 }
 
 /// The guest range a mismatch names for a flip at file offset `at` (2 MiB chunks).
