@@ -1,11 +1,14 @@
 //! The section decoders: vmm-core's `CONF`, `MEMS` and `VCPU`, the x86 codec (`IRQC`, `PIT2`,
-//! `CLCK`, a vCPU's extra bytes) and the BookE codec (a vCPU's TLB, `MPIC`).
+//! `CLCK`, a vCPU's extra bytes), the BookE codec (a vCPU's TLB, `MPIC`), the arm64 codec
+//! (`GICD`, `GICR`, `ICCR`, `ITSR`, a vCPU's extra bytes) and the ppc64 codec (`PSER`, `XICS`).
 //!
 //! Input: a selector byte, the section version (u16), then the payload. Whatever decodes must
 //! encode and decode to the same value.
 #![no_main]
 
+use arch_arm64::snapshot as a64;
 use arch_booke::snapshot as booke;
+use arch_ppc64::snapshot as ppc;
 use arch_x86_64::snapshot as x86;
 use libfuzzer_sys::fuzz_target;
 use tetra_fuzz::Cursor;
@@ -18,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let version = c.u16();
     let payload = c.rest();
     let section = |tag: &[u8; 4]| Section::new(tag, version, payload.to_vec());
-    match which % 9 {
+    match which % 16 {
         0 => {
             if let Ok(conf) = sections::read_conf(&section(&TAG_CONF)) {
                 let back = sections::read_conf(&sections::conf_section(&conf)).expect("CONF");
@@ -88,6 +91,53 @@ fuzz_target!(|data: &[u8]| {
             if let Ok((mmu, tlb)) = booke::decode_tlb(payload) {
                 let back = booke::decode_tlb(&booke::encode_tlb(mmu, &tlb)).expect("TLB");
                 assert_eq!(back, (mmu, tlb));
+            }
+        }
+        9 => {
+            if let Ok(x) = a64::decode_dist(&section(&a64::GICD.tag)) {
+                assert_eq!(a64::decode_dist(&a64::dist_section(&x)).expect("GICD"), x);
+            }
+        }
+        10 => {
+            if let Ok(x) = a64::decode_redists(&section(&a64::GICR.tag)) {
+                assert_eq!(
+                    a64::decode_redists(&a64::redist_section(&x)).expect("GICR"),
+                    x
+                );
+            }
+        }
+        11 => {
+            if let Ok(x) = a64::decode_iccs(&section(&a64::ICCR.tag)) {
+                assert_eq!(a64::decode_iccs(&a64::icc_section(&x)).expect("ICCR"), x);
+            }
+        }
+        12 => {
+            if let Ok(x) = a64::decode_its(&section(&a64::ITSR.tag)) {
+                assert_eq!(a64::decode_its(&a64::its_section(&x)).expect("ITSR"), x);
+            }
+        }
+        13 => {
+            if let Ok(x) = a64::decode_vcpu(payload) {
+                assert_eq!(
+                    a64::decode_vcpu(&a64::encode_vcpu(&x)).expect("arm64 vCPU extra"),
+                    x
+                );
+            }
+        }
+        14 => {
+            if let Ok(x) = ppc::decode_machine(&section(&ppc::PSER.tag)) {
+                assert_eq!(
+                    ppc::decode_machine(&ppc::machine_section(&x)).expect("PSER"),
+                    x
+                );
+            }
+        }
+        15 => {
+            if let Ok(x) = ppc::decode_xics(&section(&ppc::XICS.tag)) {
+                assert_eq!(
+                    ppc::decode_xics(&ppc::xics_section(x.as_ref())).expect("XICS"),
+                    x
+                );
             }
         }
         _ => {
