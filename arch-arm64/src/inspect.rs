@@ -6,12 +6,10 @@ use crate::its_tables::{self, ItsTableError};
 use crate::snapshot::{self, Arm64SnapshotError, ITSR, SNAPSHOT_MAGIC};
 use std::path::Path;
 use thiserror::Error;
+use vmm_core::snapshot::envelope::MAX_ENVELOPE_BYTES;
 use vmm_core::snapshot::memfile::{self, MemFileError};
 use vmm_core::snapshot::sections::{self, SectionError, TAG_CONF, TAG_MEMS};
 use vmm_core::snapshot::{Envelope, EnvelopeError};
-
-/// The largest state file `inspect its` reads (vmm-core's own cap for a state file).
-const MAX_STATE_BYTES: u64 = 512 << 20;
 
 /// Why `inspect its` could not print the tables.
 #[derive(Debug, Error)]
@@ -54,7 +52,8 @@ pub enum InspectError {
 
 /// The JSON `tetra inspect its` prints for the snapshot at `path`.
 pub fn inspect_its(path: &Path) -> Result<String, InspectError> {
-    let bytes = vmm_core::files::read_regular(path, MAX_STATE_BYTES).map_err(InspectError::File)?;
+    let bytes =
+        vmm_core::files::read_regular(path, MAX_ENVELOPE_BYTES).map_err(InspectError::File)?;
     let env = Envelope::decode(&bytes, Some((SNAPSHOT_MAGIC, crate::Arm64::NAME)))
         .map_err(InspectError::Envelope)?;
     let find = |tag: &[u8; 4], name: &'static str| {

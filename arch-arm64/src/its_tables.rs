@@ -224,12 +224,12 @@ impl Claims {
         let end = start.saturating_add(len);
         for &(s, e, t, i) in &self.ranges {
             if start < e && s < end {
-                return Err(match t {
-                    Table::Itt { .. } => format!("[{start:#x}, {end:#x}) overlaps the {t}"),
-                    Table::Device if i != u64::MAX => {
-                        format!("[{start:#x}, {end:#x}) overlaps the device table's level-2 page {i:#x}")
-                    }
-                    _ => format!("[{start:#x}, {end:#x}) overlaps the {t}"),
+                return Err(if t == Table::Device && i != u64::MAX {
+                    format!(
+                        "[{start:#x}, {end:#x}) overlaps the device table's level-2 page {i:#x}"
+                    )
+                } else {
+                    format!("[{start:#x}, {end:#x}) overlaps the {t}")
                 });
             }
         }

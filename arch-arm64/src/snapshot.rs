@@ -240,25 +240,66 @@ fn u32s<const N: usize>(
     Ok(v)
 }
 
-/// 32 SPIs of the distributor (bank `n`: interrupt ids `32 + 32 n` to `63 + 32 n`).
+/// The registers of 32 interrupts, laid out alike in the distributor (an SPI bank: ids
+/// `32 + 32 n` to `63 + 32 n`) and in a redistributor's SGI frame (its SGIs and PPIs, ids 0 to 31).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SpiBank {
-    /// GICD_IGROUPR: group 1 when set.
+pub struct IrqBank {
+    /// IGROUPR: group 1 when set.
     pub group: u32,
-    /// GICD_ISENABLER.
+    /// ISENABLER.
     pub enable: u32,
-    /// GICD_ISPENDR as KVM gives it to userspace: the pending latch.
+    /// ISPENDR as KVM gives it to userspace: the pending latch.
     pub pending: u32,
-    /// GICD_ISACTIVER.
+    /// ISACTIVER.
     pub active: u32,
-    /// GICD_IGRPMODR.
+    /// IGRPMODR.
     pub grpmod: u32,
     /// The input line levels (`VGIC_LEVEL_INFO_LINE_LEVEL`).
     pub level: u32,
-    /// GICD_ICFGR, two registers of 16 interrupts.
+    /// ICFGR, two registers of 16 interrupts.
     pub config: [u32; 2],
-    /// GICD_IPRIORITYR, a byte an interrupt.
+    /// IPRIORITYR, a byte an interrupt.
     pub priority: [u8; 32],
+}
+
+impl IrqBank {
+    /// Its bytes: six u32 registers, the two ICFGR, the 32 priority bytes.
+    fn write(&self, w: &mut Writer) {
+        for v in [
+            self.group,
+            self.enable,
+            self.pending,
+            self.active,
+            self.grpmod,
+            self.level,
+        ] {
+            w.u32(v);
+        }
+        self.config.iter().for_each(|v| w.u32(*v));
+        w.bytes(&self.priority);
+    }
+
+    /// Reads [`IrqBank::write`]'s bytes (`what` names the bank in a truncation error).
+    fn read(r: &mut Reader<'_>, what: &'static str) -> Result<Self, Arm64SnapshotError> {
+        let [group, enable, pending, active, grpmod, level] = u32s(r, what)?;
+        Ok(IrqBank {
+            group,
+            enable,
+            pending,
+            active,
+            grpmod,
+            level,
+            config: u32s(r, what)?,
+            priority: r.array(what)?,
+        })
+    }
+}
+
+/// 32 SPIs of the distributor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpiBank {
+    /// Their registers.
+    pub bank: IrqBank,
     /// GICD_IROUTER, an affinity route an interrupt.
     pub router: [u64; 32],
 }
@@ -300,22 +341,8 @@ pub struct RedistState {
     pub propbaser: u64,
     /// GICR_PENDBASER.
     pub pendbaser: u64,
-    /// GICR_IGROUPR0.
-    pub group: u32,
-    /// GICR_ISENABLER0.
-    pub enable: u32,
-    /// GICR_ISPENDR0 (the pending latch).
-    pub pending: u32,
-    /// GICR_ISACTIVER0.
-    pub active: u32,
-    /// GICR_IGRPMODR0.
-    pub grpmod: u32,
-    /// The PPIs' input line levels.
-    pub level: u32,
-    /// GICR_ICFGR0 (SGIs) and GICR_ICFGR1 (PPIs).
-    pub config: [u32; 2],
-    /// GICR_IPRIORITYR0..7.
-    pub priority: [u8; 32],
+    /// The SGIs' and PPIs' registers (its SGI frame).
+    pub bank: IrqBank,
 }
 
 /// One vCPU's GIC CPU interface (ICC_*_EL1).
@@ -486,11 +513,7 @@ pub fn dist_section(d: &DistState) -> Section {
     }
     w.u32(d.spis.len() as u32);
     for b in &d.spis {
-        for v in [b.group, b.enable, b.pending, b.active, b.grpmod, b.level] {
-            w.u32(v);
-        }
-        b.config.iter().for_each(|v| w.u32(*v));
-        w.bytes(&b.priority);
+        b.bank.write(&mut w);
         b.router.iter().for_each(|v| w.u64(*v));
     }
     GICD.section(w.into_bytes())
@@ -516,24 +539,12 @@ pub fn decode_dist(s: &Section) -> Result<DistState, Arm64SnapshotError> {
     )?;
     let mut spis = Vec::with_capacity(n);
     for _ in 0..n {
-        let [group, enable, pending, active, grpmod, level] = u32s(&mut r, "a GICD SPI bank")?;
-        let config = u32s(&mut r, "a GICD SPI bank's ICFGR")?;
-        let priority = r.array("a GICD SPI bank's priorities")?;
+        let bank = IrqBank::read(&mut r, "a GICD SPI bank")?;
         let mut router = [0u64; 32];
         for x in router.iter_mut() {
             *x = r.u64("a GICD SPI bank's routes")?;
         }
-        spis.push(SpiBank {
-            group,
-            enable,
-            pending,
-            active,
-            grpmod,
-            level,
-            config,
-            priority,
-            router,
-        });
+        spis.push(SpiBank { bank, router });
     }
     r.finish("the GICD section")?;
     Ok(DistState {
@@ -580,11 +591,7 @@ pub fn redist_section(rs: &[RedistState]) -> Section {
         w.u32(r.statusr);
         w.u64(r.propbaser);
         w.u64(r.pendbaser);
-        for v in [r.group, r.enable, r.pending, r.active, r.grpmod, r.level] {
-            w.u32(v);
-        }
-        r.config.iter().for_each(|v| w.u32(*v));
-        w.bytes(&r.priority);
+        r.bank.write(&mut w);
     }
     GICR.section(w.into_bytes())
 }
@@ -600,22 +607,13 @@ pub fn decode_redists(s: &Section) -> Result<Vec<RedistState>, Arm64SnapshotErro
         let [ctlr, statusr] = u32s(&mut r, "a redistributor's GICR_CTLR and GICR_STATUSR")?;
         let propbaser = r.u64("a redistributor's GICR_PROPBASER")?;
         let pendbaser = r.u64("a redistributor's GICR_PENDBASER")?;
-        let [group, enable, pending, active, grpmod, level] =
-            u32s(&mut r, "a redistributor's SGI and PPI registers")?;
         out.push(RedistState {
             mpidr,
             ctlr,
             statusr,
             propbaser,
             pendbaser,
-            group,
-            enable,
-            pending,
-            active,
-            grpmod,
-            level,
-            config: u32s(&mut r, "a redistributor's ICFGR")?,
-            priority: r.array("a redistributor's priorities")?,
+            bank: IrqBank::read(&mut r, "a redistributor's SGI and PPI registers")?,
         });
     }
     r.finish("the GICR section")?;

@@ -16,6 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use vmm_sys_util::signal::Killable;
 
+mod dirty_log;
+
 /// Errors building or running a VM.
 #[derive(Debug, thiserror::Error)]
 pub enum VmmError {
@@ -717,109 +719,6 @@ impl<A: Arch> Vmm<A> {
                 "vCPU state is only reachable before start or while paused",
             )),
         }
-    }
-
-    /// Turns on dirty logging of all guest RAM (a no-op if it is on).
-    pub fn start_dirty_log(&mut self) -> Result<(), VmmError> {
-        if self.dirty.is_none() {
-            self.dirty = Some(crate::dirty::DirtyLog::start(
-                &*self.shared.vm,
-                &self.shared.memory,
-            )?);
-        }
-        Ok(())
-    }
-
-    /// Turns on the classic dirty log, without manual protection (for comparisons; tetra itself
-    /// uses [`Vmm::start_dirty_log`]).
-    pub fn start_classic_dirty_log(&mut self) -> Result<(), VmmError> {
-        if self.dirty.is_none() {
-            self.dirty = Some(crate::dirty::DirtyLog::start_with(
-                &*self.shared.vm,
-                &self.shared.memory,
-                false,
-            )?);
-        }
-        Ok(())
-    }
-
-    /// Turns dirty logging off, dropping what was pending.
-    pub fn stop_dirty_log(&mut self) -> Result<(), VmmError> {
-        if let Some(log) = self.dirty.take() {
-            log.stop(&*self.shared.vm, &self.shared.memory)?;
-        }
-        Ok(())
-    }
-
-    /// The dirty log, while logging is on.
-    pub fn dirty_log(&mut self) -> Option<&mut crate::dirty::DirtyLog> {
-        self.dirty.as_mut()
-    }
-
-    /// Has the arch write the state KVM keeps for the guest into guest RAM
-    /// ([`Arch::flush_to_guest_ram`]). The VM must be paused (or not started): the step before
-    /// the final copy of guest RAM in a snapshot or migration.
-    pub fn flush_to_guest_ram(&mut self) -> Result<(), VmmError> {
-        if self.state == VmState::Running {
-            return Err(VmmError::State(
-                "guest RAM is flushed only while the VM is paused",
-            ));
-        }
-        let sh = &self.shared;
-        A::flush_to_guest_ram(&sh.vm, &sh.platform, &sh.memory).map_err(VmmError::arch)
-    }
-
-    /// Moves KVM's dirty logs into the pending set; returns the pages newly dirty.
-    pub fn harvest_dirty(&mut self) -> Result<u64, VmmError> {
-        if self.dirty.is_none() {
-            return Err(VmmError::State("dirty logging is off"));
-        }
-        if !A::DIRTY_LOG_REARM {
-            let log = self.dirty.as_mut().expect("checked above");
-            return Ok(log.harvest(&*self.shared.vm, &self.shared.memory)?);
-        }
-        // The arch's log must be re-armed after each harvest (Arch::DIRTY_LOG_REARM): with the
-        // vCPUs out of the guest, harvest, then switch every slot's logging off and on.
-        let resume = self.state == VmState::Running;
-        if resume {
-            self.pause_within(Some(PAUSE_LIMIT))?;
-        }
-        let r = (|| {
-            let (vm, ram) = (&*self.shared.vm, &self.shared.memory);
-            let log = self.dirty.as_mut().expect("checked above");
-            let new = log.harvest(vm, ram)?;
-            ram.set_dirty_logging(vm, false)?;
-            ram.set_dirty_logging(vm, true)?;
-            Ok(new)
-        })();
-        if resume {
-            self.resume()?;
-        }
-        r
-    }
-
-    /// Changes the memory map as one step: a running VM is paused, the dirty log (if on) is
-    /// harvested so that no slot takes its log with it, the new map replaces the old one, and the
-    /// VM resumes.
-    pub fn change_memory(&mut self, changes: &[crate::memory::MapChange]) -> Result<(), VmmError> {
-        let resume = self.state == VmState::Running;
-        if resume {
-            self.pause_within(Some(PAUSE_LIMIT))?;
-        }
-        let r = (|| {
-            if let Some(log) = self.dirty.as_mut() {
-                log.harvest(&*self.shared.vm, &self.shared.memory)?;
-            }
-            self.shared.memory.apply(&*self.shared.vm, changes)?;
-            if let Some(log) = self.dirty.as_mut() {
-                log.remap(&self.shared.memory);
-            }
-            Ok(())
-        })();
-        if resume {
-            self.resume()?;
-        }
-        r
     }
 
     /// The register table of this VM's vCPUs (the arch's table plus what KVM reports).

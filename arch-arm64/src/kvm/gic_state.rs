@@ -10,8 +10,8 @@ use super::Platform;
 use crate::error::Arm64Error;
 use crate::regs::{get_u64, MPIDR_EL1};
 use crate::snapshot::{
-    self, gicd, gicr, gits, icc, mpidr_attr, DistState, IccState, ItsState, RedistState, SpiBank,
-    VcpuExtra, VmState, ITS_BASERS,
+    self, gicd, gicr, gits, icc, mpidr_attr, DistState, IccState, IrqBank, ItsState, RedistState,
+    SpiBank, VcpuExtra, VmState, ITS_BASERS,
 };
 use kvm_bindings::{
     kvm_device_attr, kvm_mp_state, KVM_DEV_ARM_ITS_RESTORE_TABLES, KVM_DEV_ARM_ITS_SAVE_TABLES,
@@ -125,6 +125,102 @@ impl Dist<'_> {
     }
 }
 
+/// A frame holding banks of 32 interrupts' registers at the distributor's offsets: the
+/// distributor itself, or a redistributor's SGI frame.
+trait BankRegs {
+    /// The frame's name in errors (`GICD`, `GICR`).
+    const FRAME: &'static str;
+    /// Where the distributor's offset `off` is in this frame.
+    const BASE: u32;
+    fn get(&self, off: u32, name: &str) -> Result<u32, Arm64Error>;
+    fn set(&self, off: u32, v: u32, name: &str) -> Result<(), Arm64Error>;
+}
+
+impl BankRegs for Dist<'_> {
+    const FRAME: &'static str = "GICD";
+    const BASE: u32 = 0;
+    fn get(&self, off: u32, name: &str) -> Result<u32, Arm64Error> {
+        Dist::get(self, off, name)
+    }
+    fn set(&self, off: u32, v: u32, name: &str) -> Result<(), Arm64Error> {
+        Dist::set(self, off, v, name)
+    }
+}
+
+// The SGI frame repeats the distributor's bank registers at one offset.
+const _: () = {
+    let base = gicr::IGROUPR0 - gicd::IGROUPR;
+    assert!(
+        gicr::ISENABLER0 == base + gicd::ISENABLER && gicr::ICENABLER0 == base + gicd::ICENABLER
+    );
+    assert!(gicr::ISPENDR0 == base + gicd::ISPENDR && gicr::ISACTIVER0 == base + gicd::ISACTIVER);
+    assert!(gicr::ICACTIVER0 == base + gicd::ICACTIVER && gicr::IGRPMODR0 == base + gicd::IGRPMODR);
+    assert!(gicr::ICFGR0 == base + gicd::ICFGR && gicr::IPRIORITYR == base + gicd::IPRIORITYR);
+};
+
+impl BankRegs for Redist<'_> {
+    const FRAME: &'static str = "GICR";
+    const BASE: u32 = gicr::IGROUPR0 - gicd::IGROUPR;
+    fn get(&self, off: u32, name: &str) -> Result<u32, Arm64Error> {
+        Redist::get(self, off, name)
+    }
+    fn set(&self, off: u32, v: u32, name: &str) -> Result<(), Arm64Error> {
+        Redist::set(self, off, v, name)
+    }
+}
+
+/// Reads the bank of interrupts `irq` to `irq + 31` (their line levels are `level`).
+fn save_bank<R: BankRegs>(regs: &R, irq: u32, level: u32) -> Result<IrqBank, Arm64Error> {
+    let at = |reg: u32, per_byte: u32| R::BASE + reg + irq / per_byte;
+    let get = |off: u32, reg: &str| regs.get(off, &format!("{}_{reg}", R::FRAME));
+    let mut b = IrqBank {
+        group: get(at(gicd::IGROUPR, 8), "IGROUPR")?,
+        enable: get(at(gicd::ISENABLER, 8), "ISENABLER")?,
+        pending: get(at(gicd::ISPENDR, 8), "ISPENDR")?,
+        active: get(at(gicd::ISACTIVER, 8), "ISACTIVER")?,
+        grpmod: get(at(gicd::IGRPMODR, 8), "IGRPMODR")?,
+        level,
+        ..IrqBank::default()
+    };
+    for (k, c) in b.config.iter_mut().enumerate() {
+        *c = get(at(gicd::ICFGR, 4) + 4 * k as u32, "ICFGR")?;
+    }
+    for k in 0..8u32 {
+        let v = get(at(gicd::IPRIORITYR, 1) + 4 * k, "IPRIORITYR")?;
+        b.priority[4 * k as usize..4 * k as usize + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    Ok(b)
+}
+
+/// Restores the configuration of bank `irq`: groups, then the trigger configuration (before
+/// anything pending, so that level and edge are told apart), then the priorities.
+fn restore_bank_config<R: BankRegs>(regs: &R, irq: u32, b: &IrqBank) -> Result<(), Arm64Error> {
+    let at = |reg: u32, per_byte: u32| R::BASE + reg + irq / per_byte;
+    let set = |off: u32, v: u32, reg: &str| regs.set(off, v, &format!("{}_{reg}", R::FRAME));
+    set(at(gicd::IGROUPR, 8), b.group, "IGROUPR")?;
+    set(at(gicd::IGRPMODR, 8), b.grpmod, "IGRPMODR")?;
+    for (k, c) in b.config.iter().enumerate() {
+        set(at(gicd::ICFGR, 4) + 4 * k as u32, *c, "ICFGR")?;
+    }
+    for k in 0..8usize {
+        let v = u32::from_le_bytes(b.priority[4 * k..4 * k + 4].try_into().expect("4 bytes"));
+        set(at(gicd::IPRIORITYR, 1) + 4 * k as u32, v, "IPRIORITYR")?;
+    }
+    Ok(())
+}
+
+/// Restores the state of bank `irq` after its configuration and line levels: pending, active
+/// (cleared, then set as saved), enabled (likewise).
+fn restore_bank_state<R: BankRegs>(regs: &R, irq: u32, b: &IrqBank) -> Result<(), Arm64Error> {
+    let at = |reg: u32| R::BASE + reg + irq / 8;
+    let set = |off: u32, v: u32, reg: &str| regs.set(off, v, &format!("{}_{reg}", R::FRAME));
+    set(at(gicd::ISPENDR), b.pending, "ISPENDR")?;
+    set(at(gicd::ICACTIVER), !0, "ICACTIVER")?;
+    set(at(gicd::ISACTIVER), b.active, "ISACTIVER")?;
+    set(at(gicd::ICENABLER), !0, "ICENABLER")?;
+    set(at(gicd::ISENABLER), b.enable, "ISENABLER")
+}
+
 fn level_attr(mpidr: u64, intid: u32) -> u64 {
     mpidr_attr(mpidr)
         | (u64::from(VGIC_LEVEL_INFO_LINE_LEVEL) << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT)
@@ -219,23 +315,10 @@ fn save_dist(gic: &Gic, mpidr0: u64) -> Result<DistState, Arm64Error> {
     let mut spis = Vec::with_capacity(banks);
     for n in 0..banks as u32 {
         let irq = 32 + 32 * n;
-        let bit = irq / 8;
         let mut b = SpiBank {
-            group: d.get(gicd::IGROUPR + bit, "GICD_IGROUPR")?,
-            enable: d.get(gicd::ISENABLER + bit, "GICD_ISENABLER")?,
-            pending: d.get(gicd::ISPENDR + bit, "GICD_ISPENDR")?,
-            active: d.get(gicd::ISACTIVER + bit, "GICD_ISACTIVER")?,
-            grpmod: d.get(gicd::IGRPMODR + bit, "GICD_IGRPMODR")?,
-            level: any.level(irq)?,
+            bank: save_bank(&d, irq, any.level(irq)?)?,
             ..SpiBank::default()
         };
-        for (k, c) in b.config.iter_mut().enumerate() {
-            *c = d.get(gicd::ICFGR + irq / 4 + 4 * k as u32, "GICD_ICFGR")?;
-        }
-        for k in 0..8u32 {
-            let v = d.get(gicd::IPRIORITYR + irq + 4 * k, "GICD_IPRIORITYR")?;
-            b.priority[4 * k as usize..4 * k as usize + 4].copy_from_slice(&v.to_le_bytes());
-        }
         for (i, r) in b.router.iter_mut().enumerate() {
             let off = gicd::IROUTER + 8 * (irq + i as u32);
             let lo = d.get(off, "GICD_IROUTER")?;
@@ -261,29 +344,14 @@ fn restore_dist(gic: &Gic, s: &DistState, mpidr0: u64) -> Result<(), Arm64Error>
     d.set(gicd::IIDR, s.iidr, "GICD_IIDR")?;
     for (n, b) in s.spis.iter().enumerate() {
         let irq = 32 + 32 * n as u32;
-        let bit = irq / 8;
-        d.set(gicd::IGROUPR + bit, b.group, "GICD_IGROUPR")?;
-        d.set(gicd::IGRPMODR + bit, b.grpmod, "GICD_IGRPMODR")?;
-        // The trigger configuration before anything pending, so that level and edge are told
-        // apart.
-        for (k, c) in b.config.iter().enumerate() {
-            d.set(gicd::ICFGR + irq / 4 + 4 * k as u32, *c, "GICD_ICFGR")?;
-        }
-        for k in 0..8usize {
-            let v = u32::from_le_bytes(b.priority[4 * k..4 * k + 4].try_into().expect("4 bytes"));
-            d.set(gicd::IPRIORITYR + irq + 4 * k as u32, v, "GICD_IPRIORITYR")?;
-        }
+        restore_bank_config(&d, irq, &b.bank)?;
         for (i, r) in b.router.iter().enumerate() {
             let off = gicd::IROUTER + 8 * (irq + i as u32);
             d.set(off, *r as u32, "GICD_IROUTER")?;
             d.set(off + 4, (*r >> 32) as u32, "GICD_IROUTER")?;
         }
-        any.set_level(irq, b.level)?;
-        d.set(gicd::ISPENDR + bit, b.pending, "GICD_ISPENDR")?;
-        d.set(gicd::ICACTIVER + bit, !0, "GICD_ICACTIVER")?;
-        d.set(gicd::ISACTIVER + bit, b.active, "GICD_ISACTIVER")?;
-        d.set(gicd::ICENABLER + bit, !0, "GICD_ICENABLER")?;
-        d.set(gicd::ISENABLER + bit, b.enable, "GICD_ISENABLER")?;
+        any.set_level(irq, b.bank.level)?;
+        restore_bank_state(&d, irq, &b.bank)?;
     }
     d.set(gicd::STATUSR, s.statusr, "GICD_STATUSR")?;
     d.set(gicd::CTLR, s.ctlr, "GICD_CTLR")
@@ -294,27 +362,14 @@ fn save_redist(gic: &Gic, mpidr: u64) -> Result<(RedistState, IccState), Arm64Er
         dev: gic_dev(gic),
         mpidr,
     };
-    let mut s = RedistState {
+    let s = RedistState {
         mpidr,
         ctlr: r.get(gicr::CTLR, "GICR_CTLR")?,
         statusr: r.get(gicr::STATUSR, "GICR_STATUSR")?,
         propbaser: r.get64(gicr::PROPBASER, "GICR_PROPBASER")?,
         pendbaser: r.get64(gicr::PENDBASER, "GICR_PENDBASER")?,
-        group: r.get(gicr::IGROUPR0, "GICR_IGROUPR0")?,
-        enable: r.get(gicr::ISENABLER0, "GICR_ISENABLER0")?,
-        pending: r.get(gicr::ISPENDR0, "GICR_ISPENDR0")?,
-        active: r.get(gicr::ISACTIVER0, "GICR_ISACTIVER0")?,
-        grpmod: r.get(gicr::IGRPMODR0, "GICR_IGRPMODR0")?,
-        level: r.level(0)?,
-        ..RedistState::default()
+        bank: save_bank(&r, 0, r.level(0)?)?,
     };
-    for (k, c) in s.config.iter_mut().enumerate() {
-        *c = r.get(gicr::ICFGR0 + 4 * k as u32, "GICR_ICFGR")?;
-    }
-    for k in 0..8u32 {
-        let v = r.get(gicr::IPRIORITYR + 4 * k, "GICR_IPRIORITYR")?;
-        s.priority[4 * k as usize..4 * k as usize + 4].copy_from_slice(&v.to_le_bytes());
-    }
     let ctlr = r.icc_get(icc::CTLR, "ICC_CTLR_EL1")?;
     let aprs = icc::apr_count(ctlr).unwrap_or(0) as u8;
     let mut c = IccState {
@@ -345,21 +400,9 @@ fn restore_redist(gic: &Gic, s: &RedistState, c: &IccState) -> Result<(), Arm64E
     };
     r.set64(gicr::PROPBASER, s.propbaser, "GICR_PROPBASER")?;
     r.set64(gicr::PENDBASER, s.pendbaser, "GICR_PENDBASER")?;
-    r.set(gicr::IGROUPR0, s.group, "GICR_IGROUPR0")?;
-    r.set(gicr::IGRPMODR0, s.grpmod, "GICR_IGRPMODR0")?;
-    for (k, v) in s.config.iter().enumerate() {
-        r.set(gicr::ICFGR0 + 4 * k as u32, *v, "GICR_ICFGR")?;
-    }
-    for k in 0..8usize {
-        let v = u32::from_le_bytes(s.priority[4 * k..4 * k + 4].try_into().expect("4 bytes"));
-        r.set(gicr::IPRIORITYR + 4 * k as u32, v, "GICR_IPRIORITYR")?;
-    }
-    r.set_level(0, s.level)?;
-    r.set(gicr::ISPENDR0, s.pending, "GICR_ISPENDR0")?;
-    r.set(gicr::ICACTIVER0, !0, "GICR_ICACTIVER0")?;
-    r.set(gicr::ISACTIVER0, s.active, "GICR_ISACTIVER0")?;
-    r.set(gicr::ICENABLER0, !0, "GICR_ICENABLER0")?;
-    r.set(gicr::ISENABLER0, s.enable, "GICR_ISENABLER0")?;
+    restore_bank_config(&r, 0, &s.bank)?;
+    r.set_level(0, s.bank.level)?;
+    restore_bank_state(&r, 0, &s.bank)?;
     r.set(gicr::STATUSR, s.statusr, "GICR_STATUSR")?;
     r.set(gicr::CTLR, s.ctlr, "GICR_CTLR")?;
 

@@ -5,14 +5,16 @@ const MPIDRS: [u64; 3] = [0x8000_0000, 0x8000_0001, 0x8000_0102];
 
 fn sample_vm(its: bool) -> VmState {
     let bank = |n: u32| SpiBank {
-        group: 0xffff_ffff - n,
-        enable: 0x0000_0003 << n,
-        pending: 0x10 + n,
-        active: 0x100 << n,
-        grpmod: n,
-        level: 0x8000_0000 >> n,
-        config: [0x5555_0000 + n, 0xaaaa_0000 + n],
-        priority: std::array::from_fn(|i| (i as u8) * 8 + n as u8),
+        bank: IrqBank {
+            group: 0xffff_ffff - n,
+            enable: 0x0000_0003 << n,
+            pending: 0x10 + n,
+            active: 0x100 << n,
+            grpmod: n,
+            level: 0x8000_0000 >> n,
+            config: [0x5555_0000 + n, 0xaaaa_0000 + n],
+            priority: std::array::from_fn(|i| (i as u8) * 8 + n as u8),
+        },
         router: std::array::from_fn(|i| (i as u64) << (n * 8)),
     };
     let redist = |i: usize| RedistState {
@@ -21,14 +23,16 @@ fn sample_vm(its: bool) -> VmState {
         statusr: 0,
         propbaser: 0x4000_0000 + i as u64,
         pendbaser: 0x5000_0000 + ((i as u64) << 16),
-        group: 0xffff_ffff,
-        enable: 0x0800_ffff >> i,
-        pending: 1 << i,
-        active: 2 << i,
-        grpmod: 0,
-        level: 0x0800_0000 * i as u32,
-        config: [0xaaaa_aaaa, 0x5000_0000 | i as u32],
-        priority: std::array::from_fn(|j| (j + i) as u8 & 0xf8),
+        bank: IrqBank {
+            group: 0xffff_ffff,
+            enable: 0x0800_ffff >> i,
+            pending: 1 << i,
+            active: 2 << i,
+            grpmod: 0,
+            level: 0x0800_0000 * i as u32,
+            config: [0xaaaa_aaaa, 0x5000_0000 | i as u32],
+            priority: std::array::from_fn(|j| (j + i) as u8 & 0xf8),
+        },
     };
     let icc = |i: usize| {
         let aprs = [1, 2, 4][i];
