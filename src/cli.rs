@@ -1,5 +1,6 @@
 //! Command-line parsing. Every mistake is a one-line usage error naming the option and value.
 
+use crate::help;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use vmm_core::config::{
@@ -71,8 +72,8 @@ pub enum Command {
         /// The state file.
         file: PathBuf,
     },
-    /// Print help.
-    Help,
+    /// Print this help text (the overview or one command's).
+    Help(&'static str),
     /// Print the version.
     Version,
 }
@@ -81,80 +82,7 @@ pub enum Command {
 #[derive(Debug)]
 pub struct Usage(pub String);
 
-pub const HELP: &str = "\
-tetra: a KVM virtual-machine monitor for x86_64, arm64, ppc64 and PowerPC BookE
-
-Usage:
-  tetra run [OPTIONS]     boot a guest (with no --kernel, the embedded default guest)
-  tetra ctl --api PATH pause|resume|status|vcpus|snapshot FILE
-                          send a request to a running VM's control socket (vcpus: each
-                          vCPU's KVM_RUN returns and place; its registers when paused)
-  tetra migrate --api PATH --to unix:PATH|tcp:HOST:PORT
-                          live-migrate a running VM to a destination started with --incoming
-  tetra regs [--arch ARCH] [--json]
-                          list an arch's registers: name, set, number, size, attributes,
-                          ONE_REG id (ARCH: x86_64, arm64, ppc64, booke; default: this host's)
-  tetra inspect snapshot FILE
-                          print a snapshot's envelope and sections as JSON
-  tetra inspect its FILE  print the ITS tables in an arm64 snapshot's memory (device, collection
-                          and interrupt translation entries, as a restore reads them) as JSON,
-                          with every entry a restore would refuse
-  tetra inspect tlb FILE [--geometry G] [--little-endian] [--translate Q]...
-                          print a BookE TLB from a snapshot section or a raw shared-array dump
-                          (G like 512x4,64) and translate addresses through it
-                          (Q like 0xc0001234,pid=3,as=1,access=w,user)
-  tetra --help | --version
-
-Options for run:
-  --kernel FILE           kernel image: multiboot or PVH ELF, vmlinux, bzImage (x86_64);
-                          a Linux Image, uncompressed (arm64)
-  --initrd FILE           initial ramdisk (module 0 for multiboot kernels)
-  --cmdline STR           kernel command line
-  --cpus N                number of vCPUs (default 1)
-  --mem MIB               guest RAM in MiB (default 128)
-  --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
-                          (x86 MODE: real (default), protected, long)
-  --irqchip NAME          interrupt controller, where an arch offers several
-                          (arm64: gicv3, the default, or gicv3-its)
-  --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
-  --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
-                          device (the guest's hvc0); guest output from both goes to stdout
-  --disk PATH[,ro][,id=ID]
-                          a virtio block device on a raw image (a regular file or a block
-                          device, whole 512-byte sectors; PATH without commas), locked so that
-                          no other VM writes it; ro: read-only (shared lock); ID: the serial
-                          the guest reads (at most 20 bytes). Repeat for more disks (at most 16)
-  --net tap=NAME[,mac=MAC]
-                          a virtio network card on the host TAP interface NAME (made beforehand
-                          with `ip tuntap add NAME mode tap [user U]`, or by tetra when run as
-                          root); MAC default 52:54:00:12:34:56 plus the card's index.
-                          Repeat for more cards (at most 8)
-  --vsock cid=N,uds=PATH  a virtio vsock device, the guest's CID N (3 to 4294967294), its host
-                          side on Unix sockets: a host process connects to PATH and writes the
-                          line CONNECT <port> to reach the guest's port (it reads OK <hostport>);
-                          the guest's connections to CID 2 port P go to PATH_P. At most one
-  --restore FILE          run from a snapshot instead of booting
-  --verify MODE           with --restore: when to check guest memory against the snapshot's
-                          digests: lazy (while the guest runs; a mismatch stops it, exit 2),
-                          eager (before it runs; a mismatch refuses the snapshot) or off.
-                          Default: lazy, but eager for a VM with a read-write disk
-  --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
-  --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
-  --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
-                          returns per vCPU to stderr
-  --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,
-                          Sandbox): on (default) kills tetra with SIGSYS on any other syscall,
-                          log lets it through and has the kernel log it, off installs none
-
-Exit status:
-  0    the guest powered off or reset, or migrated away; a ctl/migrate request succeeded
-  N    odd: the guest wrote V to the debug-exit device, N = (V << 1) | 1
-  1    a ctl or migrate request failed (the VM keeps running)
-  2    usage error or bad input (options, kernel, initrd, disk or snapshot files, sizes,
-       a disk locked by another process, a snapshot whose memory fails its check)
-  4    host error (no /dev/kvm, no permission, a KVM call failed, a migration link failed)
-  6    the guest crashed (triple fault, KVM internal error)
-";
+pub use crate::help::HELP;
 
 fn number(opt: &str, v: &str) -> Result<u64, Usage> {
     let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
@@ -384,7 +312,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Long("stats") => stats = true,
             Long("seccomp") => seccomp = value(parser, "--seccomp")?.parse().map_err(Usage)?,
-            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('h') | Long("help") => return Ok(Command::Help(help_of("run"))),
             other => return Err(Usage(other.unexpected().to_string())),
         }
     }
@@ -432,6 +360,7 @@ fn parse_ctl(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     let mut words = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_of("ctl"))),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Value(v) => words.push(v.to_string_lossy().into_owned()),
             other => return Err(Usage(other.unexpected().to_string())),
@@ -448,6 +377,7 @@ fn parse_migrate(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     let (mut api, mut to) = (None, None);
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_of("migrate"))),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Long("to") => to = Some(uri("--to", &value(parser, "--to")?)?),
             other => return Err(Usage(other.unexpected().to_string())),
@@ -467,6 +397,7 @@ fn parse_regs(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     let mut json = false;
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_of("regs"))),
             Long("arch") => arch = value(parser, "--arch")?,
             Long("json") => json = true,
             other => return Err(Usage(other.unexpected().to_string())),
@@ -485,6 +416,7 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use arch_booke::inspect::{parse_geometry, parse_query, InspectOptions};
     use lexopt::Arg::*;
     let what = match parser.next().map_err(|e| Usage(e.to_string()))? {
+        Some(Short('h') | Long("help")) => return Ok(Command::Help(help_of("inspect"))),
         Some(Value(v)) => v.to_string_lossy().into_owned(),
         _ => {
             return Err(Usage(
@@ -496,6 +428,7 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     let mut options = InspectOptions::default();
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_of("inspect"))),
             Long("geometry") if what == "tlb" => {
                 let v = value(parser, "--geometry")?;
                 options.geometry = Some(
@@ -527,6 +460,48 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     }
 }
 
+/// The help of a command the parser knows.
+fn help_of(name: &str) -> &'static str {
+    help::of(name).unwrap_or(HELP)
+}
+
+/// `tetra help [COMMAND [WHAT]]`: the overview, or a command's help (`help inspect tlb` is
+/// inspect's).
+fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+    use lexopt::Arg::*;
+    let mut words = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
+        match arg {
+            Value(v) => words.push(v.to_string_lossy().into_owned()),
+            other => return Err(Usage(other.unexpected().to_string())),
+        }
+    }
+    let commands = || {
+        help::COMMANDS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match words.as_slice() {
+        [] => Ok(Command::Help(HELP)),
+        [cmd] => help::of(cmd).map(Command::Help).ok_or_else(|| {
+            Usage(format!(
+                "help: unknown command '{cmd}'; the commands are {}",
+                commands()
+            ))
+        }),
+        [cmd, what] if cmd == "inspect" && ["snapshot", "its", "tlb"].contains(&what.as_str()) => {
+            Ok(Command::Help(help_of("inspect")))
+        }
+        [_, ..] => Err(Usage(format!(
+            "help takes one command ({}), not '{}'",
+            commands(),
+            words.join(" ")
+        ))),
+    }
+}
+
 /// An error and its sources on one line.
 pub use vmm_core::error_chain::chain;
 
@@ -538,10 +513,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         None => Err(Usage(
             "no command given; try 'tetra run' or 'tetra --help'".into(),
         )),
-        Some(Short('h') | Long("help")) => Ok(Command::Help),
+        Some(Short('h') | Long("help")) => Ok(Command::Help(HELP)),
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) => match cmd.to_string_lossy().as_ref() {
-            "help" => Ok(Command::Help),
+            "help" => parse_help(&mut parser),
             "run" => parse_run(&mut parser),
             "ctl" => parse_ctl(&mut parser),
             "migrate" => parse_migrate(&mut parser),

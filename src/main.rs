@@ -3,6 +3,7 @@
 
 mod cli;
 mod failure;
+mod help;
 mod host;
 mod launch;
 mod tables;
@@ -57,8 +58,8 @@ fn main() -> ExitCode {
         }
     };
     match cmd {
-        cli::Command::Help => {
-            print!("{}", cli::HELP);
+        cli::Command::Help(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         cli::Command::Version => {

@@ -80,6 +80,67 @@ fn main() {
         })
     });
 
+    // Every command the overview lists answers --help, -h and `tetra help CMD` with its own
+    // usage, on stdout, status 0 (issue 16: `tetra migrate --help` used to exit 2).
+    s.host("cli::every_command_answers_help", || {
+        let h = run(&["--help"])?;
+        let overview = String::from_utf8_lossy(&h.stdout).into_owned();
+        let mut commands: Vec<Vec<String>> = Vec::new();
+        for line in overview.lines() {
+            let mut w = line.split_whitespace();
+            if w.next() != Some("tetra") || !line.starts_with("  tetra ") {
+                continue;
+            }
+            let Some(cmd) = w.next().filter(|c| !c.starts_with('-') && *c != "help") else {
+                continue;
+            };
+            let mut words = vec![cmd.to_string()];
+            // `tetra inspect snapshot FILE`: the thing inspected is part of the command.
+            if let Some(what) = w
+                .next()
+                .filter(|x| x.chars().all(|c| c.is_ascii_lowercase()))
+            {
+                words.push(what.to_string());
+            }
+            if !commands.contains(&words) {
+                commands.push(words);
+            }
+        }
+        // run, ctl, migrate, regs and inspect snapshot/its/tlb at least.
+        check(commands.len() >= 7, || {
+            format!("commands found: {commands:?} in\n{overview}")
+        })?;
+        for words in &commands {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let forms = [
+                [&words[..], &["--help"]].concat(),
+                [&words[..], &["-h"]].concat(),
+                [&["help"], &words[..]].concat(),
+            ];
+            for args in forms {
+                let out = run(&args)?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let show = || {
+                    format!(
+                        "tetra {}: status {:?}, stdout {text:?}, stderr {:?}",
+                        args.join(" "),
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                };
+                check(out.status.success() && out.stderr.is_empty(), show)?;
+                check(text.starts_with("Usage:\n"), show)?;
+                check(text.contains(&format!("  tetra {} ", words[0])), show)?;
+                check(text != overview, show)?;
+            }
+        }
+        let bare = run(&["help"])?;
+        check(bare.status.success() && bare.stdout == h.stdout, || {
+            format!("tetra help: {:?}", bare.status.code())
+        })?;
+        one_line_error(&run(&["help", "fly"])?, 2, &["'fly'", "run"])
+    });
+
     let usage: &[(&str, &[&str], &[&str])] = &[
         ("no_command", &[], &["no command"]),
         ("unknown_command", &["fly"], &["'fly'"]),

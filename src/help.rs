@@ -1,0 +1,240 @@
+//! What `tetra --help`, `tetra CMD --help` and `tetra help CMD` print. Each command's text is
+//! built from the same pieces as the overview, so the two never disagree.
+
+/// The synopsis lines of `tetra run`.
+macro_rules! run_synopsis {
+    () => {
+        "  tetra run [OPTIONS]     boot a guest (with no --kernel, the embedded default guest)\n"
+    };
+}
+
+/// The synopsis lines of `tetra ctl`.
+macro_rules! ctl_synopsis {
+    () => {
+        "  tetra ctl --api PATH pause|resume|status|vcpus|snapshot FILE
+                          send a request to a running VM's control socket (vcpus: each
+                          vCPU's KVM_RUN returns and place; its registers when paused)\n"
+    };
+}
+
+/// The synopsis lines of `tetra migrate`.
+macro_rules! migrate_synopsis {
+    () => {
+        "  tetra migrate --api PATH --to unix:PATH|tcp:HOST:PORT
+                          live-migrate a running VM to a destination started with --incoming\n"
+    };
+}
+
+/// The synopsis lines of `tetra regs`.
+macro_rules! regs_synopsis {
+    () => {
+        "  tetra regs [--arch ARCH] [--json]
+                          list an arch's registers: name, set, number, size, attributes,
+                          ONE_REG id (ARCH: x86_64, arm64, ppc64, booke; default: this host's)\n"
+    };
+}
+
+/// The synopsis lines of `tetra inspect`.
+macro_rules! inspect_synopsis {
+    () => {
+        "  tetra inspect snapshot FILE
+                          print a snapshot's envelope and sections as JSON
+  tetra inspect its FILE  print the ITS tables in an arm64 snapshot's memory (device, collection
+                          and interrupt translation entries, as a restore reads them) as JSON,
+                          with every entry a restore would refuse
+  tetra inspect tlb FILE [--geometry G] [--little-endian] [--translate Q]...
+                          print a BookE TLB from a snapshot section or a raw shared-array dump
+                          (G like 512x4,64) and translate addresses through it
+                          (Q like 0xc0001234,pid=3,as=1,access=w,user)\n"
+    };
+}
+
+/// The options of `tetra run`.
+macro_rules! run_options {
+    () => {
+        "  --kernel FILE           kernel image: multiboot or PVH ELF, vmlinux, bzImage (x86_64);
+                          a Linux Image, uncompressed (arm64)
+  --initrd FILE           initial ramdisk (module 0 for multiboot kernels)
+  --cmdline STR           kernel command line
+  --cpus N                number of vCPUs (default 1)
+  --mem MIB               guest RAM in MiB (default 128)
+  --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
+                          (x86 MODE: real (default), protected, long)
+  --irqchip NAME          interrupt controller, where an arch offers several
+                          (arm64: gicv3, the default, or gicv3-its)
+  --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
+  --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
+                          device (the guest's hvc0); guest output from both goes to stdout
+  --disk PATH[,ro][,id=ID]
+                          a virtio block device on a raw image (a regular file or a block
+                          device, whole 512-byte sectors; PATH without commas), locked so that
+                          no other VM writes it; ro: read-only (shared lock); ID: the serial
+                          the guest reads (at most 20 bytes). Repeat for more disks (at most 16)
+  --net tap=NAME[,mac=MAC]
+                          a virtio network card on the host TAP interface NAME (made beforehand
+                          with `ip tuntap add NAME mode tap [user U]`, or by tetra when run as
+                          root); MAC default 52:54:00:12:34:56 plus the card's index.
+                          Repeat for more cards (at most 8)
+  --vsock cid=N,uds=PATH  a virtio vsock device, the guest's CID N (3 to 4294967294), its host
+                          side on Unix sockets: a host process connects to PATH and writes the
+                          line CONNECT <port> to reach the guest's port (it reads OK <hostport>);
+                          the guest's connections to CID 2 port P go to PATH_P. At most one
+  --restore FILE          run from a snapshot instead of booting
+  --verify MODE           with --restore: when to check guest memory against the snapshot's
+                          digests: lazy (while the guest runs; a mismatch stops it, exit 2),
+                          eager (before it runs; a mismatch refuses the snapshot) or off.
+                          Default: lazy, but eager for a VM with a read-write disk
+  --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
+  --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
+  --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
+                          returns per vCPU to stderr
+  --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,
+                          Sandbox): on (default) kills tetra with SIGSYS on any other syscall,
+                          log lets it through and has the kernel log it, off installs none
+  -h, --help              print this help\n"
+    };
+}
+
+/// The exit statuses of `tetra run` and the request commands.
+macro_rules! exit_status {
+    () => {
+        "Exit status:
+  0    the guest powered off or reset, or migrated away; a ctl/migrate request succeeded
+  N    odd: the guest wrote V to the debug-exit device, N = (V << 1) | 1
+  1    a ctl or migrate request failed (the VM keeps running)
+  2    usage error or bad input (options, kernel, initrd, disk or snapshot files, sizes,
+       a disk locked by another process, a snapshot whose memory fails its check)
+  4    host error (no /dev/kvm, no permission, a KVM call failed, a migration link failed)
+  6    the guest crashed (triple fault, KVM internal error)\n"
+    };
+}
+
+/// `tetra --help`: every command's synopsis, run's options and the exit statuses.
+pub const HELP: &str = concat!(
+    "tetra: a KVM virtual-machine monitor for x86_64, arm64, ppc64 and PowerPC BookE\n\nUsage:\n",
+    run_synopsis!(),
+    ctl_synopsis!(),
+    migrate_synopsis!(),
+    regs_synopsis!(),
+    inspect_synopsis!(),
+    "  tetra help [COMMAND]    this help, or a command's (as tetra COMMAND --help)
+  tetra --help | --version\n\nOptions for run:\n",
+    run_options!(),
+    "\n",
+    exit_status!(),
+);
+
+/// `tetra run --help`.
+const RUN: &str = concat!(
+    "Usage:\n",
+    run_synopsis!(),
+    "\nOptions:\n",
+    run_options!(),
+    "\n",
+    exit_status!(),
+);
+
+/// `tetra ctl --help`.
+const CTL: &str = concat!(
+    "Usage:\n",
+    ctl_synopsis!(),
+    "
+Requests (PATH is the socket of a VM started with tetra run --api PATH):
+  pause                   stop every vCPU (the VM keeps its state)
+  resume                  run the vCPUs again
+  status                  the VM's state: created, running, paused or stopped
+  vcpus                   each vCPU's KVM_RUN returns and where its thread is; with the VM
+                          paused, its registers too
+  snapshot FILE           write a snapshot to FILE and its memory file beside it (a running
+                          VM is paused meanwhile and resumed after); tetra run --restore FILE
+                          runs it again
+
+Options:
+  --api PATH              the control socket
+  -h, --help              print this help
+
+Exit status:
+  0    the request succeeded (the reply follows ok: on stdout)
+  1    the request failed (the VM keeps running)
+  2    usage error\n",
+);
+
+/// `tetra migrate --help`.
+const MIGRATE: &str = concat!(
+    "Usage:\n",
+    migrate_synopsis!(),
+    "
+Options:
+  --api PATH              the source VM's control socket (tetra run --api PATH)
+  --to URI                the destination: unix:PATH or tcp:HOST:PORT, where a tetra started
+                          with --incoming URI waits
+  -h, --help              print this help
+
+Progress goes to stderr, the summary to stdout.
+
+Exit status:
+  0    the VM migrated; the source ends
+  1    the migration failed (the source keeps running, or stays paused if it cannot know
+       whether the destination took over, and says so)
+  2    usage error\n",
+);
+
+/// `tetra regs --help`.
+const REGS: &str = concat!(
+    "Usage:\n",
+    regs_synopsis!(),
+    "
+Options:
+  --arch ARCH             x86_64, arm64, ppc64 or booke (default: this host's)
+  --json                  one JSON document instead of a table
+  -h, --help              print this help\n",
+);
+
+/// `tetra inspect --help` (and `tetra inspect snapshot|its|tlb --help`).
+const INSPECT: &str = concat!(
+    "Usage:\n",
+    inspect_synopsis!(),
+    "
+Options for tlb:
+  --geometry G            the TLB's geometry when FILE is a raw dump: TLB0 entries x ways,
+                          TLB1 entries (e.g. 512x4,64)
+  --little-endian         a raw dump written by a little-endian host
+  --translate Q           translate an effective address (repeatable):
+                          EA[,pid=N][,as=0|1][,cm=0|1][,access=r|w|x][,user]
+  -h, --help              print this help
+
+Exit status:
+  0    printed
+  2    usage error, or a FILE that cannot be read or decoded\n",
+);
+
+/// Each command a user types after `tetra`, with its help.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("run", RUN),
+    ("ctl", CTL),
+    ("migrate", MIGRATE),
+    ("regs", REGS),
+    ("inspect", INSPECT),
+];
+
+/// The help of command `name`, if there is such a command.
+pub fn of(name: &str) -> Option<&'static str> {
+    COMMANDS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_help_naming_it_and_the_overview_lists_it() {
+        for (name, text) in COMMANDS {
+            assert!(text.starts_with("Usage:\n"), "{name}");
+            assert!(text.contains(&format!("  tetra {name} ")), "{name}");
+            assert!(HELP.contains(&format!("  tetra {name} ")), "{name}");
+            assert!(text.contains("-h, --help"), "{name}");
+        }
+        assert_eq!(of("inspect"), Some(INSPECT));
+        assert_eq!(of("fly"), None);
+    }
+}
