@@ -79,20 +79,20 @@ pub fn inspect_its(path: &Path) -> Result<String, InspectError> {
     })?;
     let tables =
         its_tables::read_tables(&its.baser, &mem, conf.cpus).map_err(InspectError::Tables)?;
-    let basers: Vec<String> = its.baser.iter().map(|b| format!("\"{b:#018x}\"")).collect();
-    let body = tables.to_json();
-    Ok(format!(
-        "{{\n  \"snapshot\": {},\n  \"vcpus\": {},\n  \"registers\": {{\"GITS_IIDR\": \"{:#x}\", \"GITS_CTLR\": \"{:#x}\", \"GITS_CBASER\": \"{:#018x}\", \"GITS_CREADR\": \"{:#x}\", \"GITS_CWRITER\": \"{:#x}\", \"GITS_BASER\": [{}]}},\n  \"tables\": {}}}\n",
-        vmm_core::json::string(&path.display().to_string()),
-        conf.cpus,
-        its.iidr,
-        its.ctlr,
-        its.cbaser,
-        its.creadr,
-        its.cwriter,
-        basers.join(", "),
-        body.trim_end().replace('\n', "\n  ")
-    ))
+    let basers: Vec<String> = its.baser.iter().map(|b| format!("{b:#018x}")).collect();
+    Ok(vmm_core::json::pretty(&serde_json::json!({
+        "snapshot": path.display().to_string(),
+        "vcpus": conf.cpus,
+        "registers": {
+            "GITS_IIDR": format!("{:#x}", its.iidr),
+            "GITS_CTLR": format!("{:#x}", its.ctlr),
+            "GITS_CBASER": format!("{:#018x}", its.cbaser),
+            "GITS_CREADR": format!("{:#x}", its.creadr),
+            "GITS_CWRITER": format!("{:#x}", its.cwriter),
+            "GITS_BASER": basers,
+        },
+        "tables": tables.to_json(),
+    })))
 }
 
 #[cfg(test)]

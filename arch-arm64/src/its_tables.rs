@@ -45,7 +45,7 @@
 //! - ITE: an LPI number from 8192 below 2^16 (the vGIC's 16 INTID bits), a collection the
 //!   collection table holds.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use thiserror::Error;
 use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryError, Permissions};
 
@@ -563,64 +563,56 @@ fn read_dte_run<M: GuestMemory>(
 impl ItsTables {
     /// The tables as JSON, for `tetra inspect its`: every valid entry with its address and raw
     /// value, and the problems found.
-    pub fn to_json(&self) -> String {
-        let mut o = String::from("{\n  \"abi_revision\": 0,\n  \"collections\": [");
-        for (i, c) in self.collections.iter().enumerate() {
-            let target = if c.target == NOT_MAPPED {
-                "null".to_string()
-            } else {
-                c.target.to_string()
-            };
-            let _ = write!(
-                o,
-                "{}\n    {{\"id\": {}, \"target_vcpu\": {target}, \"addr\": \"{:#x}\", \"raw\": \"{:#018x}\"}}",
-                if i == 0 { "" } else { "," },
-                c.id,
-                c.addr,
-                c.raw
-            );
-        }
-        o.push_str("\n  ],\n  \"devices\": [");
-        for (i, d) in self.devices.iter().enumerate() {
-            let _ = write!(
-                o,
-                "{}\n    {{\"id\": {}, \"addr\": \"{:#x}\", \"raw\": \"{:#018x}\", \"itt\": \"{:#x}\", \"event_bits\": {}, \"events\": [",
-                if i == 0 { "" } else { "," },
-                d.id,
-                d.addr,
-                d.raw,
-                d.itt,
-                d.event_bits
-            );
-            for (j, e) in d.events.iter().enumerate() {
-                let _ = write!(
-                    o,
-                    "{}\n      {{\"event\": {}, \"lpi\": {}, \"collection\": {}, \"addr\": \"{:#x}\", \"raw\": \"{:#018x}\"}}",
-                    if j == 0 { "" } else { "," },
-                    e.event,
-                    e.lpi,
-                    e.collection,
-                    e.addr,
-                    e.raw
-                );
-            }
-            o.push_str(if d.events.is_empty() {
-                "]}"
-            } else {
-                "\n    ]}"
-            });
-        }
-        o.push_str("\n  ],\n  \"problems\": [");
-        for (i, p) in self.problems.iter().enumerate() {
-            let _ = write!(
-                o,
-                "{}\n    \"{}\"",
-                if i == 0 { "" } else { "," },
-                vmm_core::json::escape(&p.to_string())
-            );
-        }
-        o.push_str("\n  ]\n}\n");
-        o
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let hex = |v: u64| format!("{v:#x}");
+        let raw = |v: u64| format!("{v:#018x}");
+        let collections: Vec<Value> = self
+            .collections
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "target_vcpu": (c.target != NOT_MAPPED).then_some(c.target),
+                    "addr": hex(c.addr),
+                    "raw": raw(c.raw),
+                })
+            })
+            .collect();
+        let devices: Vec<Value> = self
+            .devices
+            .iter()
+            .map(|d| {
+                let events: Vec<Value> = d
+                    .events
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "event": e.event,
+                            "lpi": e.lpi,
+                            "collection": e.collection,
+                            "addr": hex(e.addr),
+                            "raw": raw(e.raw),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "id": d.id,
+                    "addr": hex(d.addr),
+                    "raw": raw(d.raw),
+                    "itt": hex(d.itt),
+                    "event_bits": d.event_bits,
+                    "events": events,
+                })
+            })
+            .collect();
+        let problems: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
+        json!({
+            "abi_revision": 0,
+            "collections": collections,
+            "devices": devices,
+            "problems": problems,
+        })
     }
 }
 

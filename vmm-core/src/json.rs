@@ -1,33 +1,29 @@
-//! The one JSON string escaper of tetra's hand-written JSON (`tetra regs --json`, `tetra inspect`):
-//! the quote, the backslash and control characters escaped, everything else as it is.
+//! How tetra prints JSON (`tetra regs --json`, `tetra inspect`): documents are built as
+//! `serde_json` values and printed here, so every string is escaped by serde_json.
 
-/// `s` as the inside of a JSON string (without the quotes).
-pub fn escape(s: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use serde_json::{json, Value};
 
-/// `s` as a JSON string, quotes included.
-pub fn string(s: &str) -> String {
-    format!("\"{}\"", escape(s))
+/// `value` as indented JSON with a final newline.
+pub fn pretty(value: &Value) -> String {
+    // A `Value` has only string keys and finite numbers: serialising it cannot fail.
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn escapes() {
-        assert_eq!(super::string("a\"b\\c\nd"), "\"a\\\"b\\\\c\\u000ad\"");
-        assert_eq!(super::escape("plain é"), "plain é");
+    fn strings_are_escaped_and_fields_keep_their_order() {
+        let v = json!({"z": "a\"b\\c\nd", "a": "plain é"});
+        let text = pretty(&v);
+        assert_eq!(
+            text,
+            "{\n  \"z\": \"a\\\"b\\\\c\\nd\",\n  \"a\": \"plain é\"\n}\n"
+        );
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
     }
 }

@@ -264,13 +264,23 @@ fn inspect_json_lists_entries_and_problems() {
     rig.put(COLL_TABLE + 8, cte(9, 7));
     let t = read_tables(&rig.baser, &rig.mem, VCPUS).unwrap();
     let json = t.to_json();
-    assert!(json.contains("\"id\": 7, \"target_vcpu\": 9"), "{json}");
+    let colls = json["collections"].as_array().unwrap();
     assert!(
-        json.contains("{\"event\": 3, \"lpi\": 8193, \"collection\": 7"),
+        colls.iter().any(|c| c["id"] == 7 && c["target_vcpu"] == 9),
+        "{json}"
+    );
+    let events = json["devices"][0]["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == 3 && e["lpi"] == 8193 && e["collection"] == 7),
         "{json}"
     );
     assert!(
-        json.contains("targets vCPU 9, where the VM has 4"),
+        json["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("targets vCPU 9, where the VM has 4"),
         "{json}"
     );
     assert_eq!(t.problems.len(), 1);

@@ -88,35 +88,29 @@ pub fn table_text(table: &RegTable) -> String {
     out
 }
 
-fn json_str(s: &str) -> String {
-    crate::json::string(s)
-}
-
-/// The table as a JSON array of objects (`name`, `set`, `number`, `size`, `attrs`, `id`,
-/// `access`, `private`); numbers and ids as hex strings.
+/// The table as a JSON array of objects (`name`, `set`, `number`, `size`, `bytes`, `attrs`,
+/// `id`, `access`, `private`); numbers and ids as hex strings.
 pub fn table_json(table: &RegTable) -> String {
-    let mut out = String::from("[\n");
-    for (i, r) in table.iter().enumerate() {
-        let [name, set, number, size, attrs, id, access] = row(table, r);
-        let attrs: Vec<String> = attrs.split(',').map(json_str).collect();
-        let _ = write!(
-            out,
-            "  {{\"name\": {}, \"set\": {}, \"number\": {}, \"size\": {}, \"bytes\": {}, \"attrs\": [{}], \"id\": {}, \"access\": {}, \"private\": {}}}",
-            json_str(&name),
-            json_str(&set),
-            json_str(&number),
-            json_str(&size),
-            r.bytes(),
-            attrs.join(", "),
-            json_str(&id),
-            json_str(&access),
-            r.id.is_private()
-        );
-        out.push_str(if i + 1 < table.len() { ",\n" } else { "\n" });
-    }
-    out.push(']');
-    out.push('\n');
-    out
+    use crate::json::{json, Value};
+    let rows: Vec<Value> = table
+        .iter()
+        .map(|r| {
+            let [name, set, number, size, attrs, id, access] = row(table, r);
+            let attrs: Vec<&str> = attrs.split(',').collect();
+            json!({
+                "name": name,
+                "set": set,
+                "number": number,
+                "size": size,
+                "bytes": r.bytes(),
+                "attrs": attrs,
+                "id": id,
+                "access": access,
+                "private": r.id.is_private(),
+            })
+        })
+        .collect();
+    crate::json::pretty(&Value::Array(rows))
 }
 
 /// A value for people: an integer in hex (host byte order) up to 16 bytes, else its length and

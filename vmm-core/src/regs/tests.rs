@@ -546,12 +546,23 @@ fn table_text_and_json() {
     assert_eq!(text.lines().count(), t.len() + 2);
 
     let json = format::table_json(&t);
-    assert!(json.starts_with("[\n  {\"name\": \"r0\", \"set\": \"regs\""));
-    assert!(json.contains("\"attrs\": [\"rw\", \"optional\"]"));
-    assert!(json
-        .contains("\"id\": \"0x1030000000000001\", \"access\": \"ONE_REG\", \"private\": false"));
-    assert_eq!(json.matches("\"name\"").count(), t.len());
-    assert!(json.trim_end().ends_with(']'));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), t.len());
+    assert_eq!(rows[0]["name"], "r0");
+    assert_eq!(rows[0]["set"], "regs");
+    assert!(rows
+        .iter()
+        .any(|r| r["attrs"] == serde_json::json!(["rw", "optional"])));
+    assert!(rows.iter().any(|r| r["id"] == "0x1030000000000001"
+        && r["access"] == "ONE_REG"
+        && r["private"] == false));
+    // Fields in the documented order.
+    let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["name", "set", "number", "size", "bytes", "attrs", "id", "access", "private"]
+    );
 }
 
 #[test]

@@ -496,95 +496,89 @@ impl<A: Arch> Vmm<A> {
 
 /// `tetra inspect snapshot`: the envelope and its sections as JSON.
 pub fn describe_json(env: &Envelope, path: &str) -> String {
-    use crate::json::escape as esc;
-    let mut out = format!(
-        "{{\n  \"path\": \"{}\",\n  \"magic\": \"{}\",\n  \"version\": \"{}.{}\",\n  \"sections\": [\n",
-        esc(path),
-        esc(&String::from_utf8_lossy(&env.magic)),
-        env.major,
-        env.minor
-    );
-    for (i, s) in env.sections.iter().enumerate() {
-        let detail = match &s.tag {
-            t if t == &TAG_CONF => sections::read_conf(s).ok().map(|c| {
-                let disks: Vec<String> = c
-                    .virtio
-                    .disks
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{{\"path\": \"{}\", \"read_only\": {}, \"id\": {}}}",
-                            esc(&d.path.to_string_lossy()),
-                            d.read_only,
-                            d.id.as_ref()
-                                .map_or("null".into(), |i| format!("\"{}\"", esc(i)))
-                        )
+    use crate::json::{json, Value};
+    let sections: Vec<Value> = env
+        .sections
+        .iter()
+        .map(|s| {
+            let mut o = json!({
+                "tag": s.tag_str(),
+                "version": s.version,
+                "optional": s.optional,
+                "bytes": s.data.len(),
+            });
+            let detail = match &s.tag {
+                t if t == &TAG_CONF => sections::read_conf(s).ok().map(|c| {
+                    let disks: Vec<Value> = c
+                        .virtio
+                        .disks
+                        .iter()
+                        .map(|d| {
+                            json!({
+                                "path": d.path.to_string_lossy(),
+                                "read_only": d.read_only,
+                                "id": d.id,
+                            })
+                        })
+                        .collect();
+                    let vsock = c.virtio.vsock.as_ref().map(|v| {
+                        json!({
+                            "cid": v.cid,
+                            "uds": v.uds.as_ref().map(|p| p.to_string_lossy()).unwrap_or_default(),
+                        })
+                    });
+                    json!({
+                        "cpus": c.cpus,
+                        "mem_mib": c.mem_mib,
+                        "cmdline": c.cmdline,
+                        "rng": c.virtio.rng,
+                        "disks": disks,
+                        "vsock": vsock,
                     })
-                    .collect();
-                let vsock = c.virtio.vsock.as_ref().map_or("null".into(), |v| {
-                    format!(
-                        "{{\"cid\": {}, \"uds\": \"{}\"}}",
-                        v.cid,
-                        esc(&v.uds.as_ref().map(|p| p.to_string_lossy()).unwrap_or_default())
-                    )
-                });
-                format!(
-                    ", \"cpus\": {}, \"mem_mib\": {}, \"cmdline\": \"{}\", \"rng\": {}, \"disks\": [{}], \"vsock\": {}",
-                    c.cpus,
-                    c.mem_mib,
-                    esc(&c.cmdline),
-                    c.virtio.rng,
-                    disks.join(", "),
-                    vsock
-                )
-            }),
-            t if t == &TAG_MEMS => sections::read_mems(s).ok().map(|m| {
-                let regions: Vec<String> = m
-                    .regions
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{{\"guest_addr\": {}, \"size\": {}, \"file_offset\": {}}}",
-                            r.guest_addr, r.size, r.file_offset
-                        )
-                    })
-                    .collect();
-                let integrity = m.integrity.as_ref().map_or_else(
-                    || ", \"verified\": false".to_string(),
-                    |i| {
-                        format!(
-                            ", \"verified\": true, \"file_size\": {}, \"chunk_bytes\": {}, \"digests\": {}",
-                            i.file_size,
-                            i.digests.chunk_bytes,
-                            i.digests.digests.len()
-                        )
-                    },
-                );
-                format!(
-                    ", \"file\": \"{}\", \"nonce\": \"{:016x}\", \"page_size\": {}, \"regions\": [{}]{integrity}",
-                    esc(&m.file),
-                    m.nonce,
-                    m.page_size,
-                    regions.join(", ")
-                )
-            }),
-            t if t == &TAG_VCPU => sections::read_vcpu(s)
-                .ok()
-                .map(|v| format!(", \"vcpu\": {}, \"registers\": {}", v.id, v.regs.len())),
-            _ => None,
-        };
-        out.push_str(&format!(
-            "    {{\"tag\": \"{}\", \"version\": {}, \"optional\": {}, \"bytes\": {}{}}}{}\n",
-            esc(&s.tag_str()),
-            s.version,
-            s.optional,
-            s.data.len(),
-            detail.unwrap_or_default(),
-            if i + 1 < env.sections.len() { "," } else { "" }
-        ));
-    }
-    out.push_str("  ]\n}\n");
-    out
+                }),
+                t if t == &TAG_MEMS => sections::read_mems(s).ok().map(|m| {
+                    let regions: Vec<Value> = m
+                        .regions
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "guest_addr": r.guest_addr,
+                                "size": r.size,
+                                "file_offset": r.file_offset,
+                            })
+                        })
+                        .collect();
+                    let mut d = json!({
+                        "file": m.file,
+                        "nonce": format!("{:016x}", m.nonce),
+                        "page_size": m.page_size,
+                        "regions": regions,
+                        "verified": m.integrity.is_some(),
+                    });
+                    if let (Some(i), Value::Object(d)) = (&m.integrity, &mut d) {
+                        d.insert("file_size".into(), i.file_size.into());
+                        d.insert("chunk_bytes".into(), i.digests.chunk_bytes.into());
+                        d.insert("digests".into(), i.digests.digests.len().into());
+                    }
+                    d
+                }),
+                t if t == &TAG_VCPU => sections::read_vcpu(s)
+                    .ok()
+                    .map(|v| json!({"vcpu": v.id, "registers": v.regs.len()})),
+                _ => None,
+            };
+            if let (Some(Value::Object(detail)), Value::Object(o)) = (detail, &mut o) {
+                o.extend(detail);
+            }
+            o
+        })
+        .collect();
+    crate::json::pretty(&json!({
+        "path": path,
+        "magic": String::from_utf8_lossy(&env.magic),
+        "version": format!("{}.{}", env.major, env.minor),
+        "sections": sections,
+    }))
 }
 
 /// The section tags and sizes, for messages.
