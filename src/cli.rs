@@ -1,6 +1,7 @@
 //! Command-line parsing. Every mistake is a one-line usage error naming the option and value.
 
 use crate::help;
+use crate::vm_file::{RunParts, VmFile};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use vmm_core::config::{
@@ -72,6 +73,8 @@ pub enum Command {
         /// The state file.
         file: PathBuf,
     },
+    /// `tetra run --print-config`: print the effective VM description.
+    PrintConfig(String),
     /// Print this help text (the overview or one command's).
     Help(&'static str),
     /// Print the version.
@@ -155,7 +158,7 @@ fn parse_net(v: &str, index: u8) -> Result<NetConfig, Usage> {
                 tap = Some(name.to_string());
             }
             Some(("mac", m)) if mac.is_none() => {
-                mac = Some(parse_mac(m).ok_or_else(|| {
+                mac = Some(crate::vm_file::parse_mac(m).ok_or_else(|| {
                     bad(format!(
                     "mac '{m}': expected six hex bytes like 52:54:00:12:34:56, a unicast address"
                 ))
@@ -210,20 +213,6 @@ fn parse_vsock(v: &str) -> Result<VsockConfig, Usage> {
     Ok(VsockConfig { cid, uds })
 }
 
-/// A unicast MAC address written as six colon-separated hex bytes.
-fn parse_mac(m: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = m.split(':');
-    for b in &mut mac {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    (parts.next().is_none() && mac[0] & 1 == 0).then_some(mac)
-}
-
 fn uri(opt: &str, v: &str) -> Result<String, Usage> {
     vmm_core::migration::Uri::parse(v)
         .map(|_| v.to_string())
@@ -232,11 +221,34 @@ fn uri(opt: &str, v: &str) -> Result<String, Usage> {
 
 fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use lexopt::Arg::*;
-    let mut cfg = VmConfig::default();
-    let (mut stats, mut api, mut restore, mut incoming) = (false, None, None, None);
-    let mut verify = None;
-    let mut seccomp = vmm_core::sandbox::SeccompMode::default();
-    let mut booting = Vec::new();
+    // `--config FILE` comes first: the options after it apply on top of the description.
+    let config_first = parser.try_raw_args().is_some_and(|raw| {
+        raw.peek()
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| a == "--config" || a.starts_with("--config="))
+    });
+    let parts = if config_first {
+        parser.next().map_err(|e| Usage(e.to_string()))?;
+        let path = PathBuf::from(value(parser, "--config")?);
+        let mut parts = VmFile::read(&path).map_err(|e| Usage(vmm_core::error_chain::chain(&e)))?;
+        for b in &mut parts.booting {
+            *b = format!("{b} (in {})", path.display());
+        }
+        parts
+    } else {
+        RunParts::default()
+    };
+    let RunParts {
+        config: mut cfg,
+        mut stats,
+        mut api,
+        mut restore,
+        mut incoming,
+        mut verify,
+        mut seccomp,
+        mut booting,
+    } = parts;
+    let mut print_config = false;
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
             if [
@@ -313,9 +325,28 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("stats") => stats = true,
             Long("seccomp") => seccomp = value(parser, "--seccomp")?.parse().map_err(Usage)?,
             Short('h') | Long("help") => return Ok(Command::Help(help_of("run"))),
+            Long("config") => {
+                return Err(Usage(
+                    "--config FILE must come first: the options after it apply on top".into(),
+                ))
+            }
+            Long("print-config") => print_config = true,
             other => return Err(Usage(other.unexpected().to_string())),
         }
     }
+    let printed = print_config.then(|| {
+        VmFile::of(&RunParts {
+            config: cfg.clone(),
+            restore: restore.clone(),
+            verify,
+            incoming: incoming.clone(),
+            api: api.clone(),
+            stats,
+            seccomp,
+            booting: Vec::new(),
+        })
+        .to_json()
+    });
     let launch = match (restore, incoming) {
         (Some(_), Some(_)) => {
             return Err(Usage("--restore and --incoming exclude each other".into()))
@@ -346,6 +377,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Launch::Boot(Box::new(cfg))
         }
     };
+    if let Some(text) = printed {
+        drop(launch);
+        return Ok(Command::PrintConfig(text));
+    }
     Ok(Command::Run {
         launch,
         stats,

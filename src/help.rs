@@ -52,7 +52,10 @@ macro_rules! inspect_synopsis {
 /// The options of `tetra run`.
 macro_rules! run_options {
     () => {
-        "  --kernel FILE           kernel image: multiboot or PVH ELF, vmlinux, bzImage (x86_64);
+        "  --config FILE           first: read the VM's description (JSON, as --print-config prints
+                          it); the options after it apply on top (--disk, --net add devices)
+  --print-config          print the effective description as JSON and exit, running nothing
+  --kernel FILE           kernel image: multiboot or PVH ELF, vmlinux, bzImage (x86_64);
                           a Linux Image, uncompressed (arm64)
   --initrd FILE           initial ramdisk (module 0 for multiboot kernels)
   --cmdline STR           kernel command line

@@ -7,6 +7,7 @@ mod help;
 mod host;
 mod launch;
 mod tables;
+mod vm_file;
 
 use failure::EXIT_USAGE;
 use std::process::ExitCode;
@@ -59,6 +60,10 @@ fn main() -> ExitCode {
     };
     match cmd {
         cli::Command::Help(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        cli::Command::PrintConfig(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }

@@ -141,6 +141,52 @@ fn main() {
         one_line_error(&run(&["help", "fly"])?, 2, &["'fly'", "run"])
     });
 
+    // A description file with an unknown field, a wrong type or a value out of range is
+    // refused naming the field, in one line, exit 2; --config must come first.
+    s.host("cli::a_bad_config_file_is_refused_naming_the_field", || {
+        let dir = Scratch::new("cli-config");
+        for (name, text, words) in [
+            (
+                "unknown",
+                r#"{"machine": {"cpus": 1, "vcpus": 2}}"#,
+                &["machine", "`vcpus`"][..],
+            ),
+            (
+                "type",
+                r#"{"payload": {"cmdline": 7}}"#,
+                &["payload.cmdline", "invalid type"][..],
+            ),
+            (
+                "range",
+                r#"{"devices": {"vsock": {"cid": 1, "uds": "/v"}}}"#,
+                &["devices.vsock.cid"][..],
+            ),
+            ("syntax", "{\"machine\": ", &["vm-syntax.json"][..]),
+        ] {
+            let path = dir.0.join(format!("vm-{name}.json"));
+            std::fs::write(&path, text).map_err(|e| e.to_string())?;
+            let p = path.to_string_lossy().into_owned();
+            let out = run(&["run", "--config", &p])?;
+            one_line_error(&out, 2, words).map_err(|e| format!("{name}: {e}"))?;
+        }
+        let ok = dir.0.join("ok.json");
+        std::fs::write(&ok, "{}").map_err(|e| e.to_string())?;
+        let out = run(&["run", "--cpus", "2", "--config", &ok.to_string_lossy()])?;
+        one_line_error(&out, 2, &["--config", "first"])?;
+        let out = run(&[
+            "run",
+            "--config",
+            &ok.to_string_lossy(),
+            "--cpus",
+            "3",
+            "--print-config",
+        ])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        check(out.status.success() && text.contains("\"cpus\": 3"), || {
+            text.to_string()
+        })
+    });
+
     let usage: &[(&str, &[&str], &[&str])] = &[
         ("no_command", &[], &["no command"]),
         ("unknown_command", &["fly"], &["'fly'"]),

@@ -44,4 +44,60 @@ pub fn register(s: &mut Suite) {
             )
         })
     });
+
+    // The description --print-config prints starts the same VM through --config (issue 16).
+    s.kvm("cli::a_printed_config_starts_the_same_vm", move || {
+        let dir = Scratch::new("cli-config");
+        let kernel = g.write_to(&dir.0);
+        let initrd = dir.0.join("initrd.txt");
+        std::fs::write(&initrd, "an initrd from the command line\n").unwrap();
+        let flags: Vec<std::ffi::OsString> = vec![
+            "--kernel".into(),
+            kernel.into(),
+            "--initrd".into(),
+            initrd.into(),
+            "--cpus".into(),
+            "2".into(),
+            "--mem".into(),
+            "64".into(),
+            "--cmdline".into(),
+            "from the cli".into(),
+        ];
+        let tetra = |args: &[std::ffi::OsString]| {
+            Command::new(tetra_bin()?)
+                .arg("run")
+                .args(args)
+                .output()
+                .map_err(|e| e.to_string())
+        };
+        let printed = tetra(&[flags.clone(), vec!["--print-config".into()]].concat())?;
+        check(printed.status.success(), || {
+            String::from_utf8_lossy(&printed.stderr).into_owned()
+        })?;
+        let file = dir.0.join("vm.json");
+        std::fs::write(&file, &printed.stdout).map_err(|e| e.to_string())?;
+        let by_flags = tetra(&flags)?;
+        let by_file = tetra(&["--config".into(), file.clone().into()])?;
+        let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+        check(
+            by_flags.status.code() == Some((0x42 << 1) | 1)
+                && by_file.status.code() == by_flags.status.code()
+                && text(&by_file) == text(&by_flags)
+                && text(&by_file).contains("multiboot: cmdline=from the cli")
+                && text(&by_file).contains("smp: 2 of 2 vCPUs up"),
+            || {
+                format!(
+                    "flags: {:?}\n{}\nconfig: {:?}\n{}{}",
+                    by_flags.status,
+                    text(&by_flags),
+                    by_file.status,
+                    text(&by_file),
+                    String::from_utf8_lossy(&by_file.stderr)
+                )
+            },
+        )?;
+        // And prints itself back unchanged.
+        let again = tetra(&["--config".into(), file.into(), "--print-config".into()])?;
+        check(again.stdout == printed.stdout, || text(&again))
+    });
 }

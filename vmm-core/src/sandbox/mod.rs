@@ -65,6 +65,16 @@ pub enum SeccompMode {
     On,
 }
 
+impl std::fmt::Display for SeccompMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SeccompMode::Off => "off",
+            SeccompMode::Log => "log",
+            SeccompMode::On => "on",
+        })
+    }
+}
+
 impl std::str::FromStr for SeccompMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
