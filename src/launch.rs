@@ -12,10 +12,19 @@ const INCOMING_TIMEOUT: Duration = Duration::from_secs(60);
 /// What `--stats` reports when the guest ends.
 #[derive(Debug)]
 pub struct RunStats {
+    /// The process's peak RSS in KiB (`VmHWM`), read before anything else is measured.
+    pub peak_rss_kib: Option<u64>,
     /// Guest RAM resident at the end, in bytes.
     pub guest_resident: u64,
     /// `KVM_RUN` returns per vCPU.
     pub vcpu_runs: Vec<u64>,
+}
+
+/// The process's peak RSS in KiB (`VmHWM`).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Builds the VM `launch` describes and runs it until the guest ends; with `stats`, also returns
@@ -61,6 +70,8 @@ pub fn run<A: Arch>(
     Ok((
         end,
         stats.then(|| RunStats {
+            // Read first: the figures below are measured after it, and must not be in it.
+            peak_rss_kib: peak_rss_kib(),
             guest_resident: vmm.memory().resident_bytes(),
             vcpu_runs: vmm.vcpu_activity().iter().map(|a| a.runs).collect(),
         }),

@@ -16,16 +16,9 @@ use vmm_core::{GuestExit, VmmOptions};
 /// Exit status when a ctl or migrate request fails.
 const EXIT_REQUEST: u8 = 1;
 
-/// The process's peak RSS in KiB (`VmHWM`).
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn print_stats(stats: &launch::RunStats) {
     let guest = stats.guest_resident / 1024;
-    match peak_rss_kib() {
+    match stats.peak_rss_kib {
         Some(peak) => eprintln!(
             "tetra: stats: peak RSS {peak} KiB, guest RAM resident {guest} KiB, beyond guest RAM {} KiB",
             peak.saturating_sub(guest)
