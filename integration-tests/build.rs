@@ -147,6 +147,13 @@ const X86_64: &[Spec] = &[
         flat: true,
     },
     Spec {
+        src: "lowload.S",
+        boot: "auto",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "elf-8000.ld"],
+        flat: false,
+    },
+    Spec {
         src: "multiboot.S",
         boot: "auto",
         as_flags: &["--32"],

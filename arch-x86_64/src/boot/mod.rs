@@ -192,6 +192,18 @@ pub fn load(mem: &GuestMemoryMmap, req: &BootRequest<'_>) -> Result<EntryState, 
     let rsdp = crate::acpi::write(mem, req.cpus, req.devices)?;
     match format {
         Format::Multiboot => {
+            // As GRUB and QEMU: the kernel's path first, then the arguments (kernels parse it
+            // as argv).
+            let line = match req.cmdline {
+                "" => name.to_string(),
+                args => format!("{name} {args}"),
+            };
+            if line.len() >= CMDLINE_MAX {
+                return Err(BootError::CmdlineTooLong(line.len()));
+            }
+            let mut line = line.into_bytes();
+            line.push(0);
+            write_guest(mem, "the command line", CMDLINE_ADDR, &line).map_err(mem_err)?;
             let hdr = multiboot::find_header(req.kernel).expect("detected as multiboot");
             multiboot::load(
                 mem,

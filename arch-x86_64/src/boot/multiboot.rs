@@ -4,7 +4,10 @@
 
 use super::elf::{self, ElfError};
 use super::entry::{CpuMode, EntryState};
-use crate::layout::{self, MemKind, HIMEM_START, MB_INFO_ADDR};
+use crate::layout::{
+    self, MemKind, CMDLINE_ADDR, CMDLINE_MAX, EBDA_START, GDT_ADDR, HIMEM_START, IDT_ADDR,
+    MB_INFO_ADDR,
+};
 use vmm_core::memory::{write_guest, zero_guest, GuestMemoryMmap, MemoryError};
 
 /// The header magic.
@@ -34,6 +37,19 @@ const MODS_ADDR: u64 = MB_INFO_ADDR + 0x200;
 const STRINGS_ADDR: u64 = MB_INFO_ADDR + 0x300;
 const STRINGS_END: u64 = MB_INFO_ADDR + 0x1000;
 
+/// What tetra itself puts below 1 MiB for a multiboot kernel, or is not RAM there: a segment may
+/// load anywhere else (real-mode test kernels load at 0x8000), and over these never.
+const LOW_RESERVED: [(&str, u64, u64); 4] = [
+    ("the boot GDT and IDT", GDT_ADDR, IDT_ADDR + 8),
+    ("the multiboot information", MB_INFO_ADDR, STRINGS_END),
+    (
+        "the command line",
+        CMDLINE_ADDR,
+        CMDLINE_ADDR + CMDLINE_MAX as u64,
+    ),
+    ("the EBDA, VGA and BIOS area", EBDA_START, HIMEM_START),
+];
+
 /// Errors loading a multiboot kernel.
 #[derive(Debug, thiserror::Error)]
 pub enum MultibootError {
@@ -48,9 +64,20 @@ pub enum MultibootError {
     /// The a.out kludge fields are inconsistent.
     #[error("multiboot a.out kludge: {0}")]
     BadAout(&'static str),
-    /// A segment would load below 1 MiB, over tetra's boot data.
-    #[error("segment at {0:#x} loads below 1 MiB")]
-    BelowOneMib(u64),
+    /// A segment would load over tetra's boot data or the area below 1 MiB that is not RAM.
+    #[error("segment {start:#x}-{end:#x} overlaps {what} ({at:#x}-{at_end:#x})")]
+    Overlaps {
+        /// The segment's first byte.
+        start: u64,
+        /// Its last byte.
+        end: u64,
+        /// What it would overwrite.
+        what: &'static str,
+        /// That range's first byte.
+        at: u64,
+        /// Its last byte.
+        at_end: u64,
+    },
     /// Guest memory is too small.
     #[error(transparent)]
     Memory(#[from] MemoryError),
@@ -199,13 +226,23 @@ pub fn load(
     };
     let mut kernel_end = HIMEM_START;
     for c in &chunks {
-        if c.addr < HIMEM_START {
-            return Err(MultibootError::BelowOneMib(c.addr));
-        }
         // An empty segment loads nothing, whatever address it gives (one at the top of the
         // address space must not move the kernel's end, where the module goes).
         if c.memsz == 0 {
             continue;
+        }
+        let end = c.addr.saturating_add(c.memsz);
+        if let Some((what, at, at_end)) = LOW_RESERVED
+            .into_iter()
+            .find(|(_, at, at_end)| c.addr < *at_end && *at < end)
+        {
+            return Err(MultibootError::Overlaps {
+                start: c.addr,
+                end: end - 1,
+                what,
+                at,
+                at_end: at_end - 1,
+            });
         }
         write_guest(mem, "multiboot kernel segment", c.addr, c.bytes)?;
         let (bss_at, bss_len) = (
@@ -386,6 +423,46 @@ mod tests {
         load(&mem, &img, &hdr, 0x20000, Some((b"hi", "m")), 4 << 20).unwrap();
         let start = mem.read_obj::<u32>(GuestAddress(MODS_ADDR)).unwrap();
         assert_eq!(start, 0x10_1000, "the module follows the kernel");
+    }
+
+    #[test]
+    fn segments_below_1_mib_load_where_tetra_keeps_nothing() {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+        let at = |addr: u64, len: usize| {
+            let mut code = header(FLAG_MEMORY_INFO);
+            code.resize(len, 0xf4);
+            elf32(addr as u32, &code)
+        };
+        // A real-mode test kernel's place.
+        let img = at(0x8000, 0x1000);
+        let hdr = find_header(&img).unwrap();
+        let e = load(&mem, &img, &hdr, CMDLINE_ADDR, Some((b"m", "m")), 4 << 20).unwrap();
+        assert_eq!(e.rip, 0x8000);
+        assert_eq!(
+            mem.read_obj::<u32>(GuestAddress(0x8000)).unwrap(),
+            HEADER_MAGIC
+        );
+        // The module still goes above 1 MiB.
+        assert_eq!(
+            mem.read_obj::<u32>(GuestAddress(MODS_ADDR)).unwrap(),
+            0x10_0000
+        );
+        for (addr, len, what) in [
+            (0x800, 0x1000, "the multiboot information"),
+            (0x400, 0x200, "the boot GDT and IDT"),
+            (0x1f000, 0x2000, "the command line"),
+            (0x9f000, 0x1000, "the EBDA, VGA and BIOS area"),
+            (0xf0000, 0x100, "the EBDA, VGA and BIOS area"),
+        ] {
+            let img = at(addr, len);
+            let hdr = find_header(&img).unwrap();
+            let e = load(&mem, &img, &hdr, CMDLINE_ADDR, None, 4 << 20).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains(what) && text.starts_with(&format!("segment {addr:#x}-")),
+                "{addr:#x}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -63,13 +63,54 @@ pub fn register(s: &mut Suite) {
                 GuestExit::DebugExit(0x41),
                 &[
                     "multiboot: mem_lower=639 KiB mem_upper=64512 KiB",
-                    "multiboot: cmdline=hello multiboot",
+                    "multiboot: cmdline=test guest multiboot hello multiboot",
                     "multiboot: module 0: 26 bytes: module zero contents",
                     "fw_cfg: QEMU signature, NB_CPUS=1",
                     "smp: 1 of 1 vCPUs up, 0 IPIs",
                 ],
             )
         });
+    }
+
+    // Issue 18: a multiboot kernel below 1 MiB loads there (where tetra keeps nothing), sees
+    // its own path as the command line's first word, as under GRUB and QEMU, and can drop to
+    // real mode.
+    if let Some(g) = guests::get("lowload") {
+        s.kvm(
+            "boot::multiboot_kernel_at_0x8000_runs_and_sees_its_path_first",
+            move || {
+                let dir = integration_tests::run::Scratch::new("lowload");
+                let kernel = g.write_to(&dir.0);
+                let out = std::process::Command::new(integration_tests::run::tetra_bin()?)
+                    .arg("run")
+                    .arg("--kernel")
+                    .arg(&kernel)
+                    .args(["--cmdline", "-v quick"])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let path = kernel.display();
+                for want in [
+                    format!("lowload: cmdline={path} -v quick"),
+                    format!("lowload: argv0={path}"),
+                    "lowload: real mode".to_string(),
+                ] {
+                    integration_tests::harness::check(stdout.lines().any(|l| l == want), || {
+                        format!("missing {want:?} in:\n{stdout}")
+                    })?;
+                }
+                integration_tests::harness::check(
+                    out.status.code() == Some((0x30 << 1) | 1),
+                    || {
+                        format!(
+                            "exit {:?}, stderr {}",
+                            out.status,
+                            String::from_utf8_lossy(&out.stderr)
+                        )
+                    },
+                )
+            },
+        );
     }
 
     if let Some(g) = guests::get("bzimage") {
