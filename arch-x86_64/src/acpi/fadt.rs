@@ -43,14 +43,20 @@ fn io_register(bits: u8, access: AccessSize, port: u64) -> GAS {
     GAS::new(AddressSpace::SystemIo, bits, 0, access, port)
 }
 
-/// The FADT pointing at the DSDT and FACS at these guest addresses (through the 64-bit fields;
-/// the 32-bit ones stay zero, as the specification asks when the X_ fields are used).
+/// The FADT pointing at the DSDT and FACS at these guest addresses: the DSDT through the 64-bit
+/// field (the 32-bit one zero), the FACS through both FIRMWARE_CTRL and X_FIRMWARE_CTRL (ACPI
+/// lets the 32-bit field hold the same address, and OSPMs that read only it find the FACS, as
+/// under QEMU, whose FADT has only the 32-bit one).
 pub fn build(dsdt: u64, facs: u64) -> Vec<u8> {
     // SMI_CMD, ACPI_ENABLE, ACPI_DISABLE stay 0: the platform is always in ACPI mode. The
     // preferred PM profile stays 0 (unspecified).
     let mut f = FADTBuilder::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION)
         .dsdt_64(dsdt)
         .firmware_ctrl_64(facs);
+    // (The builder's firmware_ctrl_32 would clear the 64-bit field.)
+    if let Ok(low) = u32::try_from(facs) {
+        f.firmware_ctrl = low.into();
+    }
     for flag in FLAGS {
         f = f.flag(flag);
     }
@@ -86,7 +92,11 @@ mod tests {
         assert_eq!(f.len(), 276, "FADT revision 6 length");
         assert_eq!(f[8], 6, "major revision");
         assert_eq!(f[131], 5, "minor revision");
-        assert_eq!(le(f, 36, 4), 0, "FIRMWARE_CTRL (X_FIRMWARE_CTRL used)");
+        assert_eq!(
+            le(f, 36, 4),
+            img.facs,
+            "FIRMWARE_CTRL (and X_FIRMWARE_CTRL)"
+        );
         assert_eq!(le(f, 40, 4), 0, "DSDT (X_DSDT used)");
         assert_eq!(le(f, 46, 2), 9, "SCI_INT");
         assert_eq!(le(f, 48, 4), 0, "SMI_CMD: always in ACPI mode");

@@ -113,6 +113,21 @@ pub fn register(s: &mut Suite) {
         );
     }
 
+    // Issue 18: a 32-bit OS that reads only the FADT's FIRMWARE_CTRL finds the FACS.
+    if let Some(g) = guests::get("facs") {
+        s.kvm(
+            "boot::the_facs_is_found_through_the_32_bit_firmware_ctrl",
+            move || {
+                let out = run::<HostArch>(g.config(1, 64))?;
+                expect(
+                    &out,
+                    GuestExit::DebugExit(0x20),
+                    &["acpi: FACS through FIRMWARE_CTRL"],
+                )
+            },
+        );
+    }
+
     if let Some(g) = guests::get("bzimage") {
         s.kvm(
             "boot::bzimage_setup_header_boot_params_and_entry",
