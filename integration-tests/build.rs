@@ -147,6 +147,18 @@ const X86_64: &[Spec] = &[
         flat: true,
     },
     Spec {
+        src: "pmtimer.S",
+        boot: "auto",
+        as_flags: &["--32"],
+        ld_flags: &[
+            "-m",
+            "elf_i386",
+            "-T",
+            "../../../arch-x86_64/guest/multiboot.ld",
+        ],
+        flat: false,
+    },
+    Spec {
         src: "facs.S",
         boot: "auto",
         as_flags: &["--32"],

@@ -84,6 +84,8 @@ pub const I8042_PORT: u64 = 0x60;
 pub const PM1A_EVT_PORT: u64 = 0x600;
 /// ACPI PM1a control block (2 bytes).
 pub const PM1A_CNT_PORT: u64 = PM1A_EVT_PORT + 4;
+/// The ACPI PM timer (PM_TMR_BLK), in the same block.
+pub const PM_TMR_PORT: u64 = PM1A_EVT_PORT + 8;
 /// The ACPI system control interrupt (ISA IRQ 9, as on PCs).
 pub const ACPI_SCI_IRQ: u32 = 9;
 /// CMOS RTC index port; the data port is +1 (0x71).

@@ -9,7 +9,7 @@
 
 use super::{OEM_ID, OEM_REVISION, OEM_TABLE_ID};
 use crate::devices::cmos::REG_CENTURY;
-use crate::layout::{ACPI_SCI_IRQ, I8042_PORT, PM1A_CNT_PORT, PM1A_EVT_PORT};
+use crate::layout::{ACPI_SCI_IRQ, I8042_PORT, PM1A_CNT_PORT, PM1A_EVT_PORT, PM_TMR_PORT};
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
 use acpi_tables::Aml;
@@ -29,12 +29,13 @@ pub const BOOT_ARCH_LEGACY_DEVICES: u16 = 1 << 0;
 /// IA-PC boot architecture flags: no VGA (the console is the serial port).
 pub const BOOT_ARCH_NO_VGA: u16 = 1 << 2;
 /// Fixed feature flags: WBINVD works, C1 (HLT) on every processor, no fixed-feature power or
-/// sleep button, the reset register is supported.
-pub const FLAGS: [Flags; 5] = [
+/// sleep button, a 32-bit PM timer, the reset register is supported.
+pub const FLAGS: [Flags; 6] = [
     Flags::Wbinvd,
     Flags::ProcC1,
     Flags::PwrButton,
     Flags::SlpButton,
+    Flags::TmrValExt,
     Flags::ResetRegSup,
 ];
 
@@ -65,6 +66,9 @@ pub fn build(dsdt: u64, facs: u64) -> Vec<u8> {
     f.pm1a_cnt_blk = (PM1A_CNT_PORT as u32).into();
     f.pm1_evt_len = PM1_EVT_LEN;
     f.pm1_cnt_len = PM1_CNT_LEN;
+    f.pm_tmr_blk = (PM_TMR_PORT as u32).into();
+    f.pm_tmr_len = 4;
+    f.x_pm_tmr_blk = io_register(32, AccessSize::DwordAccess, PM_TMR_PORT);
     f.century = REG_CENTURY;
     f.iapc_boot_arch = (BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_NO_VGA).into();
     f.reset_reg = io_register(8, AccessSize::ByteAccess, RESET_PORT);
@@ -104,15 +108,18 @@ mod tests {
         assert_eq!(le(f, 56, 4), 0x600, "PM1a_EVT_BLK");
         assert_eq!(le(f, 60, 4), 0, "PM1b_EVT_BLK");
         assert_eq!(le(f, 64, 4), 0x604, "PM1a_CNT_BLK");
-        assert_eq!(le(f, 76, 4), 0, "PM_TMR_BLK");
+        assert_eq!(le(f, 76, 4), 0x608, "PM_TMR_BLK");
+        assert_eq!(f[91], 4, "PM_TMR_LEN");
+        assert_eq!(&f[208..212], &[1, 32, 0, 3], "X_PM_TMR_BLK");
+        assert_eq!(le(f, 212, 8), 0x608);
         assert_eq!((f[88], f[89]), (4, 2), "PM1_EVT_LEN, PM1_CNT_LEN");
         assert_eq!(f[108], 0x32, "CENTURY");
         assert_eq!(le(f, 109, 2), 0b101, "IAPC_BOOT_ARCH");
         let flags = le(f, 112, 4) as u32;
         assert_ne!(flags & (1 << 10), 0, "RESET_REG_SUP");
         assert_eq!(flags & (1 << 20), 0, "not HW_REDUCED_ACPI");
-        // WBINVD, PROC_C1, PWR_BUTTON, SLP_BUTTON, RESET_REG_SUP and nothing else.
-        assert_eq!(flags, 0b100_0011_0101, "flags");
+        // WBINVD, PROC_C1, PWR_BUTTON, SLP_BUTTON, TMR_VAL_EXT, RESET_REG_SUP and nothing else.
+        assert_eq!(flags, 0b101_0011_0101, "flags");
         // RESET_REG: GAS { SystemIO, 8 bits, offset 0, byte access, 0x64 }, RESET_VALUE 0xFE.
         assert_eq!(&f[116..120], &[1, 8, 0, 1]);
         assert_eq!(le(f, 120, 8), 0x64);
@@ -125,8 +132,12 @@ mod tests {
         assert_eq!(le(f, 176, 8), 0x604);
         assert!(f[160..172].iter().all(|&b| b == 0), "no X_PM1b_EVT_BLK");
         assert!(
-            f[184..276].iter().all(|&b| b == 0),
-            "nothing after X_PM1a_CNT_BLK"
+            f[184..208].iter().all(|&b| b == 0),
+            "no X_PM1b_CNT_BLK, X_PM2_CNT_BLK"
+        );
+        assert!(
+            f[220..276].iter().all(|&b| b == 0),
+            "nothing after X_PM_TMR_BLK"
         );
     }
 

@@ -63,7 +63,7 @@ pub fn descs() -> [DeviceDesc; 6] {
             .acpi(b"RTC_", "PNP0B00", 0)
             .with_state(b"CMOS"),
         DeviceDesc::new("pm1a", "pm1a", &["tetra,acpi-pm1a"])
-            .window(WindowRequest::pio_at(PM1A_EVT_PORT, 6))
+            .window(WindowRequest::pio_at(PM1A_EVT_PORT, pm::PM_BLOCK_LEN))
             .interrupt(IrqRequest::level(ACPI_SCI_IRQ))
             .with_state(b"PM1A"),
     ]

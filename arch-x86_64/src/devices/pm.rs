@@ -1,11 +1,49 @@
-//! The ACPI PM1a event and control registers (fixed hardware, as on QEMU's q35 at port 0x600):
-//! PM1a_EVT_BLK at offset 0 (status, enable), PM1a_CNT_BLK at offset 4. Setting SLP_EN with
-//! SLP_TYP = S5 powers the VM off. tetra declares only S5, with SLP_TYP 5 (the DSDT's `\_S5`).
+//! The ACPI PM1a event and control registers and the PM timer (fixed hardware, as on QEMU's q35
+//! at port 0x600): PM1a_EVT_BLK at offset 0 (status, enable), PM1a_CNT_BLK at offset 4, PM_TMR_BLK
+//! at offset 8. Setting SLP_EN with SLP_TYP = S5 powers the VM off. tetra declares only S5, with
+//! SLP_TYP 5 (the DSDT's `\_S5`). The PM timer counts at 3.579545 MHz on the host's monotonic
+//! clock, 32 bits wide (the FADT's TMR_VAL_EXT); a snapshot or a migration carries its count on.
 
+use std::time::Instant;
 use vmm_core::bus::BusDevice;
 use vmm_core::exit::{ExitNotifier, GuestExit};
 use vmm_core::snapshot::{check_version, StateError, Stateful};
 use vmm_core::wire::{Reader, Writer};
+
+/// The PM timer's rate.
+pub const PM_TIMER_HZ: u64 = 3_579_545;
+/// The PM timer's offset in the block.
+pub const PM_TIMER_OFFSET: u64 = 8;
+/// The block's length: PM1a_EVT (4), PM1a_CNT (2), 2 reserved, PM_TMR (4).
+pub const PM_BLOCK_LEN: u64 = 12;
+
+/// The ACPI PM timer: a free-running 32-bit count.
+struct PmTimer {
+    /// The count at `anchor`.
+    base: u32,
+    anchor: Instant,
+}
+
+impl PmTimer {
+    fn new() -> Self {
+        PmTimer {
+            base: 0,
+            anchor: Instant::now(),
+        }
+    }
+
+    fn count(&self) -> u32 {
+        let ns = self.anchor.elapsed().as_nanos();
+        let ticks = ns * u128::from(PM_TIMER_HZ) / 1_000_000_000;
+        self.base.wrapping_add(ticks as u32)
+    }
+
+    /// Goes on from `count`, now.
+    fn set(&mut self, count: u32) {
+        self.base = count;
+        self.anchor = Instant::now();
+    }
+}
 
 /// PM1_CNT.SLP_EN.
 pub const SLP_EN: u16 = 1 << 13;
@@ -20,6 +58,7 @@ pub struct Pm1a {
     status: u16,
     enable: u16,
     control: u16,
+    timer: PmTimer,
 }
 
 impl Pm1a {
@@ -30,17 +69,20 @@ impl Pm1a {
             status: 0,
             enable: 0,
             control: SCI_EN,
+            timer: PmTimer::new(),
         }
     }
 }
 
 impl Pm1a {
-    /// The block as bytes: status, enable, control (16 bits each, little-endian).
-    fn bytes(&self) -> [u8; 6] {
-        let mut b = [0u8; 6];
+    /// The block as bytes: status, enable, control (16 bits each, little-endian), two reserved
+    /// bytes, the timer's count (32 bits).
+    fn bytes(&self) -> [u8; PM_BLOCK_LEN as usize] {
+        let mut b = [0u8; PM_BLOCK_LEN as usize];
         b[0..2].copy_from_slice(&self.status.to_le_bytes());
         b[2..4].copy_from_slice(&self.enable.to_le_bytes());
         b[4..6].copy_from_slice(&self.control.to_le_bytes());
+        b[8..12].copy_from_slice(&self.timer.count().to_le_bytes());
         b
     }
 }
@@ -87,22 +129,32 @@ impl BusDevice for Pm1a {
     }
 }
 
-/// PM1 status, enable and control (section version 1).
+/// PM1 status, enable and control; from section version 2 on, the PM timer's count (a version 1
+/// section, from before the timer, leaves it counting from 0).
 impl Stateful for Pm1a {
+    fn state_version(&self) -> u16 {
+        2
+    }
+
     fn save_state(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.u16(self.status);
         w.u16(self.enable);
         w.u16(self.control);
+        w.u32(self.timer.count());
         w.into_bytes()
     }
 
     fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
-        check_version(version, 1)?;
+        check_version(version, 2)?;
         let mut r = Reader::new(data);
         self.status = r.u16("PM1 status")?;
         self.enable = r.u16("PM1 enable")?;
         self.control = r.u16("PM1 control")?;
+        if version >= 2 {
+            let count = r.u32("PM timer count")?;
+            self.timer.set(count);
+        }
         if !r.is_empty() {
             return Err(StateError::Trailing(r.remaining()));
         }
@@ -153,5 +205,42 @@ mod tests {
         assert_eq!(n.reason(), None);
         pm.write(5, &[(((SLP_TYP_S5 << 10) | SLP_EN) >> 8) as u8]);
         assert_eq!(n.reason(), Some(GuestExit::PowerOff));
+    }
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use super::*;
+
+    fn read_timer(pm: &mut Pm1a) -> u32 {
+        let mut b = [0u8; 4];
+        pm.read(PM_TIMER_OFFSET, &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn the_timer_counts_and_carries_on_across_a_restore() {
+        let n = ExitNotifier::new().unwrap();
+        let mut pm = Pm1a::new(n.clone());
+        let a = read_timer(&mut pm);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = read_timer(&mut pm);
+        // At least 20 ms of 3.58 MHz ticks.
+        assert!(b.wrapping_sub(a) >= 71_590, "{a} {b}");
+        // Writes do not move it.
+        pm.write(PM_TIMER_OFFSET, &[0; 4]);
+        assert!(read_timer(&mut pm).wrapping_sub(b) < 1 << 31);
+
+        pm.timer.set(0xffff_fff0);
+        let saved = pm.save_state();
+        let mut other = Pm1a::new(n);
+        other.restore_state(2, &saved).unwrap();
+        // It goes on from the saved count (and wraps).
+        let c = read_timer(&mut other);
+        assert!(!(1 << 20..0xffff_fff0).contains(&c), "{c:#x}");
+        // A version 1 section (before the timer) still restores.
+        other.restore_state(1, &saved[..6]).unwrap();
+        assert!(other.restore_state(2, &saved[..6]).is_err());
+        assert!(other.restore_state(3, &saved).is_err());
     }
 }

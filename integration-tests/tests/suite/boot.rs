@@ -128,6 +128,29 @@ pub fn register(s: &mut Suite) {
         );
     }
 
+    // Issue 18: the ACPI PM timer runs at 3.579545 MHz, measured by the guest against the
+    // PIT (1.193182 MHz, three PM ticks per PIT tick) within 1%.
+    if let Some(g) = guests::get("pmtimer") {
+        s.kvm(
+            "boot::the_acpi_pm_timer_runs_at_its_rate_against_the_pit",
+            move || {
+                let out = run::<HostArch>(g.config(1, 64))?;
+                expect(&out, GuestExit::DebugExit(0x20), &[])?;
+                let n: f64 = out
+                    .console
+                    .lines()
+                    .find_map(|l| l.strip_prefix("pmtimer: "))
+                    .and_then(|l| l.split_whitespace().next())
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("no count in:\n{}", out.console))?;
+                let want = 1_310_720.0 * 3_579_545.0 / 1_193_182.0;
+                integration_tests::harness::check((n / want - 1.0).abs() < 0.01, || {
+                    format!("{n} PM ticks, {want:.0} expected: ratio {:.4}", n / want)
+                })
+            },
+        );
+    }
+
     if let Some(g) = guests::get("bzimage") {
         s.kvm(
             "boot::bzimage_setup_header_boot_params_and_entry",
