@@ -41,10 +41,11 @@
 # followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines. A
 # failed run is booted once more as <n>-rerun; if that passes, "@@FLAKY name=l2-boot test=<n>"
 # follows and the run does not count as failed.
-# With LANE_L2_QEMU=1 (arm64, emu-test --l2-qemu) and QEMU at /qemu (the arm64 qemu-system-aarch64
-# and its libraries, run through their own ld.so), each run is also booted under QEMU -M virt
-# with KVM in the same host, as qemu-<run>, for the seconds-to-init comparison: the same kernel,
-# initramfs, command line (console=ttyAMA0, QEMU's PL011) and checks, but for tetra's own
+# With LANE_L2_QEMU=1 (arm64 and ppc64, emu-test --l2-qemu) and QEMU at /qemu (the lane's
+# qemu-system-aarch64 or qemu-system-ppc64 and its libraries, run through their own ld.so), each
+# run is also booted under QEMU -M virt (-M pseries) with KVM in the same host, as qemu-<run>, for
+# the seconds-to-init comparison: the same kernel, initramfs, command line (console=ttyAMA0,
+# QEMU's PL011; hvc0 on ppc64, QEMU's spapr-vty) and checks, but for tetra's own
 # (the 16550's interrupt, the PL031, the PMU line, which are printed but not required).
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
@@ -65,6 +66,15 @@ if [ "$ARCH" = arm64 ]; then
 	TETRA_ARGS="--irqchip gicv3-its" L2_PMU=${LANE_L2_PMU:-1}
 fi
 MARKER="TETRA-L2: init reached"
+# --l2-qemu: the QEMU binary in /qemu/bin, its loader in /qemu/lib, and the machine. pseries boots
+# -kernel through its Virtual Open Firmware (vof.bin in /qemu/share, no SLOF), on the in-kernel
+# XICS (the host's KVM has no XIVE device), with the capabilities this nested KVM-HV lacks
+# turned off (QEMU refuses to start when KVM cannot give one asked for).
+QEMU_BIN=qemu-system-aarch64 QEMU_LDSO=ld-linux-aarch64.so.1 QEMU_MACHINE="-M virt,gic-version=3"
+if [ "$ARCH" = ppc64 ]; then
+	QEMU_BIN=qemu-system-ppc64 QEMU_LDSO=ld64.so.2
+	QEMU_MACHINE="-L /qemu/share -M pseries,x-vof=on,ic-mode=xics,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,cap-large-decr=off,cap-fwnmi=off,cap-rpt-invalidate=off"
+fi
 
 # field KEY FILE: the value after "TETRA-L2: KEY=" in the guest's log (first occurrence).
 field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
@@ -177,11 +187,12 @@ boot() {
 	fi
 	cmdline="$cmdline $L2_APPEND"
 	if [ "$vmm" = qemu ]; then
-		echo "--- L2 $name: qemu-system-aarch64 -M virt,gic-version=3 -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
+		echo "--- L2 $name: $QEMU_BIN $QEMU_MACHINE -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
+		# shellcheck disable=SC2086 # $QEMU_MACHINE: options without spaces in them
 		sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 			--prompt "TETRA-L2: ready for input" --input "$token" -- \
-			/qemu/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/bin/qemu-system-aarch64 \
-			-M virt,gic-version=3 -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
+			"/qemu/lib/$QEMU_LDSO" --library-path /qemu/lib "/qemu/bin/$QEMU_BIN" \
+			$QEMU_MACHINE -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
 			-no-user-config -display none -no-reboot -serial stdio -monitor none \
 			-kernel "$kernel" -initrd "$initrd" -append "$cmdline" | tail -n 1)
 	else
@@ -404,8 +415,8 @@ for spec in $L2_RUNS; do
 		failed=$((failed + 1))
 	fi
 done
-# The same runs under QEMU with KVM, for comparison (arm64, --l2-qemu).
-if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x /qemu/bin/qemu-system-aarch64 ]; then
+# The same runs under QEMU with KVM, for comparison (arm64 and ppc64, --l2-qemu).
+if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x "/qemu/bin/$QEMU_BIN" ]; then
 	for spec in $L2_RUNS; do
 		cpus=${spec%%:*} flavor=${spec#*:}
 		kq=quiet
