@@ -534,7 +534,10 @@ mod tests {
                 )),
                 "{n}"
             );
-            assert!(n.contains(&format!("interrupts = <0x{irq:x} 0x00>;")), "{n}");
+            assert!(
+                n.contains(&format!("interrupts = <0x{irq:x} 0x00>;")),
+                "{n}"
+            );
             assert_eq!(device_path(d), format!("/{VIRTIO_BUS}/{name}"));
         }
         // Nothing else moved: the debug exit stays at the root, the console under /vdevice.
