@@ -33,12 +33,6 @@ pub enum Ppc64Error {
     /// The interrupt controller asked for cannot be had.
     #[error(transparent)]
     IrqChip(#[from] IrqChipError),
-    /// virtio devices, which the XICS could route but no ppc64 guest has driven yet.
-    #[error(
-        "virtio devices are not supported on ppc64 yet (the XICS can route their interrupts, \
-         but no ppc64 guest has driven one under tetra)"
-    )]
-    VirtioUntested,
     /// An interrupt source could not be set up.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -55,7 +49,6 @@ impl Classify for Ppc64Error {
             Ppc64Error::Boot(_)
             | Ppc64Error::Layout(_)
             | Ppc64Error::IrqChip(_)
-            | Ppc64Error::VirtioUntested
             | Ppc64Error::Snapshot(_) => ErrorKind::Input,
             Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
             Ppc64Error::Fdt(_)
@@ -78,7 +71,6 @@ mod tests {
             (BootError::NoKernel.into(), Input),
             (LayoutError::RamTooSmall(1 << 20).into(), Input),
             (IrqChipError::NoKernelXics.into(), Input),
-            (Ppc64Error::VirtioUntested, Input),
             (IrqChipError::Unknown("gicv3".into()).into(), Input),
             (FdtError::NulInCmdline.into(), Input),
             (FdtError::NoCpus.into(), Host),

@@ -16,7 +16,14 @@
 //! - a node for every device the device layer placed ([`crate::devices`]): virtual devices
 //!   (no register window) under `/vdevice`, such as `vty@71000000` (compatible "hvterm1", the
 //!   hypervisor console), the others at the root, such as `/debug-exit@200000000000`
-//!   (compatible "tetra,debug-exit", the status register);
+//!   (compatible "tetra,debug-exit", the status register), but for the virtio-mmio transports:
+//!   those are the children of `/virtio-mmio-bus` (device_type "ibm,persistent-memory", two
+//!   address and two size cells, an empty `ranges`), each `virtio_mmio@ADDR` (compatible
+//!   "virtio,mmio", its 0x200-byte window, `interrupts` = <source 0>, an edge XICS source).
+//!   Linux on pseries makes platform devices (which the virtio_mmio driver binds) from no other
+//!   node a firmware-less guest can have: not from root-level nodes (`of_platform_default_populate`
+//!   is not run on powerpc), only from the children of a node of that device_type, which its
+//!   pmem code probes with `of_platform_bus_probe` (docs/ppc64.md, "virtio");
 //! - `/chosen`: bootargs, stdout-path, the initrd, and `ibm,architecture-vec-5` saying "radix
 //!   only, with GTSE" (what Linux expects to find after client-architecture-support);
 //! - with an interrupt controller ([`FdtConfig::xics`]), as QEMU's spapr describes XICS: the
@@ -89,11 +96,21 @@ impl NodeStyle for PseriesStyle {
     }
 }
 
+/// The node under which the virtio-mmio transports are described (see [`build_fdt`]).
+pub const VIRTIO_BUS: &str = "virtio-mmio-bus";
+
+/// Whether `d` is a virtio-mmio transport (`compatible = "virtio,mmio"`).
+pub fn is_virtio_mmio(d: &PlacedDevice) -> bool {
+    d.desc.firmware.compatible.contains(&"virtio,mmio")
+}
+
 /// The path of a placed device's node.
 pub fn device_path(d: &PlacedDevice) -> String {
+    let name = node_name(d, &PseriesStyle);
     match d.window {
-        Some(_) => format!("/{}", node_name(d, &PseriesStyle)),
-        None => format!("/vdevice/{}", node_name(d, &PseriesStyle)),
+        Some(_) if is_virtio_mmio(d) => format!("/{VIRTIO_BUS}/{name}"),
+        Some(_) => format!("/{name}"),
+        None => format!("/vdevice/{name}"),
     }
 }
 
@@ -255,9 +272,28 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     fdt.end_node(vdevice)?;
     device_nodes(
         &mut fdt,
-        cfg.devices.iter().filter(|d| d.window.is_some()),
+        cfg.devices
+            .iter()
+            .filter(|d| d.window.is_some() && !is_virtio_mmio(d)),
         &PseriesStyle,
     )?;
+    if cfg.devices.iter().any(is_virtio_mmio) {
+        // Linux on pseries creates platform devices only for the children of a node of this
+        // device_type (the pseries pmem code's of_platform_bus_probe); not for root-level
+        // nodes (docs/ppc64.md, "virtio").
+        let bus = fdt.begin_node(VIRTIO_BUS)?;
+        fdt.property_string("device_type", "ibm,persistent-memory")?;
+        fdt.property_u32("#address-cells", 2)?;
+        fdt.property_u32("#size-cells", 2)?;
+        // Children's addresses are the root's (an empty ranges: Linux translates through it).
+        fdt.property_null("ranges")?;
+        device_nodes(
+            &mut fdt,
+            cfg.devices.iter().filter(|d| is_virtio_mmio(d)),
+            &PseriesStyle,
+        )?;
+        fdt.end_node(bus)?;
+    }
 
     fdt.end_node(root)?;
     Ok(fdt.finish()?)
@@ -451,5 +487,66 @@ mod tests {
                 "{name}: {rtas}"
             );
         }
+    }
+
+    #[test]
+    fn virtio_transports_sit_under_the_bus_linux_populates() {
+        use vmm_core::devices::virtio::mmio_desc;
+        use vmm_core::MachineLayout;
+        let layout = crate::layout::Ppc64Layout::new(256 << 20).unwrap();
+        let mut descs = crate::devices::descs(true);
+        descs.push(mmio_desc("virtio-rng", 0));
+        descs.push(mmio_desc("virtio-blk0", 1));
+        let placed = vmm_core::devices::plan(&layout.device_windows(), descs).unwrap();
+        let mut c = config_with(1, 128, true);
+        c.devices = &placed;
+        let dts = dtc(&build_fdt(&c).unwrap());
+
+        let bus = node(&dts, VIRTIO_BUS);
+        for want in [
+            "device_type = \"ibm,persistent-memory\";",
+            "#address-cells = <0x02>;",
+            "#size-cells = <0x02>;",
+            "ranges;",
+        ] {
+            assert!(bus.contains(want), "{want}: {bus}");
+        }
+        // Each transport: its own window in the MMIO window, above the debug exit, and the next
+        // XICS sources after the console's 0x1000 (edge: sense 0).
+        let virtio: Vec<&PlacedDevice> = placed.iter().filter(|d| is_virtio_mmio(d)).collect();
+        assert_eq!(virtio.len(), 2);
+        for (i, d) in virtio.iter().enumerate() {
+            let w = d.window.unwrap();
+            assert!(w.base > crate::layout::DEBUG_EXIT_ADDR);
+            assert!(w.base + w.len <= crate::layout::MMIO_BASE + crate::layout::MMIO_SIZE);
+            let irq = d.irq.unwrap().number;
+            assert_eq!(irq, crate::layout::IRQ_BASE + 1 + i as u32);
+            let name = format!("virtio_mmio@{:x}", w.base);
+            assert!(bus.contains(&format!("{name} {{")), "{name} not in {bus}");
+            let n = node(&dts, &name);
+            assert!(n.contains("compatible = \"virtio,mmio\";"), "{n}");
+            assert!(n.contains("dma-coherent;"), "{n}");
+            assert!(
+                n.contains(&format!(
+                    "reg = <0x{:x} 0x{:x} 0x00 0x200>;",
+                    w.base >> 32,
+                    w.base as u32
+                )),
+                "{n}"
+            );
+            assert!(
+                n.contains(&format!("interrupts = <0x{irq:x} 0x00>;")),
+                "{n}"
+            );
+            assert_eq!(device_path(d), format!("/{VIRTIO_BUS}/{name}"));
+        }
+        // Nothing else moved: the debug exit stays at the root, the console under /vdevice.
+        assert!(node(&dts, "/").contains("debug-exit@200000000000 {"));
+        assert!(!bus.contains("debug-exit"), "{bus}");
+        assert!(node(&dts, "vty@71000000").contains("interrupts = <0x1000 0x00>;"));
+
+        // No virtio device, no bus.
+        let plain = dtc(&build_fdt(&config_with(1, 128, true)).unwrap());
+        assert!(!plain.contains(VIRTIO_BUS), "{plain}");
     }
 }

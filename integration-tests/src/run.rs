@@ -218,8 +218,8 @@ impl Drop for Scratch {
     }
 }
 
-/// Why arch `A` refuses virtio devices (its layout refuses a VM with one before any KVM call:
-/// ppc64 until a ppc64 guest has driven one), or `None` when it takes them.
+/// Why arch `A` refuses virtio devices (its layout refuses a VM with one before any KVM call),
+/// or `None` when it takes them (every arch today).
 pub fn virtio_refused<A: Arch>() -> Option<String> {
     let mut c = VmConfig {
         cpus: 1,

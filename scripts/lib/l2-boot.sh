@@ -6,13 +6,16 @@
 # /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
 # guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
 # seconds. x86_64 only: a ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry
-# instead of the bzImage; a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
+# instead of the bzImage. x86_64 and ppc64: a ":virtio" suffix (after ":pvh") gives the guest
+# virtio devices and
 # boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
 # device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), a 1 MiB
 # read-only one whose first line is TETRA-RO-IN (--disk ...,ro), a network card (--net
 # tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it), a vsock device
 # (--vsock cid=3,uds=/tmp/v.sock: vsock-echo on both sides, each connecting to the other), and the
-# console input on virtio-console (--console virtio: the guest reads the input line from hvc0).
+# console input on virtio-console (--console virtio: the guest reads the input line from hvc0;
+# on ppc64 from hvc1, hvc0 being the PAPR vty, which then gets no input: its interrupt count is
+# not required there).
 # A run passes when the guest reached init (marker), reported nproc = CPUS, echoed the input line
 # (which arrives through the UART's receive interrupt), did not panic, logged no ACPI error or
 # warning, and tetra exited 0 after the guest's "reboot: Power down" (x86: ACPI S5; arm64: PSCI
@@ -38,10 +41,11 @@
 # followed by the guest's facts (TETRA-L2 lines), or, on a failure, its last 30 console lines. A
 # failed run is booted once more as <n>-rerun; if that passes, "@@FLAKY name=l2-boot test=<n>"
 # follows and the run does not count as failed.
-# With LANE_L2_QEMU=1 (arm64, emu-test --l2-qemu) and QEMU at /qemu (the arm64 qemu-system-aarch64
-# and its libraries, run through their own ld.so), each run is also booted under QEMU -M virt
-# with KVM in the same host, as qemu-<run>, for the seconds-to-init comparison: the same kernel,
-# initramfs, command line (console=ttyAMA0, QEMU's PL011) and checks, but for tetra's own
+# With LANE_L2_QEMU=1 (arm64 and ppc64, emu-test --l2-qemu) and QEMU at /qemu (the lane's
+# qemu-system-aarch64 or qemu-system-ppc64 and its libraries, run through their own ld.so), each
+# run is also booted under QEMU -M virt (-M pseries) with KVM in the same host, as qemu-<run>, for
+# the seconds-to-init comparison: the same kernel, initramfs, command line (console=ttyAMA0,
+# QEMU's PL011; hvc0 on ppc64, QEMU's spapr-vty) and checks, but for tetra's own
 # (the 16550's interrupt, the PL031, the PMU line, which are printed but not required).
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
@@ -54,11 +58,23 @@ NET_MIB=${LANE_L2_NET_MIB:-16}
 L2_KERNEL=${LANE_L2_KERNEL:-/l2/bzImage}
 ARCH=${TETRA_LANE:-x86_64}
 TETRA_ARGS= L2_PMU=0
+# The virtio console's device in the guest: hvc0, but for ppc64, whose hvc0 is the PAPR vty.
+VCON=hvc0
+[ "$ARCH" != ppc64 ] || VCON=hvc1
 if [ "$ARCH" = arm64 ]; then
 	# The complete machine: GICv3 with the ITS as the MSI controller; the host offers a vPMU.
 	TETRA_ARGS="--irqchip gicv3-its" L2_PMU=${LANE_L2_PMU:-1}
 fi
 MARKER="TETRA-L2: init reached"
+# --l2-qemu: the QEMU binary in /qemu/bin, its loader in /qemu/lib, and the machine. pseries boots
+# -kernel through its Virtual Open Firmware (vof.bin in /qemu/share, no SLOF), on the in-kernel
+# XICS (the host's KVM has no XIVE device), with the capabilities this nested KVM-HV lacks
+# turned off (QEMU refuses to start when KVM cannot give one asked for).
+QEMU_BIN=qemu-system-aarch64 QEMU_LDSO=ld-linux-aarch64.so.1 QEMU_MACHINE="-M virt,gic-version=3"
+if [ "$ARCH" = ppc64 ]; then
+	QEMU_BIN=qemu-system-ppc64 QEMU_LDSO=ld64.so.2
+	QEMU_MACHINE="-L /qemu/share -M pseries,x-vof=on,ic-mode=xics,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,cap-large-decr=off,cap-fwnmi=off,cap-rpt-invalidate=off"
+fi
 
 # field KEY FILE: the value after "TETRA-L2: KEY=" in the guest's log (first occurrence).
 field() { sed -n "s/.*TETRA-L2: $1=//p" "$2" | head -n 1; }
@@ -88,8 +104,8 @@ virtio_reason() {
 		echo "the read-only disk's image changed (MD5 $(md5 "$ro_img"), was $ro_md5)"
 	elif ! field virtio "$1" | grep -qw 0x0003; then
 		echo "the guest found no virtio-console device (virtio bus: '$(field virtio "$1")')"
-	elif [ "$(field input-from "$1")" != hvc0 ] || [ "$(field hvc0-out "$1")" != hello-from-hvc0 ]; then
-		echo "hvc0 did not carry the lines (input-from=$(field input-from "$1"), hvc0-out=$(field hvc0-out "$1"))"
+	elif [ "$(field input-from "$1")" != "$VCON" ] || [ "$(field hvc0-out "$1")" != hello-from-hvc0 ]; then
+		echo "$VCON did not carry the lines (input-from=$(field input-from "$1"), hvc0-out=$(field hvc0-out "$1"))"
 	elif ! field virtio "$1" | grep -qw 0x0001; then
 		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
@@ -147,6 +163,7 @@ boot() {
 	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= httpd_pid=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
+		[ "$VCON" = hvc0 ] || cmdline="$cmdline l2vcon=$VCON"
 		img="/tmp/l2-$name.img"
 		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
 		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
@@ -170,11 +187,12 @@ boot() {
 	fi
 	cmdline="$cmdline $L2_APPEND"
 	if [ "$vmm" = qemu ]; then
-		echo "--- L2 $name: qemu-system-aarch64 -M virt,gic-version=3 -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
+		echo "--- L2 $name: $QEMU_BIN $QEMU_MACHINE -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
+		# shellcheck disable=SC2086 # $QEMU_MACHINE: options without spaces in them
 		sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 			--prompt "TETRA-L2: ready for input" --input "$token" -- \
-			/qemu/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/bin/qemu-system-aarch64 \
-			-M virt,gic-version=3 -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
+			"/qemu/lib/$QEMU_LDSO" --library-path /qemu/lib "/qemu/bin/$QEMU_BIN" \
+			$QEMU_MACHINE -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
 			-no-user-config -display none -no-reboot -serial stdio -monitor none \
 			-kernel "$kernel" -initrd "$initrd" -append "$cmdline" | tail -n 1)
 	else
@@ -316,7 +334,9 @@ judge() {
 		reason="nproc=$nproc, expected $cpus"
 	elif ! grep -q "TETRA-L2: input=$token" "$log"; then
 		reason="console input did not reach the guest (no 'TETRA-L2: input=$token')"
-	elif [ "$vmm" = tetra ] && [ "$ARCH" != x86_64 ] && [ "${uart_irqs:-0}" = 0 ]; then
+	elif [ "$vmm" = tetra ] && [ "$ARCH" != x86_64 ] && [ "${uart_irqs:-0}" = 0 ] &&
+		! { [ "$ARCH" = ppc64 ] && [ "$virtio" = 1 ]; }; then
+		# (A ppc64 :virtio run's input comes through virtio-console, not the vty's interrupt.)
 		reason="the console's interrupt never fired (its /proc/interrupts line: '$irq_line')"
 	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && ! field rtc "$log" | grep -q 'setting system clock'; then
 		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
@@ -395,8 +415,8 @@ for spec in $L2_RUNS; do
 		failed=$((failed + 1))
 	fi
 done
-# The same runs under QEMU with KVM, for comparison (arm64, --l2-qemu).
-if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x /qemu/bin/qemu-system-aarch64 ]; then
+# The same runs under QEMU with KVM, for comparison (arm64 and ppc64, --l2-qemu).
+if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x "/qemu/bin/$QEMU_BIN" ]; then
 	for spec in $L2_RUNS; do
 		cpus=${spec%%:*} flavor=${spec#*:}
 		kq=quiet

@@ -57,8 +57,9 @@
 #   TETRA-L2: snap-after=<date +%s>  then, after a sleep 1 (the guest's timers after the restore):
 #   TETRA-L2: snap-slept=<date +%s>
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
-#   TETRA-L2: hvc0-out=hello-from-hvc0  (with l2virtio=1 and a /dev/hvc0: written to hvc0)
-#   TETRA-L2: input-from=<console, or hvc0 with l2virtio=1 and a /dev/hvc0>
+#   TETRA-L2: hvc0-out=hello-from-hvc0  (with l2virtio=1 and a /dev/hvc0: written to hvc0, or
+#                                        to l2vcon=NAME's /dev/NAME where given)
+#   TETRA-L2: input-from=<console, or hvc0 (l2vcon) with l2virtio=1 and a /dev/hvc0>
 #   TETRA-L2: ready for input        then the first line read from there is echoed as
 #   TETRA-L2: input=<line>           (empty after 30 s without input)
 #   TETRA-L2: serial-irq-after=<the console's /proc/interrupts line after that>
@@ -176,11 +177,12 @@ echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[
 echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
 if [ "${l2input:-}" = 1 ]; then
 	# A :virtio run's console input comes through virtio-console (tetra's --console virtio feeds
-	# stdin to hvc0); a line written to hvc0 reaches tetra's stdout beside the serial port's.
-	# hvc0 stays open from before the prompt, so the line cannot arrive while it is closed.
+	# stdin to hvc0; l2vcon=hvc1 on ppc64, whose hvc0 is the PAPR vty); a line written to it
+	# reaches tetra's stdout beside the console's. It stays open from before the prompt, so the
+	# line cannot arrive while it is closed.
 	in=/dev/console
-	if [ "${l2virtio:-}" = 1 ] && [ -c /dev/hvc0 ]; then
-		in=/dev/hvc0
+	if [ "${l2virtio:-}" = 1 ] && [ -c "/dev/${l2vcon:-hvc0}" ]; then
+		in=/dev/${l2vcon:-hvc0}
 	fi
 	exec 3<>"$in"
 	[ "$in" = /dev/console ] || echo "TETRA-L2: hvc0-out=hello-from-hvc0" >&3

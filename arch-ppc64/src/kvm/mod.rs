@@ -53,9 +53,6 @@ impl Arch for Ppc64 {
     fn layout(config: &VmConfig) -> Result<Ppc64Layout, Ppc64Error> {
         // An unknown --irqchip is refused before any KVM call.
         IrqChipChoice::parse(config.irqchip.as_deref())?;
-        if config.virtio.any() {
-            return Err(Ppc64Error::VirtioUntested);
-        }
         Ok(Ppc64Layout::new(config.mem_bytes())?)
     }
 

@@ -47,9 +47,9 @@ fn boot_args(g: &Guest, dir: &Path) -> Vec<String> {
     a
 }
 
-/// Whether this arch gives a VM virtio devices (ppc64 has no interrupt router yet).
+/// Whether this arch gives a VM virtio devices.
 fn has_virtio() -> bool {
-    HostArch::NAME != "ppc64"
+    integration_tests::run::virtio_refused::<HostArch>().is_none()
 }
 
 /// Each thread of `pid`: (name, the `Seccomp:` and `NoNewPrivs:` values).

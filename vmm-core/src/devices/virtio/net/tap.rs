@@ -17,15 +17,14 @@ pub const VNET_HDR_LEN: usize = 12;
 /// The longest interface name Linux takes (`IFNAMSIZ` less the terminating NUL).
 pub const MAX_NAME: usize = 15;
 
-/// The `if_tun.h` ioctls (`_IOW('T', nr, int)`), numbered for the host arch by vmm-sys-util.
+/// The `if_tun.h` ioctls (`_IOW('T', nr, int)`), numbered for the target by libc: the direction
+/// bits of `_IOW` are the arch's (`_IOC_WRITE` is 4 on powerpc, 1 on x86 and arm64), which
+/// vmm-sys-util's `ioctl_iow_nr!` does not know (it has the asm-generic values only: on ppc64
+/// the kernel took its `TUNSETIFF` for an unknown request and answered `EBADFD`).
 mod ioctls {
-    #![allow(missing_docs)]
-    use vmm_sys_util::ioctl_iow_nr;
-
-    const TUNTAP: u32 = b'T' as u32;
-    ioctl_iow_nr!(TUNSETIFF, TUNTAP, 202, std::os::raw::c_int);
-    ioctl_iow_nr!(TUNSETOFFLOAD, TUNTAP, 208, std::os::raw::c_uint);
-    ioctl_iow_nr!(TUNSETVNETHDRSZ, TUNTAP, 216, std::os::raw::c_int);
+    pub const TUNSETIFF: libc::Ioctl = libc::TUNSETIFF;
+    pub const TUNSETOFFLOAD: libc::Ioctl = libc::TUNSETOFFLOAD;
+    pub const TUNSETVNETHDRSZ: libc::Ioctl = libc::TUNSETVNETHDRSZ;
 }
 use ioctls::{TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ};
 
@@ -127,7 +126,7 @@ fn attach(name: &str, multi_queue: bool) -> Result<File, TapError> {
     req.name[..name.len()].copy_from_slice(name.as_bytes());
     // SAFETY: TUNSETIFF reads a `struct ifreq` (IfReq has its layout and size) from a live
     // reference and writes the name back into it; the fd is ours.
-    let rc = unsafe { ioctl_with_ref(&file, TUNSETIFF(), &req) };
+    let rc = unsafe { ioctl_with_ref(&file, TUNSETIFF, &req) };
     if rc < 0 {
         return Err(TapError::Attach {
             name: name.to_string(),
@@ -148,11 +147,11 @@ fn attach(name: &str, multi_queue: bool) -> Result<File, TapError> {
     let hdr: std::os::raw::c_int = VNET_HDR_LEN as i32;
     // SAFETY: TUNSETVNETHDRSZ reads an int from a live reference; the fd is ours.
     setup("the header size", unsafe {
-        ioctl_with_ref(&file, TUNSETVNETHDRSZ(), &hdr)
+        ioctl_with_ref(&file, TUNSETVNETHDRSZ, &hdr)
     })?;
     // SAFETY: TUNSETOFFLOAD takes its flags by value; the fd is ours.
     setup("the offloads", unsafe {
-        ioctl_with_val(&file, TUNSETOFFLOAD(), 0)
+        ioctl_with_val(&file, TUNSETOFFLOAD, 0)
     })?;
     Ok(file)
 }
@@ -166,12 +165,12 @@ mod tests {
         assert_eq!(std::mem::size_of::<IfReq>(), 40);
         assert_eq!(std::mem::offset_of!(IfReq, flags), 16);
         // include/uapi/linux/if_tun.h: _IOW('T', 202 / 208 / 216, int / unsigned int). The
-        // direction bits are the arch's (vmm-sys-util's _IOC_WRITE); type, number and size are
-        // the same everywhere.
+        // direction bits are the arch's (libc's _IOC_WRITE); type, number and size are the same
+        // everywhere.
         for (n, nr) in [
-            (TUNSETIFF(), 202),
-            (TUNSETOFFLOAD(), 208),
-            (TUNSETVNETHDRSZ(), 216),
+            (TUNSETIFF, 202),
+            (TUNSETOFFLOAD, 208),
+            (TUNSETVNETHDRSZ, 216),
         ] {
             assert_eq!(n & 0xffff, (u64::from(b'T') << 8) | nr, "{n:#x}");
             assert_eq!((n >> 16) & 0x1fff, 4, "{n:#x}");
