@@ -116,7 +116,10 @@ Options for run:
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
                           (arm64: gicv3, the default, or gicv3-its)
-  --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
+  --rng                   a virtio entropy device (the guest's /dev/hwrng)
+  --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
+                          window (default), or each a virtio-pci function with MSI-X behind
+                          a PCI host bridge (x86_64)
   --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
                           device (the guest's hvc0); guest output from both goes to stdout
   --disk PATH[,ro][,id=ID]
@@ -312,8 +315,19 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
             if [
-                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng", "disk",
-                "console", "net", "vsock",
+                "kernel",
+                "initrd",
+                "cmdline",
+                "cpus",
+                "mem",
+                "raw",
+                "irqchip",
+                "rng",
+                "disk",
+                "console",
+                "net",
+                "vsock",
+                "transport",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -342,6 +356,15 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
             Long("rng") => cfg.virtio.rng = true,
+            Long("transport") => {
+                cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
+                    "mmio" => vmm_core::config::Transport::Mmio,
+                    "pci" => vmm_core::config::Transport::Pci,
+                    other => {
+                        return Err(Usage(format!("--transport {other}: expected mmio or pci")))
+                    }
+                }
+            }
             Long("console") => {
                 cfg.virtio.console = match value(parser, "--console")?.as_str() {
                     "serial" => false,
@@ -710,6 +733,24 @@ mod tests {
         assert!(
             usage(&["--vsock", "cid=3,uds=/a", "--vsock", "cid=4,uds=/b"])
                 .contains("at most one vsock device")
+        );
+    }
+
+    #[test]
+    fn transport_chooses_mmio_or_pci() {
+        use vmm_core::config::Transport;
+        assert_eq!(booted(&[]).virtio.transport, Transport::Mmio);
+        assert_eq!(
+            booted(&["--transport", "pci", "--rng"]).virtio.transport,
+            Transport::Pci
+        );
+        assert_eq!(
+            booted(&["--transport", "mmio"]).virtio.transport,
+            Transport::Mmio
+        );
+        assert_eq!(
+            usage(&["--transport", "isa"]),
+            "--transport isa: expected mmio or pci"
         );
     }
 
