@@ -234,6 +234,12 @@ impl Msix {
             .is_some_and(|w| w & (1 << (v % 64)) != 0)
     }
 
+    /// How often vector `v` was sent since the last call (tests).
+    #[cfg(test)]
+    pub(crate) fn fired(&self, v: usize) -> u64 {
+        self.vectors[v].fd.read().unwrap_or(0)
+    }
+
     /// The GSI of vector `v`.
     pub fn gsi(&self, v: usize) -> Option<u32> {
         self.vectors.get(v).map(|x| x.gsi)
@@ -338,7 +344,7 @@ mod tests {
     }
 
     fn fired(m: &Msix, v: usize) -> u64 {
-        m.vectors[v].fd.read().unwrap_or(0)
+        m.fired(v)
     }
 
     #[test]

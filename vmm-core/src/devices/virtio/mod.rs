@@ -43,6 +43,8 @@ pub mod vsock;
 pub mod worker;
 
 #[cfg(test)]
+mod pci_tests;
+#[cfg(test)]
 mod tests;
 
 pub use device::{Activation, ActiveQueue, Handler, VirtioDevice, VirtioError};

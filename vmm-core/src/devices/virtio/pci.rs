@@ -174,6 +174,12 @@ impl PciTransport {
         })
     }
 
+    /// How often MSI-X vector `v` was sent since the last call (tests).
+    #[cfg(test)]
+    pub(crate) fn msix_fired(&self, v: usize) -> u64 {
+        self.msix().fired(v)
+    }
+
     fn msix(&self) -> std::sync::MutexGuard<'_, Msix> {
         self.msix.lock().unwrap_or_else(|e| e.into_inner())
     }
