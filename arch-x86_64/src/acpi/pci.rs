@@ -85,6 +85,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pci_host_in_the_list_adds_the_mcfg_and_the_root_bridge() {
+        use super::super::tests::table;
+        let plain = super::super::build(1, &crate::devices::planned([]).unwrap()).unwrap();
+        let x = table(&plain, plain.xsdt, b"XSDT");
+        assert_eq!(x.len(), 36 + 2 * 8, "no MCFG without PCI");
+        let all = crate::devices::planned([crate::devices::pci_host()]).unwrap();
+        assert_eq!(ecam(&all).unwrap().base, PCI_ECAM_START);
+        let img = super::super::build(1, &all).unwrap();
+        let x = table(&img, img.xsdt, b"XSDT");
+        assert_eq!(x.len(), 36 + 3 * 8);
+        let mcfg = u64::from_le_bytes(x[52..60].try_into().unwrap());
+        let m = table(&img, mcfg, b"MCFG");
+        assert_eq!(
+            u64::from_le_bytes(m[44..52].try_into().unwrap()),
+            PCI_ECAM_START
+        );
+        let d = table(&img, img.dsdt, b"DSDT");
+        assert!(find(d, b"PCI0").is_some() && find(d, b"PCIR").is_some());
+        assert!(find(table(&plain, plain.dsdt, b"DSDT"), b"PCI0").is_none());
+    }
+
+    #[test]
     fn mcfg_has_one_allocation_for_bus_zero() {
         let t = mcfg(PCI_ECAM_START);
         assert_eq!(&t[..4], b"MCFG");

@@ -161,12 +161,8 @@ fn pci_host(
     router: &KvmRouter,
     msi: Arc<KvmMsiRouter>,
 ) -> Result<PciHost, X86Error> {
-    use vmm_core::devices::{DeviceDesc, DeviceError, WindowRequest};
-    devices.describe(
-        router,
-        DeviceDesc::new("pci-host", "pci", &[PCI_HOST_COMPATIBLE])
-            .window(WindowRequest::mmio_at(PCI_ECAM_START, ECAM_BUS)),
-    )?;
+    use vmm_core::devices::DeviceError;
+    devices.describe(router, crate::devices::pci_host())?;
     let root = PciRoot::new((PCI_MMIO_START, PCI_MMIO_LEN)).map_err(|source| DeviceError::Pci {
         device: "the PCI host bridge".into(),
         source,

@@ -47,16 +47,7 @@ scan:
         je      next
         movl    %eax, %ebp                      /* device:vendor */
         call    prefix
-        movl    %ebp, %eax
-        andl    $0xffff, %eax
-        movl    $4, %ecx
-        call    puthex
-        movl    $msg_colon, %esi
-        call    puts
-        movl    %ebp, %eax
-        shrl    $16, %eax
-        movl    $4, %ecx
-        call    puthex
+        call    putid
         movl    $msg_class, %esi
         call    puts
         movl    $8, %ecx
@@ -125,16 +116,7 @@ caps_done:
         movl    %ebx, %eax
         shll    $15, %eax
         movl    ECAM(%eax), %ebp
-        movl    %ebp, %eax
-        andl    $0xffff, %eax
-        movl    $4, %ecx
-        call    puthex
-        movl    $msg_colon, %esi
-        call    puts
-        movl    %ebp, %eax
-        shrl    $16, %eax
-        movl    $4, %ecx
-        call    puthex
+        call    putid
         movl    $msg_nl, %esi
         call    puts
         movl    $msg_absent, %esi
@@ -240,6 +222,20 @@ prefix:
         call    puthex
         movl    $msg_fn, %esi
         call    puts
+        ret
+
+/* putid: "VVVV:DDDD" for the id dword %ebp. Clobbers %eax, %ecx, %edx, %esi, %edi. */
+putid:
+        movl    %ebp, %eax
+        andl    $0xffff, %eax
+        movl    $4, %ecx
+        call    puthex
+        movl    $msg_colon, %esi
+        call    puts
+        movl    %ebp, %eax
+        shrl    $16, %eax
+        movl    $4, %ecx
+        call    puthex
         ret
 
 /* puthex: the low %ecx hexadecimal digits of %eax. Clobbers %eax, %ecx, %edx, %edi. */
