@@ -13,7 +13,7 @@
  * the address written back), and, with memory decoding on, the common configuration's
  * num_queues and the upper 32 feature bits read through the BAR:
  *
- *   pci 00:DD.0 caps: 09/1 09/2 09/3 09/4 11
+ *   pci 00:DD.0 caps: 09/1 09/2 09/3 09/4 09/5 11
  *   pci 00:DD.0 ecam VVVV:DDDD
  *   pci 00:02.0 ecam ffffffff
  *   pci 00:DD.0 bar0 size mask ffff8004

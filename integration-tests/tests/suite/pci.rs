@@ -19,13 +19,14 @@ use vmm_core::GuestExit;
 const GUEST: &str = "pci_probe";
 
 /// What the guest prints: the host bridge at 00.0, the entropy device at 01.0
-/// (`1af4:1040 + 4`, class "other"), its four virtio capabilities (common, notify, ISR, device)
-/// and MSI-X, a 32 KiB 64-bit BAR at the PCI window's start, one queue and `VERSION_1`.
+/// (`1af4:1040 + 4`, class "other"), its five virtio capabilities (common, notify, ISR, device,
+/// configuration access) and MSI-X, a 32 KiB 64-bit BAR at the PCI window's start, one queue and
+/// `VERSION_1`.
 const LINES: &[&str] = &[
     "pci: conf1 ok",
     "pci 00:00.0 1b36:0008 class 060000",
     "pci 00:01.0 1af4:1044 class ff0000",
-    "pci 00:01.0 caps: 09/1 09/2 09/3 09/4 11",
+    "pci 00:01.0 caps: 09/1 09/2 09/3 09/4 09/5 11",
     "pci 00:01.0 ecam 1af4:1044",
     "pci 00:02.0 ecam ffffffff",
     "pci 00:01.0 bar0 size mask ffff8004",

@@ -53,8 +53,13 @@ pub enum PciError {
 
 /// One function on bus 0: its configuration space and its BARs.
 pub trait PciFunction: Send {
-    /// The configuration space (the root reads it and finds the BARs from it).
+    /// The configuration space (the root finds the BARs from it).
     fn config(&self) -> &ConfigSpace;
+    /// The guest reads the configuration space (a function with a register that reads through
+    /// to its BAR answers it here).
+    fn read_config(&mut self, offset: u64, data: &mut [u8]) {
+        self.config().read(offset, data);
+    }
     /// The guest writes the configuration space (the function acts on what changed).
     fn write_config(&mut self, offset: u64, data: &[u8]);
     /// The guest reads BAR `bar` at `offset`.
@@ -176,7 +181,7 @@ impl PciRoot {
     pub fn read_config(&self, bdf: u16, offset: u64, data: &mut [u8]) {
         let (bus, dev, func) = ((bdf >> 8) as u8, (bdf >> 3 & 31) as u8, (bdf & 7) as u8);
         match self.function(bus, dev, func) {
-            Some(f) => lock(f).config().read(offset, data),
+            Some(f) => lock(f).read_config(offset, data),
             None => data.fill(0xff),
         }
     }

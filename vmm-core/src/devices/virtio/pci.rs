@@ -10,7 +10,9 @@
 //!
 //! Every event goes to the MSI-X vector the driver gave it (`msix_config`, `queue_msix_vector`;
 //! `VIRTIO_MSI_NO_VECTOR` for none); a vector number past the table reads back as no vector.
-//! There is no INTx. A queue notification reaches the queue's eventfd through an ioeventfd on its
+//! There is no INTx. The `VIRTIO_PCI_CAP_PCI_CFG` capability reads and writes BAR 0 through
+//! configuration space (1, 2 or 4 bytes, aligned, inside the BAR; other windows do nothing). A
+//! queue notification reaches the queue's eventfd through an ioeventfd on its
 //! notification address (moved with the BAR) or, without one, through this function. Status,
 //! features, queues, activation and reset are the shared [`super::common`]'s.
 //!
@@ -61,6 +63,7 @@ const CFG_COMMON: u8 = 1;
 const CFG_NOTIFY: u8 = 2;
 const CFG_ISR: u8 = 3;
 const CFG_DEVICE: u8 = 4;
+const CFG_PCI: u8 = 5;
 
 /// The class code of each device type (the storage and network ones as such, the rest "other").
 fn class(device_type: u32) -> u32 {
@@ -99,6 +102,8 @@ pub struct PciTransport {
     config: ConfigSpace,
     msix: Arc<Mutex<Msix>>,
     msix_cap: usize,
+    /// The `VIRTIO_PCI_CAP_PCI_CFG` capability's offset.
+    pci_cfg: usize,
     window: (u64, u64),
     vm: Option<Arc<dyn VmOps>>,
     /// Where the notification ioeventfds are registered (BAR 0's address then).
@@ -153,6 +158,15 @@ impl PciTransport {
                 .add_capability(CAP_VENDOR, &virtio_cap(t, off, len, extra), &ro)
                 .map_err(full)?;
         }
+        // VIRTIO_PCI_CAP_PCI_CFG: a window into BAR 0 through configuration space (its BAR,
+        // offset, length and data fields are the guest's).
+        let wmask = [
+            0, 0, 0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        let wmask: Vec<u8> = wmask.iter().chain(&[0xff; 4]).copied().collect();
+        let pci_cfg = config
+            .add_capability(CAP_VENDOR, &virtio_cap(CFG_PCI, 0, 0, &[0; 4]), &wmask)
+            .map_err(full)?;
         let mut body = Vec::new();
         body.extend_from_slice(&(vectors as u16 - 1).to_le_bytes());
         body.extend_from_slice(&(TABLE as u32).to_le_bytes());
@@ -168,6 +182,7 @@ impl PciTransport {
             config,
             msix,
             msix_cap,
+            pci_cfg,
             window: at.window,
             vm,
             notify_at: None,
@@ -318,15 +333,49 @@ impl PciTransport {
     }
 }
 
+impl PciTransport {
+    /// The `VIRTIO_PCI_CAP_PCI_CFG` window if an access at `offset` of `len` bytes touches its
+    /// data field and it names 1, 2 or 4 bytes inside BAR 0: the BAR offset and length.
+    fn pci_cfg_window(&self, offset: u64, len: usize) -> Option<(u64, usize)> {
+        let data = (self.pci_cfg + 16) as u64;
+        if offset + len as u64 <= data || offset >= data + 4 {
+            return None;
+        }
+        let b = self.config.bytes();
+        let at = self.pci_cfg;
+        let field = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().expect("4"));
+        let (bar, off, n) = (b[at + 4], u64::from(field(8)), field(12) as usize);
+        (bar == 0
+            && matches!(n, 1 | 2 | 4)
+            && off.is_multiple_of(n as u64)
+            && off + n as u64 <= BAR_LEN)
+            .then_some((off, n))
+    }
+}
+
 impl PciFunction for PciTransport {
     fn config(&self) -> &ConfigSpace {
         &self.config
+    }
+
+    fn read_config(&mut self, offset: u64, data: &mut [u8]) {
+        if let Some((off, n)) = self.pci_cfg_window(offset, data.len()) {
+            let mut buf = [0u8; 4];
+            self.read_bar(0, off, &mut buf[..n]);
+            self.config.set_bytes(self.pci_cfg + 16, &buf);
+        }
+        self.config.read(offset, data);
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) {
         let control = self.msix_control();
         if !self.config.write(offset, data) {
             return;
+        }
+        if let Some((off, n)) = self.pci_cfg_window(offset, data.len()) {
+            let at = self.pci_cfg + 16;
+            let buf: [u8; 4] = self.config.bytes()[at..at + 4].try_into().expect("4 bytes");
+            self.write_bar(0, off, &buf[..n]);
         }
         let now = self.msix_control();
         if now != control {
