@@ -118,8 +118,8 @@ Options for run:
                           (arm64: gicv3, the default, or gicv3-its)
   --rng                   a virtio entropy device (the guest's /dev/hwrng)
   --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
-                          window (default), or each a virtio-pci function with MSI-X behind
-                          a PCI host bridge (x86_64)
+                          window, or each a virtio-pci function with MSI-X behind a PCI host
+                          bridge (x86_64). Default: pci on x86_64, mmio elsewhere
   --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
                           device (the guest's hvc0); guest output from both goes to stdout
   --disk PATH[,ro][,id=ID]
@@ -305,9 +305,20 @@ fn uri(opt: &str, v: &str) -> Result<String, Usage> {
         .map_err(|_| Usage(format!("{opt} '{v}': expected unix:PATH or tcp:HOST:PORT")))
 }
 
+/// `--transport`'s default: virtio-pci where the host arch has a PCI host bridge and a Linux
+/// guest was verified on it (x86_64, the x86 lane's `1:quiet:virtio:pci`), virtio-mmio elsewhere.
+fn default_transport() -> vmm_core::config::Transport {
+    if crate::host::HOST_ARCH == "x86_64" {
+        vmm_core::config::Transport::Pci
+    } else {
+        vmm_core::config::Transport::Mmio
+    }
+}
+
 fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use lexopt::Arg::*;
     let mut cfg = VmConfig::default();
+    cfg.virtio.transport = default_transport();
     let (mut stats, mut api, mut restore, mut incoming) = (false, None, None, None);
     let mut verify = None;
     let mut seccomp = vmm_core::sandbox::SeccompMode::default();
@@ -739,7 +750,7 @@ mod tests {
     #[test]
     fn transport_chooses_mmio_or_pci() {
         use vmm_core::config::Transport;
-        assert_eq!(booted(&[]).virtio.transport, Transport::Mmio);
+        assert_eq!(booted(&[]).virtio.transport, default_transport());
         assert_eq!(
             booted(&["--transport", "pci", "--rng"]).virtio.transport,
             Transport::Pci

@@ -159,7 +159,8 @@ boot() {
 		echo TETRA-RO-IN | dd of="$ro_img" conv=notrunc 2>/dev/null
 		ro_md5=$(md5 "$ro_img")
 		devices="--rng --disk $img,id=tetra-l2 --disk $ro_img,ro,id=tetra-ro --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock --console virtio"
-		[ "${pci:-0}" = 0 ] || devices="--transport pci $devices"
+		# tetra's default transport is pci on x86: a :virtio run without :pci asks for mmio.
+		if [ "${pci:-0}" = 1 ]; then devices="--transport pci $devices"; else devices="--transport mmio $devices"; fi
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
 		WWW=/tmp/www-$name

@@ -77,9 +77,10 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .kvm()
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+    // A VM without virtio devices has no PCI bus: its guest sees the same machine either way.
     let pci = match cfg.virtio.transport {
-        Transport::Mmio => None,
-        Transport::Pci => Some(pci_host(ctx.devices, &router, msi)?),
+        Transport::Pci if cfg.virtio.any() => Some(pci_host(ctx.devices, &router, msi)?),
+        _ => None,
     };
     Ok(Platform {
         cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
