@@ -119,10 +119,7 @@ impl VmOps for KvmVm {
         addr: IoEventAddr,
         datamatch: Option<Datamatch>,
     ) -> Result<(), HvError> {
-        let addr = match addr {
-            IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
-            IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
-        };
+        let addr = io_event_address(addr);
         match datamatch {
             Some(Datamatch::U32(v)) => self.vm.register_ioevent(fd, &addr, v),
             Some(Datamatch::U64(v)) => self.vm.register_ioevent(fd, &addr, v),
@@ -137,10 +134,7 @@ impl VmOps for KvmVm {
         addr: IoEventAddr,
         datamatch: Option<Datamatch>,
     ) -> Result<(), HvError> {
-        let addr = match addr {
-            IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
-            IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
-        };
+        let addr = io_event_address(addr);
         match datamatch {
             Some(Datamatch::U32(v)) => self.vm.unregister_ioevent(fd, &addr, v),
             Some(Datamatch::U64(v)) => self.vm.unregister_ioevent(fd, &addr, v),
@@ -259,6 +253,14 @@ mod nr {
     );
 }
 use nr::kvm_clear_dirty_log_nr;
+
+/// kvm-ioctls' spelling of an ioeventfd's address.
+fn io_event_address(addr: IoEventAddr) -> IoEventAddress {
+    match addr {
+        IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
+        IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
+    }
+}
 
 /// A KVM vCPU on kvm-ioctls.
 pub struct KvmVcpu {

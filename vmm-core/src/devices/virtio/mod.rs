@@ -66,13 +66,24 @@ use std::sync::Arc;
 /// ("virtio,mmio", DMA-coherent), ACPI `VRn_` `LNRO0005` (the id Linux's virtio-mmio driver
 /// matches).
 pub fn mmio_desc(name: impl Into<String>, index: u8) -> DeviceDesc {
-    let digit = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)];
+    let tag = state_tag(index);
     DeviceDesc::new(name, "virtio_mmio", &["virtio,mmio"])
         .window(WindowRequest::mmio_any(mmio::MMIO_WINDOW, 0x1000))
         .interrupt(IrqRequest::any(Trigger::Edge))
         .prop("dma-coherent", Prop::Null)
-        .acpi(&[b'V', b'R', digit, b'_'], "LNRO0005", u32::from(index))
-        .with_state(&[b'V', b'I', b'O', digit])
+        .acpi(&[b'V', b'R', tag[3], b'_'], "LNRO0005", u32::from(index))
+        .with_state(&tag)
+}
+
+/// The state section of virtio device number `index`, whatever its transport: `VIOn`, `n` a
+/// base-32 digit.
+fn state_tag(index: u8) -> [u8; 4] {
+    [
+        b'V',
+        b'I',
+        b'O',
+        b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)],
+    ]
 }
 
 /// Errors opening the host side of a VM's virtio devices.
@@ -241,8 +252,7 @@ fn add_pci(
         source,
     })?;
     let t = Arc::new(std::sync::Mutex::new(t));
-    let digit = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)];
-    devices.add_state(&[b'V', b'I', b'O', digit], t.clone())?;
+    devices.add_state(&state_tag(index), t.clone())?;
     root.add(slot, t);
     Ok(())
 }

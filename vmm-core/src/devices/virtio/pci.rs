@@ -75,6 +75,14 @@ fn class(device_type: u32) -> u32 {
     }
 }
 
+/// Whether `len` bytes at `offset` fall inside `[base, base + size)`.
+fn within(offset: u64, len: usize, base: u64, size: u64) -> bool {
+    offset >= base
+        && offset
+            .checked_add(len as u64)
+            .is_some_and(|e| e <= base + size)
+}
+
 /// A virtio structure's capability body (after id and next): length, type, BAR, id, padding,
 /// offset and length in the BAR, and `extra`.
 fn virtio_cap(cfg_type: u8, offset: u64, len: u64, extra: &[u8]) -> Vec<u8> {
@@ -389,10 +397,7 @@ impl PciFunction for PciTransport {
         if bar != 0 {
             return;
         }
-        let len = data.len() as u64;
-        let inside = |base: u64, size: u64| {
-            offset >= base && offset.checked_add(len).is_some_and(|e| e <= base + size)
-        };
+        let inside = |base, size| within(offset, data.len(), base, size);
         if inside(COMMON, COMMON_LEN) {
             let img = self.common_image();
             let at = (offset - COMMON) as usize;
@@ -415,10 +420,7 @@ impl PciFunction for PciTransport {
         if bar != 0 {
             return;
         }
-        let len = data.len() as u64;
-        let inside = |base: u64, size: u64| {
-            offset >= base && offset.checked_add(len).is_some_and(|e| e <= base + size)
-        };
+        let inside = |base, size| within(offset, data.len(), base, size);
         if inside(COMMON, COMMON_LEN) {
             self.write_common(offset - COMMON, data);
         } else if inside(DEVICE, DEVICE_LEN) {
