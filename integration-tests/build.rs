@@ -94,6 +94,14 @@ const X86_64: &[Spec] = &[
         ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
         flat: true,
     },
+    // A guest that finds the virtio-pci entropy device (tests/suite/pci.rs).
+    Spec {
+        src: "pci_probe.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
     // A malicious virtio driver against --rng (tests/suite/virtio.rs).
     Spec {
         src: "virtio_evil.S",

@@ -1,7 +1,7 @@
 //! Command-line parsing. Every mistake is a one-line usage error naming the option and value.
 
 use crate::help;
-use crate::vm_file::{RunParts, VmFile};
+use crate::vm_file::{default_transport, RunParts, VmFile};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use vmm_core::config::{
@@ -236,7 +236,9 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         }
         parts
     } else {
-        RunParts::default()
+        let mut parts = RunParts::default();
+        parts.config.virtio.transport = default_transport();
+        parts
     };
     let RunParts {
         config: mut cfg,
@@ -252,8 +254,19 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         if let Long(name) = &arg {
             if [
-                "kernel", "initrd", "cmdline", "cpus", "mem", "raw", "irqchip", "rng", "disk",
-                "console", "net", "vsock",
+                "kernel",
+                "initrd",
+                "cmdline",
+                "cpus",
+                "mem",
+                "raw",
+                "irqchip",
+                "rng",
+                "disk",
+                "console",
+                "net",
+                "vsock",
+                "transport",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -282,6 +295,15 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
             Long("rng") => cfg.virtio.rng = true,
+            Long("transport") => {
+                cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
+                    "mmio" => vmm_core::config::Transport::Mmio,
+                    "pci" => vmm_core::config::Transport::Pci,
+                    other => {
+                        return Err(Usage(format!("--transport {other}: expected mmio or pci")))
+                    }
+                }
+            }
             Long("console") => {
                 cfg.virtio.console = match value(parser, "--console")?.as_str() {
                     "serial" => false,
@@ -720,6 +742,24 @@ mod tests {
         assert!(
             usage(&["--vsock", "cid=3,uds=/a", "--vsock", "cid=4,uds=/b"])
                 .contains("at most one vsock device")
+        );
+    }
+
+    #[test]
+    fn transport_chooses_mmio_or_pci() {
+        use vmm_core::config::Transport;
+        assert_eq!(booted(&[]).virtio.transport, default_transport());
+        assert_eq!(
+            booted(&["--transport", "pci", "--rng"]).virtio.transport,
+            Transport::Pci
+        );
+        assert_eq!(
+            booted(&["--transport", "mmio"]).virtio.transport,
+            Transport::Mmio
+        );
+        assert_eq!(
+            usage(&["--transport", "isa"]),
+            "--transport isa: expected mmio or pci"
         );
     }
 

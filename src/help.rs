@@ -65,7 +65,10 @@ macro_rules! run_options {
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
                           (arm64: gicv3, the default, or gicv3-its)
-  --rng                   a virtio entropy device (virtio-mmio; the guest's /dev/hwrng)
+  --rng                   a virtio entropy device (the guest's /dev/hwrng)
+  --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
+                          window, or each a virtio-pci function with MSI-X behind a PCI host
+                          bridge (x86_64). Default: pci on x86_64, mmio elsewhere
   --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
                           device (the guest's hvc0); guest output from both goes to stdout
   --disk PATH[,ro][,id=ID]

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
-    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, NetConfig, VsockConfig, MAX_DISKS,
-    MAX_DISK_ID, MAX_NETS,
+    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, NetConfig, Transport, VsockConfig,
+    MAX_DISKS, MAX_DISK_ID, MAX_NETS,
 };
 use vmm_core::sandbox::SeccompMode;
 use vmm_core::snapshot::Verify;
@@ -94,10 +94,51 @@ pub enum Console {
     Virtio,
 }
 
-/// `--rng`, `--console`, `--disk`, `--net`, `--vsock`.
+/// How virtio devices reach the guest (`--transport`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportName {
+    /// virtio-mmio.
+    Mmio,
+    /// virtio-pci with MSI-X.
+    Pci,
+}
+
+impl From<TransportName> for Transport {
+    fn from(t: TransportName) -> Transport {
+        match t {
+            TransportName::Mmio => Transport::Mmio,
+            TransportName::Pci => Transport::Pci,
+        }
+    }
+}
+
+impl From<Transport> for TransportName {
+    fn from(t: Transport) -> TransportName {
+        match t {
+            Transport::Mmio => TransportName::Mmio,
+            Transport::Pci => TransportName::Pci,
+        }
+    }
+}
+
+/// `--transport`'s default: virtio-pci where the host arch has a PCI host bridge and a Linux
+/// guest was verified on it (x86_64, the x86 lane's `1:quiet:virtio:pci`), virtio-mmio elsewhere.
+pub fn default_transport() -> Transport {
+    if crate::host::HOST_ARCH == "x86_64" {
+        Transport::Pci
+    } else {
+        Transport::Mmio
+    }
+}
+
+/// `--rng`, `--console`, `--disk`, `--net`, `--vsock`, `--transport`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Devices {
+    /// Their transport (default: the host arch's, see [`default_transport`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportName>,
     /// A virtio-rng device.
     pub rng: bool,
     /// Where stdin goes.
@@ -293,7 +334,11 @@ impl VmFile {
         };
         differs("machine", self.machine != default.machine);
         differs("payload", self.payload != default.payload);
-        differs("devices", self.devices != default.devices);
+        let mut devices = self.devices.clone();
+        if devices.transport == Some(default_transport().into()) {
+            devices.transport = None;
+        }
+        differs("devices", devices != default.devices);
 
         let m = &self.machine;
         let mut config = VmConfig {
@@ -312,6 +357,7 @@ impl VmFile {
         });
         let d = &self.devices;
         let v = &mut config.virtio;
+        v.transport = d.transport.map_or_else(default_transport, Transport::from);
         v.rng = d.rng;
         v.console = d.console == Console::Virtio;
         if d.disks.len() > MAX_DISKS {
@@ -433,6 +479,9 @@ impl VmFile {
                 }),
             },
             devices: Devices {
+                // Named for a VM that boots (a restored or migrated one has its own).
+                transport: (parts.restore.is_none() && parts.incoming.is_none())
+                    .then_some(c.virtio.transport.into()),
                 rng: c.virtio.rng,
                 console: if c.virtio.console {
                     Console::Virtio
@@ -551,6 +600,11 @@ mod tests {
         );
         let e = parse(r#"{"devices": {"disks": [{"path": "/a"}, {"path": 3}]}}"#).unwrap_err();
         assert!(e.contains("devices.disks[1].path"), "{e}");
+        let e = parse(r#"{"devices": {"transport": "isa"}}"#).unwrap_err();
+        assert!(
+            e.contains("devices.transport") && e.contains("`isa`"),
+            "{e}"
+        );
         let e = parse(r#"{"extra": 1}"#).unwrap_err();
         assert!(e.contains("`extra`"), "{e}");
         let e = parse("not json").unwrap_err();

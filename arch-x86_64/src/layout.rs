@@ -8,8 +8,10 @@
 //! 0x0000_6000  PVH hvm_start_info,       0x0009_fc00  EBDA .. 1 MiB: reserved
 //!              memmap, modlist           0x000e_0000  ACPI tables (RSDP first)
 //!                                        0x0010_0000  kernels load here
-//! 0xc000_0000  MMIO gap: 0xd000_0000 devices mapped at fixed addresses (tests' probes),
+//! 0xc000_0000  MMIO gap: 0xc000_0000 the PCI MMIO window (256 MiB, BARs; with PCI),
+//!              0xd000_0000 devices mapped at fixed addresses (tests' probes),
 //!              0xd100_0000 devices the layer places (virtio-mmio, 4 KiB apart),
+//!              0xe000_0000 PCI ECAM for bus 0 (1 MiB; with PCI),
 //!              IOAPIC 0xfec0_0000, LAPIC 0xfee0_0000
 //! 0x1_0000_0000 RAM above the gap
 //! ```
@@ -63,6 +65,14 @@ pub const MMIO_DEVICES_START: u64 = 0xd000_0000;
 /// Where the device layer starts placing devices on its own (virtio-mmio): the first 16 MiB
 /// from [`MMIO_DEVICES_START`] are for devices mapped at fixed addresses (the tests' probes).
 pub const MMIO_ALLOC_START: u64 = MMIO_DEVICES_START + (16 << 20);
+/// The PCI MMIO window, where BARs go (with `--transport pci`).
+pub const PCI_MMIO_START: u64 = MMIO_GAP_START;
+/// Its length.
+pub const PCI_MMIO_LEN: u64 = MMIO_DEVICES_START - PCI_MMIO_START;
+/// PCI ECAM (bus 0 only), described by the MCFG.
+pub const PCI_ECAM_START: u64 = 0xe000_0000;
+/// The `compatible` of the PCI host bridge's entry in the device list (its window is the ECAM).
+pub const PCI_HOST_COMPATIBLE: &str = "pci-host-ecam-generic";
 /// IOAPIC registers.
 pub const IOAPIC_ADDR: u64 = 0xfec0_0000;
 /// Local APIC registers.
@@ -95,6 +105,8 @@ pub const RTC_IRQ: u32 = 8;
 
 /// IOAPIC input pins: the GSIs devices can use.
 pub const IOAPIC_PINS: u32 = 24;
+/// The first GSI of MSI vectors (after the IOAPIC's pins).
+pub const MSI_GSI_START: u32 = IOAPIC_PINS;
 
 /// An x86 VM's guest-physical map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

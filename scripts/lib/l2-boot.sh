@@ -86,6 +86,10 @@ kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 virtio_reason() {
 	if [ -n "$(field modules-failed "$1")" ]; then
 		echo "insmod failed in the guest for: $(field modules-failed "$1")"
+	elif [ "${pci:-0}" = 1 ] && [ "$(field virtio-pci "$1")" != 6 ]; then
+		echo "$(field virtio-pci "$1") of the 6 devices are bound to the guest's virtio-pci driver (PCI: $(field pci "$1"))"
+	elif [ "${pci:-0}" = 1 ] && [ "$(($(field virtio-msi "$1") + 0))" -lt 12 ]; then
+		echo "$(field virtio-msi "$1") PCI-MSI interrupt lines of virtio devices in /proc/interrupts, expected a config and a queue vector each (at least 12): $(field virtio-irq "$1")"
 	elif ! field virtio "$1" | grep -qw 0x0004; then
 		echo "the guest found no virtio-rng device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field hwrng "$1")" != 64 ]; then
@@ -172,6 +176,8 @@ boot() {
 		echo TETRA-RO-IN | dd of="$ro_img" conv=notrunc 2>/dev/null
 		ro_md5=$(md5 "$ro_img")
 		devices="--rng --disk $img,id=tetra-l2 --disk $ro_img,ro,id=tetra-ro --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock --console virtio"
+		# tetra's default transport is pci on x86: a :virtio run without :pci asks for mmio.
+		if [ "${pci:-0}" = 1 ]; then devices="--transport pci $devices"; else devices="--transport mmio $devices"; fi
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
 		WWW=/tmp/www-$name
@@ -376,11 +382,17 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0 state=
+	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0
 	case "$flavor" in
 	*:snap | *:migrate)
 		state=${flavor##*:} suffix=-$state
 		flavor=${flavor%:*}
+		;;
+	esac
+	case "$flavor" in
+	*:virtio:pci)
+		pci=1 suffix=-pci$suffix
+		flavor=${flavor%:pci}
 		;;
 	esac
 	case "$flavor" in
@@ -399,7 +411,7 @@ for spec in $L2_RUNS; do
 	quiet) kq=quiet ;;
 	verbose) kq= ;;
 	*)
-		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio, then optionally :snap or :migrate)"
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio or :virtio:pci, then optionally :snap or :migrate)"
 		failed=$((failed + 1))
 		continue
 		;;

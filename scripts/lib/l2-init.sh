@@ -28,6 +28,9 @@
 #   TETRA-L2: modules-s=<guest seconds the loading took>
 #   TETRA-L2: virtio=<the device ids on the virtio bus (/sys/bus/virtio/devices/*/device)>
 #   TETRA-L2: virtio-irq=<the /proc/interrupts lines of virtio devices>
+#   TETRA-L2: virtio-msi=<how many of them are PCI-MSI(-X) lines>
+#   TETRA-L2: virtio-pci=<how many PCI functions the virtio-pci driver bound>
+#   TETRA-L2: pci=<each PCI function: address=vendor:device>
 #   TETRA-L2: hwrng-current=<the kernel's current hardware RNG (rng_current)>
 #   TETRA-L2: hwrng=<bytes read from /dev/hwrng: 64 asked for, 10 s at most>
 #   TETRA-L2: disk-in=<the first line of /dev/vda>
@@ -96,6 +99,18 @@ if [ "${l2virtio:-}" = 1 ]; then
 	[ ! -x /bin/vsock-echo ] || /bin/vsock-echo listen 52 >/vsock-in 2>&1 &
 	echo "TETRA-L2: virtio=${ids# }"
 	echo "TETRA-L2: virtio-irq=$($bb awk '/virtio/ { $1 = $1; printf "%s%s", s, $0; s = "; " }' /proc/interrupts)"
+	echo "TETRA-L2: virtio-msi=$($bb awk '/PCI-MSI/ && /virtio/ { n++ } END { print n + 0 }' /proc/interrupts)"
+	n=0
+	for d in /sys/bus/pci/drivers/virtio-pci/0000:*; do [ ! -e "$d" ] || n=$((n + 1)); done
+	echo "TETRA-L2: virtio-pci=$n"
+	pci=
+	for d in /sys/bus/pci/devices/*; do
+		[ -r "$d/vendor" ] || continue
+		read -r v <"$d/vendor"
+		read -r i <"$d/device"
+		pci="$pci ${d##*/}=$v:$i"
+	done
+	echo "TETRA-L2: pci=${pci# }"
 	cur=
 	[ ! -r /sys/class/misc/hw_random/rng_current ] || read -r cur </sys/class/misc/hw_random/rng_current
 	echo "TETRA-L2: hwrng-current=$cur"

@@ -165,6 +165,12 @@ pub trait Arch: Sized + 'static {
         None
     }
 
+    /// The platform's PCI host bridge and MSI router, for virtio-pci devices (`--transport pci`);
+    /// `None` where the arch has none (vmm-core then refuses the transport by name).
+    fn pci(_platform: &Self::Platform) -> Option<&crate::devices::pci::PciHost> {
+        None
+    }
+
     /// Creates vCPU `ctx.id` with the state every vCPU starts from (fresh or restored).
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<Self::Vcpu, Self::Error>;
 

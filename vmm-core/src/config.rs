@@ -79,9 +79,21 @@ pub struct VmConfig {
     pub virtio: VirtioConfig,
 }
 
-/// The virtio devices a VM gets (each on its own virtio-mmio transport).
+/// How virtio devices reach the guest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Each device on its own virtio-mmio window (every arch).
+    #[default]
+    Mmio,
+    /// Each device a virtio-pci function with MSI-X, on the arch's PCI host bridge.
+    Pci,
+}
+
+/// The virtio devices a VM gets (each on its own transport).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VirtioConfig {
+    /// Their transport.
+    pub transport: Transport,
     /// An entropy device (virtio-rng, the guest's `/dev/hwrng`).
     pub rng: bool,
     /// The console on a virtio-console device (the guest's `hvc0`) instead of the serial port:

@@ -391,10 +391,21 @@ impl<A: Arch> Vmm<A> {
                     A::NAME
                 ))
             })?;
+            let pci = match config.virtio.transport {
+                crate::config::Transport::Mmio => None,
+                crate::config::Transport::Pci => Some(A::pci(&platform).ok_or_else(|| {
+                    VmmError::Config(format!(
+                        "the pci transport needs a PCI host bridge, and {} has none yet",
+                        A::NAME
+                    ))
+                })?),
+            };
+            let vm_ops: Arc<dyn crate::hypervisor::VmOps> = vm.clone();
             crate::devices::virtio::attach(
                 &mut devices,
                 router,
-                &*vm,
+                pci,
+                &vm_ops,
                 &memory,
                 &mut console,
                 backends,

@@ -112,6 +112,9 @@ pub fn build(devices: &[PlacedDevice]) -> Result<Vec<u8>, AcpiError> {
             sb.extend_from_slice(&aml);
         }
     }
+    if let Some(ecam) = super::pci::ecam(devices) {
+        sb.extend_from_slice(&super::pci::aml(ecam));
+    }
     let mut aml = Vec::new();
     s5.to_aml_bytes(&mut aml);
     aml.extend_from_slice(&Scope::raw(Path::new("\\_SB_"), sb));

@@ -12,12 +12,14 @@
 //!
 //! The tables describe what tetra emulates: the in-kernel LAPICs (one per vCPU) and IOAPIC, the
 //! legacy IRQ routing ([`madt`]), the PM1a registers at 0x600 and the reset register at the i8042
-//! ([`fadt`]), and the `\_S5` sleep state, COM1 and the CMOS RTC ([`dsdt`]).
+//! ([`fadt`]), and the `\_S5` sleep state, COM1 and the CMOS RTC ([`dsdt`]); with PCI, the MCFG
+//! and the root bridge ([`pci`]).
 
 pub mod aml;
 pub mod dsdt;
 pub mod fadt;
 pub mod madt;
+pub mod pci;
 pub mod sdt;
 
 use crate::layout::{ACPI_END, ACPI_START, RSDP_ADDR};
@@ -100,9 +102,10 @@ fn place(image: &mut Vec<u8>, data: &[u8], align: usize) -> u64 {
 pub fn build(cpus: u32, devices: &[PlacedDevice]) -> Result<AcpiImage, AcpiError> {
     // RSDP first, the XSDT (two entries: FADT, MADT) after it; both sizes are fixed. The
     // others follow, each placed before the tables that point at it are built.
+    let ecam = pci::ecam(devices);
     let mut image = vec![0u8; Rsdp::len()];
     let xsdt_off = image.len().next_multiple_of(16);
-    let xsdt_len = sdt::HEADER_LEN + 2 * 8;
+    let xsdt_len = sdt::HEADER_LEN + if ecam.is_some() { 3 } else { 2 } * 8;
     image.resize(xsdt_off + xsdt_len, 0);
     let xsdt = ACPI_START + xsdt_off as u64;
     let mut facs = FACS::new();
@@ -111,9 +114,13 @@ pub fn build(cpus: u32, devices: &[PlacedDevice]) -> Result<AcpiImage, AcpiError
     let dsdt = place(&mut image, &dsdt::build(devices)?, 16);
     let madt = place(&mut image, &madt::build(cpus), 16);
     let fadt = place(&mut image, &fadt::build(dsdt, facs), 16);
+    let mcfg = ecam.map(|w| place(&mut image, &pci::mcfg(w.base), 16));
     let mut x = XSDT::new(OEM_ID, OEM_TABLE_ID, OEM_REVISION);
     x.add_entry(fadt);
     x.add_entry(madt);
+    if let Some(m) = mcfg {
+        x.add_entry(m);
+    }
     let x = encode(&x);
     debug_assert_eq!(x.len(), xsdt_len);
     image[xsdt_off..xsdt_off + x.len()].copy_from_slice(&x);

@@ -22,6 +22,15 @@ pub fn reserve(d: &mut vmm_core::devices::Devices) -> Result<(), vmm_core::devic
     Ok(())
 }
 
+/// The PCI host bridge's entry in the device list (with `--transport pci`): its window is the
+/// ECAM of bus 0, from which the ACPI tables describe the root bridge and the MCFG.
+pub fn pci_host() -> DeviceDesc {
+    DeviceDesc::new("pci-host", "pci", &[PCI_HOST_COMPATIBLE]).window(WindowRequest::mmio_at(
+        PCI_ECAM_START,
+        vmm_core::devices::pci::root::ECAM_BUS,
+    ))
+}
+
 /// x86's devices as the platform places them, with `extra` after them (firmware-table tests).
 pub fn planned(
     extra: impl IntoIterator<Item = DeviceDesc>,

@@ -62,6 +62,10 @@ impl Arch for X86_64 {
         Some(&p.router)
     }
 
+    fn pci(p: &Platform) -> Option<&vmm_core::devices::pci::PciHost> {
+        p.pci.as_ref()
+    }
+
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<X86Vcpu, X86Error> {
         vcpu::create(ctx).map(X86Vcpu)
     }

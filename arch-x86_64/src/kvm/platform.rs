@@ -10,8 +10,13 @@ use crate::devices::{cmos::Cmos, i8042::I8042, pm::Pm1a};
 use crate::error::X86Error;
 use crate::layout::*;
 use crate::X86_64;
+use std::sync::{Arc, Mutex};
+use vmm_core::config::Transport;
+use vmm_core::devices::pci::root::{CONFIG_IO_LEN, CONFIG_IO_PORT, ECAM_BUS};
+use vmm_core::devices::pci::{KvmMsiRouter, PciConfigIo, PciEcam, PciHost, PciMmio, PciRoot};
 use vmm_core::devices::{DebugExit, FwCfg, KvmRouter, Serial16550};
 use vmm_core::hypervisor::ioctls::KvmVm;
+use vmm_core::hypervisor::{GsiRoute, VmOps};
 use vmm_core::{BuildContext, PlatformContext};
 
 /// What the x86 vCPUs share.
@@ -20,6 +25,8 @@ pub struct Platform {
     pub cpuid: Vec<CpuidEntry>,
     /// Device interrupts: irqfds and `KVM_IRQ_LINE` on the in-kernel PIC/IOAPIC GSIs.
     pub router: KvmRouter,
+    /// The PCI host bridge and MSI routing, with `--transport pci`.
+    pub pci: Option<PciHost>,
 }
 
 pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X86Error> {
@@ -39,7 +46,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .fd()
         .create_pit2(pit)
         .map_err(kvm_err("KVM_CREATE_PIT2"))?;
-    set_gsi_routing(ctx.vm)?;
+    let msi = msi_router(ctx.vm)?;
 
     // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC. The ISA
     // interrupts nobody asks for by number stay out of reach (devices::RESERVED_IRQS).
@@ -70,9 +77,15 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         .kvm()
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+    // A VM without virtio devices has no PCI bus: its guest sees the same machine either way.
+    let pci = match cfg.virtio.transport {
+        Transport::Pci if cfg.virtio.any() => Some(pci_host(ctx.devices, &router, msi)?),
+        _ => None,
+    };
     Ok(Platform {
         cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
         router,
+        pci,
     })
 }
 
@@ -112,35 +125,71 @@ pub(super) fn load(ctx: &BuildContext<'_, X86_64>) -> Result<EntryState, X86Erro
 }
 
 /// Routes the GSIs as the MADT describes them ([`gsi_routes`]): KVM's default table would deliver
-/// the PIT (GSI 0) to IOAPIC pin 0, where the MADT's override says pin 2.
-fn set_gsi_routing(vm: &KvmVm) -> Result<(), X86Error> {
-    use kvm_bindings::{
-        kvm_irq_routing_entry, kvm_irq_routing_entry__bindgen_ty_1, kvm_irq_routing_irqchip,
-        KvmIrqRouting, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQ_ROUTING_IRQCHIP,
-    };
-    let entries: Vec<kvm_irq_routing_entry> = gsi_routes()
+/// the PIT (GSI 0) to IOAPIC pin 0, where the MADT's override says pin 2. The router keeps these
+/// routes in every table it writes when MSI vectors are routed (from GSI [`MSI_GSI_START`]).
+fn msi_router(vm: &Arc<KvmVm>) -> Result<Arc<KvmMsiRouter>, X86Error> {
+    use kvm_bindings::{KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER};
+    let base: Vec<GsiRoute> = gsi_routes()
         .into_iter()
         .map(|(gsi, pin)| {
             let (irqchip, pin) = match pin {
                 IrqPin::Pic(chip, pin) => (KVM_IRQCHIP_PIC_MASTER + chip, pin),
                 IrqPin::Ioapic(pin) => (KVM_IRQCHIP_IOAPIC, pin),
             };
-            kvm_irq_routing_entry {
-                gsi,
-                type_: KVM_IRQ_ROUTING_IRQCHIP,
-                u: kvm_irq_routing_entry__bindgen_ty_1 {
-                    irqchip: kvm_irq_routing_irqchip { irqchip, pin },
-                },
-                ..Default::default()
-            }
+            GsiRoute::Irqchip { gsi, irqchip, pin }
         })
         .collect();
-    let routing = KvmIrqRouting::from_entries(&entries).map_err(|_| {
-        X86Error::from(vmm_core::hypervisor::HvError::Unsupported(
-            "this many GSI routes",
-        ))
+    // KVM_CAP_IRQ_ROUTING is the number of GSIs the table may route.
+    let end = match vm.check_extension(kvm_bindings::KVM_CAP_IRQ_ROUTING) {
+        n if n > 0 => n as u32,
+        _ => MSI_GSI_START,
+    };
+    let ops: Arc<dyn VmOps> = vm.clone();
+    Ok(Arc::new(KvmMsiRouter::new(
+        ops,
+        base,
+        MSI_GSI_START,
+        end,
+        false,
+    )?))
+}
+
+/// PCI bus 0: configuration mechanism #1 on ports 0xcf8-0xcff, ECAM at [`PCI_ECAM_START`], BARs
+/// in [`PCI_MMIO_START`]`..+`[`PCI_MMIO_LEN`], MSIs through `msi`.
+/// The host bridge is in the device list (its ECAM window), which the ACPI tables describe.
+fn pci_host(
+    devices: &mut vmm_core::devices::Devices,
+    router: &KvmRouter,
+    msi: Arc<KvmMsiRouter>,
+) -> Result<PciHost, X86Error> {
+    use vmm_core::devices::DeviceError;
+    devices.describe(router, crate::devices::pci_host())?;
+    let root = PciRoot::new((PCI_MMIO_START, PCI_MMIO_LEN)).map_err(|source| DeviceError::Pci {
+        device: "the PCI host bridge".into(),
+        source,
     })?;
-    vm.fd()
-        .set_gsi_routing(&routing)
-        .map_err(kvm_err("KVM_SET_GSI_ROUTING"))
+    let root = Arc::new(Mutex::new(root));
+    let bus = |e| X86Error::from(DeviceError::Bus(e));
+    devices
+        .insert_pio(
+            CONFIG_IO_PORT,
+            CONFIG_IO_LEN,
+            Arc::new(Mutex::new(PciConfigIo(root.clone()))),
+        )
+        .map_err(bus)?;
+    devices
+        .insert_mmio(
+            PCI_ECAM_START,
+            ECAM_BUS,
+            Arc::new(Mutex::new(PciEcam(root.clone()))),
+        )
+        .map_err(bus)?;
+    devices
+        .insert_mmio(
+            PCI_MMIO_START,
+            PCI_MMIO_LEN,
+            Arc::new(Mutex::new(PciMmio(root.clone()))),
+        )
+        .map_err(bus)?;
+    Ok(PciHost { root, msi })
 }

@@ -17,6 +17,7 @@ mod its;
 mod lifecycle;
 mod migration;
 mod pause_exit;
+mod pci;
 mod power;
 mod pseries;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
@@ -75,6 +76,7 @@ fn main() {
     snapshot_integrity::register(&mut s);
     stop_and_copy::register(&mut s);
     virtio::register(&mut s);
+    pci::register(&mut s);
     cli::register(&mut s);
     cli_state::register(&mut s);
     cli_status::register(&mut s);

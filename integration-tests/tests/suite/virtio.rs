@@ -151,6 +151,8 @@ pub fn register(s: &mut Suite) {
             "--mem",
             &mem,
             "--rng",
+            "--transport",
+            "mmio",
         ])?;
         for l in console_lines() {
             check(stdout.lines().any(|x| x == l), || {

@@ -76,6 +76,15 @@ pub enum DeviceError {
         #[source]
         source: super::virtio::VirtioError,
     },
+    /// A PCI function could not be placed.
+    #[error("{device}")]
+    Pci {
+        /// The device.
+        device: String,
+        /// Why.
+        #[source]
+        source: super::pci::PciError,
+    },
     /// The state registry refused the device.
     #[error(transparent)]
     Registry(#[from] RegistryError),

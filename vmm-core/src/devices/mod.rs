@@ -11,6 +11,7 @@ pub mod desc;
 pub mod fw_cfg;
 pub mod irq;
 pub mod layer;
+pub mod pci;
 pub mod serial;
 pub mod virtio;
 

@@ -3,7 +3,7 @@
 //! [`KvmVm`] and [`KvmVcpu`] implement vmm-core's traits and hand out the wrapped kvm-ioctls objects
 //! so that each arch crate's `kvm` module can issue its own arch-only calls on them.
 
-use super::{Datamatch, HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
+use super::{Datamatch, GsiRoute, HvError, IoEventAddr, MemorySlot, VcpuExit, VcpuOps, VmOps};
 use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY};
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, NoDatamatch, VcpuFd, VmFd};
 use std::io;
@@ -119,16 +119,79 @@ impl VmOps for KvmVm {
         addr: IoEventAddr,
         datamatch: Option<Datamatch>,
     ) -> Result<(), HvError> {
-        let addr = match addr {
-            IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
-            IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
-        };
+        let addr = io_event_address(addr);
         match datamatch {
             Some(Datamatch::U32(v)) => self.vm.register_ioevent(fd, &addr, v),
             Some(Datamatch::U64(v)) => self.vm.register_ioevent(fd, &addr, v),
             None => self.vm.register_ioevent(fd, &addr, NoDatamatch),
         }
         .map_err(|e| ioctl_err("KVM_IOEVENTFD", e))
+    }
+
+    fn unregister_ioeventfd(
+        &self,
+        fd: &EventFd,
+        addr: IoEventAddr,
+        datamatch: Option<Datamatch>,
+    ) -> Result<(), HvError> {
+        let addr = io_event_address(addr);
+        match datamatch {
+            Some(Datamatch::U32(v)) => self.vm.unregister_ioevent(fd, &addr, v),
+            Some(Datamatch::U64(v)) => self.vm.unregister_ioevent(fd, &addr, v),
+            None => self.vm.unregister_ioevent(fd, &addr, NoDatamatch),
+        }
+        .map_err(|e| ioctl_err("KVM_IOEVENTFD (deassign)", e))
+    }
+
+    fn set_gsi_routing(&self, routes: &[GsiRoute]) -> Result<(), HvError> {
+        use kvm_bindings::{
+            kvm_irq_routing_entry, kvm_irq_routing_entry__bindgen_ty_1, kvm_irq_routing_irqchip,
+            kvm_irq_routing_msi, kvm_irq_routing_msi__bindgen_ty_1, KvmIrqRouting,
+            KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQ_ROUTING_MSI, KVM_MSI_VALID_DEVID,
+        };
+        let entries: Vec<kvm_irq_routing_entry> = routes
+            .iter()
+            .map(|r| match *r {
+                GsiRoute::Irqchip { gsi, irqchip, pin } => kvm_irq_routing_entry {
+                    gsi,
+                    type_: KVM_IRQ_ROUTING_IRQCHIP,
+                    u: kvm_irq_routing_entry__bindgen_ty_1 {
+                        irqchip: kvm_irq_routing_irqchip { irqchip, pin },
+                    },
+                    ..Default::default()
+                },
+                GsiRoute::Msi {
+                    gsi,
+                    address,
+                    data,
+                    devid,
+                } => kvm_irq_routing_entry {
+                    gsi,
+                    type_: KVM_IRQ_ROUTING_MSI,
+                    flags: if devid.is_some() {
+                        KVM_MSI_VALID_DEVID
+                    } else {
+                        0
+                    },
+                    u: kvm_irq_routing_entry__bindgen_ty_1 {
+                        msi: kvm_irq_routing_msi {
+                            address_lo: address as u32,
+                            address_hi: (address >> 32) as u32,
+                            data,
+                            __bindgen_anon_1: kvm_irq_routing_msi__bindgen_ty_1 {
+                                devid: devid.unwrap_or(0),
+                            },
+                        },
+                    },
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let routing = KvmIrqRouting::from_entries(&entries)
+            .map_err(|_| HvError::Unsupported("this many GSI routes"))?;
+        self.vm
+            .set_gsi_routing(&routing)
+            .map_err(|e| ioctl_err("KVM_SET_GSI_ROUTING", e))
     }
 
     fn set_irq_line(&self, irq: u32, active: bool) -> Result<(), HvError> {
@@ -190,6 +253,14 @@ mod nr {
     );
 }
 use nr::kvm_clear_dirty_log_nr;
+
+/// kvm-ioctls' spelling of an ioeventfd's address.
+fn io_event_address(addr: IoEventAddr) -> IoEventAddress {
+    match addr {
+        IoEventAddr::Pio(a) => IoEventAddress::Pio(a),
+        IoEventAddr::Mmio(a) => IoEventAddress::Mmio(a),
+    }
+}
 
 /// A KVM vCPU on kvm-ioctls.
 pub struct KvmVcpu {

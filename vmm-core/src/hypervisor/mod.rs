@@ -101,6 +101,33 @@ pub enum Datamatch {
     U64(u64),
 }
 
+/// One entry of a VM's GSI routing table (`KVM_SET_GSI_ROUTING`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GsiRoute {
+    /// `gsi` drives input `pin` of in-kernel interrupt controller `irqchip` (x86: PIC master 0,
+    /// slave 1, IOAPIC 2; arm64: 0, the GIC).
+    Irqchip {
+        /// The GSI.
+        gsi: u32,
+        /// The interrupt controller.
+        irqchip: u32,
+        /// Its input.
+        pin: u32,
+    },
+    /// `gsi` sends an MSI.
+    Msi {
+        /// The GSI.
+        gsi: u32,
+        /// The message address.
+        address: u64,
+        /// The message data.
+        data: u32,
+        /// The requester id, for an interrupt controller that translates by device (arm64's
+        /// ITS: `KVM_MSI_VALID_DEVID`).
+        devid: Option<u32>,
+    },
+}
+
 /// The VM-wide operations vmm-core performs itself.
 pub trait VmOps: Send + Sync {
     /// The most vCPUs this VM may have (`KVM_CAP_MAX_VCPUS`).
@@ -124,6 +151,21 @@ pub trait VmOps: Send + Sync {
         addr: IoEventAddr,
         datamatch: Option<Datamatch>,
     ) -> Result<(), HvError>;
+    /// Removes an ioeventfd [`VmOps::register_ioeventfd`] registered with the same arguments.
+    fn unregister_ioeventfd(
+        &self,
+        fd: &EventFd,
+        addr: IoEventAddr,
+        datamatch: Option<Datamatch>,
+    ) -> Result<(), HvError> {
+        let _ = (fd, addr, datamatch);
+        Err(HvError::Unsupported("removing an ioeventfd"))
+    }
+    /// Replaces the whole GSI routing table with `routes` (`KVM_SET_GSI_ROUTING`).
+    fn set_gsi_routing(&self, routes: &[GsiRoute]) -> Result<(), HvError> {
+        let _ = routes;
+        Err(HvError::Unsupported("KVM_SET_GSI_ROUTING"))
+    }
     /// Sets the level of interrupt line `irq` (`KVM_IRQ_LINE`).
     fn set_irq_line(&self, irq: u32, active: bool) -> Result<(), HvError>;
     /// `KVM_ENABLE_CAP` on the VM.

@@ -50,7 +50,8 @@ crate::codec_error_from!(SectionError);
 /// Version 2 adds the virtio devices after them:
 ///
 /// ```text
-/// u8   flags: bit 0 the entropy device; other bits zero
+/// u8   flags: bit 0 the entropy device, bit 1 the virtio console, bit 2 the devices are on
+///        virtio-pci (else virtio-mmio); other bits zero
 /// u32  disk count (at most MAX_DISKS), then for each disk, in the guest's order:
 ///        blob  the image's path (UTF-8, absolute when written by tetra, not empty)
 ///        u8    flags: bit 0 read-only, bit 1 an id follows; other bits zero
@@ -86,7 +87,8 @@ pub fn conf_section(c: &VmConfig) -> Section {
     if !c.virtio.any() {
         return Section::new(&TAG_CONF, 1, w.into_bytes());
     }
-    w.u8(u8::from(c.virtio.rng) | u8::from(c.virtio.console) << 1);
+    let pci = c.virtio.transport == crate::config::Transport::Pci;
+    w.u8(u8::from(c.virtio.rng) | u8::from(c.virtio.console) << 1 | u8::from(pci) << 2);
     w.u32(c.virtio.disks.len() as u32);
     for d in &c.virtio.disks {
         // A VM is built only with UTF-8 paths (`Disk::open` refuses others).
@@ -124,7 +126,7 @@ fn text(b: &[u8], what: &str) -> Result<String, SectionError> {
 /// Version 2's virtio devices, version 3's network cards and version 4's vsock device.
 fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionError> {
     let flags = r.u8("the virtio devices")?;
-    if flags & !3 != 0 {
+    if flags & !7 != 0 {
         return Err(SectionError::Invalid(format!(
             "virtio device flags {flags:#x} name devices this tetra does not know"
         )));
@@ -191,6 +193,11 @@ fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionErro
         });
     }
     Ok(VirtioConfig {
+        transport: if flags & 4 != 0 {
+            crate::config::Transport::Pci
+        } else {
+            crate::config::Transport::Mmio
+        },
         rng: flags & 1 != 0,
         console: flags & 2 != 0,
         disks,
@@ -418,6 +425,7 @@ mod tests {
             mem_mib: 64,
             cmdline: "console=hvc0".into(),
             virtio: VirtioConfig {
+                transport: crate::config::Transport::Mmio,
                 rng: true,
                 console: true,
                 disks: vec![
@@ -437,6 +445,26 @@ mod tests {
             },
             ..VmConfig::default()
         }
+    }
+
+    #[test]
+    fn conf_records_the_transport_and_refuses_unknown_flags() {
+        let mut c = with_disks();
+        c.virtio.transport = crate::config::Transport::Pci;
+        let s = conf_section(&c);
+        assert_eq!(read_conf(&s).unwrap().virtio.transport, c.virtio.transport);
+        let mmio = conf_section(&with_disks());
+        assert_eq!(
+            read_conf(&mmio).unwrap().virtio.transport,
+            crate::config::Transport::Mmio
+        );
+        // The flag byte after the command line and the interrupt controller choice.
+        let flags_at = 4 + 8 + 4 + c.cmdline.len() + 1 + 4;
+        assert_eq!(s.data[flags_at], 0b111);
+        let mut bad = s.data.clone();
+        bad[flags_at] = 0b1111;
+        let e = read_conf(&Section::new(&TAG_CONF, s.version, bad)).unwrap_err();
+        assert!(e.to_string().contains("does not know"), "{e}");
     }
 
     #[test]
@@ -559,7 +587,7 @@ mod tests {
         assert!(v2(&disk(b"/a", 0, b"")).is_ok());
         assert!(v2(&disk(b"/a", 3, b"0123456789")).is_ok());
         for (what, bytes) in [
-            ("unknown device flags", vec![4u8, 0, 0, 0, 0]),
+            ("unknown device flags", vec![8u8, 0, 0, 0, 0]),
             ("a huge disk count", vec![0, 0xff, 0xff, 0xff, 0xff]),
             ("an empty path", disk(b"", 0, b"")),
             ("a path with NUL", disk(b"/a\0b", 0, b"")),

@@ -200,7 +200,7 @@ pub fn serve_while(
         used = true;
     })();
     if used && q.needs_notification(&*m).unwrap_or(true) {
-        irq.used();
+        irq.used(index);
     }
     if let Err(e) = &r {
         irq.needs_reset(e);

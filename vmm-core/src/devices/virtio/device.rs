@@ -21,6 +21,13 @@ pub enum VirtioError {
         #[source]
         source: std::io::Error,
     },
+    /// MSI-X vectors could not be made.
+    #[error("its MSI-X vectors")]
+    Msi {
+        /// Why.
+        #[source]
+        source: crate::hypervisor::HvError,
+    },
     /// The device cannot start with what the driver set up.
     #[error("{0}")]
     Activate(String),

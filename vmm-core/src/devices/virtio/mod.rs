@@ -4,7 +4,9 @@
 //! - [`VirtioDevice`] ([`device`]): what every device implements once: its type, queues,
 //!   features, configuration space, and [`VirtioDevice::activate`], which hands the driver's
 //!   queues to a [`Handler`] that the device worker thread runs.
-//! - Transports are separate from devices: [`mmio`] (virtio-mmio version 2, every arch).
+//! - Transports are separate from devices: [`mmio`] (virtio-mmio version 2, every arch) and
+//!   [`pci`] (virtio-pci, modern, with MSI-X, where the arch has a PCI host bridge), both on the
+//!   shared `common` core (status, features, queues, activation, reset, their state).
 //! - [`worker`]: one thread per VM runs every active device's handler on an event-manager loop:
 //!   queue notifications arrive as eventfds (an ioeventfd where KVM offers one, else the
 //!   transport signals it on the MMIO exit), backends' fds beside them. A pause parks it, so that
@@ -29,15 +31,19 @@
 
 pub mod block;
 pub mod chain;
+mod common;
 pub mod console;
 pub mod device;
 pub mod interrupt;
 pub mod mmio;
 pub mod net;
+pub mod pci;
 pub mod rng;
 pub mod vsock;
 pub mod worker;
 
+#[cfg(test)]
+mod pci_tests;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +53,7 @@ pub use mmio::MmioTransport;
 pub use worker::Worker;
 
 use crate::config::VirtioConfig;
+use crate::devices::pci::PciHost;
 use crate::devices::{DeviceDesc, DeviceError, Devices, InterruptRouter, IrqRequest, Prop};
 use crate::devices::{Trigger, WindowRequest};
 use crate::hypervisor::VmOps;
@@ -59,13 +66,24 @@ use std::sync::Arc;
 /// ("virtio,mmio", DMA-coherent), ACPI `VRn_` `LNRO0005` (the id Linux's virtio-mmio driver
 /// matches).
 pub fn mmio_desc(name: impl Into<String>, index: u8) -> DeviceDesc {
-    let digit = b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)];
+    let tag = state_tag(index);
     DeviceDesc::new(name, "virtio_mmio", &["virtio,mmio"])
         .window(WindowRequest::mmio_any(mmio::MMIO_WINDOW, 0x1000))
         .interrupt(IrqRequest::any(Trigger::Edge))
         .prop("dma-coherent", Prop::Null)
-        .acpi(&[b'V', b'R', digit, b'_'], "LNRO0005", u32::from(index))
-        .with_state(&[b'V', b'I', b'O', digit])
+        .acpi(&[b'V', b'R', tag[3], b'_'], "LNRO0005", u32::from(index))
+        .with_state(&tag)
+}
+
+/// The state section of virtio device number `index`, whatever its transport: `VIOn`, `n` a
+/// base-32 digit.
+fn state_tag(index: u8) -> [u8; 4] {
+    [
+        b'V',
+        b'I',
+        b'O',
+        b"0123456789ABCDEFGHIJKLMNOPQRSTUV"[usize::from(index % 32)],
+    ]
 }
 
 /// Errors opening the host side of a VM's virtio devices.
@@ -152,10 +170,14 @@ impl Backends {
 /// `virtio-rng`, `virtio-console`, `virtio-blk0`, `virtio-blk1`, ..., `virtio-net0`, ...,
 /// `virtio-vsock` in that order (which is also the order of their state sections). A virtio
 /// console takes the console's input from the arch's device and writes to the console's output.
+///
+/// With `pci`, each device is a virtio-pci function on its bus 0 instead (MSI-X from its router,
+/// no interrupt line from `router`), its state in the same section.
 pub fn attach(
     devices: &mut Devices,
     router: &dyn InterruptRouter,
-    vm: &dyn VmOps,
+    pci: Option<&PciHost>,
+    vm: &Arc<dyn VmOps>,
     memory: &GuestRam,
     console: &mut crate::console::ConsoleSetup,
     backends: Backends,
@@ -183,8 +205,55 @@ pub fn attach(
         wanted.push(("virtio-vsock".into(), Box::new(v)));
     }
     for (index, (name, device)) in wanted.into_iter().enumerate() {
-        add_mmio(devices, router, vm, memory, name, index as u8, device)?;
+        match pci {
+            Some(host) => add_pci(devices, host, vm, memory, name, index as u8, device)?,
+            None => add_mmio(devices, router, &**vm, memory, name, index as u8, device)?,
+        }
     }
+    Ok(())
+}
+
+/// A virtio-pci function for `device` on `host`'s bus 0: the next free device number, its BAR
+/// from the PCI MMIO window, its state in section `VIOn`.
+fn add_pci(
+    devices: &mut Devices,
+    host: &PciHost,
+    vm: &Arc<dyn VmOps>,
+    memory: &GuestRam,
+    name: String,
+    index: u8,
+    device: Box<dyn VirtioDevice>,
+) -> Result<(), DeviceError> {
+    let worker = devices.virtio_worker()?;
+    let mut root = host.root.lock().unwrap_or_else(|e| e.into_inner());
+    let placed = root
+        .free_slot(&name)
+        .and_then(|slot| Ok((slot, root.allocate_bar(&name, pci::BAR_LEN)?)));
+    let (slot, bar) = placed.map_err(|source| DeviceError::Pci {
+        device: name.clone(),
+        source,
+    })?;
+    let at = pci::Placement {
+        bdf: u16::from(slot) << 3,
+        bar,
+        window: root.window(),
+    };
+    let t = pci::PciTransport::new(
+        &name,
+        device,
+        memory.atomic().clone(),
+        worker,
+        host.msi.clone(),
+        at,
+        Some(vm.clone()),
+    )
+    .map_err(|source| DeviceError::Virtio {
+        device: name.clone(),
+        source,
+    })?;
+    let t = Arc::new(std::sync::Mutex::new(t));
+    devices.add_state(&state_tag(index), t.clone())?;
+    root.add(slot, t);
     Ok(())
 }
 
