@@ -100,9 +100,12 @@ mod tests {
     use std::io::Read;
 
     fn decoded(sparse: &[u8]) -> std::io::Result<Vec<u8>> {
-        let dir = std::env::temp_dir().join(format!("tetra-sparse-{}", std::process::id()));
+        // A directory per call: the tests run in parallel threads of one process.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tetra-sparse-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("f{}", sparse.len()));
+        let path = dir.join("f");
         let r = sparse_decode(sparse, &std::fs::File::create(&path)?).and_then(|()| {
             let mut v = Vec::new();
             std::fs::File::open(&path)?.read_to_end(&mut v)?;
