@@ -6,8 +6,8 @@
 # /l2/initrd.cpio (init: l2-init.sh) under /bin/tetra through /bin/l2-run, which timestamps the
 # guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
 # seconds. x86_64 only: a ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry
-# instead of the bzImage. x86_64 and ppc64: a ":virtio" suffix (after ":pvh") gives the guest
-# virtio devices and
+# instead of the bzImage. Every lane (the devices on virtio-mmio, found through ACPI or the
+# device tree; x86_64's :pci puts them on virtio-pci): a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
 # boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
 # device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), a 1 MiB
 # read-only one whose first line is TETRA-RO-IN (--disk ...,ro), a network card (--net

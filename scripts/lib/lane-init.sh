@@ -59,7 +59,7 @@ export TETRA_BIN=/bin/tetra TETRA_REQUIRE_KVM=1 TETRA_LANE="$LANE_ARCH"
 export TMPDIR=/tmp HOME=/root RUST_BACKTRACE=1
 if [ -n "${LANE_L2_KERNEL:-}" ] && [ -e "$LANE_L2_KERNEL" ]; then
 	export TETRA_L2_KERNEL="$LANE_L2_KERNEL" TETRA_L2_INITRD=/l2/initrd.cpio
-	# x86_64: the same plus the virtio modules, which its init loads with l2virtio=1
+	# x86_64 and arm64: the same plus the virtio modules, which its init loads with l2virtio=1
 	[ ! -e /l2/initrd-virtio.cpio ] || export TETRA_L2_INITRD_VIRTIO=/l2/initrd-virtio.cpio
 	export TETRA_L2_CMDLINE="console=ttyS0 quiet panic=-1" TETRA_L2_MARKER="TETRA-L2: init reached"
 fi

@@ -84,24 +84,34 @@ fn fixtures() -> std::path::PathBuf {
         .join(HostArch::NAME)
 }
 
-/// Writes the format-1.0 fixture (`TETRA_WRITE_FIXTURES=1 cargo test -p integration-tests --
-/// snapshot::write`): the counter guest at tick 4 in 2 MiB, saved as format 1.0 wrote it, i.e.
-/// without the optional NOTE section that 1.1 added.
-fn write_fixture_1_0(g: &'static integration_tests::guests::Guest) -> Result<(), String> {
-    use vmm_core::snapshot::{sections, sections::TAG_NOTE, Envelope};
-    let dir = fixtures();
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    for f in std::fs::read_dir(&dir)
-        .map_err(|e| e.to_string())?
-        .flatten()
-    {
-        if f.file_name()
-            .to_string_lossy()
-            .starts_with("counter-1.0.snap")
-        {
+/// Where the fixture writers write: `TETRA_WRITE_FIXTURES=1`, this arch's fixture directory in
+/// the source tree; `TETRA_WRITE_FIXTURES=DIR` (an absolute path: the emulated-host lanes, which
+/// have no source tree), `DIR`.
+fn fixtures_out() -> std::path::PathBuf {
+    match std::env::var_os("TETRA_WRITE_FIXTURES") {
+        Some(d) if Path::new(&d).is_absolute() => d.into(),
+        _ => fixtures(),
+    }
+}
+
+/// Removes the files of `dir` whose names start with `prefix`.
+fn remove_prefixed(dir: &Path, prefix: &str) -> Result<(), String> {
+    for f in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        if f.file_name().to_string_lossy().starts_with(prefix) {
             std::fs::remove_file(f.path()).map_err(|e| e.to_string())?;
         }
     }
+    Ok(())
+}
+
+/// Writes the format-1.0 fixture (`TETRA_WRITE_FIXTURES=1 cargo test -p integration-tests --
+/// snapshot::write_format_1_0`): the counter guest at tick 4 in 2 MiB, saved as format 1.0 wrote
+/// it, i.e. without the optional NOTE section that 1.1 added.
+fn write_fixture_1_0(g: &'static integration_tests::guests::Guest) -> Result<(), String> {
+    use vmm_core::snapshot::{sections, sections::TAG_NOTE, Envelope};
+    let dir = fixtures_out();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    remove_prefixed(&dir, "counter-1.0.snap")?;
     let path = dir.join("counter-1.0.snap");
     let mut a = TestVm::<HostArch>::new(g.config(1, 2))?;
     a.vmm.start().map_err(|e| chain(&e))?;
@@ -128,6 +138,75 @@ fn write_fixture_1_0(g: &'static integration_tests::guests::Guest) -> Result<(),
         .map_err(|e| e.to_string())?;
     std::fs::write(&path, env.encode()).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("counter-1.0.console"), a.console()).map_err(|e| e.to_string())
+}
+
+/// Writes a fixture of this tetra's own format, as it is (`TETRA_WRITE_FIXTURES=1 cargo test -p
+/// integration-tests -- snapshot::write_current_format`; the arm64 and ppc64 ones come from their
+/// lanes, `scripts/write-fixtures`): the counter guest at tick 4 in 8 MiB (every arch's minimum
+/// or more), `counter-MAJOR.MINOR.snap`, its memory file in sparse form
+/// (`<memory file>.sparse`, [`integration_tests::fixtures::sparse_encode`]) and the console up to
+/// the snapshot (`counter-MAJOR.MINOR.console`). A later tetra must restore it
+/// (`snapshot::format_MAJOR_MINOR_fixture_still_loads`).
+fn write_fixture_current(g: &'static integration_tests::guests::Guest) -> Result<(), String> {
+    use vmm_core::snapshot::envelope::{MAJOR, MINOR};
+    use vmm_core::snapshot::{sections, Envelope};
+    let stem = format!("counter-{MAJOR}.{MINOR}");
+    let out = fixtures_out();
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    remove_prefixed(&out, &format!("{stem}."))?;
+    let scratch = Scratch::new("snap-fixture-write");
+    let path = scratch.0.join(format!("{stem}.snap"));
+    let mut a = TestVm::<HostArch>::new(g.config(1, 8))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 4\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&path).map_err(|e| chain(&e))?;
+    let state = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let env = Envelope::decode(&state, None).map_err(|e| chain(&e))?;
+    let mems = env.section(&sections::TAG_MEMS).ok_or("no MEMS")?;
+    let m = sections::read_mems(mems).map_err(|e| chain(&e))?;
+    let mem = std::fs::read(scratch.0.join(&m.file)).map_err(|e| e.to_string())?;
+    let sparse = integration_tests::fixtures::sparse_encode(&mem, 4096);
+    let sparse_name = format!("{}{}", m.file, integration_tests::fixtures::SPARSE_SUFFIX);
+    std::fs::write(out.join(format!("{stem}.snap")), &state).map_err(|e| e.to_string())?;
+    std::fs::write(out.join(&sparse_name), &sparse).map_err(|e| e.to_string())?;
+    std::fs::write(out.join(format!("{stem}.console")), a.console()).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {stem}.snap ({} bytes), {sparse_name} ({} bytes for a {}-byte memory file), {stem}.console into {}",
+        state.len(),
+        sparse.len(),
+        mem.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Restores the committed fixture `counter-MAJOR.MINOR.snap` (with every fixture file of this
+/// arch beside it): it must be of the format its name says (1.0: without 1.1's NOTE section too),
+/// and the guest must count on from where its console stopped to the end.
+fn fixture_still_loads(
+    bytes: &'static [u8],
+    console: &'static [u8],
+    major: u16,
+    minor: u16,
+) -> Result<(), String> {
+    let env = vmm_core::snapshot::Envelope::decode(bytes, None).map_err(|e| chain(&e))?;
+    check(env.major == major && env.minor == minor, || {
+        format!(
+            "the file is format {}.{}, its name says {major}.{minor}",
+            env.major, env.minor
+        )
+    })?;
+    if (major, minor) == (1, 0) {
+        check(env.section(b"NOTE").is_none(), || {
+            "a 1.0 fixture with a NOTE section (1.1's)".into()
+        })?;
+    }
+    let dir = Scratch::new("snap-fixture");
+    integration_tests::fixtures::write_all(&dir.0).map_err(|e| e.to_string())?;
+    let before = String::from_utf8_lossy(console).into_owned();
+    let (b, buf) = restore(&dir.0.join(format!("counter-{major}.{minor}.snap")))?;
+    goes_on_to_the_end(b, buf, &before)
 }
 
 /// A VM with a read-write and a read-only disk: a snapshot records their paths, and the restore
@@ -215,25 +294,43 @@ pub fn register(s: &mut Suite) {
         s.kvm("snapshot::write_format_1_0_fixture", move || {
             write_fixture_1_0(g)
         });
-    }
-    if let (Some(bytes), Some(console)) = (
-        integration_tests::fixtures::get("counter-1.0.snap"),
-        integration_tests::fixtures::get("counter-1.0.console"),
-    ) {
-        s.kvm("snapshot::format_1_0_fixture_still_loads", move || {
-            let env = vmm_core::snapshot::Envelope::decode(bytes, None).map_err(|e| chain(&e))?;
-            check(env.minor == 0 && env.section(b"NOTE").is_none(), || {
-                format!("{}.{}", env.major, env.minor)
-            })?;
-            let dir = Scratch::new("snap-fixture");
-            integration_tests::fixtures::write_all(&dir.0).map_err(|e| e.to_string())?;
-            let before = String::from_utf8_lossy(console).into_owned();
-            let (b, buf) = restore(&dir.0.join("counter-1.0.snap"))?;
-            goes_on_to_the_end(b, buf, &before)
+        s.kvm("snapshot::write_current_format_fixture", move || {
+            write_fixture_current(g)
         });
-    } else {
+    }
+    // Every committed fixture `counter-MAJOR.MINOR.snap` with its console.
+    let mut found = false;
+    for (name, bytes) in integration_tests::fixtures::FILES {
+        let Some(version) = name
+            .strip_prefix("counter-")
+            .and_then(|n| n.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        let Some((Ok(major), Ok(minor))) = version
+            .split_once('.')
+            .map(|(a, b)| (a.parse::<u16>(), b.parse::<u16>()))
+        else {
+            continue;
+        };
+        let test = format!("snapshot::format_{major}_{minor}_fixture_still_loads");
+        match integration_tests::fixtures::get(&format!("counter-{version}.console")) {
+            Some(console) => {
+                found = true;
+                s.kvm(&test, move || {
+                    fixture_still_loads(bytes, console, major, minor)
+                });
+            }
+            None => s.skip(
+                &test,
+                "kvm",
+                format!("no counter-{version}.console beside it"),
+            ),
+        }
+    }
+    if !found {
         s.skip(
-            "snapshot::format_1_0_fixture_still_loads",
+            "snapshot::format_fixture_still_loads",
             "kvm",
             format!("no {} fixture in {}", HostArch::NAME, fixtures().display()),
         );
