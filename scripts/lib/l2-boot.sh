@@ -350,6 +350,9 @@ judge() {
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
 	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
 		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
+	elif [ "$vmm" = tetra ] && [ "$ARCH" = x86_64 ] && ! field clocksources "$log" | grep -qw acpi_pm; then
+		# The FADT's PM timer (issue 18): Linux registers it as a clocksource.
+		reason="the guest has no acpi_pm clocksource (clocksources='$(field clocksources "$log")')"
 	elif [ "$(field acpi-errors "$log")" != 0 ]; then
 		reason="the guest logged ACPI errors or warnings (acpi-errors=$(field acpi-errors "$log"))"
 	elif [ "$rc" != 0 ]; then

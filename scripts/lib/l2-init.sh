@@ -12,6 +12,7 @@
 # Then facts for the lane's checks (absent when the kernel does not provide them):
 #   TETRA-L2: run-init=<printk time of "Run /init as init process" (needs printk.time=1)>
 #   TETRA-L2: acpi-tables=<the tables the kernel found in /sys/firmware/acpi/tables>
+#   TETRA-L2: clocksources=<the kernel's available clocksources (x86: acpi_pm among them)>
 #   TETRA-L2: acpi-errors=<how many "ACPI Error/Warning" and "ACPI BIOS Error/Warning" lines>
 #   TETRA-L2: irq4=<the /proc/interrupts line of IRQ 4: the 8250 console, interrupt driven>
 #   TETRA-L2: serial-irq=<the /proc/interrupts line of the console: ttyS0 (x86: IRQ 4; arm64: a
@@ -184,6 +185,7 @@ log=$($bb dmesg)
 t=$(echo "$log" | $bb sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/\1/p')
 [ -z "$t" ] || echo "TETRA-L2: run-init=$t"
 echo "TETRA-L2: acpi-tables=$($bb ls /sys/firmware/acpi/tables 2>/dev/null | $bb tr '\n' ' ')"
+echo "TETRA-L2: clocksources=$($bb cat /sys/devices/system/clocksource/clocksource0/available_clocksource 2>/dev/null)"
 echo "TETRA-L2: acpi-errors=$(echo "$log" | $bb grep -c -E 'ACPI (BIOS )?(Error|Warning)')"
 echo "TETRA-L2: irq4=$($bb grep -E '^ *4:' /proc/interrupts | $bb tr -s ' ')"
 echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0|hvc_console' /proc/interrupts | $bb tr -s ' ')"
