@@ -192,7 +192,7 @@ fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionErro
             uds: Some(uds.into()),
         });
     }
-    Ok(VirtioConfig {
+    let mut virtio = VirtioConfig {
         transport: if flags & 4 != 0 {
             crate::config::Transport::Pci
         } else {
@@ -203,7 +203,13 @@ fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionErro
         disks,
         nets,
         vsock,
-    })
+    };
+    // Without devices the transport means nothing (and is written as version 1, without it):
+    // read as the default, so that a section reads the same after it is written again.
+    if !virtio.any() {
+        virtio.transport = crate::config::Transport::default();
+    }
+    Ok(virtio)
 }
 
 /// Decodes `CONF` into a configuration with no kernel.
