@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
-    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, NetConfig, Transport, VsockConfig,
-    MAX_DISKS, MAX_DISK_ID, MAX_NETS,
+    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, Transport,
+    VsockConfig,
 };
 use vmm_core::sandbox::SeccompMode;
 use vmm_core::snapshot::Verify;
@@ -360,34 +360,21 @@ impl VmFile {
         v.transport = d.transport.map_or_else(default_transport, Transport::from);
         v.rng = d.rng;
         v.console = d.console == Console::Virtio;
-        if d.disks.len() > MAX_DISKS {
-            return Err(refuse(
-                "devices.disks",
-                format!("{} disks: at most {MAX_DISKS}", d.disks.len()),
-            ));
-        }
         for (i, disk) in d.disks.iter().enumerate() {
+            let field = |f: &str| format!("devices.disks[{i}].{f}");
             if disk.path.as_os_str().is_empty() {
-                return Err(refuse(format!("devices.disks[{i}].path"), "empty"));
-            }
-            if let Some(id) = &disk.id {
-                if id.is_empty() || id.len() > MAX_DISK_ID {
-                    return Err(refuse(
-                        format!("devices.disks[{i}].id"),
-                        format!("must be 1 to {MAX_DISK_ID} bytes, not {}", id.len()),
-                    ));
-                }
+                return Err(refuse(field("path"), "empty"));
             }
             let mut c = DiskConfig::new(&disk.path);
             c.read_only = disk.read_only;
             c.id = disk.id.clone();
+            // The core's limit covers the length; an empty id is this file's own refusal (the
+            // command line's `id=` cannot give one).
+            if c.id.as_deref() == Some("") {
+                return Err(refuse(field("id"), "empty"));
+            }
+            c.check_limits().map_err(|e| refuse(field("id"), e))?;
             v.disks.push(c);
-        }
-        if d.nets.len() > MAX_NETS {
-            return Err(refuse(
-                "devices.nets",
-                format!("{} network cards: at most {MAX_NETS}", d.nets.len()),
-            ));
         }
         for (i, net) in d.nets.iter().enumerate() {
             vmm_core::devices::virtio::net::tap::check_name(&net.tap)
@@ -403,6 +390,12 @@ impl VmFile {
             }
             v.nets.push(c);
         }
+        // The counts, checked by the core as for the command line.
+        v.check_limits().map_err(|e| match e {
+            LimitError::Disks(_) => refuse("devices.disks", e),
+            LimitError::Nets(_) => refuse("devices.nets", e),
+            e => refuse("devices", e),
+        })?;
         if let Some(vs) = &d.vsock {
             let cid = check_vsock_cid(vs.cid).map_err(|e| refuse("devices.vsock.cid", e))?;
             if vs.uds.as_os_str().is_empty() {
@@ -536,6 +529,7 @@ impl VmFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vmm_core::config::{MAX_DISKS, MAX_NETS};
 
     fn parse(text: &str) -> Result<RunParts, String> {
         let dir = std::env::temp_dir().join(format!("tetra-vmfile-{}", std::process::id()));
@@ -621,6 +615,10 @@ mod tests {
                 "devices.disks[0].id",
             ),
             (
+                r#"{"devices": {"disks": [{"path": "/a"}, {"path": "/b", "id": "twenty-one-bytes-long"}]}}"#,
+                "devices.disks[1].id",
+            ),
+            (
                 r#"{"devices": {"nets": [{"tap": "a-name-longer-than-15"}]}}"#,
                 "devices.nets[0].tap",
             ),
@@ -651,5 +649,14 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("devices.disks: "), "{e}");
+        let many: Vec<String> = (0..=MAX_NETS)
+            .map(|i| format!(r#"{{"tap": "t{i}"}}"#))
+            .collect();
+        let e = parse(&format!(
+            r#"{{"devices": {{"nets": [{}]}}}}"#,
+            many.join(",")
+        ))
+        .unwrap_err();
+        assert!(e.contains("devices.nets: "), "{e}");
     }
 }
