@@ -577,4 +577,32 @@ fn generated(dir: &Path) {
             &[(0x400, 16, 1, 1), (0x600, 512, 3, 2), (0x900, 1, 2, 0)],
         ),
     );
+
+    // pci: a count of accesses, each (kind, offset u32, value u64), then a state. A driver's
+    // first steps on device 1 through ECAM (kind 1, +4 write, length in bits 3-5): read its id,
+    // turn memory decoding and bus mastering on, size BAR 0, enable MSI-X, read the first
+    // capability, then the common configuration through the window (kind 2) and mechanism #1.
+    let ecam = |reg: u32| 1u32 << 15 | reg;
+    let acc = |kind: u8, len: u8, off: u32, v: u64| {
+        cat(&[&[kind | (len - 1) << 3], &off.to_le_bytes(), &v.to_le_bytes()])
+    };
+    let ops = [
+        acc(1, 4, ecam(0), 0),
+        acc(1 | 4, 2, ecam(4), 6),
+        acc(1 | 4, 4, ecam(0x10), 0xffff_ffff),
+        acc(1, 4, ecam(0x10), 0),
+        acc(1 | 4, 4, ecam(0x10), 0xc000_0000),
+        acc(1, 1, ecam(0x34), 0),
+        acc(1, 8, ecam(0x40), 0),
+        acc(2, 4, 0, 0),
+        acc(2 | 4, 1, 0x14, 0x0f),
+        acc(4, 4, 0, 0x8000_0800),
+        acc(0, 4, 4, 0),
+    ];
+    let mut seed = vec![ops.len() as u8];
+    for o in &ops {
+        seed.extend_from_slice(o);
+    }
+    put(dir, "pci", "driver", &seed);
+    put(dir, "pci", "empty", &[]);
 }

@@ -410,7 +410,11 @@ impl TransportCore {
             self.interrupt.needs_reset(&"restored as needing a reset");
         }
         self.status = s.status & !VIRTIO_CONFIG_S_NEEDS_RESET;
-        if self.status & VIRTIO_CONFIG_S_DRIVER_OK != 0 && !s.broken {
+        // Started as `set_status` starts a device: DRIVER_OK with the features accepted. A
+        // driver that wrote DRIVER_OK while FEATURES_OK was refused never had it running (a
+        // FAILED set after the start is taken as the driver giving up, as it is before).
+        let ok = VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK;
+        if self.status & ok == ok && self.status & VIRTIO_CONFIG_S_FAILED == 0 && !s.broken {
             self.activate();
         }
         Ok(())
