@@ -34,6 +34,8 @@ pub enum Command {
         api: Option<PathBuf>,
         /// `--seccomp`: what a syscall outside a thread's allow-list does.
         seccomp: vmm_core::sandbox::SeccompMode,
+        /// `--log-level`, `--log-file`.
+        log: crate::logs::LogOptions,
     },
     /// Send one request to a running VM's control socket.
     Ctl {
@@ -248,6 +250,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         mut incoming,
         mut verify,
         mut seccomp,
+        mut log,
         mut booting,
     } = parts;
     let mut print_config = false;
@@ -346,6 +349,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
             Long("stats") => stats = true,
             Long("seccomp") => seccomp = value(parser, "--seccomp")?.parse().map_err(Usage)?,
+            Long("log-level") => {
+                let v = value(parser, "--log-level")?;
+                log.level = Some(
+                    crate::logs::parse_level(&v).map_err(|e| Usage(format!("--log-level {e}")))?,
+                );
+            }
+            Long("log-file") => log.file = Some(PathBuf::from(value(parser, "--log-file")?)),
             Short('h') | Long("help") => return Ok(Command::Help(help_of("run"))),
             Long("config") => {
                 return Err(Usage(
@@ -365,6 +375,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             api: api.clone(),
             stats,
             seccomp,
+            log: log.clone(),
             booting: Vec::new(),
         })
         .to_json()
@@ -408,6 +419,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         stats,
         api,
         seccomp,
+        log,
     })
 }
 

@@ -97,6 +97,10 @@ macro_rules! run_options {
   --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,
                           Sandbox): on (default) kills tetra with SIGSYS on any other syscall,
                           log lets it through and has the kernel log it, off installs none
+  --log-level LEVEL       log events (vCPU threads, control requests, migration progress,
+                          devices needing a reset, the guest's end), one line each with the
+                          vCPU as a field: error, warn, info, debug or trace. Off by default
+  --log-file PATH         log to PATH (appended to; default level info) instead of stderr
   -h, --help              print this help\n"
     };
 }

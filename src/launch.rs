@@ -50,6 +50,14 @@ pub fn run<A: Arch>(
     };
     // The vCPU threads start first (each under its own filter), then this thread, which serves
     // the VM until it ends, goes under the main thread's.
+    let c = vmm.config();
+    tracing::info!(
+        arch = A::NAME,
+        cpus = c.cpus,
+        mem_mib = c.mem_mib,
+        virtio_devices = ?c.virtio,
+        "the VM starts"
+    );
     vmm.start().map_err(Failure::vmm)?;
     vmm.enter_sandbox().map_err(Failure::vmm)?;
     let r = vmm.wait(None);

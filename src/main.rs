@@ -6,6 +6,7 @@ mod failure;
 mod help;
 mod host;
 mod launch;
+mod logs;
 mod tables;
 mod vm_file;
 
@@ -150,7 +151,12 @@ fn main() -> ExitCode {
             stats,
             api,
             seccomp,
+            log,
         } => {
+            if let Err(e) = logs::init(&log) {
+                eprintln!("tetra: {}", cli::chain(&e));
+                return ExitCode::from(EXIT_USAGE);
+            }
             // The sandbox's test hook: a thread of this kind makes a forbidden syscall right
             // after its filter is on (README, Sandbox).
             let seccomp_probe = std::env::var("TETRA_SECCOMP_PROBE")
@@ -168,6 +174,7 @@ fn main() -> ExitCode {
             vmm_core::console::flush_stdout(std::time::Duration::from_secs(2));
             match r {
                 Ok((end, stats)) => {
+                    tracing::info!(end = ?end, code = end.exit_code(), "the guest ended");
                     match &end {
                         GuestExit::Crash(why) => eprintln!("tetra: the guest crashed: {why}"),
                         GuestExit::CorruptMemory(why) => eprintln!("tetra: {why}"),

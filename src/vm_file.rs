@@ -2,6 +2,7 @@
 //! --config FILE` reads it (JSON; the options given beside it apply on top), `tetra run
 //! --print-config` prints the effective one, which `--config` takes back unchanged.
 
+use crate::logs::{level_name, parse_level, LogOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
@@ -186,7 +187,7 @@ pub struct Vsock {
     pub uds: PathBuf,
 }
 
-/// `--api`, `--seccomp`, `--stats`.
+/// `--api`, `--seccomp`, `--stats`, `--log-level`, `--log-file`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Control {
@@ -196,6 +197,12 @@ pub struct Control {
     pub seccomp: String,
     /// Print statistics when the guest ends.
     pub stats: bool,
+    /// error, warn, info, debug or trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// The log file (appended to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for Control {
@@ -204,6 +211,8 @@ impl Default for Control {
             api: None,
             seccomp: "on".into(),
             stats: false,
+            log_level: None,
+            log_file: None,
         }
     }
 }
@@ -281,6 +290,8 @@ pub struct RunParts {
     pub stats: bool,
     /// `--seccomp`.
     pub seccomp: SeccompMode,
+    /// `--log-level`, `--log-file`.
+    pub log: LogOptions,
     /// The fields describing a VM to boot that differ from the defaults (which a restore or
     /// an incoming migration cannot take).
     pub booting: Vec<String>,
@@ -413,6 +424,16 @@ impl VmFile {
                 format!("'{}': expected on, log or off", c.seccomp),
             )
         })?;
+        let log = LogOptions {
+            level: match &c.log_level {
+                Some(l) => Some(parse_level(l).map_err(|e| refuse("control.log_level", e))?),
+                None => None,
+            },
+            file: c.log_file.clone(),
+        };
+        if log.file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+            return Err(refuse("control.log_file", "empty"));
+        }
         let (restore, verify) = match &self.restore {
             Some(r) => {
                 let verify = match &r.verify {
@@ -444,6 +465,7 @@ impl VmFile {
             api: c.api.clone(),
             stats: c.stats,
             seccomp,
+            log,
             booting,
         })
     }
@@ -509,6 +531,8 @@ impl VmFile {
                 api: parts.api.clone(),
                 seccomp: parts.seccomp.to_string(),
                 stats: parts.stats,
+                log_level: parts.log.level.map(level_name),
+                log_file: parts.log.file.clone(),
             },
             restore: parts.restore.as_ref().map(|p| Restore {
                 path: p.clone(),
@@ -565,10 +589,12 @@ mod tests {
                       "disks": [{"path": "/a.img", "read_only": true, "id": "sys"}, {"path": "/b.img"}],
                       "nets": [{"tap": "tap0"}, {"tap": "tap1", "mac": "02:00:00:00:00:01"}],
                       "vsock": {"cid": 3, "uds": "/tmp/v.sock"}},
-          "control": {"api": "/tmp/api", "seccomp": "log", "stats": true}
+          "control": {"api": "/tmp/api", "seccomp": "log", "stats": true,
+                      "log_level": "debug", "log_file": "/tmp/tetra.log"}
         }"#;
         let p = parse(text).unwrap();
         assert_eq!(p.config.cpus, 2);
+        assert_eq!(p.log.level, Some(tracing::Level::DEBUG));
         assert_eq!(p.config.virtio.disks[0].id.as_deref(), Some("sys"));
         assert_eq!(
             p.config.virtio.nets[0].mac,
@@ -631,6 +657,8 @@ mod tests {
                 "devices.vsock.cid",
             ),
             (r#"{"control": {"seccomp": "maybe"}}"#, "control.seccomp"),
+            (r#"{"control": {"log_level": "loud"}}"#, "control.log_level"),
+            (r#"{"control": {"log_file": ""}}"#, "control.log_file"),
             (
                 r#"{"restore": {"path": "/s", "verify": "later"}}"#,
                 "restore.verify",

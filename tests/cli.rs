@@ -436,6 +436,48 @@ fn main() {
         });
     }
 
+    if HostArch::default_guest().is_none() {
+        s.skip(
+            "cli::logs_are_appended_to_the_log_file_with_each_vcpu",
+            "kvm",
+            "this arch has no embedded guest",
+        );
+    } else {
+        s.kvm(
+            "cli::logs_are_appended_to_the_log_file_with_each_vcpu",
+            || {
+                let dir = Scratch::new("cli-logs");
+                let log = dir.0.join("tetra.log");
+                std::fs::write(&log, "a line of the user's\n").unwrap();
+                let l = log.display().to_string();
+                let out = run(&["run", "--cpus", "2", "--log-file", &l])?;
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                check(out.status.success(), || {
+                    format!("{:?} {stderr}", out.status)
+                })?;
+                check(!stderr.contains("INFO"), || {
+                    format!("logs on stderr: {stderr}")
+                })?;
+                let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
+                check(text.starts_with("a line of the user's\n"), || text.clone())?;
+                for want in [
+                    "INFO the VM starts arch=",
+                    "vcpu{id=0}: vCPU thread started",
+                    "vcpu{id=1}: vCPU thread ended runs=",
+                    "the guest ended end=PowerOff code=0",
+                ] {
+                    check(text.contains(want), || format!("no '{want}' in:\n{text}"))?;
+                }
+                // info by default: no debug events.
+                check(!text.contains("DEBUG"), || text.clone())?;
+                let out = run(&["run", "--log-level", "loud"])?;
+                one_line_error(&out, 2, &["--log-level", "'loud'"])?;
+                let out = run(&["run", "--log-file", &dir.0.display().to_string()])?;
+                one_line_error(&out, 2, &["--log-file"])
+            },
+        );
+    }
+
     s.host("cli::regs_lists_every_arch", || {
         // (arch, a line that must be there: name, set, size, ONE_REG id)
         let expect: &[(&str, &[&str])] = &[

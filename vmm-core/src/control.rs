@@ -106,6 +106,7 @@ impl Reply {
     }
     /// Sends `ok` or `ok: details`.
     pub fn ok(mut self, details: &str) {
+        tracing::info!(details, "control request done");
         if details.is_empty() {
             self.line("ok");
         } else {
@@ -114,6 +115,7 @@ impl Reply {
     }
     /// Sends `error: message`.
     pub fn error(mut self, message: &str) {
+        tracing::warn!(message, "control request failed");
         self.line(&format!("error: {message}"));
     }
 }

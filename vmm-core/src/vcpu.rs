@@ -367,6 +367,9 @@ pub(crate) struct Shared<A: Arch> {
 /// The body of a vCPU thread.
 pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) {
     sh.sandbox.enter_or_exit(crate::sandbox::ThreadKind::Vcpu);
+    // Every event of this thread carries its vCPU (`vcpu{id=N}` in the log).
+    let _span = tracing::info_span!("vcpu", id).entered();
+    tracing::info!("vCPU thread started");
     let ie = vcpu.immediate_exit_ptr();
     IMMEDIATE_EXIT.with(|c| c.set(ie));
     let ctx = ExitContext::<A> {
@@ -391,6 +394,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
             Ok(ExitAction::Continue) => {}
             Ok(ExitAction::Stop) => break,
             Ok(ExitAction::Park) => {
+                tracing::debug!("parked until another vCPU wakes it");
                 if !sh.control.park_until_woken(id as usize, &mut vcpu) {
                     break;
                 }
@@ -403,6 +407,7 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
             }
             Ok(ExitAction::Crash(why)) => {
                 let regs = A::vcpu_summary(&vcpu);
+                tracing::warn!(why, regs, "guest crashed");
                 let sep = if regs.is_empty() { "" } else { "; " };
                 sh.exit
                     .end(GuestExit::Crash(format!("vCPU {id}: {why}{sep}{regs}")));
@@ -460,6 +465,8 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
         };
     }
     IMMEDIATE_EXIT.with(|c| c.set(std::ptr::null_mut()));
+    let runs = sh.control.counters.get(id as usize).map(|c| c.get().runs);
+    tracing::info!(runs, "vCPU thread ended");
     sh.control.thread_ended(id as usize);
 }
 

@@ -625,6 +625,7 @@ impl<A: Arch> Vmm<A> {
         use crate::control::Request;
         use crate::error_chain::chain;
         let state = format!("{:?}", self.state).to_lowercase();
+        tracing::info!(?request, state, "control request");
         match request {
             Request::Status => reply.ok(&state),
             Request::Vcpus => {
@@ -669,7 +670,10 @@ impl<A: Arch> Vmm<A> {
             }
             Request::Migrate(uri) => {
                 let opts = self.migrate_options.clone();
-                let r = self.migrate(&uri, &opts, &mut |p| reply.line(&format!("progress: {p}")));
+                let r = self.migrate(&uri, &opts, &mut |p| {
+                    tracing::info!(progress = %p, "migration");
+                    reply.line(&format!("progress: {p}"))
+                });
                 match r {
                     Ok(s) => reply.ok(&format!(
                         "migrated to {uri}: {} rounds, {:.1} MiB, total {:.1} ms, downtime {:.1} ms",

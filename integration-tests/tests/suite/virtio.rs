@@ -140,6 +140,7 @@ pub fn register(s: &mut Suite) {
     s.kvm("virtio::malicious_guest_cli", move || {
         let dir = Scratch::new("virtio-evil");
         let image = g.write_to(&dir.0);
+        let log = dir.0.join("tetra.log");
         let raw = g.boot.strip_prefix("raw:").ok_or("the guest boots raw")?;
         let mem = MEM_MIB.to_string();
         let (status, stdout, stderr) = tetra(&[
@@ -153,6 +154,11 @@ pub fn register(s: &mut Suite) {
             "--rng",
             "--transport",
             "mmio",
+            // The log, from the device worker's thread under its seccomp filter.
+            "--log-level",
+            "debug",
+            "--log-file",
+            &log.display().to_string(),
         ])?;
         for l in console_lines() {
             check(stdout.lines().any(|x| x == l), || {
@@ -163,6 +169,21 @@ pub fn register(s: &mut Suite) {
         check(status.code() == Some((0x10 << 1) | 1), || {
             format!("exit {status}; stdout:\n{stdout}\nstderr:\n{stderr}")
         })?;
-        check_stderr(&stderr)
+        check_stderr(&stderr)?;
+        // Each refusal on stderr is an event in the log too, naming the device.
+        let text = std::fs::read_to_string(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let logged = text
+            .lines()
+            .filter(|l| {
+                l.contains(" WARN ") && l.contains("virtio device needs a reset device=virtio-rng")
+            })
+            .count();
+        let refused = stderr
+            .lines()
+            .filter(|l| l.contains("needs a reset"))
+            .count();
+        check(logged == refused && logged > 0, || {
+            format!("{logged} logged, {refused} on stderr:\n{text}\nstderr:\n{stderr}")
+        })
     });
 }

@@ -125,7 +125,10 @@ impl Msix {
         }
         match self.router.route(self.vectors[i].gsi, msg) {
             Ok(()) => self.routed[i] = Some(msg),
-            Err(e) => eprintln!("tetra: MSI-X vector {i}: {e}; it keeps its old route"),
+            Err(e) => {
+                tracing::warn!(vector = i, error = %e, "MSI-X route refused");
+                eprintln!("tetra: MSI-X vector {i}: {e}; it keeps its old route")
+            }
         }
     }
 

@@ -137,6 +137,7 @@ impl VirtioInterrupt {
     /// per breakage; the VM and the other devices go on.
     pub fn needs_reset(&self, why: &dyn std::fmt::Display) {
         if !self.broken.swap(true, Ordering::SeqCst) {
+            tracing::warn!(device = %self.name, reason = %why, "virtio device needs a reset");
             eprintln!(
                 "tetra: virtio {}: {why}; the device needs a reset",
                 self.name
