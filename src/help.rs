@@ -11,7 +11,7 @@ macro_rules! run_synopsis {
 /// The synopsis lines of `tetra ctl`.
 macro_rules! ctl_synopsis {
     () => {
-        "  tetra ctl --api PATH pause|resume|status|vcpus|snapshot FILE
+        "  tetra ctl --api PATH pause|resume|status|config|vcpus|snapshot FILE
                           send a request to a running VM's control socket (vcpus: each
                           vCPU's KVM_RUN returns and place; its registers when paused)\n"
     };
@@ -153,6 +153,8 @@ Requests (PATH is the socket of a VM started with tetra run --api PATH):
   pause                   stop every vCPU (the VM keeps its state)
   resume                  run the vCPUs again
   status                  the VM's state: created, running, paused or stopped
+  config                  the VM's description as tetra run --print-config prints it (a
+                          restored or migrated VM's too): tetra run --config takes it
   vcpus                   each vCPU's KVM_RUN returns and where its thread is; with the VM
                           paused, its registers too
   snapshot FILE           write a snapshot to FILE and its memory file beside it (a running

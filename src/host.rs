@@ -14,27 +14,30 @@ struct Run {
     launch: Launch,
     options: VmmOptions,
     stats: bool,
+    describe: crate::launch::Describe,
 }
 
 impl WithArch for Run {
     type Output = Result<(GuestExit, Option<crate::launch::RunStats>), Failure>;
 
     fn call<A: Arch>(self) -> Self::Output {
-        crate::launch::run::<A>(self.launch, self.options, self.stats)
+        crate::launch::run::<A>(self.launch, self.options, self.stats, self.describe)
     }
 }
 
 /// Runs a VM on the host's arch until it ends; returns how it ended and, with `stats`, what
-/// `--stats` prints.
+/// `--stats` prints. `describe` gives the control socket's `config` answer.
 pub fn run(
     launch: Launch,
     options: VmmOptions,
     stats: bool,
+    describe: crate::launch::Describe,
 ) -> Result<(GuestExit, Option<crate::launch::RunStats>), Failure> {
     tetra_host::with_host_arch(Run {
         launch,
         options,
         stats,
+        describe,
     })
     .unwrap_or_else(|| {
         Err(Failure::host(anyhow::anyhow!(

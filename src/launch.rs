@@ -4,7 +4,10 @@
 use crate::cli::Launch;
 use crate::failure::Failure;
 use std::time::Duration;
-use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
+use vmm_core::{Arch, GuestExit, VmConfig, Vmm, VmmOptions};
+
+/// What the control socket's `config` answers for a VM of this configuration.
+pub type Describe = Box<dyn Fn(&VmConfig) -> String + Send>;
 
 /// How long an incoming migration waits on a silent source.
 const INCOMING_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,6 +36,7 @@ pub fn run<A: Arch>(
     launch: Launch,
     options: VmmOptions,
     stats: bool,
+    describe: Describe,
 ) -> Result<(GuestExit, Option<RunStats>), Failure> {
     let mut vmm = match launch {
         Launch::Boot(config) => Vmm::<A>::new(*config, options).map_err(Failure::vmm)?,
@@ -50,6 +54,9 @@ pub fn run<A: Arch>(
     };
     // The vCPU threads start first (each under its own filter), then this thread, which serves
     // the VM until it ends, goes under the main thread's.
+    // Booted, restored or migrated in: the VM as it is now.
+    let description = describe(vmm.config());
+    vmm.set_description(description);
     let c = vmm.config();
     tracing::info!(
         arch = A::NAME,

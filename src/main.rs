@@ -123,6 +123,14 @@ fn main() -> ExitCode {
         }
         cli::Command::Ctl { api, request } => {
             match vmm_core::control::send(&api, &request, &mut |l| println!("{l}")) {
+                // The description, as `tetra run --print-config` prints one.
+                Ok(details) if request == "config" => {
+                    match serde_json::from_str::<serde_json::Value>(&details) {
+                        Ok(v) => print!("{}", vmm_core::json::pretty(&v)),
+                        Err(_) => println!("{details}"),
+                    }
+                    ExitCode::SUCCESS
+                }
                 Ok(details) => {
                     println!("ok{}{details}", if details.is_empty() { "" } else { ": " });
                     ExitCode::SUCCESS
@@ -162,13 +170,39 @@ fn main() -> ExitCode {
             let seccomp_probe = std::env::var("TETRA_SECCOMP_PROBE")
                 .ok()
                 .and_then(|k| k.parse().ok());
+            // The running VM's description: its VM file, with this run's control settings. A
+            // restored VM is its snapshot (its payload is in there): `--config` restores it
+            // again. A migrated-in one is described by its machine and devices (no payload).
+            let describe: launch::Describe = {
+                let (api, log) = (api.clone(), log.clone());
+                let restore = match &launch {
+                    cli::Launch::Restore(p, v) => Some((p.clone(), *v)),
+                    _ => None,
+                };
+                Box::new(move |config: &vmm_core::VmConfig| {
+                    let mut parts = vm_file::RunParts {
+                        config: config.clone(),
+                        api: api.clone(),
+                        stats,
+                        seccomp,
+                        log: log.clone(),
+                        ..vm_file::RunParts::default()
+                    };
+                    if let Some((path, verify)) = &restore {
+                        parts.config = vmm_core::VmConfig::default();
+                        parts.restore = Some(path.clone());
+                        parts.verify = *verify;
+                    }
+                    vm_file::VmFile::of(&parts).to_json_line()
+                })
+            };
             let options = VmmOptions {
                 api_socket: api,
                 seccomp,
                 seccomp_probe,
                 ..VmmOptions::default()
             };
-            let r = host::run(launch, options, stats);
+            let r = host::run(launch, options, stats, describe);
             // The guest's last output reaches stdout before tetra ends; a reader that never
             // reads gets what fits and a bounded wait.
             vmm_core::console::flush_stdout(std::time::Duration::from_secs(2));

@@ -494,9 +494,16 @@ impl VmFile {
                 }),
             },
             devices: Devices {
-                // Named for a VM that boots (a restored or migrated one has its own).
-                transport: (parts.restore.is_none() && parts.incoming.is_none())
-                    .then_some(c.virtio.transport.into()),
+                // Named for a VM that boots (a restored or migrated one has its own); without
+                // virtio devices it means nothing, and reads as the default.
+                transport: (parts.restore.is_none() && parts.incoming.is_none()).then_some(
+                    if c.virtio.any() {
+                        c.virtio.transport
+                    } else {
+                        default_transport()
+                    }
+                    .into(),
+                ),
                 rng: c.virtio.rng,
                 console: if c.virtio.console {
                     Console::Virtio
@@ -547,6 +554,11 @@ impl VmFile {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');
         s
+    }
+
+    /// The description as one line of JSON (the control socket's `config` answer).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 

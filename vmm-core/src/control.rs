@@ -2,7 +2,7 @@
 //! line each way, easy to drive with `tetra ctl`, `tetra migrate` or `socat`.
 //!
 //! ```text
-//! pause | resume | status | snapshot PATH | migrate unix:PATH|tcp:HOST:PORT
+//! pause | resume | status | config | vcpus | snapshot PATH | migrate unix:PATH|tcp:HOST:PORT
 //! ```
 //!
 //! Replies: zero or more `progress: ...` lines (migration rounds), then `ok` or `ok: DETAILS`, or
@@ -58,6 +58,8 @@ pub enum Request {
     Resume,
     /// Running or paused.
     Status,
+    /// The VM's description (what `tetra run --config` takes), as one line.
+    Config,
     /// Each vCPU's `KVM_RUN` count and where its thread is; with the VM paused, its registers too.
     Vcpus,
     /// Write a snapshot.
@@ -85,6 +87,7 @@ impl Request {
             "pause" => none(Request::Pause),
             "resume" => none(Request::Resume),
             "status" => none(Request::Status),
+            "config" => none(Request::Config),
             "vcpus" => none(Request::Vcpus),
             "snapshot" if !arg.is_empty() => Ok(Request::Snapshot(PathBuf::from(arg))),
             "migrate" if !arg.is_empty() => Ok(Request::Migrate(arg.to_string())),
@@ -420,6 +423,8 @@ mod tests {
     fn parses_requests() {
         assert_eq!(Request::parse("pause\n"), Ok(Request::Pause));
         assert_eq!(Request::parse("vcpus"), Ok(Request::Vcpus));
+        assert_eq!(Request::parse("config"), Ok(Request::Config));
+        assert!(Request::parse("config x").is_err());
         assert!(Request::parse("vcpus 1").is_err());
         assert_eq!(
             Request::parse(" snapshot /tmp/a b "),

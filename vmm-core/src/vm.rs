@@ -209,6 +209,8 @@ pub enum VmState {
 pub struct Vmm<A: Arch> {
     requests: crate::control::Queue,
     migrate_options: crate::migration::MigrateOptions,
+    /// What the control socket's `config` answers ([`Vmm::set_description`]).
+    description: Option<String>,
     dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
@@ -464,6 +466,7 @@ impl<A: Arch> Vmm<A> {
         Ok(Vmm {
             requests,
             migrate_options: options.migrate.clone(),
+            description: None,
             dirty: None,
             shared,
             vcpus,
@@ -628,6 +631,10 @@ impl<A: Arch> Vmm<A> {
         tracing::info!(?request, state, "control request");
         match request {
             Request::Status => reply.ok(&state),
+            Request::Config => match &self.description {
+                Some(d) => reply.ok(d),
+                None => reply.error("this VM has no description to give"),
+            },
             Request::Vcpus => {
                 let activity = self.vcpu_activity();
                 // Registers can be read only where each vCPU thread is parked: when paused.
@@ -686,6 +693,12 @@ impl<A: Arch> Vmm<A> {
                 }
             }
         }
+    }
+
+    /// Sets the one-line description (the caller's own format: tetra's is its VM file as
+    /// compact JSON) that the control socket's `config` request answers with.
+    pub fn set_description(&mut self, description: String) {
+        self.description = Some(description);
     }
 
     /// Runs `f` with each vCPU, on that vCPU's own thread (KVM state is read and written where the

@@ -39,6 +39,83 @@ pub fn register(s: &mut Suite) {
         return;
     };
 
+    // `tetra ctl config` gives a running VM's description (issue 16): a restored VM gives the
+    // same one, and `tetra run --config` with it starts an identical VM.
+    s.kvm(
+        "cli::a_running_vms_config_starts_an_identical_vm",
+        move || {
+            let dir = Scratch::new("cli-config-running");
+            let k = counter.write_to(&dir.0).display().to_string();
+            let path = |n: &str| dir.0.join(n).display().to_string();
+            let (a, b, c, snap, file) = (
+                path("a.sock"),
+                path("b.sock"),
+                path("c.sock"),
+                path("vm.snap"),
+                path("vm.json"),
+            );
+            let raw = counter
+                .boot
+                .strip_prefix("raw:")
+                .ok_or("the counter boots raw")?;
+            // The description, without the control socket's path (each VM has its own).
+            let config = |api: &str| -> Result<serde_json::Value, String> {
+                let (st, out, err) = tetra(&["ctl", "--api", api, "config"])?;
+                check(st.success(), || format!("config: {st} {out} {err}"))?;
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+                let api_field = v["control"]["api"].take();
+                check(api_field == serde_json::json!(api), || {
+                    format!("{api_field} in {out}")
+                })?;
+                Ok(v)
+            };
+            let pause = |api: &str| -> Result<(), String> {
+                wait_for_path(Path::new(api))?;
+                let (st, out, err) = tetra(&["ctl", "--api", api, "pause"])?;
+                check(st.success(), || format!("pause: {st} {out} {err}"))
+            };
+            let mut first = Tetra::spawn(&[
+                "run", "--kernel", &k, "--raw", raw, "--mem", "16", "--api", &a,
+            ])?;
+            first.wait_for("tick 2\n", false)?;
+            pause(&a)?;
+            let described = config(&a)?;
+            check(
+                described["payload"]["kernel"] == serde_json::json!(k)
+                    && described["machine"]["mem_mib"] == serde_json::json!(16),
+                || described.to_string(),
+            )?;
+            let (st, out, err) = tetra(&["ctl", "--api", &a, "snapshot", &snap])?;
+            check(st.success(), || format!("snapshot: {st} {out} {err}"))?;
+            first.kill();
+            // Restored, it is its snapshot (which holds the payload): the description
+            // restores it again.
+            let mut restored = Tetra::spawn(&["run", "--restore", &snap, "--api", &b])?;
+            pause(&b)?;
+            let again = config(&b)?;
+            restored.kill();
+            check(
+                again["restore"]["path"] == serde_json::json!(snap)
+                    && again["payload"]["kernel"].is_null(),
+                || format!("restored: {again}"),
+            )?;
+            // Started from the description (with its own socket on top), the same VM again: it
+            // runs the counter and describes itself the same.
+            let mut text = described.clone();
+            text["control"]["api"] = serde_json::json!(c);
+            std::fs::write(&file, text.to_string()).map_err(|e| e.to_string())?;
+            let mut second = Tetra::spawn(&["run", "--config", &file])?;
+            second.wait_for("tick 1\n", false)?;
+            pause(&c)?;
+            let third = config(&c)?;
+            second.kill();
+            check(third == described, || {
+                format!("from the file: {third}\nfirst: {described}")
+            })
+        },
+    );
+
     s.kvm("cli::snapshot_then_restore_in_a_new_process", move || {
         let dir = Scratch::new("cli-snap");
         let kernel = counter.write_to(&dir.0);
