@@ -2,9 +2,12 @@
  * A multiboot (v1) test kernel that measures the ACPI PM timer (port 0x608, 3.579545 MHz)
  * against the PIT (1.193182 MHz), as Linux calibrates clocks: PIT channel 2 runs a square wave
  * of 65536 ticks (mode 3, gated through port 0x61, its output read back there), and the PM timer
- * is read at a rising edge of the output and again 20 rising edges later, so that the time from
- * an edge to the read is in both readings. Prints "pmtimer: <n> PM ticks in 1310720 PIT ticks"
- * (about 3932160 at the right rate) and ends with status 0x20; 0x21 if the output stopped.
+ * is read at a rising edge of the output and at each of the 20 rising edges after it, so that
+ * the time from an edge to the read is in both readings of each period. Prints "pmtimer: <n> PM
+ * ticks in 1310720 PIT ticks" (about 3932160 at the right rate), then each period's count,
+ * "pmtimer: period <n>" (about 196608: a vCPU descheduled past an edge shows as one period
+ * of twice that or more, which the test's median sets aside), and ends with status 0x20; 0x21
+ * if the output stopped.
  */
         .include "common.inc"
         .set MB_MAGIC,      0x1badb002
@@ -35,13 +38,19 @@ _start:
         movw    $PM_TMR, %dx
         inl     %dx, %eax
         movl    %eax, %esi                      /* start */
-        movl    $PERIODS, %ebp
+        movl    %eax, %edi                      /* the previous edge's reading */
+        xorl    %ebp, %ebp
 1:      call    rising_edge
-        decl    %ebp
-        jnz     1b
         movw    $PM_TMR, %dx
         inl     %dx, %eax
-        subl    %esi, %eax                      /* 32-bit counter: wraps cleanly */
+        movl    %eax, %ebx
+        subl    %edi, %ebx                      /* 32-bit counter: wraps cleanly */
+        movl    %ebx, periods(,%ebp,4)
+        movl    %eax, %edi
+        incl    %ebp
+        cmpl    $PERIODS, %ebp
+        jne     1b
+        subl    %esi, %eax
         movl    %eax, %ebx
 
         movl    $msg_pm, %esi
@@ -50,6 +59,16 @@ _start:
         call    putdec
         movl    $msg_pit, %esi
         call    puts
+        xorl    %ebp, %ebp
+2:      movl    $msg_period, %esi
+        call    puts
+        movl    periods(,%ebp,4), %eax
+        call    putdec
+        movl    $msg_nl, %esi
+        call    puts
+        incl    %ebp
+        cmpl    $PERIODS, %ebp
+        jne     2b
         EXIT    0x20
 
 /* Waits for OUT2 low, then high. Clobbers %eax, %ecx. */
@@ -79,8 +98,11 @@ stuck:
 msg_pm:         .asciz "pmtimer: "
 msg_pit:        .asciz " PM ticks in 1310720 PIT ticks\n"
 msg_stuck:      .asciz "pmtimer: the PIT's channel 2 output stopped\n"
+msg_period:     .asciz "pmtimer: period "
+msg_nl:         .asciz "\n"
 
         .bss
         .balign 16
+periods:        .space  4 * PERIODS
         .space  1024
 stack_top:

@@ -129,7 +129,10 @@ pub fn register(s: &mut Suite) {
     }
 
     // Issue 18: the ACPI PM timer runs at 3.579545 MHz, measured by the guest against the
-    // PIT (1.193182 MHz, three PM ticks per PIT tick) within 1%.
+    // PIT (1.193182 MHz, three PM ticks per PIT tick) within 1%: the median of its 20 periods
+    // (a vCPU descheduled past a PIT edge on a loaded host stretches a period or two to twice
+    // their length and more; a timer at a wrong rate is off in every period), and the total
+    // within 1% once those periods are taken out.
     if let Some(g) = guests::get("pmtimer") {
         s.kvm(
             "boot::the_acpi_pm_timer_runs_at_its_rate_against_the_pit",
@@ -143,10 +146,42 @@ pub fn register(s: &mut Suite) {
                     .and_then(|l| l.split_whitespace().next())
                     .and_then(|n| n.parse().ok())
                     .ok_or_else(|| format!("no count in:\n{}", out.console))?;
-                let want = 1_310_720.0 * 3_579_545.0 / 1_193_182.0;
-                integration_tests::harness::check((n / want - 1.0).abs() < 0.01, || {
-                    format!("{n} PM ticks, {want:.0} expected: ratio {:.4}", n / want)
-                })
+                let per = 65_536.0 * 3_579_545.0 / 1_193_182.0;
+                let mut periods: Vec<f64> = out
+                    .console
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("pmtimer: period "))
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect();
+                integration_tests::harness::check(periods.len() == 20, || {
+                    format!("{} periods in:\n{}", periods.len(), out.console)
+                })?;
+                // The total is the sum of the periods.
+                let sum: f64 = periods.iter().sum();
+                integration_tests::harness::check(sum == n, || format!("{sum} != {n}"))?;
+                periods.sort_by(f64::total_cmp);
+                let median = (periods[9] + periods[10]) / 2.0;
+                integration_tests::harness::check((median / per - 1.0).abs() < 0.01, || {
+                    format!(
+                        "median period {median} PM ticks, {per:.0} expected: ratio {:.4}; {:?}",
+                        median / per,
+                        periods
+                    )
+                })?;
+                // Periods a stall stretched (by half a PIT period or more) taken out, the rest
+                // agrees within 1% too.
+                let kept: Vec<f64> = periods.into_iter().filter(|p| *p < 1.5 * per).collect();
+                let total: f64 = kept.iter().sum();
+                let want = per * kept.len() as f64;
+                integration_tests::harness::check(
+                    kept.len() >= 10 && (total / want - 1.0).abs() < 0.01,
+                    || {
+                        format!(
+                            "{total} PM ticks in {} periods, {want:.0} expected",
+                            kept.len()
+                        )
+                    },
+                )
             },
         );
     }
