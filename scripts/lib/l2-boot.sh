@@ -47,6 +47,14 @@
 # the seconds-to-init comparison: the same kernel, initramfs, command line (console=ttyAMA0,
 # QEMU's PL011; hvc0 on ppc64, QEMU's spapr-vty) and checks, but for tetra's own
 # (the 16550's interrupt, the PL031, the PMU line, which are printed but not required).
+# An ":io" suffix (after :virtio or :virtio:pci, before :snap or :migrate; snapio_* below) keeps
+# disk and network I/O going across the snapshot or the migration: a third disk (a
+# LANE_L2_SNAPIO_DISK_MIB MiB image, default 64, id=tetra-io) that the guest fills with
+# sequence-numbered blocks, and a download of LANE_L2_SNAPIO_MIB MiB (default 64) of random bytes
+# from this host's httpd, both started before snap-ready; it needs the download running at the
+# pause (its TCP connection established on this host) or the switch-over, its MD5 right at the
+# end, the writer going on after the restore, and every block it wrote on the image after tetra
+# exits, each with its own sequence number.
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
 L2_RUNS=${LANE_L2_RUNS:-"1:quiet 2:quiet"}
@@ -55,6 +63,8 @@ L2_MEM=${LANE_L2_MEM:-256}
 L2_APPEND=${LANE_L2_APPEND:-}
 L2_SHOW=${LANE_L2_SHOW:-0}
 NET_MIB=${LANE_L2_NET_MIB:-16}
+SNAPIO_MIB=${LANE_L2_SNAPIO_MIB:-64}
+SNAPIO_DISK_MIB=${LANE_L2_SNAPIO_DISK_MIB:-64}
 L2_KERNEL=${LANE_L2_KERNEL:-/l2/bzImage}
 ARCH=${TETRA_LANE:-x86_64}
 TETRA_ARGS= L2_PMU=0
@@ -86,8 +96,8 @@ kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 virtio_reason() {
 	if [ -n "$(field modules-failed "$1")" ]; then
 		echo "insmod failed in the guest for: $(field modules-failed "$1")"
-	elif [ "${pci:-0}" = 1 ] && [ "$(field virtio-pci "$1")" != 6 ]; then
-		echo "$(field virtio-pci "$1") of the 6 devices are bound to the guest's virtio-pci driver (PCI: $(field pci "$1"))"
+	elif [ "${pci:-0}" = 1 ] && [ "$(field virtio-pci "$1")" != $((6 + ${snapio:-0})) ]; then
+		echo "$(field virtio-pci "$1") of the $((6 + ${snapio:-0})) devices are bound to the guest's virtio-pci driver (PCI: $(field pci "$1"))"
 	elif [ "${pci:-0}" = 1 ] && [ "$(($(field virtio-msi "$1") + 0))" -lt 12 ]; then
 		echo "$(field virtio-msi "$1") PCI-MSI interrupt lines of virtio devices in /proc/interrupts, expected a config and a queue vector each (at least 12): $(field virtio-irq "$1")"
 	elif ! field virtio "$1" | grep -qw 0x0004; then
@@ -191,6 +201,7 @@ boot() {
 		/bin/vsock-echo unix-connect /tmp/v.sock 52 hello-from-host "$L2_TIMEOUT" >"/tmp/l2-$name.vsock" 2>&1 &
 		vsock_pids="${vsock_pids:-} $!"
 	fi
+	[ "${snapio:-0}" = 0 ] || snapio_setup
 	cmdline="$cmdline $L2_APPEND"
 	if [ "$vmm" = qemu ]; then
 		echo "--- L2 $name: $QEMU_BIN $QEMU_MACHINE -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
@@ -257,7 +268,8 @@ boot_state() {
 	if ! grep -q 'TETRA-L2: snap-ready' "$log.1" 2>/dev/null; then
 		state_err="the first tetra's guest never said snap-ready"
 	elif [ "$state" = snap ]; then
-		out=$( (/bin/tetra ctl --api "$api" pause && /bin/tetra ctl --api "$api" snapshot "$snap") 2>&1) ||
+		out=$( (/bin/tetra ctl --api "$api" pause && { [ "${snapio:-0}" = 0 ] || snapio_paused; } &&
+			/bin/tetra ctl --api "$api" snapshot "$snap") 2>&1) ||
 			state_err="pause/snapshot failed: $(echo "$out" | tr '\n' ' ')"
 		state_s=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
 		# shellcheck disable=SC2046 # the one tetra's pid
@@ -265,8 +277,15 @@ boot_state() {
 		wait "$first"
 		if [ -z "$state_err" ]; then
 			echo "--- L2 $name: tetra run --restore $snap (a new process)"
+			# The restored tetra makes the TAP interface anew (the first one's went with it).
+			tap2_pid=
+			if [ "$virtio" = 1 ]; then
+				tap_up tetra0 &
+				tap2_pid=$!
+			fi
 			second=$(/bin/l2-run --log "$log.2" --timeout "$L2_TIMEOUT" --prompt "" --input "$token" -- \
 				/bin/tetra run --restore "$snap" | tail -n 1)
+			[ -z "$tap2_pid" ] || { kill "$tap2_pid" 2>/dev/null; wait "$tap2_pid" 2>/dev/null; }
 		fi
 	else
 		/bin/l2-run --log "$log.2" --timeout "$L2_TIMEOUT" --prompt "" --input "$token" -- \
@@ -278,6 +297,9 @@ boot_state() {
 			i=$((i + 1))
 		done
 		echo "--- L2 $name: tetra migrate --api $api --to unix:$mig (to a new process)"
+		# (:io: the download is under way as the pre-copy begins; on a loaded emulated host the
+		# pre-copy can outlast it: 144 s for 64 MiB at about 0.7 MiB/s.)
+		[ "${snapio:-0}" = 0 ] || snapio_paused
 		out=$(/bin/tetra migrate --api "$api" --to "unix:$mig" 2>&1) ||
 			state_err="migrate failed: $(echo "$out" | tr '\n' ' ')"
 		state_s=$(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }')
@@ -350,6 +372,8 @@ judge() {
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
 	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
 		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
+	elif [ "${snapio:-0}" = 1 ] && [ -n "$(snapio_reason "$log")" ]; then
+		reason=$(snapio_reason "$log")
 	elif [ "$vmm" = tetra ] && [ "$ARCH" = x86_64 ] && ! field clocksources "$log" | grep -qw acpi_pm; then
 		# The FADT's PM timer (issue 18): Linux registers it as a clocksource.
 		reason="the guest has no acpi_pm clocksource (clocksources='$(field clocksources "$log")')"
@@ -361,7 +385,7 @@ judge() {
 		reason="$vmm exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
 	if [ -n "$img" ]; then
-		rm -f "$img" "$ro_img"
+		rm -f "$img" "$ro_img" "/tmp/l2-$name-io.img" "/tmp/www-$name/snapio.bin"
 		kill "$tap_pid" "$httpd_pid" 2>/dev/null
 		wait "$tap_pid" "$httpd_pid" 2>/dev/null
 	fi
@@ -381,15 +405,72 @@ judge() {
 	[ "$status" = PASS ]
 }
 
+# ---- :io runs (snapio=1): disk and network I/O across the snapshot or migration ----------------
+
+# snapio_setup: boot()'s additions for an :io run: the third disk (sparse, zeros), the download
+# (in the run's web root) and the guest's command line. The :virtio checks' own transfers shrink
+# to 1 MiB each way (an :io run is about the I/O across the state change; 16 MiB up took 128 s
+# on a loaded machine).
+snapio_setup() {
+	dd if=/dev/urandom of="$WWW/blob" bs=1048576 count=1 2>/dev/null
+	cmdline=$(echo "$cmdline" | sed "s/l2netmib=$NET_MIB/l2netmib=1/")
+	io_img="/tmp/l2-$name-io.img"
+	rm -f "$io_img"
+	dd if=/dev/zero of="$io_img" bs=1048576 seek=$((SNAPIO_DISK_MIB - 1)) count=1 2>/dev/null
+	dd if=/dev/urandom of="$WWW/snapio.bin" bs=1048576 count="$SNAPIO_MIB" 2>/dev/null
+	devices="$devices --disk $io_img,id=tetra-io"
+	cmdline="$cmdline l2snapio=1 l2snapiomib=$SNAPIO_MIB"
+	rm -f "/tmp/l2-$name.conns"
+}
+
+# snapio_paused: at the pause (:snap) or as `tetra migrate` begins (:migrate): how many TCP
+# connections to this host's :8080 are established (the guest's download: it must span the
+# snapshot, or run during the pre-copy), into /tmp/l2-NAME.conns (it runs in a command
+# substitution).
+snapio_paused() {
+	netstat -tn 2>/dev/null | grep -c ':8080 .*ESTABLISHED' >"/tmp/l2-$name.conns"
+	true
+}
+
+# snapio_reason LOG: why an :io run failed (empty when the download spanned the pause and came
+# out whole, the writer went on after the restore, and every block it wrote is on the image).
+snapio_reason() {
+	ready=$(field snapio-ready-n "$1") ready=${ready%% *} input=$(field snapio-input-n "$1") n=$(field snapio-n "$1")
+	conns=$(cat "/tmp/l2-$name.conns" 2>/dev/null)
+	if [ "$(field snapio-disk "$1")" = /dev/missing ] || [ -z "$(field snapio-disk "$1")" ]; then
+		echo "the guest found no disk with serial tetra-io (snapio-disk=$(field snapio-disk "$1"))"
+	elif [ "${conns:-0}" = 0 ]; then
+		echo "no download from this host's :8080 was under way at the $state (established: ${conns:--})"
+	elif [ "$(field snapio-md5 "$1")" != "$(md5 "$WWW/snapio.bin")" ]; then
+		echo "the guest's download has MD5 '$(field snapio-md5 "$1")' after $(field snapio-tries "$1") tries, not $(md5 "$WWW/snapio.bin")"
+	elif [ -z "$ready" ] || [ -z "$input" ] || [ -z "$n" ] || [ "$ready" -lt 16 ] || [ "$n" -le "$input" ]; then
+		echo "the writer did not go on across the $state (blocks at snap-ready: '$ready', at the input line: '$input', at the end: '$n', full: $(field snapio-full "$1"))"
+	else
+		bad=$(dd if="/tmp/l2-$name-io.img" bs=65536 count=$((n / 16)) 2>/dev/null |
+			awk '{ b = int((NR - 1) / 256); if ($0 != sprintf("SEQ-%010d.", b)) { if (!bad) first = b; bad++ } }
+				END { printf "%d %d %d", NR, bad, first }')
+		lines=${bad%% *} rest=${bad#* } first=${rest#* } rest=${rest%% *}
+		if [ "$lines" != $((n * 256)) ] || [ "$rest" != 0 ]; then
+			echo "the image holds $rest wrong lines of $lines (expected $((n * 256)) lines for $n blocks; the first bad block is $first)"
+		fi
+	fi
+}
+
 failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0
+	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 snapio=0
 	case "$flavor" in
 	*:snap | *:migrate)
 		state=${flavor##*:} suffix=-$state
 		flavor=${flavor%:*}
+		;;
+	esac
+	case "$flavor" in
+	*:io)
+		snapio=1 suffix=-io$suffix
+		flavor=${flavor%:io}
 		;;
 	esac
 	case "$flavor" in
@@ -414,11 +495,16 @@ for spec in $L2_RUNS; do
 	quiet) kq=quiet ;;
 	verbose) kq= ;;
 	*)
-		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio or :virtio:pci, then optionally :snap or :migrate)"
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio or :virtio:pci, then optionally :io, then optionally :snap or :migrate)"
 		failed=$((failed + 1))
 		continue
 		;;
 	esac
+	if [ "$snapio" = 1 ] && { [ "$virtio" = 0 ] || [ -z "$state" ]; }; then
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (:io needs :virtio before it and :snap or :migrate after it)"
+		failed=$((failed + 1))
+		continue
+	fi
 	run="cpus$cpus-$flavor$suffix"
 	boot "$run" "$kernel" "$cpus" "$kq" "$virtio" && continue
 	# The emulated hosts' nested virtualization has rare faults of its own (docs/lanes.md, "Known faults of

@@ -60,6 +60,22 @@
 # and after the input line:
 #   TETRA-L2: snap-after=<date +%s>  then, after a sleep 1 (the guest's timers after the restore):
 #   TETRA-L2: snap-slept=<date +%s>
+# With l2snapio=1 as well (the lane's :io runs, with l2snap=1 and l2virtio=1), I/O goes on across
+# the snapshot or migration: before snap-ready the guest starts, in the background, a writer of
+# sequence-numbered blocks on the disk whose serial is tetra-io (the block at 4 KiB index n holds
+# 256 lines "SEQ-<n, 10 digits>.", 64 KiB per chunk, chunks written alternately with O_DIRECT and
+# through the page cache with an fsync) and a download of http://10.0.2.1:8080/snapio.bin
+# (l2snapiomib MiB; busybox wget piped to md5sum, begun again up to 3 times if it fails); once
+# both are under way:
+#   TETRA-L2: snapio-disk=<the tetra-io disk>
+#   TETRA-L2: snapio-ready-n=<4 KiB blocks written>  snapio-ready-rx=<eth0's received bytes>
+# and after snap-slept (the writer runs 2 s more, then stops and the guest syncs):
+#   TETRA-L2: snapio-input-n=<blocks written when the input line came>
+#   TETRA-L2: snapio-n=<blocks written in all, each complete>
+#   TETRA-L2: snapio-full=<1 when the writer stopped at the disk's end>
+#   TETRA-L2: snapio-md5=<the download's MD5, or failed>
+#   TETRA-L2: snapio-tries=<downloads begun>  snapio-down-s=<guest seconds from start to end>
+#   TETRA-L2: snapio-rx=<eth0's received bytes>
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
 #   TETRA-L2: hvc0-out=hello-from-hvc0  (with l2virtio=1 and a /dev/hvc0: written to hvc0, or
 #                                        to l2vcon=NAME's /dev/NAME where given)
@@ -180,6 +196,95 @@ if [ "${l2virtio:-}" = 1 ]; then
 			$bb tail -n 20 | $bb sed 's/^/TETRA-L2: virtio-dmesg=/'
 	fi
 fi
+# The l2snapio=1 block (see above): snapio_start before snap-ready, snapio_finish after the
+# restore (or the migration) and snap-slept.
+if [ "${l2snapio:-}" = 1 ]; then
+	# snapio_writer DEV BLOCKS: 64 KiB chunks of sequence-numbered 4 KiB blocks until /snapio-stop
+	# exists or DEV is full; /snapio-n holds the count of blocks written (complete ones only).
+	snapio_writer() {
+		n=0
+		echo 0 >/snapio-n
+		while [ ! -e /snapio-stop ] && [ $((n + 16)) -le "$2" ]; do
+			if [ $((n % 32)) = 0 ]; then
+				flags="bs=4096 seek=$n oflag=direct"
+			else
+				flags="bs=65536 seek=$((n / 16)) conv=fsync"
+			fi
+			# shellcheck disable=SC2086 # $flags: dd's options
+			$bb awk -v b="$n" 'BEGIN { for (i = 0; i < 16; i++) for (j = 0; j < 256; j++) printf "SEQ-%010d.\n", b + i }' |
+				$bb dd of="$1" iflag=fullblock $flags 2>/dev/null || break
+			n=$((n + 16))
+			echo "$n" >/snapio-n
+		done
+		[ $((n + 16)) -le "$2" ] || : >/snapio-full
+		: >/snapio-done
+	}
+	# snapio_net: the download, begun again (up to 3 times) when wget fails; /snapio-md5 at the end.
+	snapio_net() {
+		t=0
+		while [ $t -lt 3 ]; do
+			t=$((t + 1))
+			echo "$t" >/snapio-tries
+			$bb rm -f /snapio-werr
+			# (No wget -T: busybox 1.35's static wget segfaults with it.)
+			sum=$({ $bb timeout 300 $bb wget -q -O - http://10.0.2.1:8080/snapio.bin || : >/snapio-werr; } | $bb md5sum)
+			if [ ! -e /snapio-werr ]; then
+				echo "${sum%% *}" >/snapio-md5
+				return
+			fi
+		done
+		echo failed >/snapio-md5
+	}
+	snapio_start() {
+		io=/dev/missing
+		for b in /sys/block/vd*; do
+			[ -r "$b/serial" ] || continue
+			read -r s <"$b/serial"
+			[ "$s" != tetra-io ] || io=/dev/${b##*/}
+		done
+		echo "TETRA-L2: snapio-disk=$io"
+		read -r snapio_t0 _ </proc/uptime
+		snapio_wpid=
+		if [ -b "$io" ]; then
+			read -r sectors <"/sys/block/${io#/dev/}/size"
+			snapio_writer "$io" $((sectors / 8)) &
+			snapio_wpid=$!
+		fi
+		snapio_net &
+		i=0 n=0
+		while [ $i -lt 300 ]; do
+			[ ! -r /snapio-n ] || read -r n </snapio-n
+			[ "$n" -lt 64 ] || break
+			$bb sleep 0.1
+			i=$((i + 1))
+		done
+		read -r rx </sys/class/net/eth0/statistics/rx_bytes
+		echo "TETRA-L2: snapio-ready-n=$n snapio-ready-rx=$rx"
+	}
+	snapio_finish() {
+		read -r n </snapio-n
+		echo "TETRA-L2: snapio-input-n=$n"
+		$bb sleep 2
+		: >/snapio-stop
+		[ -z "$snapio_wpid" ] || wait "$snapio_wpid"
+		i=0
+		while [ ! -e /snapio-md5 ] && [ $i -lt 1200 ]; do
+			$bb sleep 0.1
+			i=$((i + 1))
+		done
+		read -r t1 _ </proc/uptime
+		$bb sync
+		read -r n </snapio-n
+		echo "TETRA-L2: snapio-n=$n"
+		echo "TETRA-L2: snapio-full=$([ -e /snapio-full ] && echo 1 || echo 0)"
+		md5=
+		[ ! -r /snapio-md5 ] || read -r md5 </snapio-md5
+		echo "TETRA-L2: snapio-md5=$md5"
+		echo "TETRA-L2: snapio-tries=$($bb cat /snapio-tries 2>/dev/null)"
+		echo "TETRA-L2: snapio-down-s=$($bb awk -v a="$snapio_t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+		echo "TETRA-L2: snapio-rx=$($bb cat /sys/class/net/eth0/statistics/rx_bytes)"
+	}
+fi
 log=$($bb dmesg)
 # "[    0.912345] Run /init as init process" -> 0.912345
 t=$(echo "$log" | $bb sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process.*/\1/p')
@@ -207,6 +312,7 @@ if [ "${l2input:-}" = 1 ]; then
 	wait_s=30
 	if [ "${l2snap:-}" = 1 ]; then
 		# The lane snapshots (or migrates) the VM now, and types the line into the restored one.
+		[ "${l2snapio:-}" != 1 ] || snapio_start
 		echo "TETRA-L2: snap-before=$($bb date +%s)"
 		echo "TETRA-L2: snap-ready"
 		wait_s=300
@@ -223,6 +329,7 @@ if [ "${l2input:-}" = 1 ]; then
 		echo "TETRA-L2: snap-after=$($bb date +%s)"
 		$bb sleep 1
 		echo "TETRA-L2: snap-slept=$($bb date +%s)"
+		[ "${l2snapio:-}" != 1 ] || snapio_finish
 	fi
 fi
 $bb poweroff -f

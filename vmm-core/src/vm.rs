@@ -221,6 +221,8 @@ pub struct Vmm<A: Arch> {
     memory_check: Option<crate::snapshot::verify::MemoryCheck>,
     /// The disk images, for the lock hand-off of a migration on one host.
     disks: Vec<Arc<crate::devices::virtio::block::Disk>>,
+    /// The TAP interfaces' queues, for the queue hand-off of a migration on one host.
+    taps: Vec<Arc<std::fs::File>>,
     /// The seccomp filters of this VM's threads.
     sandbox: crate::sandbox::Sandbox,
 }
@@ -266,6 +268,23 @@ impl<A: Arch> Vmm<A> {
         wait: Duration,
     ) -> Result<(), crate::devices::virtio::block::DiskError> {
         self.disks.iter().try_for_each(|d| d.take_lock(wait))
+    }
+
+    /// Puts every TAP queue of a migration's destination (detached since it was opened) back
+    /// into the kernel's choice, at the hand-off: frames for the guest come here from now on. A
+    /// queue that cannot be attached is reported, and the VM goes on (its source has stopped).
+    pub(crate) fn attach_tap_queues(&self) {
+        for (t, c) in self.taps.iter().zip(&self.shared.config.virtio.nets) {
+            if let Err(e) = crate::devices::virtio::net::tap::set_queue(t, true) {
+                // EINVAL: a single-queue interface (never detached) or a queue already attached.
+                if e.raw_os_error() != Some(libc::EINVAL) {
+                    eprintln!(
+                        "tetra: warning: attaching this VM's queue of the TAP interface {}: {e}",
+                        c.tap
+                    );
+                }
+            }
+        }
     }
 
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
@@ -315,6 +334,15 @@ impl<A: Arch> Vmm<A> {
             c.path = d.path().to_path_buf();
         }
         let disks = backends.shared_disks();
+        let taps = backends.shared_taps();
+        if matches!(origin_kind, OriginKind::Incoming) {
+            // A migration's destination takes no frames before the hand-off: on the same host
+            // its source's queue of each interface gets them all meanwhile. (A single-queue
+            // interface refuses; its queue stays attached.)
+            for t in &taps {
+                let _ = crate::devices::virtio::net::tap::set_queue(t, false);
+            }
+        }
         let sandbox = crate::sandbox::Sandbox {
             mode: options.seccomp,
             table: A::SYSCALLS,
@@ -475,6 +503,7 @@ impl<A: Arch> Vmm<A> {
             state: VmState::Created,
             memory_check: None,
             disks,
+            taps,
             sandbox,
         })
     }

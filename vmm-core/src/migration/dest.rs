@@ -77,7 +77,9 @@ fn receive<A: Arch>(
     ch.send(Kind::Ready, &[])?;
     match ch.recv()?.kind {
         Kind::Go => {
-            // The source has stopped for good: the guest is ours whether or not this reaches it.
+            // The source has stopped for good: the guest is ours whether or not this reaches it,
+            // and so are the frames of its TAP interfaces.
+            vmm.attach_tap_queues();
             let _ = ch.send(Kind::Started, &[]);
             Ok(vmm)
         }

@@ -159,6 +159,11 @@ impl Backends {
         self.disks.iter().map(block::Block::disk)
     }
 
+    /// The TAP interfaces' queues, shared (the VM keeps them for a migration's hand-off).
+    pub fn shared_taps(&self) -> Vec<Arc<std::fs::File>> {
+        self.nets.iter().map(net::Net::shared_tap).collect()
+    }
+
     /// The open disks, shared (the VM keeps them for the lock hand-off of a migration).
     pub fn shared_disks(&self) -> Vec<Arc<block::Disk>> {
         self.disks.iter().map(block::Block::shared_disk).collect()

@@ -95,6 +95,12 @@ impl Net {
         }
     }
 
+    /// The interface's descriptor (this card's queue of it), shared: the VM keeps it for a
+    /// migration's hand-off of the queue ([`tap::set_queue`]).
+    pub fn shared_tap(&self) -> Arc<File> {
+        self.backend.clone()
+    }
+
     /// The interface's name.
     pub fn tap(&self) -> &str {
         &self.tap

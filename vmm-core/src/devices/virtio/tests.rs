@@ -311,6 +311,28 @@ fn state_round_trips_and_a_restored_device_goes_on() {
     assert!(rig().t.restore_state(2, &saved).is_err());
 }
 
+/// A request the driver made available and notified, but that the paused device had not served
+/// yet (its kick still in the old process's eventfd), is served by the restored device without a
+/// new notification: the driver would not send one.
+#[test]
+fn a_request_pending_at_the_snapshot_is_served_after_the_restore() {
+    let mut r = rig();
+    r.init(16);
+    r.desc(0, BUF, 8, F_WRITE, 0);
+    r.avail(0, 0, 1);
+    let saved = r.t.save_state();
+    let mut b = rig();
+    let mut page = vec![0u8; 0x4000];
+    r.m().read_slice(&mut page, GuestAddress(0)).unwrap();
+    b.m().write_slice(&page, GuestAddress(0)).unwrap();
+    b.t.restore_state(1, &saved).unwrap();
+    assert!(
+        b.wait(|b| b.used_idx() == 1),
+        "the request pending at the snapshot was not served"
+    );
+    assert_eq!(b.used_len(0), 8);
+}
+
 /// Each malicious set-up marks the device as needing reset and serves nothing; after a reset
 /// and a proper set-up it serves again.
 #[test]

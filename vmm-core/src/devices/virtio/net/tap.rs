@@ -25,8 +25,9 @@ mod ioctls {
     pub const TUNSETIFF: libc::Ioctl = libc::TUNSETIFF;
     pub const TUNSETOFFLOAD: libc::Ioctl = libc::TUNSETOFFLOAD;
     pub const TUNSETVNETHDRSZ: libc::Ioctl = libc::TUNSETVNETHDRSZ;
+    pub const TUNSETQUEUE: libc::Ioctl = libc::TUNSETQUEUE;
 }
-use ioctls::{TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ};
+use ioctls::{TUNSETIFF, TUNSETOFFLOAD, TUNSETQUEUE, TUNSETVNETHDRSZ};
 
 /// Errors opening a TAP interface.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,32 @@ pub fn open(name: &str) -> Result<File, TapError> {
     }
 }
 
+/// Takes queue `file` of a multi-queue interface out of the kernel's choice (`enabled` false:
+/// `TUNSETQUEUE` with `IFF_DETACH_QUEUE`) or puts it back (`IFF_ATTACH_QUEUE`). The kernel
+/// spreads the frames for the guest over the attached queues (by the queue each flow last came
+/// from, else by a hash of the flow): a migration's destination on the same host keeps its queue
+/// detached until it takes over, so that no frame goes to a VM that is not running yet while its
+/// source still is. Refused (`EINVAL`) by an interface made without `IFF_MULTI_QUEUE`, and for a
+/// queue already in the state asked for.
+pub fn set_queue(file: &File, enabled: bool) -> std::io::Result<()> {
+    let flag = if enabled {
+        libc::IFF_ATTACH_QUEUE
+    } else {
+        libc::IFF_DETACH_QUEUE
+    };
+    let req = IfReq {
+        name: [0; 16],
+        flags: flag as i16,
+        _pad: [0; 22],
+    };
+    // SAFETY: TUNSETQUEUE reads a `struct ifreq` (IfReq has its layout and size) from a live
+    // reference; the fd is ours.
+    if unsafe { ioctl_with_ref(file, TUNSETQUEUE, &req) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn attach(name: &str, multi_queue: bool) -> Result<File, TapError> {
     let file = OpenOptions::new()
         .read(true)
@@ -171,10 +198,35 @@ mod tests {
             (TUNSETIFF, 202),
             (TUNSETOFFLOAD, 208),
             (TUNSETVNETHDRSZ, 216),
+            (TUNSETQUEUE, 217),
         ] {
             assert_eq!(n & 0xffff, (u64::from(b'T') << 8) | nr, "{n:#x}");
             assert_eq!((n >> 16) & 0x1fff, 4, "{n:#x}");
         }
+    }
+
+    /// Where this process may make a TAP interface (root, or CAP_NET_ADMIN, and the tun module):
+    /// a second queue of it is detached and attached again; a queue already detached (or
+    /// attached) is refused.
+    #[test]
+    fn a_second_queue_is_detached_and_attached_again() {
+        let name = format!("tetraq{}", std::process::id() % 100_000);
+        let first = match open(&name) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("skipped: cannot make a TAP interface here: {e}");
+                return;
+            }
+        };
+        let second = open(&name).unwrap();
+        set_queue(&second, false).unwrap();
+        let again = set_queue(&second, false).unwrap_err();
+        assert_eq!(again.raw_os_error(), Some(libc::EINVAL), "{again}");
+        set_queue(&second, true).unwrap();
+        assert_eq!(
+            set_queue(&first, true).unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
     }
 
     #[test]
