@@ -64,11 +64,13 @@ macro_rules! run_options {
   --raw ADDR[:MODE]       load --kernel as a raw image at ADDR and start there
                           (x86 MODE: real (default), protected, long)
   --irqchip NAME          interrupt controller, where an arch offers several
-                          (arm64: gicv3, the default, or gicv3-its)
+                          (arm64: gicv3, the default, or gicv3-its; the default is
+                          gicv3-its with virtio-pci devices, whose MSI-X it delivers)
   --rng                   a virtio entropy device (the guest's /dev/hwrng)
   --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
                           window, or each a virtio-pci function with MSI-X behind a PCI host
-                          bridge (x86_64). Default: pci on x86_64, mmio elsewhere
+                          bridge (x86_64, arm64). Default: pci on x86_64 and arm64, mmio
+                          elsewhere
   --console serial|virtio where stdin goes: the serial port (default) or a virtio-console
                           device (the guest's hvc0); guest output from both goes to stdout
   --disk PATH[,ro][,id=ID]

@@ -124,9 +124,10 @@ impl From<Transport> for TransportName {
 }
 
 /// `--transport`'s default: virtio-pci where the host arch has a PCI host bridge and a Linux
-/// guest was verified on it (x86_64, the x86 lane's `1:quiet:virtio:pci`), virtio-mmio elsewhere.
+/// guest was verified on it (x86_64 and arm64, the lanes' `1:quiet:virtio:pci`; arm64's MSI-X
+/// through the ITS), virtio-mmio elsewhere.
 pub fn default_transport() -> Transport {
-    if crate::host::HOST_ARCH == "x86_64" {
+    if matches!(crate::host::HOST_ARCH, "x86_64" | "aarch64") {
         Transport::Pci
     } else {
         Transport::Mmio

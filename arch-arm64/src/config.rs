@@ -6,6 +6,7 @@
 use crate::error::Arm64Error;
 use crate::irqchip::IrqChipKind;
 use crate::layout;
+use vmm_core::config::Transport;
 use vmm_core::VmConfig;
 
 /// Checks everything about `config`; returns the interrupt controller it asks for.
@@ -19,8 +20,18 @@ pub fn check(config: &VmConfig) -> Result<IrqChipKind, Arm64Error> {
 }
 
 /// Checks what can be checked before the VM is created: `--irqchip`, RAM size, `--raw`.
+///
+/// virtio-pci functions signal MSI-X, which arm64 delivers through the ITS: a VM with virtio-pci
+/// devices and no `--irqchip` gets `gicv3-its`, and refuses a plain `gicv3`.
 pub fn check_early(config: &VmConfig) -> Result<IrqChipKind, Arm64Error> {
-    let kind = IrqChipKind::parse(config.irqchip.as_deref())?;
+    let pci = config.virtio.any() && config.virtio.transport == Transport::Pci;
+    let kind = match config.irqchip.as_deref() {
+        None if pci => IrqChipKind::GicV3Its,
+        name => IrqChipKind::parse(name)?,
+    };
+    if pci && !kind.has_its() {
+        return Err(Arm64Error::PciWithoutIts);
+    }
     layout::check(1, config.mem_bytes())?;
     if let Some(raw) = &config.raw {
         // The image size is known only once it is read; mode and alignment can be checked now.
@@ -65,6 +76,27 @@ mod tests {
         c.irqchip = Some("gicv3-its".into());
         c.cpus = 4;
         assert_eq!(check(&c).unwrap(), IrqChipKind::GicV3Its);
+    }
+
+    #[test]
+    fn virtio_pci_gets_the_its() {
+        let mut c = cfg();
+        c.virtio.rng = true;
+        c.virtio.transport = Transport::Pci;
+        assert_eq!(check(&c).unwrap(), IrqChipKind::GicV3Its);
+        c.irqchip = Some("gicv3-its".into());
+        assert_eq!(check(&c).unwrap(), IrqChipKind::GicV3Its);
+        c.irqchip = Some("gicv3".into());
+        let e = check(&c).unwrap_err();
+        assert!(matches!(e, Arm64Error::PciWithoutIts), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Input);
+        // virtio-mmio, or no virtio device: the default stays gicv3.
+        c.irqchip = None;
+        c.virtio.transport = Transport::Mmio;
+        assert_eq!(check(&c).unwrap(), IrqChipKind::GicV3);
+        c.virtio.rng = false;
+        c.virtio.transport = Transport::Pci;
+        assert_eq!(check(&c).unwrap(), IrqChipKind::GicV3);
     }
 
     #[test]

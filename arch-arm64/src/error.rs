@@ -27,6 +27,9 @@ pub enum Arm64Error {
     /// An `--irqchip` arm64 does not offer.
     #[error(transparent)]
     IrqChip(#[from] UnknownIrqChip),
+    /// virtio-pci asked for on a GIC without an ITS, which its MSI-X needs.
+    #[error("--transport pci: arm64 delivers MSI-X through the ITS, and --irqchip gicv3 has none (use gicv3-its, or --transport mmio)")]
+    PciWithoutIts,
     /// No payload: arm64 has no embedded default guest.
     #[error("no --kernel given, and arm64 has no embedded default guest")]
     NoKernel,
@@ -86,6 +89,7 @@ impl Classify for Arm64Error {
             | Arm64Error::Layout(_)
             | Arm64Error::IrqChip(_)
             | Arm64Error::NoKernel
+            | Arm64Error::PciWithoutIts
             | Arm64Error::IpaTooSmall { .. }
             | Arm64Error::Snapshot(_)
             | Arm64Error::ItsTables(_) => ErrorKind::Input,

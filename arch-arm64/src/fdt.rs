@@ -15,7 +15,10 @@
 //!   ("ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising: its interrupt arrives
 //!   through an irqfd, a pulse, so it must not be declared level), `/debug-exit@9010000`
 //!   ("tetra,debug-exit") and `/rtc@9020000` ("arm,pl031", "arm,primecell", no interrupt), whose
-//!   `apb_pclk` is `/apb-pclk`, a 24 MHz "fixed-clock".
+//!   `apb_pclk` is `/apb-pclk`, a 24 MHz "fixed-clock";
+//! - `/pcie@3f000000` with `--transport pci`: "pci-host-ecam-generic", bus 0 in ECAM at
+//!   [`PCI_ECAM_START`], BARs in the 32-bit window at [`PCI_MMIO_START`] (identity mapped), no
+//!   INTx: every function's MSI-X goes to the ITS, its device id the requester id (`msi-map`).
 
 use crate::devices::APB_PCLK_PHANDLE;
 use crate::irqchip::{dt, GicLayout};
@@ -43,6 +46,8 @@ pub struct FdtConfig<'a> {
     pub devices: &'a [PlacedDevice],
     /// Whether the vCPUs have a PMU (`KVM_ARM_VCPU_PMU_V3`, its interrupt on [`PMU_PPI`]).
     pub pmu: bool,
+    /// Whether the VM has the PCI host bridge (virtio-pci; needs the ITS).
+    pub pci: bool,
 }
 
 /// The GIC's phandle.
@@ -150,6 +155,15 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
 
     gic(&mut f, &c.gic)?;
     device_nodes(&mut f, c.devices, &GicStyle)?;
+    if c.pci {
+        if c.gic.its.is_none() {
+            return Err(FdtError::Device {
+                device: "the PCI host bridge".into(),
+                why: "its MSIs need the ITS (--irqchip gicv3-its)",
+            });
+        }
+        pci(&mut f)?;
+    }
 
     f.end_node(root)?;
     let blob = f.finish()?;
@@ -205,6 +219,43 @@ fn gic(f: &mut FdtWriter, g: &GicLayout) -> Result<(), FdtError> {
     Ok(())
 }
 
+/// The PCI space code of 32-bit memory in a `ranges` entry's first cell (non-prefetchable).
+const PCI_SPACE_MEM32: u32 = 0x0200_0000;
+/// Requester ids `msi-map` hands the ITS: every bus, device and function (one to one).
+const PCI_RID_COUNT: u32 = 0x1_0000;
+
+fn hi(v: u64) -> u32 {
+    (v >> 32) as u32
+}
+
+fn pci(f: &mut FdtWriter) -> Result<(), FdtError> {
+    let node = f.begin_node(&format!("pcie@{PCI_ECAM_START:x}"))?;
+    f.property_string("compatible", "pci-host-ecam-generic")?;
+    f.property_string("device_type", "pci")?;
+    f.property_u32("#address-cells", 3)?;
+    f.property_u32("#size-cells", 2)?;
+    f.property_array_u32("bus-range", &[0, 0])?;
+    f.property_u32("linux,pci-domain", 0)?;
+    f.property_array_u64("reg", &[PCI_ECAM_START, PCI_ECAM_LEN])?;
+    let (base, len) = (PCI_MMIO_START, PCI_MMIO_LEN);
+    f.property_array_u32(
+        "ranges",
+        &[
+            PCI_SPACE_MEM32,
+            hi(base),
+            base as u32,
+            hi(base),
+            base as u32,
+            hi(len),
+            len as u32,
+        ],
+    )?;
+    f.property_array_u32("msi-map", &[0, ITS_PHANDLE, 0, PCI_RID_COUNT])?;
+    f.property_null("dma-coherent")?;
+    f.end_node(node)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +280,7 @@ mod tests {
             initrd,
             devices: devices(),
             pmu: true,
+            pci: false,
         }
     }
 
@@ -317,6 +369,42 @@ mod tests {
         assert!(clk.contains("compatible = \"fixed-clock\";"));
         assert!(clk.contains("#clock-cells = <0x00>;"));
         assert!(clk.contains("phandle = <0x03>;"));
+    }
+
+    #[test]
+    fn the_pci_host_bridge_sends_msis_to_the_its() {
+        let c = FdtConfig {
+            pci: true,
+            ..config(IrqChipKind::GicV3Its, None)
+        };
+        let dts = dtc(&build_fdt(&c).unwrap());
+        let pcie = node(&dts, "pcie@3f000000");
+        assert!(
+            pcie.contains("compatible = \"pci-host-ecam-generic\";"),
+            "{pcie}"
+        );
+        assert!(pcie.contains("device_type = \"pci\";"));
+        assert!(pcie.contains("#address-cells = <0x03>;"));
+        assert!(pcie.contains("#size-cells = <0x02>;"));
+        assert!(pcie.contains("bus-range = <0x00 0x00>;"));
+        assert!(pcie.contains("reg = <0x00 0x3f000000 0x00 0x100000>;"));
+        assert!(
+            pcie.contains("ranges = <0x2000000 0x00 0x10000000 0x00 0x10000000 0x00 0x20000000>;")
+        );
+        // Requester id r is ITS device id r, for all 2^16 of them; the phandle is the ITS's.
+        assert!(pcie.contains("msi-map = <0x00 0x02 0x00 0x10000>;"));
+        assert!(node(&dts, "its@8080000").contains("phandle = <0x02>;"));
+        assert!(pcie.contains("dma-coherent;"));
+        assert!(!pcie.contains("interrupt-map"), "no INTx");
+
+        // Without the pci transport there is no bus; without an ITS there can be none.
+        let dts = dtc(&build_fdt(&config(IrqChipKind::GicV3Its, None)).unwrap());
+        assert!(!dts.contains("pcie@"));
+        let c = FdtConfig {
+            pci: true,
+            ..config(IrqChipKind::GicV3, None)
+        };
+        assert!(matches!(build_fdt(&c), Err(FdtError::Device { .. })));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //!                                                  with status (V << 1) | 1
 //! 0x0902_0000  PL031 RTC                   4 KiB   no interrupt (the alarm is not emulated)
 //! 0x0a00_0000  GICv3 redistributors      128 KiB per vCPU, room for MAX_CPUS
+//! 0x1000_0000  PCI MMIO window           512 MiB   BARs (with --transport pci)
+//! 0x3f00_0000  PCI ECAM, bus 0             1 MiB   (with --transport pci; MSI-X through the ITS)
 //! 0x4000_0000  RAM (--mem MiB); the device tree in its last 2 MiB-aligned 2 MiB
 //! ```
 //!
@@ -57,6 +59,19 @@ pub const DEBUG_EXIT_SIZE: u64 = 0x1000;
 pub const RTC_BASE: u64 = 0x0902_0000;
 /// The PL031's window.
 pub const RTC_SIZE: u64 = 0x1000;
+
+/// The PCI MMIO window, where BARs go (with `--transport pci`): 32-bit addresses, above the
+/// redistributors' room for [`MAX_CPUS`].
+pub const PCI_MMIO_START: u64 = 0x1000_0000;
+/// The PCI MMIO window's size.
+pub const PCI_MMIO_LEN: u64 = 0x2000_0000;
+/// PCI ECAM for bus 0 (with `--transport pci`), below RAM.
+pub const PCI_ECAM_START: u64 = 0x3f00_0000;
+/// The ECAM window's size: bus 0 only.
+pub const PCI_ECAM_LEN: u64 = vmm_core::devices::pci::root::ECAM_BUS;
+/// The first GSI of an MSI vector: GSIs below are the SPIs (KVM's default routing, GSI n to SPI
+/// n), which every routing table tetra writes keeps.
+pub const MSI_GSI_START: u32 = GIC_NR_IRQS - 32;
 
 /// Where RAM starts (1 GiB).
 pub const RAM_BASE: u64 = 0x4000_0000;
@@ -156,6 +171,10 @@ impl Arm64Layout {
 
 /// Where the device layer may place MMIO devices: from the UART up to the redistributors.
 pub const DEVICE_WINDOW: (u64, u64) = (UART_BASE, GIC_REDIST_BASE - UART_BASE);
+const _: () = assert!(
+    PCI_MMIO_START >= DEVICE_WINDOW.0 + DEVICE_WINDOW.1 && PCI_MMIO_START + PCI_MMIO_LEN <= 1 << 32,
+    "the PCI window stays out of the device layer's window, in 32-bit BAR space"
+);
 
 impl vmm_core::MachineLayout for Arm64Layout {
     fn ram_regions(&self) -> Vec<(GuestAddress, usize)> {
@@ -212,6 +231,8 @@ mod tests {
             ("debug-exit", DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE),
             ("rtc", RTC_BASE, RTC_SIZE),
             ("redist", GIC_REDIST_BASE, gic_redist_size(MAX_CPUS)),
+            ("pci-mmio", PCI_MMIO_START, PCI_MMIO_LEN),
+            ("pci-ecam", PCI_ECAM_START, PCI_ECAM_LEN),
         ];
         regions.sort_by_key(|r| r.1);
         for w in regions.windows(2) {
@@ -221,11 +242,15 @@ mod tests {
         assert!(last.1 + last.2 <= RAM_BASE);
         // KVM wants the GIC frames 64 KiB aligned.
         for (name, base, _) in regions {
-            if name != "uart" && name != "debug-exit" && name != "rtc" {
+            if name.starts_with("pci") {
+                assert_eq!(base % (1 << 20), 0, "{name}");
+            } else if name != "uart" && name != "debug-exit" && name != "rtc" {
                 assert_eq!(base % K64, 0, "{name}");
             }
         }
         assert_eq!(GIC_NR_IRQS % 32, 0);
+        assert_eq!(PCI_ECAM_LEN, 1 << 20);
+        assert_eq!(MSI_GSI_START, 256);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 # guest console, types a line when the guest asks for input and kills tetra after LANE_L2_TIMEOUT
 # seconds. x86_64 only: a ":pvh" suffix boots the ELF vmlinux /l2/vmlinux through its PVH entry
 # instead of the bzImage. Every lane (the devices on virtio-mmio, found through ACPI or the
-# device tree; x86_64's :pci puts them on virtio-pci): a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
+# device tree; :pci (x86_64, arm64) puts them on virtio-pci): a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
 # boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
 # device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), a 1 MiB
 # read-only one whose first line is TETRA-RO-IN (--disk ...,ro), a network card (--net
@@ -30,7 +30,9 @@
 # LANE_L2_NET_MIB MiB (default 16) of random bytes carried each way over TCP with matching MD5s:
 # the guest fetches this host's file over HTTP (busybox httpd on :8080), then POSTs its own
 # (base64, as busybox wget sends a post file as a C string) to this host's CGI, which stores it
-# in /tmp/l2-up.bin; and a line echoed through vsock each way.
+# in /tmp/l2-up.bin; and a line echoed through vsock each way. A :pci run needs all 6 bound to
+# virtio-pci with at least 12 MSI-X lines (x86: PCI-MSI; arm64: ITS-MSI, through the GICv3 ITS);
+# an arm64 :pci :snap or :migrate run also needs the virtio console's ITS MSIs grown across it.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -98,7 +100,10 @@ virtio_reason() {
 		echo "insmod failed in the guest for: $(field modules-failed "$1")"
 	elif [ "${pci:-0}" = 1 ] && [ "$(field virtio-pci "$1")" != $((6 + ${snapio:-0})) ]; then
 		echo "$(field virtio-pci "$1") of the $((6 + ${snapio:-0})) devices are bound to the guest's virtio-pci driver (PCI: $(field pci "$1"))"
-	elif [ "${pci:-0}" = 1 ] && [ "$(($(field virtio-msi "$1") + 0))" -lt 12 ]; then
+	elif [ "${pci:-0}" = 1 ] && [ "$ARCH" = arm64 ] && [ "$(($(field virtio-its "$1") + 0))" -lt 12 ]; then
+		# arm64: MSI-X through the GICv3 ITS (the chip is ITS-MSI or ITS-PCI-MSI, by kernel).
+		echo "$(field virtio-its "$1") ITS MSI interrupt lines of virtio devices in /proc/interrupts, expected a config and a queue vector each (at least 12): $(field virtio-irq "$1")"
+	elif [ "${pci:-0}" = 1 ] && [ "$ARCH" != arm64 ] && [ "$(($(field virtio-msi "$1") + 0))" -lt 12 ]; then
 		echo "$(field virtio-msi "$1") PCI-MSI interrupt lines of virtio devices in /proc/interrupts, expected a config and a queue vector each (at least 12): $(field virtio-irq "$1")"
 	elif ! field virtio "$1" | grep -qw 0x0004; then
 		echo "the guest found no virtio-rng device (virtio bus: '$(field virtio "$1")')"
@@ -334,6 +339,10 @@ state_reason() {
 		echo "the guest's clock jumped across the $state: $before -> $after"
 	elif [ -z "$slept" ] || [ $((slept - after)) -lt 1 ] || [ $((slept - after)) -gt 10 ]; then
 		echo "the restored guest's sleep 1 took $((${slept:-0} - after)) s of its clock"
+	elif [ "$vmm" = tetra ] && [ "$ARCH" = arm64 ] && [ "${pci:-0}" = 1 ] &&
+		[ "$(($(field vcon-msi-after "$log") + 0))" -le "$(($(field vcon-msi-before "$log") + 0))" ]; then
+		# The input line came in after the restore: through the virtio console's MSI-X, the ITS.
+		echo "the virtio console's ITS MSIs did not grow across the $state (vcon-msi-before=$(field vcon-msi-before "$log") vcon-msi-after=$(field vcon-msi-after "$log"))"
 	fi
 }
 

@@ -30,6 +30,7 @@
 #   TETRA-L2: virtio=<the device ids on the virtio bus (/sys/bus/virtio/devices/*/device)>
 #   TETRA-L2: virtio-irq=<the /proc/interrupts lines of virtio devices>
 #   TETRA-L2: virtio-msi=<how many of them are PCI-MSI(-X) lines>
+#   TETRA-L2: virtio-its=<how many of them are arm64 ITS MSI lines (ITS-MSI, ITS-PCI-MSI)>
 #   TETRA-L2: virtio-pci=<how many PCI functions the virtio-pci driver bound>
 #   TETRA-L2: pci=<each PCI function: address=vendor:device>
 #   TETRA-L2: hwrng-current=<the kernel's current hardware RNG (rng_current)>
@@ -54,10 +55,13 @@
 #                                                         missing)
 # With l2snap=1 as well (the lane's :snap and :migrate runs), before the prompt:
 #   TETRA-L2: snap-before=<date +%s>
+#   TETRA-L2: vcon-msi-before=<interrupts of the virtio console's MSI vectors so far (with
+#             l2virtio=1; empty without MSI vectors)>
 #   TETRA-L2: snap-ready             the lane snapshots or migrates the VM here, and types the
 #                                    line into the restored (or destination) VM; the read waits
 #                                    300 s instead of 30
 # and after the input line:
+#   TETRA-L2: vcon-msi-after=<the same count: the input's interrupts came through them>
 #   TETRA-L2: snap-after=<date +%s>  then, after a sleep 1 (the guest's timers after the restore):
 #   TETRA-L2: snap-slept=<date +%s>
 # With l2snapio=1 as well (the lane's :io runs, with l2snap=1 and l2virtio=1), I/O goes on across
@@ -117,6 +121,7 @@ if [ "${l2virtio:-}" = 1 ]; then
 	echo "TETRA-L2: virtio=${ids# }"
 	echo "TETRA-L2: virtio-irq=$($bb awk '/virtio/ { $1 = $1; printf "%s%s", s, $0; s = "; " }' /proc/interrupts)"
 	echo "TETRA-L2: virtio-msi=$($bb awk '/PCI-MSI/ && /virtio/ { n++ } END { print n + 0 }' /proc/interrupts)"
+	echo "TETRA-L2: virtio-its=$($bb awk '/ITS-(PCI-)?MSI/ && /virtio/ { n++ } END { print n + 0 }' /proc/interrupts)"
 	n=0
 	for d in /sys/bus/pci/drivers/virtio-pci/0000:*; do [ ! -e "$d" ] || n=$((n + 1)); done
 	echo "TETRA-L2: virtio-pci=$n"
@@ -297,6 +302,19 @@ echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0|hvc_console' /proc/interrupt
 echo "TETRA-L2: pmu=$(echo "$log" | $bb grep -m1 'hw perfevents' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
+# vcon_msi: the interrupts of the virtio console's MSI vectors (virtioN-config, -input, ...),
+# summed over CPUs; empty when it has none (virtio-mmio, or no virtio console).
+vcon_msi() {
+	for d in /sys/bus/virtio/devices/*; do
+		[ -r "$d/device" ] || continue
+		read -r id <"$d/device"
+		[ "$id" = 0x0003 ] || continue
+		$bb awk -v n="${d##*/}-" '/MSI/ && index($0, n) {
+			for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; seen = 1 }
+			END { if (seen) print s + 0 }' /proc/interrupts
+		return
+	done
+}
 if [ "${l2input:-}" = 1 ]; then
 	# A :virtio run's console input comes through virtio-console (tetra's --console virtio feeds
 	# stdin to hvc0; l2vcon=hvc1 on ppc64, whose hvc0 is the PAPR vty); a line written to it
@@ -313,6 +331,7 @@ if [ "${l2input:-}" = 1 ]; then
 	if [ "${l2snap:-}" = 1 ]; then
 		# The lane snapshots (or migrates) the VM now, and types the line into the restored one.
 		[ "${l2snapio:-}" != 1 ] || snapio_start
+		[ "${l2virtio:-}" != 1 ] || echo "TETRA-L2: vcon-msi-before=$(vcon_msi)"
 		echo "TETRA-L2: snap-before=$($bb date +%s)"
 		echo "TETRA-L2: snap-ready"
 		wait_s=300
@@ -326,6 +345,7 @@ if [ "${l2input:-}" = 1 ]; then
 	# The console's interrupt count once the line came in (ppc64's hvc0 interrupts only on input).
 	echo "TETRA-L2: serial-irq-after=$($bb grep -m1 -E 'ttyS0|hvc_console' /proc/interrupts | $bb tr -s ' ')"
 	if [ "${l2snap:-}" = 1 ]; then
+		[ "${l2virtio:-}" != 1 ] || echo "TETRA-L2: vcon-msi-after=$(vcon_msi)"
 		echo "TETRA-L2: snap-after=$($bb date +%s)"
 		$bb sleep 1
 		echo "TETRA-L2: snap-slept=$($bb date +%s)"

@@ -84,6 +84,11 @@ impl Arch for Arm64 {
         Some(p.router())
     }
 
+    /// With `--transport pci` and virtio devices: bus 0 in ECAM, MSI-X through the ITS.
+    fn pci(p: &Platform) -> Option<&vmm_core::devices::pci::PciHost> {
+        p.pci()
+    }
+
     /// Every vCPU with PSCI 0.2 and, where the host offers it, the vPMU; secondaries powered off
     /// until a PSCI `CPU_ON`.
     fn create_vcpu(ctx: &VcpuContext<'_, Self>) -> Result<KvmVcpu, Arm64Error> {
@@ -110,9 +115,11 @@ impl Arch for Arm64 {
     }
 
     /// After the vCPUs exist (the vGIC and the vPMUs were initialised in `finish`) and their
-    /// power states are set, before their registers.
+    /// power states are set, before their registers. The MSI routes are written again once the
+    /// ITS has its tables (the devices' own restore, later, routes their vectors again too).
     fn restore_vm_state(vm: &KvmVm, p: &Platform, env: &Envelope) -> Result<(), Arm64Error> {
-        gic_state::restore_vm(vm, p, env)
+        gic_state::restore_vm(vm, p, env)?;
+        p.reapply_msi_routes()
     }
 
     /// `KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES` and `KVM_DEV_ARM_ITS_SAVE_TABLES`.

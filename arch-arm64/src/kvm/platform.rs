@@ -11,17 +11,22 @@ use crate::devices::pl031::Pl031;
 use crate::error::Arm64Error;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::irqchip::{ppi_intid, IrqChipKind};
-use crate::layout::{PMU_PPI, RAM_BASE};
+use crate::layout::{
+    MSI_GSI_START, PCI_ECAM_LEN, PCI_ECAM_START, PCI_MMIO_LEN, PCI_MMIO_START, PMU_PPI, RAM_BASE,
+};
 use crate::regs::{get_u64, set_u64, MPIDR_EL1};
 use crate::Arm64;
 use kvm_bindings::kvm_vcpu_init;
 use kvm_ioctls::Cap;
 use linux_loader::loader::{KernelLoader, PE};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
+use vmm_core::config::Transport;
 use vmm_core::devices::irq::DeferredIrqfds;
+use vmm_core::devices::pci::{KvmMsiRouter, PciEcam, PciHost, PciMmio, PciRoot};
 use vmm_core::devices::{DebugExit, Serial16550};
 use vmm_core::hypervisor::ioctls::KvmVcpu;
+use vmm_core::hypervisor::{GsiRoute, VmOps};
 use vmm_core::memory::write_guest;
 use vmm_core::memory::GuestMemoryMmap;
 use vmm_core::{BuildContext, PlatformContext};
@@ -30,6 +35,8 @@ use vmm_core::{BuildContext, PlatformContext};
 pub struct Platform {
     gic: Gic,
     irqfds: DeferredIrqfds,
+    /// The PCI host bridge and its MSI router (ITS MSIs), with `--transport pci`.
+    pci: Option<(PciHost, Arc<KvmMsiRouter>)>,
     irqchip: IrqChipKind,
     target: kvm_vcpu_init,
     pmu: bool,
@@ -60,8 +67,21 @@ impl Platform {
         &self.irqfds
     }
 
+    /// The PCI host bridge (virtio-pci), if the VM has one.
+    pub fn pci(&self) -> Option<&PciHost> {
+        self.pci.as_ref().map(|(host, _)| host)
+    }
+
+    /// Writes the MSI routing table again: a restore, once the ITS has its tables back.
+    pub fn reapply_msi_routes(&self) -> Result<(), Arm64Error> {
+        match &self.pci {
+            Some((_, msi)) => Ok(msi.reapply()?),
+            None => Ok(()),
+        }
+    }
+
     /// Initialises the vGIC (every vCPU exists), then each vCPU's vPMU, then registers the
-    /// devices' irqfds.
+    /// devices' irqfds and, with PCI, the GSI routing table (SPIs and ITS MSIs).
     pub(super) fn finish(&self, vcpus: &[KvmVcpu]) -> Result<(), Arm64Error> {
         let mpidrs = vcpus
             .iter()
@@ -74,7 +94,11 @@ impl Platform {
                 init_pmu(vcpu, ppi_intid(PMU_PPI))?;
             }
         }
-        Ok(self.irqfds.register()?)
+        self.irqfds.register()?;
+        if let Some((_, msi)) = &self.pci {
+            msi.activate()?;
+        }
+        Ok(())
     }
 
     /// Every vCPU's MPIDR_EL1, by index (what KVM derived from the vCPU id; the key of each
@@ -126,9 +150,15 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         })?;
     ctx.devices
         .add_stateful(&router, descs.next().expect("the RTC"), |_| Pl031::new())?;
+    // A VM without virtio devices has no PCI bus (config::check_early gave a pci one the ITS).
+    let pci = match ctx.config.virtio.transport {
+        Transport::Pci if ctx.config.virtio.any() => Some(pci_host(ctx)?),
+        _ => None,
+    };
     Ok(Platform {
         gic,
         irqfds: router,
+        pci,
         irqchip: layout.irqchip,
         target,
         pmu,
@@ -136,6 +166,56 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         mpidrs: OnceLock::new(),
         memory: ctx.memory.atomic().clone(),
     })
+}
+
+/// PCI bus 0: ECAM at [`PCI_ECAM_START`], BARs in [`PCI_MMIO_START`]`..+`[`PCI_MMIO_LEN`], MSI-X
+/// through the ITS: every route carries the function's requester id (`KVM_MSI_VALID_DEVID`, the
+/// device tree's `msi-map` is one to one). The routing table keeps KVM's default SPI routes (GSI
+/// n to SPI n, for the irqfds of the UART and virtio-mmio devices) below [`MSI_GSI_START`]; it
+/// and the irqfds go to KVM only once the vGIC is initialised ([`Platform::finish`]).
+fn pci_host(
+    ctx: &mut PlatformContext<'_, Arm64>,
+) -> Result<(PciHost, Arc<KvmMsiRouter>), Arm64Error> {
+    use vmm_core::devices::DeviceError;
+    let spis = (0..MSI_GSI_START)
+        .map(|n| GsiRoute::Irqchip {
+            gsi: n,
+            irqchip: 0,
+            pin: n,
+        })
+        .collect();
+    // KVM_CAP_IRQ_ROUTING is the number of GSIs the table may route.
+    let end = match ctx.vm.check_extension(kvm_bindings::KVM_CAP_IRQ_ROUTING) {
+        n if n > 0 => n as u32,
+        _ => MSI_GSI_START,
+    };
+    let ops: Arc<dyn VmOps> = ctx.vm.clone();
+    let msi = Arc::new(KvmMsiRouter::deferred(ops, spis, MSI_GSI_START, end, true));
+    let root = PciRoot::new((PCI_MMIO_START, PCI_MMIO_LEN)).map_err(|source| DeviceError::Pci {
+        device: "the PCI host bridge".into(),
+        source,
+    })?;
+    let root = Arc::new(Mutex::new(root));
+    let bus = |e| Arm64Error::from(DeviceError::Bus(e));
+    ctx.devices
+        .insert_mmio(
+            PCI_ECAM_START,
+            PCI_ECAM_LEN,
+            Arc::new(Mutex::new(PciEcam(root.clone()))),
+        )
+        .map_err(bus)?;
+    ctx.devices
+        .insert_mmio(
+            PCI_MMIO_START,
+            PCI_MMIO_LEN,
+            Arc::new(Mutex::new(PciMmio(root.clone()))),
+        )
+        .map_err(bus)?;
+    let host = PciHost {
+        root,
+        msi: msi.clone(),
+    };
+    Ok((host, msi))
 }
 
 /// Loads the payload and the initrd, writes the device tree, and sets the boot vCPU's entry
@@ -198,6 +278,7 @@ pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> 
         initrd: plan.initrd,
         devices: ctx.devices,
         pmu: ctx.platform.pmu,
+        pci: ctx.platform.pci.is_some(),
     })?;
     write_guest(&mem, "the device tree", plan.dtb_addr, &dtb)?;
     for (id, value) in plan.entry().registers() {

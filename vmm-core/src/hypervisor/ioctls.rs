@@ -144,49 +144,8 @@ impl VmOps for KvmVm {
     }
 
     fn set_gsi_routing(&self, routes: &[GsiRoute]) -> Result<(), HvError> {
-        use kvm_bindings::{
-            kvm_irq_routing_entry, kvm_irq_routing_entry__bindgen_ty_1, kvm_irq_routing_irqchip,
-            kvm_irq_routing_msi, kvm_irq_routing_msi__bindgen_ty_1, KvmIrqRouting,
-            KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQ_ROUTING_MSI, KVM_MSI_VALID_DEVID,
-        };
-        let entries: Vec<kvm_irq_routing_entry> = routes
-            .iter()
-            .map(|r| match *r {
-                GsiRoute::Irqchip { gsi, irqchip, pin } => kvm_irq_routing_entry {
-                    gsi,
-                    type_: KVM_IRQ_ROUTING_IRQCHIP,
-                    u: kvm_irq_routing_entry__bindgen_ty_1 {
-                        irqchip: kvm_irq_routing_irqchip { irqchip, pin },
-                    },
-                    ..Default::default()
-                },
-                GsiRoute::Msi {
-                    gsi,
-                    address,
-                    data,
-                    devid,
-                } => kvm_irq_routing_entry {
-                    gsi,
-                    type_: KVM_IRQ_ROUTING_MSI,
-                    flags: if devid.is_some() {
-                        KVM_MSI_VALID_DEVID
-                    } else {
-                        0
-                    },
-                    u: kvm_irq_routing_entry__bindgen_ty_1 {
-                        msi: kvm_irq_routing_msi {
-                            address_lo: address as u32,
-                            address_hi: (address >> 32) as u32,
-                            data,
-                            __bindgen_anon_1: kvm_irq_routing_msi__bindgen_ty_1 {
-                                devid: devid.unwrap_or(0),
-                            },
-                        },
-                    },
-                    ..Default::default()
-                },
-            })
-            .collect();
+        use kvm_bindings::{kvm_irq_routing_entry, KvmIrqRouting};
+        let entries: Vec<kvm_irq_routing_entry> = routes.iter().map(routing_entry).collect();
         let routing = KvmIrqRouting::from_entries(&entries)
             .map_err(|_| HvError::Unsupported("this many GSI routes"))?;
         self.vm
@@ -343,5 +302,103 @@ impl VcpuOps for KvmVcpu {
         self.fd
             .set_one_reg(id, buf)
             .map_err(|e| ioctl_err("KVM_SET_ONE_REG", e))
+    }
+}
+
+/// `route` as a `KVM_SET_GSI_ROUTING` entry: an MSI with a requester id carries it with
+/// `KVM_MSI_VALID_DEVID` (arm64's ITS translates by it).
+fn routing_entry(route: &GsiRoute) -> kvm_bindings::kvm_irq_routing_entry {
+    use kvm_bindings::{
+        kvm_irq_routing_entry, kvm_irq_routing_entry__bindgen_ty_1, kvm_irq_routing_irqchip,
+        kvm_irq_routing_msi, kvm_irq_routing_msi__bindgen_ty_1, KVM_IRQ_ROUTING_IRQCHIP,
+        KVM_IRQ_ROUTING_MSI, KVM_MSI_VALID_DEVID,
+    };
+    match *route {
+        GsiRoute::Irqchip { gsi, irqchip, pin } => kvm_irq_routing_entry {
+            gsi,
+            type_: KVM_IRQ_ROUTING_IRQCHIP,
+            u: kvm_irq_routing_entry__bindgen_ty_1 {
+                irqchip: kvm_irq_routing_irqchip { irqchip, pin },
+            },
+            ..Default::default()
+        },
+        GsiRoute::Msi {
+            gsi,
+            address,
+            data,
+            devid,
+        } => kvm_irq_routing_entry {
+            gsi,
+            type_: KVM_IRQ_ROUTING_MSI,
+            flags: if devid.is_some() {
+                KVM_MSI_VALID_DEVID
+            } else {
+                0
+            },
+            u: kvm_irq_routing_entry__bindgen_ty_1 {
+                msi: kvm_irq_routing_msi {
+                    address_lo: address as u32,
+                    address_hi: (address >> 32) as u32,
+                    data,
+                    __bindgen_anon_1: kvm_irq_routing_msi__bindgen_ty_1 {
+                        devid: devid.unwrap_or(0),
+                    },
+                },
+            },
+            ..Default::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvm_bindings::{KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQ_ROUTING_MSI, KVM_MSI_VALID_DEVID};
+
+    #[test]
+    fn msi_routes_carry_the_devid_only_when_given() {
+        let its = routing_entry(&GsiRoute::Msi {
+            gsi: 300,
+            address: 0x1_0808_0040,
+            data: 7,
+            devid: Some(0x18),
+        });
+        assert_eq!((its.gsi, its.type_), (300, KVM_IRQ_ROUTING_MSI));
+        assert_eq!(its.flags, KVM_MSI_VALID_DEVID);
+        // SAFETY: an MSI entry's union holds `msi`.
+        let msi = unsafe { its.u.msi };
+        assert_eq!(
+            (msi.address_lo, msi.address_hi, msi.data),
+            (0x0808_0040, 1, 7)
+        );
+        // SAFETY: with KVM_MSI_VALID_DEVID the anonymous union holds `devid`.
+        assert_eq!(unsafe { msi.__bindgen_anon_1.devid }, 0x18);
+
+        let x86 = routing_entry(&GsiRoute::Msi {
+            gsi: 24,
+            address: 0xfee0_0000,
+            data: 0x41,
+            devid: None,
+        });
+        assert_eq!(x86.flags, 0);
+        // SAFETY: as above.
+        let msi = unsafe { x86.u.msi };
+        assert_eq!(
+            (msi.address_lo, msi.address_hi, msi.data),
+            (0xfee0_0000, 0, 0x41)
+        );
+
+        let spi = routing_entry(&GsiRoute::Irqchip {
+            gsi: 5,
+            irqchip: 0,
+            pin: 5,
+        });
+        assert_eq!(
+            (spi.gsi, spi.type_, spi.flags),
+            (5, KVM_IRQ_ROUTING_IRQCHIP, 0)
+        );
+        // SAFETY: an irqchip entry's union holds `irqchip`.
+        let chip = unsafe { spi.u.irqchip };
+        assert_eq!((chip.irqchip, chip.pin), (0, 5));
     }
 }
