@@ -75,7 +75,7 @@
 echo "TETRA-L2: init reached"
 bb=/bin/busybox
 # rate T0 T1 [MIB]: the seconds from T0 to T1 (two decimals), or MIB's MiB/s over them.
-rate() { $bb awk -v a="$1" -v b="$2" -v m="${3:-}" 'BEGIN { d = b - a; if (m == "") printf "%.2f", d; else printf "%.1f", d > 0 ? m / d : 0 }'; }
+rate() { $bb awk -v a="$1" -v b="$2" -v m="${3:-}" 'BEGIN { d = b - a; if (m == "") printf "%.2f", d; else printf "%.1f", (d > 0 ? m / d : 0) }'; }
 $bb mkdir -p /proc /sys
 $bb mount -t proc proc /proc
 echo "TETRA-L2: nproc=$($bb nproc)"
