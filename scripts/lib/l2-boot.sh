@@ -9,9 +9,10 @@
 # instead of the bzImage. Every lane (the devices on virtio-mmio, found through ACPI or the
 # device tree; :pci (x86_64, arm64) puts them on virtio-pci): a ":virtio" suffix (after ":pvh") gives the guest virtio devices and
 # boots /l2/initrd-virtio.cpio, whose init loads the virtio modules (l2virtio=1): a virtio-rng
-# device (--rng), a 4 MiB disk image whose first line is TETRA-DISK-IN (--disk), a 1 MiB
-# read-only one whose first line is TETRA-RO-IN (--disk ...,ro), a network card (--net
-# tap=tetra0; this script gives the interface 10.0.2.1/24 once tetra made it), a vsock device
+# device (--rng), a 16 MiB ext4 filesystem image (made here with the lane's e2fsprogs in /e2fs)
+# whose first line, before the superblock, is TETRA-DISK-IN (--disk), a 1 MiB read-only one
+# whose first line is TETRA-RO-IN (--disk ...,ro), a network card (--net tap=tetra0; this
+# script gives the interface 10.0.2.1/24 once tetra made it), a vsock device
 # (--vsock cid=3,uds=/tmp/v.sock: vsock-echo on both sides, each connecting to the other), and the
 # console input on virtio-console (--console virtio: the guest reads the input line from hvc0;
 # on ppc64 from hvc1, hvc0 being the PAPR vty, which then gets no input: its interrupt count is
@@ -24,15 +25,20 @@
 # default there), Linux's armv8 PMU driver line ("hw perfevents: enabled with ... N counters
 # available"); a :virtio run also needs every module loaded, the virtio-rng device (id 4) on the
 # guest's virtio bus and 64 bytes read from its /dev/hwrng, the disk (id 2) read (its first line)
-# and written (the guest's TETRA-DISK-OUT line at 1 MiB is in the image after tetra exits), the
-# read-only disk read, the guest's write to it refused and its image unchanged, the
-# virtio-console (id 3) carrying a line each way, and the network card (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and
-# LANE_L2_NET_MIB MiB (default 16) of random bytes carried each way over TCP with matching MD5s:
-# the guest fetches this host's file over HTTP (busybox httpd on :8080), then POSTs its own
-# (base64, as busybox wget sends a post file as a C string) to this host's CGI, which stores it
-# in /tmp/l2-up.bin; and a line echoed through vsock each way. A :pci run needs all 6 bound to
-# virtio-pci with at least 12 MSI-X lines (x86: PCI-MSI; arm64: ITS-MSI, through the GICv3 ITS);
-# an arm64 :pci :snap or :migrate run also needs the virtio console's ITS MSIs grown across it.
+# and mounted as ext4 (at /newroot, a root-to-be: a shell run from it by chroot writes
+# /tetra-l2.txt, then sync and unmount); after tetra exits, e2fsck -fn finds the image clean and
+# debugfs finds the file with its content and the guest's copy of busybox identical to this
+# host's (the same Debian busybox-static); the read-only disk read, the guest's write to it
+# refused and its image byte-identical (MD5), the virtio-console (id 3) carrying a line each
+# way, and the network card (id 1) up with at least one of 3 pings to 10.0.2.1 answered, and
+# LANE_L2_NET_MIB MiB (default 64) of random bytes carried each way over raw TCP (busybox nc)
+# with matching MD5s: the guest receives this host's file from 10.0.2.1:5001, then sends its
+# own to 10.0.2.1:5002, stored here in /tmp/l2-up.bin; and a line echoed through vsock each way.
+# The TAP interface and these servers are in a network namespace of this host (not the lane
+# init's): the script runs itself again inside a new one (unshare -n), tetra included. A :pci
+# run needs all 6 bound to virtio-pci with at least 12 MSI-X lines (x86: PCI-MSI; arm64:
+# ITS-MSI, through the GICv3 ITS); an arm64 :pci :snap or :migrate run also needs the virtio
+# console's ITS MSIs grown across it.
 # Per run, one line:
 #
 #   @@L2 RUN name=<n> cpus=<c> status=PASS|FAIL rc=<tetra's status> marker_s=<secs from tetra's
@@ -59,12 +65,21 @@
 # exits, each with its own sequence number.
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
+# The network namespace: this script again, inside a new one (its loopback up).
+if [ -z "${L2_NETNS_OF_LANE:-}" ]; then
+	L2_NETNS_OF_LANE=$(readlink /proc/self/ns/net)
+	export L2_NETNS_OF_LANE
+	exec unshare -n -- "$0" "$@"
+fi
+ip link set lo up
+echo "--- l2-boot: in network namespace $(readlink /proc/self/ns/net) (the lane's init: $L2_NETNS_OF_LANE)"
+
 L2_RUNS=${LANE_L2_RUNS:-"1:quiet 2:quiet"}
 L2_TIMEOUT=${LANE_L2_TIMEOUT:-300}
 L2_MEM=${LANE_L2_MEM:-256}
 L2_APPEND=${LANE_L2_APPEND:-}
 L2_SHOW=${LANE_L2_SHOW:-0}
-NET_MIB=${LANE_L2_NET_MIB:-16}
+NET_MIB=${LANE_L2_NET_MIB:-64}
 SNAPIO_MIB=${LANE_L2_SNAPIO_MIB:-64}
 SNAPIO_DISK_MIB=${LANE_L2_SNAPIO_DISK_MIB:-64}
 L2_KERNEL=${LANE_L2_KERNEL:-/l2/bzImage}
@@ -113,8 +128,14 @@ virtio_reason() {
 		echo "the guest found no virtio-blk device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field disk-in "$1")" != TETRA-DISK-IN ]; then
 		echo "the guest read '$(field disk-in "$1")' from /dev/vda, expected TETRA-DISK-IN"
-	elif [ "$(dd if="$2" bs=1048576 skip=1 count=1 2>/dev/null | head -n 1)" != TETRA-DISK-OUT ]; then
-		echo "the guest's write (TETRA-DISK-OUT at 1 MiB of /dev/vda) is not in the image (disk-out=$(field disk-out "$1"))"
+	elif [ "$(field ext4 "$1")" != ok ] || [ "$(field ext4-read "$1")" != "$EXT4_TEXT" ]; then
+		echo "the guest's write into its ext4 disk failed (ext4=$(field ext4 "$1"), ext4-read=$(field ext4-read "$1"), ext4-mount=$(field ext4-mount "$1"))"
+	elif [ "$fsck_rc" != 0 ]; then
+		echo "e2fsck -fn of the guest's ext4 image exited $fsck_rc: $fsck_out"
+	elif [ "$ext4_file" != "$EXT4_TEXT" ]; then
+		echo "debugfs found '$ext4_file' in the image's /tetra-l2.txt, expected $EXT4_TEXT"
+	elif [ "$ext4_bb" != "$(md5 /bin/busybox)" ]; then
+		echo "the image's /bin/busybox has MD5 '$ext4_bb', this host's $(md5 /bin/busybox)"
 	elif [ "$(field ro-in "$1")" != TETRA-RO-IN ]; then
 		echo "the guest read '$(field ro-in "$1")' from the read-only disk, expected TETRA-RO-IN"
 	elif [ "$(field ro-flag "$1")" != 1 ] || [ "$(field ro-write "$1")" != refused ]; then
@@ -129,8 +150,8 @@ virtio_reason() {
 		echo "the guest found no virtio-net device (virtio bus: '$(field virtio "$1")')"
 	elif [ "$(field ping "$1")" = "" ] || [ "$(field ping "$1")" = 0 ]; then
 		echo "no ping from the guest (10.0.2.15) to the host's TAP interface (10.0.2.1) was answered (ping=$(field ping "$1"), eth0: $(field eth0 "$1"))"
-	elif [ "$(field down-md5 "$1")" != "$(md5 "$WWW/blob")" ]; then
-		echo "the guest's copy of this host's $NET_MIB MiB has MD5 '$(field down-md5 "$1")', not $(md5 "$WWW/blob")"
+	elif [ "$(field down-md5 "$1")" != "$(md5 "$NET_DIR/blob")" ]; then
+		echo "the guest's copy of this host's $NET_MIB MiB has MD5 '$(field down-md5 "$1")', not $(md5 "$NET_DIR/blob")"
 	elif [ ! -s /tmp/l2-up.bin ]; then
 		echo "this host received none of the guest's $NET_MIB MiB (up-md5=$(field up-md5 "$1"), up=$(field up "$1"))"
 	elif [ "$(field up-md5 "$1")" != "$(md5 /tmp/l2-up.bin)" ]; then
@@ -145,27 +166,59 @@ virtio_reason() {
 md5() { md5sum "$1" | cut -d' ' -f1; }
 
 # tap_up NAME: gives the TAP interface NAME the address 10.0.2.1/24 and brings it up as soon as
-# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most.
+# tetra made it (tetra runs as root here: it creates the interface), for 60 s at most. (Asked of
+# ip, not /sys/class/net: that sysfs was mounted in the lane init's network namespace.)
 tap_up() {
 	i=0
-	while [ $i -lt 600 ] && [ ! -e "/sys/class/net/$1" ]; do
+	while [ $i -lt 600 ] && ! ip link show "$1" >/dev/null 2>&1; do
 		sleep 0.1
 		i=$((i + 1))
 	done
 	ip addr add 10.0.2.1/24 dev "$1" && ip link set "$1" up
 }
 
-# www DIR: this host's web root: a blob of NET_MIB random MiB for the guest to fetch, and a CGI
-# "up" that stores a POSTed body in /tmp/l2-up.bin and answers with its length.
-www() {
-	rm -rf "$1" /tmp/l2-up.bin && mkdir -p "$1/cgi-bin"
+# e2 TOOL ARGS...: the lane's e2fsprogs (mke2fs, e2fsck, debugfs), through their own ld.so.
+e2() {
+	tool=$1
+	shift
+	/e2fs/lib/ld.so --library-path /e2fs/lib "/e2fs/bin/$tool" "$@"
+}
+
+# What the guest writes into its ext4 disk's /tetra-l2.txt (l2-init.sh).
+EXT4_TEXT=TETRA-EXT4-OUT
+
+# ext4_image FILE: a 16 MiB ext4 filesystem (mke2fs's built-in defaults for ext4: journal,
+# extents, metadata_csum) whose first line, in the 1 KiB before its superblock, is TETRA-DISK-IN.
+ext4_image() {
+	dd if=/dev/zero of="$1" bs=1048576 count=16 2>/dev/null
+	e2 mke2fs -q -F -t ext4 -L tetra-l2 "$1" && echo TETRA-DISK-IN | dd of="$1" conv=notrunc 2>/dev/null
+}
+
+# ext4_check FILE: after the guest powered off, e2fsck -fn of its disk image (sets fsck_rc and
+# fsck_out, its last line) and what debugfs finds in it (ext4_file: /tetra-l2.txt; ext4_bb: the
+# MD5 of /bin/busybox).
+ext4_check() {
+	fsck_out=$(e2 e2fsck -fn "$1" 2>&1)
+	fsck_rc=$?
+	fsck_out=$(echo "$fsck_out" | tail -n 1)
+	ext4_file=$(e2 debugfs -R 'cat /tetra-l2.txt' "$1" 2>/dev/null)
+	ext4_bb=$(e2 debugfs -R 'cat /bin/busybox' "$1" 2>/dev/null | md5sum | cut -d' ' -f1)
+	echo "--- L2 $name: this host's e2fsck -fn of the guest's ext4 image: exit $fsck_rc ($fsck_out); debugfs: /tetra-l2.txt '$ext4_file', /bin/busybox MD5 $ext4_bb"
+}
+
+# net_servers DIR: this host's TCP servers for the guest's transfers (busybox nc, one connection
+# each): port 5001 sends DIR/blob, NET_MIB random MiB, and closes; port 5002 stores what it
+# receives in /tmp/l2-up.bin until the guest closes. Sets net_pids.
+net_servers() {
+	rm -rf "$1" /tmp/l2-up.bin && mkdir -p "$1"
 	dd if=/dev/urandom of="$1/blob" bs=1048576 count="$NET_MIB" 2>/dev/null
-	cat >"$1/cgi-bin/up" <<'CGI'
-#!/bin/busybox sh
-/bin/busybox head -c "$CONTENT_LENGTH" >/tmp/l2-up.bin
-printf 'Content-Type: text/plain\r\n\r\nreceived=%s\n' "$(/bin/busybox wc -c </tmp/l2-up.bin)"
-CGI
-	chmod +x "$1/cgi-bin/up"
+	printf '#!/bin/busybox sh\nexec cat %s\n' "$1/blob" >"$1/down"
+	printf '#!/bin/busybox sh\nexec cat >/tmp/l2-up.bin\n' >"$1/up"
+	chmod +x "$1/down" "$1/up"
+	nc -l -p 5001 -e "$1/down" &
+	net_pids=$!
+	nc -l -p 5002 -e "$1/up" &
+	net_pids="$net_pids $!"
 }
 
 # boot NAME KERNEL CPUS KQ VIRTIO [VMM]: one run under tetra (or, VMM=qemu, under QEMU with KVM),
@@ -179,13 +232,12 @@ boot() {
 	[ "$ARCH" != ppc64 ] || con=hvc0
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	[ -z "$state" ] || cmdline="$cmdline l2snap=1"
-	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= httpd_pid=
+	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= net_pids=
 	if [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
 		[ "$VCON" = hvc0 ] || cmdline="$cmdline l2vcon=$VCON"
 		img="/tmp/l2-$name.img"
-		dd if=/dev/zero of="$img" bs=1048576 count=4 2>/dev/null
-		echo TETRA-DISK-IN | dd of="$img" conv=notrunc 2>/dev/null
+		ext4_image "$img" || echo "--- L2 $name: mke2fs failed"
 		ro_img="/tmp/l2-$name-ro.img"
 		dd if=/dev/zero of="$ro_img" bs=1048576 count=1 2>/dev/null
 		echo TETRA-RO-IN | dd of="$ro_img" conv=notrunc 2>/dev/null
@@ -195,10 +247,8 @@ boot() {
 		if [ "${pci:-0}" = 1 ]; then devices="--transport pci $devices"; else devices="--transport mmio $devices"; fi
 		cmdline="$cmdline l2netmib=$NET_MIB"
 		initrd=/l2/initrd-virtio.cpio
-		WWW=/tmp/www-$name
-		www "$WWW"
-		httpd -f -p 8080 -h "$WWW" &
-		httpd_pid=$!
+		NET_DIR=/tmp/l2-net-$name
+		net_servers "$NET_DIR"
 		tap_up tetra0 &
 		tap_pid=$!
 		/bin/vsock-echo unix-listen /tmp/v.sock_53 >/dev/null 2>&1 &
@@ -220,6 +270,7 @@ boot() {
 	else
 		boot_tetra
 	fi
+	[ -z "$img" ] || ext4_check "$img"
 	judge
 }
 
@@ -394,9 +445,11 @@ judge() {
 		reason="$vmm exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
 	if [ -n "$img" ]; then
-		rm -f "$img" "$ro_img" "/tmp/l2-$name-io.img" "/tmp/www-$name/snapio.bin"
-		kill "$tap_pid" "$httpd_pid" 2>/dev/null
-		wait "$tap_pid" "$httpd_pid" 2>/dev/null
+		rm -rf "$img" "$ro_img" "$NET_DIR" /tmp/l2-up.bin "/tmp/l2-$name-io.img" "/tmp/www-$name"
+		# shellcheck disable=SC2086 # the pids
+		kill "$tap_pid" $net_pids 2>/dev/null
+		# shellcheck disable=SC2086 # the pids
+		wait "$tap_pid" $net_pids 2>/dev/null
 	fi
 	status=PASS
 	[ -z "$reason" ] || status=FAIL
@@ -417,16 +470,21 @@ judge() {
 # ---- :io runs (snapio=1): disk and network I/O across the snapshot or migration ----------------
 
 # snapio_setup: boot()'s additions for an :io run: the third disk (sparse, zeros), the download
-# (in the run's web root) and the guest's command line. The :virtio checks' own transfers shrink
-# to 1 MiB each way (an :io run is about the I/O across the state change; 16 MiB up took 128 s
-# on a loaded machine).
+# (busybox httpd on :8080 serving the run's web root, in the run's network namespace; its pid
+# joins net_pids) and the guest's command line. The :virtio checks' own transfers shrink to
+# 1 MiB each way (an :io run is about the I/O across the state change; 16 MiB up took 128 s on
+# a loaded machine).
 snapio_setup() {
-	dd if=/dev/urandom of="$WWW/blob" bs=1048576 count=1 2>/dev/null
+	dd if=/dev/urandom of="$NET_DIR/blob" bs=1048576 count=1 2>/dev/null
 	cmdline=$(echo "$cmdline" | sed "s/l2netmib=$NET_MIB/l2netmib=1/")
+	WWW=/tmp/www-$name
+	rm -rf "$WWW" && mkdir -p "$WWW"
 	io_img="/tmp/l2-$name-io.img"
 	rm -f "$io_img"
 	dd if=/dev/zero of="$io_img" bs=1048576 seek=$((SNAPIO_DISK_MIB - 1)) count=1 2>/dev/null
 	dd if=/dev/urandom of="$WWW/snapio.bin" bs=1048576 count="$SNAPIO_MIB" 2>/dev/null
+	httpd -f -p 8080 -h "$WWW" &
+	net_pids="$net_pids $!"
 	devices="$devices --disk $io_img,id=tetra-io"
 	cmdline="$cmdline l2snapio=1 l2snapiomib=$SNAPIO_MIB"
 	rm -f "/tmp/l2-$name.conns"

@@ -35,20 +35,24 @@
 #   TETRA-L2: pci=<each PCI function: address=vendor:device>
 #   TETRA-L2: hwrng-current=<the kernel's current hardware RNG (rng_current)>
 #   TETRA-L2: hwrng=<bytes read from /dev/hwrng: 64 asked for, 10 s at most>
-#   TETRA-L2: disk-in=<the first line of /dev/vda>
-#   TETRA-L2: disk-out=<dd's status writing TETRA-DISK-OUT at 1 MiB of /dev/vda, synced>
+#   TETRA-L2: disk-in=<the first line of /dev/vda (before the ext4 superblock, at 1 KiB)>
 #                       (the disks are found by serial: tetra-l2 read-write, tetra-ro read-only)
+#   TETRA-L2: ext4-mount=<the /proc/mounts line of the read-write disk, an ext4 filesystem,
+#                         mounted read-write at /newroot as a root-to-be>
+#   TETRA-L2: ext4-read=<what a shell run from it by chroot (its /bin/busybox, copied in) wrote
+#                        into its /tetra-l2.txt (TETRA-EXT4-OUT) and read back>
+#   TETRA-L2: ext4=<ok once that was synced and /newroot unmounted, else what failed>
 #   TETRA-L2: ro-in=<the first line of the read-only disk>
 #   TETRA-L2: ro-flag=<its /sys/block/vdX/ro>
 #   TETRA-L2: ro-write=<refused when writing TETRA-RO-OUT into it failed, written if it did not>
 #   TETRA-L2: eth0=<eth0's address line once configured as 10.0.2.15/24>
 #   TETRA-L2: ping=<replies to 3 pings of 10.0.2.1 (the host's TAP interface)>
-#   TETRA-L2: down-md5=<MD5 of the l2netmib MiB fetched from http://10.0.2.1:8080/blob>
-#   TETRA-L2: down-s=<guest seconds the fetch took>
-#   TETRA-L2: up-md5=<MD5 of l2netmib MiB of random bytes in base64, which it then POSTs to
-#                     http://10.0.2.1:8080/cgi-bin/up>
-#   TETRA-L2: up=<the host's answer, received=<bytes>, or wget's error>
-#   TETRA-L2: up-s=<guest seconds the upload took>
+#   TETRA-L2: down-md5=<MD5 of the l2netmib MiB received over TCP from 10.0.2.1:5001 (nc)>
+#   TETRA-L2: down-s=<guest seconds the transfer took>  down-mibs=<MiB/s>
+#   TETRA-L2: up-md5=<MD5 of l2netmib MiB of random bytes, which it then sends over TCP to
+#                     10.0.2.1:5002 (nc)>
+#   TETRA-L2: up=<ok, or nc's status and error>
+#   TETRA-L2: up-s=<guest seconds the transfer took>  up-mibs=<MiB/s>
 #   TETRA-L2: vsock-out=<what host port 53 echoed of hello-from-guest (vsock-echo, if present)>
 #   TETRA-L2: vsock-in=<the line the host sent to guest port 52 and got echoed>
 #   TETRA-L2: virtio-dmesg=<a kernel line about virtio>  (each, when a device or its bytes are
@@ -90,6 +94,8 @@
 # The marker first, from a shell builtin: every fork+exec costs a lot in a nested guest.
 echo "TETRA-L2: init reached"
 bb=/bin/busybox
+# rate T0 T1 [MIB]: the seconds from T0 to T1 (two decimals), or MIB's MiB/s over them.
+rate() { $bb awk -v a="$1" -v b="$2" -v m="${3:-}" 'BEGIN { d = b - a; if (m == "") printf "%.2f", d; else printf "%.1f", (d > 0 ? m / d : 0) }'; }
 $bb mkdir -p /proc /sys
 $bb mount -t proc proc /proc
 echo "TETRA-L2: nproc=$($bb nproc)"
@@ -151,11 +157,28 @@ if [ "${l2virtio:-}" = 1 ]; then
 	line=
 	[ ! -b "$rw" ] || read -r line <"$rw"
 	echo "TETRA-L2: disk-in=$line"
-	st=missing
+	# The read-write disk is an ext4 filesystem (l2-boot made it), mounted as a root-to-be: a
+	# shell run from it through chroot writes a file; then sync, unmount, and the host reads the
+	# file with debugfs once the guest powered off.
+	st=missing mnt= got=
 	if [ -b "$rw" ]; then
-		echo TETRA-DISK-OUT | $bb dd of="$rw" bs=1048576 seek=1 conv=fsync 2>/dev/null && st=ok || st=failed
+		$bb mkdir -p /newroot
+		if ! st=$($bb mount -t ext4 -o rw "$rw" /newroot 2>&1); then
+			st="mount failed: $st"
+		else
+			mnt=$($bb grep ' /newroot ' /proc/mounts)
+			st=ok
+			$bb mkdir -p /newroot/bin && $bb cp /bin/busybox /newroot/bin/busybox || st="copying busybox in failed"
+			got=$($bb chroot /newroot /bin/busybox sh -c \
+				'echo TETRA-EXT4-OUT >/tetra-l2.txt && /bin/busybox cat /tetra-l2.txt' 2>&1) ||
+				st="the write through chroot failed"
+			$bb sync
+			$bb umount /newroot || st="umount failed"
+		fi
 	fi
-	echo "TETRA-L2: disk-out=$st"
+	echo "TETRA-L2: ext4-mount=$mnt"
+	echo "TETRA-L2: ext4-read=$(echo "$got" | $bb tr '\n' ' ' | $bb sed 's/ $//')"
+	echo "TETRA-L2: ext4=$st"
 	line= st=missing flag=
 	if [ -b "$ro" ]; then
 		read -r line <"$ro"
@@ -174,20 +197,22 @@ if [ "${l2virtio:-}" = 1 ]; then
 	fi
 	echo "TETRA-L2: ping=$got"
 	if [ -n "$got" ] && [ "$got" != 0 ] && [ -n "${l2netmib:-}" ]; then
+		# Raw TCP each way (busybox nc): the host sends its file and closes; the guest sends its
+		# own, and the host closes once it has all of it.
 		read -r t0 _ </proc/uptime
-		$bb wget -q -O /tmp/down.bin http://10.0.2.1:8080/blob
+		$bb timeout 200 $bb nc 10.0.2.1 5001 </dev/null >/tmp/down.bin
 		read -r t1 _ </proc/uptime
 		echo "TETRA-L2: down-md5=$($bb md5sum /tmp/down.bin | $bb cut -d' ' -f1)"
-		echo "TETRA-L2: down-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+		echo "TETRA-L2: down-s=$(rate "$t0" "$t1") down-mibs=$(rate "$t0" "$t1" "$l2netmib")"
 		$bb rm -f /tmp/down.bin
-		$bb dd if=/dev/urandom bs=1048576 count="$l2netmib" 2>/dev/null | $bb base64 >/tmp/up.b64
-		echo "TETRA-L2: up-md5=$($bb md5sum /tmp/up.b64 | $bb cut -d' ' -f1)"
+		$bb dd if=/dev/urandom of=/tmp/up.bin bs=1048576 count="$l2netmib" 2>/dev/null
+		echo "TETRA-L2: up-md5=$($bb md5sum /tmp/up.bin | $bb cut -d' ' -f1)"
 		read -r t0 _ </proc/uptime
-		up=$($bb wget -q -O - --post-file /tmp/up.b64 http://10.0.2.1:8080/cgi-bin/up 2>&1)
+		up=$($bb timeout 200 $bb nc 10.0.2.1 5002 </tmp/up.bin 2>&1) && up=ok || up="status $?: $up"
 		read -r t1 _ </proc/uptime
 		echo "TETRA-L2: up=$(echo "$up" | $bb tr '\n' ' ')"
-		echo "TETRA-L2: up-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
-		$bb rm -f /tmp/up.b64
+		echo "TETRA-L2: up-s=$(rate "$t0" "$t1") up-mibs=$(rate "$t0" "$t1" "$l2netmib")"
+		$bb rm -f /tmp/up.bin
 	fi
 	if [ -x /bin/vsock-echo ]; then
 		out=$($bb timeout 20 /bin/vsock-echo connect 53 hello-from-guest 2>&1)
