@@ -233,7 +233,7 @@ if [ "${l2snapio:-}" = 1 ]; then
 	# exists or DEV is full; /snapio-n holds the count of blocks written (complete ones only).
 	snapio_writer() {
 		n=0
-		echo 0 >/snapio-n
+		echo 0 >/snapio-n.t && $bb mv -f /snapio-n.t /snapio-n
 		while [ ! -e /snapio-stop ] && [ $((n + 16)) -le "$2" ]; do
 			if [ $((n % 32)) = 0 ]; then
 				flags="bs=4096 seek=$n oflag=direct"
@@ -244,7 +244,8 @@ if [ "${l2snapio:-}" = 1 ]; then
 			$bb awk -v b="$n" 'BEGIN { for (i = 0; i < 16; i++) for (j = 0; j < 256; j++) printf "SEQ-%010d.\n", b + i }' |
 				$bb dd of="$1" iflag=fullblock $flags 2>/dev/null || break
 			n=$((n + 16))
-			echo "$n" >/snapio-n
+			# Renamed into place: a reader never sees the file empty, between truncation and write.
+			echo "$n" >/snapio-n.t && $bb mv -f /snapio-n.t /snapio-n
 		done
 		[ $((n + 16)) -le "$2" ] || : >/snapio-full
 		: >/snapio-done
@@ -284,6 +285,7 @@ if [ "${l2snapio:-}" = 1 ]; then
 		i=0 n=0
 		while [ $i -lt 300 ]; do
 			[ ! -r /snapio-n ] || read -r n </snapio-n
+			case $n in '' | *[!0-9]*) n=0 ;; esac
 			[ "$n" -lt 64 ] || break
 			$bb sleep 0.1
 			i=$((i + 1))
