@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
 use vmm_core::config::Transport;
 use vmm_core::devices::irq::DeferredIrqfds;
-use vmm_core::devices::pci::{KvmMsiRouter, PciEcam, PciHost, PciMmio, PciRoot};
+use vmm_core::devices::pci::{KvmMsiRouter, PciHost};
 use vmm_core::devices::{DebugExit, Serial16550};
 use vmm_core::hypervisor::ioctls::KvmVcpu;
 use vmm_core::hypervisor::{GsiRoute, VmOps};
@@ -191,30 +191,12 @@ fn pci_host(
     };
     let ops: Arc<dyn VmOps> = ctx.vm.clone();
     let msi = Arc::new(KvmMsiRouter::deferred(ops, spis, MSI_GSI_START, end, true));
-    let root = PciRoot::new((PCI_MMIO_START, PCI_MMIO_LEN)).map_err(|source| DeviceError::Pci {
-        device: "the PCI host bridge".into(),
-        source,
-    })?;
-    let root = Arc::new(Mutex::new(root));
-    let bus = |e| Arm64Error::from(DeviceError::Bus(e));
-    ctx.devices
-        .insert_mmio(
-            PCI_ECAM_START,
-            PCI_ECAM_LEN,
-            Arc::new(Mutex::new(PciEcam(root.clone()))),
-        )
-        .map_err(bus)?;
-    ctx.devices
-        .insert_mmio(
-            PCI_MMIO_START,
-            PCI_MMIO_LEN,
-            Arc::new(Mutex::new(PciMmio(root.clone()))),
-        )
-        .map_err(bus)?;
-    let host = PciHost {
-        root,
-        msi: msi.clone(),
-    };
+    let host = PciHost::install(
+        ctx.devices,
+        (PCI_ECAM_START, PCI_ECAM_LEN),
+        (PCI_MMIO_START, PCI_MMIO_LEN),
+        msi.clone(),
+    )?;
     Ok((host, msi))
 }
 

@@ -13,7 +13,7 @@ use crate::X86_64;
 use std::sync::{Arc, Mutex};
 use vmm_core::config::Transport;
 use vmm_core::devices::pci::root::{CONFIG_IO_LEN, CONFIG_IO_PORT, ECAM_BUS};
-use vmm_core::devices::pci::{KvmMsiRouter, PciConfigIo, PciEcam, PciHost, PciMmio, PciRoot};
+use vmm_core::devices::pci::{KvmMsiRouter, PciConfigIo, PciHost};
 use vmm_core::devices::{DebugExit, FwCfg, KvmRouter, Serial16550};
 use vmm_core::hypervisor::ioctls::KvmVm;
 use vmm_core::hypervisor::{GsiRoute, VmOps};
@@ -164,32 +164,18 @@ fn pci_host(
 ) -> Result<PciHost, X86Error> {
     use vmm_core::devices::DeviceError;
     devices.describe(router, crate::devices::pci_host())?;
-    let root = PciRoot::new((PCI_MMIO_START, PCI_MMIO_LEN)).map_err(|source| DeviceError::Pci {
-        device: "the PCI host bridge".into(),
-        source,
-    })?;
-    let root = Arc::new(Mutex::new(root));
-    let bus = |e| X86Error::from(DeviceError::Bus(e));
+    let host = PciHost::install(
+        devices,
+        (PCI_ECAM_START, ECAM_BUS),
+        (PCI_MMIO_START, PCI_MMIO_LEN),
+        msi,
+    )?;
     devices
         .insert_pio(
             CONFIG_IO_PORT,
             CONFIG_IO_LEN,
-            Arc::new(Mutex::new(PciConfigIo(root.clone()))),
+            Arc::new(Mutex::new(PciConfigIo(host.root.clone()))),
         )
-        .map_err(bus)?;
-    devices
-        .insert_mmio(
-            PCI_ECAM_START,
-            ECAM_BUS,
-            Arc::new(Mutex::new(PciEcam(root.clone()))),
-        )
-        .map_err(bus)?;
-    devices
-        .insert_mmio(
-            PCI_MMIO_START,
-            PCI_MMIO_LEN,
-            Arc::new(Mutex::new(PciMmio(root.clone()))),
-        )
-        .map_err(bus)?;
-    Ok(PciHost { root, msi })
+        .map_err(|e| X86Error::from(DeviceError::Bus(e)))?;
+    Ok(host)
 }

@@ -316,6 +316,36 @@ pub struct PciHost {
     pub msi: Arc<dyn super::msi::MsiRouter>,
 }
 
+impl PciHost {
+    /// Bus 0 on `devices`' MMIO bus: its ECAM at `ecam` (`base`, `len`) and its BAR `window`
+    /// (`base`, `len`), vectors from `msi`. An arch with a port bus adds [`PciConfigIo`] on
+    /// [`Self::root`] itself.
+    pub fn install(
+        devices: &mut crate::devices::Devices,
+        ecam: (u64, u64),
+        window: (u64, u64),
+        msi: Arc<dyn super::msi::MsiRouter>,
+    ) -> Result<PciHost, crate::devices::DeviceError> {
+        use crate::devices::DeviceError;
+        let root = PciRoot::new(window).map_err(|source| DeviceError::Pci {
+            device: "the PCI host bridge".into(),
+            source,
+        })?;
+        let root = Arc::new(Mutex::new(root));
+        devices
+            .insert_mmio(ecam.0, ecam.1, Arc::new(Mutex::new(PciEcam(root.clone()))))
+            .map_err(DeviceError::Bus)?;
+        devices
+            .insert_mmio(
+                window.0,
+                window.1,
+                Arc::new(Mutex::new(PciMmio(root.clone()))),
+            )
+            .map_err(DeviceError::Bus)?;
+        Ok(PciHost { root, msi })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
