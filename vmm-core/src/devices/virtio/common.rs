@@ -10,7 +10,8 @@
 //! selector, the pending interrupt bits, the needs-reset flag, each queue (size, ready, the three
 //! ring addresses, next available and next used), and the device's own state (its version and
 //! bytes). A restored transport whose driver had set `DRIVER_OK` is activated again, and each
-//! of its queues looked at once: notifications pending in the old process are not in the state.
+//! of its queues looked at once (activation does): notifications pending in the old process are
+//! not in the state.
 
 use super::device::{Activation, ActiveQueue, VirtioDevice, VirtioError};
 use super::interrupt::VirtioInterrupt;
@@ -235,7 +236,9 @@ impl TransportCore {
         match r {
             Ok(id) => {
                 self.active = Some(id);
-                // Notifications the driver sent before it was ready are served now.
+                // Notifications the driver sent before it was ready are served now; so are, on
+                // a restore, those the old process had not served (a kick still in its eventfd,
+                // which the driver does not send again): a queue with nothing new serves nothing.
                 for s in &self.slots {
                     let _ = s.notify.write(1);
                 }
@@ -417,16 +420,6 @@ impl TransportCore {
         let ok = VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FEATURES_OK;
         if self.status & ok == ok && self.status & VIRTIO_CONFIG_S_FAILED == 0 && !s.broken {
             self.activate();
-            // A notification the old process had not served yet (a kick in its eventfd when
-            // the worker parked, or a handler's own "more chains left" kick) stayed in its
-            // eventfd; the driver, having notified once, may never notify that queue again (with
-            // EVENT_IDX it waits for the device to catch up). Each running queue is looked at
-            // once, as if kicked: a queue with nothing new in it serves nothing.
-            for s in &self.slots {
-                if s.queue.lock().unwrap_or_else(|e| e.into_inner()).ready() {
-                    let _ = s.notify.write(1);
-                }
-            }
         }
         Ok(())
     }
