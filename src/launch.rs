@@ -38,6 +38,8 @@ pub fn run<A: Arch>(
     stats: bool,
     describe: Describe,
 ) -> Result<(GuestExit, Option<RunStats>), Failure> {
+    // Only a VM with a control socket is ever asked for its description.
+    let answers = options.api_socket.is_some();
     let mut vmm = match launch {
         Launch::Boot(config) => Vmm::<A>::new(*config, options).map_err(Failure::vmm)?,
         Launch::Restore(path, verify) => {
@@ -52,11 +54,11 @@ pub fn run<A: Arch>(
             .map_err(Failure::migration)?
         }
     };
-    // The vCPU threads start first (each under its own filter), then this thread, which serves
-    // the VM until it ends, goes under the main thread's.
     // Booted, restored or migrated in: the VM as it is now.
-    let description = describe(vmm.config());
-    vmm.set_description(description);
+    if answers {
+        let description = describe(vmm.config());
+        vmm.set_description(description);
+    }
     let c = vmm.config();
     tracing::info!(
         arch = A::NAME,
@@ -65,6 +67,8 @@ pub fn run<A: Arch>(
         virtio_devices = ?c.virtio,
         "the VM starts"
     );
+    // The vCPU threads start first (each under its own filter), then this thread, which serves
+    // the VM until it ends, goes under the main thread's.
     vmm.start().map_err(Failure::vmm)?;
     vmm.enter_sandbox().map_err(Failure::vmm)?;
     let r = vmm.wait(None);
