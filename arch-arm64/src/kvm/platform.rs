@@ -19,7 +19,7 @@ use crate::Arm64;
 use kvm_bindings::kvm_vcpu_init;
 use kvm_ioctls::Cap;
 use linux_loader::loader::{KernelLoader, PE};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
 use vmm_core::config::Transport;
 use vmm_core::devices::irq::DeferredIrqfds;
@@ -176,7 +176,6 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
 fn pci_host(
     ctx: &mut PlatformContext<'_, Arm64>,
 ) -> Result<(PciHost, Arc<KvmMsiRouter>), Arm64Error> {
-    use vmm_core::devices::DeviceError;
     let spis = (0..MSI_GSI_START)
         .map(|n| GsiRoute::Irqchip {
             gsi: n,
