@@ -274,18 +274,28 @@ boot() {
 	judge
 }
 
+# hang_probe API: the shell command l2-run runs before it kills a tetra that outlived
+# L2_TIMEOUT: the vCPUs' places and KVM_RUN counts twice, 2 s apart (are they still exiting?),
+# then a pause and each vCPU's registers, through tetra's control socket API.
+hang_probe() {
+	echo "c='/bin/tetra ctl --api $1'; \$c vcpus; sleep 2; \$c vcpus; \$c pause && \$c vcpus"
+}
+
 # boot_tetra: boot() under tetra; sets sum.
 boot_tetra() {
 	if [ -n "$state" ]; then
 		boot_state
 		return
 	fi
-	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--cmdline '$cmdline'"
+	api=/tmp/l2-$name.api
+	rm -f "$api"
+	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--api $api --cmdline '$cmdline'"
 	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
-		--prompt "TETRA-L2: ready for input" --input "$token" -- \
+		--prompt "TETRA-L2: ready for input" --input "$token" --on-timeout "$(hang_probe "$api")" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
-		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices | tail -n 1)
+		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices --api "$api" | tail -n 1)
+	rm -f "$api"
 	# shellcheck disable=SC2086 # the pids
 	[ -z "${vsock_pids:-}" ] || kill $vsock_pids 2>/dev/null
 	vsock_pids=
@@ -307,7 +317,7 @@ boot_state() {
 	rm -f "$api" "$snap" "$snap".mem-* "$mig" "$log.1" "$log.2"
 	echo "--- L2 $name ($state): tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--api $api --cmdline '$cmdline'"
 	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
-	/bin/l2-run --log "$log.1" --timeout "$L2_TIMEOUT" --marker "$MARKER" -- \
+	/bin/l2-run --log "$log.1" --timeout "$L2_TIMEOUT" --marker "$MARKER" --on-timeout "$(hang_probe "$api")" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
 		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices --api "$api" >"/tmp/l2-$name.sum1" &
 	first=$!
@@ -414,6 +424,9 @@ judge() {
 		reason="l2-run failed: $sum"
 	elif [ "$(kv timeout "$sum")" = 1 ]; then
 		reason="hang: $vmm still running after ${L2_TIMEOUT}s (killed)"
+		# What the control socket said of the vCPUs just before the kill (hang_probe).
+		probe=$(grep '^\[on-timeout\] vcpu ' "$log" | tail -n "$cpus" | sed 's/^\[on-timeout\] //' | tr '\n' ';')
+		[ -z "$probe" ] || reason="$reason; at the kill: $probe"
 	elif grep -q 'Kernel panic' "$log"; then
 		reason="kernel panic in the L2 guest: $(grep -m1 -o 'Kernel panic.*' "$log")"
 	elif ! grep -q "$MARKER" "$log"; then

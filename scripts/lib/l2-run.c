@@ -2,13 +2,17 @@
  * l2-run: runs a VMM (tetra booting the L2 Linux guest) inside the x86_64 lane's emulated host and
  * watches its console, so that scripts/lib/l2-boot.sh can judge the boot and time it.
  *
- *   l2-run --log FILE --timeout SECS [--marker STR] [--prompt STR --input LINE] -- CMD ARGS...
+ *   l2-run --log FILE --timeout SECS [--marker STR] [--prompt STR --input LINE]
+ *          [--on-timeout SHELLCMD] -- CMD ARGS...
  *
  * It starts CMD with stdin and stdout/stderr on pipes and writes every output line to FILE,
  * prefixed with the seconds since CMD was started ("[   1.234] ..."; CLOCK_MONOTONIC of this
  * host). When a line contains the prompt, it writes LINE and a newline to CMD's stdin (once; an
  * empty prompt writes it at once, for a restored VM whose guest prompted before its snapshot). CMD
- * is killed (SIGKILL) when it runs longer than SECS. The last line on stdout is a summary:
+ * is killed (SIGKILL) when it runs longer than SECS; before that kill, SHELLCMD (if given) runs
+ * under /bin/sh with its output appended to FILE ("[on-timeout] ..." lines), for at most 60 s, so
+ * that a hang leaves a picture of where the VMM stood (its vCPUs through the control socket). The
+ * last line on stdout is a summary:
  *
  *   L2RUN rc=<exit status, or 128+signal> timeout=<0|1> marker_s=<secs or -> input_s=<secs or ->
  *         total_s=<secs> lines=<n>
@@ -38,8 +42,66 @@ static double now(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: l2-run --log FILE --timeout SECS [--marker STR] "
-			"[--prompt STR --input LINE] -- CMD ARGS...\n");
+			"[--prompt STR --input LINE] [--on-timeout SHELLCMD] -- CMD ARGS...\n");
 	return 2;
+}
+
+/* Runs `sh -c cmd` with its output as "[on-timeout] ..." lines in log, for at most 60 s. */
+static void on_timeout(FILE *log, const char *cmd)
+{
+	fprintf(log, "[on-timeout] %s\n", cmd);
+	fflush(log);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	double end = now() + 60;
+	char buf[4096];
+	int at_start = 1;
+	for (;;) {
+		double left = end - now();
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			fprintf(log, "\n[on-timeout] still running after 60 s: killed\n");
+			break;
+		}
+		struct pollfd q = { .fd = p[0], .events = POLLIN };
+		int r = poll(&q, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(p[0], buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t k = 0; k < n; k++) {
+			if (at_start)
+				fputs("[on-timeout] ", log);
+			fputc(buf[k], log);
+			at_start = buf[k] == '\n';
+		}
+	}
+	if (!at_start)
+		fputc('\n', log);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	fflush(log);
 }
 
 static void fmt_secs(char *buf, size_t n, double t)
@@ -52,7 +114,7 @@ static void fmt_secs(char *buf, size_t n, double t)
 
 int main(int argc, char **argv)
 {
-	const char *log_path = NULL, *marker = NULL, *prompt = NULL, *input = NULL;
+	const char *log_path = NULL, *marker = NULL, *prompt = NULL, *input = NULL, *hook = NULL;
 	double timeout = 0;
 	int i;
 	for (i = 1; i < argc; i++) {
@@ -71,6 +133,8 @@ int main(int argc, char **argv)
 			prompt = argv[++i];
 		} else if (!strcmp(argv[i], "--input")) {
 			input = argv[++i];
+		} else if (!strcmp(argv[i], "--on-timeout")) {
+			hook = argv[++i];
 		} else {
 			return usage();
 		}
@@ -120,6 +184,15 @@ int main(int argc, char **argv)
 		double left = t0 + timeout - now();
 		if (left <= 0) {
 			timed_out = 1;
+			if (hook) {
+				if (len) {
+					/* The VMM's unfinished line first, so the hook's lines stand apart. */
+					line[len] = 0;
+					fprintf(log, "[%8.3f] %s\n", line_t, line);
+					len = 0;
+				}
+				on_timeout(log, hook);
+			}
 			kill(pid, SIGKILL);
 			break;
 		}

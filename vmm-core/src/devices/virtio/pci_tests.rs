@@ -11,9 +11,14 @@ use crate::memory::GuestMemoryMmap;
 use crate::snapshot::Stateful;
 use std::sync::Arc;
 use std::time::Duration;
+
 use virtio_bindings::virtio_config::*;
 use vm_memory::endian::{Le16, Le32, Le64};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryAtomic};
+
+/// How long a test waits for the device's worker thread: generous, since the lanes run these
+/// tests under TCG emulation where a thread can wait seconds for its turn.
+const WAIT: Duration = Duration::from_secs(20);
 
 const BAR: u64 = 0xc000_0000;
 const DESC: u64 = 0x1000;
@@ -168,7 +173,8 @@ impl Rig {
             .into()
     }
     fn wait_used(&self, n: u16) -> bool {
-        for _ in 0..1000 {
+        let end = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < end {
             if self.used_idx() == n {
                 return true;
             }
@@ -225,9 +231,12 @@ fn a_request_is_answered_on_its_queue_vector() {
     r.setup();
     r.request(0);
     assert!(r.wait_used(1), "the device answered");
-    let t = &r.t;
-    assert!(t.msix_fired(1) >= 1, "the queue's vector");
-    assert_eq!(t.msix_fired(0), 0, "not the configuration vector");
+    // The worker publishes the used index before it signals: wait for the vector too.
+    assert!(
+        r.wait_until(|r| r.t.msix_fired(1) >= 1),
+        "the queue's vector"
+    );
+    assert_eq!(r.t.msix_fired(0), 0, "not the configuration vector");
     // Masked, the vector pends and shows in the PBA; unmasking sends it.
     r.w(0x4000 + 16 + 12, 1, 4);
     r.request(1);
@@ -248,7 +257,8 @@ fn a_request_is_answered_on_its_queue_vector() {
 
 impl Rig {
     fn wait_until(&mut self, f: impl Fn(&mut Self) -> bool) -> bool {
-        for _ in 0..1000 {
+        let end = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < end {
             if f(self) {
                 return true;
             }

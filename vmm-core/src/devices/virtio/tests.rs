@@ -224,7 +224,9 @@ impl Rig {
         self.w(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
     }
     pub(super) fn wait(&self, f: impl Fn(&Self) -> bool) -> bool {
-        for _ in 0..1000 {
+        // Generous: the lanes run these tests under TCG, where a thread can wait seconds.
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < end {
             if f(self) {
                 return true;
             }
