@@ -269,7 +269,7 @@ pub fn main() {
                 "<= 1.5x",
             );
             row(
-                &format!("migration total, {tag}, ms"),
+                &format!("migration total vs fresh-RAM copy, {tag}, ms"),
                 format!("{:.1}", ms(stats.total)),
                 format!("raw copy into fresh RAM: {:.1}", ms(fresh)),
                 stats.total.as_secs_f64() / fresh.as_secs_f64(),
