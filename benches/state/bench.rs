@@ -74,16 +74,21 @@ fn workload(g: &'static Guest, mib: u64, dirty: bool) -> TestVm<HostArch> {
     vm
 }
 
-/// Bytes through a Unix socket pair, as fast as it goes.
-fn raw_transfer(bytes: u64) -> Duration {
+/// Bytes through a Unix socket pair, as fast as it goes: the reader reuses one 1 MiB buffer, or
+/// with `fresh` puts the bytes into fresh memory of their size, as a migration's destination puts
+/// them into its new guest's RAM (every page faulted in on its first write).
+fn raw_transfer(bytes: u64, fresh: bool) -> Duration {
     let (mut a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
     let t = Instant::now();
     let reader = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; if fresh { bytes as usize } else { 1 << 20 }];
         let mut got = 0u64;
         while got < bytes {
-            got += b.read(&mut buf).unwrap() as u64;
+            let at = if fresh { got as usize } else { 0 };
+            let end = (at + (1 << 20)).min(buf.len());
+            got += b.read(&mut buf[at..end]).unwrap() as u64;
         }
+        drop(buf);
     });
     let chunk = vec![0x5au8; 1 << 20];
     let mut sent = 0u64;
@@ -96,11 +101,125 @@ fn raw_transfer(bytes: u64) -> Duration {
     t.elapsed()
 }
 
+/// The dirty log, snapshot and restore rows of one workload.
+fn dirty_log_snapshot_restore(
+    g: &'static Guest,
+    pio: &'static Guest,
+    src: &mut TestVm<HostArch>,
+    dir: &Scratch,
+    mib: u64,
+    dirty: bool,
+    tag: &str,
+) {
+    let gib = mib as f64 / 1024.0;
+    // Dirty logging: tetra's start (manual protection, every page initially dirty), against
+    // the classic start (KVM write-protects every page) on an identical VM; medians of 5.
+    let mut classic_vm = workload(g, mib, dirty);
+    let (mut ours, mut classic) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = Instant::now();
+        src.vmm.start_dirty_log().expect("dirty log");
+        ours.push(t.elapsed());
+        src.vmm.stop_dirty_log().expect("dirty log off");
+        let t = Instant::now();
+        classic_vm
+            .vmm
+            .start_classic_dirty_log()
+            .expect("classic dirty log");
+        classic.push(t.elapsed());
+        classic_vm.vmm.stop_dirty_log().expect("dirty log off");
+    }
+    drop(classic_vm);
+    let (start_log, plain) = (median(ours), median(classic));
+    row(
+        &format!("dirty log start, {tag}, ms per GiB"),
+        format!("{:.3}", ms(start_log) / gib),
+        format!("classic log start: {:.3}", ms(plain) / gib),
+        start_log.as_secs_f64() / plain.as_secs_f64().max(1e-9),
+        "< 0.2 ms/GiB",
+    );
+
+    // Snapshot, against writing the same bytes.
+    let path = dir.0.join("vm.snap");
+    let t = Instant::now();
+    let st = src.vmm.snapshot(&path).expect("snapshot");
+    let snap = t.elapsed();
+    let blob = vec![0xa5u8; (st.memory_bytes + st.state_bytes) as usize];
+    let t = Instant::now();
+    let mut f = std::fs::File::create(dir.0.join("baseline.bin")).unwrap();
+    f.write_all(&blob).unwrap();
+    f.sync_all().unwrap();
+    let plain = t.elapsed();
+    drop(blob);
+    let _ = std::fs::remove_file(dir.0.join("baseline.bin"));
+    row(
+        &format!(
+            "snapshot, {tag} ({} MiB written), ms",
+            st.memory_bytes >> 20
+        ),
+        format!("{:.1}", ms(snap)),
+        format!("plain write+fsync: {:.1}", ms(plain)),
+        snap.as_secs_f64() / plain.as_secs_f64(),
+        "",
+    );
+
+    // Restore to the first guest instruction, against a fresh boot to its first one;
+    // medians of 5. Each way of checking the memory file's digests: lazy (the default
+    // here: no read-write disk), eager and off; for lazy, also the time until the
+    // background check is done.
+    let (mut rs, mut bs) = (Vec::new(), Vec::new());
+    let (mut eager, mut off, mut checked) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let mut r = Vmm::<HostArch>::restore(&path, quiet()).expect("restore");
+        rs.push(start_to_first_instruction(&mut r, t0));
+        r.verified_memory().expect("the lazy check");
+        checked.push(t0.elapsed());
+        drop(r);
+        for (verify, times) in [(Verify::Eager, &mut eager), (Verify::Off, &mut off)] {
+            let t0 = Instant::now();
+            let mut r =
+                Vmm::<HostArch>::restore_with(&path, quiet(), Some(verify)).expect("restore");
+            times.push(start_to_first_instruction(&mut r, t0));
+            drop(r);
+        }
+        let t0 = Instant::now();
+        let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
+        bs.push(start_to_first_instruction(&mut fresh, t0));
+        drop(fresh);
+    }
+    let boot = median(bs);
+    for (what, times, goal) in [
+        ("", rs, if mib == 256 { "< 5 ms" } else { "" }),
+        (" (--verify eager)", eager, ""),
+        (" (--verify off)", off, ""),
+    ] {
+        let restore = median(times);
+        row(
+            &format!("restore to first instruction{what}, {tag}, ms"),
+            format!("{:.2}", ms(restore)),
+            format!("fresh boot: {:.2}", ms(boot)),
+            restore.as_secs_f64() / boot.as_secs_f64(),
+            goal,
+        );
+    }
+    let checked = median(checked);
+    row(
+        &format!("lazy check done after restore, {tag}, ms"),
+        format!("{:.1}", ms(checked)),
+        format!("fresh boot: {:.2}", ms(boot)),
+        checked.as_secs_f64() / boot.as_secs_f64(),
+        "",
+    );
+}
+
 pub fn main() {
     if let Some(why) = integration_tests::harness::kvm_unavailable() {
         println!("skipped: {why}");
         return;
     }
+    // `cargo bench --bench state -- migration`: the migration rows only.
+    let only_migration = std::env::args().skip(1).any(|a| a == "migration");
     let g = guests::get("workload").expect("the workload guest");
     let pio = guests::get("pio_bench").expect("the pio_bench guest");
     println!("tetra state benchmark: snapshots and migrations once each, the rest medians of 5; ratio = tetra / baseline");
@@ -114,107 +233,10 @@ pub fn main() {
             let tag = format!("{mib} MiB {mode}");
             let dir = Scratch::new(&format!("bench-{mib}-{mode}"));
             let mut src = workload(g, mib, dirty);
-            let gib = mib as f64 / 1024.0;
 
-            // Dirty logging: tetra's start (manual protection, every page initially dirty), against
-            // the classic start (KVM write-protects every page) on an identical VM; medians of 5.
-            let mut classic_vm = workload(g, mib, dirty);
-            let (mut ours, mut classic) = (Vec::new(), Vec::new());
-            for _ in 0..5 {
-                let t = Instant::now();
-                src.vmm.start_dirty_log().expect("dirty log");
-                ours.push(t.elapsed());
-                src.vmm.stop_dirty_log().expect("dirty log off");
-                let t = Instant::now();
-                classic_vm
-                    .vmm
-                    .start_classic_dirty_log()
-                    .expect("classic dirty log");
-                classic.push(t.elapsed());
-                classic_vm.vmm.stop_dirty_log().expect("dirty log off");
+            if !only_migration {
+                dirty_log_snapshot_restore(g, pio, &mut src, &dir, mib, dirty, &tag);
             }
-            drop(classic_vm);
-            let (start_log, plain) = (median(ours), median(classic));
-            row(
-                &format!("dirty log start, {tag}, ms per GiB"),
-                format!("{:.3}", ms(start_log) / gib),
-                format!("classic log start: {:.3}", ms(plain) / gib),
-                start_log.as_secs_f64() / plain.as_secs_f64().max(1e-9),
-                "< 0.2 ms/GiB",
-            );
-
-            // Snapshot, against writing the same bytes.
-            let path = dir.0.join("vm.snap");
-            let t = Instant::now();
-            let st = src.vmm.snapshot(&path).expect("snapshot");
-            let snap = t.elapsed();
-            let blob = vec![0xa5u8; (st.memory_bytes + st.state_bytes) as usize];
-            let t = Instant::now();
-            let mut f = std::fs::File::create(dir.0.join("baseline.bin")).unwrap();
-            f.write_all(&blob).unwrap();
-            f.sync_all().unwrap();
-            let plain = t.elapsed();
-            drop(blob);
-            let _ = std::fs::remove_file(dir.0.join("baseline.bin"));
-            row(
-                &format!(
-                    "snapshot, {tag} ({} MiB written), ms",
-                    st.memory_bytes >> 20
-                ),
-                format!("{:.1}", ms(snap)),
-                format!("plain write+fsync: {:.1}", ms(plain)),
-                snap.as_secs_f64() / plain.as_secs_f64(),
-                "",
-            );
-
-            // Restore to the first guest instruction, against a fresh boot to its first one;
-            // medians of 5. Each way of checking the memory file's digests: lazy (the default
-            // here: no read-write disk), eager and off; for lazy, also the time until the
-            // background check is done.
-            let (mut rs, mut bs) = (Vec::new(), Vec::new());
-            let (mut eager, mut off, mut checked) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..5 {
-                let t0 = Instant::now();
-                let mut r = Vmm::<HostArch>::restore(&path, quiet()).expect("restore");
-                rs.push(start_to_first_instruction(&mut r, t0));
-                r.verified_memory().expect("the lazy check");
-                checked.push(t0.elapsed());
-                drop(r);
-                for (verify, times) in [(Verify::Eager, &mut eager), (Verify::Off, &mut off)] {
-                    let t0 = Instant::now();
-                    let mut r = Vmm::<HostArch>::restore_with(&path, quiet(), Some(verify))
-                        .expect("restore");
-                    times.push(start_to_first_instruction(&mut r, t0));
-                    drop(r);
-                }
-                let t0 = Instant::now();
-                let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
-                bs.push(start_to_first_instruction(&mut fresh, t0));
-                drop(fresh);
-            }
-            let boot = median(bs);
-            for (what, times, goal) in [
-                ("", rs, if mib == 256 { "< 5 ms" } else { "" }),
-                (" (--verify eager)", eager, ""),
-                (" (--verify off)", off, ""),
-            ] {
-                let restore = median(times);
-                row(
-                    &format!("restore to first instruction{what}, {tag}, ms"),
-                    format!("{:.2}", ms(restore)),
-                    format!("fresh boot: {:.2}", ms(boot)),
-                    restore.as_secs_f64() / boot.as_secs_f64(),
-                    goal,
-                );
-            }
-            let checked = median(checked);
-            row(
-                &format!("lazy check done after restore, {tag}, ms"),
-                format!("{:.1}", ms(checked)),
-                format!("fresh boot: {:.2}", ms(boot)),
-                checked.as_secs_f64() / boot.as_secs_f64(),
-                "",
-            );
 
             // Migration over a Unix socket, against a raw transfer of the same bytes.
             let sock = dir.0.join("mig.sock");
@@ -233,7 +255,8 @@ pub fn main() {
                 .expect("migrate");
             let d = dest.join().unwrap().expect("destination");
             drop(d);
-            let raw = raw_transfer(stats.bytes);
+            let raw = raw_transfer(stats.bytes, false);
+            let fresh = raw_transfer(stats.bytes, true);
             row(
                 &format!(
                     "migration total, {tag} ({} MiB, {} rounds), ms",
@@ -243,6 +266,13 @@ pub fn main() {
                 format!("{:.1}", ms(stats.total)),
                 format!("raw socket copy: {:.1}", ms(raw)),
                 stats.total.as_secs_f64() / raw.as_secs_f64(),
+                "<= 1.5x",
+            );
+            row(
+                &format!("migration total vs fresh-RAM copy, {tag}, ms"),
+                format!("{:.1}", ms(stats.total)),
+                format!("raw copy into fresh RAM: {:.1}", ms(fresh)),
+                stats.total.as_secs_f64() / fresh.as_secs_f64(),
                 "",
             );
             row(

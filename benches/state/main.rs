@@ -5,12 +5,14 @@
 //! - snapshot time; baseline: writing and fsyncing the same bytes with one plain write;
 //! - restore time to the first guest instruction (the guest writes port 0x80 all the time, so the
 //!   first write after `Vmm::restore` marks it); baseline: a fresh boot to its first instruction;
-//! - migration total time and downtime over a Unix socket; baseline: a raw transfer of the same
-//!   bytes over a Unix socket pair;
+//! - migration total time and downtime over a Unix socket; baselines: a raw transfer of the same
+//!   bytes over a Unix socket pair into one reused buffer, and the same into fresh memory of their
+//!   size (what a destination pays on top: every page of its new guest's RAM faulted in);
 //! - the cost of starting dirty logging, per GiB; baseline: re-registering the same slots without
 //!   logging.
 //!
-//! Run: `cargo bench --bench state` (x86_64 hosts with /dev/kvm).
+//! Run: `cargo bench --bench state` (x86_64 hosts with /dev/kvm); `cargo bench --bench state --
+//! migration` for the migration rows only.
 
 mod bench;
 

@@ -1,5 +1,5 @@
 //! The migration stream as the destination reads it: frames through its channel (kind, length,
-//! payload, CRC; numbered after HELLO, END's summary checked), HELLO (`Receiver::hello`), then PAGES into a small guest memory, STATE
+//! payload, CRC; numbered after HELLO, END's summary checked), HELLO (`Receiver::hello`), then PAGES (runs of pages, zero runs) into a small guest memory, STATE
 //! (decoded, then every section as `apply_state` decodes it), ROUND, ERROR, END.
 //!
 //! Input: a mode byte, then the stream. Mode bit 0: the stream is a list of (kind u8, length u16,
@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         };
         match receiver.frame(f.kind, f.body(), memory()) {
-            Ok(Flow::More) => {}
+            Ok(Flow::More) => ch.recycle(f),
             Ok(Flow::End) => {
                 if ch.check_end(f.body(), receiver.pages()).is_err() {
                     return;

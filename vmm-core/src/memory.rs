@@ -509,6 +509,20 @@ fn check_range(mem: &GuestMemoryMmap, what: &str, addr: u64, len: u64) -> Result
     Ok(())
 }
 
+/// Whether every byte of `[first, last]` is guest RAM of `mem` (regions that meet are crossed; a
+/// hole between them is not).
+pub fn range_in(mem: &GuestMemoryMmap, first: u64, last: u64) -> bool {
+    let mut at = first;
+    while let Some(r) = mem.find_region(GuestAddress(at)) {
+        let end = r.last_addr().raw_value();
+        if end >= last {
+            return true;
+        }
+        at = end + 1;
+    }
+    false
+}
+
 /// Writes `data` at `addr` in `mem`, or says that `what` does not fit.
 pub fn write_guest(
     mem: &GuestMemoryMmap,

@@ -74,9 +74,9 @@ fn main() {
     generated(Path::new(&dir));
 }
 
-/// A framed migration stream (mode byte 0), as a protocol-2 source sends it (through tetra's own
+/// A framed migration stream (mode byte 0), as a protocol-3 source sends it (through tetra's own
 /// channel: numbered frames, END's summary): HELLO with `conf`, one PAGES frame with `page` at
-/// 0x1000, ROUND 0, STATE `state`, END.
+/// 0x1000 and two zero pages at 0x3000, ROUND 0, STATE `state`, END.
 fn stream(conf: &Section, page: &[u8], state: &[u8]) -> Vec<u8> {
     let hello = {
         let mut w = Writer::new();
@@ -88,11 +88,16 @@ fn stream(conf: &Section, page: &[u8], state: &[u8]) -> Vec<u8> {
         w.blob(&conf.data);
         w.into_bytes()
     };
+    // PAGES (protocol 3): a run of one page of bytes at 0x1000, a run of two zero pages at 0x3000.
     let pages = {
         let mut w = Writer::new();
-        w.u32(1);
         w.u64(0x1000);
+        w.u32(1);
+        w.bytes(&[0]);
         w.bytes(page);
+        w.u64(0x3000);
+        w.u32(2);
+        w.bytes(&[1]);
         w.into_bytes()
     };
     let mut sink = Sink(vec![0u8]);
@@ -102,7 +107,7 @@ fn stream(conf: &Section, page: &[u8], state: &[u8]) -> Vec<u8> {
     ch.send(Kind::Pages, &pages).unwrap();
     ch.send(Kind::Round, &0u32.to_le_bytes()).unwrap();
     ch.send(Kind::State, state).unwrap();
-    let end = ch.sent(1).encode();
+    let end = ch.sent(3).encode();
     ch.send(Kind::End, &end).unwrap();
     sink.0
 }

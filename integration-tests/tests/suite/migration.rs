@@ -436,7 +436,10 @@ pub fn register(s: &mut Suite) {
             let e = chain(&err);
             check(
                 e.contains("the destination failed")
-                    && e.contains("protocol version 2; this tetra speaks 1"),
+                    && e.contains(&format!(
+                        "protocol version {}; this tetra speaks 1",
+                        frame::VERSION
+                    )),
                 || e.clone(),
             )?;
             check(src.vmm.state() == vmm_core::VmState::Running, || {
@@ -468,7 +471,10 @@ pub fn register(s: &mut Suite) {
             let msg = String::from_utf8_lossy(&msg).into_owned();
             check(
                 k == Kind::Error
-                    && msg.contains("the source speaks protocol version 1; this tetra speaks 2"),
+                    && msg.contains(&format!(
+                        "the source speaks protocol version 1; this tetra speaks {}",
+                        frame::VERSION
+                    )),
                 || format!("{k:?}: {msg}"),
             )?;
             match dst.join().unwrap() {

@@ -224,6 +224,8 @@ pub struct Channel<'a, S: Read + Write + ?Sized> {
     next_in: u32,
     out: Tally,
     inc: Tally,
+    /// A received frame's buffer, given back ([`Channel::recycle`]) for the next one.
+    spare: Vec<u8>,
 }
 
 impl<'a, S: Read + Write + ?Sized> Channel<'a, S> {
@@ -236,6 +238,7 @@ impl<'a, S: Read + Write + ?Sized> Channel<'a, S> {
             next_in: 1,
             out: Tally::new(),
             inc: Tally::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -262,7 +265,8 @@ impl<'a, S: Read + Write + ?Sized> Channel<'a, S> {
 
     /// Receives one frame, checking its number.
     pub fn recv(&mut self) -> Result<Received, ChannelError> {
-        let (kind, payload) = frame::read(self.stream)?;
+        let mut payload = std::mem::take(&mut self.spare);
+        let kind = frame::read_into(self.stream, &mut payload)?;
         self.inc.add(kind, &[&payload]);
         if !self.sequenced {
             return Ok(Received {
@@ -291,6 +295,12 @@ impl<'a, S: Read + Write + ?Sized> Channel<'a, S> {
             payload,
             body_at: 4,
         })
+    }
+
+    /// Gives a received frame's buffer back, for the next frame to reuse (large frames then
+    /// cost no allocation, and no fresh pages, each).
+    pub fn recycle(&mut self, f: Received) {
+        self.spare = f.payload;
     }
 
     /// What this side sent before END, with `pages` guest pages: END's body.

@@ -6,7 +6,7 @@ use super::transport::{Listener, Stream, Uri};
 use super::MigrationError;
 use crate::arch::Arch;
 use crate::config::VmConfig;
-use crate::memory::{write_guest, GuestMemoryMmap};
+use crate::memory::GuestMemoryMmap;
 use crate::snapshot::envelope::{Envelope, Section};
 use crate::snapshot::sections::{self, TAG_CONF};
 use crate::vm::{Origin, Vmm, VmmOptions};
@@ -68,6 +68,7 @@ fn receive<A: Arch>(
             ch.check_end(f.body(), receiver.pages())?;
             break;
         }
+        ch.recycle(f);
     }
     let env = receiver.finish()?;
     vmm.apply_state(&env, "the migration stream")?;
@@ -131,7 +132,7 @@ impl Receiver {
             return Err(protocol(format!(
                 "the source speaks protocol version {version}; this tetra speaks {VERSION}{}",
                 if version < VERSION {
-                    " (from version 2 on every frame is numbered and END sums up the stream)"
+                    " (from version 2 on every frame is numbered and END sums up the stream; from 3 on PAGES carries runs)"
                 } else {
                     ""
                 }
@@ -180,25 +181,9 @@ impl Receiver {
         match kind {
             Kind::Pages if self.state.is_some() => return Err(protocol("PAGES after STATE")),
             Kind::Pages => {
-                let page = self.page;
-                let mut r = Reader::new(payload);
-                let trunc = |e: crate::wire::Truncated| protocol(format!("PAGES: {e}"));
-                let n = r.count("the page count", 8 + page).map_err(trunc)?;
-                for _ in 0..n {
-                    let gpa = r.u64("a page address").map_err(trunc)?;
-                    let bytes = r.take("a page", page).map_err(trunc)?;
-                    if gpa % page as u64 != 0 {
-                        return Err(protocol(format!(
-                            "page address {gpa:#x} is not page aligned"
-                        )));
-                    }
-                    write_guest(mem, "a migrated page", gpa, bytes)
-                        .map_err(|e| protocol(format!("PAGES: {e}")))?;
-                }
-                if !r.is_empty() {
-                    return Err(protocol("PAGES: trailing bytes"));
-                }
-                self.pages += n as u64;
+                let n = super::pages::apply(payload, mem, self.page)
+                    .map_err(|e| protocol(format!("PAGES: {}", crate::error_chain::chain(&e))))?;
+                self.pages += n;
             }
             Kind::Round => {
                 let got = Reader::new(payload)
@@ -281,8 +266,9 @@ mod tests {
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 16)]).unwrap();
         let pages = |gpa: u64| {
             let mut w = Writer::new();
-            w.u32(1);
             w.u64(gpa);
+            w.u32(1);
+            w.bytes(&[0]);
             w.bytes(&[7; 4096]);
             w.into_bytes()
         };

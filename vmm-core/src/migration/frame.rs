@@ -5,13 +5,14 @@
 //! ([`channel`](super::channel)). This framing itself is the same in every version, so that a
 //! HELLO of any version is read, and refused by its version number, by any other.
 
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 
 /// The stream's magic.
 pub const MAGIC: &[u8; 8] = b"TETRAMIG";
 /// The protocol version: a destination refuses any other. Version 1 had no sequence numbers and
-/// no END summary; version 2 adds them ([`channel`](super::channel)).
-pub const VERSION: u16 = 2;
+/// no END summary; version 2 adds them ([`channel`](super::channel)); version 3 carries PAGES as
+/// runs of contiguous pages, zero pages without their bytes ([`pages`](super::pages)).
+pub const VERSION: u16 = 3;
 /// The largest frame: a batch of pages, or the state envelope.
 pub const MAX_FRAME: u32 = 512 << 20;
 
@@ -116,16 +117,44 @@ pub fn write_parts<W: Write + ?Sized>(
     let head = head(kind, len);
     let mut h = crc32fast::Hasher::new();
     h.update(&head);
-    w.write_all(&head).map_err(io)?;
     for p in parts {
         h.update(p);
-        w.write_all(p).map_err(io)?;
     }
-    w.write_all(&h.finalize().to_le_bytes()).map_err(io)
+    let crc = h.finalize().to_le_bytes();
+    // One system call for the whole frame where the stream takes it: small writes of the header
+    // and checksum cost a call each.
+    let mut slices: Vec<IoSlice> = Vec::with_capacity(parts.len() + 2);
+    slices.push(IoSlice::new(&head));
+    slices.extend(
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p)),
+    );
+    slices.push(IoSlice::new(&crc));
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        match w.write_vectored(left) {
+            Ok(0) => return Err(FrameError::Closed),
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Reads one frame.
 pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> {
+    let mut payload = Vec::new();
+    let kind = read_into(r, &mut payload)?;
+    Ok((kind, payload))
+}
+
+/// Reads one frame into `payload` (cleared first; its allocation is reused, and grows only with
+/// the bytes that arrive).
+pub fn read_into<R: Read + ?Sized>(r: &mut R, payload: &mut Vec<u8>) -> Result<Kind, FrameError> {
+    payload.clear();
     let mut head = [0u8; 5];
     r.read_exact(&mut head).map_err(io)?;
     let kind = Kind::from_u8(head[0]).ok_or(FrameError::Kind(head[0]))?;
@@ -134,10 +163,7 @@ pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> 
         return Err(FrameError::TooLong(len));
     }
     // The buffer grows with the bytes that arrive: a length alone allocates nothing.
-    let mut payload = Vec::new();
-    r.take(u64::from(len))
-        .read_to_end(&mut payload)
-        .map_err(io)?;
+    r.take(u64::from(len)).read_to_end(payload).map_err(io)?;
     if payload.len() != len as usize {
         return Err(FrameError::Closed);
     }
@@ -145,11 +171,11 @@ pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> 
     r.read_exact(&mut crc).map_err(io)?;
     let mut h = crc32fast::Hasher::new();
     h.update(&head);
-    h.update(&payload);
+    h.update(payload);
     if h.finalize() != u32::from_le_bytes(crc) {
         return Err(FrameError::Crc { kind, len });
     }
-    Ok((kind, payload))
+    Ok(kind)
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //!
 //! ```text
 //! source                                   destination (tetra run --incoming ADDR)
-//! HELLO magic, version 2, arch, page, CONF ->
+//! HELLO magic, version 3, arch, page, CONF ->
 //!                                       <- HELLO_OK (or ERROR)      builds an empty VM
 //! -- from here every frame, both ways, is numbered: seq u32 from 1 --
-//! PAGES ... ROUND 0  PAGES ... ROUND 1 ...  (round 0: touched pages; then the dirty log's)
+//! PAGES ... ROUND 0  PAGES ... ROUND 1 ...  (round 0: touched pages; then the dirty log's;
+//!                                           runs of pages, zero pages without bytes: pages.rs)
 //! -- pause --
 //! PAGES (the last dirty pages)  STATE (vCPUs, devices, arch)
 //! END frames, pages, bytes, digest ->       checks every number on arrival, then END
@@ -37,6 +38,7 @@
 pub mod channel;
 mod dest;
 pub mod frame;
+pub mod pages;
 mod source;
 pub mod transport;
 

@@ -2,6 +2,7 @@
 
 use super::channel::{Channel, ChannelError};
 use super::frame::{FrameError, Kind, MAGIC, VERSION};
+use super::pages;
 use super::transport::{self, Stream, Uri};
 use super::{MigrationError, DISK_LOCK_WAIT};
 use crate::arch::Arch;
@@ -11,9 +12,9 @@ use crate::snapshot::sections;
 use crate::vm::{VmState, Vmm};
 use crate::wire::Writer;
 use std::time::{Duration, Instant};
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
+use vm_memory::{Address, GuestMemoryBackend, GuestMemoryRegion};
 
-/// Pages per `PAGES` frame.
+/// Pages per `PAGES` frame at most (1 MiB of 4 KiB pages).
 const BATCH: usize = 256;
 
 /// How a migration is run.
@@ -109,6 +110,8 @@ struct Sender<'a> {
     bytes: u64,
     pages: u64,
     sending: Duration,
+    /// The PAGES body being built, kept from frame to frame.
+    buf: Vec<u8>,
 }
 
 impl Sender<'_> {
@@ -157,26 +160,25 @@ impl<A: Arch> Vmm<A> {
     fn send_dirty(&mut self, tx: &mut Sender<'_>) -> Result<(), MigrationError> {
         let page = crate::memory::page_size() as usize;
         let mem = self.memory().memory();
-        let mut buf = vec![0u8; page];
+        let size = pages::max_body(BATCH, page);
+        if tx.buf.len() < size {
+            tx.buf = vec![0u8; size];
+        }
         loop {
-            let pages = self
+            let gpas = self
                 .dirty_log()
                 .expect("logging is on during a migration")
                 .take(0..u64::MAX, BATCH);
-            if pages.is_empty() {
+            if gpas.is_empty() {
                 return Ok(());
             }
-            let mut w = Writer::new();
-            w.u32(pages.len() as u32);
-            for gpa in &pages {
-                mem.read_slice(&mut buf, GuestAddress(*gpa)).map_err(|e| {
-                    MigrationError::Protocol(format!("reading guest page {gpa:#x}: {e}"))
-                })?;
-                w.u64(*gpa);
-                w.bytes(&buf);
-            }
-            tx.frame(Kind::Pages, &w.buf)?;
-            tx.pages += pages.len() as u64;
+            let len = pages::encode(&mem, &gpas, page, &mut tx.buf)
+                .map_err(|e| MigrationError::Protocol(crate::error_chain::chain(&e)))?;
+            let body = std::mem::take(&mut tx.buf);
+            let sent = tx.frame(Kind::Pages, &body[..len]);
+            tx.buf = body;
+            sent?;
+            tx.pages += gpas.len() as u64;
         }
     }
 
@@ -203,6 +205,7 @@ impl<A: Arch> Vmm<A> {
             bytes: 0,
             pages: 0,
             sending: Duration::ZERO,
+            buf: Vec::new(),
         };
         let mut hello = Writer::new();
         hello.bytes(MAGIC);
