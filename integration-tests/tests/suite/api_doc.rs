@@ -176,56 +176,59 @@ fn known_keywords(schema: &Value, at: &str) -> Result<(), String> {
 /// Host tests of the document and the validator.
 pub fn register(s: &mut integration_tests::harness::Suite) {
     use integration_tests::harness::check;
-    s.host("rest::api_yaml_documents_every_route_and_the_validator_bites", || {
-        let doc = ApiDoc::load()?;
-        // Every route the server has is documented with its method, and nothing more.
-        let documented: Vec<(String, String)> = doc.0["paths"]
-            .as_object()
-            .ok_or("no paths")?
-            .iter()
-            .flat_map(|(p, ops)| {
-                ops.as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(move |(m, _)| (p.clone(), m.to_uppercase()))
-            })
-            .collect();
-        let routes: Vec<(String, String)> = vmm_core::control::http::ROUTES
-            .iter()
-            .map(|(p, m)| (p.to_string(), m.to_string()))
-            .collect();
-        check(documented == routes, || {
-            format!("documented {documented:?}, served {routes:?}")
-        })?;
-        // Every schema in the document uses only what the validator checks.
-        for (name, schema) in doc.0["components"]["schemas"]
-            .as_object()
-            .ok_or("no schemas")?
-        {
-            known_keywords(schema, name)?;
-        }
-        // The validator refuses what it should.
-        let state = serde_json::json!({ "$ref": "#/components/schemas/State" });
-        doc.validate(&state, &serde_json::json!({"state": "paused"}), "ok")?;
-        for bad in [
-            serde_json::json!({}),
-            serde_json::json!({"state": "asleep"}),
-            serde_json::json!({"state": 1}),
-            serde_json::json!({"state": "paused", "extra": 1}),
-        ] {
-            check(doc.validate(&state, &bad, "bad").is_err(), || {
-                format!("{bad} passed as a State")
+    s.host(
+        "rest::api_yaml_documents_every_route_and_the_validator_bites",
+        || {
+            let doc = ApiDoc::load()?;
+            // Every route the server has is documented with its method, and nothing more.
+            let documented: Vec<(String, String)> = doc.0["paths"]
+                .as_object()
+                .ok_or("no paths")?
+                .iter()
+                .flat_map(|(p, ops)| {
+                    ops.as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(move |(m, _)| (p.clone(), m.to_uppercase()))
+                })
+                .collect();
+            let routes: Vec<(String, String)> = vmm_core::control::http::ROUTES
+                .iter()
+                .map(|(p, m)| (p.to_string(), m.to_string()))
+                .collect();
+            check(documented == routes, || {
+                format!("documented {documented:?}, served {routes:?}")
             })?;
-        }
-        check(
-            doc.check_response("GET", "/vm", 200, &serde_json::json!({"error": "x"}))
-                .is_err(),
-            || "an error body passed as GET /vm's 200".into(),
-        )?;
-        check(
-            doc.check_response("GET", "/vm", 201, &serde_json::json!({}))
-                .is_err(),
-            || "an undocumented 201 passed".into(),
-        )
-    });
+            // Every schema in the document uses only what the validator checks.
+            for (name, schema) in doc.0["components"]["schemas"]
+                .as_object()
+                .ok_or("no schemas")?
+            {
+                known_keywords(schema, name)?;
+            }
+            // The validator refuses what it should.
+            let state = serde_json::json!({ "$ref": "#/components/schemas/State" });
+            doc.validate(&state, &serde_json::json!({"state": "paused"}), "ok")?;
+            for bad in [
+                serde_json::json!({}),
+                serde_json::json!({"state": "asleep"}),
+                serde_json::json!({"state": 1}),
+                serde_json::json!({"state": "paused", "extra": 1}),
+            ] {
+                check(doc.validate(&state, &bad, "bad").is_err(), || {
+                    format!("{bad} passed as a State")
+                })?;
+            }
+            check(
+                doc.check_response("GET", "/vm", 200, &serde_json::json!({"error": "x"}))
+                    .is_err(),
+                || "an error body passed as GET /vm's 200".into(),
+            )?;
+            check(
+                doc.check_response("GET", "/vm", 201, &serde_json::json!({}))
+                    .is_err(),
+                || "an undocumented 201 passed".into(),
+            )
+        },
+    );
 }

@@ -24,11 +24,13 @@ pub use http::Refusal;
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vmm_sys_util::timerfd::TimerFd;
 
 /// Errors setting up the control socket.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +187,8 @@ pub const MAX_PENDING: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The listener's event data (connections count up from 1).
 const LISTENER: u32 = 0;
+/// The deadline timer's event data.
+const TIMER: u32 = u32::MAX;
 
 /// A connection whose request line is not complete yet.
 struct Pending {
@@ -232,6 +236,22 @@ pub struct ControlServer {
     queue: Queue,
     pending: HashMap<u32, Pending>,
     next: u32,
+    /// Fires at the earliest waiting connection's deadline, so that a client that sends nothing
+    /// more is answered (408) with no other event to wake the loop. Without one (timerfd_create
+    /// failed), deadlines are checked at each event.
+    timer: Option<TimerFd>,
+}
+
+/// A non-blocking timerfd: its read after an event never waits, whatever happened between.
+fn deadline_timer() -> Option<TimerFd> {
+    let t = TimerFd::new().ok()?;
+    let fd = t.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a timerfd this function owns; no memory is passed.
+    let ok = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    ok.then_some(t)
 }
 
 fn file_id(path: &Path) -> Option<(u64, u64)> {
@@ -259,6 +279,7 @@ impl ControlServer {
             queue,
             pending: HashMap::new(),
             next: LISTENER + 1,
+            timer: deadline_timer(),
         })
     }
 
@@ -280,6 +301,9 @@ impl ControlServer {
             }
             let id = self.next;
             self.next = self.next.wrapping_add(1).max(LISTENER + 1);
+            if self.next == TIMER {
+                self.next = LISTENER + 1;
+            }
             if ops.add(Events::with_data(&conn, id, EventSet::IN)).is_ok() {
                 self.pending.insert(
                     id,
@@ -356,6 +380,24 @@ impl ControlServer {
         }
     }
 
+    /// Sets the timer to the earliest waiting connection's deadline (or stops it).
+    fn arm(&mut self) {
+        let Some(t) = self.timer.as_mut() else {
+            return;
+        };
+        let first = self.pending.values().map(|c| c.since).min();
+        let _ = match first {
+            // A moment past the deadline, so that `expire` finds it passed.
+            Some(since) => t.reset(
+                (since + REQUEST_DEADLINE + Duration::from_millis(5))
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+                None,
+            ),
+            None => t.clear(),
+        };
+    }
+
     /// Gives up on connections past their deadline.
     fn expire(&mut self, ops: &mut EventOps) {
         let late: Vec<u32> = self
@@ -383,13 +425,25 @@ impl Drop for ControlServer {
 impl MutEventSubscriber for ControlServer {
     fn init(&mut self, ops: &mut EventOps) {
         let _ = ops.add(Events::with_data(&self.listener, LISTENER, EventSet::IN));
+        if let Some(t) = &self.timer {
+            if ops.add(Events::with_data(t, TIMER, EventSet::IN)).is_err() {
+                self.timer = None;
+            }
+        }
     }
     fn process(&mut self, events: Events, ops: &mut EventOps) {
         self.expire(ops);
         match events.data() {
             LISTENER => self.accept(ops),
+            TIMER => {
+                if let Some(t) = self.timer.as_mut() {
+                    // Non-blocking: nothing to read (re-armed meanwhile) is fine.
+                    let _ = t.wait();
+                }
+            }
             id => self.read(ops, id),
         }
+        self.arm();
     }
 }
 
@@ -503,6 +557,33 @@ mod tests {
         BufReader::new(&idle[0]).read_line(&mut first).unwrap();
         assert!(first.contains("too many connections"), "{first}");
         drop(half);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_client_that_stops_sending_gets_408_with_nothing_else_happening() {
+        let d = scratch("slow");
+        let path = d.join("api");
+        let mut em = EventManager::<ControlServer>::new().unwrap();
+        em.add_subscriber(ControlServer::bind(&path, Queue::default()).unwrap());
+        let mut c = UnixStream::connect(&path).unwrap();
+        c.write_all(b"GET /vm HTTP/1.1\r\nHost: x\r\n").unwrap();
+        c.set_nonblocking(true).unwrap();
+        let t = Instant::now();
+        let mut got = Vec::new();
+        // Only the timer can end this: no other client comes.
+        while t.elapsed() < REQUEST_DEADLINE * 3 {
+            em.run_with_timeout(50).unwrap();
+            let mut buf = [0u8; 512];
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 408 "), "{got:?}");
+        assert!(t.elapsed() >= REQUEST_DEADLINE, "{:?}", t.elapsed());
         let _ = std::fs::remove_dir_all(&d);
     }
 
