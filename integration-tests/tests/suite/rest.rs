@@ -314,11 +314,16 @@ pub fn register(s: &mut Suite) {
             let idle: Vec<UnixStream> = (0..100)
                 .map(|_| UnixStream::connect(&api).map_err(|e| e.to_string()))
                 .collect::<Result<_, _>>()?;
-            let t = Instant::now();
-            let r = call(&doc, &api, "GET", "/vm", None, 200)?;
-            let took = t.elapsed();
-            state_is(&r, "running")?;
-            check(took < Duration::from_secs(1), || {
+            // A loop that waited on them would take their 2 s deadline each (200 s); the best of
+            // three under 1.5 s leaves an emulated lane host its hiccups.
+            let mut took = Duration::MAX;
+            for _ in 0..3 {
+                let t = Instant::now();
+                let r = call(&doc, &api, "GET", "/vm", None, 200)?;
+                took = took.min(t.elapsed());
+                state_is(&r, "running")?;
+            }
+            check(took < Duration::from_millis(1500), || {
                 format!("GET /vm took {took:?} with a slow and 100 idle clients")
             })?;
             // Past the cap, the oldest waiting connections were refused (503) and closed.
