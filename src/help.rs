@@ -93,7 +93,8 @@ macro_rules! run_options {
                           eager (before it runs; a mismatch refuses the snapshot) or off.
                           Default: lazy, but eager for a VM with a read-write disk
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
-  --api PATH              serve a control socket (pause, resume, status, snapshot, migrate)
+  --api PATH              serve a control socket (pause, resume, status, snapshot, migrate):
+                          tetra ctl's line protocol, or HTTP/1.1 with JSON (docs/api.yaml)
   --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
                           returns per vCPU to stderr
   --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,

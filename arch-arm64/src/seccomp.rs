@@ -74,6 +74,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("socket", 198),
     ("statx", 291),
     ("tgkill", 131),
+    ("timerfd_settime", 86),
     ("uname", 160),
     ("unlinkat", 35),
     ("write", 64),

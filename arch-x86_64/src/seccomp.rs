@@ -81,6 +81,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("stat", 4),
     ("statx", 332),
     ("tgkill", 234),
+    ("timerfd_settime", 286),
     ("uname", 63),
     ("unlink", 87),
     ("unlinkat", 263),

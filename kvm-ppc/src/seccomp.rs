@@ -85,6 +85,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("stat", 106),
     ("statx", 383),
     ("tgkill", 250),
+    ("timerfd_settime", 311),
     ("uname", 122),
     ("unlink", 10),
     ("unlinkat", 292),

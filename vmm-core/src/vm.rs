@@ -212,6 +212,8 @@ pub struct Vmm<A: Arch> {
     migrate_options: crate::migration::MigrateOptions,
     /// What the control socket's `config` answers ([`Vmm::set_description`]).
     description: Option<String>,
+    /// The last migration started here, for the control socket's `GET /vm/migration`.
+    last_migration: Option<requests::MigrationRecord>,
     dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
@@ -496,6 +498,7 @@ impl<A: Arch> Vmm<A> {
             requests,
             migrate_options: options.migrate.clone(),
             description: None,
+            last_migration: None,
             dirty: None,
             shared,
             vcpus,

@@ -323,6 +323,20 @@ fn generated(dir: &Path) {
         put(dir, "control", &format!("{i}"), r.as_bytes());
     }
 
+    // HTTP requests on the control socket.
+    for (i, r) in [
+        "GET /vm HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "PUT /vm/pause HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        "PUT /vm/snapshot HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 23\r\n\r\n{\"path\":\"/tmp/vm.snap\"}",
+        "PUT /vm/migrate HTTP/1.1\r\nContent-Length: 34\r\n\r\n{\"uri\":\"tcp:127.0.0.1:4444\",\"x\":1}",
+        "GET /vm/metrics?x=1 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        put(dir, "http", &format!("{i}"), r.as_bytes());
+    }
+
     // ELF images: both classes and byte orders, with notes (PVH's Xen note among them).
     let code = [0x90u8; 64];
     let pvh = note(ElfOrder::Little, b"Xen", 18, &0x10_0000u32.to_le_bytes());

@@ -1,6 +1,7 @@
 //! tetra's shared suite: real guests on this host's /dev/kvm, written once against vmm-core.
 //! Each module registers its tests; a test whose guest this target lacks is not registered.
 
+mod api_doc;
 mod boot;
 mod cli;
 mod cli_state;
@@ -24,6 +25,8 @@ mod pseries;
 mod pseries_regs;
 mod pseries_xics;
 mod regs;
+mod rest;
+mod rest_client;
 mod sandbox;
 mod smp;
 mod smp_report;
@@ -82,6 +85,7 @@ fn main() {
     cli_status::register(&mut s);
     contract::register(&mut s);
     control::register(&mut s);
+    rest::register(&mut s);
     sandbox::register(&mut s);
     pseries::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]

@@ -1,26 +1,105 @@
-//! The control socket's requests, served on the VMM's thread between events.
+//! The control socket's requests, served on the VMM's thread between events. Each answer has a
+//! text form (the line protocol's `ok: ...`) and a JSON form (the HTTP API's body,
+//! `docs/api.yaml`).
 
-use super::{VmState, Vmm, PAUSE_LIMIT};
+use super::{VmState, Vmm, VmmError, PAUSE_LIMIT};
 use crate::arch::Arch;
-use std::time::Instant;
+use crate::control::{Refusal, Reply, Request};
+use crate::error_chain::chain;
+use crate::migration::{MigrationError, MigrationStats, Progress};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The last migration this VM started, for `GET /vm/migration`. A migration runs on the VMM's
+/// thread from start to end, so a request for its status is answered after it: this is always a
+/// finished one (and a successful one ends the VM, so it is seen only by a request already
+/// waiting in the queue).
+pub(super) struct MigrationRecord {
+    uri: String,
+    outcome: Result<MigrationStats, String>,
+    last_progress: Option<Progress>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn vmm_refusal(e: &VmmError) -> Refusal {
+    let status = match e {
+        VmmError::State(_) => 409,
+        _ => 500,
+    };
+    Refusal::new(status, chain(e))
+}
+
+/// A pause's or resume's answer: `ok` and the state now.
+fn done(reply: Reply, r: Result<(), VmmError>, now: VmState) {
+    match r {
+        Ok(()) => reply.answer("", json!({ "state": format!("{now:?}").to_lowercase() })),
+        Err(e) => reply.refuse(vmm_refusal(&e)),
+    }
+}
+
+fn progress_json(p: &Progress) -> Value {
+    json!({
+        "phase": format!("{:?}", p.phase).to_lowercase(),
+        "round": p.round,
+        "bytes": p.bytes,
+        "pages": p.pages,
+        "dirty_pages": p.dirty_pages,
+        "dirty_rate": p.dirty_rate,
+        "bandwidth": p.bandwidth,
+        "expected_downtime_ms": ms(p.expected_downtime),
+    })
+}
+
+impl MigrationRecord {
+    fn json(&self) -> Value {
+        let mut v = json!({ "uri": self.uri });
+        match &self.outcome {
+            Ok(s) => {
+                v["state"] = json!("succeeded");
+                v["rounds"] = json!(s.rounds);
+                v["bytes"] = json!(s.bytes);
+                v["pages"] = json!(s.pages);
+                v["total_ms"] = json!(ms(s.total));
+                v["downtime_ms"] = json!(ms(s.downtime));
+            }
+            Err(e) => {
+                v["state"] = json!("failed");
+                v["error"] = json!(e);
+            }
+        }
+        if let Some(p) = &self.last_progress {
+            v["last_progress"] = progress_json(p);
+        }
+        v
+    }
+}
 
 impl<A: Arch> Vmm<A> {
+    /// The description as JSON (tetra's is its VM file), or as a string if it is not JSON.
+    fn description_json(&self) -> Value {
+        match &self.description {
+            Some(d) => serde_json::from_str(d).unwrap_or_else(|_| json!(d)),
+            None => Value::Null,
+        }
+    }
+
     /// Answers `request` on `reply`.
-    pub(super) fn serve(
-        &mut self,
-        request: crate::control::Request,
-        mut reply: crate::control::Reply,
-    ) {
-        use crate::control::Request;
-        use crate::error_chain::chain;
+    pub(super) fn serve(&mut self, request: Request, mut reply: Reply) {
         let state = format!("{:?}", self.state).to_lowercase();
         tracing::info!(?request, state, "control request");
         match request {
-            Request::Status => reply.ok(&state),
+            Request::Status => reply.answer(&state, json!({ "state": state })),
             Request::Config => match &self.description {
-                Some(d) => reply.ok(d),
-                None => reply.error("this VM has no description to give"),
+                Some(d) => reply.answer(d, self.description_json()),
+                None => reply.refuse(Refusal::new(404, "this VM has no description to give")),
             },
+            Request::Info => {
+                let json = json!({ "state": state, "config": self.description_json() });
+                reply.answer(&state, json)
+            }
             Request::Vcpus => {
                 let activity = self.vcpu_activity();
                 // Registers can be read only where each vCPU thread is parked: when paused.
@@ -28,54 +107,111 @@ impl<A: Arch> Vmm<A> {
                     VmState::Paused => self.on_vcpus(|_, v| A::vcpu_summary(v)).ok(),
                     _ => None,
                 };
+                let mut list = Vec::new();
                 for (id, a) in activity.iter().enumerate() {
-                    let r = match regs.as_ref().and_then(|r| r.get(id)) {
-                        Some(r) if !r.is_empty() => format!("; {r}"),
-                        _ => String::new(),
-                    };
+                    let r = regs.as_ref().and_then(|r| r.get(id)).filter(|r| !r.is_empty());
+                    let text = r.map_or(String::new(), |r| format!("; {r}"));
                     reply.line(&format!(
-                        "vcpu {id}: {:?}, {} KVM_RUN returns{r}",
+                        "vcpu {id}: {:?}, {} KVM_RUN returns{text}",
                         a.place, a.runs
                     ));
+                    list.push(json!({
+                        "id": id,
+                        "place": format!("{:?}", a.place).to_lowercase(),
+                        "kvm_runs": a.runs,
+                        "registers": r,
+                    }));
                 }
-                reply.ok(&format!("{} vCPUs, {state}", activity.len()))
+                let text = format!("{} vCPUs, {state}", activity.len());
+                reply.answer(&text, json!({ "state": state, "vcpus": list }))
             }
-            Request::Pause => match self.pause_within(Some(PAUSE_LIMIT)) {
-                Ok(()) => reply.ok(""),
-                Err(e) => reply.error(&chain(&e)),
+            Request::Metrics => {
+                let activity = self.vcpu_activity();
+                let runs: Vec<u64> = activity.iter().map(|a| a.runs).collect();
+                let total: u64 = runs.iter().sum();
+                let dropped = crate::console::stdout_dropped();
+                let text = format!("{total} KVM_RUN returns, {dropped} console bytes dropped");
+                let json = json!({
+                    "state": state,
+                    "kvm_runs": runs,
+                    "kvm_runs_total": total,
+                    "console_bytes_dropped": dropped,
+                });
+                reply.answer(&text, json)
+            }
+            Request::Migration => match &self.last_migration {
+                Some(m) => reply.answer(&m.json().to_string(), m.json()),
+                None => reply.answer("none", json!({ "state": "none" })),
             },
-            Request::Resume => match self.resume() {
-                Ok(()) => reply.ok(""),
-                Err(e) => reply.error(&chain(&e)),
-            },
+            Request::Shutdown => reply.refuse(Refusal::new(
+                501,
+                format!(
+                    "{} has no guest power button yet: stop the VM with its own poweroff, or end tetra",
+                    A::NAME
+                ),
+            )),
+            Request::Pause => {
+                let r = self.pause_within(Some(PAUSE_LIMIT));
+                done(reply, r, self.state)
+            }
+            Request::Resume => {
+                let r = self.resume();
+                done(reply, r, self.state)
+            }
             Request::Snapshot(path) => {
                 let t = Instant::now();
                 match self.snapshot(&path) {
-                    Ok(s) => reply.ok(&format!(
-                        "{}: {} guest pages, {} state bytes, {:.1} ms",
-                        path.display(),
-                        s.memory_pages,
-                        s.state_bytes,
-                        t.elapsed().as_secs_f64() * 1e3
-                    )),
-                    Err(e) => reply.error(&chain(&e)),
+                    Ok(s) => {
+                        let took = ms(t.elapsed());
+                        let text = format!(
+                            "{}: {} guest pages, {} state bytes, {took:.1} ms",
+                            path.display(),
+                            s.memory_pages,
+                            s.state_bytes,
+                        );
+                        let json = json!({
+                            "path": path,
+                            "memory_pages": s.memory_pages,
+                            "state_bytes": s.state_bytes,
+                            "took_ms": took,
+                        });
+                        reply.answer(&text, json)
+                    }
+                    Err(e) => reply.refuse(Refusal::new(500, chain(&e))),
                 }
             }
             Request::Migrate(uri) => {
                 let opts = self.migrate_options.clone();
+                let mut last = None;
                 let r = self.migrate(&uri, &opts, &mut |p| {
                     tracing::info!(progress = %p, "migration");
-                    reply.line(&format!("progress: {p}"))
+                    reply.line(&format!("progress: {p}"));
+                    last = Some(p.clone());
+                });
+                self.last_migration = Some(MigrationRecord {
+                    uri: uri.clone(),
+                    outcome: r.as_ref().map(Clone::clone).map_err(|e| chain(e)),
+                    last_progress: last,
                 });
                 match r {
-                    Ok(s) => reply.ok(&format!(
-                        "migrated to {uri}: {} rounds, {:.1} MiB, total {:.1} ms, downtime {:.1} ms",
-                        s.rounds,
-                        s.bytes as f64 / (1 << 20) as f64,
-                        s.total.as_secs_f64() * 1e3,
-                        s.downtime.as_secs_f64() * 1e3
-                    )),
-                    Err(e) => reply.error(&chain(&e)),
+                    Ok(s) => {
+                        let text = format!(
+                            "migrated to {uri}: {} rounds, {:.1} MiB, total {:.1} ms, downtime {:.1} ms",
+                            s.rounds,
+                            s.bytes as f64 / (1 << 20) as f64,
+                            ms(s.total),
+                            ms(s.downtime)
+                        );
+                        let json = self.last_migration.as_ref().map(MigrationRecord::json);
+                        reply.answer(&text, json.unwrap_or_default())
+                    }
+                    Err(e) => {
+                        let status = match e {
+                            MigrationError::Unsupported(_) => 501,
+                            _ => 500,
+                        };
+                        reply.refuse(Refusal::new(status, chain(&e)))
+                    }
                 }
             }
         }

@@ -8,20 +8,29 @@
 //! Replies: zero or more `progress: ...` lines (migration rounds), then `ok` or `ok: DETAILS`, or
 //! `error: MESSAGE`.
 //!
+//! A connection whose first line is an HTTP request line speaks HTTP/1.1 instead, with JSON
+//! bodies ([`http`], `docs/api.yaml`): the same requests and a few more.
+//!
 //! The socket never takes over someone else's path: a file that is not a socket is refused, a
 //! socket that answers is refused, only a stale one is replaced; at the end only our own socket
 //! file is removed. Connections are read without blocking the event loop (each within
-//! [`REQUEST_DEADLINE`] and [`MAX_REQUEST`] bytes, [`MAX_PENDING`] at once), so an idle client
-//! stalls nothing.
+//! [`REQUEST_DEADLINE`] and [`MAX_REQUEST`] bytes (an HTTP request: [`http::MAX_HEAD`] and
+//! [`http::MAX_BODY`]), [`MAX_PENDING`] at once, [`MAX_QUEUED`] waiting for the VMM), so an idle
+//! client stalls nothing.
+
+pub mod http;
+pub use http::Refusal;
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use vmm_sys_util::timerfd::TimerFd;
 
 /// Errors setting up the control socket.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +75,14 @@ pub enum Request {
     Snapshot(PathBuf),
     /// Migrate to a destination.
     Migrate(String),
+    /// The state and the description together (HTTP `GET /vm`).
+    Info,
+    /// The last migration's outcome (HTTP `GET /vm/migration`).
+    Migration,
+    /// The counters the VMM keeps (HTTP `GET /vm/metrics`).
+    Metrics,
+    /// Press the guest's power button (HTTP `PUT /vm/shutdown`).
+    Shutdown,
 }
 
 impl Request {
@@ -99,32 +116,65 @@ impl Request {
     }
 }
 
-/// A client waiting for its reply.
-pub struct Reply(UnixStream);
+/// A client waiting for its reply, on the line protocol or HTTP.
+pub struct Reply {
+    stream: UnixStream,
+    http: bool,
+}
 
 impl Reply {
-    /// Sends a line (progress), ignoring a client that went away.
+    /// Sends a line (progress, details) on the line protocol, ignoring a client that went away;
+    /// nothing on HTTP, whose one response is the JSON of [`Reply::answer`].
     pub fn line(&mut self, s: &str) {
-        let _ = writeln!(self.0, "{s}");
-    }
-    /// Sends `ok` or `ok: details`.
-    pub fn ok(mut self, details: &str) {
-        tracing::info!(details, "control request done");
-        if details.is_empty() {
-            self.line("ok");
-        } else {
-            self.line(&format!("ok: {details}"));
+        if !self.http {
+            let _ = writeln!(self.stream, "{s}");
         }
     }
-    /// Sends `error: message`.
-    pub fn error(mut self, message: &str) {
-        tracing::warn!(message, "control request failed");
-        self.line(&format!("error: {message}"));
+    /// Sends the outcome: `ok` or `ok: text` on the line protocol, `200` with `json` on HTTP.
+    pub fn answer(mut self, text: &str, json: serde_json::Value) {
+        tracing::info!(details = text, "control request done");
+        if self.http {
+            let _ = self.stream.write_all(&http::response(200, &json, None));
+        } else if text.is_empty() {
+            self.line("ok");
+        } else {
+            self.line(&format!("ok: {text}"));
+        }
+    }
+    /// Sends `ok` or `ok: details` (`{"result": details}` on HTTP).
+    pub fn ok(self, details: &str) {
+        let json = serde_json::json!({ "result": details });
+        self.answer(details, json)
+    }
+    /// Sends a refusal: `error: message` on the line protocol, its status and
+    /// `{"error": message}` on HTTP.
+    pub fn refuse(mut self, r: Refusal) {
+        tracing::warn!(
+            message = r.message,
+            status = r.status,
+            "control request failed"
+        );
+        if self.http {
+            let body = serde_json::json!({ "error": r.message });
+            let _ = self
+                .stream
+                .write_all(&http::response(r.status, &body, r.allow));
+        } else {
+            self.line(&format!("error: {}", r.message));
+        }
+    }
+    /// Sends `error: message`, a 500 on HTTP.
+    pub fn error(self, message: &str) {
+        self.refuse(Refusal::new(500, message))
     }
 }
 
 /// Requests waiting for the VMM.
 pub type Queue = Arc<Mutex<VecDeque<(Request, Reply)>>>;
+
+/// The most requests waiting for the VMM (one runs at a time; a snapshot or a migration takes a
+/// while): beyond it a request is refused (503).
+pub const MAX_QUEUED: usize = 64;
 
 /// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
@@ -137,12 +187,42 @@ pub const MAX_PENDING: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The listener's event data (connections count up from 1).
 const LISTENER: u32 = 0;
+/// The deadline timer's event data.
+const TIMER: u32 = u32::MAX;
 
 /// A connection whose request line is not complete yet.
 struct Pending {
     stream: UnixStream,
     buf: Vec<u8>,
     since: Instant,
+    /// Decided at the first line: HTTP or the line protocol.
+    http: Option<bool>,
+}
+
+impl Pending {
+    /// The request, once what was read completes it (or why it is refused).
+    fn complete(&mut self) -> Option<Result<Request, Refusal>> {
+        if self.http.is_none() {
+            let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
+                return (self.buf.len() > MAX_REQUEST).then(|| {
+                    Err(Refusal::new(
+                        400,
+                        format!("request longer than {MAX_REQUEST} bytes"),
+                    ))
+                });
+            };
+            self.http = Some(http::is_request_line(&self.buf[..end]));
+        }
+        if self.http == Some(true) {
+            return match http::parse(&self.buf) {
+                http::Parse::Incomplete => None,
+                http::Parse::Done(r) => Some(r),
+            };
+        }
+        let end = self.buf.iter().position(|&b| b == b'\n')?;
+        let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        Some(Request::parse(&line).map_err(|e| Refusal::new(400, e)))
+    }
 }
 
 /// The listening socket and the connections still sending their request, as an event-loop
@@ -156,6 +236,22 @@ pub struct ControlServer {
     queue: Queue,
     pending: HashMap<u32, Pending>,
     next: u32,
+    /// Fires at the earliest waiting connection's deadline, so that a client that sends nothing
+    /// more is answered (408) with no other event to wake the loop. Without one (timerfd_create
+    /// failed), deadlines are checked at each event.
+    timer: Option<TimerFd>,
+}
+
+/// A non-blocking timerfd: its read after an event never waits, whatever happened between.
+fn deadline_timer() -> Option<TimerFd> {
+    let t = TimerFd::new().ok()?;
+    let fd = t.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a timerfd this function owns; no memory is passed.
+    let ok = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+    };
+    ok.then_some(t)
 }
 
 fn file_id(path: &Path) -> Option<(u64, u64)> {
@@ -183,6 +279,7 @@ impl ControlServer {
             queue,
             pending: HashMap::new(),
             next: LISTENER + 1,
+            timer: deadline_timer(),
         })
     }
 
@@ -198,11 +295,15 @@ impl ControlServer {
                     .min_by_key(|(_, c)| c.since)
                     .map(|(id, _)| *id)
                 {
-                    self.finish(ops, oldest, Err("too many connections waiting".into()));
+                    let busy = Refusal::new(503, "too many connections waiting");
+                    self.finish(ops, oldest, Err(busy));
                 }
             }
             let id = self.next;
             self.next = self.next.wrapping_add(1).max(LISTENER + 1);
+            if self.next == TIMER {
+                self.next = LISTENER + 1;
+            }
             if ops.add(Events::with_data(&conn, id, EventSet::IN)).is_ok() {
                 self.pending.insert(
                     id,
@@ -210,14 +311,15 @@ impl ControlServer {
                         stream: conn,
                         buf: Vec::new(),
                         since: Instant::now(),
+                        http: None,
                     },
                 );
             }
         }
     }
 
-    /// Ends connection `id`'s reading: its request goes to the queue, or it gets `error`.
-    fn finish(&mut self, ops: &mut EventOps, id: u32, request: Result<Request, String>) {
+    /// Ends connection `id`'s reading: its request goes to the queue, or it is refused.
+    fn finish(&mut self, ops: &mut EventOps, id: u32, request: Result<Request, Refusal>) {
         let Some(c) = self.pending.remove(&id) else {
             return;
         };
@@ -225,14 +327,24 @@ impl ControlServer {
         // The reply is written later, at once: a client that does not read gets a bounded wait.
         let _ = c.stream.set_nonblocking(false);
         let _ = c.stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let reply = Reply(c.stream);
+        let reply = Reply {
+            stream: c.stream,
+            http: c.http == Some(true),
+        };
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         match request {
-            Ok(r) => self
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_back((r, reply)),
-            Err(e) => reply.error(&e),
+            Ok(_) if queue.len() >= MAX_QUEUED => {
+                drop(queue);
+                reply.refuse(Refusal::new(
+                    503,
+                    format!("{MAX_QUEUED} requests are already waiting for the VMM"),
+                ))
+            }
+            Ok(r) => queue.push_back((r, reply)),
+            Err(e) => {
+                drop(queue);
+                reply.refuse(e)
+            }
         }
     }
 
@@ -242,28 +354,48 @@ impl ControlServer {
         let Some(c) = self.pending.get_mut(&id) else {
             return;
         };
-        let mut chunk = [0u8; 512];
+        let mut chunk = [0u8; 4096];
+        let ended = || {
+            Err(Refusal::new(
+                400,
+                "the request ended before it was complete",
+            ))
+        };
         let outcome = loop {
             match c.stream.read(&mut chunk) {
-                Ok(0) => break Some(Err("no request read".to_string())),
+                Ok(0) => break Some(ended()),
                 Ok(n) => {
                     c.buf.extend_from_slice(&chunk[..n]);
-                    if let Some(end) = c.buf.iter().position(|&b| b == b'\n') {
-                        let line = String::from_utf8_lossy(&c.buf[..end]).into_owned();
-                        break Some(Request::parse(&line));
-                    }
-                    if c.buf.len() > MAX_REQUEST {
-                        break Some(Err(format!("request longer than {MAX_REQUEST} bytes")));
+                    if let Some(r) = c.complete() {
+                        break Some(r);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break None,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break Some(Err("no request read".to_string())),
+                Err(_) => break Some(ended()),
             }
         };
         if let Some(r) = outcome {
             self.finish(ops, id, r);
         }
+    }
+
+    /// Sets the timer to the earliest waiting connection's deadline (or stops it).
+    fn arm(&mut self) {
+        let Some(t) = self.timer.as_mut() else {
+            return;
+        };
+        let first = self.pending.values().map(|c| c.since).min();
+        let _ = match first {
+            // A moment past the deadline, so that `expire` finds it passed.
+            Some(since) => t.reset(
+                (since + REQUEST_DEADLINE + Duration::from_millis(5))
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+                None,
+            ),
+            None => t.clear(),
+        };
     }
 
     /// Gives up on connections past their deadline.
@@ -275,11 +407,8 @@ impl ControlServer {
             .map(|(id, _)| *id)
             .collect();
         for id in late {
-            self.finish(
-                ops,
-                id,
-                Err(format!("no request within {REQUEST_DEADLINE:?}")),
-            );
+            let late = Refusal::new(408, format!("no request within {REQUEST_DEADLINE:?}"));
+            self.finish(ops, id, Err(late));
         }
     }
 }
@@ -296,13 +425,25 @@ impl Drop for ControlServer {
 impl MutEventSubscriber for ControlServer {
     fn init(&mut self, ops: &mut EventOps) {
         let _ = ops.add(Events::with_data(&self.listener, LISTENER, EventSet::IN));
+        if let Some(t) = &self.timer {
+            if ops.add(Events::with_data(t, TIMER, EventSet::IN)).is_err() {
+                self.timer = None;
+            }
+        }
     }
     fn process(&mut self, events: Events, ops: &mut EventOps) {
         self.expire(ops);
         match events.data() {
             LISTENER => self.accept(ops),
+            TIMER => {
+                if let Some(t) = self.timer.as_mut() {
+                    // Non-blocking: nothing to read (re-armed meanwhile) is fine.
+                    let _ = t.wait();
+                }
+            }
             id => self.read(ops, id),
         }
+        self.arm();
     }
 }
 
@@ -416,6 +557,33 @@ mod tests {
         BufReader::new(&idle[0]).read_line(&mut first).unwrap();
         assert!(first.contains("too many connections"), "{first}");
         drop(half);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_client_that_stops_sending_gets_408_with_nothing_else_happening() {
+        let d = scratch("slow");
+        let path = d.join("api");
+        let mut em = EventManager::<ControlServer>::new().unwrap();
+        em.add_subscriber(ControlServer::bind(&path, Queue::default()).unwrap());
+        let mut c = UnixStream::connect(&path).unwrap();
+        c.write_all(b"GET /vm HTTP/1.1\r\nHost: x\r\n").unwrap();
+        c.set_nonblocking(true).unwrap();
+        let t = Instant::now();
+        let mut got = Vec::new();
+        // Only the timer can end this: no other client comes.
+        while t.elapsed() < REQUEST_DEADLINE * 3 {
+            em.run_with_timeout(50).unwrap();
+            let mut buf = [0u8; 512];
+            match c.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 408 "), "{got:?}");
+        assert!(t.elapsed() >= REQUEST_DEADLINE, "{:?}", t.elapsed());
         let _ = std::fs::remove_dir_all(&d);
     }
 
