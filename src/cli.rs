@@ -270,6 +270,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 "net",
                 "vsock",
                 "transport",
+                "on-triple-fault",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -298,6 +299,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
             Long("rng") => cfg.virtio.rng = true,
+            Long("on-triple-fault") => {
+                let v = value(parser, "--on-triple-fault")?;
+                cfg.on_triple_fault =
+                    vmm_core::config::OnTripleFault::parse(&v).ok_or_else(|| {
+                        Usage(format!("--on-triple-fault {v}: expected crash or reset"))
+                    })?
+            }
             Long("transport") => {
                 cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
                     "mmio" => vmm_core::config::Transport::Mmio,
