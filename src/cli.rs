@@ -270,6 +270,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 "net",
                 "vsock",
                 "transport",
+                "on-triple-fault",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -298,6 +299,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             Long("raw") => cfg.raw = Some(parse_raw(&value(parser, "--raw")?)?),
             Long("irqchip") => cfg.irqchip = Some(value(parser, "--irqchip")?),
             Long("rng") => cfg.virtio.rng = true,
+            Long("on-triple-fault") => {
+                let v = value(parser, "--on-triple-fault")?;
+                cfg.on_triple_fault =
+                    vmm_core::config::OnTripleFault::parse(&v).ok_or_else(|| {
+                        Usage(format!("--on-triple-fault {v}: expected crash or reset"))
+                    })?
+            }
             Long("transport") => {
                 cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
                     "mmio" => vmm_core::config::Transport::Mmio,
@@ -381,6 +389,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         .to_json()
     });
     let launch = match (restore, incoming) {
+        (Some(_), _) | (_, Some(_)) if booting.iter().any(|b| b == "--on-triple-fault") => {
+            return Err(Usage(
+                "--on-triple-fault cannot be combined with --restore or --incoming: only a VM \
+                 tetra boots has a boot state to reset to"
+                    .into(),
+            ))
+        }
         (Some(_), Some(_)) => {
             return Err(Usage("--restore and --incoming exclude each other".into()))
         }
@@ -798,6 +813,32 @@ mod tests {
             m.starts_with("--disk, --rng cannot be combined with --incoming"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn on_triple_fault_is_parsed_and_needs_a_boot() {
+        use vmm_core::config::OnTripleFault;
+        assert_eq!(booted(&[]).on_triple_fault, OnTripleFault::Crash);
+        for (v, p) in [
+            ("crash", OnTripleFault::Crash),
+            ("reset", OnTripleFault::Reset),
+        ] {
+            assert_eq!(booted(&["--on-triple-fault", v]).on_triple_fault, p);
+        }
+        assert_eq!(
+            usage(&["--on-triple-fault", "ignore"]),
+            "--on-triple-fault ignore: expected crash or reset"
+        );
+        for other in [
+            &["--restore", "vm.snap"][..],
+            &["--incoming", "unix:/tmp/m.sock"],
+        ] {
+            let m = usage(&[other, &["--on-triple-fault", "reset"][..]].concat());
+            assert!(
+                m.starts_with("--on-triple-fault cannot be combined with --restore or --incoming"),
+                "{m}"
+            );
+        }
     }
 
     #[test]

@@ -66,6 +66,11 @@ macro_rules! run_options {
   --irqchip NAME          interrupt controller, where an arch offers several
                           (arm64: gicv3, the default, or gicv3-its; the default is
                           gicv3-its with virtio-pci devices, whose MSI-X it delivers)
+  --on-triple-fault crash|reset
+                          x86: what a guest's triple fault does: crash (default) ends
+                          tetra with status 6; reset resets the machine (vCPUs, devices
+                          and payload back to their boot state, the CMOS RAM kept) and
+                          the guest runs again; more than 8 resets within 10 s: status 6
   --rng                   a virtio entropy device (the guest's /dev/hwrng)
   --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
                           window, or each a virtio-pci function with MSI-X behind a PCI host
@@ -118,7 +123,8 @@ macro_rules! exit_status {
   2    usage error or bad input (options, kernel, initrd, disk or snapshot files, sizes,
        a disk locked by another process, a snapshot whose memory fails its check)
   4    host error (no /dev/kvm, no permission, a KVM call failed, a migration link failed)
-  6    the guest crashed (triple fault, KVM internal error)\n"
+  6    the guest crashed (triple fault without --on-triple-fault reset, a reset storm,
+       KVM internal error)\n"
     };
 }
 

@@ -6,8 +6,8 @@ use crate::logs::{level_name, parse_level, LogOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
-    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, Transport,
-    VsockConfig,
+    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, OnTripleFault,
+    Transport, VsockConfig,
 };
 use vmm_core::sandbox::SeccompMode;
 use vmm_core::snapshot::Verify;
@@ -36,7 +36,7 @@ pub struct VmFile {
     pub incoming: Option<String>,
 }
 
-/// `--cpus`, `--mem`, `--irqchip`.
+/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Machine {
@@ -46,6 +46,8 @@ pub struct Machine {
     pub mem_mib: u64,
     /// The interrupt controller, where an arch offers several.
     pub irqchip: Option<String>,
+    /// What a triple fault does: `crash` or `reset` (x86).
+    pub on_triple_fault: String,
 }
 
 impl Default for Machine {
@@ -55,6 +57,7 @@ impl Default for Machine {
             cpus: d.cpus.into(),
             mem_mib: d.mem_mib,
             irqchip: d.irqchip,
+            on_triple_fault: d.on_triple_fault.name().into(),
         }
     }
 }
@@ -357,6 +360,12 @@ impl VmFile {
             cpus: check_cpus(m.cpus).map_err(|e| refuse("machine.cpus", e))?,
             mem_mib: check_mem_mib(m.mem_mib).map_err(|e| refuse("machine.mem_mib", e))?,
             irqchip: m.irqchip.clone(),
+            on_triple_fault: OnTripleFault::parse(&m.on_triple_fault).ok_or_else(|| {
+                refuse(
+                    "machine.on_triple_fault",
+                    format!("'{}': expected crash or reset", m.on_triple_fault),
+                )
+            })?,
             ..VmConfig::default()
         };
         let p = &self.payload;
@@ -484,6 +493,7 @@ impl VmFile {
                 cpus: c.cpus.into(),
                 mem_mib: c.mem_mib,
                 irqchip: c.irqchip.clone(),
+                on_triple_fault: c.on_triple_fault.name().into(),
             },
             payload: PayloadFile {
                 kernel: file(&c.kernel),
@@ -591,12 +601,13 @@ mod tests {
         assert_eq!(p.config.mem_mib, VmConfig::default().mem_mib);
         assert!(p.booting.is_empty() && p.restore.is_none() && !p.stats);
         assert_eq!(p.seccomp, SeccompMode::On);
+        assert_eq!(p.config.on_triple_fault, OnTripleFault::Crash);
     }
 
     #[test]
     fn a_full_description_round_trips() {
         let text = r#"{
-          "machine": {"cpus": 2, "mem_mib": 256, "irqchip": "gicv3-its"},
+          "machine": {"cpus": 2, "mem_mib": 256, "irqchip": "gicv3-its", "on_triple_fault": "reset"},
           "payload": {"kernel": "/k", "initrd": "/i", "cmdline": "console=ttyS0", "raw": {"addr": 32768, "mode": "long"}},
           "devices": {"rng": true, "console": "virtio",
                       "disks": [{"path": "/a.img", "read_only": true, "id": "sys"}, {"path": "/b.img"}],
@@ -607,6 +618,7 @@ mod tests {
         }"#;
         let p = parse(text).unwrap();
         assert_eq!(p.config.cpus, 2);
+        assert_eq!(p.config.on_triple_fault, OnTripleFault::Reset);
         assert_eq!(p.log.level, Some(tracing::Level::DEBUG));
         assert_eq!(p.config.virtio.disks[0].id.as_deref(), Some("sys"));
         assert_eq!(
@@ -620,6 +632,10 @@ mod tests {
         assert_eq!(VmFile::of(&again).to_json(), printed);
         // The printed description names the resolved address of the first card.
         assert!(printed.contains("52:54:00:12:34:56"), "{printed}");
+        assert!(
+            printed.contains(r#""on_triple_fault": "reset""#),
+            "{printed}"
+        );
     }
 
     #[test]
@@ -649,6 +665,10 @@ mod tests {
         for (text, field) in [
             (r#"{"machine": {"cpus": 0}}"#, "machine.cpus"),
             (r#"{"machine": {"mem_mib": 0}}"#, "machine.mem_mib"),
+            (
+                r#"{"machine": {"on_triple_fault": "ignore"}}"#,
+                "machine.on_triple_fault",
+            ),
             (
                 r#"{"devices": {"disks": [{"path": "/a", "id": ""}]}}"#,
                 "devices.disks[0].id",

@@ -40,6 +40,10 @@ pub enum ExitAction {
     /// [`ExitContext::vcpus`] (a stopped secondary CPU, RTAS `stop-self`); then
     /// [`Arch::vcpu_woken`] runs on this vCPU's own thread.
     Park,
+    /// The machine resets (an x86 triple fault with `--on-triple-fault reset`): this vCPU stays
+    /// out of the guest while the VMM's thread pauses every vCPU, puts the VM back to its boot
+    /// state and lets it run again ([`Vmm`](crate::Vmm)'s reset). The message says why.
+    Reset(String),
     /// The arch needs the vCPU itself (its registers) to finish handling the exit: once the
     /// exit's borrow of `kvm_run` ends, [`Arch::exit_with_vcpu`] is called with this tag.
     WithVcpu(u64),

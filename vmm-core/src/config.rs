@@ -77,6 +77,38 @@ pub struct VmConfig {
     pub irqchip: Option<String>,
     /// The virtio devices.
     pub virtio: VirtioConfig,
+    /// What a triple fault does (x86; other arches have none and ignore it).
+    pub on_triple_fault: OnTripleFault,
+}
+
+/// What a guest's triple fault does (`--on-triple-fault`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnTripleFault {
+    /// The VM ends as crashed (exit status 6).
+    #[default]
+    Crash,
+    /// The machine resets, as a PC does: every vCPU and device back to its boot state (the CMOS
+    /// RAM kept), the payload loaded again, and the guest runs from its entry again.
+    Reset,
+}
+
+impl OnTripleFault {
+    /// The name the command line and the VM file use.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnTripleFault::Crash => "crash",
+            OnTripleFault::Reset => "reset",
+        }
+    }
+
+    /// The policy named `s` (`crash` or `reset`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "crash" => Some(OnTripleFault::Crash),
+            "reset" => Some(OnTripleFault::Reset),
+            _ => None,
+        }
+    }
 }
 
 /// How virtio devices reach the guest.
@@ -234,6 +266,7 @@ impl Default for VmConfig {
             cmdline: String::new(),
             irqchip: None,
             virtio: VirtioConfig::default(),
+            on_triple_fault: OnTripleFault::default(),
         }
     }
 }

@@ -38,6 +38,8 @@ impl GuestExit {
 
 struct ExitState {
     reason: Mutex<Option<GuestExit>>,
+    /// A machine reset a vCPU asked for and the VMM's thread has not taken yet: why.
+    reset: Mutex<Option<String>>,
     ending: AtomicBool,
     event: EventFd,
 }
@@ -54,6 +56,7 @@ impl ExitNotifier {
         Ok(ExitNotifier {
             state: Arc::new(ExitState {
                 reason: Mutex::new(None),
+                reset: Mutex::new(None),
                 ending: AtomicBool::new(false),
                 event: EventFd::new(EFD_NONBLOCK)?,
             }),
@@ -69,6 +72,35 @@ impl ExitNotifier {
         self.state.ending.store(true, Ordering::SeqCst);
         // A failed write can only mean the counter is saturated: already signalled.
         let _ = self.state.event.write(1);
+    }
+
+    /// Asks the VMM's thread for a machine reset (the first reason wins until it is taken), and
+    /// wakes its event loop.
+    pub fn request_reset(&self, why: String) {
+        let mut slot = self.state.reset.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(why);
+        }
+        // As in `end`: a failed write means the counter is already signalled.
+        let _ = self.state.event.write(1);
+    }
+
+    /// Whether a reset was asked for and not taken yet.
+    pub fn reset_requested(&self) -> bool {
+        self.state
+            .reset
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Takes the pending reset request's reason, if any.
+    pub fn take_reset(&self) -> Option<String> {
+        self.state
+            .reset
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// True once any ending was recorded: vCPUs check this after every exit.

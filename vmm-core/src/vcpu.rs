@@ -290,6 +290,15 @@ impl RunControl {
         self.place(id, VcpuPlace::Handling);
     }
 
+    /// Keeps a vCPU that asked for a machine reset out of the guest until the VMM's thread acts
+    /// on it: returns once a pause (the reset's first step) or a stop is requested.
+    fn hold_for_reset(&self) {
+        let mut g = self.lock();
+        while self.request.load(Ordering::SeqCst) == RUN {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// Parks vCPU `id` until it is woken (true) or the VM stops (false), running tasks posted to
     /// it meanwhile.
     fn park_until_woken(&self, id: usize, vcpu: &mut dyn std::any::Any) -> bool {
@@ -403,6 +412,15 @@ pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) 
             }
             Ok(ExitAction::WithVcpu(tag)) => {
                 next = A::exit_with_vcpu(&ctx, &mut vcpu, tag);
+                continue;
+            }
+            Ok(ExitAction::Reset(why)) => {
+                tracing::info!(why, "the guest asks for a machine reset");
+                sh.exit.request_reset(format!("vCPU {id}: {why}"));
+                // The exit needs no completion: the reset rewrites every register.
+                exit_pending = false;
+                sh.control.hold_for_reset();
+                next = Ok(ExitAction::Continue);
                 continue;
             }
             Ok(ExitAction::Crash(why)) => {

@@ -18,6 +18,9 @@ use vmm_sys_util::signal::Killable;
 
 mod dirty_log;
 mod requests;
+mod reset;
+
+pub use reset::{ResetError, STORM_RESETS, STORM_WINDOW};
 
 /// Errors building or running a VM.
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +231,8 @@ pub struct Vmm<A: Arch> {
     taps: Vec<Arc<std::fs::File>>,
     /// The seccomp filters of this VM's threads.
     sandbox: crate::sandbox::Sandbox,
+    /// What a machine reset goes back to (`--on-triple-fault reset`), and the resets so far.
+    boot: Option<reset::BootState>,
 }
 
 /// [`Origin`] without its data.
@@ -292,7 +297,12 @@ impl<A: Arch> Vmm<A> {
 
     /// Builds the VM: KVM VM, guest RAM, platform, kernel, vCPUs. Nothing runs yet.
     pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
-        Self::build(config, options, Origin::Boot)
+        let reset = config.on_triple_fault == crate::config::OnTripleFault::Reset;
+        let mut vmm = Self::build(config, options, Origin::Boot)?;
+        if reset {
+            vmm.capture_boot_state()?;
+        }
+        Ok(vmm)
     }
 
     /// Builds a VM in the [`Arch`] phases: layout, VM, guest RAM, platform, vCPUs, finish, and
@@ -509,6 +519,7 @@ impl<A: Arch> Vmm<A> {
             disks,
             taps,
             sandbox,
+            boot: None,
         })
     }
 
@@ -630,15 +641,21 @@ impl<A: Arch> Vmm<A> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let requests = self.requests.clone();
+            let exit = self.shared.exit.clone();
             let pending = move || {
-                !requests
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_empty()
+                exit.reset_requested()
+                    || !requests
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .is_empty()
             };
             let ended = self
                 .events
                 .run_until(&self.shared.exit, deadline, &pending)?;
+            if !ended && self.shared.exit.reset_requested() {
+                self.serve_reset();
+                continue;
+            }
             let next = self
                 .requests
                 .lock()

@@ -275,6 +275,11 @@ impl Stateful for Cmos {
         self.offset = offset;
         Ok(())
     }
+
+    /// Battery-backed: a machine reset keeps the RAM the guest wrote and its clock.
+    fn survives_reset(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

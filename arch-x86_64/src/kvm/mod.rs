@@ -84,14 +84,20 @@ impl Arch for X86_64 {
     }
 
     fn handle_exit(
-        _ctx: &ExitContext<'_, Self>,
+        ctx: &ExitContext<'_, Self>,
         exit: VcpuExit<'_>,
     ) -> Result<ExitAction, X86Error> {
         use kvm_bindings::{
             KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN,
         };
         Ok(match exit {
-            VcpuExit::Shutdown => ExitAction::Crash("triple fault (KVM_EXIT_SHUTDOWN)".into()),
+            VcpuExit::Shutdown => {
+                let why = "triple fault (KVM_EXIT_SHUTDOWN)".to_string();
+                match ctx.config.on_triple_fault {
+                    vmm_core::config::OnTripleFault::Crash => ExitAction::Crash(why),
+                    vmm_core::config::OnTripleFault::Reset => ExitAction::Reset(why),
+                }
+            }
             VcpuExit::InternalError { suberror } => {
                 ExitAction::Crash(format!("KVM internal error, suberror {suberror}"))
             }
@@ -103,11 +109,11 @@ impl Arch for X86_64 {
             }
             VcpuExit::SystemEvent { kind, .. } => match kind {
                 KVM_SYSTEM_EVENT_SHUTDOWN => {
-                    _ctx.exit.end(vmm_core::GuestExit::PowerOff);
+                    ctx.exit.end(vmm_core::GuestExit::PowerOff);
                     ExitAction::Stop
                 }
                 KVM_SYSTEM_EVENT_RESET => {
-                    _ctx.exit.end(vmm_core::GuestExit::Reset);
+                    ctx.exit.end(vmm_core::GuestExit::Reset);
                     ExitAction::Stop
                 }
                 KVM_SYSTEM_EVENT_CRASH => ExitAction::Crash("the guest reported a crash".into()),

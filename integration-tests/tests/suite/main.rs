@@ -33,6 +33,7 @@ mod smp_report;
 mod snapshot;
 mod snapshot_integrity;
 mod stop_and_copy;
+mod triple_fault;
 mod virtio;
 
 use integration_tests::harness::Suite;
@@ -68,6 +69,7 @@ fn main() {
     irqchip::register(&mut s);
     its::register(&mut s);
     power::register(&mut s);
+    triple_fault::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);
     pause_exit::register(&mut s);

@@ -37,6 +37,11 @@ pub trait Stateful: Send {
     fn save_state(&self) -> Vec<u8>;
     /// Restores state saved by this or an older version of the device.
     fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError>;
+    /// Whether the device keeps its state across a machine reset (battery-backed, as a PC's
+    /// CMOS RAM and clock); every other device goes back to its power-on state.
+    fn survives_reset(&self) -> bool {
+        false
+    }
 }
 
 /// A shared stateful device.
@@ -123,6 +128,30 @@ impl StateRegistry {
     }
 }
 
+impl StateRegistry {
+    /// A machine reset: puts every device back to the state `sections` saved at power-on (one
+    /// per device, from [`StateRegistry::save`] before the VM first ran), except the devices
+    /// that [survive a reset](Stateful::survives_reset).
+    pub fn reset_to(&self, sections: &[Section]) -> Result<(), RegistryError> {
+        for (tag, d) in &self.entries {
+            let mut d = d.lock().unwrap_or_else(|e| e.into_inner());
+            if d.survives_reset() {
+                continue;
+            }
+            let s = sections
+                .iter()
+                .find(|s| s.tag == *tag)
+                .ok_or_else(|| RegistryError::Missing(String::from_utf8_lossy(tag).into()))?;
+            d.restore_state(s.version, &s.data)
+                .map_err(|source| RegistryError::Restore {
+                    tag: s.tag_str(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
 /// Fails with [`StateError::Version`] when `got` is newer than `max`.
 pub fn check_version(got: u16, max: u16) -> Result<(), StateError> {
     if got > max {
@@ -145,6 +174,36 @@ mod tests {
             self.0 = *data.first().ok_or(StateError::Trailing(0))?;
             Ok(())
         }
+    }
+
+    struct Battery(u8);
+    impl Stateful for Battery {
+        fn save_state(&self) -> Vec<u8> {
+            vec![self.0]
+        }
+        fn restore_state(&mut self, _: u16, data: &[u8]) -> Result<(), StateError> {
+            self.0 = data[0];
+            Ok(())
+        }
+        fn survives_reset(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_reset_restores_power_on_state_except_battery_backed_devices() {
+        let mut reg = StateRegistry::new();
+        let plain = Arc::new(Mutex::new(Byte(1)));
+        let cmos = Arc::new(Mutex::new(Battery(1)));
+        reg.add(b"DEVA", plain.clone()).unwrap();
+        reg.add(b"CMOS", cmos.clone()).unwrap();
+        let power_on = reg.save();
+        plain.lock().unwrap().0 = 7;
+        cmos.lock().unwrap().0 = 7;
+        reg.reset_to(&power_on).unwrap();
+        assert_eq!(plain.lock().unwrap().0, 1, "back to its power-on state");
+        assert_eq!(cmos.lock().unwrap().0, 7, "battery-backed: kept");
+        assert!(matches!(reg.reset_to(&[]), Err(RegistryError::Missing(t)) if t == "DEVA"));
     }
 
     #[test]
