@@ -138,12 +138,13 @@ fn migrate_with(
         || format!("{reports:?}"),
     )?;
     // Zero pages travel without their bytes (protocol 3), so the stream may be smaller than the
-    // pages it carries; never larger than all of them with their run headers, the state and the
-    // frames (1 MiB is ample for those).
+    // pages it carries; never larger than all of them (host pages: 64 KiB on ppc64) with their
+    // run headers, the state and the frames (1 MiB is ample for those).
+    let page = vmm_core::memory::page_size();
     check(
         stats.pages > 0
             && stats.bytes > 0
-            && stats.bytes <= stats.pages * (4096 + 32) + (1 << 20)
+            && stats.bytes <= stats.pages * (page + 32) + (1 << 20)
             && stats.downtime <= stats.total,
         || format!("{stats:?}"),
     )?;
