@@ -8,7 +8,10 @@ use integration_tests::run::{tetra_bin, Scratch};
 use std::process::Command;
 
 /// `tetra run --kernel <guest> [--raw ADDR] args...`: (status, stdout, stderr).
-fn tetra_run(g: &guests::Guest, args: &[&str]) -> Result<(Option<i32>, String, String), String> {
+pub(crate) fn tetra_run(
+    g: &guests::Guest,
+    args: &[&str],
+) -> Result<(Option<i32>, String, String), String> {
     let dir = Scratch::new(&format!("cli-status-{}", g.name));
     let kernel = g.write_to(&dir.0);
     let mut cmd = Command::new(tetra_bin()?);

@@ -9,8 +9,7 @@
 use crate::expect;
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
-use integration_tests::run::{run, tetra_bin, Scratch};
-use std::process::Command;
+use integration_tests::run::run;
 use tetra_host::HostArch;
 use vmm_core::config::OnTripleFault;
 use vmm_core::{GuestExit, Payload, RawLoad, VmConfig};
@@ -31,22 +30,7 @@ const TESTS: [&str; 5] = [
     "triple_fault::cli_reset_exits_0_and_crash_exits_6",
 ];
 
-/// `tetra run --kernel <guest> --raw ... args...`: (status, stdout, stderr).
-fn tetra_run(g: &guests::Guest, args: &[&str]) -> Result<(Option<i32>, String, String), String> {
-    let dir = Scratch::new("cli-triple-fault");
-    let kernel = g.write_to(&dir.0);
-    let mut cmd = Command::new(tetra_bin()?);
-    cmd.args(["run", "--kernel"]).arg(&kernel);
-    if let Some(spec) = g.boot.strip_prefix("raw:") {
-        cmd.args(["--raw", spec]);
-    }
-    let out = cmd.args(args).output().map_err(|e| e.to_string())?;
-    Ok((
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
-}
+use crate::cli_status::tetra_run;
 
 fn count(text: &str, line: &str) -> usize {
     text.lines().filter(|l| l.contains(line)).count()
