@@ -38,6 +38,8 @@ pub mod regs;
 pub mod rtas;
 pub mod seccomp;
 pub mod snapshot;
+#[cfg(test)]
+mod test_util;
 pub mod vty;
 
 pub use error::Ppc64Error;
