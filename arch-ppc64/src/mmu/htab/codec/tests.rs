@@ -166,7 +166,7 @@ fn corrupt_input_never_panics() {
     for i in 0..300 {
         table.set(rng.below(g.entries()), entry(&mut rng)).unwrap();
         if i % 50 == 0 {
-            for _ in 0..100 {
+            for _ in 0..10 {
                 let at = rng.below(g.entries() - 200);
                 for k in 0..rng.below(150) {
                     table.set(at + k, entry(&mut rng)).unwrap();
@@ -175,7 +175,7 @@ fn corrupt_input_never_panics() {
         }
     }
     let good = encode(g, &table.first_pass(), Endian::Little).unwrap();
-    for round in 0..3000 {
+    for round in 0..2000 {
         let bytes: Vec<u8> = match round % 4 {
             0 => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
             1 => {
@@ -208,10 +208,7 @@ fn corrupt_input_never_panics() {
             }
         }
     }
-    assert!(
-        ok > 100 && refused > 1000,
-        "{ok} decoded, {refused} refused"
-    );
+    assert!(ok > 100 && refused > 700, "{ok} decoded, {refused} refused");
     assert_eq!(
         crate::mmu::HashTable::from_first_pass(g, &decode(&good, g, Endian::Little).unwrap())
             .unwrap(),
