@@ -34,6 +34,18 @@ impl HptStore for Dense {
 /// the entries that the hardware would find for `ea` (right group for their H bit, fields
 /// equal); prefer the primary group, then slot order.
 fn reference(t: &Dense, slb: &Slb, ea: u64) -> Option<(u64, u64)> {
+    let all = t.e.iter().enumerate().map(|(i, e)| (i as u64, *e));
+    reference_over(all, t.g.groups(), slb, ea)
+}
+
+/// The reference over every non-empty entry of a table of `groups` PTEGs (empty slots never
+/// match, so a sparse table's stored entries are its whole table).
+fn reference_over(
+    all: impl Iterator<Item = (u64, Hpte)>,
+    groups: u64,
+    slb: &Slb,
+    ea: u64,
+) -> Option<(u64, u64)> {
     let seg = slb.lookup(ea)?;
     let s = seg.size.shift();
     let va: u128 = (u128::from(seg.vsid) << s) | u128::from(ea & ((1 << s) - 1));
@@ -43,10 +55,8 @@ fn reference(t: &Dense, slb: &Slb, ea: u64) -> Option<(u64, u64)> {
     let page_index = ((va & ((1u128 << s) - 1)) >> p) as u64;
     let vsid_part = if s == 40 { vsid ^ (vsid << 25) } else { vsid };
     let h = (vsid_part ^ page_index) & ((1 << 39) - 1);
-    let groups = t.e.len() as u64 / 8;
     let mut best: Option<(bool, u64, u64)> = None;
-    for (i, e) in t.e.iter().enumerate() {
-        let i = i as u64;
+    for (i, e) in all {
         let (v, r) = (e.v, e.r);
         let h_bit = (v >> 1) & 1 == 1;
         let want_group = if h_bit { !h } else { h } & (groups - 1);
@@ -310,4 +320,39 @@ fn reported_bits() {
     assert!(tr.no_execute, "the segment is no-execute");
     assert_eq!(tr.index % 8, 5);
     assert_eq!(tr.va, (1u128 << 40) | 0x1234_5678);
+}
+
+/// Large tables, where the hash bits above 25 (the 1 TB hash's `VSID << 25`) select the PTEG:
+/// a sparse table of 2^34 bytes (2^27 PTEGs), the reference scanning every stored entry.
+#[test]
+fn large_sparse_table_matches_reference() {
+    let mut rng = Rng::new(0x1a26e);
+    let slb = test_slb();
+    let segs: Vec<Segment> = slb.segments().copied().collect();
+    let g = HtabGeometry::new(34).unwrap();
+    let mut t = crate::mmu::HashTable::new(g).unwrap();
+    let mut mapped = Vec::new();
+    for _ in 0..3000 {
+        let seg = segs[rng.below(segs.len() as u64) as usize];
+        let ea = (SEGMENTS[seg.index].0 | rng.next() & ((1u64 << seg.size.shift()) - 1)) & !0xfff;
+        let choices = actuals(seg.base_shift);
+        let (actual, lp) = choices[rng.below(choices.len() as u64) as usize];
+        let secondary = rng.below(2) == 0;
+        let e = honest(&seg, ea, rng.next() & HPTE_R_RPN, actual, lp, secondary);
+        let h = hash(seg.vsid, seg.size, ea, seg.base_shift);
+        t.set(g.group(h, secondary) * 8 + rng.below(8), e).unwrap();
+        mapped.push(ea);
+    }
+    let mut hits = 0;
+    for _ in 0..3000 {
+        let ea = mapped[rng.below(mapped.len() as u64) as usize] ^ rng.below(1 << 14);
+        let got = translate(&t, &slb, ea).ok().map(|t| (t.index, t.ra));
+        assert_eq!(
+            got,
+            reference_over(t.entries(), g.groups(), &slb, ea),
+            "EA {ea:#x}"
+        );
+        hits += usize::from(got.is_some());
+    }
+    assert!(hits > 1000, "{hits} hits");
 }
