@@ -633,8 +633,9 @@ impl<A: Arch> Vmm<A> {
         self.shared.control.activity()
     }
 
-    /// Lets parked vCPUs run again.
+    /// Lets parked vCPUs run again (not those of a guest suspended to RAM: its wake does).
     pub fn resume(&mut self) -> Result<(), VmmError> {
+        self.refuse_if_asleep("the guest is suspended to RAM (S3): its wake source wakes it")?;
         if self.state != VmState::Paused {
             return Err(VmmError::State("only a paused VM can be resumed"));
         }
