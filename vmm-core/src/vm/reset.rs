@@ -11,6 +11,10 @@
 //! (a warm reset clears no memory) and the devices that [survive a
 //! reset](crate::snapshot::Stateful::survives_reset) (the x86 CMOS RAM and clock, battery-backed).
 //!
+//! The boot state is captured for every fresh boot of an arch that can suspend to RAM, too
+//! (without the payload pages unless `--on-triple-fault reset`): a wake from S3 resets the vCPUs
+//! and devices to it ([`super::sleep`]).
+//!
 //! A guest that resets over and over (one that triple-faults at once, for ever) is stopped: more
 //! than [`STORM_RESETS`] resets within [`STORM_WINDOW`] end the VM as crashed (exit status 6).
 
