@@ -253,9 +253,9 @@ pub trait Arch: Sized + 'static {
         None
     }
 
-    /// A wake: records it in the devices (x86: PM1 WAK_STS and RTC_STS, the RTC's register C),
-    /// after they were reset. The vCPUs are parked.
-    fn woken(_platform: &Self::Platform) {}
+    /// A wake: records it in the devices (x86: PM1 WAK_STS; for the alarm, RTC_STS and the RTC's
+    /// register C), after they were reset. The vCPUs are parked.
+    fn woken(_platform: &Self::Platform, _reason: crate::exit::WakeReason) {}
 
     /// A wake: puts the boot vCPU, just reset to its boot state, where the guest's firmware
     /// interface says a wake resumes (x86: the FACS waking vector), on its own thread. Returns

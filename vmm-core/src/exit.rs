@@ -36,6 +36,15 @@ impl GuestExit {
     }
 }
 
+/// What woke a VM from a suspend to RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeReason {
+    /// Its armed wake source fired ([`crate::Arch::wake_time`]: the x86 RTC alarm).
+    Alarm,
+    /// The host asked for it ([`crate::Vmm::wake_up`]), as a PC's power button wakes it.
+    Request,
+}
+
 struct ExitState {
     reason: Mutex<Option<GuestExit>>,
     /// A machine reset a vCPU asked for and the VMM's thread has not taken yet: why.

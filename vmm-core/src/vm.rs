@@ -676,7 +676,7 @@ impl<A: Arch> Vmm<A> {
                 continue;
             }
             if !ended && wake_at.is_some_and(|w| Instant::now() >= w) {
-                self.serve_wake();
+                self.serve_wake(crate::exit::WakeReason::Alarm);
                 continue;
             }
             let next = self

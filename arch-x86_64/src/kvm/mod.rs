@@ -132,8 +132,8 @@ impl Arch for X86_64 {
         sleep::wake_time(p)
     }
 
-    fn woken(p: &Platform) {
-        sleep::woken(p)
+    fn woken(p: &Platform, reason: vmm_core::WakeReason) {
+        sleep::woken(p, reason)
     }
 
     fn wake_vcpu(

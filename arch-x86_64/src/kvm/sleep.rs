@@ -1,6 +1,7 @@
 //! The x86 half of suspend to RAM (vmm-core's `vm/sleep.rs` has the rest): the RTC alarm is the
 //! wake source, with RTC_EN set in PM1 enable and AIE in the RTC's register B (both, as on a PC
-//! chipset and QEMU); the wake sets PM1 WAK_STS and RTC_STS and the RTC's AF and IRQF, and starts
+//! chipset and QEMU); its wake sets PM1 WAK_STS and RTC_STS and the RTC's AF and IRQF (a wake the
+//! host asks for, WAK_STS alone), and starts
 //! the boot vCPU at the FACS waking vector ([`crate::acpi::wake`]).
 
 use super::{Platform, X86Vcpu};
@@ -12,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vm_memory::{Bytes, GuestAddress};
 use vmm_core::memory::GuestRam;
+use vmm_core::WakeReason;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -26,10 +28,13 @@ pub(super) fn wake_time(p: &Platform) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(at).ok()?))
 }
 
-/// Records the wake (the RTC alarm is the only wake source) in the PM1 status and register C.
-pub(super) fn woken(p: &Platform) {
-    lock(&p.pm1a).woken(true);
-    lock(&p.cmos).alarm_fired();
+/// Records the wake in PM1 status; the alarm's also in RTC_STS and register C.
+pub(super) fn woken(p: &Platform, reason: WakeReason) {
+    let alarm = reason == WakeReason::Alarm;
+    lock(&p.pm1a).woken(alarm);
+    if alarm {
+        lock(&p.cmos).alarm_fired();
+    }
 }
 
 /// Starts the boot vCPU at the FACS waking vector; false when the guest left none.

@@ -3,7 +3,8 @@
 //! SLP_EN; woken, it starts again in real mode at its vector and prints what the wake left: PM1
 //! status (WAK_STS and RTC_STS), RTC register C (IRQF and AF), the RTC seconds before and after,
 //! and whether a word it wrote before sleeping is still there. With a kernel command line it
-//! writes vector 0 instead, which tetra takes as a reset. An arch without the guest skips these.
+//! writes vector 0 instead, which tetra takes as a reset. The host can wake it before its alarm
+//! (`Vmm::wake_up`). An arch without the guest skips these.
 
 use integration_tests::guests;
 use integration_tests::harness::{check, Suite};
@@ -13,10 +14,11 @@ use tetra_host::HostArch;
 use vmm_core::config::OnTripleFault;
 use vmm_core::GuestExit;
 
-const TESTS: [&str; 3] = [
+const TESTS: [&str; 4] = [
     "sleep::s3_then_the_rtc_alarm_wakes_the_guest_at_its_waking_vector",
     "sleep::s3_with_2_vcpus",
     "sleep::a_zero_waking_vector_makes_the_wake_a_reset",
+    "sleep::the_host_wakes_a_suspended_guest_before_its_alarm",
 ];
 const SUSPENDING: &str = "sleep: suspending at t0=";
 const WOKE: &str = "sleep: woke at the waking vector: ";
@@ -39,9 +41,20 @@ fn wake_fields(console: &str) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
-/// Checks the wake line: WAK_STS and RTC_STS, IRQF and AF, at least a second of RTC time asleep
-/// (and not minutes), RAM kept.
+/// Checks the wake line of an alarm's wake: WAK_STS and RTC_STS, IRQF and AF, at least a second
+/// of RTC time asleep (and not minutes), RAM kept.
 fn check_wake(console: &str) -> Result<(), String> {
+    check_wake_as(console, WAK_STS | RTC_STS, C_IRQF_AF, 1..=5)
+}
+
+/// Checks the wake line: PM1 status `want_sts` (of WAK_STS and RTC_STS), RTC register C
+/// `want_c`, RTC seconds asleep within `asleep`, RAM kept.
+fn check_wake_as(
+    console: &str,
+    want_sts: u64,
+    want_c: u64,
+    asleep: std::ops::RangeInclusive<u64>,
+) -> Result<(), String> {
     let f = wake_fields(console)?;
     let get = |k: &str| -> Result<u64, String> {
         f.iter()
@@ -50,17 +63,17 @@ fn check_wake(console: &str) -> Result<(), String> {
             .ok_or_else(|| format!("no {k} in the wake line; console:\n{console}"))
     };
     let sts = get("pm1_sts")?;
-    check(sts & (WAK_STS | RTC_STS) == WAK_STS | RTC_STS, || {
-        format!("PM1 status {sts:#x} lacks WAK_STS or RTC_STS")
+    check(sts & (WAK_STS | RTC_STS) == want_sts, || {
+        format!("PM1 status {sts:#x}, expected WAK_STS|RTC_STS bits {want_sts:#x}")
     })?;
     let c = get("rtc_c")?;
-    check(c == C_IRQF_AF, || {
-        format!("RTC register C {c:#x}, not IRQF|AF")
+    check(c == want_c, || {
+        format!("RTC register C {c:#x}, not {want_c:#x}")
     })?;
     let (t0, t1) = (get("t0")?, get("t1")?);
     let slept = (t1 + 60 - t0) % 60;
-    check((1..=5).contains(&slept), || {
-        format!("RTC seconds {t0} -> {t1}: asleep {slept} s, not about 2")
+    check(asleep.contains(&slept), || {
+        format!("RTC seconds {t0} -> {t1}: asleep {slept} s, not within {asleep:?}")
     })?;
     check(f.iter().any(|(k, v)| k == "marker" && v == "kept"), || {
         format!("RAM did not survive the sleep; console:\n{console}")
@@ -154,6 +167,28 @@ pub fn register(s: &mut Suite) {
             format!("{:?}", out.exit)
         })?;
         check_wake(&out.console)
+    });
+    s.kvm(TESTS[3], move || {
+        // Vmm::wake_up (a host's system_wakeup): the guest resumes at its vector at once, with
+        // WAK_STS alone (no RTC_STS, register C clear: the alarm did not fire).
+        let mut vm = TestVm::<HostArch>::new(g.config(1, 16))?;
+        vm.vmm.start().map_err(|e| e.to_string())?;
+        check(vm.vmm.wake_up().is_err(), || "woke a running VM".into())?;
+        until_console(&mut vm, SUSPENDING)?;
+        until_asleep(&mut vm)?;
+        vm.vmm.wake_up().map_err(|e| e.to_string())?;
+        check(!vm.vmm.is_asleep() && vm.vmm.wakes() == 1, || {
+            format!(
+                "asleep {} after a wake, {} wakes",
+                vm.vmm.is_asleep(),
+                vm.vmm.wakes()
+            )
+        })?;
+        let out = vm.finish()?;
+        check(out.exit == GuestExit::PowerOff, || {
+            format!("{:?}", out.exit)
+        })?;
+        check_wake_as(&out.console, WAK_STS, 0, 0..=1)
     });
     s.kvm(TESTS[2], move || {
         // Vector 0 and no --on-triple-fault reset: the VM ends as a guest reset does (status 0).

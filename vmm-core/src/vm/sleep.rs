@@ -15,7 +15,8 @@
 //! the boot vCPU where the guest asked to resume ([`Arch::wake_vcpu`]: the FACS waking vector).
 //! Not reset: guest RAM (the payload is not written again), the interrupt controllers, timers and
 //! the guest's clock (the OS reprograms the first two; the clock runs on through the sleep). A
-//! wake is not a reset: it does not count towards [`Vmm::resets`] or a reset storm.
+//! wake is not a reset: it does not count towards [`Vmm::resets`] or a reset storm. The host can
+//! wake the VM without its wake source too ([`Vmm::wake_up`], for a future `system_wakeup`).
 //!
 //! A zero waking vector (the guest left no place to resume at) makes the wake a reset, as a
 //! guest's reset request: with `--on-triple-fault reset` the machine resets (and that counts as
@@ -27,7 +28,7 @@
 
 use super::{VmState, Vmm, VmmError, PAUSE_LIMIT};
 use crate::arch::Arch;
-use crate::exit::GuestExit;
+use crate::exit::{GuestExit, WakeReason};
 use std::time::{Instant, SystemTime};
 
 /// Errors waking a VM (each ends it as crashed).
@@ -110,15 +111,27 @@ impl<A: Arch> Vmm<A> {
         })
     }
 
-    /// Wakes the VM (its wake source fired); a wake that fails ends the VM as crashed.
-    pub(super) fn serve_wake(&mut self) {
+    /// Wakes a VM suspended to RAM now, without its wake source (as a PC's power button does;
+    /// the guest sees WAK_STS alone). Refused when it is not asleep. A wake that fails ends the
+    /// VM as crashed (the error is its ending).
+    pub fn wake_up(&mut self) -> Result<(), VmmError> {
+        if self.asleep.is_none() {
+            return Err(VmmError::State("only a VM suspended to RAM can be woken"));
+        }
+        self.serve_wake(WakeReason::Request);
+        Ok(())
+    }
+
+    /// Wakes the VM for `reason`; a wake that fails ends the VM as crashed.
+    pub(super) fn serve_wake(&mut self, reason: WakeReason) {
         let Some(since) = self.asleep else { return };
-        match self.wake() {
+        match self.wake(reason) {
             Ok(true) => {
                 self.wakes += 1;
                 tracing::info!(
                     slept_ms = since.elapsed().as_millis() as u64,
                     wakes = self.wakes,
+                    ?reason,
                     "the guest woke from S3"
                 );
             }
@@ -144,7 +157,7 @@ impl<A: Arch> Vmm<A> {
 
     /// Resets the vCPUs and devices to their boot state, marks the wake and starts the boot vCPU
     /// at the guest's waking vector; false (the VM left paused) when there is none.
-    fn wake(&mut self) -> Result<bool, SleepError> {
+    fn wake(&mut self, reason: WakeReason) -> Result<bool, SleepError> {
         self.asleep = None;
         // A virtio device's reset takes its queues off the device worker, which must run for
         // that; the vCPUs are still parked.
@@ -156,7 +169,7 @@ impl<A: Arch> Vmm<A> {
                 .state()
                 .reset_to(&boot.devices)
                 .map_err(step("the devices"))?;
-            A::woken(&self.shared.platform);
+            A::woken(&self.shared.platform, reason);
             self.restore_vcpus(&table, vcpus)
                 .map_err(step("the vCPUs' registers"))?;
             let sh = self.shared.clone();
@@ -174,7 +187,7 @@ impl<A: Arch> Vmm<A> {
                 return Ok(false);
             }
         } else {
-            A::woken(&self.shared.platform);
+            A::woken(&self.shared.platform, reason);
         }
         self.shared.control.request_run();
         self.state = VmState::Running;
