@@ -81,11 +81,19 @@ impl<A: Arch> Vmm<A> {
         if !self.shared.exit.take_sleep() || self.asleep.is_some() {
             return;
         }
-        if self.state != VmState::Running {
-            tracing::warn!(state = ?self.state, "a suspend to RAM asked for while not running: ignored");
-            return;
-        }
-        match self.pause_within(Some(PAUSE_LIMIT)) {
+        // Paused already (a pause served between the guest's write and this): asleep as it is.
+        let paused = match self.state {
+            VmState::Running => self.pause_within(Some(PAUSE_LIMIT)),
+            VmState::Paused => Ok(()),
+            state => {
+                tracing::warn!(
+                    ?state,
+                    "a suspend to RAM asked for while not running: ignored"
+                );
+                return;
+            }
+        };
+        match paused {
             Ok(()) => {
                 self.asleep = Some(Instant::now());
                 let armed = A::wake_time(&self.shared.platform);
