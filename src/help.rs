@@ -164,7 +164,8 @@ const CTL: &str = concat!(
 Requests (PATH is the socket of a VM started with tetra run --api PATH):
   pause                   stop every vCPU (the VM keeps its state)
   resume                  run the vCPUs again
-  status                  the VM's state: created, running, paused or stopped
+  status                  the VM's state: created, running, paused, suspended (asleep in
+                          ACPI S3) or stopped
   config                  the VM's description as tetra run --print-config prints it (a
                           restored or migrated VM's too): tetra run --config takes it
   vcpus                   each vCPU's KVM_RUN returns and where its thread is; with the VM

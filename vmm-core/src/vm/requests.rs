@@ -88,7 +88,10 @@ impl<A: Arch> Vmm<A> {
 
     /// Answers `request` on `reply`.
     pub(super) fn serve(&mut self, request: Request, mut reply: Reply) {
-        let state = format!("{:?}", self.state).to_lowercase();
+        let state = match self.asleep {
+            Some(_) => "suspended".to_string(),
+            None => format!("{:?}", self.state).to_lowercase(),
+        };
         tracing::info!(?request, state, "control request");
         match request {
             Request::Status => reply.answer(&state, json!({ "state": state })),
