@@ -72,6 +72,11 @@
 # (x86_64: -M q35, virtio-blk-pci and virtio-net-pci on a TAP, both the same backends: a raw
 # file through the host's page cache, a TAP without vhost), and one "@@L2 BENCH" line per run
 # gives tetra's figures, QEMU's and their ratios. It passes when every figure is there.
+# An ":s3" suffix (x86_64; after :pvh, without :virtio, :snap or :migrate) suspends the guest to
+# RAM before its prompt, for LANE_L2_S3_S seconds (default 2), as `rtcwake -m mem -s 2` does (an
+# RTC wake alarm, then "mem" into /sys/power/state): it needs "mem" offered, the write to
+# have returned (the guest suspended and woke), the guest's clock to have gone on by at least the
+# alarm's seconds less one, and the console to take the input line afterwards.
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
 # The network namespace: this script again, inside a new one (its loopback up).
@@ -90,6 +95,7 @@ L2_APPEND=${LANE_L2_APPEND:-}
 L2_SHOW=${LANE_L2_SHOW:-0}
 NET_MIB=${LANE_L2_NET_MIB:-64}
 BENCH_S=${LANE_L2_BENCH_S:-10}
+S3_S=${LANE_L2_S3_S:-2}
 BENCH_MIB=${LANE_L2_BENCH_MIB:-64}
 SNAPIO_MIB=${LANE_L2_SNAPIO_MIB:-64}
 SNAPIO_DISK_MIB=${LANE_L2_SNAPIO_DISK_MIB:-64}
@@ -235,6 +241,17 @@ net_servers() {
 	net_pids="$net_pids $!"
 }
 
+# s3_reason LOG: why an :s3 run failed (empty when the guest suspended to RAM and woke).
+s3_reason() {
+	if ! field s3-states "$1" | grep -qw mem; then
+		echo "the guest offers no suspend to RAM (/sys/power/state: '$(field s3-states "$1")')"
+	elif [ "$(field s3-rc "$1")" != 0 ]; then
+		echo "the guest's suspend to RAM failed (s3-rc=$(field s3-rc "$1"))"
+	elif [ "$(($(field s3-slept "$1") + 1))" -lt "$S3_S" ]; then
+		echo "the guest's clock went on by $(field s3-slept "$1") s across the suspend, the alarm was $S3_S s ahead"
+	fi
+}
+
 # bench_setup: a :bench run's devices (for tetra in devices, for QEMU in qemu_devices) and this
 # host's io-bench servers, a sink on :5003 and a source on :5004 (in net_pids).
 bench_setup() {
@@ -293,6 +310,7 @@ boot() {
 	[ "$ARCH" != ppc64 ] || con=hvc0
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	[ -z "$state" ] || cmdline="$cmdline l2snap=1"
+	[ "${s3:-0}" = 0 ] || cmdline="$cmdline l2s3=$S3_S"
 	devices= qemu_devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= net_pids=
 	if [ "$virtio" = 1 ] && [ "${bench:-0}" = 1 ]; then
 		bench_setup
@@ -510,6 +528,8 @@ judge() {
 		reason=$(bench_reason "$log")
 	elif [ "$virtio" = 1 ] && [ "${bench:-0}" = 0 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
 		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
+	elif [ "${s3:-0}" = 1 ] && [ -n "$(s3_reason "$log")" ]; then
+		reason=$(s3_reason "$log")
 	elif [ "${snapio:-0}" = 1 ] && [ -n "$(snapio_reason "$log")" ]; then
 		reason=$(snapio_reason "$log")
 	elif [ "$vmm" = tetra ] && [ "$ARCH" = x86_64 ] && ! field clocksources "$log" | grep -qw acpi_pm; then
@@ -605,7 +625,13 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 snapio=0 bench=0
+	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 snapio=0 bench=0 s3=0
+	case "$flavor" in
+	*:s3)
+		s3=1 suffix=-s3
+		flavor=${flavor%:s3}
+		;;
+	esac
 	case "$flavor" in
 	*:snap | *:migrate)
 		state=${flavor##*:} suffix=-$state

@@ -90,6 +90,13 @@
 #   TETRA-L2: snapio-md5=<the download's MD5, or failed>
 #   TETRA-L2: snapio-tries=<downloads begun>  snapio-down-s=<guest seconds from start to end>
 #   TETRA-L2: snapio-rx=<eth0's received bytes>
+# With l2s3=SECS (the x86_64 lane's :s3 runs), before the prompt: suspend to RAM for SECS
+# seconds, as `rtcwake -m mem -s SECS` does (Debian's busybox has no rtcwake applet: the same two
+# steps through sysfs, an RTC wake alarm SECS seconds ahead, then "mem" into /sys/power/state):
+#   TETRA-L2: s3-states=<the sleep states /sys/power/state offers>
+#   TETRA-L2: s3-rc=<0 once the write of mem returned, i.e. the guest suspended and resumed>
+#   TETRA-L2: s3-slept=<seconds of the guest's clock across it>
+#   TETRA-L2: s3-resume=<the kernel's "PM: suspend exit" line, if it logged one>
 # With l2input=1 on the kernel command line (the kernel passes it to init as a variable):
 #   TETRA-L2: hvc0-out=hello-from-hvc0  (with l2virtio=1 and a /dev/hvc0: written to hvc0, or
 #                                        to l2vcon=NAME's /dev/NAME where given)
@@ -366,6 +373,18 @@ vcon_msi() {
 		return
 	done
 }
+if [ -n "${l2s3:-}" ]; then
+	echo "TETRA-L2: s3-states=$($bb cat /sys/power/state 2>/dev/null)"
+	t0=$($bb date +%s)
+	st=alarm
+	if echo "+$l2s3" >/sys/class/rtc/rtc0/wakealarm; then
+		echo mem >/sys/power/state && st=0 || st=$?
+	fi
+	t1=$($bb date +%s)
+	echo "TETRA-L2: s3-rc=$st"
+	echo "TETRA-L2: s3-slept=$((t1 - t0))"
+	echo "TETRA-L2: s3-resume=$($bb dmesg | $bb grep -m1 'PM: suspend exit' | $bb sed 's/^\[[^]]*\] //')"
+fi
 if [ "${l2input:-}" = 1 ]; then
 	# A :virtio run's console input comes through virtio-console (tetra's --console virtio feeds
 	# stdin to hvc0; l2vcon=hvc1 on ppc64, whose hvc0 is the PAPR vty); a line written to it
