@@ -169,6 +169,11 @@ impl<A: Arch> Vmm<A> {
         Ok(())
     }
 
+    /// Whether the VM keeps a boot state to reset to.
+    pub(super) fn has_boot_state(&self) -> bool {
+        self.boot.is_some()
+    }
+
     /// How many times the machine has reset (`--on-triple-fault reset`).
     pub fn resets(&self) -> u64 {
         self.boot.as_ref().map_or(0, |b| b.counter.count)
@@ -190,7 +195,7 @@ impl<A: Arch> Vmm<A> {
         }
     }
 
-    fn reset(&mut self, why: &str) -> Result<(), ResetError> {
+    pub(super) fn reset(&mut self, why: &str) -> Result<(), ResetError> {
         let boot = self.boot.as_mut().ok_or(ResetError::NoBootState)?;
         boot.counter.count_reset(Instant::now())?;
         let running = self.state == VmState::Running;
@@ -223,6 +228,9 @@ impl<A: Arch> Vmm<A> {
         if running {
             self.shared.control.request_run();
             self.state = VmState::Running;
+            self.link
+                .status
+                .set_run(crate::control::status::RunState::Running);
         } else if let Err(e) = self.shared.devices.pause(PAUSE_LIMIT) {
             return Err(step("the devices (pausing them again)")(e));
         }
