@@ -616,7 +616,11 @@ fn generated(dir: &Path) {
     // capability, then the common configuration through the window (kind 2) and mechanism #1.
     let ecam = |reg: u32| 1u32 << 15 | reg;
     let acc = |kind: u8, len: u8, off: u32, v: u64| {
-        cat(&[&[kind | (len - 1) << 3], &off.to_le_bytes(), &v.to_le_bytes()])
+        cat(&[
+            &[kind | (len - 1) << 3],
+            &off.to_le_bytes(),
+            &v.to_le_bytes(),
+        ])
     };
     let ops = [
         acc(1, 4, ecam(0), 0),

@@ -155,6 +155,45 @@ pub fn register(s: &mut Suite) {
         "qmp::malformed_input_is_refused_and_the_vm_runs_on",
         move || malformed(echo),
     );
+    s.kvm("qmp::system_reset_boots_the_guest_again", move || {
+        system_reset(echo)
+    });
+}
+
+/// `system_reset` on a VM that keeps its boot state (`--on-triple-fault reset`): the guest boots
+/// again (its banner twice), the VM pauses and resumes around it, and runs on.
+fn system_reset(echo: &'static Guest) -> Result<(), String> {
+    let dir = Scratch::new("qmp-reset");
+    let q = dir.0.join("vm.qmp");
+    let kernel = echo.write_to(&dir.0).display().to_string();
+    let mut args = kernel_args(echo, &kernel);
+    args.extend([
+        "--on-triple-fault".into(),
+        "reset".into(),
+        "--qmp".into(),
+        format!("unix:{}", q.display()),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut vm = Tetra::spawn(&args)?;
+    wait_for_path(&q)?;
+    vm.wait_for("echo: ready", false)?;
+    let mut c = Client::negotiated(&q)?;
+    let banners = |vm: &Tetra| vm.stdout().matches("echo: ready").count();
+    check(banners(&vm) == 1, || vm.stdout())?;
+    c.ok("system_reset", None)?;
+    c.event("STOP")?;
+    c.event("RESUME")?;
+    let t = Instant::now();
+    while banners(&vm) < 2 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check(banners(&vm) == 2, || {
+        format!("no second boot: {}", vm.stdout())
+    })?;
+    c.status_is("running", "after system_reset")?;
+    c.ok("quit", None)?;
+    let (st, _, err) = vm.wait()?;
+    check(st.code() == Some(0), || format!("quit: {st} {err}"))
 }
 
 fn migration_over_qmp(dirtier: &'static Guest) -> Result<(), String> {

@@ -37,8 +37,8 @@ struct Client {
     /// No more input is read (the client hung up, or broke the protocol): close once the
     /// output is written.
     closing: bool,
-    /// Whether the loop polls for room to write.
-    wants_out: bool,
+    /// What the loop polls the client for.
+    polled: EventSet,
 }
 
 /// The QMP server, as a subscriber of the QMP thread's event loop.
@@ -101,7 +101,7 @@ impl Server {
                 negotiated: false,
                 since: Instant::now(),
                 closing: false,
-                wants_out: false,
+                polled: EventSet::IN,
             };
             c.output.extend_from_slice(wire::greeting().as_bytes());
             c.output.push(b'\n');
@@ -161,19 +161,17 @@ impl Server {
             self.drop_client(ops, id);
             return;
         }
-        let want = !c.output.is_empty();
-        if want != c.wants_out {
-            let mut set = if c.closing {
-                EventSet::empty()
-            } else {
-                EventSet::IN
-            };
-            if want {
-                set |= EventSet::OUT;
-            }
-            if ops.modify(Events::with_data(&c.stream, id, set)).is_ok() {
-                c.wants_out = want;
-            }
+        // A closing client is no longer read (its unread input would wake the loop forever).
+        let mut set = if c.closing {
+            EventSet::empty()
+        } else {
+            EventSet::IN
+        };
+        if !c.output.is_empty() {
+            set |= EventSet::OUT;
+        }
+        if set != c.polled && ops.modify(Events::with_data(&c.stream, id, set)).is_ok() {
+            c.polled = set;
         }
     }
 
@@ -191,8 +189,6 @@ impl Server {
                     // Half-closed: what is complete is answered, then the client is closed.
                     c.closing = true;
                     c.input.clear();
-                    let _ = ops.modify(Events::with_data(&c.stream, id, EventSet::OUT));
-                    c.wants_out = true;
                     break;
                 }
                 Ok(n) => {
