@@ -11,6 +11,10 @@
 //! A connection whose first line is an HTTP request line speaks HTTP/1.1 instead, with JSON
 //! bodies ([`http`], `docs/api.yaml`): the same requests and a few more.
 //!
+//! A second socket, `tetra run --qmp unix:PATH`, speaks a QMP subset on a thread of its own
+//! ([`qmp`]); it queues the same [`Request`]s through a [`Link`] and reads the same status model
+//! ([`status`]), which the VMM keeps for both.
+//!
 //! The socket never takes over someone else's path: a file that is not a socket is refused, a
 //! socket that answers is refused, only a stale one is replaced; at the end only our own socket
 //! file is removed. Connections are read without blocking the event loop (each within

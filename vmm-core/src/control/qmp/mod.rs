@@ -134,11 +134,9 @@ impl Qmp {
             .spawn(move || {
                 let mut sandbox = sandbox;
                 sandbox.probe = None;
-                if let Err(e) = sandbox.enter(crate::sandbox::ThreadKind::Main) {
-                    tracing::error!(error = %crate::error_chain::chain(&e), "QMP thread: no sandbox; not serving");
-                    let _ = tx.send(());
-                    return;
-                }
+                // Never unfiltered: a filter that cannot be installed ends tetra, as on every
+                // thread of the VM.
+                sandbox.enter_or_exit(crate::sandbox::ThreadKind::Main);
                 while !stopping.load(Ordering::Acquire) {
                     if em.run_with_timeout(-1).is_err() {
                         break;
@@ -183,5 +181,98 @@ impl Drop for Qmp {
         if self.inode.is_some() && file_id(&self.path) == self.inode {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    static NO_TABLE: crate::sandbox::SyscallTable = crate::sandbox::SyscallTable {
+        arch: "none",
+        audit_arch: 0,
+        big_endian: false,
+        fionbio: 0,
+        fionread: 0,
+        numbers: &[],
+    };
+
+    fn line(r: &mut BufReader<UnixStream>) -> Value {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l:?}"))
+    }
+
+    #[test]
+    fn serves_queries_events_and_vmm_replies_on_its_own_thread() {
+        let d = std::env::temp_dir().join(format!("tetra-qmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("qmp");
+        let sandbox = crate::sandbox::Sandbox {
+            mode: crate::sandbox::SeccompMode::Off,
+            table: &NO_TABLE,
+            probe: None,
+        };
+        let mut qmp = Qmp::start(&path, RunState::InMigrate, sandbox).unwrap();
+        let link = qmp.link();
+        let c = UnixStream::connect(&path).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut w = c.try_clone().unwrap();
+        let mut r = BufReader::new(c);
+        assert!(line(&mut r)["QMP"]["capabilities"].is_array());
+        writeln!(w, r#"{{"execute":"query-status","id":1}}"#).unwrap();
+        let v = line(&mut r);
+        assert_eq!(v["error"]["class"], "CommandNotFound", "{v}");
+        assert_eq!(v["id"], 1);
+        writeln!(w, r#"{{"execute":"qmp_capabilities"}}"#).unwrap();
+        assert_eq!(line(&mut r), json!({"return": {}}));
+        writeln!(w, r#"{{"execute":"query-status"}}"#).unwrap();
+        assert_eq!(line(&mut r)["return"]["status"], "inmigrate");
+        // A change of the model is an event, with no request.
+        link.status.set_run(RunState::Running);
+        assert_eq!(line(&mut r)["event"], "RESUME");
+        // stop goes to the VMM's queue (its bell rung); the VMM's reply comes back with the id.
+        writeln!(w, r#"{{"execute":"stop","id":"s"}}"#).unwrap();
+        let t = Instant::now();
+        let (req, reply) = loop {
+            if let Some(x) = link.queue.lock().unwrap().pop_front() {
+                break x;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "stop never queued");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert_eq!(req, crate::control::Request::Pause);
+        assert!(link.bell.read().is_ok());
+        reply.ok("");
+        assert_eq!(line(&mut r), json!({"return": {}, "id": "s"}));
+        // A line past the limit: an error, then the end.
+        let mut big = UnixStream::connect(&path).unwrap();
+        big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = big.write_all(&vec![b'x'; MAX_LINE + 10]);
+        let mut got = Vec::new();
+        let _ = big.read_to_end(&mut got);
+        assert!(
+            String::from_utf8_lossy(&got).contains("longer than"),
+            "{got:?}"
+        );
+        // The end: SHUTDOWN reaches the client before the thread stops.
+        link.status.shut_down(false, "host-qmp-quit");
+        qmp.finish(Duration::from_secs(2));
+        let v = line(&mut r);
+        assert_eq!(v["event"], "STOP");
+        let v = line(&mut r);
+        assert_eq!(v["event"], "SHUTDOWN");
+        assert_eq!(
+            link.status.take_events().len(),
+            0,
+            "delivered, not left queued"
+        );
+        drop(qmp);
+        assert!(!path.exists(), "the socket file is removed");
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
