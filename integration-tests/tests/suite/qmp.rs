@@ -155,6 +155,32 @@ pub fn register(s: &mut Suite) {
         "qmp::malformed_input_is_refused_and_the_vm_runs_on",
         move || malformed(echo),
     );
+    s.kvm("qmp::quit_ends_a_destination_still_waiting", || {
+        let dir = Scratch::new("qmp-quit-incoming");
+        let (mig, q) = (dir.0.join("mig.sock"), dir.0.join("dest.qmp"));
+        let uri = format!("unix:{}", mig.display());
+        let qa = format!("unix:{}", q.display());
+        let dest = Tetra::spawn(&["run", "--incoming", &uri, "--qmp", &qa])?;
+        wait_for_path(&q)?;
+        wait_for_path(&mig)?;
+        let mut d = Client::negotiated(&q)?;
+        d.status_is("inmigrate", "destination")?;
+        // cont is QEMU's autostart (tetra's destination always starts); stop cannot be kept.
+        d.ok("cont", None)?;
+        let r = d.execute("stop", None)?;
+        check(r["error"]["class"] == "GenericError", || {
+            format!("stop while arriving: {r}")
+        })?;
+        d.status_is("inmigrate", "destination after cont and stop")?;
+        d.ok("quit", None)?;
+        let e = d.event("SHUTDOWN")?;
+        check(e["data"]["reason"] == "host-qmp-quit", || format!("{e}"))?;
+        let (st, _, err) = dest.wait()?;
+        check(st.code() == Some(0), || {
+            format!("quit while arriving: {st} {err}")
+        })?;
+        check(!q.exists(), || "the QMP socket file was left".into())
+    });
     s.kvm("qmp::system_reset_boots_the_guest_again", move || {
         system_reset(echo)
     });
@@ -256,9 +282,11 @@ fn migration_over_qmp(dirtier: &'static Guest) -> Result<(), String> {
                 // stop-and-copy).
                 let q = s.ok("query-status", None)?;
                 let qs = q["status"].as_str().unwrap_or("?").to_string();
-                check(qs == "running" || qs == "paused", || {
-                    format!("source during the migration: {q}")
-                })?;
+                // (Or it completed between the two questions: then it is postmigrate.)
+                check(
+                    qs == "running" || qs == "paused" || qs == "postmigrate",
+                    || format!("source during the migration: {q}"),
+                )?;
                 if during.last() != Some(&qs) {
                     during.push(qs);
                 }

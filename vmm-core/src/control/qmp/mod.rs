@@ -121,7 +121,13 @@ impl Qmp {
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, done) = std::sync::mpsc::channel();
-        let server = server::Server::new(listener, link.clone(), outbox.clone());
+        let server = server::Server::new(
+            listener,
+            link.clone(),
+            outbox.clone(),
+            path.to_path_buf(),
+            file_id(path),
+        );
         let mut em = event_manager::EventManager::<server::Server>::new()
             .map_err(|e| host("an epoll")(std::io::Error::other(e.to_string())))?;
         let id = {

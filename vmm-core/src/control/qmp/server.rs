@@ -11,6 +11,7 @@ use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,17 +49,45 @@ pub(super) struct Server {
     pub(super) outbox: Arc<Outbox>,
     clients: HashMap<u32, Client>,
     next: u32,
+    /// The socket file (removed by a `quit` before the VM exists) and its identity.
+    path: PathBuf,
+    inode: Option<(u64, u64)>,
+    /// A `quit` came while the VM is still arriving: end once its reply is out.
+    quit_now: bool,
 }
 
 impl Server {
-    pub(super) fn new(listener: UnixListener, link: Link, outbox: Arc<Outbox>) -> Self {
+    pub(super) fn new(
+        listener: UnixListener,
+        link: Link,
+        outbox: Arc<Outbox>,
+        path: PathBuf,
+        inode: Option<(u64, u64)>,
+    ) -> Self {
         Server {
             listener,
             link,
             outbox,
             clients: HashMap::new(),
             next: FIRST_CLIENT,
+            path,
+            inode,
+            quit_now: false,
         }
+    }
+
+    /// `quit` on a migration's destination before its VM exists: the VMM's thread waits for the
+    /// stream and serves no request, so this thread ends tetra (status 0) once SHUTDOWN and the
+    /// reply are out, as QEMU's `quit` does at any time. A source that is sending sees its link
+    /// drop and keeps its guest.
+    fn quit_before_the_vm(&mut self) -> ! {
+        self.link.status.shut_down(false, "host-qmp-quit");
+        self.drain(Instant::now() + std::time::Duration::from_secs(2));
+        if self.inode.is_some() && super::file_id(&self.path) == self.inode {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        eprintln!("tetra: quit (QMP) before the incoming migration arrived");
+        std::process::exit(0)
     }
 
     fn status(&self) -> &Status {
@@ -300,9 +329,18 @@ impl Server {
                 "system_powerdown: {} has no guest power button yet; use quit, or the guest's own poweroff",
                 self.status().arch()
             ))),
-            // QEMU's stop and cont are no-ops in the state they ask for.
+            // QEMU's stop and cont are no-ops in the state they ask for; a destination's VM
+            // runs once it has arrived (QEMU's autostart, which cont sets), which tetra cannot
+            // withhold yet.
             Command::Stop if run == RunState::Paused => Ok(Some(serde_json::json!({}))),
-            Command::Cont if run == RunState::Running => Ok(Some(serde_json::json!({}))),
+            Command::Cont if matches!(run, RunState::Running | RunState::InMigrate) => {
+                Ok(Some(serde_json::json!({})))
+            }
+            Command::Stop | Command::SystemReset if run == RunState::InMigrate => {
+                Err(Failure::generic(
+                    "the VM is still arriving (inmigrate): tetra starts it once the migration completes; ask again then",
+                ))
+            }
             Command::Cont if matches!(run, RunState::PostMigrate | RunState::Shutdown) => {
                 Err(Failure::generic(format!(
                     "cont: the VM is {}: its guest runs no more here",
@@ -312,6 +350,10 @@ impl Server {
             Command::Stop => to_vmm(Request::Pause),
             Command::Cont => to_vmm(Request::Resume),
             Command::SystemReset => to_vmm(Request::Reset),
+            Command::Quit if run == RunState::InMigrate => {
+                self.quit_now = true;
+                Ok(Some(serde_json::json!({})))
+            }
             Command::Quit => to_vmm(Request::Quit),
             Command::Migrate(uri) => {
                 if !matches!(run, RunState::Running | RunState::Paused) {
@@ -423,6 +465,9 @@ impl MutEventSubscriber for Server {
                     self.flush(ops, id);
                 }
             }
+        }
+        if self.quit_now {
+            self.quit_before_the_vm();
         }
     }
 }
