@@ -118,8 +118,12 @@ impl Server {
                     }
                 }
             }
-            let id = self.next;
-            self.next = self.next.checked_add(1).unwrap_or(FIRST_CLIENT);
+            // Ids wrap around (after 2^32 clients), skipping any still in use.
+            let mut id = self.next;
+            while self.clients.contains_key(&id) {
+                id = id.checked_add(1).unwrap_or(FIRST_CLIENT);
+            }
+            self.next = id.checked_add(1).unwrap_or(FIRST_CLIENT);
             if ops.add(Events::with_data(&conn, id, EventSet::IN)).is_err() {
                 continue;
             }
