@@ -103,8 +103,8 @@ macro_rules! run_options {
   --qmp unix:PATH         serve a QMP subset (QEMU's machine protocol) at PATH: query-status,
                           stop, cont, system_reset, quit, migrate, query-migrate,
                           migrate-set-capabilities, query-cpus-fast; events STOP, RESUME,
-                          SHUTDOWN, MIGRATION. A VM migrated away over QMP stays (postmigrate)
-                          until quit
+                          SHUTDOWN, MIGRATION. With it, a VM migrated away (by any socket)
+                          stays, postmigrate, until QMP's quit
   --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
                           returns per vCPU to stderr
   --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,
