@@ -147,6 +147,19 @@ const X86_64: &[Spec] = &[
         ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
         flat: true,
     },
+    // Multiboot, not raw: a raw image gets no ACPI tables, and this one needs its FACS.
+    Spec {
+        src: "sleep.S",
+        boot: "auto",
+        as_flags: &["--32"],
+        ld_flags: &[
+            "-m",
+            "elf_i386",
+            "-T",
+            "../../../arch-x86_64/guest/multiboot.ld",
+        ],
+        flat: false,
+    },
     Spec {
         src: "triple_fault.S",
         boot: "raw:0x100000:protected",

@@ -67,6 +67,14 @@ pub enum Command {
         /// Geometry, byte order and translations.
         options: arch_booke::inspect::InspectOptions,
     },
+    /// Print a ppc64 hashed page table from a raw `KVM_PPC_GET_HTAB_FD` stream and translate
+    /// addresses.
+    InspectHtab {
+        /// The file.
+        file: PathBuf,
+        /// Table size, header byte order, SLB and translations.
+        options: arch_ppc64::inspect::InspectOptions,
+    },
     /// Print a snapshot's envelope and sections as JSON.
     InspectSnapshot {
         /// The state file.
@@ -518,12 +526,13 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         Some(Value(v)) => v.to_string_lossy().into_owned(),
         _ => {
             return Err(Usage(
-                "inspect needs what to inspect: snapshot, its or tlb".into(),
+                "inspect needs what to inspect: snapshot, its, tlb or htab".into(),
             ))
         }
     };
     let mut file = None;
     let mut options = InspectOptions::default();
+    let mut htab = arch_ppc64::inspect::InspectOptions::default();
     while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(help_of("inspect"))),
@@ -543,6 +552,31 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                     parse_query(&v).map_err(|e| Usage(format!("--translate: {}", chain(&e))))?,
                 );
             }
+            Long("order") if what == "htab" => {
+                let v = value(parser, "--order")?;
+                htab.order = Some(v.parse().map_err(|_| {
+                    Usage(format!(
+                        "--order '{v}': expected log2 of the table's bytes (18..=46)"
+                    ))
+                })?);
+            }
+            Long("big-endian") if what == "htab" => {
+                htab.endian = arch_ppc64::mmu::htab::Endian::Big
+            }
+            Long("slb") if what == "htab" => {
+                let v = value(parser, "--slb")?;
+                htab.slb.push(
+                    arch_ppc64::inspect::parse_slb(&v)
+                        .map_err(|e| Usage(format!("--slb: {}", chain(&e))))?,
+                );
+            }
+            Long("translate") if what == "htab" => {
+                let v = value(parser, "--translate")?;
+                htab.translate.push(
+                    arch_ppc64::inspect::parse_ea(&v)
+                        .map_err(|e| Usage(format!("--translate: {}", chain(&e))))?,
+                );
+            }
             Value(v) if file.is_none() => file = Some(PathBuf::from(v)),
             other => return Err(Usage(other.unexpected().to_string())),
         }
@@ -550,10 +584,14 @@ fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     let file = file.ok_or_else(|| Usage(format!("inspect {what} needs a FILE")))?;
     match what.as_str() {
         "tlb" => Ok(Command::InspectTlb { file, options }),
+        "htab" => Ok(Command::InspectHtab {
+            file,
+            options: htab,
+        }),
         "snapshot" => Ok(Command::InspectSnapshot { file }),
         "its" => Ok(Command::InspectIts { file }),
         other => Err(Usage(format!(
-            "inspect '{other}': expected snapshot, its or tlb"
+            "inspect '{other}': expected snapshot, its, tlb or htab"
         ))),
     }
 }
@@ -589,7 +627,9 @@ fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 commands()
             ))
         }),
-        [cmd, what] if cmd == "inspect" && ["snapshot", "its", "tlb"].contains(&what.as_str()) => {
+        [cmd, what]
+            if cmd == "inspect" && ["snapshot", "its", "tlb", "htab"].contains(&what.as_str()) =>
+        {
             Ok(Command::Help(help_of("inspect")))
         }
         [_, ..] => Err(Usage(format!(

@@ -45,7 +45,10 @@ macro_rules! inspect_synopsis {
   tetra inspect tlb FILE [--geometry G] [--little-endian] [--translate Q]...
                           print a BookE TLB from a snapshot section or a raw shared-array dump
                           (G like 512x4,64) and translate addresses through it
-                          (Q like 0xc0001234,pid=3,as=1,access=w,user)\n"
+                          (Q like 0xc0001234,pid=3,as=1,access=w,user)
+  tetra inspect htab FILE [--order N] [--big-endian] [--slb ESID,VSID]... [--translate EA]...
+                          print the valid entries of a ppc64 hashed page table from a raw
+                          KVM_PPC_GET_HTAB_FD stream and translate addresses through it\n"
     };
 }
 
@@ -166,7 +169,8 @@ const CTL: &str = concat!(
 Requests (PATH is the socket of a VM started with tetra run --api PATH):
   pause                   stop every vCPU (the VM keeps its state)
   resume                  run the vCPUs again
-  status                  the VM's state: created, running, paused or stopped
+  status                  the VM's state: created, running, paused, suspended (asleep in
+                          ACPI S3) or stopped
   config                  the VM's description as tetra run --print-config prints it (a
                           restored or migrated VM's too): tetra run --config takes it
   vcpus                   each vCPU's KVM_RUN returns and where its thread is; with the VM
@@ -216,7 +220,7 @@ Options:
   -h, --help              print this help\n",
 );
 
-/// `tetra inspect --help` (and `tetra inspect snapshot|its|tlb --help`).
+/// `tetra inspect --help` (and `tetra inspect snapshot|its|tlb|htab --help`).
 const INSPECT: &str = concat!(
     "Usage:\n",
     inspect_synopsis!(),
@@ -227,6 +231,12 @@ Options for tlb:
   --little-endian         a raw dump written by a little-endian host
   --translate Q           translate an effective address (repeatable):
                           EA[,pid=N][,as=0|1][,cm=0|1][,access=r|w|x][,user]
+
+Options for htab:
+  --order N               log2 of the table's size in bytes (default: the size the records fill)
+  --big-endian            record headers written by a big-endian host
+  --slb ESID,VSID         an SLB entry as slbmte takes it (repeatable; needed to translate)
+  --translate EA          translate an effective address (repeatable)
   -h, --help              print this help
 
 Exit status:

@@ -92,6 +92,22 @@ fn main() -> ExitCode {
                 }
             }
         }
+        cli::Command::InspectHtab { file, options } => {
+            let bytes = match read_or_fail(&file) {
+                Ok(b) => b,
+                Err(c) => return c,
+            };
+            match arch_ppc64::inspect::inspect_htab(&bytes, &options) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tetra: {}: {}", file.display(), cli::chain(&e));
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
         cli::Command::InspectIts { file } => match arch_arm64::inspect::inspect_its(&file) {
             Ok(json) => {
                 print!("{json}");

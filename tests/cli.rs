@@ -561,6 +561,65 @@ fn main() {
         one_line_error(&run(&["inspect", "tlb", &fs])?, 2, &[&fs, "geometry"])
     });
 
+    s.host("cli::inspect_htab_prints_and_translates", || {
+        use arch_ppc64::mmu::htab::{encode, Endian};
+        use arch_ppc64::mmu::{
+            hash, translate, HashTable, Hpte, HtabGeometry, SegmentSize, Slb, SlbEntry,
+        };
+        let dir = Scratch::new("cli-htab");
+        let g = HtabGeometry::new(18).map_err(|e| e.to_string())?;
+        // One 4K page: EA 0xc000000001234000 in a 256M segment of VSID 0x1234 -> RA 0x76543000.
+        let slbe = SlbEntry::new(0xc000_0000_0000_0000, SegmentSize::M256, 0x1234, 0);
+        let seg = Slb::new(&[slbe])
+            .map_err(|e| e.to_string())?
+            .lookup(0xc000_0000_0000_0000)
+            .ok_or("segment")?;
+        let ea = 0xc000_0000_0123_4000;
+        let va = translate::virtual_address(&seg, ea);
+        let e = Hpte {
+            v: (translate::avpn(va, 12) << 7) | 1,
+            r: 0x7654_3000,
+        };
+        let mut t = HashTable::new(g).map_err(|e| e.to_string())?;
+        let h = hash::hash(seg.vsid, seg.size, ea, 12);
+        t.set(g.group(h, true) * 8, Hpte { v: e.v | 2, ..e })
+            .map_err(|e| e.to_string())?;
+        let stream = encode(g, &t.first_pass(), Endian::Little).map_err(|e| e.to_string())?;
+        let f = dir.0.join("htab.bin");
+        std::fs::write(&f, &stream).unwrap();
+        let fs = f.display().to_string();
+        let slb = format!("{:#x},{:#x}", slbe.esid, slbe.vsid);
+        let out = run(&[
+            "inspect",
+            "htab",
+            &fs,
+            "--slb",
+            &slb,
+            "--translate",
+            "0xc000000001234abc",
+        ])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        check(out.status.success(), || {
+            format!("{:?} {}", out.status, String::from_utf8_lossy(&out.stderr))
+        })?;
+        check(
+            text.contains("2^18 bytes") && text.contains("1 valid") && text.contains(" H"),
+            || text.to_string(),
+        )?;
+        check(text.contains("-> RA 0x76543abc"), || {
+            format!("translation missing:\n{text}")
+        })?;
+        // A corrupt record (a count past the table) is refused by name: one line, status 2.
+        let mut bad = stream.clone();
+        bad[4..6].copy_from_slice(&0xffffu16.to_le_bytes());
+        std::fs::write(&f, &bad).unwrap();
+        one_line_error(
+            &run(&["inspect", "htab", &fs, "--order", "18"])?,
+            2,
+            &[&fs, "HTAB"],
+        )
+    });
+
     // No /dev/kvm: a private mount namespace with an empty /dev.
     match Command::new("unshare").args(["-m", "true"]).status() {
         Ok(st) if st.success() => s.host("cli::no_dev_kvm", || {

@@ -88,6 +88,7 @@ pub static SYSCALLS: SyscallTable = SyscallTable {
     big_endian: false,
     fionbio: 0x5421,
     fionread: 0x541b,
+    tunsetoffload: 0x4004_54d0,
     numbers: NUMBERS,
 };
 

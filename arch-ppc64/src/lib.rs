@@ -1,8 +1,9 @@
 //! tetra's ppc64 (Book3S, pseries) backend: a pseries VM on KVM-HV with the radix MMU.
 //!
 //! Everything here is plain Rust, built and unit-tested on every host: the guest map
-//! ([`layout`]), the host CPU facts the guest must see ([`cpu`]), the radix MMU set-up
-//! ([`mmu`]), the device tree ([`fdt`]), payload loading and entry state ([`boot`]), the
+//! ([`layout`]), the host CPU facts the guest must see ([`cpu`]), the MMU ([`mmu`]: the radix
+//! set-up, and the hashed page table with its `KVM_PPC_GET_HTAB_FD` stream, printed by
+//! [`inspect`]), the device tree ([`fdt`]), payload loading and entry state ([`boot`]), the
 //! hypercall table ([`hcall`]), RTAS ([`rtas`]), the hypervisor console ([`vty`]), the state the
 //! vCPUs share ([`machine`]) and the register table ([`regs`]). Only the ioctl glue (`kvm`:
 //! `impl Arch for Ppc64`) is built for powerpc64 little-endian hosts alone.
@@ -28,6 +29,7 @@ pub mod devices;
 pub mod error;
 pub mod fdt;
 pub mod hcall;
+pub mod inspect;
 pub mod irqchip;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 pub mod kvm;
@@ -38,6 +40,8 @@ pub mod regs;
 pub mod rtas;
 pub mod seccomp;
 pub mod snapshot;
+#[cfg(test)]
+mod test_util;
 pub mod vty;
 
 pub use error::Ppc64Error;

@@ -10,6 +10,7 @@ pub static SYSCALLS: SyscallTable = SyscallTable {
     big_endian: false,
     fionbio: kvm_ppc::seccomp::FIONBIO,
     fionread: kvm_ppc::seccomp::FIONREAD,
+    tunsetoffload: kvm_ppc::seccomp::TUNSETOFFLOAD,
     numbers: kvm_ppc::seccomp::NUMBERS,
 };
 

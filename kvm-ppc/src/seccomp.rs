@@ -97,3 +97,5 @@ pub const NUMBERS: &[(&str, u32)] = &[
 pub const FIONBIO: u32 = 0x8004_667e;
 /// `FIONREAD` on powerpc (`_IOR('f', 127, int)`).
 pub const FIONREAD: u32 = 0x4004_667f;
+/// `TUNSETOFFLOAD` on powerpc (`_IOW('T', 208, unsigned int)`, powerpc's ioctl encoding).
+pub const TUNSETOFFLOAD: u32 = 0x8004_54d0;

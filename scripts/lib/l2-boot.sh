@@ -63,6 +63,15 @@
 # pause (its TCP connection established on this host) or the switch-over, its MD5 right at the
 # end, the writer going on after the restore, and every block it wrote on the image after tetra
 # exits, each with its own sequence number.
+# A ":bench" suffix (after :virtio or :virtio:pci; not with :io, :snap or :migrate; x86_64) is a
+# benchmark, not a check of the devices: the guest gets only a read-only disk of LANE_L2_BENCH_MIB
+# MiB (default 64) of random bytes with the serial tetra-bench and the network card, and runs
+# io-bench (scripts/lib/io-bench.c) for LANE_L2_BENCH_S seconds (default 10) each: 4 KiB random
+# reads and 1 MiB sequential reads with O_DIRECT at queue depth 1, then TCP to this host's
+# io-bench (a sink on :5003, a source on :5004). With --l2-qemu the same run boots under QEMU
+# (x86_64: -M q35, virtio-blk-pci and virtio-net-pci on a TAP, both the same backends: a raw
+# file through the host's page cache, a TAP without vhost), and one "@@L2 BENCH" line per run
+# gives tetra's figures, QEMU's and their ratios. It passes when every figure is there.
 # Exit status: the number of failed runs (0: all passed, maybe after a rerun).
 
 # The network namespace: this script again, inside a new one (its loopback up).
@@ -80,6 +89,8 @@ L2_MEM=${LANE_L2_MEM:-256}
 L2_APPEND=${LANE_L2_APPEND:-}
 L2_SHOW=${LANE_L2_SHOW:-0}
 NET_MIB=${LANE_L2_NET_MIB:-64}
+BENCH_S=${LANE_L2_BENCH_S:-10}
+BENCH_MIB=${LANE_L2_BENCH_MIB:-64}
 SNAPIO_MIB=${LANE_L2_SNAPIO_MIB:-64}
 SNAPIO_DISK_MIB=${LANE_L2_SNAPIO_DISK_MIB:-64}
 L2_KERNEL=${LANE_L2_KERNEL:-/l2/bzImage}
@@ -98,7 +109,10 @@ MARKER="TETRA-L2: init reached"
 # XICS (the host's KVM has no XIVE device), with the capabilities this nested KVM-HV lacks
 # turned off (QEMU refuses to start when KVM cannot give one asked for).
 QEMU_BIN=qemu-system-aarch64 QEMU_LDSO=ld-linux-aarch64.so.1 QEMU_MACHINE="-M virt,gic-version=3"
-if [ "$ARCH" = ppc64 ]; then
+if [ "$ARCH" = x86_64 ]; then
+	# SeaBIOS (bios-256k.bin) and the -kernel option ROMs in /qemu/share.
+	QEMU_BIN=qemu-system-x86_64 QEMU_LDSO=ld-linux-x86-64.so.2 QEMU_MACHINE="-L /qemu/share -M q35"
+elif [ "$ARCH" = ppc64 ]; then
 	QEMU_BIN=qemu-system-ppc64 QEMU_LDSO=ld64.so.2
 	QEMU_MACHINE="-L /qemu/share -M pseries,x-vof=on,ic-mode=xics,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off,cap-large-decr=off,cap-fwnmi=off,cap-rpt-invalidate=off"
 fi
@@ -221,6 +235,53 @@ net_servers() {
 	net_pids="$net_pids $!"
 }
 
+# bench_setup: a :bench run's devices (for tetra in devices, for QEMU in qemu_devices) and this
+# host's io-bench servers, a sink on :5003 and a source on :5004 (in net_pids).
+bench_setup() {
+	cmdline="$cmdline l2virtio=1 l2bench=$BENCH_S"
+	initrd=/l2/initrd-virtio.cpio
+	bench_img=/tmp/l2-bench.img
+	[ -s "$bench_img" ] || dd if=/dev/urandom of="$bench_img" bs=1048576 count="$BENCH_MIB" 2>/dev/null
+	devices="--disk $bench_img,ro,id=tetra-bench --net tap=tetra0"
+	if [ "${pci:-0}" = 1 ]; then devices="--transport pci $devices"; else devices="--transport mmio $devices"; fi
+	qemu_devices="-drive file=$bench_img,if=none,id=bench,format=raw,readonly=on"
+	qemu_devices="$qemu_devices -device virtio-blk-pci,drive=bench,serial=tetra-bench"
+	qemu_devices="$qemu_devices -netdev tap,id=n0,ifname=tetra0,script=no,downscript=no -device virtio-net-pci,netdev=n0,romfile="
+	/bin/io-bench tcp-sink 5003 >"/tmp/l2-$name.sink" 2>&1 &
+	net_pids=$!
+	/bin/io-bench tcp-source 5004 "$BENCH_S" >/dev/null 2>&1 &
+	net_pids="$net_pids $!"
+	tap_up tetra0 &
+	tap_pid=$!
+}
+
+# bench_value LOG KEY FIELD: FIELD's value (iops, mibs) in the guest's bench-KEY line.
+bench_value() { field "bench-$2" "$1" | sed -n "s/.*$3=\([0-9.]*\).*/\1/p"; }
+
+# bench_reason LOG: why a :bench run failed (empty when the guest reported every figure).
+bench_reason() {
+	for k in randread:iops seqread:mibs tcp-up:mibs tcp-down:mibs; do
+		v=$(bench_value "$1" "${k%%:*}" "${k#*:}")
+		if [ -z "$v" ] || [ "$(awk -v v="$v" 'BEGIN { print (v > 0) }')" != 1 ]; then
+			echo "no bench-${k%%:*} figure from the guest (bench-${k%%:*}='$(field "bench-${k%%:*}" "$1")')"
+			return
+		fi
+	done
+}
+
+# bench_line NAME: the "@@L2 BENCH" line of a :bench run NAME, with QEMU's figures (qemu-NAME) and
+# the ratios tetra/QEMU when it ran too.
+bench_line() {
+	line="@@L2 BENCH name=$1"
+	for k in randread:iops seqread:mibs tcp-up:mibs tcp-down:mibs; do
+		t=$(bench_value "/tmp/l2-$1.log" "${k%%:*}" "${k#*:}")
+		q=$(bench_value "/tmp/l2-qemu-$1.log" "${k%%:*}" "${k#*:}" 2>/dev/null)
+		line="$line ${k%%:*}_${k#*:}=${t:--}"
+		[ -z "$q" ] || line="$line/qemu=$q/ratio=$(awk -v t="${t:-0}" -v q="$q" 'BEGIN { printf "%.2f", (q > 0 ? t / q : 0) }')"
+	done
+	echo "$line"
+}
+
 # boot NAME KERNEL CPUS KQ VIRTIO [VMM]: one run under tetra (or, VMM=qemu, under QEMU with KVM),
 # reported as above; returns 0 when it passed.
 boot() {
@@ -228,12 +289,14 @@ boot() {
 	log="/tmp/l2-$name.log"
 	token="tetra-input-$cpus-$$"
 	con=ttyS0
-	[ "$vmm" = tetra ] || con=ttyAMA0
+	[ "$vmm" = tetra ] || [ "$ARCH" != arm64 ] || con=ttyAMA0
 	[ "$ARCH" != ppc64 ] || con=hvc0
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	[ -z "$state" ] || cmdline="$cmdline l2snap=1"
-	devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= net_pids=
-	if [ "$virtio" = 1 ]; then
+	devices= qemu_devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= net_pids=
+	if [ "$virtio" = 1 ] && [ "${bench:-0}" = 1 ]; then
+		bench_setup
+	elif [ "$virtio" = 1 ]; then
 		cmdline="$cmdline l2virtio=1"
 		[ "$VCON" = hvc0 ] || cmdline="$cmdline l2vcon=$VCON"
 		img="/tmp/l2-$name.img"
@@ -259,13 +322,13 @@ boot() {
 	[ "${snapio:-0}" = 0 ] || snapio_setup
 	cmdline="$cmdline $L2_APPEND"
 	if [ "$vmm" = qemu ]; then
-		echo "--- L2 $name: $QEMU_BIN $QEMU_MACHINE -accel kvm -cpu host -smp $cpus -m $L2_MEM -kernel $kernel -initrd $initrd -append '$cmdline'"
-		# shellcheck disable=SC2086 # $QEMU_MACHINE: options without spaces in them
+		echo "--- L2 $name: $QEMU_BIN $QEMU_MACHINE -accel kvm -cpu host -smp $cpus -m $L2_MEM $qemu_devices${qemu_devices:+ }-kernel $kernel -initrd $initrd -append '$cmdline'"
+		# shellcheck disable=SC2086 # $QEMU_MACHINE, $qemu_devices: options without spaces in them
 		sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 			--prompt "TETRA-L2: ready for input" --input "$token" -- \
 			"/qemu/lib/$QEMU_LDSO" --library-path /qemu/lib "/qemu/bin/$QEMU_BIN" \
 			$QEMU_MACHINE -accel kvm -cpu host -smp "$cpus" -m "$L2_MEM" -nodefaults \
-			-no-user-config -display none -no-reboot -serial stdio -monitor none \
+			-no-user-config -display none -no-reboot -serial stdio -monitor none $qemu_devices \
 			-kernel "$kernel" -initrd "$initrd" -append "$cmdline" | tail -n 1)
 	else
 		boot_tetra
@@ -443,7 +506,9 @@ judge() {
 		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
 	elif [ "$vmm" = tetra ] && [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
-	elif [ "$virtio" = 1 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
+	elif [ "${bench:-0}" = 1 ] && [ -n "$(bench_reason "$log")" ]; then
+		reason=$(bench_reason "$log")
+	elif [ "$virtio" = 1 ] && [ "${bench:-0}" = 0 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
 		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
 	elif [ "${snapio:-0}" = 1 ] && [ -n "$(snapio_reason "$log")" ]; then
 		reason=$(snapio_reason "$log")
@@ -457,7 +522,7 @@ judge() {
 	elif ! grep -q 'reboot: Power down' "$log"; then
 		reason="$vmm exited 0 but the guest did not power down (no 'reboot: Power down')"
 	fi
-	if [ -n "$img" ]; then
+	if [ -n "$img" ] || [ -n "$net_pids" ]; then
 		rm -rf "$img" "$ro_img" "$NET_DIR" /tmp/l2-up.bin "/tmp/l2-$name-io.img" "/tmp/www-$name"
 		# shellcheck disable=SC2086 # the pids
 		kill "$tap_pid" $net_pids 2>/dev/null
@@ -540,11 +605,17 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 snapio=0
+	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 snapio=0 bench=0
 	case "$flavor" in
 	*:snap | *:migrate)
 		state=${flavor##*:} suffix=-$state
 		flavor=${flavor%:*}
+		;;
+	esac
+	case "$flavor" in
+	*:bench)
+		bench=1 suffix=-bench$suffix
+		flavor=${flavor%:bench}
 		;;
 	esac
 	case "$flavor" in
@@ -585,6 +656,11 @@ for spec in $L2_RUNS; do
 		failed=$((failed + 1))
 		continue
 	fi
+	if [ "$bench" = 1 ] && { [ "$virtio" = 0 ] || [ -n "$state" ] || [ "$snapio" = 1 ]; }; then
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (:bench needs :virtio or :virtio:pci before it, and no :io, :snap or :migrate)"
+		failed=$((failed + 1))
+		continue
+	fi
 	run="cpus$cpus-$flavor$suffix"
 	boot "$run" "$kernel" "$cpus" "$kq" "$virtio" && continue
 	# The emulated hosts' nested virtualization has rare faults of its own (docs/lanes.md, "Known faults of
@@ -596,14 +672,29 @@ for spec in $L2_RUNS; do
 		failed=$((failed + 1))
 	fi
 done
-# The same runs under QEMU with KVM, for comparison (arm64 and ppc64, --l2-qemu).
+# The same runs under QEMU with KVM, for comparison (--l2-qemu): the plain ones (CPUS:quiet,
+# CPUS:verbose) and the :bench ones (on virtio-pci); QEMU gets none of tetra's other devices.
 if [ "${LANE_L2_QEMU:-0}" = 1 ] && [ -x "/qemu/bin/$QEMU_BIN" ]; then
 	for spec in $L2_RUNS; do
 		cpus=${spec%%:*} flavor=${spec#*:}
 		kq=quiet
-		[ "$flavor" = quiet ] || kq=
-		state=
-		boot "qemu-cpus$cpus-$flavor" "$L2_KERNEL" "$cpus" "$kq" 0 qemu || failed=$((failed + 1))
+		[ "${flavor%%:*}" = quiet ] || kq=
+		state= snapio=0 bench=0 virtio=0 pci=1
+		case "$flavor" in
+		quiet | verbose) name="qemu-cpus$cpus-$flavor" ;;
+		*:virtio:bench | *:virtio:pci:bench)
+			bench=1 virtio=1
+			name="qemu-cpus$cpus-$(echo "${flavor%:bench}" | tr : -)-bench"
+			;;
+		*) continue ;;
+		esac
+		boot "$name" "$L2_KERNEL" "$cpus" "$kq" "$virtio" qemu || failed=$((failed + 1))
 	done
 fi
+# The :bench runs' figures, beside QEMU's where it ran.
+for spec in $L2_RUNS; do
+	case "$spec" in
+	*:bench) bench_line "cpus${spec%%:*}-$(echo "${spec#*:}" | sed 's/:bench$//' | tr : -)-bench" ;;
+	esac
+done
 exit "$failed"

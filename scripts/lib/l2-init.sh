@@ -27,6 +27,12 @@
 #   TETRA-L2: modules=<the modules loaded>
 #   TETRA-L2: modules-failed=<the modules insmod refused; empty when all loaded>
 #   TETRA-L2: modules-s=<guest seconds the loading took>
+# With l2bench=SECS as well (the lane's :bench runs), only these follow, instead of the lines
+# below up to the facts (io-bench's result lines; the disk whose serial is tetra-bench):
+#   TETRA-L2: bench-randread=iops=<4 KiB O_DIRECT random reads per second, queue depth 1> ...
+#   TETRA-L2: bench-seqread=mibs=<MiB/s of 1 MiB O_DIRECT sequential reads> ...
+#   TETRA-L2: bench-tcp-up=mibs=<MiB/s the guest sent to 10.0.2.1:5003 for SECS s> ...
+#   TETRA-L2: bench-tcp-down=mibs=<MiB/s the guest received from 10.0.2.1:5004> ...
 #   TETRA-L2: virtio=<the device ids on the virtio bus (/sys/bus/virtio/devices/*/device)>
 #   TETRA-L2: virtio-irq=<the /proc/interrupts lines of virtio devices>
 #   TETRA-L2: virtio-msi=<how many of them are PCI-MSI(-X) lines>
@@ -117,6 +123,23 @@ if [ "${l2virtio:-}" = 1 ]; then
 	echo "TETRA-L2: modules=${loaded# }"
 	echo "TETRA-L2: modules-failed=${failed# }"
 	echo "TETRA-L2: modules-s=$($bb awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+	# l2bench=SECS (the lane's :bench runs, under tetra and under QEMU alike): only the disk whose
+	# serial is tetra-bench and the network card, measured by io-bench for SECS seconds each
+	# (the same binary serves TCP on the host's side), instead of the device checks below.
+	if [ -n "${l2bench:-}" ]; then
+		dev=/dev/missing
+		for b in /sys/block/vd*; do
+			[ -r "$b/serial" ] || continue
+			read -r s <"$b/serial"
+			[ "$s" != tetra-bench ] || dev=/dev/${b##*/}
+		done
+		echo "TETRA-L2: bench-randread=$(/bin/io-bench randread "$dev" "$l2bench" 2>&1)"
+		echo "TETRA-L2: bench-seqread=$(/bin/io-bench seqread "$dev" "$l2bench" 2>&1)"
+		$bb ip link set lo up
+		$bb ip addr add 10.0.2.15/24 dev eth0 && $bb ip link set eth0 up
+		echo "TETRA-L2: bench-tcp-up=$(/bin/io-bench tcp-send 10.0.2.1 5003 "$l2bench" 2>&1)"
+		echo "TETRA-L2: bench-tcp-down=$(/bin/io-bench tcp-recv 10.0.2.1 5004 2>&1)"
+	else
 	ids=
 	for d in /sys/bus/virtio/devices/*; do
 		[ -r "$d/device" ] || continue
@@ -224,6 +247,7 @@ if [ "${l2virtio:-}" = 1 ]; then
 	if [ -z "$ids" ] || [ "$n" != 64 ]; then
 		$bb dmesg | $bb grep -i -E 'virtio|LNRO|hwrng|hw_random' | $bb grep -v l2virtio |
 			$bb tail -n 20 | $bb sed 's/^/TETRA-L2: virtio-dmesg=/'
+	fi
 	fi
 fi
 # The l2snapio=1 block (see above): snapio_start before snap-ready, snapio_finish after the

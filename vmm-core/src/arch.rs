@@ -242,6 +242,29 @@ pub trait Arch: Sized + 'static {
         Ok(ExitAction::Continue)
     }
 
+    /// Whether the platform can suspend to RAM (ACPI S3 on x86): a fresh boot then captures the
+    /// vCPUs' and devices' boot state ([`crate::Vmm::new`]), which a wake resets them to.
+    const SUSPEND_TO_RAM: bool = false;
+
+    /// While the VM is suspended: when its armed wake source fires (the x86 RTC alarm, with the
+    /// PM1 RTC_EN and the RTC's AIE set), in wall-clock time; `None` while none is armed (the VM
+    /// then sleeps until it is ended). Called on the VMM's thread, vCPUs parked.
+    fn wake_time(_platform: &Self::Platform) -> Option<std::time::SystemTime> {
+        None
+    }
+
+    /// A wake: records it in the devices (x86: PM1 WAK_STS; for the alarm, RTC_STS and the RTC's
+    /// register C), after they were reset. The vCPUs are parked.
+    fn woken(_platform: &Self::Platform, _reason: crate::exit::WakeReason) {}
+
+    /// A wake: puts the boot vCPU, just reset to its boot state, where the guest's firmware
+    /// interface says a wake resumes (x86: the FACS waking vector), on its own thread. Returns
+    /// false when the guest left no place to resume at (a zero waking vector): the wake is then
+    /// a machine reset.
+    fn wake_vcpu(_memory: &GuestRam, _vcpu: &mut Self::Vcpu) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
     /// The magic of this arch's snapshots, or `None` while it cannot snapshot yet (vmm-core then
     /// refuses to snapshot or migrate rather than lose state).
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = None;

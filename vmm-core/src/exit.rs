@@ -38,10 +38,21 @@ impl GuestExit {
     }
 }
 
+/// What woke a VM from a suspend to RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeReason {
+    /// Its armed wake source fired ([`crate::Arch::wake_time`]: the x86 RTC alarm).
+    Alarm,
+    /// The host asked for it ([`crate::Vmm::wake_up`]), as a PC's power button wakes it.
+    Request,
+}
+
 struct ExitState {
     reason: Mutex<Option<GuestExit>>,
     /// A machine reset a vCPU asked for and the VMM's thread has not taken yet: why.
     reset: Mutex<Option<String>>,
+    /// A suspend to RAM (ACPI S3) a device asked for and the VMM's thread has not taken yet.
+    sleep: AtomicBool,
     ending: AtomicBool,
     event: EventFd,
 }
@@ -59,6 +70,7 @@ impl ExitNotifier {
             state: Arc::new(ExitState {
                 reason: Mutex::new(None),
                 reset: Mutex::new(None),
+                sleep: AtomicBool::new(false),
                 ending: AtomicBool::new(false),
                 event: EventFd::new(EFD_NONBLOCK)?,
             }),
@@ -103,6 +115,25 @@ impl ExitNotifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+
+    /// Asks the VMM's thread to suspend the VM to RAM (ACPI S3: the guest wrote SLP_TYP=S3 with
+    /// SLP_EN), and wakes its event loop. The vCPUs stop there until a wake source fires
+    /// ([`crate::Arch::wake_time`]).
+    pub fn request_sleep(&self) {
+        self.state.sleep.store(true, Ordering::SeqCst);
+        // As in `end`: a failed write means the counter is already signalled.
+        let _ = self.state.event.write(1);
+    }
+
+    /// Whether a suspend was asked for and not taken yet.
+    pub fn sleep_requested(&self) -> bool {
+        self.state.sleep.load(Ordering::SeqCst)
+    }
+
+    /// Takes the pending suspend request: true if there was one.
+    pub fn take_sleep(&self) -> bool {
+        self.state.sleep.swap(false, Ordering::SeqCst)
     }
 
     /// True once any ending was recorded: vCPUs check this after every exit.

@@ -41,6 +41,6 @@ pub use arch::{
 };
 pub use config::{Payload, RawLoad, VmConfig};
 pub use error::CoreError;
-pub use exit::{ExitNotifier, GuestExit};
+pub use exit::{ExitNotifier, GuestExit, WakeReason};
 pub use vcpu::{kick_signal, VcpuActivity, VcpuPlace};
 pub use vm::{VmState, Vmm, VmmError, VmmOptions};

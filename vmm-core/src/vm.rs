@@ -20,8 +20,10 @@ use vmm_sys_util::signal::Killable;
 mod dirty_log;
 mod requests;
 mod reset;
+mod sleep;
 
 pub use reset::{ResetError, STORM_RESETS, STORM_WINDOW};
+pub use sleep::SleepError;
 
 /// Errors building or running a VM.
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +241,10 @@ pub struct Vmm<A: Arch> {
     sandbox: crate::sandbox::Sandbox,
     /// What a machine reset goes back to (`--on-triple-fault reset`), and the resets so far.
     boot: Option<reset::BootState>,
+    /// Suspended to RAM (ACPI S3) since then: the vCPUs are parked until a wake source fires.
+    asleep: Option<Instant>,
+    /// Wakes from a suspend to RAM so far.
+    wakes: u64,
 }
 
 /// [`Origin`] without its data.
@@ -305,8 +311,9 @@ impl<A: Arch> Vmm<A> {
     pub fn new(config: VmConfig, options: VmmOptions) -> Result<Self, VmmError> {
         let reset = config.on_triple_fault == crate::config::OnTripleFault::Reset;
         let mut vmm = Self::build(config, options, Origin::Boot)?;
-        if reset {
-            vmm.capture_boot_state()?;
+        // A wake from S3 resets the vCPUs and devices too (not the payload: RAM is kept).
+        if reset || A::SUSPEND_TO_RAM {
+            vmm.capture_boot_state(reset)?;
         }
         Ok(vmm)
     }
@@ -542,6 +549,8 @@ impl<A: Arch> Vmm<A> {
             taps,
             sandbox,
             boot: None,
+            asleep: None,
+            wakes: 0,
         })
     }
 
@@ -648,8 +657,9 @@ impl<A: Arch> Vmm<A> {
         self.shared.control.activity()
     }
 
-    /// Lets parked vCPUs run again.
+    /// Lets parked vCPUs run again (not those of a guest suspended to RAM: its wake does).
     pub fn resume(&mut self) -> Result<(), VmmError> {
+        self.refuse_if_asleep("the guest is suspended to RAM (S3): its wake source wakes it")?;
         if self.state != VmState::Paused {
             return Err(VmmError::State("only a paused VM can be resumed"));
         }
@@ -669,16 +679,29 @@ impl<A: Arch> Vmm<A> {
             let exit = self.shared.exit.clone();
             let pending = move || {
                 exit.reset_requested()
+                    || exit.sleep_requested()
                     || !requests
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .is_empty()
             };
-            let ended = self
-                .events
-                .run_until(&self.shared.exit, deadline, &pending)?;
+            // Asleep, the loop wakes when the armed wake source fires, too.
+            let wake_at = self.wake_deadline();
+            let until = match (deadline, wake_at) {
+                (Some(d), Some(w)) => Some(d.min(w)),
+                (d, w) => d.or(w),
+            };
+            let ended = self.events.run_until(&self.shared.exit, until, &pending)?;
             if !ended && self.shared.exit.reset_requested() {
                 self.serve_reset();
+                continue;
+            }
+            if !ended && self.shared.exit.sleep_requested() {
+                self.serve_sleep();
+                continue;
+            }
+            if !ended && wake_at.is_some_and(|w| Instant::now() >= w) {
+                self.serve_wake(crate::exit::WakeReason::Alarm);
                 continue;
             }
             let next = self
@@ -689,6 +712,8 @@ impl<A: Arch> Vmm<A> {
                 .pop_front();
             match next {
                 Some((request, reply)) => self.serve(request, reply),
+                // Woken by the wake source's deadline before it passed (a changed alarm).
+                None if !ended && deadline.is_none_or(|d| Instant::now() < d) => continue,
                 None if ended => {
                     let reason = self.shared.exit.reason();
                     if let Some(r) = &reason {

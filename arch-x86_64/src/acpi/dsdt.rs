@@ -1,5 +1,5 @@
-//! The DSDT (revision 2): the `\_S5` sleep package whose SLP_TYP the PM1a device turns into a
-//! power-off, and under `\_SB` every placed device with an ACPI description (the device layer's
+//! The DSDT (revision 2): the `\_S3` and `\_S5` sleep packages whose SLP_TYP values the PM1a
+//! device turns into a suspend to RAM and a power-off, and under `\_SB` every placed device with an ACPI description (the device layer's
 //! list): today COM1 (PNP0501, ports 0x3F8-0x3FF, IRQ 4) and the CMOS RTC (PNP0B00, ports
 //! 0x70-0x71, IRQ 8). Linux's PNP layer binds its 8250 and rtc-cmos drivers to them.
 //!
@@ -9,7 +9,7 @@
 use super::aml::IrqNoFlags;
 use super::sdt::table;
 use super::AcpiError;
-use crate::devices::pm::SLP_TYP_S5;
+use crate::devices::pm::{SLP_TYP_S3, SLP_TYP_S5};
 use acpi_tables::aml::{Device, EISAName, Interrupt, Memory32Fixed, Name, Package, Path};
 use acpi_tables::aml::{ResourceTemplate, Scope, IO};
 use acpi_tables::Aml;
@@ -101,9 +101,11 @@ fn acpi_device(d: &PlacedDevice) -> Result<Option<Vec<u8>>, AcpiError> {
     Ok(Some(aml))
 }
 
-/// The DSDT, as bytes: `\_S5` and every device in `devices` that has an ACPI description.
+/// The DSDT, as bytes: `\_S3`, `\_S5` and every device in `devices` that has an ACPI description.
 pub fn build(devices: &[PlacedDevice]) -> Result<Vec<u8>, AcpiError> {
-    // \_S5: SLP_TYP for PM1a and PM1b, then two reserved values.
+    // \_S3 and \_S5: SLP_TYP for PM1a and PM1b, then two reserved values.
+    let s3 = u64::from(SLP_TYP_S3);
+    let s3 = Name::new(Path::new("_S3_"), &Package::new(vec![&s3, &s3, &0u8, &0u8]));
     let s5 = u64::from(SLP_TYP_S5);
     let s5 = Name::new(Path::new("_S5_"), &Package::new(vec![&s5, &s5, &0u8, &0u8]));
     let mut sb = Vec::new();
@@ -116,6 +118,7 @@ pub fn build(devices: &[PlacedDevice]) -> Result<Vec<u8>, AcpiError> {
         sb.extend_from_slice(&super::pci::aml(ecam));
     }
     let mut aml = Vec::new();
+    s3.to_aml_bytes(&mut aml);
     s5.to_aml_bytes(&mut aml);
     aml.extend_from_slice(&Scope::raw(Path::new("\\_SB_"), sb));
     Ok(table(*b"DSDT", 2, &aml))
@@ -132,11 +135,18 @@ mod tests {
     }
 
     #[test]
-    fn s5_package_and_legacy_devices_are_encoded() {
+    fn s3_and_s5_packages_and_legacy_devices_are_encoded() {
         let img = super::super::build(1, &devices()).unwrap();
         let d = table(&img, img.dsdt, b"DSDT");
         assert_eq!(d[8], 2, "revision 2: 64-bit integers");
         let aml = &d[36..];
+        // NameOp "_S3_" PackageOp PkgLength(1 byte) NumElements=4 OneOp OneOp ZeroOp ZeroOp
+        // (SLP_TYP 1, distinct from S5's).
+        assert_eq!(
+            &aml[..12],
+            &[0x08, b'_', b'S', b'3', b'_', 0x12, 0x06, 4, 0x01, 0x01, 0x00, 0x00][..]
+        );
+        let aml = &aml[12..];
         // NameOp "_S5_" PackageOp PkgLength(1 byte) NumElements=4 BytePrefix 5 BytePrefix 5
         // ZeroOp ZeroOp.
         assert_eq!(

@@ -12,8 +12,9 @@
 //!
 //! The tables describe what tetra emulates: the in-kernel LAPICs (one per vCPU) and IOAPIC, the
 //! legacy IRQ routing ([`madt`]), the PM1a registers at 0x600 and the reset register at the i8042
-//! ([`fadt`]), and the `\_S5` sleep state, COM1 and the CMOS RTC ([`dsdt`]); with PCI, the MCFG
-//! and the root bridge ([`pci`]).
+//! ([`fadt`]), and the `\_S3` and `\_S5` sleep states, COM1 and the CMOS RTC ([`dsdt`]); with PCI,
+//! the MCFG and the root bridge ([`pci`]). The FACS sits at the fixed [`FACS_ADDR`], where a wake
+//! from S3 reads the guest's waking vector ([`wake`]).
 
 pub mod aml;
 pub mod dsdt;
@@ -21,6 +22,7 @@ pub mod fadt;
 pub mod madt;
 pub mod pci;
 pub mod sdt;
+pub mod wake;
 
 use crate::layout::{ACPI_END, ACPI_START, RSDP_ADDR};
 use acpi_tables::{facs::FACS, rsdp::Rsdp, xsdt::XSDT, Aml};
@@ -80,6 +82,10 @@ pub struct AcpiImage {
     pub dsdt: u64,
 }
 
+/// Guest address of the FACS: the first 64-byte boundary after the RSDP and the XSDT (of two
+/// or three entries), the same for every machine.
+pub const FACS_ADDR: u64 = ACPI_START + 128;
+
 /// The FACS version tetra writes, as it did before the crate (whose `FACS::new` writes 1).
 const FACS_VERSION: u8 = 2;
 
@@ -111,6 +117,7 @@ pub fn build(cpus: u32, devices: &[PlacedDevice]) -> Result<AcpiImage, AcpiError
     let mut facs = FACS::new();
     facs.version = FACS_VERSION;
     let facs = place(&mut image, &encode(&facs), 64);
+    debug_assert_eq!(facs, FACS_ADDR);
     let dsdt = place(&mut image, &dsdt::build(devices)?, 16);
     let madt = place(&mut image, &madt::build(cpus), 16);
     let fadt = place(&mut image, &fadt::build(dsdt, facs), 16);
@@ -268,6 +275,7 @@ pub(crate) mod tests {
                 "no signature, vector, lock, flags"
             );
             assert_eq!(img.facs % 64, 0, "FACS is 64-byte aligned");
+            assert_eq!(img.facs, FACS_ADDR, "where a wake reads the waking vector");
             // No two tables overlap.
             let mut spans: Vec<(u64, u64)> = [img.xsdt, img.fadt, img.madt, img.dsdt, img.facs]
                 .iter()

@@ -2,8 +2,13 @@
 //! host clock, in BCD or binary and in 24- or 12-hour form as status register B says, settable by
 //! the guest (kept as an offset from the host clock), and the memory-size bytes a BIOS leaves.
 //!
-//! Not emulated: alarms, the periodic and update interrupts (register C always reads 0), and the
-//! update cycle (UIP always reads 0). Bit 7 of the index (the NMI mask) is ignored.
+//! The alarm (registers 1, 3 and 5; a value 0xC0-0xFF matches any) is a wake source from S3:
+//! with AIE set in register B, [`Cmos::next_alarm`] says when the time of day next matches it,
+//! and the wake sets AF and IRQF in register C ([`Cmos::alarm_fired`]; reading C clears it).
+//!
+//! Not emulated: the alarm while the guest runs (no IRQ 8, AF is not set), the periodic and
+//! update interrupts, the date alarm, and the update cycle (UIP always reads 0). Bit 7 of the
+//! index (the NMI mask) is ignored.
 
 use vmm_core::bus::BusDevice;
 pub use vmm_core::clock::DateTime;
@@ -24,6 +29,12 @@ pub const REG_DAY: u8 = 0x07;
 pub const REG_MONTH: u8 = 0x08;
 /// Year within the century.
 pub const REG_YEAR: u8 = 0x09;
+/// Seconds alarm.
+pub const REG_SECONDS_ALARM: u8 = 0x01;
+/// Minutes alarm.
+pub const REG_MINUTES_ALARM: u8 = 0x03;
+/// Hours alarm.
+pub const REG_HOURS_ALARM: u8 = 0x05;
 /// Status register A (divider and rate; bit 7 UIP).
 pub const REG_A: u8 = 0x0a;
 /// Status register B (bit 7 SET, bit 2 binary, bit 1 24-hour).
@@ -41,6 +52,16 @@ pub const B_SET: u8 = 1 << 7;
 pub const B_BINARY: u8 = 1 << 2;
 /// Register B: 24-hour mode.
 pub const B_24H: u8 = 1 << 1;
+/// Register B: alarm interrupt enable.
+pub const B_AIE: u8 = 1 << 5;
+/// Register C: an enabled interrupt is pending (IRQF).
+pub const C_IRQF: u8 = 1 << 7;
+/// Register C: the alarm fired (AF).
+pub const C_AF: u8 = 1 << 5;
+/// An alarm register value with both top bits set matches any value ("don't care").
+pub const ALARM_ANY: u8 = 0xc0;
+/// How far ahead [`Cmos::next_alarm`] looks: an alarm on seconds, minutes and hours repeats daily.
+const ALARM_HORIZON: i64 = 24 * 60 * 60;
 /// Register D: valid RAM and time.
 pub const D_VRT: u8 = 1 << 7;
 
@@ -189,11 +210,43 @@ impl Cmos {
         self.offset = t.to_unix() - (self.clock)();
     }
 
+    /// When the alarm next fires (the time of day, in the current format, matches the alarm
+    /// registers at the start of a second after now), in the host clock's seconds since the
+    /// epoch; `None` while AIE is clear.
+    pub fn next_alarm(&self) -> Option<i64> {
+        if self.reg_b() & B_AIE == 0 {
+            return None;
+        }
+        let alarm = [
+            (REG_SECONDS_ALARM, REG_SECONDS),
+            (REG_MINUTES_ALARM, REG_MINUTES),
+            (REG_HOURS_ALARM, REG_HOURS),
+        ];
+        let now = (self.clock)().saturating_add(self.offset);
+        (1..=ALARM_HORIZON)
+            .map(|d| now.saturating_add(d))
+            .find(|&s| {
+                let t = DateTime::from_unix(s, 0);
+                alarm.iter().all(|&(a, r)| {
+                    let want = self.ram[a as usize];
+                    want & ALARM_ANY == ALARM_ANY || want == self.time_reg(r, &t)
+                })
+            })
+            .map(|s| s.saturating_sub(self.offset))
+    }
+
+    /// The alarm fired (it woke the machine): AF in register C, and IRQF with AIE set.
+    pub fn alarm_fired(&mut self) {
+        let irqf = if self.reg_b() & B_AIE != 0 { C_IRQF } else { 0 };
+        self.ram[REG_C as usize] |= C_AF | irqf;
+    }
+
     fn read_data(&mut self) -> u8 {
         let reg = self.index;
         match reg {
             REG_A => self.ram[REG_A as usize] & 0x7f, // UIP never set
-            REG_C => 0,
+            // The flags read once: reading C clears them.
+            REG_C => std::mem::take(&mut self.ram[REG_C as usize]),
             REG_D => D_VRT,
             _ if TIME_REGS.contains(&reg) && self.reg_b() & B_SET == 0 => {
                 self.time_reg(reg, &self.now())
@@ -391,6 +444,47 @@ mod tests {
         assert_eq!(rd(&mut c, 0x40), 0xab);
         wr(&mut c, REG_C, 0xff);
         assert_eq!(rd(&mut c, REG_C), 0);
+    }
+
+    #[test]
+    fn the_alarm_matches_the_time_of_day_with_dont_care_values() {
+        let clock = Arc::new(AtomicI64::new(T0)); // 13:05:09
+        let mut c = cmos_at(clock.clone());
+        wr(&mut c, REG_SECONDS_ALARM, 0x11);
+        wr(&mut c, REG_MINUTES_ALARM, 0x05);
+        wr(&mut c, REG_HOURS_ALARM, 0x13);
+        assert_eq!(c.next_alarm(), None, "AIE clear");
+        wr(&mut c, REG_B, B_24H | B_AIE);
+        assert_eq!(c.next_alarm(), Some(T0 + 2));
+        // Hours and minutes "don't care": the next :11 second.
+        wr(&mut c, REG_HOURS_ALARM, 0xff);
+        wr(&mut c, REG_MINUTES_ALARM, 0xc0);
+        clock.fetch_add(2, Ordering::SeqCst); // 13:05:11 now: the next match is a minute on
+        assert_eq!(c.next_alarm(), Some(T0 + 62));
+        // Every second.
+        wr(&mut c, REG_SECONDS_ALARM, 0xc0);
+        assert_eq!(c.next_alarm(), Some(T0 + 3));
+        // A time the clock never reads (garbage) never fires, and does not panic.
+        wr(&mut c, REG_SECONDS_ALARM, 0x99);
+        assert_eq!(c.next_alarm(), None);
+        // The guest's clock offset counts: set to 10:00:00, an alarm at 10:00:05 is 5 s ahead.
+        wr(&mut c, REG_B, B_SET | B_24H | B_AIE);
+        wr(&mut c, REG_HOURS, 0x10);
+        wr(&mut c, REG_MINUTES, 0x00);
+        wr(&mut c, REG_SECONDS, 0x00);
+        wr(&mut c, REG_B, B_24H | B_AIE);
+        wr(&mut c, REG_B, B_24H | B_AIE | B_BINARY);
+        wr(&mut c, REG_SECONDS_ALARM, 5);
+        wr(&mut c, REG_MINUTES_ALARM, 0);
+        wr(&mut c, REG_HOURS_ALARM, 10);
+        assert_eq!(c.next_alarm(), Some(T0 + 2 + 5));
+        // Firing: AF and IRQF in register C, once.
+        c.alarm_fired();
+        assert_eq!(rd(&mut c, REG_C), C_IRQF | C_AF);
+        assert_eq!(rd(&mut c, REG_C), 0, "reading C clears it");
+        wr(&mut c, REG_B, B_24H);
+        c.alarm_fired();
+        assert_eq!(rd(&mut c, REG_C), C_AF, "no IRQF without AIE");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The ACPI PM1a event and control registers and the PM timer (fixed hardware, as on QEMU's q35
 //! at port 0x600): PM1a_EVT_BLK at offset 0 (status, enable), PM1a_CNT_BLK at offset 4, PM_TMR_BLK
-//! at offset 8. Setting SLP_EN with SLP_TYP = S5 powers the VM off. tetra declares only S5, with
-//! SLP_TYP 5 (the DSDT's `\_S5`). The PM timer counts at 3.579545 MHz on the host's monotonic
+//! at offset 8. Setting SLP_EN with SLP_TYP = S5 (5, the DSDT's `\_S5`) powers the VM off; with
+//! SLP_TYP = S3 (1, the DSDT's `\_S3`) it suspends the VM to RAM (`vmm_core::vm` sleep: the vCPUs
+//! stop until the RTC alarm wakes them). Other SLP_TYP values are ignored. The wake sets WAK_STS
+//! and, when the RTC alarm woke the VM, RTC_STS in PM1 status ([`Pm1a::woken`]); the RTC alarm
+//! wakes only with RTC_EN set in PM1 enable ([`Pm1a::rtc_wake_enabled`]). The PM timer counts at 3.579545 MHz on the host's monotonic
 //! clock, 32 bits wide (the FADT's TMR_VAL_EXT); a snapshot or a migration carries its count on.
 
 use std::time::Instant;
@@ -49,6 +52,14 @@ impl PmTimer {
 pub const SLP_EN: u16 = 1 << 13;
 /// The SLP_TYP value of S5 (soft off).
 pub const SLP_TYP_S5: u16 = 5;
+/// The SLP_TYP value of S3 (suspend to RAM).
+pub const SLP_TYP_S3: u16 = 1;
+/// PM1 status: the machine woke from a sleeping state.
+pub const WAK_STS: u16 = 1 << 15;
+/// PM1 status: the RTC alarm fired (in PM1 enable: RTC_EN, the alarm may wake the machine).
+pub const RTC_STS: u16 = 1 << 10;
+/// PM1 enable: the RTC alarm may wake the machine (the same bit as [`RTC_STS`]).
+pub const RTC_EN: u16 = RTC_STS;
 /// PM1_CNT.SCI_EN: ACPI mode on (hardware-reduced style: always on).
 pub const SCI_EN: u16 = 1;
 
@@ -62,7 +73,8 @@ pub struct Pm1a {
 }
 
 impl Pm1a {
-    /// PM registers whose S5 request ends the VM through `exit`.
+    /// PM registers whose S5 request ends the VM through `exit`, and whose S3 request asks it
+    /// for a suspend to RAM.
     pub fn new(exit: ExitNotifier) -> Self {
         Pm1a {
             exit,
@@ -71,6 +83,16 @@ impl Pm1a {
             control: SCI_EN,
             timer: PmTimer::new(),
         }
+    }
+
+    /// Whether the RTC alarm may wake the machine (PM1 enable RTC_EN).
+    pub fn rtc_wake_enabled(&self) -> bool {
+        self.enable & RTC_EN != 0
+    }
+
+    /// Records a wake from S3: WAK_STS, and RTC_STS when the RTC alarm (`rtc`) woke it.
+    pub fn woken(&mut self, rtc: bool) {
+        self.status |= WAK_STS | if rtc { RTC_STS } else { 0 };
     }
 }
 
@@ -122,8 +144,12 @@ impl BusDevice for Pm1a {
         if mask(4) != 0 {
             let v = reg(4);
             self.control = (v & !SLP_EN) | SCI_EN;
-            if v & SLP_EN != 0 && (v >> 10) & 7 == SLP_TYP_S5 {
-                self.exit.end(GuestExit::PowerOff);
+            if v & SLP_EN != 0 {
+                match (v >> 10) & 7 {
+                    SLP_TYP_S5 => self.exit.end(GuestExit::PowerOff),
+                    SLP_TYP_S3 => self.exit.request_sleep(),
+                    _ => {}
+                }
             }
         }
     }
@@ -173,7 +199,13 @@ mod tests {
         pm.write(4, &(SLP_TYP_S5 << 10).to_le_bytes());
         assert_eq!(n.reason(), None, "SLP_TYP without SLP_EN");
         pm.write(4, &((3 << 10) | SLP_EN).to_le_bytes());
-        assert_eq!(n.reason(), None, "S3 is not supported");
+        assert_eq!(n.reason(), None, "no S2");
+        assert!(!n.sleep_requested(), "no S2");
+        pm.write(4, &(SLP_TYP_S3 << 10).to_le_bytes());
+        assert!(!n.sleep_requested(), "S3 without SLP_EN");
+        pm.write(4, &((SLP_TYP_S3 << 10) | SLP_EN).to_le_bytes());
+        assert!(n.take_sleep(), "S3 asks for a suspend");
+        assert_eq!(n.reason(), None, "and does not end the VM");
         let mut b = [0u8; 2];
         pm.read(4, &mut b);
         assert_eq!(u16::from_le_bytes(b) & SCI_EN, SCI_EN);
@@ -205,6 +237,30 @@ mod tests {
         assert_eq!(n.reason(), None);
         pm.write(5, &[(((SLP_TYP_S5 << 10) | SLP_EN) >> 8) as u8]);
         assert_eq!(n.reason(), Some(GuestExit::PowerOff));
+    }
+}
+
+#[cfg(test)]
+mod wake_tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_sets_wak_sts_and_rtc_sts_which_the_guest_clears() {
+        let mut pm = Pm1a::new(ExitNotifier::new().unwrap());
+        assert!(!pm.rtc_wake_enabled());
+        pm.write(2, &RTC_EN.to_le_bytes());
+        assert!(pm.rtc_wake_enabled());
+        pm.woken(true);
+        let mut b = [0u8; 2];
+        pm.read(0, &mut b);
+        assert_eq!(u16::from_le_bytes(b), WAK_STS | RTC_STS);
+        pm.write(0, &WAK_STS.to_le_bytes());
+        pm.read(0, &mut b);
+        assert_eq!(u16::from_le_bytes(b), RTC_STS, "write 1 to clear");
+        pm.write(0, &RTC_STS.to_le_bytes());
+        pm.woken(false);
+        pm.read(0, &mut b);
+        assert_eq!(u16::from_le_bytes(b), WAK_STS);
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod platform;
 mod regs;
+mod sleep;
 mod state;
 mod vcpu;
 
@@ -125,6 +126,22 @@ impl Arch for X86_64 {
     }
 
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
+    const SUSPEND_TO_RAM: bool = true;
+
+    fn wake_time(p: &Platform) -> Option<std::time::SystemTime> {
+        sleep::wake_time(p)
+    }
+
+    fn woken(p: &Platform, reason: vmm_core::WakeReason) {
+        sleep::woken(p, reason)
+    }
+
+    fn wake_vcpu(
+        memory: &vmm_core::memory::GuestRam,
+        vcpu: &mut X86Vcpu,
+    ) -> Result<bool, X86Error> {
+        sleep::wake_vcpu(memory, vcpu)
+    }
     const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
 
     fn save_vm_state(

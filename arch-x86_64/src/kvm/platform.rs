@@ -27,6 +27,10 @@ pub struct Platform {
     pub router: KvmRouter,
     /// The PCI host bridge and MSI routing, with `--transport pci`.
     pub pci: Option<PciHost>,
+    /// The RTC, whose alarm wakes the VM from S3.
+    pub cmos: Arc<Mutex<Cmos>>,
+    /// The PM1a registers, whose RTC_EN lets the alarm wake it and which record the wake.
+    pub pm1a: Arc<Mutex<Pm1a>>,
 }
 
 pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X86Error> {
@@ -66,11 +70,11 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
     })?;
     let exit = ctx.exit.clone();
     d.add_stateful(&router, i8042, |_| I8042::new(exit))?;
-    d.add_stateful(&router, rtc, |_| {
+    let cmos = d.add_stateful(&router, rtc, |_| {
         Cmos::new(cfg.mem_bytes(), low_ram_end(cfg.mem_bytes()))
     })?;
     let exit = ctx.exit.clone();
-    d.add_stateful(&router, pm1a, |_| Pm1a::new(exit))?;
+    let pm1a = d.add_stateful(&router, pm1a, |_| Pm1a::new(exit))?;
 
     let cpuid = ctx
         .vm
@@ -86,6 +90,8 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
         router,
         pci,
+        cmos,
+        pm1a,
     })
 }
 

@@ -1,7 +1,7 @@
 //! vCPU creation: CPUID, boot MSRs, FPU, LAPIC LINT pins, and the boot vCPU's entry registers.
 
 use super::{kvm_err, Platform};
-use crate::boot::entry::{instruction_pointer, special_regs, Segment};
+use crate::boot::entry::{instruction_pointer, special_regs, Segment, SpecialRegs};
 use crate::boot::EntryState;
 use crate::cpuid::{adjust_for_vcpu, CpuidEntry};
 use crate::error::X86Error;
@@ -120,7 +120,6 @@ pub(super) fn create(ctx: &VcpuContext<'_, X86_64>) -> Result<KvmVcpu, X86Error>
 /// Application processors wait in the in-kernel LAPIC for INIT/SIPI; only the boot vCPU gets the
 /// protocol's entry state.
 pub(super) fn set_entry(vcpu: &KvmVcpu, e: &EntryState) -> Result<(), X86Error> {
-    let fd = vcpu.fd();
     let regs = kvm_regs {
         rip: instruction_pointer(e),
         rsp: e.rsp,
@@ -131,8 +130,13 @@ pub(super) fn set_entry(vcpu: &KvmVcpu, e: &EntryState) -> Result<(), X86Error> 
         rflags: 0x2,
         ..Default::default()
     };
-    fd.set_regs(&regs).map_err(kvm_err("KVM_SET_REGS"))?;
-    let sr = special_regs(e);
+    set_state(vcpu, &regs, &special_regs(e))
+}
+
+/// Sets the vCPU's general registers and its special registers `sr`.
+pub(super) fn set_state(vcpu: &KvmVcpu, regs: &kvm_regs, sr: &SpecialRegs) -> Result<(), X86Error> {
+    let fd = vcpu.fd();
+    fd.set_regs(regs).map_err(kvm_err("KVM_SET_REGS"))?;
     let mut sregs = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
     sregs.cs = kvm_segment(&sr.cs);
     let data = kvm_segment(&sr.data);

@@ -553,6 +553,68 @@ fn generated(dir: &Path) {
         &cat(&[&[7], q, &t.encode(ByteOrder::Little)]),
     );
 
+    // inspect htab / the HTAB stream: a first pass of a table with a few entries (one in a
+    // secondary PTEG), headers in both byte orders, and a later pass of modified entries.
+    {
+        use arch_ppc64::mmu::htab::{encode, Endian};
+        use arch_ppc64::mmu::{
+            hash, translate, HashTable, Hpte, HtabGeometry, SegmentSize, Slb, SlbEntry,
+        };
+        let g = HtabGeometry::new(18).unwrap();
+        let slbe = SlbEntry::new(0xc000_0000_0000_0000, SegmentSize::M256, 0x1234, 0);
+        let seg = Slb::new(&[slbe])
+            .unwrap()
+            .lookup(0xc000_0000_0000_0000)
+            .unwrap();
+        let mut t = HashTable::new(g).unwrap();
+        for (k, ea) in [
+            0xc000_0000_0000_0000u64,
+            0xc000_0000_0123_4000,
+            0xc000_0000_0fff_f000,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let va = translate::virtual_address(&seg, ea);
+            let secondary = k == 1;
+            let v = (translate::avpn(va, 12) << 7) | 1 | if secondary { 2 } else { 0 };
+            let h = hash::hash(seg.vsid, seg.size, ea, 12);
+            let e = Hpte {
+                v,
+                r: 0x100_0000 * (k as u64 + 1) | 0x192,
+            };
+            t.set(g.group(h, secondary) * 8 + k as u64, e).unwrap();
+        }
+        let line = format!(
+            "{:#x},{:#x};=0xc000000001234abc;=0xc000000000000010;=0x10\n",
+            slbe.esid, slbe.vsid
+        );
+        let first = |e| encode(g, &t.first_pass(), e).unwrap();
+        put(
+            dir,
+            "htab",
+            "first-le",
+            &cat(&[&[0], line.as_bytes(), &first(Endian::Little)]),
+        );
+        put(
+            dir,
+            "htab",
+            "first-be",
+            &cat(&[&[7], line.as_bytes(), &first(Endian::Big)]),
+        );
+        let mut newer = t.clone();
+        newer.set(5, Hpte { v: 0x81, r: 0x5000 }).unwrap();
+        let (i, _) = t.entries().next().unwrap();
+        newer.set(i, Hpte::default()).unwrap();
+        let later = encode(g, &t.diff_pass(&newer), Endian::Little).unwrap();
+        put(
+            dir,
+            "htab",
+            "later-le",
+            &cat(&[&[0], line.as_bytes(), &later]),
+        );
+    }
+
     // Register states.
     put(dir, "regs", "x86", &regs().encode());
     put(dir, "regs", "empty", &VcpuState::new().encode());

@@ -29,6 +29,7 @@ mod regs;
 mod rest;
 mod rest_client;
 mod sandbox;
+mod sleep;
 mod smp;
 mod smp_report;
 mod snapshot;
@@ -71,6 +72,7 @@ fn main() {
     its::register(&mut s);
     power::register(&mut s);
     triple_fault::register(&mut s);
+    sleep::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);
     pause_exit::register(&mut s);

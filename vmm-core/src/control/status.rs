@@ -7,6 +7,7 @@
 //! ```text
 //! inmigrate --(the stream arrived, the VM starts)--> running <--(pause/resume)--> paused
 //! running --(a migration's stop-and-copy)--> paused --(the destination has it)--> postmigrate
+//! running --(the guest suspends to RAM)--> suspended --(its wake)--> running
 //! running --(the guest powers off, quit)--> shutdown
 //! ```
 //!
@@ -34,6 +35,8 @@ pub enum RunState {
     Running,
     /// vCPUs paused.
     Paused,
+    /// The guest suspended itself to RAM (ACPI S3); its wake runs it again.
+    Suspended,
     /// The guest went to a destination: this VM never runs again.
     PostMigrate,
     /// The guest or the host ended the VM.
@@ -48,6 +51,7 @@ impl RunState {
             RunState::InMigrate => "inmigrate",
             RunState::Running => "running",
             RunState::Paused => "paused",
+            RunState::Suspended => "suspended",
             RunState::PostMigrate => "postmigrate",
             RunState::Shutdown => "shutdown",
         }

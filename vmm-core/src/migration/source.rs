@@ -193,6 +193,7 @@ impl<A: Arch> Vmm<A> {
     ) -> Result<MigrationStats, MigrationError> {
         let magic = A::SNAPSHOT_MAGIC.ok_or(MigrationError::Unsupported(A::NAME))?;
         let uri = Uri::parse(uri)?;
+        self.refuse_if_asleep("the guest is suspended to RAM (S3): migrate it awake")?;
         // Memory that failed its check (a lazily verified restore) never leaves.
         self.verified_memory()?;
         let start = Instant::now();

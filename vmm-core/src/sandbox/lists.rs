@@ -19,9 +19,10 @@ use super::ThreadKind;
 pub enum Rule {
     /// Any arguments.
     Any,
-    /// `ioctl`: KVM requests (type `0xAE`) only.
+    /// `ioctl`: KVM requests (type `0xAE`), and `TUNSETOFFLOAD` (a network card started by its
+    /// driver sets its interface's offloads).
     KvmIoctl,
-    /// `ioctl`: KVM requests, and `FIONBIO` / `FIONREAD` on sockets.
+    /// `ioctl`: as [`Rule::KvmIoctl`], and `FIONBIO` / `FIONREAD` on sockets.
     KvmAndSocketIoctl,
     /// `ioctl`: `FIONBIO` / `FIONREAD` on sockets only.
     SocketIoctl,

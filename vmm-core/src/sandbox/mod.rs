@@ -154,6 +154,9 @@ pub struct SyscallTable {
     pub fionbio: u32,
     /// `FIONREAD` (the resolver's reads).
     pub fionread: u32,
+    /// `TUNSETOFFLOAD` (a network card's offloads, set on its TAP interface when the guest's
+    /// driver starts the card: on a vCPU thread, or the main thread for a restore).
+    pub tunsetoffload: u32,
     /// Syscall numbers by name: every name the lists use that the arch has.
     pub numbers: &'static [(&'static str, u32)],
 }
@@ -169,7 +172,8 @@ impl SyscallTable {
 }
 
 /// The facts `abi-check` compiles against an arch's uapi headers for its table: `__NR_<name>` for
-/// every number, `audit` (the name of its `AUDIT_ARCH_*` constant), `FIONBIO` and `FIONREAD`.
+/// every number, `audit` (the name of its `AUDIT_ARCH_*` constant), `FIONBIO`, `FIONREAD` and
+/// `TUNSETOFFLOAD`.
 pub fn abi_facts(
     table: &SyscallTable,
     audit: &'static str,
@@ -184,6 +188,11 @@ pub fn abi_facts(
     facts.push(AbiFact::new(audit, u64::from(table.audit_arch), origin));
     facts.push(AbiFact::new("FIONBIO", u64::from(table.fionbio), origin));
     facts.push(AbiFact::new("FIONREAD", u64::from(table.fionread), origin));
+    facts.push(AbiFact::new(
+        "TUNSETOFFLOAD",
+        u64::from(table.tunsetoffload),
+        origin,
+    ));
     facts
 }
 
@@ -231,9 +240,13 @@ impl Sandbox {
             let mut action = bpf::RET_ALLOW;
             let any_of = match rule {
                 Rule::Any => vec![],
-                Rule::KvmIoctl => vec![arg(1, KVMIO_MASK.0, KVMIO_MASK.1)],
+                Rule::KvmIoctl => vec![
+                    arg(1, KVMIO_MASK.0, KVMIO_MASK.1),
+                    arg(1, u32::MAX, t.tunsetoffload),
+                ],
                 Rule::KvmAndSocketIoctl => vec![
                     arg(1, KVMIO_MASK.0, KVMIO_MASK.1),
+                    arg(1, u32::MAX, t.tunsetoffload),
                     arg(1, u32::MAX, t.fionbio),
                     arg(1, u32::MAX, t.fionread),
                 ],

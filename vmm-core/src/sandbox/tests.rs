@@ -28,6 +28,7 @@ fn table() -> &'static SyscallTable {
         big_endian: false,
         fionbio: 0x5421,
         fionread: 0x541b,
+        tunsetoffload: 0x4004_54d0,
         numbers: numbers(),
     })
 }
@@ -96,6 +97,15 @@ fn each_kind_gets_its_own_list() {
     );
     assert_eq!(call(&worker, "ioctl", kvm_run), RET_KILL_PROCESS);
     assert_eq!(call(&worker, "ioctl", [5, 0x5421, 0, 0, 0, 0]), RET_ALLOW);
+    // TUNSETOFFLOAD: where a network card starts (a vCPU's MMIO write, the main thread's
+    // restore), not in the worker.
+    for p in [&main, &vcpu] {
+        assert_eq!(call(p, "ioctl", [5, 0x4004_54d0, 0x7, 0, 0, 0]), RET_ALLOW);
+    }
+    assert_eq!(
+        call(&worker, "ioctl", [5, 0x4004_54d0, 0x7, 0, 0, 0]),
+        RET_KILL_PROCESS
+    );
     // No thread maps executable memory.
     for p in [&vcpu, &main, &worker, &out] {
         assert_eq!(call(p, "mmap", [0, 4096, 3, 0x22, 0, 0]), RET_ALLOW);
@@ -135,6 +145,7 @@ fn a_table_without_a_listed_syscall_is_refused_by_name() {
         big_endian: false,
         fionbio: 0,
         fionread: 0,
+        tunsetoffload: 0,
         numbers: &[("futex", 1)],
     };
     let sb = Sandbox {

@@ -321,6 +321,7 @@ impl<A: Arch> Vmm<A> {
         hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
     ) -> Result<SnapshotStats, SnapshotError> {
         A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
+        self.refuse_if_asleep("the guest is suspended to RAM (S3): snapshot it awake")?;
         // Memory that failed its check is never saved again under a fresh digest.
         self.verified_memory()?;
         let resume = self.state() == VmState::Running;

@@ -137,7 +137,10 @@ impl<A: Arch> Vmm<A> {
 
     /// Answers `request` on `reply`.
     pub(super) fn serve(&mut self, request: Request, mut reply: Reply) {
-        let state = format!("{:?}", self.state).to_lowercase();
+        let state = match self.asleep {
+            Some(_) => "suspended".to_string(),
+            None => format!("{:?}", self.state).to_lowercase(),
+        };
         tracing::info!(?request, state, "control request");
         match request {
             Request::Status => reply.answer(&state, json!({ "state": state })),
@@ -213,7 +216,13 @@ impl<A: Arch> Vmm<A> {
                         "system_reset: this VM keeps no boot state to reset to (boot it with --on-triple-fault reset)",
                     ));
                 }
-                match self.reset("a system_reset request") {
+                if let Err(e) =
+                    self.refuse_if_asleep("system_reset: the guest is suspended to RAM (S3)")
+                {
+                    return reply.refuse(vmm_refusal(&e));
+                }
+                let run = self.state == VmState::Running;
+                match self.reset("a system_reset request", run) {
                     Ok(()) => reply.ok(""),
                     Err(e) => {
                         let msg = format!("system_reset; {}", chain(&e));

@@ -11,6 +11,10 @@
 //! (a warm reset clears no memory) and the devices that [survive a
 //! reset](crate::snapshot::Stateful::survives_reset) (the x86 CMOS RAM and clock, battery-backed).
 //!
+//! The boot state is captured for every fresh boot of an arch that can suspend to RAM, too
+//! (without the payload pages unless `--on-triple-fault reset`): a wake from S3 resets the vCPUs
+//! and devices to it ([`super::sleep`]).
+//!
 //! A guest that resets over and over (one that triple-faults at once, for ever) is stopped: more
 //! than [`STORM_RESETS`] resets within [`STORM_WINDOW`] end the VM as crashed (exit status 6).
 
@@ -65,11 +69,11 @@ fn step<E: std::error::Error + Send + Sync + 'static>(
 
 /// What a VM is reset to: its state as built, before it first ran.
 pub(crate) struct BootState {
-    table: RegTable,
-    vcpus: Vec<VcpuState>,
+    pub(super) table: RegTable,
+    pub(super) vcpus: Vec<VcpuState>,
     /// The arch's VM-wide sections, in an envelope for [`Arch::restore_vm_state`].
     vm: Envelope,
-    devices: Vec<Section>,
+    pub(super) devices: Vec<Section>,
     /// Runs of guest pages tetra wrote while building: guest address, contents.
     pages: Vec<(u64, Vec<u8>)>,
     counter: ResetCounter,
@@ -138,7 +142,9 @@ fn written_pages(memory: &crate::memory::GuestRam) -> Vec<(u64, Vec<u8>)> {
 
 impl<A: Arch> Vmm<A> {
     /// Captures what a reset goes back to; the VM must be built and not started.
-    pub(super) fn capture_boot_state(&mut self) -> Result<(), VmmError> {
+    /// With `pages`, the payload pages too (what a machine reset writes back; a wake from S3
+    /// keeps RAM as it is).
+    pub(super) fn capture_boot_state(&mut self, pages: bool) -> Result<(), VmmError> {
         let magic = A::SNAPSHOT_MAGIC.ok_or_else(|| {
             VmmError::Config(format!(
                 "--on-triple-fault reset: {} cannot capture its boot state yet",
@@ -152,7 +158,11 @@ impl<A: Arch> Vmm<A> {
             vm.push(s);
         }
         let devices = self.shared.devices.state().save();
-        let pages = written_pages(&self.shared.memory);
+        let pages = if pages {
+            written_pages(&self.shared.memory)
+        } else {
+            Vec::new()
+        };
         tracing::debug!(
             pages = pages.iter().map(|(_, d)| d.len()).sum::<usize>()
                 / crate::memory::page_size() as usize,
@@ -169,9 +179,10 @@ impl<A: Arch> Vmm<A> {
         Ok(())
     }
 
-    /// Whether the VM keeps a boot state to reset to.
+    /// Whether the VM keeps a whole boot state to reset to, its payload included
+    /// (`--on-triple-fault reset`; the one kept for a wake from S3 has no payload).
     pub(super) fn has_boot_state(&self) -> bool {
-        self.boot.is_some()
+        self.boot.as_ref().is_some_and(|b| !b.pages.is_empty())
     }
 
     /// How many times the machine has reset (`--on-triple-fault reset`).
@@ -185,7 +196,8 @@ impl<A: Arch> Vmm<A> {
         let Some(why) = self.shared.exit.take_reset() else {
             return;
         };
-        match self.reset(&why) {
+        let run = self.state == VmState::Running;
+        match self.reset(&why, run) {
             Ok(()) => tracing::info!(why, resets = self.resets(), "the machine was reset"),
             Err(e) => {
                 let msg = format!("{why}; {}", crate::error_chain::chain(&e));
@@ -195,11 +207,11 @@ impl<A: Arch> Vmm<A> {
         }
     }
 
-    pub(super) fn reset(&mut self, why: &str) -> Result<(), ResetError> {
+    /// Resets the machine; with `run`, the vCPUs run afterwards (else they stay paused).
+    pub(super) fn reset(&mut self, why: &str, run: bool) -> Result<(), ResetError> {
         let boot = self.boot.as_mut().ok_or(ResetError::NoBootState)?;
         boot.counter.count_reset(Instant::now())?;
-        let running = self.state == VmState::Running;
-        if running {
+        if self.state == VmState::Running {
             self.pause_within(Some(PAUSE_LIMIT))
                 .map_err(step("the vCPUs (pausing them)"))?;
         }
@@ -225,7 +237,7 @@ impl<A: Arch> Vmm<A> {
         self.shared.devices.resume();
         let boot = self.boot.as_ref().ok_or(ResetError::NoBootState)?;
         let r = self.shared.devices.state().reset_to(&boot.devices);
-        if running {
+        if run {
             self.shared.control.request_run();
             self.state = VmState::Running;
             self.link

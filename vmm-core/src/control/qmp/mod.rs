@@ -203,6 +203,7 @@ mod tests {
         big_endian: false,
         fionbio: 0,
         fionread: 0,
+        tunsetoffload: 0,
         numbers: &[],
     };
 

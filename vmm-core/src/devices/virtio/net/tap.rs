@@ -1,6 +1,8 @@
 //! A TAP interface (`/dev/net/tun`, `IFF_TAP`): Ethernet frames, each read or written whole, with
-//! a 12-byte virtio-net header in front (`IFF_VNET_HDR`, `TUNSETVNETHDRSZ`) and no offloads
-//! (`TUNSETOFFLOAD` 0: the kernel segments and checksums every frame before tetra reads it).
+//! a 12-byte virtio-net header in front (`IFF_VNET_HDR`, `TUNSETVNETHDRSZ`), little-endian
+//! (`TUNSETVNETLE`, as virtio 1.x has it on every host). It opens with no offloads
+//! (`TUNSETOFFLOAD` 0: the kernel segments and checksums every frame before tetra reads it);
+//! [`set_offload`] lets it pass checksum and TSO work through to a guest that accepts it.
 //!
 //! The interface is attached by name: one a user made beforehand (`ip tuntap add NAME mode tap`,
 //! perhaps owned by an unprivileged user) or, for root, a new one that lives as long as tetra
@@ -26,8 +28,34 @@ mod ioctls {
     pub const TUNSETOFFLOAD: libc::Ioctl = libc::TUNSETOFFLOAD;
     pub const TUNSETVNETHDRSZ: libc::Ioctl = libc::TUNSETVNETHDRSZ;
     pub const TUNSETQUEUE: libc::Ioctl = libc::TUNSETQUEUE;
+    pub const TUNSETVNETLE: libc::Ioctl = libc::TUNSETVNETLE;
 }
-use ioctls::{TUNSETIFF, TUNSETOFFLOAD, TUNSETQUEUE, TUNSETVNETHDRSZ};
+use ioctls::{TUNSETIFF, TUNSETOFFLOAD, TUNSETQUEUE, TUNSETVNETHDRSZ, TUNSETVNETLE};
+
+/// `TUNSETOFFLOAD` flags (`if_tun.h`): frames may come with a partial checksum.
+pub const TUN_F_CSUM: u32 = libc::TUN_F_CSUM;
+/// Frames may come as TCP/IPv4 segmentation work (needs [`TUN_F_CSUM`]).
+pub const TUN_F_TSO4: u32 = libc::TUN_F_TSO4;
+/// Frames may come as TCP/IPv6 segmentation work (needs [`TUN_F_CSUM`]).
+pub const TUN_F_TSO6: u32 = libc::TUN_F_TSO6;
+
+/// Lets the interface hand tetra frames that still need the work `flags` name (checksums, TCP
+/// segmentation: the guest does it, or its stack accepts frames without it), or, with 0,
+/// none. Frames written to the interface may carry such work whatever this says.
+pub fn set_offload(file: &File, flags: u32) -> std::io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its flags by value; the fd is a TUN descriptor we hold.
+    let rc = unsafe { ioctl_with_val(file, TUNSETOFFLOAD, libc::c_ulong::from(flags)) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether this interface takes every offload a card offers: a probe that turns them on and
+/// off again.
+pub fn offloads_work(file: &File) -> bool {
+    set_offload(file, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6).is_ok() && set_offload(file, 0).is_ok()
+}
 
 /// Errors opening a TAP interface.
 #[derive(Debug, thiserror::Error)]
@@ -176,10 +204,12 @@ fn attach(name: &str, multi_queue: bool) -> Result<File, TapError> {
     setup("the header size", unsafe {
         ioctl_with_ref(&file, TUNSETVNETHDRSZ, &hdr)
     })?;
-    // SAFETY: TUNSETOFFLOAD takes its flags by value; the fd is ours.
-    setup("the offloads", unsafe {
-        ioctl_with_val(&file, TUNSETOFFLOAD, 0)
+    let le: std::os::raw::c_int = 1;
+    // SAFETY: TUNSETVNETLE reads an int from a live reference; the fd is ours.
+    setup("the header's byte order (little-endian)", unsafe {
+        ioctl_with_ref(&file, TUNSETVNETLE, &le)
     })?;
+    setup("the offloads", set_offload(&file, 0).map_or(-1, |()| 0))?;
     Ok(file)
 }
 
@@ -199,6 +229,7 @@ mod tests {
             (TUNSETOFFLOAD, 208),
             (TUNSETVNETHDRSZ, 216),
             (TUNSETQUEUE, 217),
+            (TUNSETVNETLE, 220),
         ] {
             assert_eq!(n & 0xffff, (u64::from(b'T') << 8) | nr, "{n:#x}");
             assert_eq!((n >> 16) & 0x1fff, 4, "{n:#x}");
@@ -218,6 +249,10 @@ mod tests {
                 return;
             }
         };
+        assert!(
+            offloads_work(&first),
+            "a TAP interface takes checksum and TSO offloads"
+        );
         let second = open(&name).unwrap();
         set_queue(&second, false).unwrap();
         let again = set_queue(&second, false).unwrap_err();

@@ -182,3 +182,68 @@ fn frames_from_the_guest_reach_the_interface_with_a_clean_header() {
         "nothing more reached the interface"
     );
 }
+
+/// A card whose backend (taken as) takes the offloads, and a driver that accepted the transmit
+/// ones: the guest's header goes on to the interface as written (but `num_buffers`), and a
+/// frame longer than [`MAX_FRAME`] (one TCP segmentation job) passes; past [`MAX_GSO_FRAME`]
+/// it is still dropped.
+#[test]
+fn with_transmit_offloads_the_guests_header_and_large_frames_pass() {
+    let (backend, host) = pair();
+    let mut net = Net::with_backend(backend, &NetConfig::new("tap-test", 1));
+    net.offloads = true;
+    assert_eq!(net.features() & OFFLOADS, OFFLOADS);
+    let stats = net.stats();
+    let mut r = rig_with(Box::new(net));
+    r.setup_with(
+        16,
+        (1 << VIRTIO_NET_F_MAC)
+            | (1 << VIRTIO_NET_F_STATUS)
+            | (1 << VIRTIO_NET_F_CSUM)
+            | (1 << VIRTIO_NET_F_HOST_TSO4),
+    );
+    r.setup_queue1(16);
+    r.driver_ok();
+    let f = frame(20_000, 9);
+    let m = r.m();
+    let hdr = [1u8, 1, 0x36, 0, 0xa8, 0x05, 0x22, 0, 0x10, 0, 7, 7];
+    m.write_slice(&hdr, GuestAddress(BUF)).unwrap();
+    m.write_slice(&f, GuestAddress(0x40000)).unwrap();
+    r.desc1(0, BUF, VNET_HDR_LEN as u32, F_NEXT, 1);
+    r.desc1(1, 0x40000, f.len() as u32, 0, 0);
+    r.avail1(0, 0, 1);
+    r.notify1();
+    let mut got = vec![0u8; 70_000];
+    let n = host.recv(&mut got).expect("a frame on the interface");
+    assert_eq!(n, VNET_HDR_LEN + f.len());
+    assert_eq!(&got[..10], &hdr[..10]);
+    assert_eq!(&got[10..VNET_HDR_LEN], &[0, 0]);
+    assert_eq!(&got[VNET_HDR_LEN..n], &f[..]);
+    assert!(r.wait(|r| r.used_idx1() == 1));
+    assert_eq!(stats.tx_bytes.load(Ordering::Relaxed), 20_000);
+    let big = MAX_GSO_FRAME + VNET_HDR_LEN + 1;
+    m.write_slice(&vec![0u8; big], GuestAddress(0x40000))
+        .unwrap();
+    r.desc1(2, 0x40000, big as u32, 0, 0);
+    r.avail1(1, 2, 2);
+    r.notify1();
+    assert!(r.wait(|r| r.used_idx1() == 2));
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn the_offloads_follow_what_the_driver_accepted() {
+    assert_eq!(Offloads::of(0), Offloads { tx: false, rx: 0 });
+    assert_eq!(Offloads::of(0).max_frame(), MAX_FRAME);
+    let all = Offloads::of(OFFLOADS);
+    assert_eq!(
+        all,
+        Offloads {
+            tx: true,
+            rx: tap::TUN_F_CSUM | tap::TUN_F_TSO4 | tap::TUN_F_TSO6
+        }
+    );
+    assert_eq!(all.max_frame(), MAX_GSO_FRAME);
+    // TSO without the checksum offload it needs: nothing for the interface to pass on.
+    assert_eq!(Offloads::of(1 << VIRTIO_NET_F_GUEST_TSO4).rx, 0);
+}

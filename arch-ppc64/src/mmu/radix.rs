@@ -1,4 +1,4 @@
-//! The guest MMU under KVM-HV: radix, with a process table in guest memory.
+//! The radix MMU under KVM-HV, with a process table in guest memory.
 //!
 //! On a radix host KVM-HV starts every VM in radix mode with no process table; a pseries guest
 //! that turns translation on needs one. tetra allocates it in guest memory, aligned to its size
@@ -114,7 +114,7 @@ pub fn ap_encodings(info: &KvmPpcRmmuInfo) -> Vec<u32> {
         .collect()
 }
 
-/// The ABI facts of this module.
+/// The ABI facts of the radix set-up.
 pub fn abi_facts() -> Vec<AbiFact> {
     let mut f = Vec::new();
     abi_struct!(f, KvmPpcMmuv3Cfg => "struct kvm_ppc_mmuv3_cfg" { flags, process_table });
@@ -131,7 +131,7 @@ pub fn abi_facts() -> Vec<AbiFact> {
         f.push(AbiFact::new(
             name,
             value,
-            format!("arch_ppc64::mmu::{name}"),
+            format!("arch_ppc64::mmu::radix::{name}"),
         ));
     }
     f
