@@ -32,6 +32,8 @@ pub enum Command {
         stats: bool,
         /// Serve a control socket here.
         api: Option<PathBuf>,
+        /// Serve QMP here (`--qmp unix:PATH`).
+        qmp: Option<PathBuf>,
         /// `--seccomp`: what a syscall outside a thread's allow-list does.
         seccomp: vmm_core::sandbox::SeccompMode,
         /// `--log-level`, `--log-file`.
@@ -229,6 +231,14 @@ fn uri(opt: &str, v: &str) -> Result<String, Usage> {
         .map_err(|_| Usage(format!("{opt} '{v}': expected unix:PATH or tcp:HOST:PORT")))
 }
 
+/// `--qmp unix:PATH`: the only address QMP listens at.
+fn qmp_path(v: &str) -> Result<PathBuf, Usage> {
+    match v.strip_prefix("unix:") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => Err(Usage(format!("--qmp '{v}': expected unix:PATH"))),
+    }
+}
+
 fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use lexopt::Arg::*;
     // `--config FILE` comes first: the options after it apply on top of the description.
@@ -254,6 +264,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         config: mut cfg,
         mut stats,
         mut api,
+        mut qmp,
         mut restore,
         mut incoming,
         mut verify,
@@ -363,6 +374,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             }
             Long("incoming") => incoming = Some(uri("--incoming", &value(parser, "--incoming")?)?),
             Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
+            Long("qmp") => qmp = Some(qmp_path(&value(parser, "--qmp")?)?),
             Long("stats") => stats = true,
             Long("seccomp") => seccomp = value(parser, "--seccomp")?.parse().map_err(Usage)?,
             Long("log-level") => {
@@ -389,6 +401,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
             verify,
             incoming: incoming.clone(),
             api: api.clone(),
+            qmp: qmp.clone(),
             stats,
             seccomp,
             log: log.clone(),
@@ -441,6 +454,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
         launch,
         stats,
         api,
+        qmp,
         seccomp,
         log,
     })

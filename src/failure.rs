@@ -54,6 +54,23 @@ impl Failure {
             error: e.into(),
         }
     }
+    /// From starting the QMP server: someone else's file or live socket at the path is the
+    /// user's to sort out.
+    pub fn qmp(e: vmm_core::control::qmp::QmpError) -> Self {
+        use vmm_core::control::qmp::QmpError;
+        use vmm_core::socket::ListenError;
+        let code = match &e {
+            QmpError::Listen {
+                source: ListenError::NotASocket { .. } | ListenError::InUse { .. },
+                ..
+            } => EXIT_USAGE,
+            _ => EXIT_HOST,
+        };
+        Failure {
+            code,
+            error: e.into(),
+        }
+    }
     /// From receiving a migration.
     pub fn migration(e: MigrationError) -> Self {
         let code = match &e {

@@ -103,6 +103,11 @@ macro_rules! run_options {
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate):
                           tetra ctl's line protocol, or HTTP/1.1 with JSON (docs/api.yaml)
+  --qmp unix:PATH         serve a QMP subset (QEMU's machine protocol) at PATH: query-status,
+                          stop, cont, system_reset, quit, migrate, query-migrate,
+                          migrate-set-capabilities, query-cpus-fast; events STOP, RESUME,
+                          SHUTDOWN, MIGRATION. With it, a VM migrated away (by any socket)
+                          stays, postmigrate, until QMP's quit
   --stats                 when the guest ends, print peak RSS, resident guest RAM and KVM_RUN
                           returns per vCPU to stderr
   --seccomp on|log|off    every thread runs under a seccomp filter of what it needs (README,

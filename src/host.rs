@@ -13,6 +13,7 @@ pub use tetra_host::HOST_ARCH;
 struct Run {
     launch: Launch,
     options: VmmOptions,
+    qmp: Option<std::path::PathBuf>,
     stats: bool,
     describe: crate::launch::Describe,
 }
@@ -21,21 +22,30 @@ impl WithArch for Run {
     type Output = Result<(GuestExit, Option<crate::launch::RunStats>), Failure>;
 
     fn call<A: Arch>(self) -> Self::Output {
-        crate::launch::run::<A>(self.launch, self.options, self.stats, self.describe)
+        crate::launch::run::<A>(
+            self.launch,
+            self.options,
+            self.qmp,
+            self.stats,
+            self.describe,
+        )
     }
 }
 
 /// Runs a VM on the host's arch until it ends; returns how it ended and, with `stats`, what
-/// `--stats` prints. `describe` gives the control socket's `config` answer.
+/// `--stats` prints. `describe` gives the control socket's `config` answer; `qmp` is where QMP is
+/// served.
 pub fn run(
     launch: Launch,
     options: VmmOptions,
+    qmp: Option<std::path::PathBuf>,
     stats: bool,
     describe: crate::launch::Describe,
 ) -> Result<(GuestExit, Option<crate::launch::RunStats>), Failure> {
     tetra_host::with_host_arch(Run {
         launch,
         options,
+        qmp,
         stats,
         describe,
     })

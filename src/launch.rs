@@ -3,11 +3,17 @@
 
 use crate::cli::Launch;
 use crate::failure::Failure;
+use std::path::PathBuf;
 use std::time::Duration;
+use vmm_core::control::qmp::Qmp;
+use vmm_core::control::status::RunState;
 use vmm_core::{Arch, GuestExit, VmConfig, Vmm, VmmOptions};
 
 /// What the control socket's `config` answers for a VM of this configuration.
 pub type Describe = Box<dyn Fn(&VmConfig) -> String + Send>;
+
+/// How long the last QMP replies and events (SHUTDOWN) may take to reach their clients.
+const QMP_FLUSH: Duration = Duration::from_secs(2);
 
 /// How long an incoming migration waits on a silent source.
 const INCOMING_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,12 +40,32 @@ fn peak_rss_kib() -> Option<u64> {
 /// what [`RunStats`] holds (measured only then: the exit path stays short).
 pub fn run<A: Arch>(
     launch: Launch,
-    options: VmmOptions,
+    mut options: VmmOptions,
+    qmp: Option<PathBuf>,
     stats: bool,
     describe: Describe,
 ) -> Result<(GuestExit, Option<RunStats>), Failure> {
     // Only a VM with a control socket is ever asked for its description.
     let answers = options.api_socket.is_some();
+    // QMP serves from the start: a migration's destination says `inmigrate` before its VM
+    // exists.
+    let mut qmp = match &qmp {
+        Some(path) => {
+            let run = match launch {
+                Launch::Incoming(_) => RunState::InMigrate,
+                _ => RunState::Prelaunch,
+            };
+            let sandbox = vmm_core::sandbox::Sandbox {
+                mode: options.seccomp,
+                table: A::SYSCALLS,
+                probe: None,
+            };
+            let q = Qmp::start(path, run, sandbox).map_err(Failure::qmp)?;
+            options.link = Some(q.link());
+            Some(q)
+        }
+        None => None,
+    };
     let mut vmm = match launch {
         Launch::Boot(config) => Vmm::<A>::new(*config, options).map_err(Failure::vmm)?,
         Launch::Restore(path, verify) => {
@@ -76,6 +102,13 @@ pub fn run<A: Arch>(
     let mut end = r
         .map_err(Failure::vmm)?
         .expect("a run without timeout ends only when the guest does");
+    // As QEMU's source: a VM migrated away answers QMP (`postmigrate`) until `quit`.
+    if end == GuestExit::Migrated && qmp.is_some() {
+        vmm.serve_until_quit().map_err(Failure::vmm)?;
+    }
+    if let Some(q) = qmp.as_mut() {
+        q.finish(QMP_FLUSH);
+    }
     // A guest restored with lazy verification may end before its memory file is checked: the
     // check finishes, and a corrupt file is reported all the same.
     if let Err(e) = vmm.verified_memory() {

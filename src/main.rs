@@ -174,6 +174,7 @@ fn main() -> ExitCode {
             launch,
             stats,
             api,
+            qmp,
             seccomp,
             log,
         } => {
@@ -190,7 +191,7 @@ fn main() -> ExitCode {
             // restored VM is its snapshot (its payload is in there): `--config` restores it
             // again. A migrated-in one is described by its machine and devices (no payload).
             let describe: launch::Describe = {
-                let (api, log) = (api.clone(), log.clone());
+                let (api, qmp, log) = (api.clone(), qmp.clone(), log.clone());
                 let restore = match &launch {
                     cli::Launch::Restore(p, v) => Some((p.clone(), *v)),
                     _ => None,
@@ -199,6 +200,7 @@ fn main() -> ExitCode {
                     let mut parts = vm_file::RunParts {
                         config: config.clone(),
                         api: api.clone(),
+                        qmp: qmp.clone(),
                         stats,
                         seccomp,
                         log: log.clone(),
@@ -218,7 +220,7 @@ fn main() -> ExitCode {
                 seccomp_probe,
                 ..VmmOptions::default()
             };
-            let r = host::run(launch, options, stats, describe);
+            let r = host::run(launch, options, qmp, stats, describe);
             // The guest's last output reaches stdout before tetra ends; a reader that never
             // reads gets what fits and a bounded wait.
             vmm_core::console::flush_stdout(std::time::Duration::from_secs(2));

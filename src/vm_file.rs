@@ -191,12 +191,15 @@ pub struct Vsock {
     pub uds: PathBuf,
 }
 
-/// `--api`, `--seccomp`, `--stats`, `--log-level`, `--log-file`.
+/// `--api`, `--qmp`, `--seccomp`, `--stats`, `--log-level`, `--log-file`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Control {
     /// The control socket.
     pub api: Option<PathBuf>,
+    /// The QMP socket's path (`--qmp unix:PATH`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qmp: Option<PathBuf>,
     /// on, log or off.
     pub seccomp: String,
     /// Print statistics when the guest ends.
@@ -213,6 +216,7 @@ impl Default for Control {
     fn default() -> Self {
         Control {
             api: None,
+            qmp: None,
             seccomp: "on".into(),
             stats: false,
             log_level: None,
@@ -290,6 +294,8 @@ pub struct RunParts {
     pub incoming: Option<String>,
     /// `--api`.
     pub api: Option<PathBuf>,
+    /// `--qmp`.
+    pub qmp: Option<PathBuf>,
     /// `--stats`.
     pub stats: bool,
     /// `--seccomp`.
@@ -473,6 +479,7 @@ impl VmFile {
             verify,
             incoming: self.incoming.clone(),
             api: c.api.clone(),
+            qmp: c.qmp.clone(),
             stats: c.stats,
             seccomp,
             log,
@@ -547,6 +554,7 @@ impl VmFile {
             },
             control: Control {
                 api: parts.api.clone(),
+                qmp: parts.qmp.clone(),
                 seccomp: parts.seccomp.to_string(),
                 stats: parts.stats,
                 log_level: parts.log.level.map(level_name),

@@ -38,6 +38,14 @@ impl EventLoop {
         self.em.add_subscriber(s);
     }
 
+    /// Dispatches the events of one wake-up, waiting `timeout_ms` at most (-1: no limit).
+    pub fn run_once(&mut self, timeout_ms: i32) -> Result<(), EventLoopError> {
+        self.em
+            .run_with_timeout(timeout_ms)
+            .map(|_| ())
+            .map_err(EventLoopError::Epoll)
+    }
+
     /// Dispatches events until the guest ends (true), `deadline` passes or `stop()` says so
     /// (false).
     pub fn run_until(
@@ -89,6 +97,27 @@ impl MutEventSubscriber for ExitWatch {
     }
     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
         let _ = self.exit.event().read();
+    }
+}
+
+/// Wakes the loop when another thread queues a control request (the link's bell).
+pub struct BellWatch {
+    bell: Arc<EventFd>,
+}
+
+impl BellWatch {
+    /// Watches `bell`.
+    pub fn new(bell: Arc<EventFd>) -> Self {
+        BellWatch { bell }
+    }
+}
+
+impl MutEventSubscriber for BellWatch {
+    fn init(&mut self, ops: &mut EventOps) {
+        let _ = ops.add(Events::new(&*self.bell, EventSet::IN));
+    }
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        let _ = self.bell.read();
     }
 }
 

@@ -18,6 +18,8 @@ pub enum GuestExit {
     Crash(String),
     /// The guest moved to another tetra by live migration: status 0.
     Migrated,
+    /// The host ended the VM (QMP `quit`): status 0.
+    Quit,
     /// The memory file the VM was restored from failed its check while the guest ran (lazy
     /// verification, [`Verify`](crate::snapshot::verify::Verify)): bad input, status 2. The
     /// message names the file and the chunk.
@@ -28,7 +30,7 @@ impl GuestExit {
     /// The process exit status for this ending.
     pub fn exit_code(&self) -> i32 {
         match self {
-            GuestExit::PowerOff | GuestExit::Reset | GuestExit::Migrated => 0,
+            GuestExit::PowerOff | GuestExit::Reset | GuestExit::Migrated | GuestExit::Quit => 0,
             GuestExit::DebugExit(v) => ((v << 1) | 1) as i32 & 0xff,
             GuestExit::Crash(_) => 6,
             GuestExit::CorruptMemory(_) => 2,

@@ -5,6 +5,7 @@ use crate::arch::{
 };
 use crate::config::{PayloadError, VmConfig};
 use crate::console::{ConsoleSetup, ConsoleSink};
+use crate::control::status::RunState;
 use crate::devices::{DeviceError, Devices};
 use crate::event_loop::{ConsoleIn, EventLoop, EventLoopError, ExitWatch};
 use crate::exit::{ExitNotifier, GuestExit};
@@ -174,6 +175,9 @@ pub struct VmmOptions {
     pub stdin: bool,
     /// Serve a control socket at this path.
     pub api_socket: Option<std::path::PathBuf>,
+    /// Share the request queue and status model with a control server on another thread (the
+    /// QMP server, [`crate::control::qmp::Qmp::link`]); without one the VM has its own.
+    pub link: Option<crate::control::Link>,
     /// How migrations requested on the control socket run.
     pub migrate: crate::migration::MigrateOptions,
     /// What a syscall outside a thread's seccomp allow-list does ([`crate::sandbox`]): the
@@ -191,6 +195,7 @@ impl Default for VmmOptions {
             console: ConsoleSink::Stdout,
             stdin: true,
             api_socket: None,
+            link: None,
             migrate: crate::migration::MigrateOptions::default(),
             seccomp: crate::sandbox::SeccompMode::default(),
             seccomp_probe: None,
@@ -213,7 +218,8 @@ pub enum VmState {
 
 /// A VM of arch `A`.
 pub struct Vmm<A: Arch> {
-    requests: crate::control::Queue,
+    /// The request queue and status model the control sockets share.
+    link: crate::control::Link,
     migrate_options: crate::migration::MigrateOptions,
     /// What the control socket's `config` answers ([`Vmm::set_description`]).
     description: Option<String>,
@@ -490,9 +496,25 @@ impl<A: Arch> Vmm<A> {
 
         let mut events = EventLoop::new()?;
         events.add(Box::new(ExitWatch::new(exit.clone())));
-        let requests: crate::control::Queue = Default::default();
+        let link = match options.link.clone() {
+            Some(l) => l,
+            None => crate::control::Link::new(crate::control::status::Status::default()).map_err(
+                |source| VmmError::Host {
+                    what: "creating the control bell",
+                    source,
+                },
+            )?,
+        };
+        link.status.set_machine(crate::control::status::Machine {
+            arch: A::NAME,
+            cpus: config.cpus,
+            ram_bytes: config.mem_mib << 20,
+        });
+        events.add(Box::new(crate::event_loop::BellWatch::new(
+            link.bell.clone(),
+        )));
         if let Some(path) = &options.api_socket {
-            let server = crate::control::ControlServer::bind(path, requests.clone())
+            let server = crate::control::ControlServer::bind(path, link.queue.clone())
                 .map_err(|e| VmmError::Control(Box::new(e)))?;
             events.add(Box::new(server));
         }
@@ -512,7 +534,7 @@ impl<A: Arch> Vmm<A> {
             sandbox,
         });
         Ok(Vmm {
-            requests,
+            link,
             migrate_options: options.migrate.clone(),
             description: None,
             last_migration: None,
@@ -576,6 +598,7 @@ impl<A: Arch> Vmm<A> {
             self.threads.push(t);
         }
         self.state = VmState::Running;
+        self.link.status.set_run(RunState::Running);
         Ok(())
     }
 
@@ -625,6 +648,7 @@ impl<A: Arch> Vmm<A> {
             return Err(e.into());
         }
         self.state = VmState::Paused;
+        self.link.status.set_run(RunState::Paused);
         Ok(())
     }
 
@@ -642,6 +666,7 @@ impl<A: Arch> Vmm<A> {
         self.shared.devices.resume();
         self.shared.control.request_run();
         self.state = VmState::Running;
+        self.link.status.set_run(RunState::Running);
         Ok(())
     }
 
@@ -650,7 +675,7 @@ impl<A: Arch> Vmm<A> {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<GuestExit>, VmmError> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let requests = self.requests.clone();
+            let requests = self.link.queue.clone();
             let exit = self.shared.exit.clone();
             let pending = move || {
                 exit.reset_requested()
@@ -680,7 +705,8 @@ impl<A: Arch> Vmm<A> {
                 continue;
             }
             let next = self
-                .requests
+                .link
+                .queue
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .pop_front();
@@ -688,13 +714,14 @@ impl<A: Arch> Vmm<A> {
                 Some((request, reply)) => self.serve(request, reply),
                 // Woken by the wake source's deadline before it passed (a changed alarm).
                 None if !ended && deadline.is_none_or(|d| Instant::now() < d) => continue,
-                None => {
-                    return Ok(if ended {
-                        self.shared.exit.reason()
-                    } else {
-                        None
-                    })
+                None if ended => {
+                    let reason = self.shared.exit.reason();
+                    if let Some(r) = &reason {
+                        self.announce_end(r);
+                    }
+                    return Ok(reason);
                 }
+                None => return Ok(None),
             }
         }
     }

@@ -337,6 +337,19 @@ fn generated(dir: &Path) {
         put(dir, "http", &format!("{i}"), r.as_bytes());
     }
 
+    // QMP input lines.
+    for (i, r) in [
+        "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"query-status\",\"id\":1}\n",
+        "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:/tmp/m.sock\"},\"id\":\"a\"}\n",
+        "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":[{\"capability\":\"xbzrle\",\"state\":true}]}}\n",
+        "{\"execute\":\"stop\",\"arguments\":{\"x\":[1,{}]}}\n[1]\n{\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        put(dir, "qmp", &format!("{i}"), r.as_bytes());
+    }
+
     // ELF images: both classes and byte orders, with notes (PVH's Xen note among them).
     let code = [0x90u8; 64];
     let pvh = note(ElfOrder::Little, b"Xen", 18, &0x10_0000u32.to_le_bytes());
@@ -665,7 +678,11 @@ fn generated(dir: &Path) {
     // capability, then the common configuration through the window (kind 2) and mechanism #1.
     let ecam = |reg: u32| 1u32 << 15 | reg;
     let acc = |kind: u8, len: u8, off: u32, v: u64| {
-        cat(&[&[kind | (len - 1) << 3], &off.to_le_bytes(), &v.to_le_bytes()])
+        cat(&[
+            &[kind | (len - 1) << 3],
+            &off.to_le_bytes(),
+            &v.to_le_bytes(),
+        ])
     };
     let ops = [
         acc(1, 4, ecam(0), 0),

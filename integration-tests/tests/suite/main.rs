@@ -24,6 +24,7 @@ mod pseries;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 mod pseries_regs;
 mod pseries_xics;
+mod qmp;
 mod regs;
 mod rest;
 mod rest_client;
@@ -90,6 +91,7 @@ fn main() {
     contract::register(&mut s);
     control::register(&mut s);
     rest::register(&mut s);
+    qmp::register(&mut s);
     sandbox::register(&mut s);
     pseries::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]

@@ -11,6 +11,10 @@
 //! A connection whose first line is an HTTP request line speaks HTTP/1.1 instead, with JSON
 //! bodies ([`http`], `docs/api.yaml`): the same requests and a few more.
 //!
+//! A second socket, `tetra run --qmp unix:PATH`, speaks a QMP subset on a thread of its own
+//! ([`qmp`]); it queues the same [`Request`]s through a [`Link`] and reads the same status model
+//! ([`status`]), which the VMM keeps for both.
+//!
 //! The socket never takes over someone else's path: a file that is not a socket is refused, a
 //! socket that answers is refused, only a stale one is replaced; at the end only our own socket
 //! file is removed. Connections are read without blocking the event loop (each within
@@ -19,6 +23,8 @@
 //! client stalls nothing.
 
 pub mod http;
+pub mod qmp;
+pub mod status;
 pub use http::Refusal;
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
@@ -83,6 +89,10 @@ pub enum Request {
     Metrics,
     /// Press the guest's power button (HTTP `PUT /vm/shutdown`).
     Shutdown,
+    /// Reset the machine to its boot state (QMP `system_reset`).
+    Reset,
+    /// End the VM and tetra (QMP `quit`).
+    Quit,
 }
 
 impl Request {
@@ -116,29 +126,66 @@ impl Request {
     }
 }
 
-/// A client waiting for its reply, on the line protocol or HTTP.
+/// Where a reply goes.
+enum To {
+    /// A control-socket connection, on the line protocol or HTTP.
+    Stream { stream: UnixStream, http: bool },
+    /// A QMP client: `{"return": {}}` or `{"error": ...}` with its command's `id`.
+    Qmp {
+        outbox: Arc<qmp::Outbox>,
+        client: u32,
+        id: Option<serde_json::Value>,
+    },
+    /// Nobody waits (QMP's `migrate` answered at once): the outcome is only logged.
+    Silent,
+}
+
+/// A client waiting for its reply: on the line protocol, HTTP or QMP.
 pub struct Reply {
-    stream: UnixStream,
-    http: bool,
+    to: To,
 }
 
 impl Reply {
-    /// Sends a line (progress, details) on the line protocol, ignoring a client that went away;
-    /// nothing on HTTP, whose one response is the JSON of [`Reply::answer`].
-    pub fn line(&mut self, s: &str) {
-        if !self.http {
-            let _ = writeln!(self.stream, "{s}");
+    /// A reply to QMP client `client`'s command `id`, through `outbox`.
+    pub fn qmp(outbox: Arc<qmp::Outbox>, client: u32, id: Option<serde_json::Value>) -> Reply {
+        Reply {
+            to: To::Qmp { outbox, client, id },
         }
     }
-    /// Sends the outcome: `ok` or `ok: text` on the line protocol, `200` with `json` on HTTP.
+    /// A reply nobody waits for.
+    pub fn silent() -> Reply {
+        Reply { to: To::Silent }
+    }
+    /// Whether the request came over QMP, whose `stop` and `cont` are no-ops in the state they
+    /// ask for (where HTTP answers 409).
+    pub fn is_qmp(&self) -> bool {
+        matches!(self.to, To::Qmp { .. } | To::Silent)
+    }
+    /// Sends a line (progress, details) on the line protocol, ignoring a client that went away;
+    /// nothing elsewhere, whose one response is [`Reply::answer`]'s.
+    pub fn line(&mut self, s: &str) {
+        if let To::Stream {
+            stream,
+            http: false,
+        } = &mut self.to
+        {
+            let _ = writeln!(stream, "{s}");
+        }
+    }
+    /// Sends the outcome: `ok` or `ok: text` on the line protocol, `200` with `json` on HTTP,
+    /// `{"return": {}}` on QMP.
     pub fn answer(mut self, text: &str, json: serde_json::Value) {
         tracing::info!(details = text, "control request done");
-        if self.http {
-            let _ = self.stream.write_all(&http::response(200, &json, None));
-        } else if text.is_empty() {
-            self.line("ok");
-        } else {
-            self.line(&format!("ok: {text}"));
+        match &mut self.to {
+            To::Stream { stream, http: true } => {
+                let _ = stream.write_all(&http::response(200, &json, None));
+            }
+            To::Stream { .. } if text.is_empty() => self.line("ok"),
+            To::Stream { .. } => self.line(&format!("ok: {text}")),
+            To::Qmp { outbox, client, id } => {
+                outbox.put(*client, qmp::wire::ret(id, serde_json::json!({})))
+            }
+            To::Silent => {}
         }
     }
     /// Sends `ok` or `ok: details` (`{"result": details}` on HTTP).
@@ -154,13 +201,17 @@ impl Reply {
             status = r.status,
             "control request failed"
         );
-        if self.http {
-            let body = serde_json::json!({ "error": r.message });
-            let _ = self
-                .stream
-                .write_all(&http::response(r.status, &body, r.allow));
-        } else {
-            self.line(&format!("error: {}", r.message));
+        match &mut self.to {
+            To::Stream { stream, http: true } => {
+                let body = serde_json::json!({ "error": r.message });
+                let _ = stream.write_all(&http::response(r.status, &body, r.allow));
+            }
+            To::Stream { .. } => self.line(&format!("error: {}", r.message)),
+            To::Qmp { outbox, client, id } => {
+                let f = qmp::wire::Failure::generic(r.message);
+                outbox.put(*client, qmp::wire::error(id, &f))
+            }
+            To::Silent => {}
         }
     }
     /// Sends `error: message`, a 500 on HTTP.
@@ -171,6 +222,44 @@ impl Reply {
 
 /// Requests waiting for the VMM.
 pub type Queue = Arc<Mutex<VecDeque<(Request, Reply)>>>;
+
+/// What a VM shares with control servers on other threads (QMP): its request queue, the bell
+/// that wakes its thread when a request is queued, and its status model. A VM always has one
+/// ([`crate::VmmOptions::link`] or its own).
+#[derive(Clone)]
+pub struct Link {
+    /// The requests waiting for the VMM's thread.
+    pub queue: Queue,
+    /// Rung when one is queued from another thread.
+    pub bell: Arc<vmm_sys_util::eventfd::EventFd>,
+    /// The run state and the migration's progress.
+    pub status: status::Status,
+}
+
+impl Link {
+    /// A link with an empty queue and `status`.
+    pub fn new(status: status::Status) -> std::io::Result<Link> {
+        Ok(Link {
+            queue: Queue::default(),
+            bell: Arc::new(vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK)?),
+            status,
+        })
+    }
+
+    /// Queues `request` for the VMM's thread and wakes it; refuses beyond [`MAX_QUEUED`].
+    pub fn push(&self, request: Request, reply: Reply) -> Result<(), String> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= MAX_QUEUED {
+            return Err(format!(
+                "{MAX_QUEUED} requests are already waiting for the VMM"
+            ));
+        }
+        q.push_back((request, reply));
+        drop(q);
+        let _ = self.bell.write(1);
+        Ok(())
+    }
+}
 
 /// The most requests waiting for the VMM (one runs at a time; a snapshot or a migration takes a
 /// while): beyond it a request is refused (503).
@@ -328,8 +417,10 @@ impl ControlServer {
         let _ = c.stream.set_nonblocking(false);
         let _ = c.stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let reply = Reply {
-            stream: c.stream,
-            http: c.http == Some(true),
+            to: To::Stream {
+                stream: c.stream,
+                http: c.http == Some(true),
+            },
         };
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         match request {

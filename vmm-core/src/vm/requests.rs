@@ -6,6 +6,7 @@ use super::{VmState, Vmm, VmmError, PAUSE_LIMIT};
 use crate::arch::Arch;
 use crate::control::{Refusal, Reply, Request};
 use crate::error_chain::chain;
+use crate::exit::GuestExit;
 use crate::migration::{MigrationError, MigrationStats, Progress};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -78,6 +79,54 @@ impl MigrationRecord {
 }
 
 impl<A: Arch> Vmm<A> {
+    /// Tells the status model how the VM ended (QMP's SHUTDOWN event); a guest that went to a
+    /// destination is `postmigrate` already and ends with `quit`.
+    pub(super) fn announce_end(&self, end: &GuestExit) {
+        let (guest, reason) = match end {
+            GuestExit::Migrated => return,
+            GuestExit::PowerOff | GuestExit::DebugExit(_) => (true, "guest-shutdown"),
+            GuestExit::Reset => (true, "guest-reset"),
+            GuestExit::Crash(_) => (true, "guest-panic"),
+            GuestExit::Quit => (false, "host-qmp-quit"),
+            GuestExit::CorruptMemory(_) => (false, "host-error"),
+        };
+        self.link.status.shut_down(guest, reason);
+    }
+
+    /// After the guest went to a destination: serves the control requests that read (status,
+    /// the migration's outcome, ...) until a `quit` (QMP) ends this tetra, as QEMU's source does
+    /// in `postmigrate`. Every other request is refused.
+    pub fn serve_until_quit(&mut self) -> Result<(), VmmError> {
+        loop {
+            let next = self
+                .link
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next {
+                Some((Request::Quit, reply)) => {
+                    reply.ok("");
+                    self.link.status.shut_down(false, "host-qmp-quit");
+                    return Ok(());
+                }
+                Some((
+                    r @ (Request::Status
+                    | Request::Info
+                    | Request::Config
+                    | Request::Migration
+                    | Request::Metrics),
+                    reply,
+                )) => self.serve(r, reply),
+                Some((_, reply)) => reply.refuse(Refusal::new(
+                    409,
+                    "the guest was migrated away: this VM only answers queries, and quit ends it",
+                )),
+                None => self.events.run_once(-1)?,
+            }
+        }
+    }
+
     /// The description as JSON (tetra's is its VM file), or as a string if it is not JSON.
     fn description_json(&self) -> Value {
         match &self.description {
@@ -153,6 +202,39 @@ impl<A: Arch> Vmm<A> {
                     A::NAME
                 ),
             )),
+            // QMP's stop and cont are no-ops in the state they ask for.
+            Request::Pause | Request::Resume
+                if reply.is_qmp()
+                    && (self.state == VmState::Paused) == (request == Request::Pause) =>
+            {
+                reply.ok("")
+            }
+            Request::Reset => {
+                if !self.has_boot_state() {
+                    return reply.refuse(Refusal::new(
+                        409,
+                        "system_reset: this VM keeps no boot state to reset to (boot it with --on-triple-fault reset)",
+                    ));
+                }
+                if let Err(e) =
+                    self.refuse_if_asleep("system_reset: the guest is suspended to RAM (S3)")
+                {
+                    return reply.refuse(vmm_refusal(&e));
+                }
+                let run = self.state == VmState::Running;
+                match self.reset("a system_reset request", run) {
+                    Ok(()) => reply.ok(""),
+                    Err(e) => {
+                        let msg = format!("system_reset; {}", chain(&e));
+                        reply.error(&msg);
+                        self.exit_notifier().end(crate::exit::GuestExit::Crash(msg));
+                    }
+                }
+            }
+            Request::Quit => {
+                reply.ok("");
+                self.exit_notifier().end(crate::exit::GuestExit::Quit);
+            }
             Request::Pause => {
                 let r = self.pause_within(Some(PAUSE_LIMIT));
                 done(reply, r, self.state)
@@ -186,11 +268,17 @@ impl<A: Arch> Vmm<A> {
             Request::Migrate(uri) => {
                 let opts = self.migrate_options.clone();
                 let mut last = None;
+                // Begun already when QMP asked (its `migrate` answered at once).
+                let status = self.link.status.clone();
+                status.begin_migration();
+                status.migration_progress(None);
                 let r = self.migrate(&uri, &opts, &mut |p| {
                     tracing::info!(progress = %p, "migration");
                     reply.line(&format!("progress: {p}"));
+                    status.migration_progress(Some(p));
                     last = Some(p.clone());
                 });
+                status.end_migration(r.as_ref().map(Clone::clone).map_err(|e| chain(e)));
                 self.last_migration = Some(MigrationRecord {
                     uri: uri.clone(),
                     outcome: r.as_ref().map(Clone::clone).map_err(|e| chain(e)),

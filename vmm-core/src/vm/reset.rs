@@ -179,6 +179,12 @@ impl<A: Arch> Vmm<A> {
         Ok(())
     }
 
+    /// Whether the VM keeps a whole boot state to reset to, its payload included
+    /// (`--on-triple-fault reset`; the one kept for a wake from S3 has no payload).
+    pub(super) fn has_boot_state(&self) -> bool {
+        self.boot.as_ref().is_some_and(|b| !b.pages.is_empty())
+    }
+
     /// How many times the machine has reset (`--on-triple-fault reset`).
     pub fn resets(&self) -> u64 {
         self.boot.as_ref().map_or(0, |b| b.counter.count)
@@ -234,6 +240,9 @@ impl<A: Arch> Vmm<A> {
         if run {
             self.shared.control.request_run();
             self.state = VmState::Running;
+            self.link
+                .status
+                .set_run(crate::control::status::RunState::Running);
         } else if let Err(e) = self.shared.devices.pause(PAUSE_LIMIT) {
             return Err(step("the devices (pausing them again)")(e));
         }

@@ -96,6 +96,9 @@ impl<A: Arch> Vmm<A> {
         match paused {
             Ok(()) => {
                 self.asleep = Some(Instant::now());
+                self.link
+                    .status
+                    .set_run(crate::control::status::RunState::Suspended);
                 let armed = A::wake_time(&self.shared.platform);
                 tracing::info!(?armed, "the guest suspended to RAM (S3)");
             }
@@ -199,6 +202,9 @@ impl<A: Arch> Vmm<A> {
         }
         self.shared.control.request_run();
         self.state = VmState::Running;
+        self.link
+            .status
+            .set_run(crate::control::status::RunState::Running);
         Ok(true)
     }
 }

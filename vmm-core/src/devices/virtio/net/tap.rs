@@ -209,10 +209,7 @@ fn attach(name: &str, multi_queue: bool) -> Result<File, TapError> {
     setup("the header's byte order (little-endian)", unsafe {
         ioctl_with_ref(&file, TUNSETVNETLE, &le)
     })?;
-    setup(
-        "the offloads",
-        set_offload(&file, 0).map_or(-1, |()| 0),
-    )?;
+    setup("the offloads", set_offload(&file, 0).map_or(-1, |()| 0))?;
     Ok(file)
 }
 
@@ -252,7 +249,10 @@ mod tests {
                 return;
             }
         };
-        assert!(offloads_work(&first), "a TAP interface takes checksum and TSO offloads");
+        assert!(
+            offloads_work(&first),
+            "a TAP interface takes checksum and TSO offloads"
+        );
         let second = open(&name).unwrap();
         set_queue(&second, false).unwrap();
         let again = set_queue(&second, false).unwrap_err();

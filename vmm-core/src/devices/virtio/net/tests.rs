@@ -222,7 +222,8 @@ fn with_transmit_offloads_the_guests_header_and_large_frames_pass() {
     assert!(r.wait(|r| r.used_idx1() == 1));
     assert_eq!(stats.tx_bytes.load(Ordering::Relaxed), 20_000);
     let big = MAX_GSO_FRAME + VNET_HDR_LEN + 1;
-    m.write_slice(&vec![0u8; big], GuestAddress(0x40000)).unwrap();
+    m.write_slice(&vec![0u8; big], GuestAddress(0x40000))
+        .unwrap();
     r.desc1(2, 0x40000, big as u32, 0, 0);
     r.avail1(1, 2, 2);
     r.notify1();
