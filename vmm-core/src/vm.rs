@@ -241,8 +241,8 @@ pub struct Vmm<A: Arch> {
     sandbox: crate::sandbox::Sandbox,
     /// What a machine reset goes back to (`--on-triple-fault reset`), and the resets so far.
     boot: Option<reset::BootState>,
-    /// Suspended to RAM (ACPI S3) since then: the vCPUs are parked until a wake source fires.
-    asleep: Option<Instant>,
+    /// Suspended to RAM (ACPI S3): the vCPUs are parked until a wake source fires.
+    asleep: Option<sleep::Asleep>,
     /// Wakes from a suspend to RAM so far.
     wakes: u64,
 }

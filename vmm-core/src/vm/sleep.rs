@@ -31,6 +31,17 @@ use crate::arch::Arch;
 use crate::exit::{GuestExit, WakeReason};
 use std::time::{Instant, SystemTime};
 
+/// A suspend to RAM in progress.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asleep {
+    /// When the guest went to sleep.
+    since: Instant,
+    /// When the wake source armed at the suspend fires, fixed then: the vCPUs are parked, so
+    /// nothing can re-arm it, and an alarm matched on whole RTC seconds, looked up again once its
+    /// second has begun, would find only the next minute's (or none).
+    wake_at: Option<SystemTime>,
+}
+
 /// Errors waking a VM (each ends it as crashed).
 #[derive(Debug, thiserror::Error)]
 pub enum SleepError {
@@ -95,11 +106,14 @@ impl<A: Arch> Vmm<A> {
         };
         match paused {
             Ok(()) => {
-                self.asleep = Some(Instant::now());
+                let armed = A::wake_time(&self.shared.platform);
+                self.asleep = Some(Asleep {
+                    since: Instant::now(),
+                    wake_at: armed,
+                });
                 self.link
                     .status
                     .set_run(crate::control::status::RunState::Suspended);
-                let armed = A::wake_time(&self.shared.platform);
                 tracing::info!(?armed, "the guest suspended to RAM (S3)");
             }
             Err(e) => {
@@ -113,8 +127,7 @@ impl<A: Arch> Vmm<A> {
 
     /// While asleep: when the armed wake source fires, on the monotonic clock.
     pub(super) fn wake_deadline(&self) -> Option<Instant> {
-        self.asleep?;
-        let at = A::wake_time(&self.shared.platform)?;
+        let at = self.asleep?.wake_at?;
         let now = Instant::now();
         Some(match at.duration_since(SystemTime::now()) {
             Ok(d) => now + d,
@@ -135,7 +148,9 @@ impl<A: Arch> Vmm<A> {
 
     /// Wakes the VM for `reason`; a wake that fails ends the VM as crashed.
     pub(super) fn serve_wake(&mut self, reason: WakeReason) {
-        let Some(since) = self.asleep else { return };
+        let Some(Asleep { since, .. }) = self.asleep else {
+            return;
+        };
         match self.wake(reason) {
             Ok(true) => {
                 self.wakes += 1;
