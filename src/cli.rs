@@ -192,7 +192,7 @@ fn parse_net(v: &str, index: u8) -> Result<NetConfig, Usage> {
     Ok(net)
 }
 
-/// `--vsock cid=N,uds=PATH`.
+/// `--vsock cid=N[,uds=PATH]` (no path: the kernel's vhost-vsock).
 fn parse_vsock(v: &str) -> Result<VsockConfig, Usage> {
     let bad = |why: String| Usage(format!("--vsock '{v}': {why}"));
     let (mut cid, mut uds) = (None, None);
@@ -211,17 +211,12 @@ fn parse_vsock(v: &str) -> Result<VsockConfig, Usage> {
             Some((k @ ("cid" | "uds"), _)) => return Err(bad(format!("{k} is given twice"))),
             _ => {
                 return Err(bad(format!(
-                    "unknown option '{p}' (expected cid=N,uds=PATH)"
+                    "unknown option '{p}' (expected cid=N[,uds=PATH])"
                 )))
             }
         }
     }
-    let cid = cid.ok_or_else(|| bad("expected cid=N,uds=PATH".into()))?;
-    if uds.is_none() {
-        return Err(bad(
-            "uds=PATH is needed (tetra has no vhost-vsock backend yet)".into(),
-        ));
-    }
+    let cid = cid.ok_or_else(|| bad("expected cid=N[,uds=PATH]".into()))?;
     Ok(VsockConfig { cid, uds })
 }
 
@@ -806,9 +801,11 @@ mod tests {
                 .cid,
             0xffff_fffe
         );
+        // No path: the kernel's vhost-vsock.
+        let v = booted(&["--vsock", "cid=3"]).virtio.vsock.unwrap();
+        assert_eq!((v.cid, v.uds), (3, None));
         for (arg, want) in [
             ("", "unknown option ''"),
-            ("cid=3", "uds=PATH is needed"),
             ("uds=/v", "expected cid=N"),
             ("cid=2,uds=/v", "vsock CID 2"),
             ("cid=4294967295,uds=/v", "vsock CID 4294967295"),

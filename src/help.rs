@@ -91,10 +91,13 @@ macro_rules! run_options {
                           with `ip tuntap add NAME mode tap [user U]`, or by tetra when run as
                           root); MAC default 52:54:00:12:34:56 plus the card's index.
                           Repeat for more cards (at most 8)
-  --vsock cid=N,uds=PATH  a virtio vsock device, the guest's CID N (3 to 4294967294), its host
-                          side on Unix sockets: a host process connects to PATH and writes the
-                          line CONNECT <port> to reach the guest's port (it reads OK <hostport>);
-                          the guest's connections to CID 2 port P go to PATH_P. At most one
+  --vsock cid=N[,uds=PATH]
+                          a virtio vsock device, the guest's CID N (3 to 4294967294). With
+                          uds=PATH its host side is Unix sockets: a host process connects to
+                          PATH and writes the line CONNECT <port> to reach the guest's port (it
+                          reads OK <hostport>); the guest's connections to CID 2 port P go to
+                          PATH_P. Without it, the kernel's vhost-vsock (/dev/vhost-vsock, module
+                          vhost_vsock): host processes use AF_VSOCK sockets to CID N. At most one
   --restore FILE          run from a snapshot instead of booting
   --verify MODE           with --restore: when to check guest memory against the snapshot's
                           digests: lazy (while the guest runs; a mismatch stops it, exit 2),

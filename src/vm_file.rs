@@ -181,14 +181,15 @@ pub struct Net {
     pub mac: Option<String>,
 }
 
-/// `--vsock cid=N,uds=PATH`.
+/// `--vsock cid=N[,uds=PATH]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vsock {
     /// The guest's CID.
     pub cid: u64,
-    /// The host side's Unix socket.
-    pub uds: PathBuf,
+    /// The host side's Unix socket; without it, the kernel's vhost-vsock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uds: Option<PathBuf>,
 }
 
 /// `--api`, `--qmp`, `--seccomp`, `--stats`, `--log-level`, `--log-file`.
@@ -425,12 +426,12 @@ impl VmFile {
         })?;
         if let Some(vs) = &d.vsock {
             let cid = check_vsock_cid(vs.cid).map_err(|e| refuse("devices.vsock.cid", e))?;
-            if vs.uds.as_os_str().is_empty() {
+            if vs.uds.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 return Err(refuse("devices.vsock.uds", "empty"));
             }
             v.vsock = Some(VsockConfig {
                 cid,
-                uds: Some(vs.uds.clone()),
+                uds: vs.uds.clone(),
             });
         }
         let c = &self.control;
@@ -549,7 +550,7 @@ impl VmFile {
                     .collect(),
                 vsock: c.virtio.vsock.as_ref().map(|v| Vsock {
                     cid: v.cid,
-                    uds: v.uds.clone().unwrap_or_default(),
+                    uds: v.uds.clone(),
                 }),
             },
             control: Control {

@@ -127,7 +127,7 @@ pub enum AbiError {
 /// Lines of the probe before the first fact.
 const PREAMBLE: &str = "#include <stddef.h>\n#include <linux/kvm.h>\n#include <asm/unistd.h>\n\
                         #include <linux/audit.h>\n#include <asm/ioctls.h>\n\
-                        #include <linux/if_tun.h>\n";
+                        #include <linux/if_tun.h>\n#include <linux/vhost.h>\n";
 
 fn c_string(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")

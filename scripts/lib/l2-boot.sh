@@ -55,6 +55,9 @@
 # the seconds-to-init comparison: the same kernel, initramfs, command line (console=ttyAMA0,
 # QEMU's PL011; hvc0 on ppc64, QEMU's spapr-vty) and checks, but for tetra's own
 # (the 16550's interrupt, the PL031, the PMU line, which are printed but not required).
+# A ":vhost" suffix (after :virtio or :virtio:pci) gives the vsock device the kernel's vhost-vsock
+# (--vsock cid=3 without uds=; this host loads vhost_vsock): this host's side of the echo each way
+# is then its own AF_VSOCK sockets (vsock-echo listen 53, vsock-echo connect-cid 3 52).
 # An ":io" suffix (after :virtio or :virtio:pci, before :snap or :migrate; snapio_* below) keeps
 # disk and network I/O going across the snapshot or the migration: a third disk (a
 # LANE_L2_SNAPIO_DISK_MIB MiB image, default 64, id=tetra-io) that the guest fills with
@@ -131,6 +134,8 @@ kv() { echo "$2" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 # virtio_reason LOG IMAGE VSOCK: why a :virtio run failed (empty when the guest found each device and
 # used it: 64 bytes from virtio-rng, the disk read and written, a ping answered through the card).
 virtio_reason() {
+	vsock_side="/tmp/v.sock"
+	[ "${vhost:-0}" = 0 ] || vsock_side="vhost-vsock, CID 3"
 	if [ -n "$(field modules-failed "$1")" ]; then
 		echo "insmod failed in the guest for: $(field modules-failed "$1")"
 	elif [ "${pci:-0}" = 1 ] && [ "$(field virtio-pci "$1")" != $((6 + ${snapio:-0})) ]; then
@@ -177,9 +182,9 @@ virtio_reason() {
 	elif [ "$(field up-md5 "$1")" != "$(md5 /tmp/l2-up.bin)" ]; then
 		echo "this host's copy of the guest's $NET_MIB MiB has MD5 $(md5 /tmp/l2-up.bin), the guest's is '$(field up-md5 "$1")'"
 	elif [ "$(field vsock-out "$1")" != hello-from-guest ]; then
-		echo "the guest's vsock connection to host port 53 (/tmp/v.sock_53) did not echo (vsock-out=$(field vsock-out "$1"))"
+		echo "the guest's vsock connection to host port 53 ($vsock_side) did not echo (vsock-out=$(field vsock-out "$1"))"
 	elif [ "$(field vsock-in "$1")" != hello-from-host ] || [ "$(sed -n 's/^out=//p' "$3")" != hello-from-host ]; then
-		echo "the host's connection through /tmp/v.sock to guest port 52 did not echo (vsock-in=$(field vsock-in "$1"), host: $(tr '\n' ' ' <"$3"))"
+		echo "the host's connection ($vsock_side) to guest port 52 did not echo (vsock-in=$(field vsock-in "$1"), host: $(tr '\n' ' ' <"$3"))"
 	fi
 }
 
@@ -323,7 +328,9 @@ boot() {
 		dd if=/dev/zero of="$ro_img" bs=1048576 count=1 2>/dev/null
 		echo TETRA-RO-IN | dd of="$ro_img" conv=notrunc 2>/dev/null
 		ro_md5=$(md5 "$ro_img")
-		devices="--rng --disk $img,id=tetra-l2 --disk $ro_img,ro,id=tetra-ro --net tap=tetra0 --vsock cid=3,uds=/tmp/v.sock --console virtio"
+		vsock="--vsock cid=3,uds=/tmp/v.sock"
+		[ "${vhost:-0}" = 0 ] || vsock="--vsock cid=3"
+		devices="--rng --disk $img,id=tetra-l2 --disk $ro_img,ro,id=tetra-ro --net tap=tetra0 $vsock --console virtio"
 		# tetra's default transport is pci on x86: a :virtio run without :pci asks for mmio.
 		if [ "${pci:-0}" = 1 ]; then devices="--transport pci $devices"; else devices="--transport mmio $devices"; fi
 		cmdline="$cmdline l2netmib=$NET_MIB"
@@ -332,9 +339,16 @@ boot() {
 		net_servers "$NET_DIR"
 		tap_up tetra0 &
 		tap_pid=$!
-		/bin/vsock-echo unix-listen /tmp/v.sock_53 >/dev/null 2>&1 &
-		vsock_pids="${vsock_pids:-} $!"
-		/bin/vsock-echo unix-connect /tmp/v.sock 52 hello-from-host "$L2_TIMEOUT" >"/tmp/l2-$name.vsock" 2>&1 &
+		if [ "${vhost:-0}" = 1 ]; then
+			# The kernel's vhost-vsock: this host's own AF_VSOCK sockets.
+			/bin/vsock-echo listen 53 >/dev/null 2>&1 &
+			vsock_pids="${vsock_pids:-} $!"
+			/bin/vsock-echo connect-cid 3 52 hello-from-host "$L2_TIMEOUT" >"/tmp/l2-$name.vsock" 2>&1 &
+		else
+			/bin/vsock-echo unix-listen /tmp/v.sock_53 >/dev/null 2>&1 &
+			vsock_pids="${vsock_pids:-} $!"
+			/bin/vsock-echo unix-connect /tmp/v.sock 52 hello-from-host "$L2_TIMEOUT" >"/tmp/l2-$name.vsock" 2>&1 &
+		fi
 		vsock_pids="${vsock_pids:-} $!"
 	fi
 	[ "${snapio:-0}" = 0 ] || snapio_setup
@@ -625,7 +639,7 @@ failed=0
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 snapio=0 bench=0 s3=0
+	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 vhost=0 snapio=0 bench=0 s3=0
 	case "$flavor" in
 	*:s3)
 		s3=1 suffix=-s3
@@ -651,6 +665,12 @@ for spec in $L2_RUNS; do
 		;;
 	esac
 	case "$flavor" in
+	*:vhost)
+		vhost=1 suffix=-vhost$suffix
+		flavor=${flavor%:vhost}
+		;;
+	esac
+	case "$flavor" in
 	*:virtio:pci)
 		pci=1 suffix=-pci$suffix
 		flavor=${flavor%:pci}
@@ -672,11 +692,16 @@ for spec in $L2_RUNS; do
 	quiet) kq=quiet ;;
 	verbose) kq= ;;
 	*)
-		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio or :virtio:pci, then optionally :io, then optionally :snap or :migrate)"
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (want CPUS:quiet or CPUS:verbose, optionally :pvh, then optionally :virtio or :virtio:pci, then optionally :vhost, then optionally :io, then optionally :snap or :migrate)"
 		failed=$((failed + 1))
 		continue
 		;;
 	esac
+	if [ "$vhost" = 1 ] && [ "$virtio" = 0 ]; then
+		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (:vhost needs :virtio or :virtio:pci before it)"
+		failed=$((failed + 1))
+		continue
+	fi
 	if [ "$snapio" = 1 ] && { [ "$virtio" = 0 ] || [ -z "$state" ]; }; then
 		echo "@@L2 RUN name=$spec cpus=$cpus status=FAIL reason=bad run spec '$spec' (:io needs :virtio before it and :snap or :migrate after it)"
 		failed=$((failed + 1))

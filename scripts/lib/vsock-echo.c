@@ -11,6 +11,12 @@
  *                                       "CONNECT PORT\n", expect "OK <hostport>\n", send MSG and a
  *                                       newline, print "out=<the line that came back>"; retried
  *                                       (the guest may not listen yet) for SECS seconds
+ *   vsock-echo connect-cid CID PORT MSG SECS
+ *                                       (host, tetra's --vsock cid=N without uds=: the kernel's
+ *                                       vhost-vsock) connect to guest CID PORT, send MSG and a
+ *                                       newline, print "out=<the line that came back>"; retried
+ *                                       for SECS seconds. The guest's connections to the host
+ *                                       (CID 2) meet "vsock-echo listen PORT" on the host.
  *
  * Exit status 0 when the exchange happened, 1 otherwise. Built by scripts/emu-test with the
  * target's cross gcc (-static).
@@ -113,6 +119,21 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		return exchange(s, argv[3]);
+	}
+	if (argc == 6 && !strcmp(argv[1], "connect-cid")) {
+		struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = (unsigned)strtoul(argv[2], NULL, 0),
+					 .svm_port = (unsigned)atoi(argv[3]) };
+		time_t end = time(NULL) + atoi(argv[5]);
+		do {
+			int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+			if (s >= 0 && !connect(s, (struct sockaddr *)&a, sizeof(a)))
+				return exchange(s, argv[4]);
+			if (s >= 0)
+				close(s);
+			sleep(1);
+		} while (time(NULL) < end);
+		perror("vsock-echo: connect-cid");
+		return 1;
 	}
 	if (argc == 3 && !strcmp(argv[1], "unix-listen")) {
 		struct sockaddr_un a;

@@ -125,6 +125,8 @@ pub struct Devices {
     worker: Option<Arc<super::virtio::Worker>>,
     /// The filter the worker thread puts itself under.
     sandbox: Option<crate::sandbox::Sandbox>,
+    /// When the devices whose data path is in the host kernel may run.
+    offloads: Arc<super::virtio::offload::OffloadGate>,
 }
 
 /// Interrupt `n` is the allocator's range `[2n, 2n + 1]`: vm-allocator 0.1.4 places an exact
@@ -171,6 +173,7 @@ impl Devices {
             lines: Vec::new(),
             worker: None,
             sandbox: None,
+            offloads: super::virtio::offload::OffloadGate::new(),
         })
     }
 
@@ -459,9 +462,15 @@ impl Devices {
         Ok(w)
     }
 
-    /// Parks the virtio worker (if any) within `limit`: with the vCPUs paused, the devices'
-    /// queues then stay still.
+    /// When the devices whose data path is in the host kernel (vhost) may run.
+    pub fn offload_gate(&self) -> Arc<super::virtio::offload::OffloadGate> {
+        self.offloads.clone()
+    }
+
+    /// Stops the kernel-side devices and parks the virtio worker (if any) within `limit`: with
+    /// the vCPUs paused, the devices' queues and guest RAM then stay still.
     pub fn pause(&self, limit: std::time::Duration) -> Result<(), DeviceError> {
+        self.offloads.pause();
         match &self.worker {
             Some(w) => w.pause(limit).map_err(|source| DeviceError::Virtio {
                 device: "the virtio worker".into(),
@@ -471,11 +480,13 @@ impl Devices {
         }
     }
 
-    /// Lets the virtio worker go on.
+    /// Lets the virtio worker go on, and the kernel-side devices (unless a migration holds
+    /// them).
     pub fn resume(&self) {
         if let Some(w) = &self.worker {
             w.resume();
         }
+        self.offloads.resume();
     }
 
     /// The placed devices, in the order they were added.

@@ -221,6 +221,9 @@ impl<A: Arch> Vmm<A> {
         tx.ch.start_sequence();
 
         let was_running = self.state() == VmState::Running;
+        // Devices whose data path is in the host kernel write guest RAM without a dirty log:
+        // stopped for the whole migration (before the log starts), running again after a failure.
+        let _offloads = self.shared().devices.offload_gate().hold();
         self.start_dirty_log()?;
         let mut paused_here = false;
         let r = self.precopy_and_finish(&mut tx, opts, progress, &mut paused_here, start);

@@ -19,7 +19,8 @@ use super::ThreadKind;
 pub enum Rule {
     /// Any arguments.
     Any,
-    /// `ioctl`: KVM requests (type `0xAE`), and `TUNSETOFFLOAD` (a network card started by its
+    /// `ioctl`: KVM requests (type `0xAE`), vhost requests (type `0xAF`: the kernel's
+    /// vhost-vsock started by its driver), and `TUNSETOFFLOAD` (a network card started by its
     /// driver sets its interface's offloads).
     KvmIoctl,
     /// `ioctl`: as [`Rule::KvmIoctl`], and `FIONBIO` / `FIONREAD` on sockets.

@@ -173,7 +173,7 @@ impl SyscallTable {
 
 /// The facts `abi-check` compiles against an arch's uapi headers for its table: `__NR_<name>` for
 /// every number, `audit` (the name of its `AUDIT_ARCH_*` constant), `FIONBIO`, `FIONREAD` and
-/// `TUNSETOFFLOAD`.
+/// `TUNSETOFFLOAD`, and the vhost ioctls' type byte.
 pub fn abi_facts(
     table: &SyscallTable,
     audit: &'static str,
@@ -193,11 +193,24 @@ pub fn abi_facts(
         u64::from(table.tunsetoffload),
         origin,
     ));
+    let vhost_type = u64::from(VHOST_MASK.1 >> 8);
+    facts.push(AbiFact::new("VHOST_VIRTIO", vhost_type, origin));
+    for name in ["VHOST_SET_MEM_TABLE", "VHOST_VSOCK_SET_RUNNING"] {
+        facts.push(AbiFact::new(
+            format!("_IOC_TYPE({name})"),
+            vhost_type,
+            origin,
+        ));
+    }
     facts
 }
 
 /// The ioctl type byte of KVM requests (`KVMIO`), bits 8-15 of the request on every arch.
 const KVMIO_MASK: (u32, u32) = (0xff00, 0xae00);
+/// The ioctl type byte of vhost requests (`VHOST_VIRTIO`): the kernel's vhost-vsock, set up
+/// when a driver starts the device (a vCPU thread, or the main thread for a restore) and
+/// stopped and started with the VM (the main thread).
+const VHOST_MASK: (u32, u32) = (0xff00, 0xaf00);
 /// `PROT_EXEC` (the same on every arch).
 const PROT_EXEC: u32 = 4;
 /// `SIGABRT` (the same on every arch tetra runs on).
@@ -242,10 +255,12 @@ impl Sandbox {
                 Rule::Any => vec![],
                 Rule::KvmIoctl => vec![
                     arg(1, KVMIO_MASK.0, KVMIO_MASK.1),
+                    arg(1, VHOST_MASK.0, VHOST_MASK.1),
                     arg(1, u32::MAX, t.tunsetoffload),
                 ],
                 Rule::KvmAndSocketIoctl => vec![
                     arg(1, KVMIO_MASK.0, KVMIO_MASK.1),
+                    arg(1, VHOST_MASK.0, VHOST_MASK.1),
                     arg(1, u32::MAX, t.tunsetoffload),
                     arg(1, u32::MAX, t.fionbio),
                     arg(1, u32::MAX, t.fionread),

@@ -108,7 +108,7 @@ pub fn conf_section(c: &VmConfig) -> Section {
         return Section::new(&TAG_CONF, 3, w.into_bytes());
     };
     w.u64(v.cid);
-    // A VM is built only with a socket path (`Vsock::open` refuses none).
+    // No socket path (an empty one): the kernel's vhost-vsock.
     w.blob(
         v.uds
             .as_deref()
@@ -182,14 +182,15 @@ fn read_virtio(r: &mut Reader, version: u16) -> Result<VirtioConfig, SectionErro
     if version >= 4 {
         let cid = r.u64("the vsock CID")?;
         let uds = text(r.blob("the vsock socket path")?, "the vsock socket path")?;
-        if uds.is_empty() || uds.contains('\0') {
+        if uds.contains('\0') {
             return Err(SectionError::Invalid(format!(
                 "the vsock socket path {uds:?}"
             )));
         }
+        // Empty: the kernel's vhost-vsock.
         vsock = Some(VsockConfig {
             cid,
-            uds: Some(uds.into()),
+            uds: (!uds.is_empty()).then(|| uds.into()),
         });
     }
     let mut virtio = VirtioConfig {
@@ -487,7 +488,7 @@ mod tests {
         let s = conf_section(&c);
         assert_eq!(s.version, 4);
         assert_eq!(read_conf(&s).unwrap().virtio, c.virtio);
-        // A CID out of range, an empty path, a truncated section: refused.
+        // A CID out of range, a path with a NUL, a truncated section: refused.
         let vsock = |cid: u64, path: &[u8]| {
             let mut data = conf_section(&with_disks()).data;
             data.extend_from_slice(&0u32.to_le_bytes());
@@ -497,10 +498,15 @@ mod tests {
             read_conf(&Section::new(&TAG_CONF, 4, data))
         };
         assert!(vsock(3, b"/v").is_ok());
+        // No path: the kernel's vhost-vsock, carried as such.
+        let kernel = vsock(3, b"").unwrap().virtio.vsock.unwrap();
+        assert_eq!(kernel.uds, None);
+        c.virtio.vsock = Some(VsockConfig { cid: 7, uds: None });
+        assert_eq!(read_conf(&conf_section(&c)).unwrap().virtio, c.virtio);
         for (cid, path, why) in [
             (2, &b"/v"[..], "vsock CID 2"),
             (u64::from(u32::MAX), b"/v", "vsock CID"),
-            (3, b"", "socket path"),
+            (3, b"/v\0", "socket path"),
         ] {
             let e = vsock(cid, path).unwrap_err().to_string();
             assert!(e.contains(why), "{e}");

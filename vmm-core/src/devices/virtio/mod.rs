@@ -37,6 +37,7 @@ pub mod device;
 pub mod interrupt;
 pub mod mmio;
 pub mod net;
+pub mod offload;
 pub mod pci;
 pub mod rng;
 pub mod vsock;
@@ -206,7 +207,12 @@ pub fn attach(
     for (i, card) in backends.nets.into_iter().enumerate() {
         wanted.push((format!("virtio-net{i}"), Box::new(card)));
     }
-    if let Some(v) = backends.vsock {
+    if let Some(mut v) = backends.vsock {
+        v.connect(memory.atomic(), &devices.offload_gate())
+            .map_err(|e| DeviceError::Virtio {
+                device: "virtio-vsock".into(),
+                source: VirtioError::Activate(crate::error_chain::chain(&e)),
+            })?;
         wanted.push(("virtio-vsock".into(), Box::new(v)));
     }
     for (index, (name, device)) in wanted.into_iter().enumerate() {

@@ -54,8 +54,21 @@ fn rig() -> Rig {
 
 /// A rig for `device`.
 pub(super) fn rig_with(device: Box<dyn VirtioDevice>) -> Rig {
-    let m = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
-    let mem = GuestMemoryAtomic::new(m);
+    rig_on(ram(), device)
+}
+
+/// The rig's guest memory: [`RAM`] bytes from 0.
+pub(super) fn ram() -> GuestMemoryAtomic<GuestMemoryMmap> {
+    GuestMemoryAtomic::new(
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap(),
+    )
+}
+
+/// A rig for `device` on `mem` (from [`ram`]).
+pub(super) fn rig_on(
+    mem: GuestMemoryAtomic<GuestMemoryMmap>,
+    device: Box<dyn VirtioDevice>,
+) -> Rig {
     let worker = Arc::new(Worker::spawn(None).unwrap());
     let line = Arc::new(EventLine::new().unwrap());
     let irq = Arc::new(VirtioInterrupt::new("test", line.clone()));

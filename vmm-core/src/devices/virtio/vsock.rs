@@ -15,6 +15,9 @@
 //! - [`muxer`]: the connection table, the listening socket, the packets each way.
 //! - [`unix`]: the host's Unix sockets.
 //!
+//! With `--vsock cid=N` alone, the kernel's vhost-vsock is the host side instead ([`vhost`]):
+//! host processes use `AF_VSOCK` sockets, and tetra serves only the event queue.
+//!
 //! The packet protocol is in [`muxer`]'s documentation; the guest can make at most
 //! [`muxer::MAX_CONNECTIONS`] connections, each holding at most [`connection::BUF_ALLOC`] bytes,
 //! and no packet from it panics or allocates.
@@ -29,6 +32,7 @@ pub mod connection;
 pub mod muxer;
 pub mod packet;
 pub mod unix;
+pub mod vhost;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +41,7 @@ use super::chain::{serve, serve_while, Chain, Served, Unanswerable};
 use super::device::{Activation, Handler, VirtioDevice, VirtioError};
 use super::ids;
 use super::interrupt::VirtioInterrupt;
+use super::offload::OffloadGate;
 use crate::config::VsockConfig;
 use crate::memory::GuestMemoryMmap;
 use crate::snapshot::{check_version, StateError};
@@ -64,9 +69,9 @@ const EVENT_TRANSPORT_RESET: u32 = 0;
 /// Errors opening the device's host side.
 #[derive(Debug, thiserror::Error)]
 pub enum VsockError {
-    /// No Unix socket path: the kernel's vhost-vsock backend is not implemented.
-    #[error("vsock CID {0}: uds=PATH is needed (tetra has no vhost-vsock backend)")]
-    NoUds(u64),
+    /// The kernel's vhost-vsock cannot be the host side.
+    #[error(transparent)]
+    Kernel(#[from] vhost::VhostError),
     /// The listening socket could not be made.
     #[error("vsock CID {cid}")]
     Listen {
@@ -94,46 +99,80 @@ pub struct VsockStats {
 /// The vsock device.
 pub struct Vsock {
     cid: u64,
-    path: PathBuf,
-    listener: Arc<UnixListener>,
     config: [u8; 8],
     stats: Arc<VsockStats>,
     /// Restored from a snapshot: the guest is told its connections are gone.
     restored: bool,
+    host: Host,
+}
+
+/// The device's host side.
+enum Host {
+    /// Unix sockets, served by tetra.
+    Unix(UnixHost),
+    /// The kernel's vhost-vsock.
+    Kernel(vhost::KernelHost),
+}
+
+/// The Unix socket side: the listening socket at `path`.
+struct UnixHost {
+    path: PathBuf,
+    listener: Arc<UnixListener>,
     /// The listening socket's file (device, inode): removed at the end only if it is still
     /// this one (a migration's destination on the same host may have replaced it).
     file: Option<(u64, u64)>,
 }
 
 impl Vsock {
-    /// Listens at `config`'s path for guest `config.cid`.
+    /// Listens at `config`'s path for guest `config.cid`, or, without a path, checks that the
+    /// kernel's vhost-vsock can be opened ([`Vsock::connect`] opens it).
     pub fn open(config: &VsockConfig) -> Result<Self, VsockError> {
-        let path = config.uds.clone().ok_or(VsockError::NoUds(config.cid))?;
-        let listener = unix::listen(&path).map_err(|source| VsockError::Listen {
-            cid: config.cid,
-            source,
-        })?;
-        let file = std::fs::symlink_metadata(&path)
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
+        let host = match &config.uds {
+            Some(path) => {
+                let listener = unix::listen(path).map_err(|source| VsockError::Listen {
+                    cid: config.cid,
+                    source,
+                })?;
+                let file = std::fs::symlink_metadata(path)
+                    .ok()
+                    .map(|m| (m.dev(), m.ino()));
+                Host::Unix(UnixHost {
+                    path: path.clone(),
+                    listener: Arc::new(listener),
+                    file,
+                })
+            }
+            None => Host::Kernel(vhost::KernelHost::probe(config.cid)?),
+        };
         Ok(Vsock {
-            file,
             cid: config.cid,
-            path,
-            listener: Arc::new(listener),
             config: config.cid.to_le_bytes(),
             stats: Arc::new(VsockStats::default()),
             restored: false,
+            host,
         })
     }
 
-    /// The device's counters.
+    /// Opens the kernel's side for guest memory `mem` (with the CID, which another VM on the
+    /// host may hold), which runs when `gate` lets it; nothing for the Unix socket side.
+    pub fn connect(
+        &mut self,
+        mem: &GuestMemoryAtomic<GuestMemoryMmap>,
+        gate: &Arc<OffloadGate>,
+    ) -> Result<(), VsockError> {
+        match &mut self.host {
+            Host::Unix(_) => Ok(()),
+            Host::Kernel(k) => Ok(k.connect(mem, gate)?),
+        }
+    }
+
+    /// The device's counters (the Unix socket side's; the kernel's side counts nothing here).
     pub fn stats(&self) -> Arc<VsockStats> {
         self.stats.clone()
     }
 }
 
-impl Drop for Vsock {
+impl Drop for UnixHost {
     fn drop(&mut self) {
         let now = std::fs::symlink_metadata(&self.path)
             .ok()
@@ -176,6 +215,17 @@ impl VirtioDevice for Vsock {
                 "the driver did not set up the receive, transmit and event queues".into(),
             ));
         };
+        let reset_event = std::mem::take(&mut self.restored);
+        let unix = match &mut self.host {
+            Host::Kernel(k) => {
+                let a = Activation {
+                    queues: Vec::new(),
+                    ..a
+                };
+                return k.activate(a, rx, tx, ev, reset_event);
+            }
+            Host::Unix(u) => u,
+        };
         Ok(Box::new(VsockHandler {
             rx: rx.queue,
             rx_notify: rx.notify,
@@ -183,16 +233,22 @@ impl VirtioDevice for Vsock {
             tx_notify: tx.notify,
             ev: ev.queue,
             ev_notify: ev.notify,
-            reset_event: std::mem::take(&mut self.restored),
+            reset_event,
             muxer: Muxer::new(
                 self.cid,
-                self.path.clone(),
-                self.listener.clone(),
+                unix.path.clone(),
+                unix.listener.clone(),
                 self.stats.clone(),
             ),
             mem: a.mem,
             irq: a.interrupt,
         }))
+    }
+
+    fn reset(&mut self) {
+        if let Host::Kernel(k) = &mut self.host {
+            k.reset();
+        }
     }
 
     fn restore_state(&mut self, version: u16, data: &[u8]) -> Result<(), StateError> {
@@ -273,23 +329,33 @@ impl VsockHandler {
 
     /// Sends the transport reset event if one waits.
     fn events(&mut self) {
-        if !self.reset_event {
-            return;
-        }
-        let sent = &mut self.reset_event;
-        let _ = serve_while(2, &self.ev, &self.mem, &self.irq, |chain: Chain, mem| {
-            if !*sent {
-                return Ok(None);
-            }
-            let mut w = chain
-                .writer(mem)
-                .map_err(|_| Unanswerable("an event buffer the device cannot write"))?;
-            w.write_all(&EVENT_TRANSPORT_RESET.to_le_bytes())
-                .map_err(|_| Unanswerable("an event buffer shorter than an event"))?;
-            *sent = false;
-            Ok(Some(4))
-        });
+        send_reset_event(&mut self.reset_event, &self.ev, &self.mem, &self.irq);
     }
+}
+
+/// Sends `VIRTIO_VSOCK_EVENT_TRANSPORT_RESET` on the event queue `ev` if one waits (`pending`,
+/// cleared once sent).
+fn send_reset_event(
+    pending: &mut bool,
+    ev: &Arc<Mutex<Queue>>,
+    mem: &GuestMemoryAtomic<GuestMemoryMmap>,
+    irq: &Arc<VirtioInterrupt>,
+) {
+    if !*pending {
+        return;
+    }
+    let _ = serve_while(2, ev, mem, irq, |chain: Chain, mem| {
+        if !*pending {
+            return Ok(None);
+        }
+        let mut w = chain
+            .writer(mem)
+            .map_err(|_| Unanswerable("an event buffer the device cannot write"))?;
+        w.write_all(&EVENT_TRANSPORT_RESET.to_le_bytes())
+            .map_err(|_| Unanswerable("an event buffer shorter than an event"))?;
+        *pending = false;
+        Ok(Some(4))
+    });
 }
 
 impl MutEventSubscriber for VsockHandler {

@@ -8,7 +8,8 @@ use super::muxer::MAX_CONNECTIONS;
 use super::packet::{Op, HOST_CID, SHUTDOWN_RCV, SHUTDOWN_SEND, TYPE_STREAM};
 use super::*;
 use crate::bus::BusDevice;
-use crate::devices::virtio::tests::{rig_with, Rig, F_WRITE};
+use crate::devices::virtio::offload::OffloadGate;
+use crate::devices::virtio::tests::{ram, rig_on, rig_with, Rig, F_WRITE};
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -507,4 +508,159 @@ fn a_mebibyte_each_way_keeps_to_the_credit() {
     );
     assert!(!g.r.needs_reset());
     assert_eq!(g.stats.malformed.load(Ordering::Relaxed), 0);
+}
+
+/// With no socket path the kernel's vhost-vsock is the host side (where `/dev/vhost-vsock`
+/// exists: the lanes load `vhost_vsock`): a host `AF_VSOCK` socket connects to the guest's port
+/// and data goes both ways through the kernel's rings. Paused, the kernel stops: a host write and
+/// a guest packet both wait, and arrive once it runs again (the guest's notification, sent while
+/// it was stopped, is not lost).
+#[test]
+fn the_kernels_vhost_vsock_carries_a_host_connection_and_stops_with_the_gate() {
+    // A CID of this process's own: the lanes run tests in parallel, and CIDs are host-wide.
+    let cid = 100_000 + u64::from(std::process::id());
+    let mut v = match Vsock::open(&VsockConfig { cid, uds: None }) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("skipped: {}", crate::error_chain::chain(&e));
+            return;
+        }
+    };
+    let mem = ram();
+    let gate = OffloadGate::new();
+    v.connect(&mem, &gate).unwrap();
+    // The CID is this VM's until it ends.
+    let mut again = Vsock::open(&VsockConfig { cid, uds: None }).unwrap();
+    let e = again.connect(&ram(), &gate).unwrap_err().to_string();
+    assert!(e.contains("in use on this host"), "{e}");
+    drop(again);
+    let mut r = rig_on(mem, Box::new(v));
+    r.setup_with(u32::from(SIZE), 0);
+    r.setup_queue1(u32::from(SIZE));
+    r.setup_queue2(u32::from(SIZE));
+    r.driver_ok();
+    let dir = TempDir::new_with_prefix("/tmp/tetra-vsock-").unwrap();
+    let mut g = Guest {
+        r,
+        rx_avail: 0,
+        rx_used: 0,
+        tx_avail: 0,
+        stats: Arc::new(VsockStats::default()),
+        base: PathBuf::new(),
+        _dir: dir,
+    };
+    for _ in 0..SIZE {
+        g.offer_rx();
+    }
+
+    // The host connects to guest port 52 (connect waits for the guest's answer).
+    let (to_host, from_host) = std::sync::mpsc::channel::<String>();
+    let host = std::thread::spawn(move || -> Result<(), String> {
+        // SAFETY: a plain socket call; the descriptor is owned below.
+        let fd = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0) };
+        if fd < 0 {
+            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` is a new descriptor nothing else owns.
+        let s = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY: all-zero is a valid sockaddr_vm.
+        let mut a: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+        a.svm_family = libc::AF_VSOCK as libc::sa_family_t;
+        a.svm_cid = cid as u32;
+        a.svm_port = 52;
+        // SAFETY: `a` is a sockaddr_vm of the size given.
+        let rc = unsafe {
+            libc::connect(
+                fd,
+                std::ptr::addr_of!(a).cast(),
+                std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(format!("connect: {}", std::io::Error::last_os_error()));
+        }
+        let mut s = s;
+        s.write_all(b"ping").map_err(|e| e.to_string())?;
+        let mut got = [0u8; 4];
+        s.read_exact(&mut got).map_err(|e| e.to_string())?;
+        to_host.send(String::from_utf8_lossy(&got).into()).unwrap();
+        // Written while the kernel is stopped (the test pauses after reading the reply).
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"more").map_err(|e| e.to_string())?;
+        s.read_exact(&mut got).map_err(|e| e.to_string())?;
+        to_host.send(String::from_utf8_lossy(&got).into()).unwrap();
+        Ok(())
+    });
+
+    let (req, _) = g.recv().expect("no connection request from the host");
+    assert_eq!(
+        (req.op, req.src_cid, req.dst_cid, req.dst_port),
+        (Op::Request as u16, HOST_CID, cid, 52),
+        "{req:?}"
+    );
+    let reply = |op: Op| Header {
+        src_cid: cid,
+        dst_cid: HOST_CID,
+        src_port: 52,
+        dst_port: req.src_port,
+        type_: TYPE_STREAM,
+        op: op as u16,
+        buf_alloc: 64 * 1024,
+        ..Header::default()
+    };
+    g.send(reply(Op::Response), &[]);
+    // Data, after any credit update the host sends first.
+    let data = loop {
+        let (h, d) = g.recv().expect("no data from the host");
+        if h.op == Op::Rw as u16 {
+            break d;
+        }
+    };
+    assert_eq!(data, b"ping");
+    g.send(reply(Op::Rw), b"pong");
+    let got = from_host.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(got, "pong");
+
+    // Paused: the host's write waits in the kernel; so does the guest's packet.
+    gate.pause();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(g.quiet(), "a packet arrived while the kernel was stopped");
+    let mut b = Header {
+        len: 4,
+        ..reply(Op::Rw)
+    }
+    .encode()
+    .to_vec();
+    b.extend_from_slice(b"last");
+    let d = g.tx_avail % SIZE;
+    let at = TX_BUF + u64::from(d) * TX_LEN;
+    g.r.m().write_slice(&b, GuestAddress(at)).unwrap();
+    g.r.desc1(u64::from(d), at, b.len() as u32, 0, 0);
+    g.tx_avail = g.tx_avail.wrapping_add(1);
+    g.r.avail1(u64::from(d), d, g.tx_avail);
+    g.r.notify1();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_ne!(
+        g.r.used_idx1(),
+        g.tx_avail,
+        "the stopped kernel took a packet"
+    );
+    gate.resume();
+    let data = loop {
+        let (h, d) = g
+            .recv()
+            .expect("the host's write did not arrive after the resume");
+        if h.op == Op::Rw as u16 {
+            break d;
+        }
+    };
+    assert_eq!(data, b"more");
+    let want = g.tx_avail;
+    assert!(
+        g.r.wait(|r| r.used_idx1() == want),
+        "the guest's packet was never taken"
+    );
+    let got = from_host.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(got, "last");
+    host.join().unwrap().unwrap();
 }
