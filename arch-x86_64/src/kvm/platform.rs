@@ -183,5 +183,9 @@ fn pci_host(
             Arc::new(Mutex::new(PciConfigIo(host.root.clone()))),
         )
         .map_err(|e| X86Error::from(DeviceError::Bus(e)))?;
+    devices.add_optional_state(
+        &vmm_core::devices::pci::CONFIG_IO_TAG,
+        Arc::new(Mutex::new(PciConfigIo(host.root.clone()))),
+    )?;
     Ok(host)
 }

@@ -417,6 +417,16 @@ impl Devices {
         Ok(())
     }
 
+    /// [`Devices::add_state`] for state added after snapshot format 1.2: a snapshot without its
+    /// section leaves it fresh.
+    pub fn add_optional_state(
+        &mut self,
+        tag: &[u8; 4],
+        state: SharedState,
+    ) -> Result<(), DeviceError> {
+        Ok(self.state.add_optional(tag, state)?)
+    }
+
     /// Registers state that is not a bus device's under `tag`.
     pub fn add_state(&mut self, tag: &[u8; 4], state: SharedState) -> Result<(), DeviceError> {
         Ok(self.state.add(tag, state)?)

@@ -71,6 +71,9 @@ pub enum RegistryError {
 #[derive(Default)]
 pub struct StateRegistry {
     entries: Vec<([u8; 4], SharedState)>,
+    /// Tags whose section a snapshot may lack (state added after format 1.2, whose fresh value
+    /// is what an older tetra's restore had).
+    optional: Vec<[u8; 4]>,
 }
 
 impl StateRegistry {
@@ -87,6 +90,18 @@ impl StateRegistry {
             ));
         }
         self.entries.push((*tag, device));
+        Ok(())
+    }
+
+    /// Registers `device` under `tag`, whose section a snapshot may lack: the device then keeps
+    /// its fresh state (an older tetra did not save it).
+    pub fn add_optional(
+        &mut self,
+        tag: &[u8; 4],
+        device: SharedState,
+    ) -> Result<(), RegistryError> {
+        self.add(tag, device)?;
+        self.optional.push(*tag);
         Ok(())
     }
 
@@ -107,11 +122,11 @@ impl StateRegistry {
     }
 
     /// Restores every device from its section. From format 1.2 on every device's section must
-    /// be there; in an older file, a device without one (a snapshot from before it existed)
-    /// keeps its fresh state.
+    /// be there, except [optional](StateRegistry::add_optional) ones; in an older file, a device
+    /// without one (a snapshot from before it existed) keeps its fresh state.
     pub fn restore(&self, env: &Envelope) -> Result<(), RegistryError> {
         for (tag, d) in &self.entries {
-            if env.minor >= 2 && env.section(tag).is_none() {
+            if env.minor >= 2 && env.section(tag).is_none() && !self.optional.contains(tag) {
                 return Err(RegistryError::Missing(String::from_utf8_lossy(tag).into()));
             }
             if let Some(s) = env.section(tag) {
@@ -223,5 +238,26 @@ mod tests {
         reg.restore(&env).unwrap();
         assert_eq!(dev.lock().unwrap().0, 9);
         assert!(reg.add(b"DEVA", dev).is_err());
+    }
+
+    #[test]
+    fn an_optional_section_may_be_missing_and_is_restored_when_there() {
+        let mut reg = StateRegistry::new();
+        let dev = Arc::new(Mutex::new(Byte(1)));
+        reg.add_optional(b"OPTL", dev.clone()).unwrap();
+        let mut env = Envelope::new(*b"TETRATST");
+        reg.restore(&env).unwrap();
+        assert_eq!(dev.lock().unwrap().0, 1, "fresh without its section");
+        env.push(Section::new(b"OPTL", 1, vec![5]));
+        reg.restore(&env).unwrap();
+        assert_eq!(dev.lock().unwrap().0, 5);
+        // Its section is still saved, and a bad one still refused.
+        assert_eq!(reg.save()[0].tag, *b"OPTL");
+        let mut bad = Envelope::new(*b"TETRATST");
+        bad.push(Section::new(b"OPTL", 1, vec![]));
+        assert!(matches!(
+            reg.restore(&bad),
+            Err(RegistryError::Restore { .. })
+        ));
     }
 }

@@ -15,4 +15,6 @@ pub mod root;
 pub use config::{ConfigSpace, PciId};
 pub use msi::{KvmMsiRouter, MsiMessage, MsiRouter};
 pub use msix::Msix;
-pub use root::{PciConfigIo, PciEcam, PciError, PciFunction, PciHost, PciMmio, PciRoot};
+pub use root::{
+    PciConfigIo, PciEcam, PciError, PciFunction, PciHost, PciMmio, PciRoot, CONFIG_IO_TAG,
+};

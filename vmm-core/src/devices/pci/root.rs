@@ -243,6 +243,30 @@ fn root(r: &Arc<Mutex<PciRoot>>) -> std::sync::MutexGuard<'_, PciRoot> {
 /// Configuration mechanism #1 on 8 ports from [`CONFIG_IO_PORT`].
 pub struct PciConfigIo(pub Arc<Mutex<PciRoot>>);
 
+/// The section tag of mechanism #1's address register ([`PciConfigIo`]'s state): a guest
+/// paused between its write to 0xcf8 and its access to 0xcfc finds the address it wrote after
+/// a restore. Optional (older snapshots lack it: the register restores as 0).
+pub const CONFIG_IO_TAG: [u8; 4] = *b"PCF8";
+
+impl crate::snapshot::Stateful for PciConfigIo {
+    fn save_state(&self) -> Vec<u8> {
+        root(&self.0).address.to_le_bytes().to_vec()
+    }
+
+    fn restore_state(
+        &mut self,
+        version: u16,
+        data: &[u8],
+    ) -> Result<(), crate::snapshot::StateError> {
+        crate::snapshot::check_version(version, 1)?;
+        let b: [u8; 4] = data
+            .try_into()
+            .map_err(|_| crate::snapshot::StateError::Trailing(data.len()))?;
+        root(&self.0).address = u32::from_le_bytes(b);
+        Ok(())
+    }
+}
+
 impl BusDevice for PciConfigIo {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
         let r = root(&self.0);
@@ -396,6 +420,27 @@ mod tests {
         let mut b = [0u8; 4];
         io.read(4, &mut b);
         u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn the_address_register_is_saved_and_restored() {
+        use crate::snapshot::Stateful;
+        let (r, _) = rig();
+        let mut io = PciConfigIo(r.clone());
+        let at = 0x8000_0000u32 | 1 << 11;
+        io.write(0, &at.to_le_bytes());
+        let saved = io.save_state();
+        // A fresh root (a new process) gets it back: the data port then reaches that function.
+        let (fresh, _) = rig();
+        let mut io2 = PciConfigIo(fresh);
+        io2.restore_state(1, &saved).unwrap();
+        let mut b = [0u8; 4];
+        io2.read(0, &mut b);
+        assert_eq!(u32::from_le_bytes(b), at);
+        io2.read(4, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 0x1041_1af4);
+        assert!(io2.restore_state(1, &[1, 2, 3]).is_err());
+        assert!(io2.restore_state(2, &saved).is_err());
     }
 
     #[test]
