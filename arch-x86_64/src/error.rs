@@ -23,6 +23,17 @@ pub enum X86Error {
     /// `--irqchip` on x86, which has one interrupt controller.
     #[error("--irqchip {0}: x86 has one interrupt controller (KVM's in-kernel PIC, IOAPIC and LAPICs); --irqchip chooses on arm64 and BookE")]
     IrqChip(String),
+    /// `--cpu-template` names an unknown template or feature, or its file is unreadable.
+    #[error("--cpu-template")]
+    CpuTemplate(#[from] crate::cpu_template::TemplateError),
+    /// A snapshot's CPU template leaves features this host's KVM does not offer.
+    #[error("the snapshot's CPU template '{template}' leaves {} which this host's KVM does not offer", .missing.join(", "))]
+    TemplateUnsupported {
+        /// The template's name (its spec).
+        template: String,
+        /// The features the host lacks.
+        missing: Vec<&'static str>,
+    },
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -30,7 +41,11 @@ impl Classify for X86Error {
     fn kind(&self) -> ErrorKind {
         match self {
             X86Error::Core(e) => e.kind(),
-            X86Error::Boot(_) | X86Error::State(_) | X86Error::IrqChip(_) => ErrorKind::Input,
+            X86Error::Boot(_)
+            | X86Error::State(_)
+            | X86Error::IrqChip(_)
+            | X86Error::CpuTemplate(_)
+            | X86Error::TemplateUnsupported { .. } => ErrorKind::Input,
             X86Error::Regs(_) => ErrorKind::Host,
         }
     }

@@ -78,6 +78,7 @@ pub(super) fn create(ctx: &VcpuContext<'_, X86_64>) -> Result<KvmVcpu, X86Error>
 
     let mut cpuid = p.cpuid.clone();
     adjust_for_vcpu(&mut cpuid, ctx.id, ctx.config.cpus);
+    p.template.apply(&mut cpuid);
     fd.set_cpuid2(&cpuid_to_kvm(&cpuid)?)
         .map_err(kvm_err("KVM_SET_CPUID2"))?;
 
