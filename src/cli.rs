@@ -326,9 +326,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                         Usage(format!("--on-triple-fault {v}: expected crash or reset"))
                     })?
             }
-            Long("cpu-template") => {
-                cfg.cpu_template = Some(value(parser, "--cpu-template")?)
-            }
+            Long("cpu-template") => cfg.cpu_template = Some(value(parser, "--cpu-template")?),
             Long("transport") => {
                 cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
                     "mmio" => vmm_core::config::Transport::Mmio,
@@ -885,11 +883,16 @@ mod tests {
         // A restored or incoming VM keeps the template its snapshot or stream recorded.
         let m = usage(&["--restore", "vm.snap", "--cpu-template", "baseline"]);
         assert!(
-            m.starts_with("--cpu-template cannot be combined with --restore: the snapshot has its own"),
+            m.starts_with(
+                "--cpu-template cannot be combined with --restore: the snapshot has its own"
+            ),
             "{m}"
         );
         let m = usage(&["--incoming", "unix:/tmp/m.sock", "--cpu-template", "none"]);
-        assert!(m.starts_with("--cpu-template cannot be combined with --incoming"), "{m}");
+        assert!(
+            m.starts_with("--cpu-template cannot be combined with --incoming"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -464,6 +464,32 @@ impl CpuTemplate {
         }
     }
 
+    /// What `cpuid` (a vCPU's, read back from KVM) still offers of what the template withholds:
+    /// feature names, and `LEAF.SUBLEAF REG bits MASK` for withheld bits without a name. Empty
+    /// when KVM honoured the template (a KVM may fix some leaves itself: PVM keeps 7 and 0xd).
+    pub fn kept(&self, cpuid: &[CpuidEntry]) -> Vec<String> {
+        let mut out = Vec::new();
+        for w in &self.withheld {
+            let mut left = word(cpuid, w.leaf, w.subleaf, w.reg) & w.mask;
+            for f in FEATURES {
+                let here = (f.bits.leaf, f.bits.subleaf, f.bits.reg) == (w.leaf, w.subleaf, w.reg);
+                if here && f.bits.mask & left != 0 {
+                    out.push(f.name.to_string());
+                    left &= !f.bits.mask;
+                }
+            }
+            if left != 0 {
+                out.push(format!(
+                    "{:#x}.{} {} bits {left:#x}",
+                    w.leaf,
+                    w.subleaf,
+                    w.reg.name()
+                ));
+            }
+        }
+        out
+    }
+
     /// The named features that `guest` (a VM's [`feature_words`]) offers and `host` (a vCPU's
     /// CPUID on this host, template `none`) does not: what a restore here cannot honour.
     pub fn missing(guest: &[CpuidBits], host: &[CpuidEntry]) -> Vec<&'static str> {

@@ -34,6 +34,14 @@ pub enum X86Error {
         /// The features the host lacks.
         missing: Vec<&'static str>,
     },
+    /// This host's KVM kept CPUID bits the template withholds (it fixes those leaves itself).
+    #[error("--cpu-template '{template}': this host's KVM does not withhold {} (KVM_GET_CPUID2 still offers them after KVM_SET_CPUID2)", .kept.join(", "))]
+    TemplateNotHonoured {
+        /// The template's name (its spec).
+        template: String,
+        /// What KVM kept.
+        kept: Vec<String>,
+    },
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -46,7 +54,7 @@ impl Classify for X86Error {
             | X86Error::IrqChip(_)
             | X86Error::CpuTemplate(_)
             | X86Error::TemplateUnsupported { .. } => ErrorKind::Input,
-            X86Error::Regs(_) => ErrorKind::Host,
+            X86Error::Regs(_) | X86Error::TemplateNotHonoured { .. } => ErrorKind::Host,
         }
     }
 }

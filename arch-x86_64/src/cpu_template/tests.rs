@@ -96,12 +96,20 @@ fn baseline_withholds_avx512_and_amx_and_keeps_avx2() {
     let t = CpuTemplate::resolve_with("baseline,-kvm-pv-ipi", no_file).unwrap();
     let mut c = host();
     t.apply(&mut c);
-    let get = |leaf, sub| c.iter().find(|e| e.function == leaf && e.index == sub).unwrap();
+    let get = |leaf, sub| {
+        c.iter()
+            .find(|e| e.function == leaf && e.index == sub)
+            .unwrap()
+    };
     let l7 = get(7, 0);
     assert_eq!(l7.ebx & (1 << 16), 0, "avx512f");
     assert_ne!(l7.ebx & (1 << 5), 0, "avx2");
     assert_eq!(l7.edx & (1 << 24), 0, "amx-tile");
-    assert_eq!(get(0xd, 0).eax & 0x600e0, 0, "the AVX-512 and AMX XSAVE components");
+    assert_eq!(
+        get(0xd, 0).eax & 0x600e0,
+        0,
+        "the AVX-512 and AMX XSAVE components"
+    );
     assert_ne!(get(0xd, 0).eax & 0b111, 0, "x87, SSE, AVX state");
     assert_eq!(get(KVM_FEATURES_LEAF, 0).eax, !(1 << 11));
     assert_eq!(*get(1, 0), entry(1, 0, !0));
@@ -148,9 +156,15 @@ fn a_file_template_resolves_like_the_spec() {
 
     for (json, msg) in [
         (r#"{"withhold": ["nope"]}"#, "unknown CPU feature 'nope'"),
-        (r#"{"base": "a/b.json"}"#, "CPU template file t.json: its base"),
+        (
+            r#"{"base": "a/b.json"}"#,
+            "CPU template file t.json: its base",
+        ),
         (r#"{"base": "x"}"#, "unknown CPU template 'x'"),
-        (r#"{"withhold_bits": [{"leaf": 1, "register": "ecx", "bit": 32}]}"#, "CPU template file t.json: bit 32"),
+        (
+            r#"{"withhold_bits": [{"leaf": 1, "register": "ecx", "bit": 32}]}"#,
+            "CPU template file t.json: bit 32",
+        ),
         (r#"{"withold": []}"#, "CPU template file t.json"),
     ] {
         let e = CpuTemplate::resolve_with("t.json", |_| Ok(json.into())).unwrap_err();
@@ -167,4 +181,20 @@ fn missing_names_what_the_host_lacks() {
         CpuTemplate::missing(&feature_words(&host()), &small),
         vec!["avx512f", "kvm-pv-unhalt"]
     );
+}
+
+#[test]
+fn kept_names_what_kvm_did_not_withhold() {
+    let t = CpuTemplate::resolve_with("-avx2,-kvm-pv-ipi", no_file).unwrap();
+    let mut c = host();
+    t.apply(&mut c);
+    assert!(t.kept(&c).is_empty());
+    // A KVM that keeps leaf 7 as it likes (PVM).
+    c[2] = entry(7, 0, !0);
+    assert_eq!(t.kept(&c), vec!["avx2"]);
+    let raw = CpuTemplate::resolve_with("x.json", |_| {
+        Ok(r#"{"withhold_bits": [{"leaf": 7, "register": "ebx", "bit": 2}]}"#.into())
+    })
+    .unwrap();
+    assert_eq!(raw.kept(&c), vec!["0x7.0 ebx bits 0x4"]);
 }

@@ -152,10 +152,7 @@ mod tests {
         }
         let mut capped = sample();
         capped.template.max_basic_leaf = Some(0xd);
-        assert_eq!(
-            decode_template(&template_section(&capped)).unwrap(),
-            capped
-        );
+        assert_eq!(decode_template(&template_section(&capped)).unwrap(), capped);
     }
 
     #[test]
