@@ -74,6 +74,24 @@ mod tests {
             ),
             (X86SnapshotError::CpuidCount(999).into(), Input),
             (X86Error::IrqChip("bogus".into()), Input),
+            (
+                crate::cpu_template::TemplateError::UnknownFeature("avx513".into()).into(),
+                Input,
+            ),
+            (
+                X86Error::TemplateUnsupported {
+                    template: "none".into(),
+                    missing: vec!["avx512f"],
+                },
+                Input,
+            ),
+            (
+                X86Error::TemplateNotHonoured {
+                    template: "-avx2".into(),
+                    kept: vec!["avx2".into()],
+                },
+                Host,
+            ),
             (X86Error::Regs("no MSR list".into()), Host),
         ]);
     }
