@@ -305,7 +305,7 @@ pub fn feature(name: &str) -> Option<&'static Feature> {
 #[derive(Debug, Error)]
 pub enum TemplateError {
     /// A feature name that is not in [`FEATURES`].
-    #[error("unknown CPU feature '{0}' (see `tetra help run` for the names)")]
+    #[error("unknown CPU feature '{0}' (README, --cpu-template, lists the names)")]
     UnknownFeature(String),
     /// A base that is neither built in nor a file.
     #[error("unknown CPU template '{0}': expected none, baseline, a FILE (with a '/' or ending in .json) or -FEATURE items")]
