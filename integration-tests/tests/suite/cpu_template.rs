@@ -2,7 +2,7 @@
 //! leaves that hold the withholdable features ("cpuid LEAF.SUBLEAF EAX EBX ECX EDX"), waits for a
 //! word in its memory (1: print again, 2: exit 0x10). A guest under a template sees exactly the
 //! host-passthrough values less the template's bits; a snapshot records the template (section
-//! `CPUT`) and a restored vCPU sees the same; a snapshot recording a feature this host lacks is
+//! `CPUT`) and a restored or migrated vCPU sees the same; a snapshot recording a feature this host lacks is
 //! refused naming it; an unknown feature name is refused by name (status 2). An arch without the
 //! guest (no CPU templates) skips these tests, saying so.
 
@@ -19,9 +19,10 @@ use vmm_core::console::ConsoleSink;
 use vmm_core::snapshot::Envelope;
 use vmm_core::{GuestExit, Vmm, VmmOptions};
 
-const TESTS: [&str; 4] = [
+const TESTS: [&str; 5] = [
     "cpu_template::a_guest_sees_exactly_what_the_template_leaves",
     "cpu_template::a_snapshot_records_the_template_and_restores_it",
+    "cpu_template::a_migration_carries_the_template",
     "cpu_template::a_snapshot_needing_a_feature_this_host_lacks_is_refused_by_name",
     "cpu_template::cli_refuses_an_unknown_feature_by_name",
 ];
@@ -233,6 +234,57 @@ pub fn register(s: &mut Suite) {
         end(b)
     });
     s.kvm(TESTS[2], move || {
+        let spec = "-x2apic,-kvm-pv-ipi";
+        let dir = Scratch::new("cpu-template-migration");
+        let (mut src, before) = boot(g, Some(spec))?;
+        let uri = format!("unix:{}", dir.0.join("m.sock").display());
+        let listen = uri.clone();
+        let dst = std::thread::spawn(move || {
+            let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let opts = VmmOptions {
+                console: ConsoleSink::Buffer(buf.clone()),
+                stdin: false,
+                ..VmmOptions::default()
+            };
+            Vmm::<HostArch>::incoming(
+                &listen,
+                opts,
+                std::time::Duration::from_secs(10),
+                &mut |_| {},
+            )
+            .map(|v| TestVm::from_parts(v, buf))
+            .map_err(|e| chain(&e))
+        });
+        // The destination listens before the source connects (it retries for a while anyway).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !dir.0.join("m.sock").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        src.vmm
+            .migrate(
+                &uri,
+                &vmm_core::migration::MigrateOptions::default(),
+                &mut |_| {},
+            )
+            .map_err(|e| chain(&e))?;
+        drop(src);
+        let mut d = dst.join().map_err(|_| "the destination panicked")??;
+        set_flag(&d, 1)?;
+        d.vmm.start().map_err(|e| chain(&e))?;
+        d.wait_for(DONE)?;
+        let after = parse(&d.console())?;
+        check(after == before, || {
+            format!("before {before:x?}\nafter {after:x?}")
+        })?;
+        let path = snapshot(&mut d, &dir.0, "after.snap")?;
+        let t = CpuTemplate::resolve(Some(spec)).map_err(|e| chain(&e))?;
+        check(recorded(&path)?.template == t, || {
+            "the template did not arrive".into()
+        })?;
+        d.vmm.resume().map_err(|e| chain(&e))?;
+        end(d)
+    });
+    s.kvm(TESTS[3], move || {
         let dir = Scratch::new("cpu-template-refused");
         let (mut vm, _) = boot(g, Some("none"))?;
         let path = snapshot(&mut vm, &dir.0, "vm.snap")?;
@@ -268,7 +320,7 @@ pub fn register(s: &mut Suite) {
         );
         check(e.contains(&want), || format!("{e}\nexpected: {want}"))
     });
-    s.kvm(TESTS[3], move || {
+    s.kvm(TESTS[4], move || {
         let (code, stdout, stderr) =
             crate::cli_status::tetra_run(g, &["--cpu-template", "baseline,-kvm-pv-bogus"])?;
         check(code == Some(2), || {
