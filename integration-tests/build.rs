@@ -160,6 +160,14 @@ const X86_64: &[Spec] = &[
         ],
         flat: false,
     },
+    // CPU templates (tests/suite/cpu_template.rs): the CPUID a vCPU sees.
+    Spec {
+        src: "cpuid.S",
+        boot: "raw:0x100000:long",
+        as_flags: &["--64"],
+        ld_flags: &["-m", "elf_x86_64", "-T", "flat-100000.ld"],
+        flat: true,
+    },
     Spec {
         src: "triple_fault.S",
         boot: "raw:0x100000:protected",

@@ -285,6 +285,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 "vsock",
                 "transport",
                 "on-triple-fault",
+                "cpu-template",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -320,6 +321,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                         Usage(format!("--on-triple-fault {v}: expected crash or reset"))
                     })?
             }
+            Long("cpu-template") => cfg.cpu_template = Some(value(parser, "--cpu-template")?),
             Long("transport") => {
                 cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
                     "mmio" => vmm_core::config::Transport::Mmio,
@@ -862,6 +864,30 @@ mod tests {
         let m = usage(&["--disk", "a.img", "--rng", "--incoming", "unix:/tmp/m.sock"]);
         assert!(
             m.starts_with("--disk, --rng cannot be combined with --incoming"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn cpu_template_is_kept_as_given_and_needs_a_boot() {
+        assert_eq!(booted(&[]).cpu_template, None);
+        assert_eq!(
+            booted(&["--cpu-template", "baseline,-kvm-pv-ipi"])
+                .cpu_template
+                .as_deref(),
+            Some("baseline,-kvm-pv-ipi")
+        );
+        // A restored or incoming VM keeps the template its snapshot or stream recorded.
+        let m = usage(&["--restore", "vm.snap", "--cpu-template", "baseline"]);
+        assert!(
+            m.starts_with(
+                "--cpu-template cannot be combined with --restore: the snapshot has its own"
+            ),
+            "{m}"
+        );
+        let m = usage(&["--incoming", "unix:/tmp/m.sock", "--cpu-template", "none"]);
+        assert!(
+            m.starts_with("--cpu-template cannot be combined with --incoming"),
             "{m}"
         );
     }

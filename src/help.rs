@@ -74,6 +74,18 @@ macro_rules! run_options {
                           tetra with status 6; reset resets the machine (vCPUs, devices
                           and payload back to their boot state, the CMOS RAM kept) and
                           the guest runs again; more than 8 resets within 10 s: status 6
+  --cpu-template SPEC     x86: CPUID features withheld from every vCPU. SPEC is
+                          [BASE][,-FEATURE...]: BASE none (default: the host's KVM-
+                          supported set), baseline (no AVX-512, AMX, LA57 and other newer
+                          features; see README) or a JSON FILE (a path with a '/' or
+                          ending in .json); -FEATURE withholds one more, e.g.
+                          baseline,-kvm-pv-ipi or -kvm-pv-unhalt. Names: QEMU's (avx512f,
+                          avx2, pcid, x2apic, hypervisor, ...; the KVM leaf's kvmclock,
+                          kvmclock2, kvm-asyncpf, kvm-asyncpf-int, kvm-steal-time,
+                          kvm-pv-eoi, kvm-pv-unhalt, kvm-pv-tlb-flush, kvm-pv-ipi,
+                          kvm-poll-control, kvm-pv-sched-yield, kvm-msi-ext-dest-id).
+                          A snapshot records it; a restore keeps the snapshot's and is
+                          refused, naming them, where this host lacks its features
   --rng                   a virtio entropy device (the guest's /dev/hwrng)
   --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
                           window, or each a virtio-pci function with MSI-X behind a PCI host

@@ -36,7 +36,7 @@ pub struct VmFile {
     pub incoming: Option<String>,
 }
 
-/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`.
+/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`, `--cpu-template`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Machine {
@@ -48,6 +48,9 @@ pub struct Machine {
     pub irqchip: Option<String>,
     /// What a triple fault does: `crash` or `reset` (x86).
     pub on_triple_fault: String,
+    /// The CPU template spec (x86): CPUID features withheld; none passes the host's through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_template: Option<String>,
 }
 
 impl Default for Machine {
@@ -58,6 +61,7 @@ impl Default for Machine {
             mem_mib: d.mem_mib,
             irqchip: d.irqchip,
             on_triple_fault: d.on_triple_fault.name().into(),
+            cpu_template: d.cpu_template,
         }
     }
 }
@@ -373,6 +377,7 @@ impl VmFile {
                     format!("'{}': expected crash or reset", m.on_triple_fault),
                 )
             })?,
+            cpu_template: m.cpu_template.clone(),
             ..VmConfig::default()
         };
         let p = &self.payload;
@@ -502,6 +507,7 @@ impl VmFile {
                 mem_mib: c.mem_mib,
                 irqchip: c.irqchip.clone(),
                 on_triple_fault: c.on_triple_fault.name().into(),
+                cpu_template: c.cpu_template.clone(),
             },
             payload: PayloadFile {
                 kernel: file(&c.kernel),
@@ -616,7 +622,8 @@ mod tests {
     #[test]
     fn a_full_description_round_trips() {
         let text = r#"{
-          "machine": {"cpus": 2, "mem_mib": 256, "irqchip": "gicv3-its", "on_triple_fault": "reset"},
+          "machine": {"cpus": 2, "mem_mib": 256, "irqchip": "gicv3-its", "on_triple_fault": "reset",
+                      "cpu_template": "baseline,-kvm-pv-unhalt"},
           "payload": {"kernel": "/k", "initrd": "/i", "cmdline": "console=ttyS0", "raw": {"addr": 32768, "mode": "long"}},
           "devices": {"rng": true, "console": "virtio",
                       "disks": [{"path": "/a.img", "read_only": true, "id": "sys"}, {"path": "/b.img"}],
@@ -628,6 +635,10 @@ mod tests {
         let p = parse(text).unwrap();
         assert_eq!(p.config.cpus, 2);
         assert_eq!(p.config.on_triple_fault, OnTripleFault::Reset);
+        assert_eq!(
+            p.config.cpu_template.as_deref(),
+            Some("baseline,-kvm-pv-unhalt")
+        );
         assert_eq!(p.log.level, Some(tracing::Level::DEBUG));
         assert_eq!(p.config.virtio.disks[0].id.as_deref(), Some("sys"));
         assert_eq!(
@@ -643,6 +654,10 @@ mod tests {
         assert!(printed.contains("52:54:00:12:34:56"), "{printed}");
         assert!(
             printed.contains(r#""on_triple_fault": "reset""#),
+            "{printed}"
+        );
+        assert!(
+            printed.contains(r#""cpu_template": "baseline,-kvm-pv-unhalt""#),
             "{printed}"
         );
     }

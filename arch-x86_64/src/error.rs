@@ -23,6 +23,25 @@ pub enum X86Error {
     /// `--irqchip` on x86, which has one interrupt controller.
     #[error("--irqchip {0}: x86 has one interrupt controller (KVM's in-kernel PIC, IOAPIC and LAPICs); --irqchip chooses on arm64 and BookE")]
     IrqChip(String),
+    /// `--cpu-template` names an unknown template or feature, or its file is unreadable.
+    #[error("--cpu-template")]
+    CpuTemplate(#[from] crate::cpu_template::TemplateError),
+    /// A snapshot's CPU template leaves features this host's KVM does not offer.
+    #[error("the snapshot's CPU template '{template}' leaves {} which this host's KVM does not offer", .missing.join(", "))]
+    TemplateUnsupported {
+        /// The template's name (its spec).
+        template: String,
+        /// The features the host lacks.
+        missing: Vec<&'static str>,
+    },
+    /// This host's KVM kept CPUID bits the template withholds (it fixes those leaves itself).
+    #[error("--cpu-template '{template}': this host's KVM does not withhold {} (KVM_GET_CPUID2 still offers them after KVM_SET_CPUID2)", .kept.join(", "))]
+    TemplateNotHonoured {
+        /// The template's name (its spec).
+        template: String,
+        /// What KVM kept.
+        kept: Vec<String>,
+    },
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -30,8 +49,12 @@ impl Classify for X86Error {
     fn kind(&self) -> ErrorKind {
         match self {
             X86Error::Core(e) => e.kind(),
-            X86Error::Boot(_) | X86Error::State(_) | X86Error::IrqChip(_) => ErrorKind::Input,
-            X86Error::Regs(_) => ErrorKind::Host,
+            X86Error::Boot(_)
+            | X86Error::State(_)
+            | X86Error::IrqChip(_)
+            | X86Error::CpuTemplate(_)
+            | X86Error::TemplateUnsupported { .. } => ErrorKind::Input,
+            X86Error::Regs(_) | X86Error::TemplateNotHonoured { .. } => ErrorKind::Host,
         }
     }
 }
@@ -51,6 +74,24 @@ mod tests {
             ),
             (X86SnapshotError::CpuidCount(999).into(), Input),
             (X86Error::IrqChip("bogus".into()), Input),
+            (
+                crate::cpu_template::TemplateError::UnknownFeature("avx513".into()).into(),
+                Input,
+            ),
+            (
+                X86Error::TemplateUnsupported {
+                    template: "none".into(),
+                    missing: vec!["avx512f"],
+                },
+                Input,
+            ),
+            (
+                X86Error::TemplateNotHonoured {
+                    template: "-avx2".into(),
+                    kept: vec!["avx2".into()],
+                },
+                Host,
+            ),
             (X86Error::Regs("no MSR list".into()), Host),
         ]);
     }

@@ -9,6 +9,7 @@
 
 pub mod acpi;
 pub mod boot;
+pub mod cpu_template;
 pub mod cpuid;
 pub mod devices;
 pub mod error;

@@ -7,6 +7,8 @@
 //!   ([`encode_vcpu`]);
 //! - the **PIC and IOAPIC** (`KVM_GET_IRQCHIP`): section [`IRQC`]; the **PIT**
 //!   (`KVM_GET_PIT2`): section [`PIT2`]; the **KVM clock** (`KVM_GET_CLOCK`): section [`CLCK`];
+//! - the **CPU template** (`--cpu-template`) and the named CPUID features the guest sees: section
+//!   [`cput::CPUT`] (its format is in [`cput`]);
 //! - the legacy devices: their own sections (`SERL`, `FWCF`, `KBDC`, `CMOS`, `PM1A`).
 //!
 //! The state is plain Rust ([`VmState`], [`VcpuExtra`]), independent of kvm-bindings; the ioctl
@@ -75,8 +77,8 @@ pub const PIT2: SectionSpec = SectionSpec::new(*b"PIT2", 1, 2);
 /// The KVM clock.
 pub const CLCK: SectionSpec = SectionSpec::new(*b"CLCK", 1, 1);
 /// The tags of the VM-wide sections.
-pub const VM_STATE_TAGS: [[u8; 4]; 3] = [IRQC.tag, PIT2.tag, CLCK.tag];
-const _: () = check_tags(&[IRQC, PIT2, CLCK]);
+pub const VM_STATE_TAGS: [[u8; 4]; 4] = [IRQC.tag, PIT2.tag, CLCK.tag, cput::CPUT.tag];
+const _: () = check_tags(&[IRQC, PIT2, CLCK, cput::CPUT]);
 /// The header of a vCPU's extra bytes from version 2 on (version 1 has none).
 pub const VCPU_EXTRA: SectionSpec = SectionSpec::new(*b"XVCP", 2, 2);
 
@@ -743,6 +745,8 @@ pub fn decode_vcpu(bytes: &[u8]) -> Result<VcpuExtra, X86SnapshotError> {
     x.check()?;
     Ok(x)
 }
+
+pub mod cput;
 
 #[cfg(test)]
 mod tests;

@@ -156,6 +156,12 @@ pub fn decode_x86_state(env: &Envelope) {
             t if t == x86::PIT2.tag => {
                 let _ = x86::decode_pit(s);
             }
+            t if t == x86::cput::CPUT.tag => {
+                if let Ok(t) = x86::cput::decode_template(s) {
+                    let again = x86::cput::template_section(&t);
+                    assert_eq!(x86::cput::decode_template(&again).ok(), Some(t));
+                }
+            }
             t if t == x86::CLCK.tag => {
                 let _ = x86::decode_clock(s);
             }

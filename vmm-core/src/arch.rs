@@ -265,6 +265,10 @@ pub trait Arch: Sized + 'static {
         Ok(false)
     }
 
+    /// Whether the arch takes `--cpu-template` ([`crate::VmConfig::cpu_template`]); vmm-core
+    /// refuses a template for an arch that does not, before any KVM call.
+    const CPU_TEMPLATES: bool = false;
+
     /// The magic of this arch's snapshots, or `None` while it cannot snapshot yet (vmm-core then
     /// refuses to snapshot or migrate rather than lose state).
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = None;

@@ -79,6 +79,10 @@ pub struct VmConfig {
     pub virtio: VirtioConfig,
     /// What a triple fault does (x86; other arches have none and ignore it).
     pub on_triple_fault: OnTripleFault,
+    /// The CPU template spec (`--cpu-template`), resolved by an arch whose
+    /// [`crate::Arch::CPU_TEMPLATES`] is set (x86: CPUID features withheld); `None` passes the
+    /// host's features through. A restore takes the snapshot's template instead.
+    pub cpu_template: Option<String>,
 }
 
 /// What a guest's triple fault does (`--on-triple-fault`).
@@ -267,6 +271,7 @@ impl Default for VmConfig {
             irqchip: None,
             virtio: VirtioConfig::default(),
             on_triple_fault: OnTripleFault::default(),
+            cpu_template: None,
         }
     }
 }

@@ -383,6 +383,12 @@ impl<A: Arch> Vmm<A> {
             source: std::io::Error::from_raw_os_error(e.errno()),
         })?;
 
+        if let (Some(t), false) = (&config.cpu_template, A::CPU_TEMPLATES) {
+            return Err(VmmError::Config(format!(
+                "--cpu-template {t}: {} has no CPU templates (x86 has)",
+                A::NAME
+            )));
+        }
         let layout = A::layout(&config).map_err(VmmError::arch)?;
         let vm = Arc::new(A::create_vm(&config, &layout).map_err(VmmError::arch)?);
         let max = vm.max_vcpus();

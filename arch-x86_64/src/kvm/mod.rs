@@ -44,6 +44,8 @@ impl Arch for X86_64 {
         if let Some(name) = &config.irqchip {
             return Err(X86Error::IrqChip(name.clone()));
         }
+        // An unknown template or feature name is refused before any KVM call.
+        crate::cpu_template::CpuTemplate::resolve(config.cpu_template.as_deref())?;
         Ok(X86Layout::new(config.mem_bytes()))
     }
 
@@ -125,6 +127,7 @@ impl Arch for X86_64 {
         })
     }
 
+    const CPU_TEMPLATES: bool = true;
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
     const SUSPEND_TO_RAM: bool = true;
 
@@ -153,10 +156,10 @@ impl Arch for X86_64 {
 
     fn restore_vm_state(
         vm: &KvmVm,
-        _platform: &Platform,
+        platform: &Platform,
         env: &vmm_core::snapshot::Envelope,
     ) -> Result<(), X86Error> {
-        state::restore_vm(vm, env)
+        state::restore_vm(vm, platform, env)
     }
 
     fn save_vcpu_extra(_vm: &KvmVm, vcpu: &X86Vcpu) -> Result<Vec<u8>, X86Error> {

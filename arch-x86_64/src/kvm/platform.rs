@@ -5,6 +5,7 @@
 use super::kvm_err;
 use crate::acpi::madt::{gsi_routes, IrqPin};
 use crate::boot::{self, BootRequest, CpuMode, EntryState};
+use crate::cpu_template::CpuTemplate;
 use crate::cpuid::CpuidEntry;
 use crate::devices::{cmos::Cmos, i8042::I8042, pm::Pm1a};
 use crate::error::X86Error;
@@ -21,8 +22,13 @@ use vmm_core::{BuildContext, PlatformContext};
 
 /// What the x86 vCPUs share.
 pub struct Platform {
-    /// KVM's supported CPUID, before per-vCPU topology.
+    /// KVM's supported CPUID, before per-vCPU topology and the template.
     pub cpuid: Vec<CpuidEntry>,
+    /// The CPU template every vCPU's CPUID goes through (`none` on a restore, whose vCPUs take
+    /// the snapshot's CPUID).
+    pub template: CpuTemplate,
+    /// The template a restored VM's snapshot recorded, which its next snapshot records again.
+    pub restored_template: Mutex<Option<crate::snapshot::cput::TemplateState>>,
     /// Device interrupts: irqfds and `KVM_IRQ_LINE` on the in-kernel PIC/IOAPIC GSIs.
     pub router: KvmRouter,
     /// The PCI host bridge and MSI routing, with `--transport pci`.
@@ -88,6 +94,8 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
     };
     Ok(Platform {
         cpuid: super::vcpu::cpuid_from_kvm(&cpuid),
+        template: CpuTemplate::resolve(cfg.cpu_template.as_deref())?,
+        restored_template: Mutex::new(None),
         router,
         pci,
         cmos,

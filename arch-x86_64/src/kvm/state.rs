@@ -7,7 +7,10 @@
 use super::regs::X86Vcpu;
 use super::vcpu::{cpuid_from_kvm, cpuid_to_kvm};
 use super::{kvm_err, Platform};
+use crate::cpu_template::{feature_words, CpuTemplate};
+use crate::cpuid::{adjust_for_vcpu, CpuidEntry};
 use crate::error::X86Error;
+use crate::snapshot::cput::{self, TemplateState};
 use crate::snapshot::{
     self, IoapicState, IrqchipState, KvmClock, PicState, PitChannel, PitState, VcpuExtra, VmState,
 };
@@ -165,7 +168,7 @@ fn set_chip(vm: &KvmVm, mut c: kvm_irqchip, chip_id: u32) -> Result<(), X86Error
 }
 
 /// The VM-wide sections.
-pub fn save_vm(vm: &KvmVm, _platform: &Platform) -> Result<Vec<Section>, X86Error> {
+pub fn save_vm(vm: &KvmVm, platform: &Platform) -> Result<Vec<Section>, X86Error> {
     let master = get_chip(vm, KVM_IRQCHIP_PIC_MASTER)?;
     let slave = get_chip(vm, KVM_IRQCHIP_PIC_SLAVE)?;
     let ioapic = get_chip(vm, KVM_IRQCHIP_IOAPIC)?;
@@ -181,16 +184,53 @@ pub fn save_vm(vm: &KvmVm, _platform: &Platform) -> Result<Vec<Section>, X86Erro
     };
     let pit = vm.fd().get_pit2().map_err(kvm_err("KVM_GET_PIT2"))?;
     let clock = vm.fd().get_clock().map_err(kvm_err("KVM_GET_CLOCK"))?;
-    Ok(snapshot::encode_vm(&VmState {
+    let mut sections = snapshot::encode_vm(&VmState {
         irqchip,
         pit: pit_from_kvm(&pit),
         clock: KvmClock { clock: clock.clock },
-    }))
+    });
+    sections.push(cput::template_section(&template_state(platform)));
+    Ok(sections)
+}
+
+/// What vCPU 0 sees on this host under `template` (its named features; topology aside).
+fn guest_view(platform: &Platform, template: &CpuTemplate) -> Vec<CpuidEntry> {
+    let mut c = platform.cpuid.clone();
+    adjust_for_vcpu(&mut c, 0, 1);
+    template.apply(&mut c);
+    c
+}
+
+/// The VM's template for a snapshot: the one it restored with, or the one it booted with.
+fn template_state(platform: &Platform) -> TemplateState {
+    let restored = platform.restored_template.lock().expect("template lock");
+    restored.clone().unwrap_or_else(|| TemplateState {
+        template: platform.template.clone(),
+        guest: feature_words(&guest_view(platform, &platform.template)),
+    })
+}
+
+/// Refuses a snapshot whose template leaves a named feature this host's KVM does not offer,
+/// naming each; keeps its template for the next snapshot.
+fn restore_template(platform: &Platform, env: &Envelope) -> Result<(), X86Error> {
+    let Some(t) = cput::decode_optional(env)? else {
+        return Ok(());
+    };
+    let missing = CpuTemplate::missing(&t.guest, &guest_view(platform, &CpuTemplate::none()));
+    if !missing.is_empty() {
+        return Err(X86Error::TemplateUnsupported {
+            template: t.template.name,
+            missing,
+        });
+    }
+    *platform.restored_template.lock().expect("template lock") = Some(t);
+    Ok(())
 }
 
 /// Restores the VM-wide sections.
-pub fn restore_vm(vm: &KvmVm, env: &Envelope) -> Result<(), X86Error> {
+pub fn restore_vm(vm: &KvmVm, platform: &Platform, env: &Envelope) -> Result<(), X86Error> {
     let s = snapshot::decode_vm(env)?;
+    restore_template(platform, env)?;
     for (id, pic) in [KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE]
         .into_iter()
         .zip(&s.irqchip.pic)

@@ -78,8 +78,23 @@ pub(super) fn create(ctx: &VcpuContext<'_, X86_64>) -> Result<KvmVcpu, X86Error>
 
     let mut cpuid = p.cpuid.clone();
     adjust_for_vcpu(&mut cpuid, ctx.id, ctx.config.cpus);
+    p.template.apply(&mut cpuid);
     fd.set_cpuid2(&cpuid_to_kvm(&cpuid)?)
         .map_err(kvm_err("KVM_SET_CPUID2"))?;
+    if !p.template.is_none() {
+        // Some KVMs fix leaves themselves (PVM: 7 and 0xd); refuse rather than let the guest see
+        // what the template withholds.
+        let got = fd
+            .get_cpuid2(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+            .map_err(kvm_err("KVM_GET_CPUID2"))?;
+        let kept = p.template.kept(&cpuid_from_kvm(&got));
+        if !kept.is_empty() {
+            return Err(X86Error::TemplateNotHonoured {
+                template: p.template.name.clone(),
+                kept,
+            });
+        }
+    }
 
     let entries: Vec<kvm_msr_entry> = crate::msrs::boot_msrs()
         .iter()

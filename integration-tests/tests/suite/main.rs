@@ -8,6 +8,7 @@ mod cli_state;
 mod cli_status;
 mod contract;
 mod control;
+mod cpu_template;
 mod devices;
 mod dirty;
 mod entry;
@@ -72,6 +73,7 @@ fn main() {
     its::register(&mut s);
     power::register(&mut s);
     triple_fault::register(&mut s);
+    cpu_template::register(&mut s);
     sleep::register(&mut s);
     dirty::register(&mut s);
     lifecycle::register(&mut s);
