@@ -688,6 +688,8 @@ mod tests {
         assert_eq!(Request::parse("config"), Ok(Request::Config));
         assert!(Request::parse("config x").is_err());
         assert!(Request::parse("vcpus 1").is_err());
+        assert_eq!(Request::parse("powerdown"), Ok(Request::PowerButton));
+        assert!(Request::parse("powerdown now").is_err());
         assert_eq!(
             Request::parse(" snapshot /tmp/a b "),
             Ok(Request::Snapshot("/tmp/a b".into()))
