@@ -2,7 +2,8 @@
 //! `PUT /vm/shutdown` (the response checked against docs/api.yaml) and `tetra ctl powerdown`
 //! (QMP `system_powerdown` is in `qmp.rs`), the `power_button` guest takes the SCI, clears
 //! PWRBTN_STS and powers off (status 0); a guest that never set PWRBTN_EN gets no SCI, only the
-//! status bit, and runs on; a guest suspended to RAM wakes with WAK_STS and PWRBTN_STS. Arches
+//! status bit, and runs on; a guest suspended to RAM wakes with WAK_STS and PWRBTN_STS; a guest
+//! restored from a snapshot keeps its PWRBTN_EN and takes the press. Arches
 //! without a button (no `power_button` guest) skip; their 501 is checked in `rest.rs`.
 
 use crate::api_doc::ApiDoc;
@@ -14,8 +15,9 @@ use integration_tests::run::Scratch;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const TESTS: [&str; 4] = [
+const TESTS: [&str; 5] = [
     "power_button::put_vm_shutdown_powers_the_guest_off",
+    "power_button::pwrbtn_en_survives_a_snapshot_and_a_restore_in_a_new_process",
     "power_button::tetra_ctl_powerdown_powers_the_guest_off",
     "power_button::a_press_without_pwrbtn_en_sets_the_status_and_the_guest_runs_on",
     "power_button::a_press_wakes_a_guest_suspended_to_ram",
@@ -85,6 +87,24 @@ pub fn register(s: &mut Suite) {
         powers_off(vm)
     });
     s.kvm(TESTS[1], move || {
+        // PWRBTN_EN lives in the PM1A section: a restored guest takes the press as the first
+        // one would have.
+        let dir = Scratch::new("power-button-snapshot");
+        let (mut first, api) = start(g, &dir.0, &[], WAITING)?;
+        let a = api.display().to_string();
+        let snap = dir.0.join("vm.snap").display().to_string();
+        let (st, out, err) =
+            integration_tests::process::tetra(&["ctl", "--api", &a, "snapshot", &snap])?;
+        check(st.success(), || format!("snapshot: {st} {out} {err}"))?;
+        first.kill();
+        let b = dir.0.join("restored.sock");
+        let bs = b.display().to_string();
+        let restored = Tetra::spawn(&["run", "--restore", &snap, "--api", &bs])?;
+        wait_for_path(&b)?;
+        press(&b, "running")?;
+        powers_off(restored)
+    });
+    s.kvm(TESTS[2], move || {
         let dir = Scratch::new("power-button-ctl");
         let (vm, api) = start(g, &dir.0, &[], WAITING)?;
         let a = api.display().to_string();
@@ -94,7 +114,7 @@ pub fn register(s: &mut Suite) {
         })?;
         powers_off(vm)
     });
-    s.kvm(TESTS[2], move || {
+    s.kvm(TESTS[3], move || {
         let dir = Scratch::new("power-button-not-enabled");
         let ready = "power button: waiting, not enabled\n";
         let (mut vm, api) = start(g, &dir.0, &["--cmdline", "not-enabled"], ready)?;
@@ -113,10 +133,10 @@ pub fn register(s: &mut Suite) {
         Ok(())
     });
     let Some(sleep) = guests::get("sleep") else {
-        s.skip(TESTS[3], "kvm", "no `sleep` guest on this arch");
+        s.skip(TESTS[4], "kvm", "no `sleep` guest on this arch");
         return;
     };
-    s.kvm(TESTS[3], move || {
+    s.kvm(TESTS[4], move || {
         // The sleep guest arms its RTC alarm 2 s ahead; the press comes first and wakes it.
         let dir = Scratch::new("power-button-s3");
         let (vm, api) = start(sleep, &dir.0, &[], "sleep: suspending at t0=")?;
