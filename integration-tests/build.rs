@@ -127,6 +127,13 @@ const X86_64: &[Spec] = &[
         flat: true,
     },
     Spec {
+        src: "power_button.S",
+        boot: "raw:0x100000:protected",
+        as_flags: &["--32"],
+        ld_flags: &["-m", "elf_i386", "-T", "flat-100000.ld"],
+        flat: true,
+    },
+    Spec {
         src: "entry.S",
         boot: "auto",
         as_flags: &["--64"],

@@ -11,9 +11,10 @@ macro_rules! run_synopsis {
 /// The synopsis lines of `tetra ctl`.
 macro_rules! ctl_synopsis {
     () => {
-        "  tetra ctl --api PATH pause|resume|status|config|vcpus|snapshot FILE
+        "  tetra ctl --api PATH pause|resume|status|config|vcpus|powerdown|snapshot FILE
                           send a request to a running VM's control socket (vcpus: each
-                          vCPU's KVM_RUN returns and place; its registers when paused)\n"
+                          vCPU's KVM_RUN returns and place; its registers when paused;
+                          powerdown: press the guest's power button)\n"
     };
 }
 
@@ -190,6 +191,10 @@ Requests (PATH is the socket of a VM started with tetra run --api PATH):
                           restored or migrated VM's too): tetra run --config takes it
   vcpus                   each vCPU's KVM_RUN returns and where its thread is; with the VM
                           paused, its registers too
+  powerdown               press the guest's power button (x86: the ACPI fixed-feature
+                          button; a guest suspended to RAM wakes). The guest decides: Linux
+                          reports KEY_POWER and its userspace (systemd-logind, acpid) powers
+                          off; the VM ends when the guest does. Fails on arm64, ppc64, BookE
   snapshot FILE           write a snapshot to FILE and its memory file beside it (a running
                           VM is paused meanwhile and resumed after); tetra run --restore FILE
                           runs it again

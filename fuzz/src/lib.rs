@@ -126,7 +126,10 @@ pub fn x86_devices() -> Vec<([u8; 4], Box<dyn Device>)> {
         (*b"FWCF", Box::new(FwCfg::new(2, 64 << 20, "console=ttyS0"))),
         (*b"KBDC", Box::new(I8042::new(exit()))),
         (*b"CMOS", Box::new(Cmos::new(64 << 20, 64 << 20))),
-        (*b"PM1A", Box::new(Pm1a::new(exit()))),
+        (
+            *b"PM1A",
+            Box::new(Pm1a::new(exit(), Arc::new(vmm_core::devices::irq::Unwired))),
+        ),
     ]
 }
 

@@ -257,6 +257,16 @@ pub trait Arch: Sized + 'static {
     /// register C), after they were reset. The vCPUs are parked.
     fn woken(_platform: &Self::Platform, _reason: crate::exit::WakeReason) {}
 
+    /// Whether the guest has a power button the host can press ([`Self::press_power_button`]:
+    /// x86's ACPI fixed-feature button). Without one, `PUT /vm/shutdown`, QMP
+    /// `system_powerdown` and `tetra ctl powerdown` are refused (HTTP 501).
+    const POWER_BUTTON: bool = false;
+
+    /// Presses the guest's power button (only called when [`Self::POWER_BUTTON`]): the guest's
+    /// interrupt, if it enabled it. Called on the VMM's thread, the vCPUs running; a press while
+    /// suspended to RAM is a wake instead ([`crate::WakeReason::PowerButton`]).
+    fn press_power_button(_platform: &Self::Platform) {}
+
     /// A wake: puts the boot vCPU, just reset to its boot state, where the guest's firmware
     /// interface says a wake resumes (x86: the FACS waking vector), on its own thread. Returns
     /// false when the guest left no place to resume at (a zero waking vector): the wake is then

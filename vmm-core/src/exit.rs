@@ -43,8 +43,10 @@ impl GuestExit {
 pub enum WakeReason {
     /// Its armed wake source fired ([`crate::Arch::wake_time`]: the x86 RTC alarm).
     Alarm,
-    /// The host asked for it ([`crate::Vmm::wake_up`]), as a PC's power button wakes it.
+    /// The host asked for it ([`crate::Vmm::wake_up`]).
     Request,
+    /// The host pressed the guest's power button ([`crate::Arch::POWER_BUTTON`]).
+    PowerButton,
 }
 
 struct ExitState {

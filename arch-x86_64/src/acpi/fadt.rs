@@ -1,7 +1,7 @@
 //! The FADT (signature "FACP", revision 6.5, 276 bytes): a full (not hardware-reduced) ACPI
 //! platform with the PM1a event block at 0x600 and control block at 0x604 (the `Pm1a` device,
 //! where SLP_TYP 5 + SLP_EN powers off), no SMI command port (the platform is always in ACPI
-//! mode), SCI on ISA IRQ 9, and the reset register at the i8042 command port (0x64, value 0xFE:
+//! mode), SCI on ISA IRQ 9, the fixed-feature power button (PWR_BUTTON clear), and the reset register at the i8042 command port (0x64, value 0xFE:
 //! pulse the reset line), so `reboot=acpi` ends the VM like the keyboard-controller reset does.
 //!
 //! Built with `acpi_tables::fadt::FADTBuilder`, whose fields are the revision 6.5 layout
@@ -28,12 +28,12 @@ pub const RESET_PORT: u64 = I8042_PORT + 4;
 pub const BOOT_ARCH_LEGACY_DEVICES: u16 = 1 << 0;
 /// IA-PC boot architecture flags: no VGA (the console is the serial port).
 pub const BOOT_ARCH_NO_VGA: u16 = 1 << 2;
-/// Fixed feature flags: WBINVD works, C1 (HLT) on every processor, no fixed-feature power or
-/// sleep button, a 32-bit PM timer, the reset register is supported.
-pub const FLAGS: [Flags; 6] = [
+/// Fixed feature flags: WBINVD works, C1 (HLT) on every processor, no fixed-feature sleep button
+/// (PWR_BUTTON clear: the fixed-feature power button is there, PM1 PWRBTN_STS/PWRBTN_EN), a
+/// 32-bit PM timer, the reset register is supported.
+pub const FLAGS: [Flags; 5] = [
     Flags::Wbinvd,
     Flags::ProcC1,
-    Flags::PwrButton,
     Flags::SlpButton,
     Flags::TmrValExt,
     Flags::ResetRegSup,
@@ -118,8 +118,10 @@ mod tests {
         let flags = le(f, 112, 4) as u32;
         assert_ne!(flags & (1 << 10), 0, "RESET_REG_SUP");
         assert_eq!(flags & (1 << 20), 0, "not HW_REDUCED_ACPI");
-        // WBINVD, PROC_C1, PWR_BUTTON, SLP_BUTTON, TMR_VAL_EXT, RESET_REG_SUP and nothing else.
-        assert_eq!(flags, 0b101_0011_0101, "flags");
+        // PWR_BUTTON clear: the fixed-feature power button is present.
+        assert_eq!(flags & (1 << 4), 0, "PWR_BUTTON");
+        // WBINVD, PROC_C1, SLP_BUTTON, TMR_VAL_EXT, RESET_REG_SUP and nothing else.
+        assert_eq!(flags, 0b101_0010_0101, "flags");
         // RESET_REG: GAS { SystemIO, 8 bits, offset 0, byte access, 0x64 }, RESET_VALUE 0xFE.
         assert_eq!(&f[116..120], &[1, 8, 0, 1]);
         assert_eq!(le(f, 120, 8), 0x64);

@@ -139,6 +139,12 @@ impl Arch for X86_64 {
         sleep::woken(p, reason)
     }
 
+    const POWER_BUTTON: bool = true;
+
+    fn press_power_button(p: &Platform) {
+        sleep::press_power_button(p)
+    }
+
     fn wake_vcpu(
         memory: &vmm_core::memory::GuestRam,
         vcpu: &mut X86Vcpu,

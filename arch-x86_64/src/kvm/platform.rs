@@ -35,7 +35,8 @@ pub struct Platform {
     pub pci: Option<PciHost>,
     /// The RTC, whose alarm wakes the VM from S3.
     pub cmos: Arc<Mutex<Cmos>>,
-    /// The PM1a registers, whose RTC_EN lets the alarm wake it and which record the wake.
+    /// The PM1a registers, whose RTC_EN lets the alarm wake it, which record the wake, and
+    /// whose power button the host presses.
     pub pm1a: Arc<Mutex<Pm1a>>,
 }
 
@@ -80,7 +81,9 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         Cmos::new(cfg.mem_bytes(), low_ram_end(cfg.mem_bytes()))
     })?;
     let exit = ctx.exit.clone();
-    let pm1a = d.add_stateful(&router, pm1a, |_| Pm1a::new(exit))?;
+    let pm1a = d.add_stateful(&router, pm1a, |r| {
+        Pm1a::new(exit, r.irq.expect("PM1a has the SCI"))
+    })?;
 
     let cpuid = ctx
         .vm

@@ -21,6 +21,7 @@ mod migration;
 mod pause_exit;
 mod pci;
 mod power;
+mod power_button;
 mod pseries;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 mod pseries_regs;
@@ -72,6 +73,7 @@ fn main() {
     irqchip::register(&mut s);
     its::register(&mut s);
     power::register(&mut s);
+    power_button::register(&mut s);
     triple_fault::register(&mut s);
     cpu_template::register(&mut s);
     sleep::register(&mut s);

@@ -11,7 +11,7 @@
 //! GET /vm/migration   the last migration's outcome and figures
 //! GET /vm/vcpus       each vCPU's KVM_RUN count, place, and (paused) registers
 //! GET /vm/metrics     the counters the VMM keeps
-//! PUT /vm/shutdown    a guest power button: 501 while no arch has one
+//! PUT /vm/shutdown    press the guest's power button (x86; 501 on the other arches)
 //! ```
 //!
 //! `docs/api.yaml` is the OpenAPI document of these. Limits: a head of at most [`MAX_HEAD`]
@@ -207,7 +207,7 @@ fn route(method: &str, path: &str, b: &[u8]) -> Result<Request, Refusal> {
                 "/vm/migration" => Request::Migration,
                 "/vm/vcpus" => Request::Vcpus,
                 "/vm/metrics" => Request::Metrics,
-                _ => Request::Shutdown,
+                _ => Request::PowerButton,
             }
         }
     })
@@ -287,7 +287,7 @@ mod tests {
         );
         assert_eq!(
             done("PUT /vm/shutdown HTTP/1.1\r\n\r\n"),
-            Ok(Request::Shutdown)
+            Ok(Request::PowerButton)
         );
         let b = r#"{"path": "/tmp/s"}"#;
         assert_eq!(

@@ -87,8 +87,10 @@ pub enum Request {
     Migration,
     /// The counters the VMM keeps (HTTP `GET /vm/metrics`).
     Metrics,
-    /// Press the guest's power button (HTTP `PUT /vm/shutdown`).
-    Shutdown,
+    /// Press the guest's power button (HTTP `PUT /vm/shutdown`, QMP `system_powerdown`, the
+    /// line protocol's `powerdown`): the guest decides what to do (x86: the ACPI fixed-feature
+    /// button; a guest suspended to RAM wakes).
+    PowerButton,
     /// Reset the machine to its boot state (QMP `system_reset`).
     Reset,
     /// End the VM and tetra (QMP `quit`).
@@ -116,11 +118,12 @@ impl Request {
             "status" => none(Request::Status),
             "config" => none(Request::Config),
             "vcpus" => none(Request::Vcpus),
+            "powerdown" => none(Request::PowerButton),
             "snapshot" if !arg.is_empty() => Ok(Request::Snapshot(PathBuf::from(arg))),
             "migrate" if !arg.is_empty() => Ok(Request::Migrate(arg.to_string())),
             "snapshot" | "migrate" => Err(format!("{cmd} needs an argument")),
             other => Err(format!(
-                "unknown request {other:?}: expected pause, resume, status, vcpus, snapshot PATH or migrate URI"
+                "unknown request {other:?}: expected pause, resume, status, config, vcpus, powerdown, snapshot PATH or migrate URI"
             )),
         }
     }
@@ -685,6 +688,8 @@ mod tests {
         assert_eq!(Request::parse("config"), Ok(Request::Config));
         assert!(Request::parse("config x").is_err());
         assert!(Request::parse("vcpus 1").is_err());
+        assert_eq!(Request::parse("powerdown"), Ok(Request::PowerButton));
+        assert!(Request::parse("powerdown now").is_err());
         assert_eq!(
             Request::parse(" snapshot /tmp/a b "),
             Ok(Request::Snapshot("/tmp/a b".into()))

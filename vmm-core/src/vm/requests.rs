@@ -127,6 +127,33 @@ impl<A: Arch> Vmm<A> {
         }
     }
 
+    /// Presses the guest's power button: a running or paused guest gets the press (a paused
+    /// one sees it when it runs again), a guest suspended to RAM wakes with it. Refused (501)
+    /// where the arch has no button.
+    fn press_power_button(&mut self, reply: Reply) {
+        if !A::POWER_BUTTON {
+            return reply.refuse(Refusal::new(
+                501,
+                format!(
+                    "{} has no guest power button (x86 only: the ACPI fixed-feature button); stop the VM with its own poweroff, or end tetra",
+                    A::NAME
+                ),
+            ));
+        }
+        let text = if self.asleep.is_some() {
+            self.serve_wake(crate::exit::WakeReason::PowerButton);
+            "pressed: the guest woke from S3"
+        } else {
+            A::press_power_button(&self.shared.platform);
+            "pressed"
+        };
+        let state = match self.asleep {
+            Some(_) => "suspended".to_string(),
+            None => format!("{:?}", self.state).to_lowercase(),
+        };
+        reply.answer(text, json!({ "state": state }))
+    }
+
     /// The description as JSON (tetra's is its VM file), or as a string if it is not JSON.
     fn description_json(&self) -> Value {
         match &self.description {
@@ -161,7 +188,10 @@ impl<A: Arch> Vmm<A> {
                 };
                 let mut list = Vec::new();
                 for (id, a) in activity.iter().enumerate() {
-                    let r = regs.as_ref().and_then(|r| r.get(id)).filter(|r| !r.is_empty());
+                    let r = regs
+                        .as_ref()
+                        .and_then(|r| r.get(id))
+                        .filter(|r| !r.is_empty());
                     let text = r.map_or(String::new(), |r| format!("; {r}"));
                     reply.line(&format!(
                         "vcpu {id}: {:?}, {} KVM_RUN returns{text}",
@@ -195,13 +225,7 @@ impl<A: Arch> Vmm<A> {
                 Some(m) => reply.answer(&m.json().to_string(), m.json()),
                 None => reply.answer("none", json!({ "state": "none" })),
             },
-            Request::Shutdown => reply.refuse(Refusal::new(
-                501,
-                format!(
-                    "{} has no guest power button yet: stop the VM with its own poweroff, or end tetra",
-                    A::NAME
-                ),
-            )),
+            Request::PowerButton => self.press_power_button(reply),
             // QMP's stop and cont are no-ops in the state they ask for.
             Request::Pause | Request::Resume
                 if reply.is_qmp()

@@ -16,7 +16,9 @@
 //! Not reset: guest RAM (the payload is not written again), the interrupt controllers, timers and
 //! the guest's clock (the OS reprograms the first two; the clock runs on through the sleep). A
 //! wake is not a reset: it does not count towards [`Vmm::resets`] or a reset storm. The host can
-//! wake the VM without its wake source too ([`Vmm::wake_up`], for a future `system_wakeup`).
+//! wake the VM without its wake source too ([`Vmm::wake_up`], for a future `system_wakeup`), and
+//! a press of the guest's power button wakes it ([`WakeReason::PowerButton`]: x86 PM1 WAK_STS and
+//! PWRBTN_STS).
 //!
 //! A zero waking vector (the guest left no place to resume at) makes the wake a reset, as a
 //! guest's reset request: with `--on-triple-fault reset` the machine resets (and that counts as
@@ -135,8 +137,8 @@ impl<A: Arch> Vmm<A> {
         })
     }
 
-    /// Wakes a VM suspended to RAM now, without its wake source (as a PC's power button does;
-    /// the guest sees WAK_STS alone). Refused when it is not asleep. A wake that fails ends the
+    /// Wakes a VM suspended to RAM now, without its wake source (the guest sees WAK_STS alone;
+    /// the power button's wake is `serve_wake(WakeReason::PowerButton)`). Refused when it is not asleep. A wake that fails ends the
     /// VM as crashed (the error is its ending).
     pub fn wake_up(&mut self) -> Result<(), VmmError> {
         if self.asleep.is_none() {

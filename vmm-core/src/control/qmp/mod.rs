@@ -2,10 +2,9 @@
 //! against QEMU ([`wire`] has the format).
 //!
 //! ```text
-//! qmp_capabilities  query-status  stop  cont  system_reset  quit  system_powerdown (refused:
-//! no guest power button yet)  migrate {"uri": "unix:PATH"|"tcp:HOST:PORT"}  query-migrate
-//! migrate-set-capabilities (every capability ignored, with a warning)  query-cpus-fast
-//! query-commands  query-version
+//! qmp_capabilities  query-status  stop  cont  system_reset  system_powerdown  quit
+//! migrate {"uri": "unix:PATH"|"tcp:HOST:PORT"}  query-migrate  migrate-set-capabilities (every
+//! capability ignored, with a warning)  query-cpus-fast  query-commands  query-version
 //! events: STOP  RESUME  SHUTDOWN  MIGRATION
 //! ```
 //!
@@ -13,9 +12,16 @@
 //! a migration (`query-migrate` says `active` with the last round's figures) and on a
 //! migration's destination before its VM exists (`query-status` says `inmigrate`). Queries are
 //! answered from the shared status model ([`crate::control::status`]); `stop`, `cont`,
-//! `system_reset` and `quit` go to the VMM's thread through the same request queue as the other
+//! `system_reset`, `system_powerdown` and `quit` go to the VMM's thread through the same request queue as the other
 //! control socket ([`crate::control::Request`]), which answers them through an outbox. `migrate`
 //! answers `{}` at once, as QEMU does; the migration itself runs on the VMM's thread.
+//!
+//! `system_powerdown` presses the guest's power button, as QEMU's does: x86's ACPI fixed-feature
+//! button (PM1 PWRBTN_STS, the SCI if the guest enabled PWRBTN_EN; a guest suspended to RAM
+//! wakes). The guest decides what a press means: Linux turns it into a KEY_POWER input event,
+//! and its userspace (systemd-logind, acpid) powers off; a guest without either ignores it. The
+//! answer `{}` says the button was pressed, not that the guest will stop: its SHUTDOWN event
+//! says that. On arm64, ppc64 and BookE the command fails (`GenericError`, no power button).
 //!
 //! The thread runs under the main thread's seccomp filter (the same syscalls: sockets, epoll,
 //! eventfds).

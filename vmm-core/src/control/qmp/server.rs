@@ -329,10 +329,6 @@ impl Server {
                 }
                 Ok(Some(serde_json::json!({})))
             }
-            Command::SystemPowerdown => Err(Failure::generic(format!(
-                "system_powerdown: {} has no guest power button yet; use quit, or the guest's own poweroff",
-                self.status().arch()
-            ))),
             // QEMU's stop and cont are no-ops in the state they ask for; a destination's VM
             // runs once it has arrived (QEMU's autostart, which cont sets), which tetra cannot
             // withhold yet.
@@ -340,7 +336,9 @@ impl Server {
             Command::Cont if matches!(run, RunState::Running | RunState::InMigrate) => {
                 Ok(Some(serde_json::json!({})))
             }
-            Command::Stop | Command::SystemReset if run == RunState::InMigrate => {
+            Command::Stop | Command::SystemReset | Command::SystemPowerdown
+                if run == RunState::InMigrate =>
+            {
                 Err(Failure::generic(
                     "the VM is still arriving (inmigrate): tetra starts it once the migration completes; ask again then",
                 ))
@@ -354,6 +352,7 @@ impl Server {
             Command::Stop => to_vmm(Request::Pause),
             Command::Cont => to_vmm(Request::Resume),
             Command::SystemReset => to_vmm(Request::Reset),
+            Command::SystemPowerdown => to_vmm(Request::PowerButton),
             Command::Quit if run == RunState::InMigrate => {
                 self.quit_now = true;
                 Ok(Some(serde_json::json!({})))
