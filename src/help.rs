@@ -74,6 +74,9 @@ macro_rules! run_options {
                           tetra with status 6; reset resets the machine (vCPUs, devices
                           and payload back to their boot state, the CMOS RAM kept) and
                           the guest runs again; more than 8 resets within 10 s: status 6
+  --pit auto|on|off       x86: whether the machine has a PIT (i8254 timer); auto (default):
+                          none for a PVH kernel (Linux with kvmclock) or the embedded guest,
+                          a PIT for every other payload; a PIT costs ~14 ms at exit
   --rng                   a virtio entropy device (the guest's /dev/hwrng)
   --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
                           window, or each a virtio-pci function with MSI-X behind a PCI host

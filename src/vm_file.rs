@@ -6,7 +6,7 @@ use crate::logs::{level_name, parse_level, LogOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
-    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, OnTripleFault,
+    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, OnTripleFault, Pit,
     Transport, VsockConfig,
 };
 use vmm_core::sandbox::SeccompMode;
@@ -36,7 +36,7 @@ pub struct VmFile {
     pub incoming: Option<String>,
 }
 
-/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`.
+/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`, `--pit`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Machine {
@@ -48,6 +48,8 @@ pub struct Machine {
     pub irqchip: Option<String>,
     /// What a triple fault does: `crash` or `reset` (x86).
     pub on_triple_fault: String,
+    /// Whether the machine has a PIT: `auto`, `on` or `off` (x86).
+    pub pit: String,
 }
 
 impl Default for Machine {
@@ -58,6 +60,7 @@ impl Default for Machine {
             mem_mib: d.mem_mib,
             irqchip: d.irqchip,
             on_triple_fault: d.on_triple_fault.name().into(),
+            pit: d.pit.name().into(),
         }
     }
 }
@@ -372,6 +375,12 @@ impl VmFile {
                     format!("'{}': expected crash or reset", m.on_triple_fault),
                 )
             })?,
+            pit: Pit::parse(&m.pit).ok_or_else(|| {
+                refuse(
+                    "machine.pit",
+                    format!("'{}': expected auto, on or off", m.pit),
+                )
+            })?,
             ..VmConfig::default()
         };
         let p = &self.payload;
@@ -501,6 +510,7 @@ impl VmFile {
                 mem_mib: c.mem_mib,
                 irqchip: c.irqchip.clone(),
                 on_triple_fault: c.on_triple_fault.name().into(),
+                pit: c.pit.name().into(),
             },
             payload: PayloadFile {
                 kernel: file(&c.kernel),

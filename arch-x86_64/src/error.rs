@@ -23,6 +23,10 @@ pub enum X86Error {
     /// `--irqchip` on x86, which has one interrupt controller.
     #[error("--irqchip {0}: x86 has one interrupt controller (KVM's in-kernel PIC, IOAPIC and LAPICs); --irqchip chooses on arm64 and BookE")]
     IrqChip(String),
+    /// A snapshot without a PIT, restored into a VM that has one (a VM's reset state is always
+    /// its own, so only a damaged or foreign state gets here).
+    #[error("the state has no PIT, but this VM has one")]
+    PitMismatch,
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -30,7 +34,10 @@ impl Classify for X86Error {
     fn kind(&self) -> ErrorKind {
         match self {
             X86Error::Core(e) => e.kind(),
-            X86Error::Boot(_) | X86Error::State(_) | X86Error::IrqChip(_) => ErrorKind::Input,
+            X86Error::Boot(_)
+            | X86Error::State(_)
+            | X86Error::IrqChip(_)
+            | X86Error::PitMismatch => ErrorKind::Input,
             X86Error::Regs(_) => ErrorKind::Host,
         }
     }

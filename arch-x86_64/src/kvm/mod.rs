@@ -153,10 +153,10 @@ impl Arch for X86_64 {
 
     fn restore_vm_state(
         vm: &KvmVm,
-        _platform: &Platform,
+        platform: &Platform,
         env: &vmm_core::snapshot::Envelope,
     ) -> Result<(), X86Error> {
-        state::restore_vm(vm, env)
+        state::restore_vm(vm, platform, env)
     }
 
     fn save_vcpu_extra(_vm: &KvmVm, vcpu: &X86Vcpu) -> Result<Vec<u8>, X86Error> {

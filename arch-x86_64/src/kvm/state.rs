@@ -165,7 +165,7 @@ fn set_chip(vm: &KvmVm, mut c: kvm_irqchip, chip_id: u32) -> Result<(), X86Error
 }
 
 /// The VM-wide sections.
-pub fn save_vm(vm: &KvmVm, _platform: &Platform) -> Result<Vec<Section>, X86Error> {
+pub fn save_vm(vm: &KvmVm, platform: &Platform) -> Result<Vec<Section>, X86Error> {
     let master = get_chip(vm, KVM_IRQCHIP_PIC_MASTER)?;
     let slave = get_chip(vm, KVM_IRQCHIP_PIC_SLAVE)?;
     let ioapic = get_chip(vm, KVM_IRQCHIP_IOAPIC)?;
@@ -179,17 +179,21 @@ pub fn save_vm(vm: &KvmVm, _platform: &Platform) -> Result<Vec<Section>, X86Erro
             ioapic: ioapic_from_kvm(&ioapic.chip.ioapic),
         }
     };
-    let pit = vm.fd().get_pit2().map_err(kvm_err("KVM_GET_PIT2"))?;
+    let pit = match platform.has_pit() {
+        true => Some(vm.fd().get_pit2().map_err(kvm_err("KVM_GET_PIT2"))?),
+        false => None,
+    };
     let clock = vm.fd().get_clock().map_err(kvm_err("KVM_GET_CLOCK"))?;
     Ok(snapshot::encode_vm(&VmState {
         irqchip,
-        pit: pit_from_kvm(&pit),
+        pit: pit.as_ref().map(pit_from_kvm),
         clock: KvmClock { clock: clock.clock },
     }))
 }
 
-/// Restores the VM-wide sections.
-pub fn restore_vm(vm: &KvmVm, env: &Envelope) -> Result<(), X86Error> {
+/// Restores the VM-wide sections. A snapshot with a PIT gives the VM one (a restored VM starts
+/// without); one without a PIT cannot be restored into a VM that has one.
+pub fn restore_vm(vm: &KvmVm, platform: &Platform, env: &Envelope) -> Result<(), X86Error> {
     let s = snapshot::decode_vm(env)?;
     for (id, pic) in [KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE]
         .into_iter()
@@ -202,9 +206,16 @@ pub fn restore_vm(vm: &KvmVm, env: &Envelope) -> Result<(), X86Error> {
     let mut c = kvm_irqchip::default();
     c.chip.ioapic = ioapic_to_kvm(&s.irqchip.ioapic);
     set_chip(vm, c, KVM_IRQCHIP_IOAPIC)?;
-    vm.fd()
-        .set_pit2(&pit_to_kvm(&s.pit))
-        .map_err(kvm_err("KVM_SET_PIT2"))?;
+    match &s.pit {
+        Some(pit) => {
+            super::platform::create_pit(vm, platform)?;
+            vm.fd()
+                .set_pit2(&pit_to_kvm(pit))
+                .map_err(kvm_err("KVM_SET_PIT2"))?;
+        }
+        None if platform.has_pit() => return Err(X86Error::PitMismatch),
+        None => {}
+    }
     let clock = kvm_clock_data {
         clock: s.clock.clock,
         ..Default::default()
