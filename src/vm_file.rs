@@ -6,8 +6,8 @@ use crate::logs::{level_name, parse_level, LogOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
-    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, OnTripleFault, Pit,
-    Transport, VsockConfig,
+    check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, OnTripleFault,
+    Pit, Transport, VsockConfig,
 };
 use vmm_core::sandbox::SeccompMode;
 use vmm_core::snapshot::Verify;

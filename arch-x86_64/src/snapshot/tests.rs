@@ -226,7 +226,8 @@ fn the_1_0_fixture_decodes() {
     assert_eq!(vm.irqchip.ioapic.base_address, 0xfec0_0000);
     assert_eq!(vm.pit.unwrap().channels[0].count, PIT_MAX_COUNT);
     assert_eq!(
-        vm.pit.unwrap().channels[0].mode, 0xff,
+        vm.pit.unwrap().channels[0].mode,
+        0xff,
         "a PIT the guest never programmed"
     );
     assert!(vm.clock.clock > 0);
@@ -418,7 +419,10 @@ fn out_of_range_fields_are_refused() {
             |s| s.pit.as_mut().unwrap().channels[0].count = 0x1_0001,
             "PIT channel 0 count is 0x10001",
         ),
-        (|s| s.pit.as_mut().unwrap().channels[1].mode = 6, "PIT channel 1 mode is 0x6"),
+        (
+            |s| s.pit.as_mut().unwrap().channels[1].mode = 6,
+            "PIT channel 1 mode is 0x6",
+        ),
         (
             |s| s.pit.as_mut().unwrap().channels[2].rw_mode = 4,
             "PIT channel 2 rw_mode is 0x4",
@@ -431,8 +435,14 @@ fn out_of_range_fields_are_refused() {
             |s| s.pit.as_mut().unwrap().channels[0].count_latched = 4,
             "PIT channel 0 count_latched",
         ),
-        (|s| s.pit.as_mut().unwrap().channels[1].gate = 2, "PIT channel 1 gate is 0x2"),
-        (|s| s.pit.as_mut().unwrap().channels[0].bcd = 2, "PIT channel 0 bcd"),
+        (
+            |s| s.pit.as_mut().unwrap().channels[1].gate = 2,
+            "PIT channel 1 gate is 0x2",
+        ),
+        (
+            |s| s.pit.as_mut().unwrap().channels[0].bcd = 2,
+            "PIT channel 0 bcd",
+        ),
         (|s| s.pit.as_mut().unwrap().flags = 4, "PIT flags is 0x4"),
     ];
     for (patch, message) in cases {
