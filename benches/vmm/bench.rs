@@ -76,7 +76,7 @@ fn row(what: &str, tetra: impl std::fmt::Display, base: impl std::fmt::Display, 
 /// Runs the benchmark, or (with `--minimal-child`) the minimal loop's child process.
 pub fn main() {
     if std::env::args().nth(1).as_deref() == Some("--minimal-child") {
-        minimal::child_main();
+        minimal::child_main(std::env::args().nth(2).as_deref() == Some("pit"));
         return;
     }
     if let Some(why) = integration_tests::harness::kvm_unavailable() {
@@ -89,10 +89,21 @@ pub fn main() {
         c.args(["run", "--stats"]);
         c
     };
+    // The embedded guest has no PIT (`--pit auto`); with `--pit on` it has one.
+    let tetra_pit = || {
+        let mut c = tetra();
+        c.args(["--pit", "on"]);
+        c
+    };
     let tru = || Command::new("true");
     let min = || {
         let mut c = Command::new(&me);
         c.arg("--minimal-child");
+        c
+    };
+    let min_pit = || {
+        let mut c = min();
+        c.arg("pit");
         c
     };
     println!(
@@ -102,8 +113,8 @@ pub fn main() {
         "{:<40} {:>10} {:>26} {:>8}",
         "metric", "tetra", "baseline", "ratio"
     );
-    let r = spawn_interleaved(&[&tetra, &tru, &min]);
-    let (t, tr, m) = (&r[0], &r[1], &r[2]);
+    let r = spawn_interleaved(&[&tetra, &tru, &min, &tetra_pit, &min_pit]);
+    let (t, tr, m, tp, mp) = (&r[0], &r[1], &r[2], &r[3], &r[4]);
     let tf = t.0.expect("tetra printed nothing");
     let mf = m.0.expect("the minimal loop printed nothing");
     row(
@@ -120,6 +131,12 @@ pub fn main() {
         t.1 / tr.1,
     );
     row("", "", format!("minimal loop: {:.2}", m.1), t.1 / m.1);
+    row(
+        "(a) spawn -> exit with a PIT, ms",
+        format!("{:.2}", tp.1),
+        format!("minimal loop + PIT: {:.2}", mp.1),
+        tp.1 / mp.1,
+    );
 
     let (tp, mp) = minimal::pio_cycles(PIO_RUNS);
     row(
