@@ -4,7 +4,9 @@
 //!     byte, and to its exit; baselines: a bare `true`, and a minimal KVM_RUN loop process (this
 //!     binary, re-executed; in-kernel irqchip, no PIT) booting a tiny real-mode guest to its first
 //!     serial byte and its exit. Then the exit of `tetra run --pit on` against the minimal loop
-//!     with the in-kernel PIT too (its teardown waits an SRCU grace period).
+//!     with the in-kernel PIT too (its teardown waits an SRCU grace period). Where `cc -static`
+//!     works, the same loop in C (`minimal.c`, linked statically: no Rust runtime, no dynamic
+//!     loader) is a further baseline for (a) and (c), with and without the PIT.
 //! (b) TSC cycles per userspace-handled PIO exit, measured inside the guest with RDTSC over 16,000
 //!     port writes; baseline: the same guest under the minimal KVM_RUN loop (no bus, no devices,
 //!     no threads; the same in-kernel irqchip and CPUID, whose cost is KVM's and not the VMM's).
