@@ -8,7 +8,8 @@
 //!
 //! - **no PIT** for a PVH kernel: Linux's PVH entry with KVM guest support reads the TSC frequency
 //!   from kvmclock, skips the IO-APIC timer check (`no_timer_check`, set for KVM guests) and, with
-//!   the TSC-deadline or a TSC-calibrated LAPIC timer, never starts the PIT (`use_pit()`); and
+//!   the TSC-deadline or a TSC-calibrated LAPIC timer, never starts the PIT (`use_pit()`: KVM's
+//!   supported CPUID, which tetra passes on, has TSC-deadline and ARAT on 6.x hosts); and
 //!   for the embedded default guest, which never touches the PIT;
 //! - **a PIT** for a bzImage, a plain 64-bit ELF, a multiboot kernel or a raw image: any kernel,
 //!   including Linux built without KVM guest support, which calibrates against the PIT and checks
