@@ -286,6 +286,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                 "transport",
                 "on-triple-fault",
                 "cpu-template",
+                "pit",
             ]
             .contains(name)
                 && !booting.contains(&format!("--{name}"))
@@ -322,6 +323,11 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
                     })?
             }
             Long("cpu-template") => cfg.cpu_template = Some(value(parser, "--cpu-template")?),
+            Long("pit") => {
+                let v = value(parser, "--pit")?;
+                cfg.pit = vmm_core::config::Pit::parse(&v)
+                    .ok_or_else(|| Usage(format!("--pit {v}: expected auto, on or off")))?
+            }
             Long("transport") => {
                 cfg.virtio.transport = match value(parser, "--transport")?.as_str() {
                     "mmio" => vmm_core::config::Transport::Mmio,
@@ -890,6 +896,21 @@ mod tests {
             m.starts_with("--cpu-template cannot be combined with --incoming"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn pit_is_parsed_and_needs_a_boot() {
+        use vmm_core::config::Pit;
+        assert_eq!(booted(&[]).pit, Pit::Auto);
+        for (v, p) in [("auto", Pit::Auto), ("on", Pit::On), ("off", Pit::Off)] {
+            assert_eq!(booted(&["--pit", v]).pit, p);
+        }
+        assert_eq!(
+            usage(&["--pit", "maybe"]),
+            "--pit maybe: expected auto, on or off"
+        );
+        let m = usage(&["--restore", "x.tetra", "--pit", "off"]);
+        assert!(m.contains("--pit cannot be combined with --restore"), "{m}");
     }
 
     #[test]

@@ -87,6 +87,9 @@ macro_rules! run_options {
                           kvm-poll-control, kvm-pv-sched-yield, kvm-msi-ext-dest-id).
                           A snapshot records it; a restore keeps the snapshot's and is
                           refused, naming them, where this host lacks its features
+  --pit auto|on|off       x86: whether the machine has a PIT (i8254 timer); auto (default):
+                          none for a PVH kernel (Linux with kvmclock) or the embedded guest,
+                          a PIT for every other payload; a PIT costs ~14 ms at exit
   --rng                   a virtio entropy device (the guest's /dev/hwrng)
   --transport mmio|pci    how virtio devices reach the guest: each on its own virtio-mmio
                           window, or each a virtio-pci function with MSI-X behind a PCI host

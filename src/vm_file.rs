@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use vmm_core::config::{
     check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, LimitError, NetConfig, OnTripleFault,
-    Transport, VsockConfig,
+    Pit, Transport, VsockConfig,
 };
 use vmm_core::sandbox::SeccompMode;
 use vmm_core::snapshot::Verify;
@@ -36,7 +36,7 @@ pub struct VmFile {
     pub incoming: Option<String>,
 }
 
-/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`, `--cpu-template`.
+/// `--cpus`, `--mem`, `--irqchip`, `--on-triple-fault`, `--cpu-template`, `--pit`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Machine {
@@ -51,6 +51,8 @@ pub struct Machine {
     /// The CPU template spec (x86): CPUID features withheld; none passes the host's through.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_template: Option<String>,
+    /// Whether the machine has a PIT: `auto`, `on` or `off` (x86).
+    pub pit: String,
 }
 
 impl Default for Machine {
@@ -62,6 +64,7 @@ impl Default for Machine {
             irqchip: d.irqchip,
             on_triple_fault: d.on_triple_fault.name().into(),
             cpu_template: d.cpu_template,
+            pit: d.pit.name().into(),
         }
     }
 }
@@ -378,6 +381,12 @@ impl VmFile {
                 )
             })?,
             cpu_template: m.cpu_template.clone(),
+            pit: Pit::parse(&m.pit).ok_or_else(|| {
+                refuse(
+                    "machine.pit",
+                    format!("'{}': expected auto, on or off", m.pit),
+                )
+            })?,
             ..VmConfig::default()
         };
         let p = &self.payload;
@@ -508,6 +517,7 @@ impl VmFile {
                 irqchip: c.irqchip.clone(),
                 on_triple_fault: c.on_triple_fault.name().into(),
                 cpu_template: c.cpu_template.clone(),
+                pit: c.pit.name().into(),
             },
             payload: PayloadFile {
                 kernel: file(&c.kernel),

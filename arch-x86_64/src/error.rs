@@ -42,6 +42,10 @@ pub enum X86Error {
         /// What KVM kept.
         kept: Vec<String>,
     },
+    /// A snapshot without a PIT, restored into a VM that has one (a VM's reset state is always
+    /// its own, so only a damaged or foreign state gets here).
+    #[error("the state has no PIT, but this VM has one")]
+    PitMismatch,
 }
 vmm_core::core_error_from!(X86Error);
 
@@ -53,7 +57,8 @@ impl Classify for X86Error {
             | X86Error::State(_)
             | X86Error::IrqChip(_)
             | X86Error::CpuTemplate(_)
-            | X86Error::TemplateUnsupported { .. } => ErrorKind::Input,
+            | X86Error::TemplateUnsupported { .. }
+            | X86Error::PitMismatch => ErrorKind::Input,
             X86Error::Regs(_) | X86Error::TemplateNotHonoured { .. } => ErrorKind::Host,
         }
     }

@@ -17,6 +17,7 @@ pub mod error;
 mod kvm;
 pub mod layout;
 pub mod msrs;
+pub mod pit;
 pub mod regs;
 pub mod seccomp;
 pub mod snapshot;

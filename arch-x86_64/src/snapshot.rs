@@ -6,7 +6,8 @@
 //! - each vCPU's **CPUID and TSC frequency**: the arch's extra bytes of its `VCPU` section
 //!   ([`encode_vcpu`]);
 //! - the **PIC and IOAPIC** (`KVM_GET_IRQCHIP`): section [`IRQC`]; the **PIT**
-//!   (`KVM_GET_PIT2`): section [`PIT2`]; the **KVM clock** (`KVM_GET_CLOCK`): section [`CLCK`];
+//!   (`KVM_GET_PIT2`): section [`PIT2`], present exactly when the VM has a PIT (`--pit`; every
+//!   snapshot before `--pit` has one); the **KVM clock** (`KVM_GET_CLOCK`): section [`CLCK`];
 //! - the **CPU template** (`--cpu-template`) and the named CPUID features the guest sees: section
 //!   [`cput::CPUT`] (its format is in [`cput`]);
 //! - the legacy devices: their own sections (`SERL`, `FWCF`, `KBDC`, `CMOS`, `PM1A`).
@@ -519,8 +520,8 @@ pub struct KvmClock {
 pub struct VmState {
     /// The PICs and the IOAPIC.
     pub irqchip: IrqchipState,
-    /// The PIT.
-    pub pit: PitState,
+    /// The PIT, if the VM has one (`--pit`).
+    pub pit: Option<PitState>,
     /// The KVM clock.
     pub clock: KvmClock,
 }
@@ -555,18 +556,17 @@ impl VcpuExtra {
 
 /// The VM-wide sections, at their current versions.
 pub fn encode_vm(s: &VmState) -> Vec<Section> {
-    vec![
-        irqchip_section(&s.irqchip),
-        pit_section(&s.pit),
-        clock_section(&s.clock),
-    ]
+    let mut sections = vec![irqchip_section(&s.irqchip)];
+    sections.extend(s.pit.as_ref().map(pit_section));
+    sections.push(clock_section(&s.clock));
+    sections
 }
 
 /// Decodes and checks the VM-wide sections of `env`.
 pub fn decode_vm(env: &Envelope) -> Result<VmState, X86SnapshotError> {
     Ok(VmState {
         irqchip: decode_irqchip(IRQC.require(env)?)?,
-        pit: decode_pit(PIT2.require(env)?)?,
+        pit: env.section(&PIT2.tag).map(decode_pit).transpose()?,
         clock: decode_clock(CLCK.require(env)?)?,
     })
 }

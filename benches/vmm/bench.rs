@@ -4,6 +4,7 @@
 mod minimal;
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -59,6 +60,35 @@ fn spawn_interleaved(cmds: &[&dyn Fn() -> Command]) -> Vec<(Option<f64>, f64, St
         .collect()
 }
 
+/// Builds `minimal.c` statically (`cc -O2 -static`) into `dir`, with the real-mode guest beside
+/// it; `Err` says why not (no C compiler or static libc).
+fn build_static(dir: &std::path::Path) -> Result<(PathBuf, PathBuf, u64), String> {
+    let g = integration_tests::guests::get("realmode").ok_or("no realmode guest")?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let src = dir.join("minimal.c");
+    let bin = dir.join("minimal-static");
+    let image = dir.join("realmode.bin");
+    std::fs::write(&src, include_str!("minimal.c")).map_err(|e| e.to_string())?;
+    std::fs::write(&image, g.image).map_err(|e| e.to_string())?;
+    let out = Command::new("cc")
+        .args(["-O2", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cc -static failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((
+        bin,
+        image,
+        g.raw().ok_or("the realmode guest is not raw")?.addr,
+    ))
+}
+
 /// "beyond guest RAM N KiB" from a `--stats` line.
 fn beyond_kib(stderr: &str) -> f64 {
     let w: Vec<&str> = stderr.split_whitespace().collect();
@@ -76,7 +106,7 @@ fn row(what: &str, tetra: impl std::fmt::Display, base: impl std::fmt::Display, 
 /// Runs the benchmark, or (with `--minimal-child`) the minimal loop's child process.
 pub fn main() {
     if std::env::args().nth(1).as_deref() == Some("--minimal-child") {
-        minimal::child_main();
+        minimal::child_main(std::env::args().nth(2).as_deref() == Some("pit"));
         return;
     }
     if let Some(why) = integration_tests::harness::kvm_unavailable() {
@@ -89,10 +119,21 @@ pub fn main() {
         c.args(["run", "--stats"]);
         c
     };
+    // The embedded guest has no PIT (`--pit auto`); with `--pit on` it has one.
+    let tetra_pit = || {
+        let mut c = tetra();
+        c.args(["--pit", "on"]);
+        c
+    };
     let tru = || Command::new("true");
     let min = || {
         let mut c = Command::new(&me);
         c.arg("--minimal-child");
+        c
+    };
+    let min_pit = || {
+        let mut c = min();
+        c.arg("pit");
         c
     };
     println!(
@@ -102,8 +143,30 @@ pub fn main() {
         "{:<40} {:>10} {:>26} {:>8}",
         "metric", "tetra", "baseline", "ratio"
     );
-    let r = spawn_interleaved(&[&tetra, &tru, &min]);
-    let (t, tr, m) = (&r[0], &r[1], &r[2]);
+    // The same loop in C, linked statically: no Rust runtime, no dynamic loader.
+    let dir = std::env::temp_dir().join(format!("tetra-vmm-bench-{}", std::process::id()));
+    let built = build_static(&dir);
+    let stat = |pit: &'static str| {
+        let built = built.as_ref().ok().cloned();
+        move || {
+            let (bin, image, addr) = built.clone().expect("built");
+            let mut c = Command::new(bin);
+            c.arg(image).arg(format!("{addr:#x}")).arg(pit);
+            c
+        }
+    };
+    let (st, st_pit) = (stat("nopit"), stat("pit"));
+    let mut cmds: Vec<&dyn Fn() -> Command> = vec![&tetra, &tru, &min, &tetra_pit, &min_pit];
+    if built.is_ok() {
+        cmds.extend([&st as &dyn Fn() -> Command, &st_pit]);
+    }
+    let r = spawn_interleaved(&cmds);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (t, tr, m, tp, mp) = (&r[0], &r[1], &r[2], &r[3], &r[4]);
+    let statics = r.get(5).zip(r.get(6));
+    if let Err(why) = &built {
+        println!("(no static minimal loop: {why})");
+    }
     let tf = t.0.expect("tetra printed nothing");
     let mf = m.0.expect("the minimal loop printed nothing");
     row(
@@ -113,6 +176,10 @@ pub fn main() {
         tf / tr.1,
     );
     row("", "", format!("minimal loop: {mf:.2}"), tf / mf);
+    if let Some((s, _)) = statics {
+        let sf = s.0.expect("the static minimal loop printed nothing");
+        row("", "", format!("static C loop: {sf:.2}"), tf / sf);
+    }
     row(
         "(a) spawn -> exit, ms",
         format!("{:.2}", t.1),
@@ -120,6 +187,23 @@ pub fn main() {
         t.1 / tr.1,
     );
     row("", "", format!("minimal loop: {:.2}", m.1), t.1 / m.1);
+    if let Some((s, _)) = statics {
+        row("", "", format!("static C loop: {:.2}", s.1), t.1 / s.1);
+    }
+    row(
+        "(a) spawn -> exit with a PIT, ms",
+        format!("{:.2}", tp.1),
+        format!("minimal loop + PIT: {:.2}", mp.1),
+        tp.1 / mp.1,
+    );
+    if let Some((_, sp)) = statics {
+        row(
+            "",
+            "",
+            format!("static C loop + PIT: {:.2}", sp.1),
+            tp.1 / sp.1,
+        );
+    }
 
     let (tp, mp) = minimal::pio_cycles(PIO_RUNS);
     row(
@@ -136,5 +220,14 @@ pub fn main() {
         format!("minimal loop: {:.2}", mb / 1024.0),
         tb / mb,
     );
+    if let Some((s, _)) = statics {
+        let sb = beyond_kib(&s.2);
+        row(
+            "",
+            "",
+            format!("static C loop: {:.2}", sb / 1024.0),
+            tb / sb,
+        );
+    }
     println!("goals: exec -> first guest instruction < 5 ms; RSS beyond guest RAM < 3 MiB; PIO exit within 5% of the minimal loop");
 }

@@ -1,6 +1,8 @@
 //! The baseline: a minimal KVM_RUN loop on kvm-ioctls with the same in-kernel irqchip and CPUID
-//! as tetra's vCPUs (KVM's own per-exit cost depends on both), but no bus, no devices, no threads. It loads a raw guest, enters it in real or protected mode, copies port
-//! 0x3f8 writes to stdout, ignores every other port write, and stops at the debug-exit port.
+//! as tetra's vCPUs (KVM's own per-exit cost depends on both), but no bus, no devices, no
+//! threads; with or without the in-kernel PIT (whose teardown costs an SRCU grace period at
+//! exit). It loads a raw guest, enters it in real or protected mode, copies port 0x3f8 writes to
+//! stdout, ignores every other port write, and stops at the debug-exit port.
 
 use arch_x86_64::boot::entry::{
     instruction_pointer, special_regs, write_descriptor_tables, CpuMode, EntryState, Segment,
@@ -34,9 +36,30 @@ fn seg(s: &Segment) -> kvm_segment {
     }
 }
 
-/// Runs `image` raw at `addr` in `mode` with `mem_mib` of RAM; returns the debug-exit value and
-/// the guest RAM resident at the end.
-fn run_minimal(image: &[u8], addr: u64, mode: CpuMode, mem_mib: usize) -> (u32, u64) {
+/// The process's peak RSS in KiB (`VmHWM`).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// What one minimal run ends with.
+struct Ended {
+    /// The debug-exit value.
+    value: u32,
+    /// Peak RSS in KiB, read before `resident` is counted.
+    peak_kib: u64,
+    /// Guest RAM resident at the end, in bytes.
+    resident: u64,
+}
+
+/// Runs `image` raw at `addr` in `mode` with `mem_mib` of RAM, with the in-kernel irqchip and,
+/// with `pit`, the in-kernel PIT (as tetra's `--pit on`).
+fn run_minimal(image: &[u8], addr: u64, mode: CpuMode, mem_mib: usize, pit: bool) -> Ended {
     let kvm = Kvm::new().expect("/dev/kvm");
     let vm = kvm.create_vm().expect("KVM_CREATE_VM");
     let ram = GuestRam::new(&[(GuestAddress(0), mem_mib << 20)]).unwrap();
@@ -51,6 +74,13 @@ fn run_minimal(image: &[u8], addr: u64, mode: CpuMode, mem_mib: usize) -> (u32, 
     // SAFETY: the region is `ram`'s mapping, which outlives the VM in this function.
     unsafe { vm.set_user_memory_region(region) }.expect("KVM_SET_USER_MEMORY_REGION");
     vm.create_irq_chip().expect("KVM_CREATE_IRQCHIP");
+    if pit {
+        let config = kvm_bindings::kvm_pit_config {
+            flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        vm.create_pit2(config).expect("KVM_CREATE_PIT2");
+    }
     mem.write_slice(image, GuestAddress(addr)).unwrap();
     write_descriptor_tables(&mem).unwrap();
     let mut vcpu = vm.create_vcpu(0).expect("KVM_CREATE_VCPU");
@@ -101,24 +131,24 @@ fn run_minimal(image: &[u8], addr: u64, mode: CpuMode, mem_mib: usize) -> (u32, 
             Err(e) => panic!("minimal loop: KVM_RUN: {e}"),
         }
     };
-    (value, ram.resident_bytes())
+    let peak_kib = peak_rss_kib();
+    Ended {
+        value,
+        peak_kib,
+        resident: ram.resident_bytes(),
+    }
 }
 
-/// The spawned baseline: boots the real-mode test guest (it prints a line) in 128 MiB and reports
-/// its peak RSS beyond guest RAM the way `tetra run --stats` does.
-pub fn child_main() {
+/// The spawned baseline: boots the real-mode test guest (it prints a line) in 128 MiB, with a
+/// PIT if `pit`, and reports its peak RSS beyond guest RAM the way `tetra run --stats` does (the
+/// peak read before guest RAM is counted).
+pub fn child_main(pit: bool) {
     let g = guests::get("realmode").expect("the realmode guest");
-    let (_, resident) = run_minimal(g.image, g.raw().unwrap().addr, CpuMode::Real, 128);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let e = run_minimal(g.image, g.raw().unwrap().addr, CpuMode::Real, 128, pit);
     eprintln!(
-        "minimal: stats: peak RSS {hwm} KiB, beyond guest RAM {} KiB",
-        hwm - resident / 1024
+        "minimal: stats: peak RSS {} KiB, beyond guest RAM {} KiB",
+        e.peak_kib,
+        e.peak_kib - e.resident / 1024
     );
 }
 
@@ -140,7 +170,7 @@ pub fn pio_cycles(runs: usize) -> (f64, f64) {
     let (mut t, mut m) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         m.push(f64::from(
-            run_minimal(g.image, raw.addr, CpuMode::Protected, 16).0,
+            run_minimal(g.image, raw.addr, CpuMode::Protected, 16, false).value,
         ));
         let sink = Arc::new(Mutex::new(Sink::default()));
         let mut vm = TestVm::<X86_64>::new(g.config(1, 16)).unwrap();

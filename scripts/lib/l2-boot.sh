@@ -636,10 +636,12 @@ snapio_reason() {
 }
 
 failed=0
+BASE_TETRA_ARGS=$TETRA_ARGS
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
 	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 vhost=0 snapio=0 bench=0 s3=0
+	TETRA_ARGS=$BASE_TETRA_ARGS
 	case "$flavor" in
 	*:s3)
 		s3=1 suffix=-s3
@@ -680,6 +682,16 @@ for spec in $L2_RUNS; do
 	*:virtio)
 		virtio=1 suffix=-virtio$suffix
 		flavor=${flavor%:virtio}
+		;;
+	esac
+	# x86_64: ":pit" or ":nopit" (after ":pvh") boots with --pit on or --pit off instead of
+	# tetra's choice (--pit auto: none for PVH, a PIT for the bzImage).
+	case "$flavor" in
+	*:pit | *:nopit)
+		pit=${flavor##*:} suffix=-${flavor##*:}$suffix
+		flavor=${flavor%:*}
+		if [ "$pit" = pit ]; then pit=on; else pit=off; fi
+		TETRA_ARGS="$TETRA_ARGS${TETRA_ARGS:+ }--pit $pit"
 		;;
 	esac
 	case "$flavor" in

@@ -83,6 +83,44 @@ pub struct VmConfig {
     /// [`crate::Arch::CPU_TEMPLATES`] is set (x86: CPUID features withheld); `None` passes the
     /// host's features through. A restore takes the snapshot's template instead.
     pub cpu_template: Option<String>,
+    /// Whether the machine has a PIT, the i8254 timer (x86; other arches have none and ignore
+    /// it).
+    pub pit: Pit,
+}
+
+/// Whether an x86 machine has the in-kernel PIT (`--pit`). A VM with one waits an SRCU grace
+/// period (about 14 ms) more at exit, in KVM's PIT teardown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pit {
+    /// The arch decides from the payload: x86 gives a PIT to every guest that may need one
+    /// (`arch_x86_64::pit`).
+    #[default]
+    Auto,
+    /// Always a PIT.
+    On,
+    /// Never a PIT.
+    Off,
+}
+
+impl Pit {
+    /// The name the command line and the VM file use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pit::Auto => "auto",
+            Pit::On => "on",
+            Pit::Off => "off",
+        }
+    }
+
+    /// The choice named `s` (`auto`, `on` or `off`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Pit::Auto),
+            "on" => Some(Pit::On),
+            "off" => Some(Pit::Off),
+            _ => None,
+        }
+    }
 }
 
 /// What a guest's triple fault does (`--on-triple-fault`).
@@ -272,6 +310,7 @@ impl Default for VmConfig {
             virtio: VirtioConfig::default(),
             on_triple_fault: OnTripleFault::default(),
             cpu_template: None,
+            pit: Pit::default(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The x86 platform: the in-kernel irqchip and PIT with the GSI routing the MADT describes, legacy
+//! The x86 platform: the in-kernel irqchip (and PIT, see `crate::pit`) with the GSI routing the MADT describes, legacy
 //! devices on the port bus (each registered for snapshots), the kernel with its boot data and ACPI
 //! tables, and the CPUID every vCPU starts from.
 
@@ -11,6 +11,7 @@ use crate::devices::{cmos::Cmos, i8042::I8042, pm::Pm1a};
 use crate::error::X86Error;
 use crate::layout::*;
 use crate::X86_64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use vmm_core::config::Transport;
 use vmm_core::devices::pci::root::{CONFIG_IO_LEN, CONFIG_IO_PORT, ECAM_BUS};
@@ -38,25 +39,44 @@ pub struct Platform {
     /// The PM1a registers, whose RTC_EN lets the alarm wake it, which record the wake, and
     /// whose power button the host presses.
     pub pm1a: Arc<Mutex<Pm1a>>,
+    /// Whether the in-kernel PIT exists: made by a fresh boot's [`load`] where the guest wants
+    /// one ([`crate::pit`]), or by a restore whose snapshot has one.
+    pub(super) pit: AtomicBool,
+}
+
+impl Platform {
+    /// Whether the machine has a PIT.
+    pub fn has_pit(&self) -> bool {
+        self.pit.load(Ordering::Acquire)
+    }
+}
+
+/// Creates the in-kernel PIT once (`KVM_CREATE_PIT2`; the in-kernel irqchip exists already).
+pub(super) fn create_pit(vm: &KvmVm, platform: &Platform) -> Result<(), X86Error> {
+    if platform.has_pit() {
+        return Ok(());
+    }
+    let pit = kvm_bindings::kvm_pit_config {
+        flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    };
+    vm.fd()
+        .create_pit2(pit)
+        .map_err(kvm_err("KVM_CREATE_PIT2"))?;
+    platform.pit.store(true, Ordering::Release);
+    Ok(())
 }
 
 pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X86Error> {
     let cfg = ctx.config;
 
-    // The in-kernel PIC/IOAPIC/LAPIC and PIT. Created after guest RAM is registered: on some hosts
-    // a memory-slot update costs several milliseconds more once an irqchip exists.
+    // The in-kernel PIC/IOAPIC/LAPIC. Created after guest RAM is registered: on some hosts a
+    // memory-slot update costs several milliseconds more once an irqchip exists. The PIT comes
+    // later, once the payload is known (`load`), or from a snapshot.
     ctx.vm
         .fd()
         .create_irq_chip()
         .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
-    let pit = kvm_bindings::kvm_pit_config {
-        flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
-        ..Default::default()
-    };
-    ctx.vm
-        .fd()
-        .create_pit2(pit)
-        .map_err(kvm_err("KVM_CREATE_PIT2"))?;
     let msi = msi_router(ctx.vm)?;
 
     // The legacy devices; interrupts through irqfds into the in-kernel PIC/IOAPIC. The ISA
@@ -103,6 +123,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, X86_64>) -> Result<Platform, X
         pci,
         cmos,
         pm1a,
+        pit: AtomicBool::new(false),
     })
 }
 
@@ -116,6 +137,16 @@ pub(super) fn load(ctx: &BuildContext<'_, X86_64>) -> Result<EntryState, X86Erro
         .as_ref()
         .expect("vmm-core fills in the default guest");
     let kernel = kernel_payload.read()?;
+    let payload = if cfg.raw.is_some() {
+        crate::pit::Payload::Raw
+    } else if kernel == crate::DEFAULT_GUEST {
+        crate::pit::Payload::DefaultGuest
+    } else {
+        crate::pit::Payload::Kernel(boot::detect(&kernel, &kernel_payload.name())?)
+    };
+    if crate::pit::wanted(cfg.pit, payload) {
+        create_pit(ctx.vm, ctx.platform)?;
+    }
     let initrd = match &cfg.initrd {
         Some(p) => Some((p.read()?, p.name())),
         None => None,

@@ -182,11 +182,14 @@ pub fn save_vm(vm: &KvmVm, platform: &Platform) -> Result<Vec<Section>, X86Error
             ioapic: ioapic_from_kvm(&ioapic.chip.ioapic),
         }
     };
-    let pit = vm.fd().get_pit2().map_err(kvm_err("KVM_GET_PIT2"))?;
+    let pit = match platform.has_pit() {
+        true => Some(vm.fd().get_pit2().map_err(kvm_err("KVM_GET_PIT2"))?),
+        false => None,
+    };
     let clock = vm.fd().get_clock().map_err(kvm_err("KVM_GET_CLOCK"))?;
     let mut sections = snapshot::encode_vm(&VmState {
         irqchip,
-        pit: pit_from_kvm(&pit),
+        pit: pit.as_ref().map(pit_from_kvm),
         clock: KvmClock { clock: clock.clock },
     });
     sections.push(cput::template_section(&template_state(platform)));
@@ -227,7 +230,8 @@ fn restore_template(platform: &Platform, env: &Envelope) -> Result<(), X86Error>
     Ok(())
 }
 
-/// Restores the VM-wide sections.
+/// Restores the VM-wide sections. A snapshot with a PIT gives the VM one (a restored VM starts
+/// without); one without a PIT cannot be restored into a VM that has one.
 pub fn restore_vm(vm: &KvmVm, platform: &Platform, env: &Envelope) -> Result<(), X86Error> {
     let s = snapshot::decode_vm(env)?;
     restore_template(platform, env)?;
@@ -242,9 +246,16 @@ pub fn restore_vm(vm: &KvmVm, platform: &Platform, env: &Envelope) -> Result<(),
     let mut c = kvm_irqchip::default();
     c.chip.ioapic = ioapic_to_kvm(&s.irqchip.ioapic);
     set_chip(vm, c, KVM_IRQCHIP_IOAPIC)?;
-    vm.fd()
-        .set_pit2(&pit_to_kvm(&s.pit))
-        .map_err(kvm_err("KVM_SET_PIT2"))?;
+    match &s.pit {
+        Some(pit) => {
+            super::platform::create_pit(vm, platform)?;
+            vm.fd()
+                .set_pit2(&pit_to_kvm(pit))
+                .map_err(kvm_err("KVM_SET_PIT2"))?;
+        }
+        None if platform.has_pit() => return Err(X86Error::PitMismatch),
+        None => {}
+    }
     let clock = kvm_clock_data {
         clock: s.clock.clock,
         ..Default::default()

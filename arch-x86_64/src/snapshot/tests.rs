@@ -50,10 +50,10 @@ fn sample_vm() -> VmState {
                 redirtbl,
             },
         },
-        pit: PitState {
+        pit: Some(PitState {
             channels: [channel(0), channel(1), channel(2)],
             flags: PIT_FLAGS,
-        },
+        }),
         clock: KvmClock {
             clock: 0x0123_4567_89ab_cdef,
         },
@@ -182,7 +182,7 @@ fn version_2_is_field_by_field_little_endian() {
     assert_eq!(irqc[io..io + 8], 0xfec0_0000u64.to_le_bytes());
     assert_eq!(irqc[io + 20..io + 24], 24u32.to_le_bytes());
     assert_eq!(irqc.len(), io + 24 + 24 * 8);
-    let pit = pit_section(&vm.pit).data;
+    let pit = pit_section(&vm.pit.unwrap()).data;
     assert_eq!(pit[..4], 3u32.to_le_bytes());
     assert_eq!(pit[4..8], 0x1_0000u32.to_le_bytes());
     assert_eq!(pit[4 + 13], 3, "channel 0 mode");
@@ -201,9 +201,9 @@ fn version_1_bytes_decode_into_the_same_state() {
         let irqc = with(1, IRQC, v1_irqc(&vm.irqchip, pad));
         assert_eq!(irqc.data.len(), 4 + 3 * (8 + 520));
         assert_eq!(decode_irqchip(&irqc).unwrap(), vm.irqchip);
-        let pit = with(1, PIT2, v1_pit(&vm.pit, pad));
+        let pit = with(1, PIT2, v1_pit(&vm.pit.unwrap(), pad));
         assert_eq!(pit.data.len(), 112);
-        assert_eq!(decode_pit(&pit).unwrap(), vm.pit);
+        assert_eq!(decode_pit(&pit).unwrap(), vm.pit.unwrap());
         let env = envelope(vec![irqc, pit, clock_section(&vm.clock)]);
         assert_eq!(decode_vm(&env).unwrap(), vm);
     }
@@ -226,9 +226,10 @@ fn the_1_0_fixture_decodes() {
     assert_eq!(vm.irqchip.pic[0].elcr_mask, 0xf8);
     assert_eq!(vm.irqchip.pic[1].elcr_mask, 0xde);
     assert_eq!(vm.irqchip.ioapic.base_address, 0xfec0_0000);
-    assert_eq!(vm.pit.channels[0].count, PIT_MAX_COUNT);
+    assert_eq!(vm.pit.unwrap().channels[0].count, PIT_MAX_COUNT);
     assert_eq!(
-        vm.pit.channels[0].mode, 0xff,
+        vm.pit.unwrap().channels[0].mode,
+        0xff,
         "a PIT the guest never programmed"
     );
     assert!(vm.clock.clock > 0);
@@ -243,7 +244,7 @@ fn every_section_form() -> Vec<Section> {
     let vm = sample_vm();
     let mut all = encode_vm(&vm);
     all.push(with(1, IRQC, v1_irqc(&vm.irqchip, 0)));
-    all.push(with(1, PIT2, v1_pit(&vm.pit, 0)));
+    all.push(with(1, PIT2, v1_pit(&vm.pit.unwrap(), 0)));
     all
 }
 
@@ -318,7 +319,7 @@ fn counts_are_checked() {
         let s = with(2, IRQC, patched(&irqc.data, at, v));
         assert_eq!(count(decode_irqchip(&s)), expect);
     }
-    let pit = pit_section(&vm.pit);
+    let pit = pit_section(&vm.pit.unwrap());
     let s = with(2, PIT2, patched(&pit.data, 0, 2));
     assert_eq!(count(decode_pit(&s)), ("PIT channels", 2, 3));
     // A count the bytes left cannot hold is refused before anything is allocated.
@@ -372,7 +373,7 @@ fn version_1_structure_is_checked() {
         e.to_string(),
         "struct kvm_irqchip in a version-1 section is 519 bytes, not 520"
     );
-    let mut pit = v1_pit(&vm.pit, 0);
+    let mut pit = v1_pit(&vm.pit.unwrap(), 0);
     pit.pop();
     assert!(matches!(
         decode_pit(&with(1, PIT2, pit)),
@@ -417,25 +418,34 @@ fn out_of_range_fields_are_refused() {
             "IOAPIC irr is 0x1000000",
         ),
         (
-            |s| s.pit.channels[0].count = 0x1_0001,
+            |s| s.pit.as_mut().unwrap().channels[0].count = 0x1_0001,
             "PIT channel 0 count is 0x10001",
         ),
-        (|s| s.pit.channels[1].mode = 6, "PIT channel 1 mode is 0x6"),
         (
-            |s| s.pit.channels[2].rw_mode = 4,
+            |s| s.pit.as_mut().unwrap().channels[1].mode = 6,
+            "PIT channel 1 mode is 0x6",
+        ),
+        (
+            |s| s.pit.as_mut().unwrap().channels[2].rw_mode = 4,
             "PIT channel 2 rw_mode is 0x4",
         ),
         (
-            |s| s.pit.channels[2].read_state = 5,
+            |s| s.pit.as_mut().unwrap().channels[2].read_state = 5,
             "PIT channel 2 read_state",
         ),
         (
-            |s| s.pit.channels[0].count_latched = 4,
+            |s| s.pit.as_mut().unwrap().channels[0].count_latched = 4,
             "PIT channel 0 count_latched",
         ),
-        (|s| s.pit.channels[1].gate = 2, "PIT channel 1 gate is 0x2"),
-        (|s| s.pit.channels[0].bcd = 2, "PIT channel 0 bcd"),
-        (|s| s.pit.flags = 4, "PIT flags is 0x4"),
+        (
+            |s| s.pit.as_mut().unwrap().channels[1].gate = 2,
+            "PIT channel 1 gate is 0x2",
+        ),
+        (
+            |s| s.pit.as_mut().unwrap().channels[0].bcd = 2,
+            "PIT channel 0 bcd",
+        ),
+        (|s| s.pit.as_mut().unwrap().flags = 4, "PIT flags is 0x4"),
     ];
     for (patch, message) in cases {
         let mut vm = sample_vm();
@@ -443,7 +453,7 @@ fn out_of_range_fields_are_refused() {
         let v2 = envelope(encode_vm(&vm));
         let v1 = envelope(vec![
             with(1, IRQC, v1_irqc(&vm.irqchip, 0)),
-            with(1, PIT2, v1_pit(&vm.pit, 0)),
+            with(1, PIT2, v1_pit(&vm.pit.unwrap(), 0)),
             clock_section(&vm.clock),
         ]);
         for env in [v2, v1] {
@@ -477,9 +487,12 @@ fn versions_and_missing_sections() {
         matches!(e, X86SnapshotError::Codec(CodecError::Older { .. })),
         "{e}"
     );
+    // PIT2 is optional (a VM without a PIT); the others are not.
+    sections.remove(1);
+    assert_eq!(decode_vm(&envelope(sections.clone())).unwrap().pit, None);
     sections.remove(1);
     let e = decode_vm(&envelope(sections)).unwrap_err();
-    assert_eq!(e.to_string(), "section PIT2 is missing");
+    assert_eq!(e.to_string(), "section CLCK is missing");
     let mut c = clock_section(&vm.clock);
     c.version = 2;
     assert!(decode_clock(&c).is_err());
@@ -522,4 +535,25 @@ fn random_mutations_never_panic() {
         accepted += usize::from(ok);
     }
     assert!(accepted > 0, "mutating free-form bytes still decodes");
+}
+
+#[test]
+fn a_vm_without_a_pit_has_no_pit2_section_and_decodes_so() {
+    let mut vm = sample_vm();
+    vm.pit = None;
+    let sections = encode_vm(&vm);
+    assert!(sections.iter().all(|s| s.tag != PIT2.tag));
+    let mut env = Envelope::new(SNAPSHOT_MAGIC);
+    for s in sections {
+        env.push(s);
+    }
+    assert_eq!(decode_vm(&env).unwrap(), vm);
+    // With one, the section is there and decodes back.
+    let vm = sample_vm();
+    let mut env = Envelope::new(SNAPSHOT_MAGIC);
+    for s in encode_vm(&vm) {
+        env.push(s);
+    }
+    assert!(env.section(&PIT2.tag).is_some());
+    assert_eq!(decode_vm(&env).unwrap(), vm);
 }

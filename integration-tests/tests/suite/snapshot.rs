@@ -8,6 +8,7 @@ use integration_tests::run::{chain, Scratch, TestVm};
 use std::path::Path;
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
+use vmm_core::config::Pit;
 use vmm_core::console::ConsoleSink;
 use vmm_core::snapshot::{SnapshotError, Step};
 use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
@@ -273,6 +274,41 @@ fn disks_are_reopened_by_path(g: &'static integration_tests::guests::Guest) -> R
     goes_on_to_the_end(b, buf, &before)
 }
 
+/// Whether the state file at `path` has a `PIT2` section.
+fn has_pit2(path: &Path) -> Result<bool, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let magic = HostArch::SNAPSHOT_MAGIC.expect("this arch snapshots");
+    let env = vmm_core::snapshot::Envelope::decode(&bytes, Some((magic, HostArch::NAME)))
+        .map_err(|e| chain(&e))?;
+    Ok(env.section(b"PIT2").is_some())
+}
+
+/// The counter guest booted with `pit`, snapshotted, restored and snapshotted again: both
+/// snapshots have a PIT exactly when `pit` is on; the restored guest counts on to its end.
+fn pit_survives_a_restore(g: &'static guests::Guest, pit: Pit) -> Result<(), String> {
+    let dir = Scratch::new("snap-pit");
+    let (first, second) = (dir.0.join("a.snap"), dir.0.join("b.snap"));
+    let mut c = g.config(1, 16);
+    c.pit = pit;
+    let mut a = TestVm::<HostArch>::new(c)?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 3\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&first).map_err(|e| chain(&e))?;
+    let before = a.console();
+    drop(a);
+    let want = pit == Pit::On;
+    check(has_pit2(&first)? == want, || {
+        format!("the first snapshot's PIT2 is not {want}")
+    })?;
+    let (mut b, buf) = restore(&first)?;
+    b.snapshot(&second).map_err(|e| chain(&e))?;
+    check(has_pit2(&second)? == want, || {
+        format!("the restored VM's PIT2 is not {want}")
+    })?;
+    goes_on_to_the_end(b, buf, &before)
+}
+
 pub fn register(s: &mut Suite) {
     let Some(g) = guests::get("counter") else {
         return;
@@ -376,6 +412,21 @@ pub fn register(s: &mut Suite) {
             goes_on_to_the_end(b, buf, &before)
         },
     );
+
+    // x86 `--pit` (issue 19): a snapshot has a PIT2 section exactly when its VM has a PIT, and a
+    // VM restored from it has a PIT exactly then (its own snapshot says so again).
+    if HostArch::NAME == "x86_64" {
+        s.kvm(
+            "snapshot::a_vm_keeps_its_pit_or_its_lack_of_one_across_a_restore",
+            move || {
+                for pit in [Pit::On, Pit::Off] {
+                    pit_survives_a_restore(g, pit)
+                        .map_err(|e| format!("--pit {}: {e}", pit.name()))?;
+                }
+                Ok(())
+            },
+        );
+    }
 
     if let Some(why) = integration_tests::run::virtio_refused::<HostArch>() {
         s.skip("snapshot::disks_are_reopened_by_path", "kvm", why);
