@@ -642,15 +642,24 @@ for spec in $L2_RUNS; do
 	flavor=${spec#*:}
 	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 vhost=0 snapio=0 bench=0 s3=0
 	TETRA_ARGS=$BASE_TETRA_ARGS
+	# x86_64: a last ":cput=SPEC" boots with --cpu-template SPEC (e.g. 2:quiet:cput=-kvm-pv-ipi:
+	# host passthrough less one KVM paravirt feature, to bisect a guest fault).
+	case "$flavor" in
+	*:cput=*)
+		cput=${flavor##*:cput=} suffix=-cput$(echo "${flavor##*:cput=}" | tr ',' '_')
+		flavor=${flavor%:cput=*}
+		TETRA_ARGS="$TETRA_ARGS${TETRA_ARGS:+ }--cpu-template $cput"
+		;;
+	esac
 	case "$flavor" in
 	*:s3)
-		s3=1 suffix=-s3
+		s3=1 suffix=-s3$suffix
 		flavor=${flavor%:s3}
 		;;
 	esac
 	case "$flavor" in
 	*:snap | *:migrate)
-		state=${flavor##*:} suffix=-$state
+		state=${flavor##*:} suffix=-$state$suffix
 		flavor=${flavor%:*}
 		;;
 	esac
