@@ -223,7 +223,8 @@ Options:
                           with --incoming URI waits
   -h, --help              print this help
 
-Progress goes to stderr, the summary to stdout.
+Progress goes to stderr, the summary to stdout. On a terminal, progress is one status line
+redrawn in place, with a bar for the round being sent; elsewhere, one line per round.
 
 Exit status:
   0    the VM migrated; the source ends

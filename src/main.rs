@@ -7,6 +7,7 @@ mod help;
 mod host;
 mod launch;
 mod logs;
+mod progress;
 mod tables;
 mod vm_file;
 
@@ -159,7 +160,10 @@ fn main() -> ExitCode {
         }
         cli::Command::Migrate { api, to } => {
             let request = format!("migrate {to}");
-            match vmm_core::control::send(&api, &request, &mut |l| eprintln!("tetra: {l}")) {
+            let mut view = progress::ProgressView::stderr();
+            let r = vmm_core::control::send(&api, &request, &mut |l| view.line(l));
+            view.finish();
+            match r {
                 Ok(details) => {
                     println!("{details}");
                     ExitCode::SUCCESS

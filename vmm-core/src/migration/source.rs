@@ -52,7 +52,11 @@ pub enum Phase {
     Done,
 }
 
-/// A progress report, after each round.
+/// How often a round that is still sending reports its progress.
+const SENDING_REPORT: Duration = Duration::from_millis(250);
+
+/// A progress report: after each round, and while a pre-copy round sends (at most every
+/// quarter second, [`Progress::sending`] set).
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// The phase.
@@ -71,10 +75,23 @@ pub struct Progress {
     pub bandwidth: f64,
     /// What stop-and-copy would take now.
     pub expected_downtime: Duration,
+    /// While a round sends: its pages sent so far and its pages in all (`dirty_pages` is then
+    /// what is left of it); `None` in the report after a round.
+    pub sending: Option<(u64, u64)>,
 }
 
 impl std::fmt::Display for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((done, all)) = self.sending {
+            return write!(
+                f,
+                "{:?} round {}: sending, {done} of {all} pages; sent {:.1} MiB, {:.0} MiB/s",
+                self.phase,
+                self.round,
+                self.bytes as f64 / (1 << 20) as f64,
+                self.bandwidth / (1 << 20) as f64,
+            );
+        }
         write!(
             f,
             "{:?} round {}: sent {:.1} MiB ({} pages), dirty {} pages, dirty rate {:.0} pages/s, {:.0} MiB/s, expected downtime {:.1} ms",
@@ -156,14 +173,24 @@ fn remote(message: &[u8]) -> MigrationError {
 }
 
 impl<A: Arch> Vmm<A> {
-    /// Sends all pending dirty pages.
-    fn send_dirty(&mut self, tx: &mut Sender<'_>) -> Result<(), MigrationError> {
+    /// Sends all pending dirty pages; `sent` hears after each batch how many of them went
+    /// (cumulative) and how many there were.
+    fn send_dirty(
+        &mut self,
+        tx: &mut Sender<'_>,
+        sent: &mut dyn FnMut(&Sender<'_>, u64, u64),
+    ) -> Result<(), MigrationError> {
         let page = crate::memory::page_size() as usize;
         let mem = self.memory().memory();
         let size = pages::max_body(BATCH, page);
         if tx.buf.len() < size {
             tx.buf = vec![0u8; size];
         }
+        let all = self
+            .dirty_log()
+            .expect("logging is on during a migration")
+            .pending();
+        let mut done = 0;
         loop {
             let gpas = self
                 .dirty_log()
@@ -175,10 +202,12 @@ impl<A: Arch> Vmm<A> {
             let len = pages::encode(&mem, &gpas, page, &mut tx.buf)
                 .map_err(|e| MigrationError::Protocol(crate::error_chain::chain(&e)))?;
             let body = std::mem::take(&mut tx.buf);
-            let sent = tx.frame(Kind::Pages, &body[..len]);
+            let sent_frame = tx.frame(Kind::Pages, &body[..len]);
             tx.buf = body;
-            sent?;
+            sent_frame?;
             tx.pages += gpas.len() as u64;
+            done += gpas.len() as u64;
+            sent(tx, done, all);
         }
     }
 
@@ -270,8 +299,25 @@ impl<A: Arch> Vmm<A> {
         let mut last = Instant::now();
         let mut best = u64::MAX;
         let mut stalled = 0;
+        let mut expected_downtime = Duration::ZERO;
         loop {
-            self.send_dirty(tx)?;
+            let mut reported = Instant::now();
+            self.send_dirty(tx, &mut |tx, done, all| {
+                if done < all && reported.elapsed() >= SENDING_REPORT {
+                    reported = Instant::now();
+                    progress(&Progress {
+                        phase: Phase::PreCopy,
+                        round,
+                        bytes: tx.bytes,
+                        pages: tx.pages,
+                        dirty_pages: all - done,
+                        dirty_rate: 0.0,
+                        bandwidth: tx.bandwidth(),
+                        expected_downtime,
+                        sending: Some((done, all)),
+                    });
+                }
+            })?;
             let mut w = Writer::new();
             w.u32(round);
             tx.frame(Kind::Round, &w.buf)?;
@@ -291,7 +337,9 @@ impl<A: Arch> Vmm<A> {
                 dirty_rate: new as f64 / elapsed,
                 bandwidth,
                 expected_downtime: expected,
+                sending: None,
             });
+            expected_downtime = expected;
             if self.exit_notifier().is_ending() {
                 return Err(MigrationError::Protocol(
                     "the guest ended during the migration".into(),
@@ -321,7 +369,7 @@ impl<A: Arch> Vmm<A> {
         // pages (KVM's log and userspace writes alike) go over, then the state.
         self.flush_to_guest_ram()?;
         self.harvest_dirty()?;
-        self.send_dirty(tx)?;
+        self.send_dirty(tx, &mut |_, _, _| {})?;
         let state = self.capture_state()?;
         tx.frame(Kind::State, &state.encode())?;
         let end = tx.ch.sent(tx.pages).encode();
@@ -364,6 +412,7 @@ impl<A: Arch> Vmm<A> {
             dirty_rate: 0.0,
             bandwidth: tx.bandwidth(),
             expected_downtime: stats.downtime,
+            sending: None,
         });
         Ok(stats)
     }
