@@ -53,6 +53,26 @@ impl<A: Arch> TestVm<A> {
         TestVm { vmm, console }
     }
 
+    /// The VM and its captured console (the reverse of [`TestVm::from_parts`]).
+    pub fn into_parts(self) -> (Vmm<A>, Arc<Mutex<Vec<u8>>>) {
+        (self.vmm, self.console)
+    }
+
+    /// Restores the snapshot at `path` in this process, its console captured.
+    pub fn restore(path: &std::path::Path) -> Result<Self, String> {
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let vmm = Vmm::<A>::restore(
+            path,
+            VmmOptions {
+                console: ConsoleSink::Buffer(console.clone()),
+                stdin: false,
+                ..VmmOptions::default()
+            },
+        )
+        .map_err(|e| chain(&e))?;
+        Ok(TestVm { vmm, console })
+    }
+
     /// Tells a running `dirtier` guest to stop sweeping and check itself (it watches
     /// [`DIRTIER_STOP`] bytes into its RAM).
     pub fn stop_dirtier(&self) -> Result<(), String> {

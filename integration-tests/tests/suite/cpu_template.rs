@@ -138,17 +138,7 @@ fn recorded(path: &Path) -> Result<cput::TemplateState, String> {
 }
 
 fn restore(path: &Path) -> Result<TestVm<HostArch>, String> {
-    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let vmm = Vmm::<HostArch>::restore(
-        path,
-        VmmOptions {
-            console: ConsoleSink::Buffer(buf.clone()),
-            stdin: false,
-            ..VmmOptions::default()
-        },
-    )
-    .map_err(|e| chain(&e))?;
-    Ok(TestVm::from_parts(vmm, buf))
+    TestVm::restore(path)
 }
 
 pub fn register(s: &mut Suite) {

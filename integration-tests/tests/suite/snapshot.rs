@@ -9,9 +9,8 @@ use std::path::Path;
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::config::Pit;
-use vmm_core::console::ConsoleSink;
 use vmm_core::snapshot::{SnapshotError, Step};
-use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
+use vmm_core::{Arch, GuestExit, Vmm};
 
 /// CRC-32 of all guest RAM.
 fn checksum(vmm: &Vmm<HostArch>) -> u32 {
@@ -42,17 +41,7 @@ type Captured = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
 
 /// Restores `path` with its console captured.
 fn restore(path: &Path) -> Result<(Vmm<HostArch>, Captured), String> {
-    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let vmm = Vmm::<HostArch>::restore(
-        path,
-        VmmOptions {
-            console: ConsoleSink::Buffer(buf.clone()),
-            stdin: false,
-            ..VmmOptions::default()
-        },
-    )
-    .map_err(|e| chain(&e))?;
-    Ok((vmm, buf))
+    Ok(TestVm::<HostArch>::restore(path)?.into_parts())
 }
 
 /// Runs a restored counter guest to its end: it must print the ticks after `before` and exit 0x10.
