@@ -173,7 +173,7 @@ impl SyscallTable {
 
 /// The facts `abi-check` compiles against an arch's uapi headers for its table: `__NR_<name>` for
 /// every number, `audit` (the name of its `AUDIT_ARCH_*` constant), `FIONBIO`, `FIONREAD` and
-/// `TUNSETOFFLOAD`, and the vhost ioctls' type byte.
+/// `TUNSETOFFLOAD`, the vhost ioctls' type byte, and every vhost request and struct ([`crate::devices::virtio::vhost_kern::abi_facts`]).
 pub fn abi_facts(
     table: &SyscallTable,
     audit: &'static str,
@@ -195,13 +195,8 @@ pub fn abi_facts(
     ));
     let vhost_type = u64::from(VHOST_MASK.1 >> 8);
     facts.push(AbiFact::new("VHOST_VIRTIO", vhost_type, origin));
-    for name in ["VHOST_SET_MEM_TABLE", "VHOST_VSOCK_SET_RUNNING"] {
-        facts.push(AbiFact::new(
-            format!("_IOC_TYPE({name})"),
-            vhost_type,
-            origin,
-        ));
-    }
+    // Every vhost request tetra makes, and the structs they carry.
+    facts.extend(crate::devices::virtio::vhost_kern::abi_facts());
     facts
 }
 

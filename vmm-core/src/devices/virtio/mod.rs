@@ -40,6 +40,7 @@ pub mod net;
 pub mod offload;
 pub mod pci;
 pub mod rng;
+pub mod vhost_kern;
 pub mod vsock;
 pub mod worker;
 
@@ -208,7 +209,7 @@ pub fn attach(
         wanted.push((format!("virtio-net{i}"), Box::new(card)));
     }
     if let Some(mut v) = backends.vsock {
-        v.connect(memory.atomic(), &devices.offload_gate())
+        v.connect(&devices.offload_gate())
             .map_err(|e| DeviceError::Virtio {
                 device: "virtio-vsock".into(),
                 source: VirtioError::Activate(crate::error_chain::chain(&e)),

@@ -153,16 +153,12 @@ impl Vsock {
         })
     }
 
-    /// Opens the kernel's side for guest memory `mem` (with the CID, which another VM on the
-    /// host may hold), which runs when `gate` lets it; nothing for the Unix socket side.
-    pub fn connect(
-        &mut self,
-        mem: &GuestMemoryAtomic<GuestMemoryMmap>,
-        gate: &Arc<OffloadGate>,
-    ) -> Result<(), VsockError> {
+    /// Opens the kernel's side (with the CID, which another VM on the host may hold), which
+    /// runs when `gate` lets it; nothing for the Unix socket side.
+    pub fn connect(&mut self, gate: &Arc<OffloadGate>) -> Result<(), VsockError> {
         match &mut self.host {
             Host::Unix(_) => Ok(()),
-            Host::Kernel(k) => Ok(k.connect(mem, gate)?),
+            Host::Kernel(k) => Ok(k.connect(gate)?),
         }
     }
 

@@ -532,14 +532,14 @@ fn the_kernels_vhost_vsock_carries_a_host_connection_and_stops_with_the_gate() {
     };
     let mem = ram();
     let gate = OffloadGate::new();
-    if let Err(e) = v.connect(&mem, &gate) {
-        // The ppc64 lane's emulated host refuses VHOST_SET_OWNER (EPERM); not understood yet.
-        eprintln!("skipped: {}", crate::error_chain::chain(&e));
-        return;
+    // Where the node opens, the kernel must take the device: the ppc64 lane's EPERM here was
+    // a request number in the generic layout (see `vhost_kern`).
+    if let Err(e) = v.connect(&gate) {
+        panic!("{}", crate::error_chain::chain(&e));
     }
     // The CID is this VM's until it ends.
     let mut again = Vsock::open(&VsockConfig { cid, uds: None }).unwrap();
-    let e = again.connect(&ram(), &gate).unwrap_err().to_string();
+    let e = again.connect(&gate).unwrap_err().to_string();
     assert!(e.contains("in use on this host"), "{e}");
     drop(again);
     let mut r = rig_on(mem, Box::new(v));

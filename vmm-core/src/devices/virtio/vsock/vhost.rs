@@ -2,8 +2,8 @@
 //! the guest's sockets meet the host's `AF_VSOCK` sockets, and the packets never pass through
 //! tetra. Host processes connect to `CID:port` and listen on ports as on any vsock host.
 //!
-//! The kernel serves the receive and transmit queues (0 and 1) itself, through rust-vmm's
-//! `vhost` crate: it waits on the queues' notification eventfds (KVM's ioeventfds) and signals
+//! The kernel serves the receive and transmit queues (0 and 1) itself (the requests are
+//! [`super::super::vhost_kern`]'s): it waits on the queues' notification eventfds (KVM's ioeventfds) and signals
 //! one call eventfd per queue, which the device worker turns into the queue's interrupt (an
 //! MSI-X vector, or the virtio-mmio interrupt status and line, which the kernel cannot set).
 //! tetra serves the event queue (2), for the transport reset a restored device sends.
@@ -20,14 +20,12 @@
 use super::super::device::{Activation, ActiveQueue, Handler, VirtioError};
 use super::super::interrupt::VirtioInterrupt;
 use super::super::offload::{OffloadGate, Offloaded};
+use super::super::vhost_kern::{MemoryRegion, VhostKern, VhostKernError};
 use crate::memory::GuestMemoryMmap;
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use vhost::vhost_kern::vsock::Vsock as KernVsock;
-use vhost::vsock::VhostVsock;
-use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 use virtio_queue::{Queue, QueueT};
 use vm_memory::bitmap::AtomicBitmap;
 use vm_memory::{Address, Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
@@ -38,8 +36,6 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 pub const DEVICE: &str = "/dev/vhost-vsock";
 /// `VIRTIO_F_VERSION_1`, the one feature tetra asks of the kernel.
 const F_VERSION_1: u64 = 1 << 32;
-
-type Kern = KernVsock<GuestMemoryAtomic<GuestMemoryMmap>>;
 
 /// Errors of the kernel's vsock backend.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +64,29 @@ pub enum VhostError {
         step: &'static str,
         /// Why.
         #[source]
-        source: vhost::Error,
+        source: VhostKernError,
+    },
+    /// The kernel's vsock lacks `VIRTIO_F_VERSION_1`.
+    #[error("vsock CID {cid}: the kernel's vhost-vsock does not offer VIRTIO_F_VERSION_1")]
+    NoVersion1 {
+        /// The guest's CID.
+        cid: u64,
+    },
+    /// A ring the driver placed where the kernel cannot be given it.
+    #[error(
+        "vsock CID {cid}: queue {queue}'s {part} at {gpa:#x} ({len} bytes) is not in guest RAM"
+    )]
+    Ring {
+        /// The guest's CID.
+        cid: u64,
+        /// The queue.
+        queue: u32,
+        /// Which part of the ring.
+        part: &'static str,
+        /// Its guest-physical address.
+        gpa: u64,
+        /// Its length.
+        len: usize,
     },
     /// An eventfd could not be made.
     #[error("vsock CID {cid}: its call eventfds")]
@@ -81,30 +99,66 @@ pub enum VhostError {
     },
 }
 
-fn setup(cid: u64, step: &'static str) -> impl FnOnce(vhost::Error) -> VhostError {
+fn setup(cid: u64, step: &'static str) -> impl FnOnce(VhostKernError) -> VhostError {
     move |source| VhostError::Setup { cid, step, source }
 }
 
 /// The memory table the kernel gets: every region of `mem`, by guest and host address.
-fn regions(mem: &GuestMemoryMmap) -> Vec<VhostUserMemoryRegionInfo> {
+fn regions(mem: &GuestMemoryMmap) -> Vec<MemoryRegion> {
     mem.iter()
         .map(|r| {
             let m: &MmapRegion<AtomicBitmap> = r;
-            VhostUserMemoryRegionInfo {
+            MemoryRegion {
                 guest_phys_addr: r.start_addr().raw_value(),
                 memory_size: r.len(),
                 userspace_addr: m.as_ptr() as u64,
-                ..Default::default()
+                flags_padding: 0,
             }
         })
         .collect()
+}
+
+/// Where this process maps the `len` guest bytes at `gpa`, if they lie in one region of RAM (the
+/// kernel reads a ring part as one range of this process's memory).
+fn host_addr(mem: &GuestMemoryMmap, gpa: u64, len: usize) -> Option<u64> {
+    let (region, at) = mem.to_region_addr(GuestAddress(gpa))?;
+    let end = at.raw_value().checked_add(len as u64)?;
+    if end > region.len() {
+        return None;
+    }
+    let m: &MmapRegion<AtomicBitmap> = region;
+    Some(m.as_ptr() as u64 + at.raw_value())
+}
+
+/// The kernel's addresses of queue `index`'s descriptor table, used ring and available ring.
+fn ring_addrs(
+    cid: u64,
+    mem: &GuestMemoryMmap,
+    index: u32,
+    queue: &Queue,
+) -> Result<(u64, u64, u64), VhostError> {
+    let n = usize::from(queue.size());
+    let part = |part: &'static str, gpa: u64, len: usize| {
+        host_addr(mem, gpa, len).ok_or(VhostError::Ring {
+            cid,
+            queue: index,
+            part,
+            gpa,
+            len,
+        })
+    };
+    Ok((
+        part("descriptor table", queue.desc_table(), 16 * n)?,
+        part("used ring", queue.used_ring(), 6 + 8 * n)?,
+        part("available ring", queue.avail_ring(), 6 + 2 * n)?,
+    ))
 }
 
 /// The device's kernel side, from the VM's build on.
 pub struct KernelHost {
     cid: u64,
     /// Opened and given the CID by [`KernelHost::connect`].
-    kern: Option<Arc<Kern>>,
+    kern: Option<Arc<VhostKern>>,
     gate: Option<Arc<OffloadGate>>,
     /// The receive and transmit queues' call eventfds.
     calls: Option<[EventFd; 2]>,
@@ -130,32 +184,27 @@ impl KernelHost {
         })
     }
 
-    /// Opens the kernel's side for guest memory `mem`, takes ownership of it and gives it the
-    /// CID; `gate` says when it may run.
-    pub fn connect(
-        &mut self,
-        mem: &GuestMemoryAtomic<GuestMemoryMmap>,
-        gate: &Arc<OffloadGate>,
-    ) -> Result<(), VhostError> {
+    /// Opens the kernel's side, takes ownership of it (this process's memory is what its
+    /// memory table will point into) and gives it the CID; `gate` says when it may run.
+    pub fn connect(&mut self, gate: &Arc<OffloadGate>) -> Result<(), VhostError> {
         let cid = self.cid;
-        let kern = Kern::new(mem.clone()).map_err(|e| match e {
-            vhost::Error::VhostOpen(source) => VhostError::Open { cid, source },
+        let kern = VhostKern::open(std::path::Path::new(DEVICE)).map_err(|e| match e {
+            VhostKernError::Open { source, .. } => VhostError::Open { cid, source },
             e => setup(cid, "opening it")(e),
         })?;
-        kern.set_owner().map_err(setup(cid, "VHOST_SET_OWNER"))?;
-        kern.set_guest_cid(cid).map_err(|e| match e {
-            vhost::Error::IoctlError(ref io) if io.raw_os_error() == Some(libc::EADDRINUSE) => {
+        kern.set_owner().map_err(setup(cid, "taking it"))?;
+        kern.vsock_set_guest_cid(cid).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EADDRINUSE) {
                 VhostError::CidInUse { cid }
+            } else {
+                setup(cid, "giving it the CID")(e)
             }
-            e => setup(cid, "VHOST_VSOCK_SET_GUEST_CID")(e),
         })?;
         let features = kern
             .get_features()
-            .map_err(setup(cid, "VHOST_GET_FEATURES"))?;
+            .map_err(setup(cid, "reading its features"))?;
         if features & F_VERSION_1 == 0 {
-            return Err(setup(cid, "the kernel's features")(
-                vhost::Error::InvalidOperation,
-            ));
+            return Err(VhostError::NoVersion1 { cid });
         }
         let eventfd =
             || EventFd::new(EFD_NONBLOCK).map_err(|source| VhostError::EventFd { cid, source });
@@ -183,29 +232,24 @@ impl KernelHost {
         };
         let fail = |e: VhostError| VirtioError::Activate(crate::error_chain::chain(&e));
         kern.set_features(a.features & F_VERSION_1)
-            .map_err(|e| fail(setup(cid, "VHOST_SET_FEATURES")(e)))?;
-        kern.set_mem_table(&regions(&a.mem.memory()))
-            .map_err(|e| fail(setup(cid, "VHOST_SET_MEM_TABLE")(e)))?;
+            .map_err(|e| fail(setup(cid, "setting its features")(e)))?;
+        let mem = a.mem.memory();
+        kern.set_mem_table(&regions(&mem))
+            .map_err(|e| fail(setup(cid, "giving it guest memory")(e)))?;
         for (i, q) in [&rx, &tx].into_iter().enumerate() {
+            let index = i as u32;
             let queue = q.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let ring = VringConfigData {
-                queue_max_size: queue.max_size(),
-                queue_size: queue.size(),
-                flags: 0,
-                desc_table_addr: queue.desc_table(),
-                used_ring_addr: queue.used_ring(),
-                avail_ring_addr: queue.avail_ring(),
-                log_addr: None,
-            };
-            let base = queue.next_avail();
+            let (size, base) = (queue.size(), queue.next_avail());
+            let (desc, used, avail) = ring_addrs(cid, &mem, index, &queue).map_err(fail)?;
             drop(queue);
-            kern.set_vring_num(i, ring.queue_size)
-                .and_then(|()| kern.set_vring_addr(i, &ring))
-                .and_then(|()| kern.set_vring_base(i, base))
-                .and_then(|()| kern.set_vring_call(i, &calls[i]))
-                .and_then(|()| kern.set_vring_kick(i, &q.notify))
+            kern.set_vring_num(index, size)
+                .and_then(|()| kern.set_vring_addr(index, desc, used, avail))
+                .and_then(|()| kern.set_vring_base(index, base))
+                .and_then(|()| kern.set_vring_call(index, calls[i].as_raw_fd()))
+                .and_then(|()| kern.set_vring_kick(index, q.notify.as_raw_fd()))
                 .map_err(|e| fail(setup(cid, "setting up its rings")(e)))?;
         }
+        drop(mem);
         let dup = |fd: &EventFd| {
             fd.try_clone().map_err(|source| VirtioError::EventFd {
                 what: "duplicating a vhost call eventfd",
@@ -255,7 +299,7 @@ impl KernelHost {
 /// The kernel's rings while the driver runs the device: what stopping and starting needs.
 struct Runner {
     cid: u64,
-    kern: Arc<Kern>,
+    kern: Arc<VhostKern>,
     /// The receive and transmit queues, shared with the transport.
     queues: [Arc<Mutex<Queue>>; 2],
     /// Their notification eventfds (kicked again on a start).
@@ -275,8 +319,8 @@ impl Runner {
             return;
         }
         *running = false;
-        if let Err(e) = self.kern.stop() {
-            self.broken("VHOST_VSOCK_SET_RUNNING 0", e);
+        if let Err(e) = self.kern.vsock_set_running(false) {
+            self.broken(setup(self.cid, "stopping it")(e));
             return;
         }
         let mem = self.mem.memory();
@@ -286,14 +330,20 @@ impl Runner {
                 .used_ring()
                 .checked_add(2)
                 .and_then(|at| mem.read_obj::<u16>(GuestAddress(at)).ok());
-            match (self.kern.get_vring_base(i), used_idx) {
+            match (self.kern.get_vring_base(i as u32), used_idx) {
                 (Ok(base), Some(used)) => {
-                    q.set_next_avail(base as u16);
+                    q.set_next_avail(base);
                     q.set_next_used(u16::from_le(used));
                 }
-                (Err(e), _) => return self.broken("VHOST_GET_VRING_BASE", e),
+                (Err(e), _) => return self.broken(setup(self.cid, "reading where it stopped")(e)),
                 (_, None) => {
-                    return self.broken("reading a used ring index", vhost::Error::UsedAddress)
+                    return self.broken(VhostError::Ring {
+                        cid: self.cid,
+                        queue: i as u32,
+                        part: "used ring index",
+                        gpa: q.used_ring().wrapping_add(2),
+                        len: 2,
+                    })
                 }
             }
         }
@@ -311,9 +361,9 @@ impl Runner {
         if let Err(e) = self
             .kern
             .set_mem_table(&regions(&self.mem.memory()))
-            .and_then(|_| self.kern.start())
+            .and_then(|_| self.kern.vsock_set_running(true))
         {
-            return self.broken("starting it", e);
+            return self.broken(setup(self.cid, "starting it")(e));
         }
         *running = true;
         for k in &self.kicks {
@@ -321,8 +371,7 @@ impl Runner {
         }
     }
 
-    fn broken(&self, step: &'static str, e: vhost::Error) {
-        let e = setup(self.cid, step)(e);
+    fn broken(&self, e: VhostError) {
         self.irq.needs_reset(&crate::error_chain::chain(&e));
     }
 }
