@@ -22,6 +22,7 @@
 //! [`http::MAX_BODY`]), [`MAX_PENDING`] at once, [`MAX_QUEUED`] waiting for the VMM), so an idle
 //! client stalls nothing.
 
+pub mod client;
 pub mod http;
 pub mod qmp;
 pub mod status;
@@ -131,8 +132,13 @@ impl Request {
 
 /// Where a reply goes.
 enum To {
-    /// A control-socket connection, on the line protocol or HTTP.
-    Stream { stream: UnixStream, http: bool },
+    /// A control-socket connection, on the line protocol or HTTP (whose client may have asked
+    /// for progress: [`client::PROGRESS_HEADER`]).
+    Stream {
+        stream: UnixStream,
+        http: bool,
+        progress: bool,
+    },
     /// A QMP client: `{"return": {}}` or `{"error": ...}` with its command's `id`.
     Qmp {
         outbox: Arc<qmp::Outbox>,
@@ -170,9 +176,24 @@ impl Reply {
         if let To::Stream {
             stream,
             http: false,
+            ..
         } = &mut self.to
         {
             let _ = writeln!(stream, "{s}");
+        }
+    }
+    /// Sends a progress report of a long request (a migration round, a snapshot's memory) as a
+    /// `102 Processing` interim response, on HTTP when the client asked for it
+    /// ([`client::PROGRESS_HEADER`]); nothing elsewhere (the line protocol's `progress:` lines
+    /// are [`Reply::line`]'s, for a migration only, as they always were).
+    pub fn progress(&mut self, text: &str) {
+        if let To::Stream {
+            stream,
+            http: true,
+            progress: true,
+        } = &mut self.to
+        {
+            let _ = stream.write_all(&http::interim(text));
         }
     }
     /// Sends the outcome: `ok` or `ok: text` on the line protocol, `200` with `json` on HTTP,
@@ -180,7 +201,9 @@ impl Reply {
     pub fn answer(mut self, text: &str, json: serde_json::Value) {
         tracing::info!(details = text, "control request done");
         match &mut self.to {
-            To::Stream { stream, http: true } => {
+            To::Stream {
+                stream, http: true, ..
+            } => {
                 let _ = stream.write_all(&http::response(200, &json, None));
             }
             To::Stream { .. } if text.is_empty() => self.line("ok"),
@@ -205,7 +228,9 @@ impl Reply {
             "control request failed"
         );
         match &mut self.to {
-            To::Stream { stream, http: true } => {
+            To::Stream {
+                stream, http: true, ..
+            } => {
                 let body = serde_json::json!({ "error": r.message });
                 let _ = stream.write_all(&http::response(r.status, &body, r.allow));
             }
@@ -289,6 +314,8 @@ struct Pending {
     since: Instant,
     /// Decided at the first line: HTTP or the line protocol.
     http: Option<bool>,
+    /// An HTTP request that asked for progress ([`client::PROGRESS_HEADER`]).
+    progress: bool,
 }
 
 impl Pending {
@@ -308,7 +335,10 @@ impl Pending {
         if self.http == Some(true) {
             return match http::parse(&self.buf) {
                 http::Parse::Incomplete => None,
-                http::Parse::Done(r) => Some(r),
+                http::Parse::Done(r) => {
+                    self.progress = http::wants_progress(&self.buf);
+                    Some(r)
+                }
             };
         }
         let end = self.buf.iter().position(|&b| b == b'\n')?;
@@ -404,6 +434,7 @@ impl ControlServer {
                         buf: Vec::new(),
                         since: Instant::now(),
                         http: None,
+                        progress: false,
                     },
                 );
             }
@@ -423,6 +454,7 @@ impl ControlServer {
             to: To::Stream {
                 stream: c.stream,
                 http: c.http == Some(true),
+                progress: c.progress,
             },
         };
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
