@@ -17,7 +17,9 @@
 //! `docs/api.yaml` is the OpenAPI document of these. Limits: a head of at most [`MAX_HEAD`]
 //! bytes and [`MAX_HEADERS`] headers (else 431), a body of at most [`MAX_BODY`] bytes given by
 //! `Content-Length` (else 413; chunked bodies get 501), bodies with unknown fields are refused
-//! naming the field (400). Errors are `{"error": "..."}`.
+//! naming the field (400). Errors are `{"error": "..."}`. A snapshot or migration request with a
+//! `Tetra-Progress: 1` header ([`wants_progress`]) gets `102 Processing` interim responses
+//! ([`interim`]) before its answer.
 
 use super::Request;
 use serde::Deserialize;

@@ -1,5 +1,6 @@
 //! The control socket of a running VM (`tetra run --api PATH`): one request per connection, one
-//! line each way, easy to drive with `tetra ctl`, `tetra migrate` or `socat`.
+//! line each way on its older text protocol (easy to drive with `socat`; [`send`] is its client),
+//! or HTTP/1.1 ([`http`]; [`client`] is its client, what `tetra ctl` and `tetra migrate` use).
 //!
 //! ```text
 //! pause | resume | status | config | vcpus | snapshot PATH | migrate unix:PATH|tcp:HOST:PORT
@@ -573,8 +574,9 @@ impl MutEventSubscriber for ControlServer {
     }
 }
 
-/// Sends `request` to the control socket at `path`; calls `line` for each progress line; returns
-/// the final reply's details or the error message.
+/// Sends `request` to the control socket at `path` on the line protocol (tetra's own commands
+/// speak HTTP: [`client`]); calls `line` for each progress line; returns the final reply's
+/// details or the error message.
 pub fn send(path: &Path, request: &str, line: &mut dyn FnMut(&str)) -> Result<String, String> {
     let mut conn = UnixStream::connect(path)
         .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
