@@ -186,15 +186,18 @@ impl Reply {
     /// Sends a progress report of a long request (a migration round, a snapshot's memory) as a
     /// `102 Processing` interim response, on HTTP when the client asked for it
     /// ([`client::PROGRESS_HEADER`]); nothing elsewhere (the line protocol's `progress:` lines
-    /// are [`Reply::line`]'s, for a migration only, as they always were).
+    /// are [`Reply::line`]'s, for a migration only, as they always were). A client that stops
+    /// reading costs one write timeout, then gets no more progress (only the answer).
     pub fn progress(&mut self, text: &str) {
         if let To::Stream {
             stream,
             http: true,
-            progress: true,
+            progress,
         } = &mut self.to
         {
-            let _ = stream.write_all(&http::interim(text));
+            if *progress && stream.write_all(&http::interim(text)).is_err() {
+                *progress = false;
+            }
         }
     }
     /// Sends the outcome: `ok` or `ok: text` on the line protocol, `200` with `json` on HTTP,
@@ -712,6 +715,59 @@ mod tests {
         let got = String::from_utf8_lossy(&got);
         assert!(got.starts_with("HTTP/1.1 408 "), "{got:?}");
         assert!(t.elapsed() >= REQUEST_DEADLINE, "{:?}", t.elapsed());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_client_gets_progress_it_asked_for_and_the_answer() {
+        let d = scratch("progress");
+        let path = d.join("api");
+        let queue = Queue::default();
+        let mut em = EventManager::<ControlServer>::new().unwrap();
+        em.add_subscriber(ControlServer::bind(&path, queue.clone()).unwrap());
+        let ask = |with: bool| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut on = |p: &str| seen.push(p.to_string());
+                let body = serde_json::json!({ "path": "/tmp/s" });
+                let progress: Option<&mut dyn FnMut(&str)> =
+                    if with { Some(&mut on) } else { None };
+                let r = client::Client::new(&path)
+                    .exchange("PUT", "/vm/snapshot", Some(&body), progress)
+                    .unwrap();
+                (r, seen)
+            })
+        };
+        for with in [true, false] {
+            let t = ask(with);
+            let start = Instant::now();
+            while queue.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(5) {
+                em.run_with_timeout(10).unwrap();
+            }
+            let (r, mut reply) = queue
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("the request arrived");
+            assert_eq!(r, Request::Snapshot("/tmp/s".into()));
+            reply.line("not for HTTP");
+            reply.progress("writing memory, 1 of 2 pages");
+            reply.progress("writing memory, 2 of 2 pages");
+            reply.answer("done", serde_json::json!({ "state": "running" }));
+            let (r, seen) = t.join().unwrap();
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, serde_json::json!({ "state": "running" }));
+            let want: &[&str] = if with {
+                &[
+                    "writing memory, 1 of 2 pages",
+                    "writing memory, 2 of 2 pages",
+                ]
+            } else {
+                &[]
+            };
+            assert_eq!(seen, want, "asked for progress: {with}");
+        }
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -141,7 +141,7 @@ impl SnapshotProgress {
 }
 
 impl std::fmt::Display for SnapshotProgress {
-    /// `writing memory, D of T pages, R MiB/s`: the `D of T pages` that `tetra migrate`'s and
+    /// `writing memory, D of T pages, M MiB, R MiB/s`: the `D of T pages` that `tetra migrate`'s and
     /// `tetra ctl`'s progress bar reads.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.elapsed.as_secs_f64();
