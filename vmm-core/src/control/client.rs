@@ -26,9 +26,11 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 32;
 /// The largest response body the client accepts.
 pub const MAX_BODY: usize = 4 << 20;
-/// How long a read may wait by default (a snapshot or a migration reports progress well within
-/// it; a request queued behind one waits for it).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a read may wait by default. Generous: requests run one at a time on the VMM's
+/// thread, so one queued behind a long snapshot or migration hears nothing until it ends, and a
+/// big snapshot's final fsync reports nothing meanwhile; it is there so that a server that
+/// never answers does not hold its client for ever.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Errors of a request to the control socket.
 #[derive(Debug, thiserror::Error)]
