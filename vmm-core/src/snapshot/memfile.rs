@@ -250,16 +250,17 @@ pub struct Written {
 /// Writes the touched pages of `mem` into `file` (which it truncates to the full RAM size, so the
 /// rest are holes), the digest of every chunk, holes as zeros, and the [`Trailer`] with `nonce`.
 pub fn write(mem: &GuestMemoryMmap, file: &File, nonce: u64) -> Result<Written, MemFileError> {
-    write_reporting(mem, file, nonce, &mut |_, _| {})
+    write_reporting(mem, file, nonce, &mut |_, _, _| {})
 }
 
-/// [`write`], calling `progress(done, total)` with the bytes of guest memory gone through so far
-/// (written or found untouched) and in all, after each chunk of [`digest::CHUNK_BYTES`].
+/// [`write`], calling `progress(done, total, written)` after each chunk of [`digest::CHUNK_BYTES`]:
+/// the bytes of guest memory gone through so far (written, or found untouched and left a hole),
+/// in all, and written to the file.
 pub fn write_reporting(
     mem: &GuestMemoryMmap,
     file: &File,
     nonce: u64,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut dyn FnMut(u64, u64, u64),
 ) -> Result<Written, MemFileError> {
     let page = page_size();
     let layout = layout_of(mem);
@@ -284,7 +285,7 @@ pub fn write_reporting(
             if !pages.iter().any(|t| *t) {
                 digests.push(zeros.get(len));
                 off += len;
-                progress(done, total);
+                progress(done, total, stats.bytes);
                 continue;
             }
             let b = &mut buf[..len as usize];
@@ -310,7 +311,7 @@ pub fn write_reporting(
             b[((pages.len() as u64 * page).min(len)) as usize..].fill(0);
             digests.push(digest::digest(b));
             off += len;
-            progress(done, total);
+            progress(done, total, stats.bytes);
         }
     }
     let trailer = Trailer {
@@ -457,11 +458,12 @@ mod tests {
         mem.write_slice(b"x", GuestAddress(0x1234)).unwrap();
         let f = tmp("progress");
         let mut seen = Vec::new();
-        write_reporting(&mem, &f, 1, &mut |d, t| seen.push((d, t))).unwrap();
+        let w = write_reporting(&mem, &f, 1, &mut |d, t, b| seen.push((d, t, b))).unwrap();
         let chunks = (12u64 << 20).div_ceil(digest::CHUNK_BYTES.max(crate::memory::page_size()));
         assert_eq!(seen.len() as u64, chunks, "{seen:?}");
         assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
-        assert_eq!(seen.last(), Some(&(12 << 20, 12 << 20)));
+        assert!(seen.windows(2).all(|w| w[0].2 <= w[1].2), "{seen:?}");
+        assert_eq!(seen.last(), Some(&(12 << 20, 12 << 20, w.stats.bytes)));
     }
 
     #[test]

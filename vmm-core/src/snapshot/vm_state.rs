@@ -129,8 +129,8 @@ pub struct SnapshotProgress {
     pub done_pages: u64,
     /// Guest pages in all.
     pub total_pages: u64,
-    /// Bytes of guest memory gone through.
-    pub done_bytes: u64,
+    /// Bytes of guest memory written to the memory file so far (untouched pages are holes).
+    pub written_bytes: u64,
     /// Since the memory file was begun.
     pub elapsed: std::time::Duration,
 }
@@ -141,21 +141,21 @@ impl SnapshotProgress {
 }
 
 impl std::fmt::Display for SnapshotProgress {
-    /// `writing memory, D of T pages, M MiB, R MiB/s`: the `D of T pages` that `tetra migrate`'s and
+    /// `writing memory, D of T pages, W MiB written, R MiB/s`: the `D of T pages` that
     /// `tetra ctl`'s progress bar reads.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.elapsed.as_secs_f64();
         let rate = if secs > 0.0 {
-            self.done_bytes as f64 / secs / (1 << 20) as f64
+            self.written_bytes as f64 / secs / (1 << 20) as f64
         } else {
             0.0
         };
         write!(
             f,
-            "writing memory, {} of {} pages, {:.1} MiB, {rate:.0} MiB/s",
+            "writing memory, {} of {} pages, {:.1} MiB written, {rate:.0} MiB/s",
             self.done_pages,
             self.total_pages,
-            self.done_bytes as f64 / (1 << 20) as f64
+            self.written_bytes as f64 / (1 << 20) as f64
         )
     }
 }
@@ -426,7 +426,7 @@ impl<A: Arch> Vmm<A> {
         let page = crate::memory::page_size();
         let begun = std::time::Instant::now();
         let mut last: Option<std::time::Instant> = None;
-        let mut report = |done: u64, total: u64| {
+        let mut report = |done: u64, total: u64, written: u64| {
             let now = std::time::Instant::now();
             if done < total && last.is_some_and(|l| now - l < SnapshotProgress::EVERY) {
                 return;
@@ -435,7 +435,7 @@ impl<A: Arch> Vmm<A> {
             progress(&SnapshotProgress {
                 done_pages: done.div_ceil(page),
                 total_pages: total.div_ceil(page),
-                done_bytes: done,
+                written_bytes: written,
                 elapsed: now - begun,
             });
         };
