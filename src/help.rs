@@ -121,7 +121,8 @@ macro_rules! run_options {
                           Default: lazy, but eager for a VM with a read-write disk
   --incoming URI          wait at unix:PATH or tcp:HOST:PORT for a migrating VM and run it
   --api PATH              serve a control socket (pause, resume, status, snapshot, migrate):
-                          tetra ctl's line protocol, or HTTP/1.1 with JSON (docs/api.yaml)
+                          HTTP/1.1 with JSON (docs/api.yaml; what tetra ctl speaks), or
+                          the older one-line text protocol
   --qmp unix:PATH         serve a QMP subset (QEMU's machine protocol) at PATH: query-status,
                           stop, cont, system_reset, quit, migrate, query-migrate,
                           migrate-set-capabilities, query-cpus-fast; events STOP, RESUME,
@@ -200,7 +201,7 @@ Requests (PATH is the socket of a VM started with tetra run --api PATH):
                           off; the VM ends when the guest does. Fails on arm64, ppc64, BookE
   snapshot FILE           write a snapshot to FILE and its memory file beside it (a running
                           VM is paused meanwhile and resumed after); tetra run --restore FILE
-                          runs it again
+                          runs it again. On a terminal, a progress bar on stderr
 
 Options:
   --api PATH              the control socket

@@ -2,6 +2,7 @@
 //! status. No arch logic lives here; `host` is the one place that picks the arch.
 
 mod cli;
+mod ctl;
 mod failure;
 mod help;
 mod host;
@@ -138,42 +139,23 @@ fn main() -> ExitCode {
                 }
             }
         }
-        cli::Command::Ctl { api, request } => {
-            match vmm_core::control::send(&api, &request, &mut |l| println!("{l}")) {
-                // The description, as `tetra run --print-config` prints one.
-                Ok(details) if request == "config" => {
-                    match serde_json::from_str::<serde_json::Value>(&details) {
-                        Ok(v) => print!("{}", vmm_core::json::pretty(&v)),
-                        Err(_) => println!("{details}"),
-                    }
-                    ExitCode::SUCCESS
-                }
-                Ok(details) => {
-                    println!("ok{}{details}", if details.is_empty() { "" } else { ": " });
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("tetra: {request}: {e}");
-                    ExitCode::from(EXIT_REQUEST)
-                }
+        cli::Command::Ctl { api, request } => match ctl::ctl(&api, &request) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tetra: {request}: {e}");
+                ExitCode::from(EXIT_REQUEST)
             }
-        }
-        cli::Command::Migrate { api, to } => {
-            let request = format!("migrate {to}");
-            let mut view = progress::ProgressView::stderr();
-            let r = vmm_core::control::send(&api, &request, &mut |l| view.line(l));
-            view.finish();
-            match r {
-                Ok(details) => {
-                    println!("{details}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("tetra: migrate: {e}");
-                    ExitCode::from(EXIT_REQUEST)
-                }
+        },
+        cli::Command::Migrate { api, to } => match ctl::migrate(&api, &to) {
+            Ok(details) => {
+                println!("{details}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("tetra: migrate: {e}");
+                ExitCode::from(EXIT_REQUEST)
+            }
+        },
         cli::Command::Run {
             launch,
             stats,

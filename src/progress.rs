@@ -1,4 +1,5 @@
-//! How `tetra migrate` shows the source's progress lines on stderr (issue 16, item 7).
+//! How `tetra migrate` and `tetra ctl snapshot` show the VM's progress on stderr (issue 16,
+//! item 7).
 //!
 //! On a terminal: one status line, redrawn in place, with a bar for the round being sent (the
 //! source reports a sending round at most every quarter second, `sending, D of T pages`) and,
@@ -66,9 +67,13 @@ impl ProgressView {
     }
 }
 
-/// `sending, D of T pages` in a progress text: (D, T).
+/// `sending, D of T pages` (a migration's round) or `writing memory, D of T pages` (a
+/// snapshot's) in a progress text: (D, T).
 fn sending(p: &str) -> Option<(u64, u64)> {
-    let rest = &p[p.find("sending, ")? + "sending, ".len()..];
+    let at = ["sending, ", "writing memory, "]
+        .iter()
+        .find_map(|w| p.find(w).map(|i| i + w.len()))?;
+    let rest = &p[at..];
     let (done, rest) = rest.split_once(" of ")?;
     let (all, _) = rest.split_once(" pages")?;
     Some((done.parse().ok()?, all.parse().ok()?))
@@ -156,6 +161,16 @@ mod tests {
         assert_eq!(sending(&SENDING["progress: ".len()..]), Some((250, 1000)));
         assert_eq!(sending("PreCopy round 1: sent 3.9 MiB"), None);
         assert_eq!(sending("sending, x of 3 pages"), None);
+        // A snapshot's progress, as the VM words it.
+        let snap = vmm_core::snapshot::SnapshotProgress {
+            done_pages: 12,
+            total_pages: 40,
+            written_bytes: 3 << 20,
+            elapsed: std::time::Duration::from_secs(1),
+        };
+        let text = snap.to_string();
+        assert_eq!(sending(&text), Some((12, 40)), "{text}");
+        assert!(text.contains("3.0 MiB written, 3 MiB/s"), "{text}");
         assert_eq!(bar(5, 0), bar(1, 1));
         assert!(bar(7, 3).contains("100%"));
     }

@@ -17,7 +17,9 @@
 //! `docs/api.yaml` is the OpenAPI document of these. Limits: a head of at most [`MAX_HEAD`]
 //! bytes and [`MAX_HEADERS`] headers (else 431), a body of at most [`MAX_BODY`] bytes given by
 //! `Content-Length` (else 413; chunked bodies get 501), bodies with unknown fields are refused
-//! naming the field (400). Errors are `{"error": "..."}`.
+//! naming the field (400). Errors are `{"error": "..."}`. A snapshot or migration request with a
+//! `Tetra-Progress: 1` header ([`wants_progress`]) gets `102 Processing` interim responses
+//! ([`interim`]) before its answer.
 
 use super::Request;
 use serde::Deserialize;
@@ -129,6 +131,54 @@ pub fn parse(buf: &[u8]) -> Parse {
     let method = req.method.unwrap_or("");
     let path = req.path.unwrap_or("");
     Parse::Done(route(method, path, &buf[head..head + length]))
+}
+
+/// Whether the (complete, parsed) request in `buf` asks for progress: a
+/// [`super::client::PROGRESS_HEADER`] header that is not `0`.
+pub fn wants_progress(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(buf), Ok(httparse::Status::Complete(_))) {
+        return false;
+    }
+    req.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case(super::client::PROGRESS_HEADER) && h.value.trim_ascii() != b"0"
+    })
+}
+
+/// The HTTP request (method, target, JSON body) that stands for `request`, the inverse of
+/// [`parse`]; `None` for the requests only QMP sends (`system_reset`, `quit`). `Status` and
+/// `Config` are `GET /vm`, whose answer holds both.
+pub fn request_of(
+    request: &Request,
+) -> Option<(&'static str, &'static str, Option<serde_json::Value>)> {
+    use serde_json::json;
+    Some(match request {
+        Request::Pause => ("PUT", "/vm/pause", None),
+        Request::Resume => ("PUT", "/vm/resume", None),
+        Request::Status | Request::Config | Request::Info => ("GET", "/vm", None),
+        Request::Vcpus => ("GET", "/vm/vcpus", None),
+        Request::Snapshot(p) => ("PUT", "/vm/snapshot", Some(json!({ "path": p }))),
+        Request::Migrate(uri) => ("PUT", "/vm/migrate", Some(json!({ "uri": uri }))),
+        Request::Migration => ("GET", "/vm/migration", None),
+        Request::Metrics => ("GET", "/vm/metrics", None),
+        Request::PowerButton => ("PUT", "/vm/shutdown", None),
+        Request::Reset | Request::Quit => return None,
+    })
+}
+
+/// An interim `102 Processing` response carrying one progress `text` (control characters, which
+/// a header cannot hold, become spaces).
+pub fn interim(text: &str) -> Vec<u8> {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!(
+        "HTTP/1.1 102 Processing\r\n{}: {text}\r\n\r\n",
+        super::client::PROGRESS_HEADER
+    )
+    .into_bytes()
 }
 
 /// `PUT /vm/snapshot`'s body.
@@ -344,6 +394,48 @@ mod tests {
         assert!(r.status == 400 && r.message.contains("now"), "{r:?}");
         assert_eq!(req("/vm/migrate", "{}").status, 400);
         assert_eq!(req("/vm/migrate", r#"{"uri":""}"#).status, 400);
+    }
+
+    #[test]
+    fn request_of_is_parses_inverse() {
+        let all = [
+            Request::Pause,
+            Request::Resume,
+            Request::Info,
+            Request::Vcpus,
+            Request::Snapshot("/tmp/a b".into()),
+            Request::Migrate("tcp:h:1".into()),
+            Request::Migration,
+            Request::Metrics,
+            Request::PowerButton,
+        ];
+        for r in all {
+            let (method, target, body) = request_of(&r).unwrap();
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let wire = format!(
+                "{method} {target} HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            assert_eq!(done(&wire), Ok(r));
+        }
+        assert_eq!(request_of(&Request::Status).unwrap().1, "/vm");
+        assert!(request_of(&Request::Quit).is_none());
+    }
+
+    #[test]
+    fn progress_is_asked_for_and_sent_as_interim_responses() {
+        assert!(wants_progress(
+            b"PUT /vm/snapshot HTTP/1.1\r\ntetra-progress: 1\r\n\r\n"
+        ));
+        assert!(!wants_progress(
+            b"PUT /vm/snapshot HTTP/1.1\r\nTetra-Progress: 0\r\n\r\n"
+        ));
+        assert!(!wants_progress(b"PUT /vm/snapshot HTTP/1.1\r\n\r\n"));
+        let r = String::from_utf8(interim("a\r\nX: injected")).unwrap();
+        assert_eq!(
+            r,
+            "HTTP/1.1 102 Processing\r\nTetra-Progress: a  X: injected\r\n\r\n"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The control socket of a running VM (`tetra run --api PATH`): one request per connection, one
-//! line each way, easy to drive with `tetra ctl`, `tetra migrate` or `socat`.
+//! line each way on its older text protocol (easy to drive with `socat`; [`send`] is its client),
+//! or HTTP/1.1 ([`http`]; [`client`] is its client, what `tetra ctl` and `tetra migrate` use).
 //!
 //! ```text
 //! pause | resume | status | config | vcpus | snapshot PATH | migrate unix:PATH|tcp:HOST:PORT
@@ -22,6 +23,7 @@
 //! [`http::MAX_BODY`]), [`MAX_PENDING`] at once, [`MAX_QUEUED`] waiting for the VMM), so an idle
 //! client stalls nothing.
 
+pub mod client;
 pub mod http;
 pub mod qmp;
 pub mod status;
@@ -131,8 +133,13 @@ impl Request {
 
 /// Where a reply goes.
 enum To {
-    /// A control-socket connection, on the line protocol or HTTP.
-    Stream { stream: UnixStream, http: bool },
+    /// A control-socket connection, on the line protocol or HTTP (whose client may have asked
+    /// for progress: [`client::PROGRESS_HEADER`]).
+    Stream {
+        stream: UnixStream,
+        http: bool,
+        progress: bool,
+    },
     /// A QMP client: `{"return": {}}` or `{"error": ...}` with its command's `id`.
     Qmp {
         outbox: Arc<qmp::Outbox>,
@@ -170,9 +177,27 @@ impl Reply {
         if let To::Stream {
             stream,
             http: false,
+            ..
         } = &mut self.to
         {
             let _ = writeln!(stream, "{s}");
+        }
+    }
+    /// Sends a progress report of a long request (a migration round, a snapshot's memory) as a
+    /// `102 Processing` interim response, on HTTP when the client asked for it
+    /// ([`client::PROGRESS_HEADER`]); nothing elsewhere (the line protocol's `progress:` lines
+    /// are [`Reply::line`]'s, for a migration only, as they always were). A client that stops
+    /// reading costs one write timeout, then gets no more progress (only the answer).
+    pub fn progress(&mut self, text: &str) {
+        if let To::Stream {
+            stream,
+            http: true,
+            progress,
+        } = &mut self.to
+        {
+            if *progress && stream.write_all(&http::interim(text)).is_err() {
+                *progress = false;
+            }
         }
     }
     /// Sends the outcome: `ok` or `ok: text` on the line protocol, `200` with `json` on HTTP,
@@ -180,7 +205,9 @@ impl Reply {
     pub fn answer(mut self, text: &str, json: serde_json::Value) {
         tracing::info!(details = text, "control request done");
         match &mut self.to {
-            To::Stream { stream, http: true } => {
+            To::Stream {
+                stream, http: true, ..
+            } => {
                 let _ = stream.write_all(&http::response(200, &json, None));
             }
             To::Stream { .. } if text.is_empty() => self.line("ok"),
@@ -205,7 +232,9 @@ impl Reply {
             "control request failed"
         );
         match &mut self.to {
-            To::Stream { stream, http: true } => {
+            To::Stream {
+                stream, http: true, ..
+            } => {
                 let body = serde_json::json!({ "error": r.message });
                 let _ = stream.write_all(&http::response(r.status, &body, r.allow));
             }
@@ -289,6 +318,8 @@ struct Pending {
     since: Instant,
     /// Decided at the first line: HTTP or the line protocol.
     http: Option<bool>,
+    /// An HTTP request that asked for progress ([`client::PROGRESS_HEADER`]).
+    progress: bool,
 }
 
 impl Pending {
@@ -308,7 +339,10 @@ impl Pending {
         if self.http == Some(true) {
             return match http::parse(&self.buf) {
                 http::Parse::Incomplete => None,
-                http::Parse::Done(r) => Some(r),
+                http::Parse::Done(r) => {
+                    self.progress = http::wants_progress(&self.buf);
+                    Some(r)
+                }
             };
         }
         let end = self.buf.iter().position(|&b| b == b'\n')?;
@@ -404,6 +438,7 @@ impl ControlServer {
                         buf: Vec::new(),
                         since: Instant::now(),
                         http: None,
+                        progress: false,
                     },
                 );
             }
@@ -423,6 +458,7 @@ impl ControlServer {
             to: To::Stream {
                 stream: c.stream,
                 http: c.http == Some(true),
+                progress: c.progress,
             },
         };
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -541,8 +577,9 @@ impl MutEventSubscriber for ControlServer {
     }
 }
 
-/// Sends `request` to the control socket at `path`; calls `line` for each progress line; returns
-/// the final reply's details or the error message.
+/// Sends `request` to the control socket at `path` on the line protocol (tetra's own commands
+/// speak HTTP: [`client`]); calls `line` for each progress line; returns the final reply's
+/// details or the error message.
 pub fn send(path: &Path, request: &str, line: &mut dyn FnMut(&str)) -> Result<String, String> {
     let mut conn = UnixStream::connect(path)
         .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
@@ -678,6 +715,59 @@ mod tests {
         let got = String::from_utf8_lossy(&got);
         assert!(got.starts_with("HTTP/1.1 408 "), "{got:?}");
         assert!(t.elapsed() >= REQUEST_DEADLINE, "{:?}", t.elapsed());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_client_gets_progress_it_asked_for_and_the_answer() {
+        let d = scratch("progress");
+        let path = d.join("api");
+        let queue = Queue::default();
+        let mut em = EventManager::<ControlServer>::new().unwrap();
+        em.add_subscriber(ControlServer::bind(&path, queue.clone()).unwrap());
+        let ask = |with: bool| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut on = |p: &str| seen.push(p.to_string());
+                let body = serde_json::json!({ "path": "/tmp/s" });
+                let progress: Option<&mut dyn FnMut(&str)> =
+                    if with { Some(&mut on) } else { None };
+                let r = client::Client::new(&path)
+                    .exchange("PUT", "/vm/snapshot", Some(&body), progress)
+                    .unwrap();
+                (r, seen)
+            })
+        };
+        for with in [true, false] {
+            let t = ask(with);
+            let start = Instant::now();
+            while queue.lock().unwrap().is_empty() && start.elapsed() < Duration::from_secs(5) {
+                em.run_with_timeout(10).unwrap();
+            }
+            let (r, mut reply) = queue
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("the request arrived");
+            assert_eq!(r, Request::Snapshot("/tmp/s".into()));
+            reply.line("not for HTTP");
+            reply.progress("writing memory, 1 of 2 pages");
+            reply.progress("writing memory, 2 of 2 pages");
+            reply.answer("done", serde_json::json!({ "state": "running" }));
+            let (r, seen) = t.join().unwrap();
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, serde_json::json!({ "state": "running" }));
+            let want: &[&str] = if with {
+                &[
+                    "writing memory, 1 of 2 pages",
+                    "writing memory, 2 of 2 pages",
+                ]
+            } else {
+                &[]
+            };
+            assert_eq!(seen, want, "asked for progress: {with}");
+        }
         let _ = std::fs::remove_dir_all(&d);
     }
 

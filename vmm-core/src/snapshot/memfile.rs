@@ -250,6 +250,18 @@ pub struct Written {
 /// Writes the touched pages of `mem` into `file` (which it truncates to the full RAM size, so the
 /// rest are holes), the digest of every chunk, holes as zeros, and the [`Trailer`] with `nonce`.
 pub fn write(mem: &GuestMemoryMmap, file: &File, nonce: u64) -> Result<Written, MemFileError> {
+    write_reporting(mem, file, nonce, &mut |_, _, _| {})
+}
+
+/// [`write`], calling `progress(done, total, written)` after each chunk of [`digest::CHUNK_BYTES`]:
+/// the bytes of guest memory gone through so far (written, or found untouched and left a hole),
+/// in all, and written to the file.
+pub fn write_reporting(
+    mem: &GuestMemoryMmap,
+    file: &File,
+    nonce: u64,
+    progress: &mut dyn FnMut(u64, u64, u64),
+) -> Result<Written, MemFileError> {
     let page = page_size();
     let layout = layout_of(mem);
     let total: u64 = layout.iter().map(|l| l.size).sum();
@@ -260,6 +272,7 @@ pub fn write(mem: &GuestMemoryMmap, file: &File, nonce: u64) -> Result<Written, 
     let mut zeros = ZeroDigests::default();
     let mut buf = vec![0u8; chunk as usize];
     let mut stats = WriteStats::default();
+    let mut done = 0;
     for (region, l) in mem.iter().zip(&layout) {
         let touched = touched_pages(region);
         let mut off = 0;
@@ -268,9 +281,11 @@ pub fn write(mem: &GuestMemoryMmap, file: &File, nonce: u64) -> Result<Written, 
             let first = (off / page) as usize;
             let pages = &touched[first.min(touched.len())
                 ..(first + len.div_ceil(page) as usize).min(touched.len())];
+            done += len;
             if !pages.iter().any(|t| *t) {
                 digests.push(zeros.get(len));
                 off += len;
+                progress(done, total, stats.bytes);
                 continue;
             }
             let b = &mut buf[..len as usize];
@@ -296,6 +311,7 @@ pub fn write(mem: &GuestMemoryMmap, file: &File, nonce: u64) -> Result<Written, 
             b[((pages.len() as u64 * page).min(len)) as usize..].fill(0);
             digests.push(digest::digest(b));
             off += len;
+            progress(done, total, stats.bytes);
         }
     }
     let trailer = Trailer {
@@ -430,6 +446,24 @@ mod tests {
             .unwrap();
         std::fs::remove_file(&p).unwrap();
         f
+    }
+
+    #[test]
+    fn reports_progress_up_to_the_whole_memory() {
+        let mem = GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0), 8 << 20),
+            (GuestAddress(1 << 30), 4 << 20),
+        ])
+        .unwrap();
+        mem.write_slice(b"x", GuestAddress(0x1234)).unwrap();
+        let f = tmp("progress");
+        let mut seen = Vec::new();
+        let w = write_reporting(&mem, &f, 1, &mut |d, t, b| seen.push((d, t, b))).unwrap();
+        let chunks = (12u64 << 20).div_ceil(digest::CHUNK_BYTES.max(crate::memory::page_size()));
+        assert_eq!(seen.len() as u64, chunks, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].2 <= w[1].2), "{seen:?}");
+        assert_eq!(seen.last(), Some(&(12 << 20, 12 << 20, w.stats.bytes)));
     }
 
     #[test]

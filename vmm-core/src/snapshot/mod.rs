@@ -14,4 +14,6 @@ pub use codec::{check_tags, CodecError, SectionSpec};
 pub use envelope::{Envelope, EnvelopeError, Section};
 pub use stateful::{check_version, SharedState, StateError, StateRegistry, Stateful};
 pub use verify::Verify;
-pub use vm_state::{describe_json, read_envelope, SnapshotError, SnapshotStats, Step};
+pub use vm_state::{
+    describe_json, read_envelope, SnapshotError, SnapshotProgress, SnapshotStats, Step,
+};

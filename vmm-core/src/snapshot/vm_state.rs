@@ -121,6 +121,45 @@ pub enum Step {
     Renamed,
 }
 
+/// How far a snapshot's memory file has come, reported while it is written (at most every
+/// [`SnapshotProgress::EVERY`], and at its end).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotProgress {
+    /// Guest pages gone through (written, or found untouched and left a hole).
+    pub done_pages: u64,
+    /// Guest pages in all.
+    pub total_pages: u64,
+    /// Bytes of guest memory written to the memory file so far (untouched pages are holes).
+    pub written_bytes: u64,
+    /// Since the memory file was begun.
+    pub elapsed: std::time::Duration,
+}
+
+impl SnapshotProgress {
+    /// The least time between two reports.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+}
+
+impl std::fmt::Display for SnapshotProgress {
+    /// `writing memory, D of T pages, W MiB written, R MiB/s`: the `D of T pages` that
+    /// `tetra ctl`'s progress bar reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.written_bytes as f64 / secs / (1 << 20) as f64
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "writing memory, {} of {} pages, {:.1} MiB written, {rate:.0} MiB/s",
+            self.done_pages,
+            self.total_pages,
+            self.written_bytes as f64 / (1 << 20) as f64
+        )
+    }
+}
+
 /// What a snapshot wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotStats {
@@ -313,12 +352,31 @@ impl<A: Arch> Vmm<A> {
         self.snapshot_with(path, &mut |_| Ok(()))
     }
 
+    /// [`Vmm::snapshot`], calling `progress` while the memory file is written (at most every
+    /// [`SnapshotProgress::EVERY`], and once at its end).
+    pub fn snapshot_reporting(
+        &mut self,
+        path: &Path,
+        progress: &mut dyn FnMut(&SnapshotProgress),
+    ) -> Result<SnapshotStats, SnapshotError> {
+        self.snapshot_steps(path, &mut |_| Ok(()), progress)
+    }
+
     /// [`Vmm::snapshot`], calling `hook` after each [`Step`]; an error from it stops the snapshot
     /// there, as a crash would.
     pub fn snapshot_with(
         &mut self,
         path: &Path,
         hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
+    ) -> Result<SnapshotStats, SnapshotError> {
+        self.snapshot_steps(path, hook, &mut |_| {})
+    }
+
+    fn snapshot_steps(
+        &mut self,
+        path: &Path,
+        hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
+        progress: &mut dyn FnMut(&SnapshotProgress),
     ) -> Result<SnapshotStats, SnapshotError> {
         A::SNAPSHOT_MAGIC.ok_or(SnapshotError::Unsupported(A::NAME))?;
         self.refuse_if_asleep("the guest is suspended to RAM (S3): snapshot it awake")?;
@@ -328,7 +386,7 @@ impl<A: Arch> Vmm<A> {
         if resume {
             self.pause_within(Some(crate::vm::PAUSE_LIMIT))?;
         }
-        let r = self.write_snapshot(path, hook);
+        let r = self.write_snapshot(path, hook, progress);
         if resume {
             self.resume()?;
         }
@@ -339,6 +397,7 @@ impl<A: Arch> Vmm<A> {
         &mut self,
         path: &Path,
         hook: &mut dyn FnMut(Step) -> Result<(), SnapshotError>,
+        progress: &mut dyn FnMut(&SnapshotProgress),
     ) -> Result<SnapshotStats, SnapshotError> {
         // What KVM keeps in guest RAM goes there first, so that the memory file holds it.
         self.flush_to_guest_ram()?;
@@ -364,7 +423,23 @@ impl<A: Arch> Vmm<A> {
             .mode(0o600)
             .open(&mem_path)
             .map_err(io("cannot create", &mem_path))?;
-        let written = memfile::write(&mem, &f, nonce).map_err(|source| {
+        let page = crate::memory::page_size();
+        let begun = std::time::Instant::now();
+        let mut last: Option<std::time::Instant> = None;
+        let mut report = |done: u64, total: u64, written: u64| {
+            let now = std::time::Instant::now();
+            if done < total && last.is_some_and(|l| now - l < SnapshotProgress::EVERY) {
+                return;
+            }
+            last = Some(now);
+            progress(&SnapshotProgress {
+                done_pages: done.div_ceil(page),
+                total_pages: total.div_ceil(page),
+                written_bytes: written,
+                elapsed: now - begun,
+            });
+        };
+        let written = memfile::write_reporting(&mem, &f, nonce, &mut report).map_err(|source| {
             cleanup(SnapshotError::Memory {
                 path: mem_path.display().to_string(),
                 source,

@@ -140,7 +140,8 @@ impl<A: Arch> Vmm<A> {
                 ),
             ));
         }
-        let text = if self.asleep.is_some() {
+        let woke = self.asleep.is_some();
+        let text = if woke {
             self.serve_wake(crate::exit::WakeReason::PowerButton);
             "pressed: the guest woke from S3"
         } else {
@@ -151,7 +152,7 @@ impl<A: Arch> Vmm<A> {
             Some(_) => "suspended".to_string(),
             None => format!("{:?}", self.state).to_lowercase(),
         };
-        reply.answer(text, json!({ "state": state }))
+        reply.answer(text, json!({ "state": state, "woke": woke }))
     }
 
     /// The description as JSON (tetra's is its VM file), or as a string if it is not JSON.
@@ -269,7 +270,11 @@ impl<A: Arch> Vmm<A> {
             }
             Request::Snapshot(path) => {
                 let t = Instant::now();
-                match self.snapshot(&path) {
+                let r = self.snapshot_reporting(&path, &mut |p| {
+                    tracing::debug!(progress = %p, "snapshot");
+                    reply.progress(&p.to_string());
+                });
+                match r {
                     Ok(s) => {
                         let took = ms(t.elapsed());
                         let text = format!(
@@ -299,6 +304,7 @@ impl<A: Arch> Vmm<A> {
                 let r = self.migrate(&uri, &opts, &mut |p| {
                     tracing::info!(progress = %p, "migration");
                     reply.line(&format!("progress: {p}"));
+                    reply.progress(&p.to_string());
                     status.migration_progress(Some(p));
                     last = Some(p.clone());
                 });
