@@ -213,13 +213,66 @@ fn dirty_log_snapshot_restore(
     );
 }
 
+/// Restore to the first instruction of idle workload snapshots of each size (the guest touched
+/// all its RAM below 3 GiB), medians of 5, against a fresh boot of the same size and against the
+/// 256 MiB restore of the same run: the issue-19 goal is a restore time independent of RAM size.
+fn restore_scaling(g: &'static Guest, pio: &'static Guest) {
+    println!("restore scaling: idle workload snapshots, medians of 5; --verify off and lazy (the default)");
+    let mut first: Option<f64> = None;
+    for mib in [256u64, 1024, 4096, 16384] {
+        let dir = Scratch::new(&format!("bench-scaling-{mib}"));
+        let path = dir.0.join("vm.snap");
+        let mut src = workload(g, mib, false);
+        let st = src.vmm.snapshot(&path).expect("snapshot");
+        drop(src);
+        let (mut off, mut lazy, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..5 {
+            for (verify, times) in [(Verify::Off, &mut off), (Verify::Lazy, &mut lazy)] {
+                let t0 = Instant::now();
+                let mut r =
+                    Vmm::<HostArch>::restore_with(&path, quiet(), Some(verify)).expect("restore");
+                times.push(start_to_first_instruction(&mut r, t0));
+                drop(r);
+            }
+            let t0 = Instant::now();
+            let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
+            bs.push(start_to_first_instruction(&mut fresh, t0));
+            drop(fresh);
+        }
+        let (off, lazy, boot) = (ms(median(off)), ms(median(lazy)), ms(median(bs)));
+        let base = *first.get_or_insert(off);
+        row(
+            &format!(
+                "restore, {mib} MiB ({} MiB file), --verify off, ms",
+                st.memory_bytes >> 20
+            ),
+            format!("{off:.2}"),
+            format!("fresh boot: {boot:.2}"),
+            off / boot,
+            &format!(
+                "{:.2}x the 256 MiB restore (goal: within 1.10x)",
+                off / base
+            ),
+        );
+        row(
+            &format!("restore, {mib} MiB, lazy check, ms"),
+            format!("{lazy:.2}"),
+            format!("fresh boot: {boot:.2}"),
+            lazy / boot,
+            "",
+        );
+    }
+}
+
 pub fn main() {
     if let Some(why) = integration_tests::harness::kvm_unavailable() {
         println!("skipped: {why}");
         return;
     }
-    // `cargo bench --bench state -- migration`: the migration rows only.
+    // `cargo bench --bench state -- migration`: the migration rows only; `-- scaling`: the
+    // restore scaling rows only.
     let only_migration = std::env::args().skip(1).any(|a| a == "migration");
+    let only_scaling = std::env::args().skip(1).any(|a| a == "scaling");
     let g = guests::get("workload").expect("the workload guest");
     let pio = guests::get("pio_bench").expect("the pio_bench guest");
     println!("tetra state benchmark: snapshots and migrations once each, the rest medians of 5; ratio = tetra / baseline");
@@ -227,6 +280,10 @@ pub fn main() {
         "{:<46} {:>12} {:>28} {:>9}  goal",
         "metric", "tetra", "baseline", "ratio"
     );
+    if only_scaling {
+        restore_scaling(g, pio);
+        return;
+    }
     for mib in [256u64, 1024] {
         for dirty in [false, true] {
             let mode = if dirty { "dirtying" } else { "idle" };
@@ -287,5 +344,8 @@ pub fn main() {
                 },
             );
         }
+    }
+    if !only_migration {
+        restore_scaling(g, pio);
     }
 }

@@ -11,8 +11,11 @@
 //! - the cost of starting dirty logging, per GiB; baseline: re-registering the same slots without
 //!   logging.
 //!
+//! - (issue 19) restore to the first instruction of idle snapshots of 256 MiB, 1, 4 and 16 GiB,
+//!   against a fresh boot of the same size and against the 256 MiB restore.
+//!
 //! Run: `cargo bench --bench state` (x86_64 hosts with /dev/kvm); `cargo bench --bench state --
-//! migration` for the migration rows only.
+//! migration` for the migration rows only, `-- scaling` for the restore scaling rows only.
 
 mod bench;
 

@@ -10,6 +10,18 @@ use std::time::Instant;
 
 const SPAWN_RUNS: usize = 30;
 const PIO_RUNS: usize = 9;
+const SCALING_RUNS: usize = 11;
+
+/// The scaling table's machines: (MiB, vCPUs).
+const SCALING: [(u64, u32); 7] = [
+    (256, 1),
+    (1024, 1),
+    (4096, 1),
+    (16384, 1),
+    (256, 2),
+    (256, 4),
+    (256, 8),
+];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -41,10 +53,14 @@ fn spawn_timed(mut cmd: Command) -> (Option<f64>, f64, String) {
     (first, ms, err)
 }
 
-/// Medians over interleaved spawns of each command: (first byte, exit, last stderr) per command.
-fn spawn_interleaved(cmds: &[&dyn Fn() -> Command]) -> Vec<(Option<f64>, f64, String)> {
+/// Medians over `runs` interleaved spawns of each command: (first byte, exit, last stderr) per
+/// command.
+fn spawn_interleaved(
+    cmds: &[&dyn Fn() -> Command],
+    runs: usize,
+) -> Vec<(Option<f64>, f64, String)> {
     let mut samples: Vec<(Vec<f64>, Vec<f64>, String)> = vec![Default::default(); cmds.len()];
-    for _ in 0..SPAWN_RUNS {
+    for _ in 0..runs {
         for (i, mk) in cmds.iter().enumerate() {
             let (f, e, err) = spawn_timed(mk());
             if let Some(f) = f {
@@ -97,6 +113,51 @@ fn beyond_kib(stderr: &str) -> f64 {
         .position(|x| *x == "beyond")
         .expect("a --stats line");
     w[i + 3].parse().expect("a number")
+}
+
+/// "peak RSS N KiB" from a `--stats` line.
+fn peak_kib(stderr: &str) -> f64 {
+    let w: Vec<&str> = stderr.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "peak").expect("a --stats line");
+    w[i + 2].parse().expect("a number")
+}
+
+/// Start-up and peak RSS of the embedded guest at each of [`SCALING`]'s sizes, each spawn
+/// interleaved with one of `base` (the static C loop, or the minimal loop: one vCPU and a few
+/// pages of RAM whatever the size, so the ratio is what tetra's size costs on top of a VMM's
+/// floor).
+fn scaling(base: &dyn Fn() -> Command, base_name: &str) {
+    println!(
+        "scaling (medians of {SCALING_RUNS} interleaved spawns each; baseline: the {base_name}, run beside each row)"
+    );
+    println!(
+        "{:<16} {:>12} {:>12} {:>7} {:>14} {:>14} {:>7}",
+        "RAM, vCPUs", "first byte", "baseline", "ratio", "peak RSS MiB", "baseline", "ratio"
+    );
+    for (mib, cpus) in SCALING {
+        let t = move || {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_tetra"));
+            c.args(["run", "--stats", "--mem", &mib.to_string()]);
+            c.args(["--cpus", &cpus.to_string()]);
+            c
+        };
+        let r = spawn_interleaved(&[&t, base], SCALING_RUNS);
+        let (tf, bf) = (
+            r[0].0.expect("tetra printed nothing"),
+            r[1].0.expect("the baseline printed nothing"),
+        );
+        let (tp, bp) = (peak_kib(&r[0].2) / 1024.0, peak_kib(&r[1].2) / 1024.0);
+        println!(
+            "{:<16} {:>12.2} {:>12.2} {:>6.2}x {:>14.2} {:>14.2} {:>6.2}x",
+            format!("{mib} MiB, {cpus}"),
+            tf,
+            bf,
+            tf / bf,
+            tp,
+            bp,
+            tp / bp
+        );
+    }
 }
 
 fn row(what: &str, tetra: impl std::fmt::Display, base: impl std::fmt::Display, ratio: f64) {
@@ -160,8 +221,7 @@ pub fn main() {
     if built.is_ok() {
         cmds.extend([&st as &dyn Fn() -> Command, &st_pit]);
     }
-    let r = spawn_interleaved(&cmds);
-    let _ = std::fs::remove_dir_all(&dir);
+    let r = spawn_interleaved(&cmds, SPAWN_RUNS);
     let (t, tr, m, tp, mp) = (&r[0], &r[1], &r[2], &r[3], &r[4]);
     let statics = r.get(5).zip(r.get(6));
     if let Err(why) = &built {
@@ -230,4 +290,10 @@ pub fn main() {
         );
     }
     println!("goals: exec -> first guest instruction < 5 ms; RSS beyond guest RAM < 3 MiB; PIO exit within 5% of the minimal loop");
+    match statics {
+        Some(_) => scaling(&st, "static C loop"),
+        None => scaling(&min, "minimal loop"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("issue-19 goals: first byte <= 1.15x the static C loop at 1 vCPU, <= 1.3x at 8; peak RSS <= 2.0 MiB at 256 MiB, 1 vCPU");
 }

@@ -12,6 +12,9 @@
 //!     no threads; the same in-kernel irqchip and CPUID, whose cost is KVM's and not the VMM's).
 //! (c) peak RSS beyond resident guest RAM, from `tetra run --stats` (VmHWM, read first, minus the
 //!     guest RAM pagemap says is resident); baseline: the minimal loop's own figure, measured the same way.
+//! (d) (issue 19) scaling: (a)'s first byte and the whole process's peak RSS at 256 MiB, 1, 4 and
+//!     16 GiB and at 1, 2, 4 and 8 vCPUs, each row against the static C loop (or the minimal loop)
+//!     spawned beside it.
 //!
 //! Runs are interleaved (tetra, baseline, tetra, ...) so that load from elsewhere hits both.
 //! Run: `cargo bench --bench vmm` (x86_64 hosts with /dev/kvm).

@@ -40,11 +40,27 @@ impl Payload {
         }
     }
 
-    /// Reads the payload's bytes (at most [`MAX_PAYLOAD_BYTES`]).
-    pub fn read(&self) -> Result<Vec<u8>, PayloadError> {
+    /// The payload's bytes (a file's read at most [`MAX_PAYLOAD_BYTES`]); bytes in memory are
+    /// borrowed, not copied.
+    pub fn read(&self) -> Result<std::borrow::Cow<'_, [u8]>, PayloadError> {
         match self {
-            Payload::Bytes { data, .. } => Ok(data.clone()),
-            Payload::File(path) => crate::files::read_regular(path, MAX_PAYLOAD_BYTES),
+            Payload::Bytes { data, .. } => Ok(std::borrow::Cow::Borrowed(data)),
+            Payload::File(path) => {
+                crate::files::read_regular(path, MAX_PAYLOAD_BYTES).map(std::borrow::Cow::Owned)
+            }
+        }
+    }
+
+    /// A file payload's bytes read into memory, as a [`Payload::Bytes`] of the same name (read
+    /// once: the build checks them and the arch loads them from there, without opening the file
+    /// again); `None` for bytes already in memory.
+    pub fn loaded(&self) -> Result<Option<Payload>, PayloadError> {
+        match self {
+            Payload::Bytes { .. } => Ok(None),
+            Payload::File(path) => Ok(Some(Payload::Bytes {
+                name: self.name(),
+                data: crate::files::read_regular(path, MAX_PAYLOAD_BYTES)?,
+            })),
         }
     }
 }

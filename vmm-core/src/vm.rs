@@ -3,7 +3,7 @@
 use crate::arch::{
     Arch, BuildContext, Classify, ErrorKind, MachineLayout, PlatformContext, VcpuContext,
 };
-use crate::config::{PayloadError, VmConfig};
+use crate::config::{Payload, PayloadError, VmConfig};
 use crate::console::{ConsoleSetup, ConsoleSink};
 use crate::control::status::RunState;
 use crate::devices::{DeviceError, Devices};
@@ -339,13 +339,25 @@ impl<A: Arch> Vmm<A> {
             Origin::Restore(map) => (false, Some(map)),
             Origin::Incoming => (false, None),
         };
+        // A fresh boot reads its payload files here, once: bad input is reported before the
+        // hypervisor is touched, and the arch loads the bytes without opening the files again.
+        // The configuration keeps naming the files (the original payloads go back after the
+        // load).
+        let mut files = None;
         if boot {
             if config.kernel.is_none() {
                 config.kernel = A::default_guest();
             }
-            for p in config.kernel.iter().chain(config.initrd.iter()) {
-                p.check()?;
+            let mut originals = (None, None);
+            for (p, original) in [
+                (&mut config.kernel, &mut originals.0),
+                (&mut config.initrd, &mut originals.1),
+            ] {
+                if let Some(bytes) = p.as_ref().map(Payload::loaded).transpose()?.flatten() {
+                    *original = p.replace(bytes);
+                }
             }
+            files = Some(originals);
         }
         // The disk images are the user's input too: opened and locked before anything else.
         // The configuration then records them absolute, so that a snapshot or a migration finds
@@ -498,6 +510,13 @@ impl<A: Arch> Vmm<A> {
         A::finish(&mut build).map_err(VmmError::arch)?;
         if boot {
             A::load(&mut build).map_err(VmmError::arch)?;
+        }
+        if let Some((kernel, initrd)) = files {
+            for (p, original) in [(&mut config.kernel, kernel), (&mut config.initrd, initrd)] {
+                if original.is_some() {
+                    *p = original;
+                }
+            }
         }
 
         let mut events = EventLoop::new()?;

@@ -158,7 +158,7 @@ pub(super) fn load(ctx: &BuildContext<'_, X86_64>) -> Result<EntryState, X86Erro
             kernel: &kernel,
             name: &kernel_payload.name(),
             raw: cfg.raw.as_ref(),
-            initrd: initrd.as_ref().map(|(d, n)| (d.as_slice(), n.as_str())),
+            initrd: initrd.as_ref().map(|(d, n)| (&**d, n.as_str())),
             cmdline: &cfg.cmdline,
             mem_bytes: cfg.mem_bytes(),
             cpus: cfg.cpus,
