@@ -224,7 +224,7 @@ pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> 
         mem_bytes: cfg.mem_bytes(),
     })?;
     let mem = ctx.memory.memory();
-    let initrd_bytes = initrd.as_ref().map(|(d, _)| d.as_slice());
+    let initrd_bytes = initrd.as_ref().map(|(d, _)| &d[..]);
     match plan.kernel {
         Kernel::Raw => boot::load(&mem, &plan, &image, initrd_bytes)?,
         Kernel::Linux(_) => {
@@ -233,7 +233,7 @@ pub(super) fn load(ctx: &mut BuildContext<'_, Arm64>) -> Result<(), Arm64Error> 
             let loaded = PE::load(
                 &*mem,
                 Some(GuestAddress(RAM_BASE)),
-                &mut std::io::Cursor::new(image.as_slice()),
+                &mut std::io::Cursor::new(&image[..]),
                 None,
             )
             .map_err(|source| BootError::Loader {
