@@ -347,7 +347,11 @@ impl TransportCore {
                 self.slots.len()
             )));
         }
-        if driver_features & !self.features() != 0 {
+        // Before FEATURES_OK the accepted features are only what the driver wrote so far (it may
+        // write bits the device does not offer; FEATURES_OK then refuses them), so a state saved
+        // then holds them as they were. Once FEATURES_OK is set they are in use and must be
+        // offered here.
+        if status & VIRTIO_CONFIG_S_FEATURES_OK != 0 && driver_features & !self.features() != 0 {
             return Err(StateError::Invalid(format!(
                 "accepted features {driver_features:#x} the device does not offer"
             )));
