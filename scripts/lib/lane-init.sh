@@ -129,9 +129,11 @@ for t in /tests/*; do
 		sh "$LANE_TEST_TIMEOUT" "$t" "$LANE_TEST_ARGS" "$out" "$@" && continue
 	# The emulated hosts' nested virtualization has rare faults of its own (docs/lanes.md, "Known
 	# faults of the emulated hosts"): a test that failed is run once more, alone, and the lane
-	# reports it as FLAKY if it then passes. A real failure fails twice. At most 3 retried.
+	# reports it as FLAKY if it then passes. A real failure fails twice. At most 6 retried: one fault of the
+	# emulated x86 host once failed 4 unrelated tests of one run (CI of 2026-12-04), which all
+	# passed in the next run of the same code.
 	names=$(failed_tests "$out")
-	if [ -z "$names" ] || [ "$(echo "$names" | wc -l)" -gt 3 ]; then
+	if [ -z "$names" ] || [ "$(echo "$names" | wc -l)" -gt 6 ]; then
 		failed=$((failed + 1))
 		continue
 	fi
