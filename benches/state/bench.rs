@@ -177,16 +177,9 @@ fn dirty_log_snapshot_restore(
         checked.push(t0.elapsed());
         drop(r);
         for (verify, times) in [(Verify::Eager, &mut eager), (Verify::Off, &mut off)] {
-            let t0 = Instant::now();
-            let mut r =
-                Vmm::<HostArch>::restore_with(&path, quiet(), Some(verify)).expect("restore");
-            times.push(start_to_first_instruction(&mut r, t0));
-            drop(r);
+            times.push(timed_restore(&path, verify));
         }
-        let t0 = Instant::now();
-        let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
-        bs.push(start_to_first_instruction(&mut fresh, t0));
-        drop(fresh);
+        bs.push(timed_boot(pio, mib));
     }
     let boot = median(bs);
     for (what, times, goal) in [
@@ -213,6 +206,20 @@ fn dirty_log_snapshot_restore(
     );
 }
 
+/// A restore of `path` with `verify`, timed to its first guest instruction.
+fn timed_restore(path: &std::path::Path, verify: Verify) -> Duration {
+    let t0 = Instant::now();
+    let mut r = Vmm::<HostArch>::restore_with(path, quiet(), Some(verify)).expect("restore");
+    start_to_first_instruction(&mut r, t0)
+}
+
+/// A fresh boot of `pio` with `mib` MiB and 1 vCPU, timed to its first guest instruction.
+fn timed_boot(pio: &'static Guest, mib: u64) -> Duration {
+    let t0 = Instant::now();
+    let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
+    start_to_first_instruction(&mut fresh, t0)
+}
+
 /// Restore to the first instruction of idle workload snapshots of each size (the guest touched
 /// all its RAM below 3 GiB), medians of 5, against a fresh boot of the same size and against the
 /// 256 MiB restore of the same run: the issue-19 goal is a restore time independent of RAM size.
@@ -228,16 +235,9 @@ fn restore_scaling(g: &'static Guest, pio: &'static Guest) {
         let (mut off, mut lazy, mut bs) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..5 {
             for (verify, times) in [(Verify::Off, &mut off), (Verify::Lazy, &mut lazy)] {
-                let t0 = Instant::now();
-                let mut r =
-                    Vmm::<HostArch>::restore_with(&path, quiet(), Some(verify)).expect("restore");
-                times.push(start_to_first_instruction(&mut r, t0));
-                drop(r);
+                times.push(timed_restore(&path, verify));
             }
-            let t0 = Instant::now();
-            let mut fresh = Vmm::<HostArch>::new(pio.config(1, mib), quiet()).expect("boot");
-            bs.push(start_to_first_instruction(&mut fresh, t0));
-            drop(fresh);
+            bs.push(timed_boot(pio, mib));
         }
         let (off, lazy, boot) = (ms(median(off)), ms(median(lazy)), ms(median(bs)));
         let base = *first.get_or_insert(off);
