@@ -31,6 +31,18 @@ fn spawn_unread_stdout(
     Ok((child, out))
 }
 
+/// The user and system CPU time of process `pid` in clock ticks (`/proc/PID/stat` fields 14 and
+/// 15; a vCPU thread's time in the guest counts as user time), or `None` once it is gone.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 pub fn register(s: &mut Suite) {
     if let Some(flood) = guests::get("flood") {
         s.kvm(
@@ -53,16 +65,29 @@ pub fn register(s: &mut Suite) {
                 let resumed = vmm_core::control::send(&api, "resume", &mut |_| {});
                 // The guest ends after its 512 KiB; tetra exits although nobody read its output.
                 // Natively that takes well under a second; in the emulated x86 host each of the
-                // guest's 512 Ki port writes is a nested exit and the lot took over a minute on a
-                // loaded machine, so the deadline (which only a stall reaches) is generous.
-                let deadline = Instant::now() + 8 * integration_tests::run::timeout();
+                // guest's 512 Ki port writes is a nested exit and the lot took minutes on a loaded
+                // machine. So a stall is told by tetra's CPU time (the guest's included) standing
+                // still for a whole timeout, not by a fixed deadline; 40 timeouts bound the wait.
+                let pid = child.id();
+                let cap = Instant::now() + 40 * integration_tests::run::timeout();
+                let mut last = (cpu_ticks(pid), Instant::now());
                 let status = loop {
                     if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
                         break st;
                     }
-                    if Instant::now() > deadline {
+                    let now = Instant::now();
+                    let ticks = cpu_ticks(pid);
+                    if ticks != last.0 {
+                        last = (ticks, now);
+                    }
+                    let still = now.duration_since(last.1);
+                    if still > integration_tests::run::timeout() || now > cap {
                         let _ = child.kill();
-                        return Err("tetra did not exit: the guest is stalled".into());
+                        return Err(format!(
+                            "tetra did not exit: the guest is stalled (CPU time {:?} ticks, \
+                             unchanged for {still:?})",
+                            last.0
+                        ));
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 };
