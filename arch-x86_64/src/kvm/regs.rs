@@ -6,7 +6,7 @@ use crate::regs::{
     BLOCK_DEBUGREGS, BLOCK_EVENTS, BLOCK_FPU, BLOCK_LAPIC, BLOCK_MP_STATE, BLOCK_REGS, BLOCK_SREGS,
     BLOCK_XCRS, BLOCK_XSAVE,
 };
-use kvm_bindings::{kvm_msr_entry, Msrs};
+use kvm_bindings::{kvm_msr_entry, kvm_sregs, Msrs};
 use vmm_core::hypervisor::ioctls::{KvmVcpu, KvmVm};
 use vmm_core::hypervisor::{HvError, VcpuExit, VcpuOps};
 use vmm_core::regs::{RegBlock, RegDesc, VcpuRegs};
@@ -93,9 +93,23 @@ impl VcpuRegs for X86Vcpu {
         let fd = self.0.fd();
         match block.id {
             BLOCK_REGS => fd.set_regs(&from_bytes(buf)?).map_err(err("KVM_SET_REGS")),
-            BLOCK_SREGS => fd
-                .set_sregs(&from_bytes(buf)?)
-                .map_err(err("KVM_SET_SREGS")),
+            BLOCK_SREGS => {
+                let sregs: kvm_sregs = from_bytes(buf)?;
+                fd.set_sregs(&sregs).map_err(|e| {
+                    // KVM refuses inconsistent control registers with a bare EINVAL
+                    // (kvm_is_valid_sregs): log the ones it checks, so a refusal can be read.
+                    tracing::warn!(
+                        cr0 = format_args!("{:#x}", sregs.cr0),
+                        cr3 = format_args!("{:#x}", sregs.cr3),
+                        cr4 = format_args!("{:#x}", sregs.cr4),
+                        efer = format_args!("{:#x}", sregs.efer),
+                        cs_l = sregs.cs.l,
+                        apic_base = format_args!("{:#x}", sregs.apic_base),
+                        "KVM_SET_SREGS refused these control registers"
+                    );
+                    KvmVm::error("KVM_SET_SREGS", e)
+                })
+            }
             BLOCK_XCRS => fd.set_xcrs(&from_bytes(buf)?).map_err(err("KVM_SET_XCRS")),
             BLOCK_XSAVE => {
                 let xsave = from_bytes(buf)?;
