@@ -1,119 +1,13 @@
-//! Command-line parsing. Every mistake is a one-line usage error naming the option and value.
+//! `tetra run`'s options: the machine, the payload, the devices and the control sockets.
 
-use crate::help;
+use super::{help_of, number, uri, value, Command, Launch, Usage};
 use crate::vm_file::{default_transport, RunParts, VmFile};
-use std::ffi::OsString;
 use std::path::PathBuf;
 use vmm_core::config::{
     check_cpus, check_mem_mib, check_vsock_cid, DiskConfig, NetConfig, VsockConfig, MAX_DISKS,
     MAX_DISK_ID, MAX_NETS,
 };
-use vmm_core::{Payload, RawLoad, VmConfig};
-
-/// Where `tetra run` gets its VM.
-#[derive(Debug)]
-pub enum Launch {
-    /// Boot `--kernel` (or the embedded guest).
-    Boot(Box<VmConfig>),
-    /// `--restore PATH [--verify MODE]`.
-    Restore(PathBuf, Option<vmm_core::snapshot::Verify>),
-    /// `--incoming URI`.
-    Incoming(String),
-}
-
-/// A parsed command line.
-#[derive(Debug)]
-pub enum Command {
-    /// Run a VM.
-    Run {
-        /// What to run.
-        launch: Launch,
-        /// Print resource statistics to stderr when the guest ends.
-        stats: bool,
-        /// Serve a control socket here.
-        api: Option<PathBuf>,
-        /// Serve QMP here (`--qmp unix:PATH`).
-        qmp: Option<PathBuf>,
-        /// `--seccomp`: what a syscall outside a thread's allow-list does.
-        seccomp: vmm_core::sandbox::SeccompMode,
-        /// `--log-level`, `--log-file`.
-        log: crate::logs::LogOptions,
-    },
-    /// Send one request to a running VM's control socket.
-    Ctl {
-        /// The socket.
-        api: PathBuf,
-        /// The request line.
-        request: String,
-    },
-    /// Migrate a running VM (through its control socket) to a listening destination.
-    Migrate {
-        /// The source's control socket.
-        api: PathBuf,
-        /// The destination address.
-        to: String,
-    },
-    /// Print an arch's register table.
-    Regs {
-        /// `x86_64`, `arm64`, `ppc64` or `booke`.
-        arch: String,
-        /// JSON instead of text.
-        json: bool,
-    },
-    /// Print a BookE TLB (from a snapshot section or a raw dump) and translate addresses.
-    InspectTlb {
-        /// The file.
-        file: PathBuf,
-        /// Geometry, byte order and translations.
-        options: arch_booke::inspect::InspectOptions,
-    },
-    /// Print a ppc64 hashed page table from a raw `KVM_PPC_GET_HTAB_FD` stream and translate
-    /// addresses.
-    InspectHtab {
-        /// The file.
-        file: PathBuf,
-        /// Table size, header byte order, SLB and translations.
-        options: arch_ppc64::inspect::InspectOptions,
-    },
-    /// Print a snapshot's envelope and sections as JSON.
-    InspectSnapshot {
-        /// The state file.
-        file: PathBuf,
-    },
-    /// Print the ITS tables of an arm64 snapshot's guest memory as JSON.
-    InspectIts {
-        /// The state file.
-        file: PathBuf,
-    },
-    /// `tetra run --print-config`: print the effective VM description.
-    PrintConfig(String),
-    /// Print this help text (the overview or one command's).
-    Help(&'static str),
-    /// Print the version.
-    Version,
-}
-
-/// A usage error: printed as one line, exit status 2.
-#[derive(Debug)]
-pub struct Usage(pub String);
-
-pub use crate::help::HELP;
-
-fn number(opt: &str, v: &str) -> Result<u64, Usage> {
-    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => v.parse(),
-    };
-    parsed.map_err(|_| Usage(format!("{opt} '{v}': not a number")))
-}
-
-fn value(parser: &mut lexopt::Parser, opt: &str) -> Result<String, Usage> {
-    let v = parser
-        .value()
-        .map_err(|_| Usage(format!("{opt} needs a value")))?;
-    v.into_string()
-        .map_err(|v| Usage(format!("{opt} '{}': not valid UTF-8", v.to_string_lossy())))
-}
+use vmm_core::{Payload, RawLoad};
 
 fn parse_raw(v: &str) -> Result<RawLoad, Usage> {
     let (addr, mode) = match v.split_once(':') {
@@ -220,12 +114,6 @@ fn parse_vsock(v: &str) -> Result<VsockConfig, Usage> {
     Ok(VsockConfig { cid, uds })
 }
 
-fn uri(opt: &str, v: &str) -> Result<String, Usage> {
-    vmm_core::migration::Uri::parse(v)
-        .map(|_| v.to_string())
-        .map_err(|_| Usage(format!("{opt} '{v}': expected unix:PATH or tcp:HOST:PORT")))
-}
-
 /// `--qmp unix:PATH`: the only address QMP listens at.
 fn qmp_path(v: &str) -> Result<PathBuf, Usage> {
     match v.strip_prefix("unix:") {
@@ -234,7 +122,7 @@ fn qmp_path(v: &str) -> Result<PathBuf, Usage> {
     }
 }
 
-fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
+pub(super) fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     use lexopt::Arg::*;
     // `--config FILE` comes first: the options after it apply on top of the description.
     let config_first = parser.try_raw_args().is_some_and(|raw| {
@@ -463,217 +351,12 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
     })
 }
 
-fn parse_ctl(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
-    use lexopt::Arg::*;
-    let mut api = None;
-    let mut words = Vec::new();
-    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(help_of("ctl"))),
-            Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
-            Value(v) => words.push(v.to_string_lossy().into_owned()),
-            other => return Err(Usage(other.unexpected().to_string())),
-        }
-    }
-    let api = api.ok_or_else(|| Usage("ctl needs --api PATH".into()))?;
-    let request = words.join(" ");
-    vmm_core::control::Request::parse(&request).map_err(|e| Usage(format!("ctl: {e}")))?;
-    Ok(Command::Ctl { api, request })
-}
-
-fn parse_migrate(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
-    use lexopt::Arg::*;
-    let (mut api, mut to) = (None, None);
-    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(help_of("migrate"))),
-            Long("api") => api = Some(PathBuf::from(value(parser, "--api")?)),
-            Long("to") => to = Some(uri("--to", &value(parser, "--to")?)?),
-            other => return Err(Usage(other.unexpected().to_string())),
-        }
-    }
-    Ok(Command::Migrate {
-        api: api.ok_or_else(|| {
-            Usage("migrate needs --api PATH (the source's control socket)".into())
-        })?,
-        to: to.ok_or_else(|| Usage("migrate needs --to unix:PATH|tcp:HOST:PORT".into()))?,
-    })
-}
-
-fn parse_regs(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
-    use lexopt::Arg::*;
-    let mut arch = crate::host::HOST_ARCH.to_string();
-    let mut json = false;
-    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(help_of("regs"))),
-            Long("arch") => arch = value(parser, "--arch")?,
-            Long("json") => json = true,
-            other => return Err(Usage(other.unexpected().to_string())),
-        }
-    }
-    if !crate::tables::ARCHES.contains(&arch.as_str()) {
-        return Err(Usage(format!(
-            "--arch '{arch}': expected one of {}",
-            crate::tables::ARCHES.join(", ")
-        )));
-    }
-    Ok(Command::Regs { arch, json })
-}
-
-fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
-    use arch_booke::inspect::{parse_geometry, parse_query, InspectOptions};
-    use lexopt::Arg::*;
-    let what = match parser.next().map_err(|e| Usage(e.to_string()))? {
-        Some(Short('h') | Long("help")) => return Ok(Command::Help(help_of("inspect"))),
-        Some(Value(v)) => v.to_string_lossy().into_owned(),
-        _ => {
-            return Err(Usage(
-                "inspect needs what to inspect: snapshot, its, tlb or htab".into(),
-            ))
-        }
-    };
-    let mut file = None;
-    let mut options = InspectOptions::default();
-    let mut htab = arch_ppc64::inspect::InspectOptions::default();
-    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
-        match arg {
-            Short('h') | Long("help") => return Ok(Command::Help(help_of("inspect"))),
-            Long("geometry") if what == "tlb" => {
-                let v = value(parser, "--geometry")?;
-                options.geometry = Some(
-                    parse_geometry(&v)
-                        .map_err(|e| Usage(format!("--geometry '{v}': {}", chain(&e))))?,
-                );
-            }
-            Long("little-endian") if what == "tlb" => {
-                options.order = arch_booke::mmu::ByteOrder::Little
-            }
-            Long("translate") if what == "tlb" => {
-                let v = value(parser, "--translate")?;
-                options.translate.push(
-                    parse_query(&v).map_err(|e| Usage(format!("--translate: {}", chain(&e))))?,
-                );
-            }
-            Long("order") if what == "htab" => {
-                let v = value(parser, "--order")?;
-                htab.order = Some(v.parse().map_err(|_| {
-                    Usage(format!(
-                        "--order '{v}': expected log2 of the table's bytes (18..=46)"
-                    ))
-                })?);
-            }
-            Long("big-endian") if what == "htab" => {
-                htab.endian = arch_ppc64::mmu::htab::Endian::Big
-            }
-            Long("slb") if what == "htab" => {
-                let v = value(parser, "--slb")?;
-                htab.slb.push(
-                    arch_ppc64::inspect::parse_slb(&v)
-                        .map_err(|e| Usage(format!("--slb: {}", chain(&e))))?,
-                );
-            }
-            Long("translate") if what == "htab" => {
-                let v = value(parser, "--translate")?;
-                htab.translate.push(
-                    arch_ppc64::inspect::parse_ea(&v)
-                        .map_err(|e| Usage(format!("--translate: {}", chain(&e))))?,
-                );
-            }
-            Value(v) if file.is_none() => file = Some(PathBuf::from(v)),
-            other => return Err(Usage(other.unexpected().to_string())),
-        }
-    }
-    let file = file.ok_or_else(|| Usage(format!("inspect {what} needs a FILE")))?;
-    match what.as_str() {
-        "tlb" => Ok(Command::InspectTlb { file, options }),
-        "htab" => Ok(Command::InspectHtab {
-            file,
-            options: htab,
-        }),
-        "snapshot" => Ok(Command::InspectSnapshot { file }),
-        "its" => Ok(Command::InspectIts { file }),
-        other => Err(Usage(format!(
-            "inspect '{other}': expected snapshot, its, tlb or htab"
-        ))),
-    }
-}
-
-/// The help of a command the parser knows.
-fn help_of(name: &str) -> &'static str {
-    help::of(name).unwrap_or(HELP)
-}
-
-/// `tetra help [COMMAND [WHAT]]`: the overview, or a command's help (`help inspect tlb` is
-/// inspect's).
-fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, Usage> {
-    use lexopt::Arg::*;
-    let mut words = Vec::new();
-    while let Some(arg) = parser.next().map_err(|e| Usage(e.to_string()))? {
-        match arg {
-            Value(v) => words.push(v.to_string_lossy().into_owned()),
-            other => return Err(Usage(other.unexpected().to_string())),
-        }
-    }
-    let commands = || {
-        help::COMMANDS
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match words.as_slice() {
-        [] => Ok(Command::Help(HELP)),
-        [cmd] => help::of(cmd).map(Command::Help).ok_or_else(|| {
-            Usage(format!(
-                "help: unknown command '{cmd}'; the commands are {}",
-                commands()
-            ))
-        }),
-        [cmd, what]
-            if cmd == "inspect" && ["snapshot", "its", "tlb", "htab"].contains(&what.as_str()) =>
-        {
-            Ok(Command::Help(help_of("inspect")))
-        }
-        [_, ..] => Err(Usage(format!(
-            "help takes one command ({}), not '{}'",
-            commands(),
-            words.join(" ")
-        ))),
-    }
-}
-
-/// An error and its sources on one line.
-pub use vmm_core::error_chain::chain;
-
-/// Parses `args` (without the program name).
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
-    use lexopt::Arg::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    match parser.next().map_err(|e| Usage(e.to_string()))? {
-        None => Err(Usage(
-            "no command given; try 'tetra run' or 'tetra --help'".into(),
-        )),
-        Some(Short('h') | Long("help")) => Ok(Command::Help(HELP)),
-        Some(Short('V') | Long("version")) => Ok(Command::Version),
-        Some(Value(cmd)) => match cmd.to_string_lossy().as_ref() {
-            "help" => parse_help(&mut parser),
-            "run" => parse_run(&mut parser),
-            "ctl" => parse_ctl(&mut parser),
-            "migrate" => parse_migrate(&mut parser),
-            "regs" => parse_regs(&mut parser),
-            "inspect" => parse_inspect(&mut parser),
-            other => Err(Usage(format!(
-                "unknown command '{other}'; try 'tetra --help'"
-            ))),
-        },
-        Some(other) => Err(Usage(other.unexpected().to_string())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::parse;
     use super::*;
+    use std::ffi::OsString;
+    use vmm_core::VmConfig;
 
     fn run(args: &[&str]) -> Result<Command, Usage> {
         parse(
@@ -973,11 +656,5 @@ mod tests {
                 "{other:?}"
             );
         }
-    }
-
-    #[test]
-    fn the_help_names_the_device_options() {
-        assert!(HELP.contains("--disk PATH[,ro][,id=ID]") && HELP.contains("--rng"));
-        assert!(HELP.contains("--console serial|virtio"));
     }
 }
