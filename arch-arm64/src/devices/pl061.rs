@@ -107,7 +107,7 @@ impl Pl061Regs {
             RIS => self.ris,
             MIS => self.mis(),
             AFSEL => self.afsel,
-            0xfe0..=0xffc if offset % 4 == 0 => ID[((offset - 0xfe0) / 4) as usize],
+            0xfe0..=0xffc if offset.is_multiple_of(4) => ID[((offset - 0xfe0) / 4) as usize],
             _ => 0,
         }
     }
