@@ -15,12 +15,16 @@
 //!   ("ns16550a", reg-shift 0, byte-wide registers, SPI 1 edge-rising: its interrupt arrives
 //!   through an irqfd, a pulse, so it must not be declared level), `/debug-exit@9010000`
 //!   ("tetra,debug-exit") and `/rtc@9020000` ("arm,pl031", "arm,primecell", no interrupt), whose
-//!   `apb_pclk` is `/apb-pclk`, a 24 MHz "fixed-clock";
+//!   `apb_pclk` is `/apb-pclk`, a 24 MHz "fixed-clock", and `/pl061@9030000` ("arm,pl061",
+//!   "arm,primecell", a `gpio-controller` with 2 `#gpio-cells`, SPI 7 edge-rising);
+//! - `/gpio-keys` ("gpio-keys", as QEMU's `virt`) with the child `poweroff`: `linux,code` 116
+//!   (KEY_POWER) on PL061 line 3, active high: the guest's power button;
 //! - `/pcie@3f000000` with `--transport pci`: "pci-host-ecam-generic", bus 0 in ECAM at
 //!   [`PCI_ECAM_START`], BARs in the 32-bit window at [`PCI_MMIO_START`] (identity mapped), no
 //!   INTx: every function's MSI-X goes to the ITS, its device id the requester id (`msi-map`).
 
-use crate::devices::APB_PCLK_PHANDLE;
+use crate::devices::pl061::{KEY_POWER, POWER_KEY_LINE};
+use crate::devices::{APB_PCLK_PHANDLE, GPIO, GPIO_PHANDLE};
 use crate::irqchip::{dt, GicLayout};
 use crate::layout::*;
 use crate::psci;
@@ -155,6 +159,9 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
 
     gic(&mut f, &c.gic)?;
     device_nodes(&mut f, c.devices, &GicStyle)?;
+    if c.devices.iter().any(|d| d.desc.name == GPIO) {
+        gpio_keys(&mut f)?;
+    }
     if c.pci {
         if c.gic.its.is_none() {
             return Err(FdtError::Device {
@@ -174,6 +181,20 @@ pub fn build_fdt(c: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         });
     }
     Ok(blob)
+}
+
+/// The power button: KEY_POWER on the PL061's line [`POWER_KEY_LINE`] (`gpios` = <&pl061 line
+/// flags>, flags 0: active high).
+fn gpio_keys(f: &mut FdtWriter) -> Result<(), FdtError> {
+    let keys = f.begin_node("gpio-keys")?;
+    f.property_string("compatible", "gpio-keys")?;
+    let key = f.begin_node("poweroff")?;
+    f.property_string("label", "GPIO Key Poweroff")?;
+    f.property_u32("linux,code", KEY_POWER)?;
+    f.property_array_u32("gpios", &[GPIO_PHANDLE, u32::from(POWER_KEY_LINE), 0])?;
+    f.end_node(key)?;
+    f.end_node(keys)?;
+    Ok(())
 }
 
 fn cpus(f: &mut FdtWriter, mpidrs: &[u64]) -> Result<(), FdtError> {
@@ -369,6 +390,22 @@ mod tests {
         assert!(clk.contains("compatible = \"fixed-clock\";"));
         assert!(clk.contains("#clock-cells = <0x00>;"));
         assert!(clk.contains("phandle = <0x03>;"));
+
+        let gpio = node(&dts, "pl061@9030000");
+        assert!(
+            gpio.contains("compatible = \"arm,pl061\\0arm,primecell\";"),
+            "{gpio}"
+        );
+        assert!(gpio.contains("reg = <0x00 0x9030000 0x00 0x1000>;"));
+        assert!(gpio.contains("interrupts = <0x00 0x07 0x01>;"));
+        assert!(gpio.contains("gpio-controller;"));
+        assert!(gpio.contains("#gpio-cells = <0x02>;"));
+        assert!(gpio.contains("clocks = <0x03>;"));
+        assert!(gpio.contains("phandle = <0x04>;"));
+        let key = node(&dts, "poweroff");
+        assert!(key.contains("linux,code = <0x74>;"), "{key}");
+        assert!(key.contains("gpios = <0x04 0x03 0x00>;"));
+        assert!(node(&dts, "gpio-keys").contains("compatible = \"gpio-keys\";"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! 0x0901_0000  debug-exit                  4 KiB   a 32-bit write of V at +0 ends the VM
 //!                                                  with status (V << 1) | 1
 //! 0x0902_0000  PL031 RTC                   4 KiB   no interrupt (the alarm is not emulated)
+//! 0x0903_0000  PL061 GPIO                  4 KiB   SPI 7, edge-rising (an irqfd); the power
+//!                                                  button on line 3
 //! 0x0a00_0000  GICv3 redistributors      128 KiB per vCPU, room for MAX_CPUS
 //! 0x1000_0000  PCI MMIO window           512 MiB   BARs (with --transport pci)
 //! 0x3f00_0000  PCI ECAM, bus 0             1 MiB   (with --transport pci; MSI-X through the ITS)
@@ -59,6 +61,13 @@ pub const DEBUG_EXIT_SIZE: u64 = 0x1000;
 pub const RTC_BASE: u64 = 0x0902_0000;
 /// The PL031's window.
 pub const RTC_SIZE: u64 = 0x1000;
+
+/// The PL061 GPIO controller's base (as on QEMU's `virt`).
+pub const GPIO_BASE: u64 = 0x0903_0000;
+/// The PL061's window.
+pub const GPIO_SIZE: u64 = 0x1000;
+/// The PL061's SPI (QEMU's `virt` uses 7 too).
+pub const GPIO_SPI: u32 = 7;
 
 /// The PCI MMIO window, where BARs go (with `--transport pci`): 32-bit addresses, above the
 /// redistributors' room for [`MAX_CPUS`].
@@ -230,6 +239,7 @@ mod tests {
             ("uart", UART_BASE, UART_SIZE),
             ("debug-exit", DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE),
             ("rtc", RTC_BASE, RTC_SIZE),
+            ("gpio", GPIO_BASE, GPIO_SIZE),
             ("redist", GIC_REDIST_BASE, gic_redist_size(MAX_CPUS)),
             ("pci-mmio", PCI_MMIO_START, PCI_MMIO_LEN),
             ("pci-ecam", PCI_ECAM_START, PCI_ECAM_LEN),
@@ -244,7 +254,7 @@ mod tests {
         for (name, base, _) in regions {
             if name.starts_with("pci") {
                 assert_eq!(base % (1 << 20), 0, "{name}");
-            } else if name != "uart" && name != "debug-exit" && name != "rtc" {
+            } else if name != "uart" && name != "debug-exit" && name != "rtc" && name != "gpio" {
                 assert_eq!(base % K64, 0, "{name}");
             }
         }

@@ -34,6 +34,11 @@
 //!   (`#interrupt-cells` 2) for the virtual devices' `interrupts` = <source sense>; the RTAS
 //!   XICS calls are listed then only. No XIVE node: Linux's pseries code then picks XICS.
 //!
+//! - with an interrupt controller, `/event-sources/epow-events` (`interrupts` = <source 0>, an
+//!   edge XICS source) and the RTAS calls `check-exception` and `event-scan`
+//!   (`rtas-error-log-max`, `rtas-event-scan-rate` in `/rtas`): the EPOW power button
+//!   ([`crate::events`]).
+//!
 //! Not described yet: XIVE, PCI, NUMA associativity, `ibm,pa-features`
 //! (Linux then keeps its defaults for the PVR). The radix page sizes
 //! (`ibm,processor-radix-AP-encodings`, which QEMU copies from `KVM_PPC_GET_RMMU_INFO`) are left
@@ -136,6 +141,24 @@ fn cache_props(fdt: &mut FdtWriter, prefix: &str, c: &Cache) -> Result<(), FdtEr
     Ok(())
 }
 
+/// `/event-sources`, as QEMU's spapr: an interrupt controller of its own for its children's
+/// `<source sense>` (Linux's XICS code takes any node but an 8259 as its own), with
+/// `interrupt-ranges` covering the sources, and `epow-events`, whose interrupt Linux's pseries
+/// `ras.c` takes to fetch an EPOW log with `check-exception`.
+fn event_sources(fdt: &mut FdtWriter, epow: &Irq) -> Result<(), FdtError> {
+    let node = fdt.begin_node("event-sources")?;
+    fdt.property_null("interrupt-controller")?;
+    fdt.property_u32("#interrupt-cells", 2)?;
+    fdt.property_array_u32("interrupt-ranges", &[epow.number, 1])?;
+    // No interrupt-map points here with a unit address (dtc wants it said).
+    fdt.property_u32("#address-cells", 0)?;
+    let ep = fdt.begin_node("epow-events")?;
+    fdt.property_array_u32("interrupts", &PseriesStyle.interrupts(epow))?;
+    fdt.end_node(ep)?;
+    fdt.end_node(node)?;
+    Ok(())
+}
+
 /// Builds the device tree blob.
 pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     let stdout = cfg
@@ -229,6 +252,10 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         fdt.property_u32(name, token)?;
     }
     fdt.property_u32("rtas-size", RTAS_SIZE as u32)?;
+    // The largest error log check-exception writes (Linux sizes its buffer from it), and
+    // event-scan's rate (calls per minute; Linux's rtasd polls event-scan only when it is given).
+    fdt.property_u32("rtas-error-log-max", crate::events::MAX_LOG_LEN as u32)?;
+    fdt.property_u32("rtas-event-scan-rate", 1)?;
     // Linux reads both as 32-bit cells; the layout keeps RTAS below 1 GiB.
     fdt.property_u32("linux,rtas-base", cfg.rtas_base as u32)?;
     fdt.property_u32("linux,rtas-entry", cfg.rtas_base as u32)?;
@@ -240,6 +267,15 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
             .collect(),
     )?;
     fdt.end_node(rtas_node)?;
+
+    if let Some(irq) = cfg
+        .devices
+        .iter()
+        .find(|d| d.desc.name == crate::devices::EPOW)
+        .and_then(|d| d.irq)
+    {
+        event_sources(&mut fdt, &irq)?;
+    }
 
     if cfg.xics {
         let icp = fdt.begin_node("interrupt-controller")?;
@@ -487,6 +523,22 @@ mod tests {
                 "{name}: {rtas}"
             );
         }
+        // The power button: the EPOW source (the window's last, edge) and the RTAS event calls.
+        let ev = node(&dts, "event-sources");
+        assert!(ev.contains("interrupt-controller;"), "{ev}");
+        assert!(ev.contains("#interrupt-cells = <0x02>;"));
+        assert!(ev.contains("interrupt-ranges = <0x13ff 0x01>;"));
+        let epow = node(&dts, "epow-events");
+        assert!(epow.contains("interrupts = <0x13ff 0x00>;"), "{epow}");
+        for name in ["check-exception", "event-scan"] {
+            let t = rtas::token(name).unwrap();
+            assert!(rtas.contains(&format!("{name} = <0x{t:x}>;")), "{name}");
+        }
+        assert!(rtas.contains("rtas-error-log-max = <0x800>;"));
+        assert!(rtas.contains("rtas-event-scan-rate = <0x01>;"));
+        // Without an interrupt controller there is no EPOW source to describe.
+        let plain = dtc(&build_fdt(&config_with(1, 128, false)).unwrap());
+        assert!(!plain.contains("event-sources"));
     }
 
     #[test]

@@ -65,6 +65,9 @@ impl Ppc64Layout {
 pub const IRQ_BASE: u32 = 0x1000;
 /// How many.
 pub const IRQ_COUNT: u32 = 0x400;
+/// The EPOW event source's (the power button's): the last of the window, so that the sources
+/// handed out in order (the console, virtio devices) keep the numbers they had before it.
+pub const EPOW_IRQ: u32 = IRQ_BASE + IRQ_COUNT - 1;
 
 impl vmm_core::MachineLayout for Ppc64Layout {
     fn ram_regions(&self) -> Vec<(vm_memory::GuestAddress, usize)> {

@@ -27,6 +27,7 @@ pub mod boot;
 pub mod cpu;
 pub mod devices;
 pub mod error;
+pub mod events;
 pub mod fdt;
 pub mod hcall;
 pub mod inspect;

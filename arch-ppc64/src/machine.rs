@@ -10,6 +10,7 @@
 //! secondary is "stopped" from the start even before its thread has parked; only the end of
 //! `stop-self` is read from vmm-core's park state ([`CpuControl`]).
 
+use crate::events::EventSources;
 use crate::irqchip::Xics;
 use crate::vty::Vty;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,6 +105,8 @@ pub struct Machine {
     proc_table: Mutex<Option<(u64, u64)>>,
     ram_size: u64,
     xics: Option<Arc<Xics>>,
+    /// The RTAS event sources (the EPOW power button).
+    events: EventSources,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,7 +137,19 @@ impl Machine {
             proc_table: Mutex::new(None),
             ram_size,
             xics: None,
+            events: EventSources::new(None),
         }
+    }
+
+    /// The same machine with the event sources `events`.
+    pub fn with_events(mut self, events: EventSources) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The RTAS event sources.
+    pub fn events(&self) -> &EventSources {
+        &self.events
     }
 
     /// The same machine with the interrupt sources `xics`.

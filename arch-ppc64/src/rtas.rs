@@ -12,6 +12,11 @@
 //! return counts; a call with other counts gets status -3 (parameter error), an unknown token
 //! status -3 and `H_PARAMETER`, an unreadable block `H_PARAMETER`.
 //!
+//! `check-exception` and `event-scan` serve the event sources ([`crate::events`]): the first
+//! hands the guest the oldest queued log of the classes its event mask names (status 0, the
+//! log written to its buffer, cut to the buffer's length) or answers 1 (no errors found);
+//! `event-scan` always answers 1.
+//!
 //! The interrupt-source calls (`ibm,set-xive`, `ibm,get-xive`, `ibm,int-off`, `ibm,int-on`)
 //! exist on a machine with an interrupt controller only ([`RtasDef::irqchip`]): the device tree
 //! lists their tokens then, and without one they answer -1 (hardware error). An unknown source
@@ -31,6 +36,8 @@ pub const RTAS_TOKEN_BASE: u32 = 0x2000;
 pub const RTAS_OUT_SUCCESS: i32 = 0;
 /// Status: hardware error (also: the vCPU is not in the state the call needs).
 pub const RTAS_OUT_HW_ERROR: i32 = -1;
+/// Status: no errors found (`check-exception`, `event-scan` with nothing to report).
+pub const RTAS_OUT_NO_ERRORS_FOUND: i32 = 1;
 /// Status: parameter error.
 pub const RTAS_OUT_PARAM_ERROR: i32 = -3;
 /// The most argument and return cells of one call.
@@ -119,7 +126,8 @@ pub struct RtasDef {
     pub irqchip: bool,
 }
 
-/// The RTAS functions; the token of `RTAS_CALLS[i]` is `RTAS_TOKEN_BASE + i`.
+/// The RTAS functions; the token of `RTAS_CALLS[i]` is `RTAS_TOKEN_BASE + i` (new functions go
+/// at the end: a guest restored from a snapshot keeps using the tokens it booted with).
 pub static RTAS_CALLS: &[RtasDef] = &[
     RtasDef {
         name: "display-character",
@@ -197,6 +205,21 @@ pub static RTAS_CALLS: &[RtasDef] = &[
         nret: 1,
         handler: int_on,
         irqchip: true,
+    },
+    // Appended: a token is its index, and a restored guest keeps the tokens it booted with.
+    RtasDef {
+        name: "check-exception",
+        nargs: 6,
+        nret: 1,
+        handler: check_exception,
+        irqchip: false,
+    },
+    RtasDef {
+        name: "event-scan",
+        nargs: 4,
+        nret: 1,
+        handler: event_scan,
+        irqchip: false,
     },
 ];
 
@@ -354,6 +377,27 @@ fn stop_self(env: &HcallEnv<'_>, _args: &[u32], _rets: &mut [u32]) -> RtasAction
     RtasAction::Park
 }
 
+/// `check-exception(vector, info, mask, critical, buffer, length)`: the oldest queued event log
+/// of a class in `mask`, written at `buffer` and cut to `length` bytes.
+fn check_exception(env: &HcallEnv<'_>, args: &[u32], rets: &mut [u32]) -> RtasAction {
+    let (mask, buf, len) = (args[2], u64::from(args[4]), args[5] as usize);
+    let written = env.machine.events().take(mask, |log| {
+        let n = log.len().min(len);
+        env.mem.write_slice(&log[..n], GuestAddress(buf))
+    });
+    match written {
+        None => status(rets, RTAS_OUT_NO_ERRORS_FOUND),
+        Some(Ok(())) => status(rets, RTAS_OUT_SUCCESS),
+        Some(Err(_)) => status(rets, RTAS_OUT_PARAM_ERROR),
+    }
+}
+
+/// `event-scan(mask, critical, buffer, length)`: events come through their interrupts and
+/// `check-exception` only (as on QEMU), so never one here.
+fn event_scan(_env: &HcallEnv<'_>, _args: &[u32], rets: &mut [u32]) -> RtasAction {
+    status(rets, RTAS_OUT_NO_ERRORS_FOUND)
+}
+
 /// Runs `op` on the machine's interrupt sources: -1 without any, the error's status on failure.
 fn with_xics(
     env: &HcallEnv<'_>,
@@ -440,7 +484,10 @@ mod tests {
         assert_eq!(tok("ibm,set-xive"), 0x2007);
         let plain: Vec<&str> = machine_tokens(false).map(|(n, _)| n).collect();
         assert!(!plain.iter().any(|n| n.starts_with("ibm,")), "{plain:?}");
-        assert_eq!(plain.len(), 7);
+        assert_eq!(plain.len(), 9);
+        // Appended after the XICS calls: the older tokens stay.
+        assert_eq!(tok("check-exception"), 0x200b);
+        assert_eq!(tok("event-scan"), 0x200c);
         assert_eq!(machine_tokens(true).count(), RTAS_CALLS.len());
         assert_eq!(&RTAS_BLOB[..4], &[0x7c, 0x64, 0x1b, 0x78]);
         // The immediates of lis/ori rebuild KVMPPC_H_RTAS, and the call is `sc 1`.
@@ -448,6 +495,60 @@ mod tests {
         let lo = RTAS_CODE[2] & 0xffff;
         assert_eq!(u64::from(hi | lo), H_RTAS);
         assert_eq!(RTAS_CODE[3], 0x4400_0002 | (1 << 5));
+    }
+
+    #[test]
+    fn check_exception_hands_out_the_epow_log_once() {
+        use crate::events::{epow_shutdown_log, EPOW_CLASS};
+        let rig = Rig::new(1);
+        let buf = 0x9000u32;
+        let ce = |mask: u32, len: u32| {
+            rtas(
+                &rig,
+                0,
+                tok("check-exception"),
+                &[0x500, 0, mask, 0, buf, len],
+                1,
+            )
+            .1
+        };
+        assert_eq!(ce(EPOW_CLASS, 2048), vec![1], "nothing queued");
+        assert_eq!(
+            rtas(&rig, 0, tok("event-scan"), &[0, 0, buf, 2048], 1).1,
+            vec![1]
+        );
+        rig.machine.events().press_power_button();
+        assert_eq!(ce(0x8000_0000, 2048), vec![1], "another class");
+        assert_eq!(ce(EPOW_CLASS, 2048), vec![0]);
+        let want = epow_shutdown_log(&vmm_core::clock::DateTime::now());
+        let mut got = vec![0u8; want.len()];
+        rig.mem
+            .read_slice(&mut got, GuestAddress(u64::from(buf)))
+            .unwrap();
+        // The same log but for Main-A's time stamp (bytes 32..40).
+        assert_eq!(got[..32], want[..32]);
+        assert_eq!(got[40..], want[40..]);
+        assert_eq!(ce(EPOW_CLASS, 2048), vec![1], "taken once");
+        // A short buffer gets the log's head; a buffer outside RAM keeps the log queued.
+        rig.machine.events().press_power_button();
+        let outside = rtas(
+            &rig,
+            0,
+            tok("check-exception"),
+            &[0x500, 0, EPOW_CLASS, 0, u32::MAX - 16, 2048],
+            1,
+        );
+        assert_eq!(outside.1, vec![-3]);
+        rig.mem
+            .write_slice(&[0xee; 16], GuestAddress(u64::from(buf)))
+            .unwrap();
+        assert_eq!(ce(EPOW_CLASS, 8), vec![0]);
+        let mut head = [0u8; 16];
+        rig.mem
+            .read_slice(&mut head, GuestAddress(u64::from(buf)))
+            .unwrap();
+        assert_eq!(head[..8], want[..8]);
+        assert_eq!(head[8..], [0xee; 8]);
     }
 
     #[test]

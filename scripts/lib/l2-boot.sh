@@ -75,6 +75,10 @@
 # (x86_64: -M q35, virtio-blk-pci and virtio-net-pci on a TAP, both the same backends: a raw
 # file through the host's page cache, a TAP without vhost), and one "@@L2 BENCH" line per run
 # gives tetra's figures, QEMU's and their ratios. It passes when every figure is there.
+# A ":pwr" suffix (last; without :virtio, :snap or :migrate) presses the guest's power button
+# with `tetra ctl powerdown` once its init says pwr-ready (after the input line): arm64 needs the
+# init to read a KEY_POWER event from the gpio-keys device, ppc64 the kernel's "Power off
+# requested" (the EPOW event). The guest then powers off as in every run.
 # An ":s3" suffix (x86_64; after :pvh, without :virtio, :snap or :migrate) suspends the guest to
 # RAM before its prompt, for LANE_L2_S3_S seconds (default 2), as `rtcwake -m mem -s 2` does (an
 # RTC wake alarm, then "mem" into /sys/power/state): it needs "mem" offered, the write to
@@ -250,6 +254,19 @@ net_servers() {
 	net_pids="$net_pids $!"
 }
 
+# pwr_reason LOG: why a :pwr run failed (empty when the press was answered and the guest took
+# it: arm64 read the KEY_POWER event, ppc64's kernel said "Power off requested").
+pwr_reason() {
+	out=$(tr '\n' ' ' <"/tmp/l2-$name.pwr" 2>/dev/null)
+	if [ "${out% }" != "ok: pressed" ]; then
+		echo "tetra ctl powerdown answered '${out% }'"
+	elif [ "$ARCH" = ppc64 ] && ! grep -q 'Power off requested' "$1"; then
+		echo "the guest's kernel did not take the EPOW event (no 'Power off requested'; pwr='$(field pwr "$1")')"
+	elif [ "$ARCH" != ppc64 ] && [ "$(field pwr "$1")" != key ]; then
+		echo "the guest read no KEY_POWER event (pwr='$(field pwr "$1")', pwr-dev='$(field pwr-dev "$1")')"
+	fi
+}
+
 # s3_reason LOG: why an :s3 run failed (empty when the guest suspended to RAM and woke).
 s3_reason() {
 	if ! field s3-states "$1" | grep -qw mem; then
@@ -320,6 +337,7 @@ boot() {
 	cmdline="console=$con $kq panic=-1 printk.time=1 l2input=1"
 	[ -z "$state" ] || cmdline="$cmdline l2snap=1"
 	[ "${s3:-0}" = 0 ] || cmdline="$cmdline l2s3=$S3_S"
+	[ "${pwr:-0}" = 0 ] || cmdline="$cmdline l2pwr=1"
 	devices= qemu_devices= initrd=/l2/initrd.cpio img= ro_img= ro_md5= tap_pid= net_pids=
 	if [ "$virtio" = 1 ] && [ "${bench:-0}" = 1 ]; then
 		bench_setup
@@ -356,6 +374,8 @@ boot() {
 		vsock_pids="${vsock_pids:-} $!"
 	fi
 	[ "${snapio:-0}" = 0 ] || snapio_setup
+	# A :pwr run's modules (arm64: gpio_keys, evdev) are in the virtio archive.
+	[ "${pwr:-0}" = 0 ] || [ ! -f /l2/initrd-virtio.cpio ] || initrd=/l2/initrd-virtio.cpio
 	cmdline="$cmdline $L2_APPEND"
 	if [ "$vmm" = qemu ]; then
 		echo "--- L2 $name: $QEMU_BIN $QEMU_MACHINE -accel kvm -cpu host -smp $cpus -m $L2_MEM $qemu_devices${qemu_devices:+ }-kernel $kernel -initrd $initrd -append '$cmdline'"
@@ -387,13 +407,29 @@ boot_tetra() {
 		return
 	fi
 	api=/tmp/l2-$name.api
-	rm -f "$api"
+	rm -f "$api" "$log"
 	echo "--- L2 $name: tetra run --kernel $kernel --initrd $initrd --cpus $cpus --mem $L2_MEM $TETRA_ARGS${TETRA_ARGS:+ }$devices${devices:+ }--api $api --cmdline '$cmdline'"
+	pwr_pid=
+	if [ "${pwr:-0}" = 1 ]; then
+		# The power button, once the guest is ready for it: `tetra ctl powerdown`.
+		rm -f "/tmp/l2-$name.pwr"
+		(
+			i=0
+			while [ "$i" -lt "$L2_TIMEOUT" ] && ! grep -q 'TETRA-L2: pwr-ready' "$log" 2>/dev/null; do
+				sleep 1
+				i=$((i + 1))
+			done
+			echo "--- L2 $name: tetra ctl --api $api powerdown"
+			/bin/tetra ctl --api "$api" powerdown >"/tmp/l2-$name.pwr" 2>&1
+		) &
+		pwr_pid=$!
+	fi
 	# shellcheck disable=SC2086 # $devices, $TETRA_ARGS: options without spaces in them
 	sum=$(/bin/l2-run --log "$log" --timeout "$L2_TIMEOUT" --marker "$MARKER" \
 		--prompt "TETRA-L2: ready for input" --input "$token" --on-timeout "$(hang_probe "$api")" -- \
 		/bin/tetra run --kernel "$kernel" --initrd "$initrd" --cmdline "$cmdline" \
 		--cpus "$cpus" --mem "$L2_MEM" $TETRA_ARGS $devices --api "$api" | tail -n 1)
+	[ -z "$pwr_pid" ] || { kill "$pwr_pid" 2>/dev/null; wait "$pwr_pid" 2>/dev/null; }
 	rm -f "$api"
 	# shellcheck disable=SC2086 # the pids
 	[ -z "${vsock_pids:-}" ] || kill $vsock_pids 2>/dev/null
@@ -546,6 +582,8 @@ judge() {
 		reason=$(bench_reason "$log")
 	elif [ "$virtio" = 1 ] && [ "${bench:-0}" = 0 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then
 		reason=$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")
+	elif [ "${pwr:-0}" = 1 ] && [ -n "$(pwr_reason "$log")" ]; then
+		reason=$(pwr_reason "$log")
 	elif [ "${s3:-0}" = 1 ] && [ -n "$(s3_reason "$log")" ]; then
 		reason=$(s3_reason "$log")
 	elif [ "${snapio:-0}" = 1 ] && [ -n "$(snapio_reason "$log")" ]; then
@@ -644,7 +682,7 @@ BASE_TETRA_ARGS=$TETRA_ARGS
 for spec in $L2_RUNS; do
 	cpus=${spec%%:*}
 	flavor=${spec#*:}
-	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 vhost=0 snapio=0 bench=0 s3=0
+	kernel=$L2_KERNEL suffix= virtio=0 state= pci=0 vhost=0 snapio=0 bench=0 s3=0 pwr=0
 	TETRA_ARGS=$BASE_TETRA_ARGS
 	# x86_64: a last ":cput=SPEC" boots with --cpu-template SPEC (e.g. 2:quiet:cput=-kvm-pv-ipi:
 	# host passthrough less one KVM paravirt feature, to bisect a guest fault).
@@ -653,6 +691,12 @@ for spec in $L2_RUNS; do
 		cput=${flavor##*:cput=} suffix=-cput$(echo "${flavor##*:cput=}" | tr ',' '_')
 		flavor=${flavor%:cput=*}
 		TETRA_ARGS="$TETRA_ARGS${TETRA_ARGS:+ }--cpu-template $cput"
+		;;
+	esac
+	case "$flavor" in
+	*:pwr)
+		pwr=1 suffix=-pwr$suffix
+		flavor=${flavor%:pwr}
 		;;
 	esac
 	case "$flavor" in

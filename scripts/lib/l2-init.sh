@@ -104,6 +104,12 @@
 #   TETRA-L2: ready for input        then the first line read from there is echoed as
 #   TETRA-L2: input=<line>           (empty after 30 s without input)
 #   TETRA-L2: serial-irq-after=<the console's /proc/interrupts line after that>
+# With l2pwr=1 (the :pwr runs), after the input line: the power button (arm64: its gpio-keys
+# event device, loaded from /lib/modules/l2 when there):
+#   TETRA-L2: pwr-dev=<eventN of gpio-keys, or none>
+#   TETRA-L2: pwr-ready              then the lane presses the button; arm64:
+#   TETRA-L2: pwr=<key once a KEY_POWER event came, none after 60 s without>
+#                                    (ppc64: the kernel powers off by itself before that)
 # The marker first, from a shell builtin: every fork+exec costs a lot in a nested guest.
 echo "TETRA-L2: init reached"
 bb=/bin/busybox
@@ -420,6 +426,34 @@ if [ "${l2input:-}" = 1 ]; then
 		$bb sleep 1
 		echo "TETRA-L2: snap-slept=$($bb date +%s)"
 		[ "${l2snapio:-}" != 1 ] || snapio_finish
+	fi
+fi
+if [ "${l2pwr:-}" = 1 ]; then
+	# The power button (the lanes' :pwr runs): the lane presses it once this says pwr-ready.
+	# arm64: gpio-keys reports KEY_POWER on its event device (gpio_keys and evdev are modules);
+	# one struct input_event (24 bytes on a 64-bit kernel) read from it is the press, and this
+	# init powers off as a power-key daemon would. ppc64: the kernel powers off by itself (ras.c
+	# logs "Power off requested", then orderly_poweroff: no /sbin/poweroff here, so it forces
+	# it); this init only waits.
+	$bb mount -t devtmpfs devtmpfs /dev 2>/dev/null
+	for m in gpio_keys gpio-keys evdev; do
+		[ ! -f "/lib/modules/l2/$m.ko" ] || $bb insmod "/lib/modules/l2/$m.ko" 2>/dev/null
+	done
+	dev=
+	for e in /sys/class/input/event*; do
+		[ "$($bb cat "$e/device/name" 2>/dev/null)" != gpio-keys ] || dev=${e##*/}
+	done
+	echo "TETRA-L2: pwr-dev=${dev:-none}"
+	echo "TETRA-L2: pwr-ready"
+	if [ -n "$dev" ]; then
+		if $bb timeout 60 $bb dd if="/dev/input/$dev" of=/dev/null bs=24 count=1 2>/dev/null; then
+			echo "TETRA-L2: pwr=key"
+		else
+			echo "TETRA-L2: pwr=none"
+		fi
+	else
+		$bb sleep 60
+		echo "TETRA-L2: pwr=none"
 	fi
 fi
 $bb poweroff -f

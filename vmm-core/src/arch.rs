@@ -258,14 +258,25 @@ pub trait Arch: Sized + 'static {
     fn woken(_platform: &Self::Platform, _reason: crate::exit::WakeReason) {}
 
     /// Whether the guest has a power button the host can press ([`Self::press_power_button`]:
-    /// x86's ACPI fixed-feature button). Without one, `PUT /vm/shutdown`, QMP
-    /// `system_powerdown` and `tetra ctl powerdown` are refused (HTTP 501).
+    /// x86's ACPI fixed-feature button, arm64's GPIO key, ppc64's EPOW event). Without one,
+    /// `PUT /vm/shutdown`, QMP `system_powerdown` and `tetra ctl powerdown` are refused
+    /// (HTTP 501).
     const POWER_BUTTON: bool = false;
 
     /// Presses the guest's power button (only called when [`Self::POWER_BUTTON`]): the guest's
     /// interrupt, if it enabled it. Called on the VMM's thread, the vCPUs running; a press while
     /// suspended to RAM is a wake instead ([`crate::WakeReason::PowerButton`]).
     fn press_power_button(_platform: &Self::Platform) {}
+
+    /// How long a press holds the button down before the VMM's thread releases it
+    /// ([`Self::release_power_button`]): arm64's GPIO key is a level the guest samples after its
+    /// debounce delay (100 ms, as QEMU's `gpio-key`). `None`: a press is an event with nothing to
+    /// release (x86's status bit, ppc64's EPOW log).
+    const POWER_BUTTON_HOLD: Option<std::time::Duration> = None;
+
+    /// Releases the button [`Self::press_power_button`] pressed, [`Self::POWER_BUTTON_HOLD`]
+    /// later (on the VMM's thread, the vCPUs running or paused).
+    fn release_power_button(_platform: &Self::Platform) {}
 
     /// A wake: puts the boot vCPU, just reset to its boot state, where the guest's firmware
     /// interface says a wake resumes (x86: the FACS waking vector), on its own thread. Returns

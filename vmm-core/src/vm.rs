@@ -104,6 +104,8 @@ pub struct Vmm<A: Arch> {
     asleep: Option<sleep::Asleep>,
     /// Wakes from a suspend to RAM so far.
     wakes: u64,
+    /// When the power button a press holds down is released ([`Arch::POWER_BUTTON_HOLD`]).
+    button_release: Option<Instant>,
 }
 
 /// [`Origin`] without its data.
@@ -435,6 +437,7 @@ impl<A: Arch> Vmm<A> {
             boot: None,
             asleep: None,
             wakes: 0,
+            button_release: None,
         })
     }
 
@@ -571,11 +574,16 @@ impl<A: Arch> Vmm<A> {
             };
             // Asleep, the loop wakes when the armed wake source fires, too.
             let wake_at = self.wake_deadline();
-            let until = match (deadline, wake_at) {
-                (Some(d), Some(w)) => Some(d.min(w)),
-                (d, w) => d.or(w),
-            };
+            // A held power button wakes it to be released, too.
+            let until = [deadline, wake_at, self.button_release]
+                .into_iter()
+                .flatten()
+                .min();
             let ended = self.events.run_until(&self.shared.exit, until, &pending)?;
+            if self.button_release.is_some_and(|r| Instant::now() >= r) {
+                self.button_release = None;
+                A::release_power_button(&self.shared.platform);
+            }
             if !ended && self.shared.exit.reset_requested() {
                 self.serve_reset();
                 continue;

@@ -1,8 +1,10 @@
 //! The arm64 machine's devices, as the device layer places them: the console UART (a 16550 on
-//! SPI 1, through an irqfd), the debug exit and the PL031 real-time clock ([`pl031`]), at the
-//! addresses the docs and test guests use.
+//! SPI 1, through an irqfd), the debug exit, the PL031 real-time clock ([`pl031`]) and the PL061
+//! GPIO controller with the power button ([`pl061`]), at the addresses the docs and test guests
+//! use.
 
 pub mod pl031;
+pub mod pl061;
 
 use crate::layout::*;
 use vmm_core::devices::{DeviceDesc, IrqRequest, PlacedDevice, Prop, WindowRequest};
@@ -10,6 +12,12 @@ use vmm_core::devices::{DeviceDesc, IrqRequest, PlacedDevice, Prop, WindowReques
 /// The phandle of the fixed clock the device tree gives AMBA (PrimeCell) devices as their
 /// `apb_pclk`: Linux's AMBA bus enables it before it reads their id registers.
 pub const APB_PCLK_PHANDLE: u32 = 3;
+/// The PL061's phandle: the `gpio-keys` power key names its line through it.
+pub const GPIO_PHANDLE: u32 = 4;
+/// The PL061's snapshot section: optional (a snapshot from before the PL061 leaves it fresh).
+pub const GPIO_STATE: &[u8; 4] = b"PL61";
+/// The device-layer name of the PL061.
+pub const GPIO: &str = "gpio";
 use vmm_core::MachineLayout;
 
 /// The devices, in the order they are added.
@@ -29,6 +37,14 @@ pub fn descs() -> Vec<DeviceDesc> {
             .prop("clocks", Prop::U32(APB_PCLK_PHANDLE))
             .prop("clock-names", Prop::Str("apb_pclk"))
             .with_state(b"PL31"),
+        DeviceDesc::new(GPIO, "pl061", &["arm,pl061", "arm,primecell"])
+            .window(WindowRequest::mmio_at(GPIO_BASE, GPIO_SIZE))
+            .interrupt(IrqRequest::edge(GPIO_SPI))
+            .prop("clocks", Prop::U32(APB_PCLK_PHANDLE))
+            .prop("clock-names", Prop::Str("apb_pclk"))
+            .prop("gpio-controller", Prop::Null)
+            .prop("#gpio-cells", Prop::U32(2))
+            .prop("phandle", Prop::U32(GPIO_PHANDLE)),
     ]
 }
 
@@ -50,5 +66,7 @@ mod tests {
         assert_eq!(l[1].window.unwrap().base, DEBUG_EXIT_BASE);
         assert_eq!(l[2].window.unwrap().base, RTC_BASE);
         assert_eq!(l[2].irq, None);
+        assert_eq!(l[3].window.unwrap().base, GPIO_BASE);
+        assert_eq!(l[3].irq.unwrap().number, GPIO_SPI);
     }
 }

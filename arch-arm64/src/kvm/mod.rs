@@ -106,6 +106,19 @@ impl Arch for Arm64 {
         platform::load(ctx)
     }
 
+    /// The `gpio-keys` power key on PL061 line 3 (docs/power-button.md).
+    const POWER_BUTTON: bool = true;
+    const POWER_BUTTON_HOLD: Option<std::time::Duration> =
+        Some(std::time::Duration::from_millis(100));
+
+    fn press_power_button(p: &Platform) {
+        p.set_power_key(true);
+    }
+
+    fn release_power_button(p: &Platform) {
+        p.set_power_key(false);
+    }
+
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
     const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
 

@@ -8,6 +8,7 @@ use super::gic::Gic;
 use super::vcpu::{init_pmu, preferred_target};
 use crate::boot::{self, BootError, BootPlan, BootRequest, Kernel};
 use crate::devices::pl031::Pl031;
+use crate::devices::pl061::{Pl061, POWER_KEY_LINE};
 use crate::error::Arm64Error;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::irqchip::{ppi_intid, IrqChipKind};
@@ -19,7 +20,7 @@ use crate::Arm64;
 use kvm_bindings::kvm_vcpu_init;
 use kvm_ioctls::Cap;
 use linux_loader::loader::{KernelLoader, PE};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic};
 use vmm_core::config::Transport;
 use vmm_core::devices::irq::DeferredIrqfds;
@@ -44,6 +45,8 @@ pub struct Platform {
     mpidrs: OnceLock<Vec<u64>>,
     /// Guest RAM, for reading the ITS tables a restore is about to hand KVM.
     memory: GuestMemoryAtomic<GuestMemoryMmap>,
+    /// The PL061 GPIO controller, whose line [`POWER_KEY_LINE`] is the power button.
+    gpio: Arc<Mutex<Pl061>>,
 }
 
 impl Platform {
@@ -117,6 +120,14 @@ impl Platform {
         &self.target
     }
 
+    /// Drives the power button's GPIO line: `true` pressed, `false` released.
+    pub fn set_power_key(&self, pressed: bool) {
+        self.gpio
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_input(POWER_KEY_LINE, pressed);
+    }
+
     /// Where the payload, initrd and device tree went (a booted VM; `None` for a restored one).
     pub fn boot_plan(&self) -> Option<&BootPlan> {
         self.boot.get()
@@ -132,7 +143,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
     let pmu = ctx.vm.fd().check_extension(Cap::ArmPmuV3);
 
     // The UART on SPI 1 through an irqfd (KVM's default routing: GSI n is SPI n), the debug exit,
-    // the RTC.
+    // the RTC, the GPIO controller (the power button).
     // KVM takes irqfds only once the vGIC is initialised: they are registered in `finish`.
     let router = DeferredIrqfds::new(ctx.vm.clone());
     let mut descs = crate::devices::descs().into_iter();
@@ -150,6 +161,13 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         })?;
     ctx.devices
         .add_stateful(&router, descs.next().expect("the RTC"), |_| Pl031::new())?;
+    let gpio = ctx
+        .devices
+        .add(&router, descs.next().expect("the GPIO controller"), |r| {
+            Pl061::new(r.irq.expect("the PL061 has an interrupt"))
+        })?;
+    ctx.devices
+        .add_optional_state(crate::devices::GPIO_STATE, gpio.clone())?;
     // A VM without virtio devices has no PCI bus (config::check_early gave a pci one the ITS).
     let pci = match ctx.config.virtio.transport {
         Transport::Pci if ctx.config.virtio.any() => Some(pci_host(ctx)?),
@@ -165,6 +183,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Arm64>) -> Result<Platform, Ar
         boot: OnceLock::new(),
         mpidrs: OnceLock::new(),
         memory: ctx.memory.atomic().clone(),
+        gpio,
     })
 }
 

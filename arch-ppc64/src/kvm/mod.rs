@@ -147,6 +147,14 @@ impl Arch for Ppc64 {
         }
     }
 
+    /// The EPOW event (docs/power-button.md): an RTAS log that Linux's pseries `ras.c` fetches
+    /// with `check-exception`, then powers off.
+    const POWER_BUTTON: bool = true;
+
+    fn press_power_button(p: &Platform) {
+        p.machine.events().press_power_button();
+    }
+
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
     const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
     // Measured in the ppc64 lane (nested KVM-HV under QEMU): without it a migrating guest's

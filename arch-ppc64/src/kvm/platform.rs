@@ -5,6 +5,7 @@
 use crate::boot::{plan, write_image, BootError, EntryState};
 use crate::cpu::HostCpu;
 use crate::error::Ppc64Error;
+use crate::events::EventSources;
 use crate::fdt::{build_fdt, FdtConfig};
 use crate::hcall;
 use crate::irqchip::{IrqChipChoice, KernelSupport, SourceError, SourceStore, Xics, XicsRouter};
@@ -182,7 +183,14 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
     let mut machine = Machine::new(vty, cfg.cpus, ctx.layout.ram_size);
     if let Some(r) = &router {
         machine = machine.with_xics(r.xics().clone());
+        // The EPOW event source (the power button), with an interrupt controller only.
+        let epow = ctx
+            .devices
+            .describe(dev_router, descs.next().expect("the EPOW source"))?;
+        machine = machine.with_events(EventSources::new(epow));
     }
+    ctx.devices
+        .add_optional_state(crate::events::STATE_TAG, machine.events().queue().clone())?;
     Ok(Platform {
         machine,
         pvr: host.info.pvr,

@@ -50,7 +50,9 @@ pub(super) fn restore_vm(
     machine.check(m.cpu_count())?;
     snapshot::check_xics_presence(xics.is_some(), m.xics().is_some())?;
     if let (Some(saved), Some(ics)) = (&xics, m.xics()) {
-        saved.check(ics.servers(), &ics.claimed())?;
+        let saved_irqs: Vec<u32> = saved.sources.iter().map(|(i, _)| *i).collect();
+        let claimed = crate::events::sources_to_check(&saved_irqs, ics.claimed());
+        saved.check(ics.servers(), &claimed)?;
     }
     let (base, size) = machine.proc_table;
     configure_v3_mmu(vm, &radix_config(base, size)?)?;

@@ -135,7 +135,7 @@ impl<A: Arch> Vmm<A> {
             return reply.refuse(Refusal::new(
                 501,
                 format!(
-                    "{} has no guest power button (x86 only: the ACPI fixed-feature button); stop the VM with its own poweroff, or end tetra",
+                    "{} has no guest power button (x86: the ACPI fixed-feature button, arm64: a GPIO key, ppc64: an EPOW event); stop the VM with its own poweroff, or end tetra",
                     A::NAME
                 ),
             ));
@@ -146,6 +146,9 @@ impl<A: Arch> Vmm<A> {
             "pressed: the guest woke from S3"
         } else {
             A::press_power_button(&self.shared.platform);
+            if let Some(hold) = A::POWER_BUTTON_HOLD {
+                self.button_release = Some(std::time::Instant::now() + hold);
+            }
             "pressed"
         };
         let state = match self.asleep {
