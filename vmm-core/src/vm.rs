@@ -105,7 +105,7 @@ pub struct Vmm<A: Arch> {
     /// Wakes from a suspend to RAM so far.
     wakes: u64,
     /// When the power button a press holds down is released ([`Arch::POWER_BUTTON_HOLD`]).
-    button_release: Option<Instant>,
+    pub(crate) button_release: Option<Instant>,
 }
 
 /// [`Origin`] without its data.

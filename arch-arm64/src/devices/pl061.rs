@@ -18,7 +18,8 @@
 //! The interrupt reaches the GIC as an edge (an irqfd, declared edge-rising in the device
 //! tree): a pulse whenever the masked status gains a line it did not have, so that a status
 //! still set after the guest's handler read it is signalled again when it is re-armed (an
-//! unmask of a level line). A line level held past a snapshot is kept in it.
+//! unmask of a level line). A line level held past a snapshot is kept in it; the restored VM
+//! lets the power button go one hold after it starts (`Arch::POWER_BUTTON_HOLD`).
 
 use vmm_core::bus::BusDevice;
 use vmm_core::devices::InterruptLine;

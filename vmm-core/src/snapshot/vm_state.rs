@@ -343,6 +343,11 @@ impl<A: Arch> Vmm<A> {
         let table = self.register_table()?;
         self.restore_vcpus(&table, vcpus.into_iter().map(|v| v.regs).collect())?;
         self.shared().devices.state().restore(env)?;
+        // A power button the snapshot caught held down has no release pending in this process:
+        // it is let go one hold after the VM starts (releasing a button that is up does nothing).
+        if let Some(hold) = A::POWER_BUTTON_HOLD {
+            self.button_release = Some(std::time::Instant::now() + hold);
+        }
         Ok(())
     }
 
