@@ -25,7 +25,8 @@
 //!   is not run on powerpc), only from the children of a node of that device_type, which its
 //!   pmem code probes with `of_platform_bus_probe` (docs/ppc64.md, "virtio");
 //! - `/chosen`: bootargs, stdout-path, the initrd, and `ibm,architecture-vec-5` saying "radix
-//!   only, with GTSE" (what Linux expects to find after client-architecture-support);
+//!   only, with GTSE" (what Linux expects to find after client-architecture-support), or "hash
+//!   only" for a hash-MMU guest (KVM-PR);
 //! - with an interrupt controller ([`FdtConfig::xics`]), as QEMU's spapr describes XICS: the
 //!   presentation controller `/interrupt-controller` (device_type
 //!   "PowerPC-External-Interrupt-Presentation", compatible "IBM,ppc-xicp",
@@ -69,6 +70,8 @@ pub struct FdtConfig<'a> {
     pub devices: &'a [PlacedDevice],
     /// The machine has a XICS (one interrupt server per vCPU, numbered from 0).
     pub xics: bool,
+    /// The guest MMU is radix (else the hashed page table).
+    pub radix: bool,
 }
 
 /// The phandle of the XICS presentation controller.
@@ -115,12 +118,15 @@ pub fn device_path(d: &PlacedDevice) -> String {
 }
 
 /// `ibm,architecture-vec-5`: byte 0 is the length of what follows; byte 24 (MMU support) says
-/// radix only (0x40), byte 26 says guest translation shootdown is available (0x40).
-pub fn architecture_vec5() -> Vec<u8> {
+/// radix only (0x40) or hash only (0), byte 26 says guest translation shootdown is available
+/// (0x40, radix only).
+pub fn architecture_vec5(radix: bool) -> Vec<u8> {
     let mut v = vec![0u8; 27];
     v[0] = 26;
-    v[24] = 0x40;
-    v[26] = 0x40;
+    if radix {
+        v[24] = 0x40;
+        v[26] = 0x40;
+    }
     v
 }
 
@@ -177,7 +183,7 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     if let Some(p) = &stdout {
         fdt.property_string("linux,stdout-path", p)?;
     }
-    fdt.property("ibm,architecture-vec-5", &architecture_vec5())?;
+    fdt.property("ibm,architecture-vec-5", &architecture_vec5(cfg.radix))?;
     fdt.end_node(node)?;
 
     // A KVM guest, said the way QEMU's spapr says it under KVM.
@@ -345,7 +351,16 @@ mod tests {
             proc_table: (0x0fff_0000, 0x1_0000),
             devices: devices(xics),
             xics,
+            radix: true,
         }
+    }
+
+    #[test]
+    fn vec5_says_radix_or_hash() {
+        let r = architecture_vec5(true);
+        assert_eq!((r.len(), r[0], r[24], r[26]), (27, 26, 0x40, 0x40));
+        let h = architecture_vec5(false);
+        assert_eq!((h.len(), h[0], h[24], h[26]), (27, 26, 0, 0));
     }
 
     fn devices(xics: bool) -> &'static [PlacedDevice] {

@@ -6,6 +6,7 @@
 //! - [`hash`]: the table geometry (SDR1's HTABSIZE, KVM's log2 size) and the primary and
 //!   secondary hashes.
 //! - [`memory`]: a table as bytes in memory (KVM-PR's, a raw image).
+//! - [`plan`]: KVM-HV or KVM-PR, radix or hash, and the hash table's size and home.
 //! - [`slb`]: the segment lookaside buffer as `kvm_sregs.u.s.ppc64.slb[]` carries it.
 //! - [`translate`](mod@translate): EA -> VA -> PTEG search -> RA.
 //! - [`htab`]: the `KVM_PPC_GET_HTAB_FD` stream codec and an in-memory table that applies it.
@@ -14,6 +15,7 @@ pub mod hash;
 pub mod hpte;
 pub mod htab;
 pub mod memory;
+pub mod plan;
 pub mod radix;
 pub mod slb;
 pub mod translate;
@@ -22,6 +24,7 @@ pub use hash::{HashError, HtabGeometry};
 pub use hpte::{Hpte, PageSizes, SegmentSize};
 pub use htab::{HashTable, HtabError, Record};
 pub use memory::{MemoryError, MemoryHpt};
+pub use plan::{HtabHome, KvmFlavour, MmuOffer, MmuPlan};
 pub use radix::*;
 pub use slb::{Slb, SlbEntry, SlbError};
 pub use translate::{translate, HptStore, TranslateError, Translation};
