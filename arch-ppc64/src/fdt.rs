@@ -43,6 +43,7 @@
 
 use crate::cpu::{cpu_model_name, vmx_level, Cache, HostCpu};
 use crate::layout::RTAS_SIZE;
+use crate::mmu::smmu::HashCpuProps;
 use crate::{hcall, rtas};
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 use vmm_core::devices::{Irq, PlacedDevice, Trigger};
@@ -72,6 +73,8 @@ pub struct FdtConfig<'a> {
     pub xics: bool,
     /// The guest MMU is radix (else the hashed page table).
     pub radix: bool,
+    /// A hash-MMU guest's `ibm,slb-size` and `ibm,segment-page-sizes` (KVM's report).
+    pub hash: Option<HashCpuProps>,
 }
 
 /// The phandle of the XICS presentation controller.
@@ -213,6 +216,12 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         cache_props(&mut fdt, "d", &cfg.cpu.caches.d)?;
         cache_props(&mut fdt, "i", &cfg.cpu.caches.i)?;
         fdt.property_null("64-bit")?;
+        if let Some(h) = &cfg.hash {
+            fdt.property_u32("ibm,slb-size", h.slb_size)?;
+            if !h.segment_page_sizes.is_empty() {
+                fdt.property_array_u32("ibm,segment-page-sizes", &h.segment_page_sizes)?;
+            }
+        }
         // Vector units (Linux enables AltiVec/VSX for processes only when these say so), and
         // decimal floating point and the PURR/SPURR registers of POWER7 on, as QEMU's spapr
         // says them.
@@ -352,7 +361,23 @@ mod tests {
             devices: devices(xics),
             xics,
             radix: true,
+            hash: None,
         }
+    }
+
+    #[test]
+    fn a_hash_guest_s_cpus_carry_the_slb_and_page_sizes() {
+        let mut c = config(1, 128);
+        c.radix = false;
+        c.hash = Some(HashCpuProps {
+            slb_size: 32,
+            segment_page_sizes: vec![12, 0, 1, 12, 0],
+        });
+        let dts = dtc(&build_fdt(&c).unwrap());
+        assert!(dts.contains("ibm,slb-size = <0x20>;"), "{dts}");
+        assert!(dts.contains("ibm,segment-page-sizes = <0x0c 0x00 0x01 0x0c 0x00>;"));
+        assert!(dts.contains("ibm,architecture-vec-5 = [1a 00"));
+        assert!(!dtc(&build_fdt(&config(1, 128)).unwrap()).contains("ibm,slb-size"));
     }
 
     #[test]

@@ -13,6 +13,9 @@ use crate::layout::*;
 use crate::machine::Machine;
 use crate::mmu::htab::abi::KVM_CAP_PPC_ALLOC_HTAB;
 use crate::mmu::plan::plan_mmu;
+use crate::mmu::smmu::{
+    HashCpuProps, KvmPpcSmmuInfo, KVM_CAP_PPC_GET_SMMU_INFO, KVM_PPC_GET_SMMU_INFO,
+};
 use crate::mmu::*;
 use crate::rtas::RTAS_BLOB;
 use crate::vty::Vty;
@@ -43,6 +46,8 @@ pub struct Platform {
     pub mmu: MmuPlan,
     /// The hash table of a hash-MMU guest.
     pub htab: Option<Htab>,
+    /// A hash-MMU guest's SLB size and page sizes for its device tree (`KVM_PPC_GET_SMMU_INFO`).
+    pub hash_props: Option<HashCpuProps>,
     /// The in-kernel XICS device, which every vCPU is connected to.
     pub xics: Option<Arc<Device>>,
     /// Routes device interrupts to XICS sources (with the XICS).
@@ -148,6 +153,20 @@ fn mmu_plan(vm: &PpcVm, ram: u64) -> Result<MmuPlan, Ppc64Error> {
     })
 }
 
+/// The hash page sizes, where the host reports them.
+fn smmu_info(vm: &PpcVm) -> Result<Option<KvmPpcSmmuInfo>, HvError> {
+    if vm.check_extension(KVM_CAP_PPC_GET_SMMU_INFO) <= 0 {
+        return Ok(None);
+    }
+    let mut info = KvmPpcSmmuInfo::default();
+    // SAFETY: `info` is a live kvm_ppc_smmu_info of the size the number encodes; the kernel fills it.
+    let r = unsafe { ioctl_with_mut_ref(vm.fd(), KVM_PPC_GET_SMMU_INFO as _, &mut info) };
+    if r < 0 {
+        return Err(HvError::last("KVM_PPC_GET_SMMU_INFO"));
+    }
+    Ok(Some(info))
+}
+
 fn rmmu_info(vm: &PpcVm) -> Result<KvmPpcRmmuInfo, HvError> {
     let mut info = KvmPpcRmmuInfo::default();
     // SAFETY: `info` is a live kvm_ppc_rmmu_info of the size the number encodes; the kernel fills it.
@@ -188,6 +207,10 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
             );
             Some(Htab::allocate(ctx.vm, geometry, home)?)
         }
+    };
+    let hash_props = match mmu {
+        MmuPlan::Radix => None,
+        MmuPlan::Hash { .. } => smmu_info(ctx.vm)?.map(|i| HashCpuProps::from_smmu(&i)),
     };
     // Hypercalls the kernel serves better than tetra (H_SET_MODE's breakpoint registers live in
     // the kernel); without the capability tetra's handlers answer them all.
@@ -246,6 +269,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
         boot: OnceLock::new(),
         mmu,
         htab,
+        hash_props,
         xics: xics_dev,
         router,
     })
@@ -295,6 +319,7 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
         devices: ctx.devices,
         xics: ctx.platform.xics.is_some(),
         radix: ctx.platform.mmu.is_radix(),
+        hash: ctx.platform.hash_props.clone(),
     })?;
     let fdt_addr = alloc.alloc("the device tree", fdt.len() as u64, FIRMWARE_ALIGN)?;
     ctx.memory.write("the device tree", fdt_addr, &fdt)?;

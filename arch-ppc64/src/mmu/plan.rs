@@ -127,6 +127,19 @@ pub fn align_up(addr: u64, align: u64) -> Option<u64> {
     Some(addr.checked_add(align - 1)? & !(align - 1))
 }
 
+/// The ABI facts of the VM types.
+pub fn abi_facts() -> Vec<vmm_core::regs::abi::AbiFact> {
+    [
+        ("KVM_VM_PPC_HV", VM_TYPE_HV, "VM_TYPE_HV"),
+        ("KVM_VM_PPC_PR", VM_TYPE_PR, "VM_TYPE_PR"),
+    ]
+    .into_iter()
+    .map(|(name, value, ours)| {
+        vmm_core::regs::abi::AbiFact::new(name, value, format!("arch_ppc64::mmu::plan::{ours}"))
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
