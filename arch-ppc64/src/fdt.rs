@@ -466,7 +466,7 @@ mod tests {
         assert!(rtas.contains("rtas-size = <0x1000>;"));
         assert!(
             rtas.contains(
-                "ibm,hypertas-functions = \"hcall-term\\0hcall-sprg0\\0hcall-splpar\\0hcall-set-mode\";"
+                "ibm,hypertas-functions = \"hcall-term\\0hcall-sprg0\\0hcall-splpar\\0hcall-set-mode\\0hcall-pft\";"
             ),
             "{rtas}"
         );

@@ -3,6 +3,7 @@
 //! to its size, whose address each vCPU's SDR1 carries.
 
 use crate::mmu::htab::abi::KVM_PPC_ALLOCATE_HTAB;
+use crate::mmu::papr::HptWords;
 use crate::mmu::plan::align_up;
 use crate::mmu::{HtabGeometry, HtabHome};
 use kvm_ppc::PpcVm;
@@ -107,11 +108,53 @@ impl Htab {
         }
     }
 
+    /// The table in tetra's memory, for the hypercalls KVM-PR leaves to userspace.
+    pub fn user(&self) -> Option<&UserHtab> {
+        match self {
+            Htab::Kernel(_) => None,
+            Htab::User(t) => Some(t),
+        }
+    }
+
     /// The SDR1 every vCPU needs (a user table), else `None`.
     pub fn sdr1(&self) -> Option<u64> {
         match self {
             Htab::Kernel(_) => None,
             Htab::User(t) => Some(t.sdr1()),
         }
+    }
+}
+
+impl UserHtab {
+    /// The entry words at `index` (< entries): the V and R doublewords' addresses.
+    fn words(&self, index: u64) -> (*mut u64, *mut u64) {
+        debug_assert!(index < self.geometry.entries());
+        let at = (self.base + index * 16) as *mut u64;
+        // SAFETY: `index` is inside the table, so both doublewords are in the mapping.
+        (at, unsafe { at.add(1) })
+    }
+}
+
+impl HptWords for UserHtab {
+    fn entries(&self) -> u64 {
+        self.geometry.entries()
+    }
+
+    fn load(&self, index: u64) -> (u64, u64) {
+        let (v, r) = self.words(index);
+        // SAFETY: both point into the live mapping, 8-byte aligned; KVM-PR writes the table
+        // from vCPU threads (put_user), so each doubleword is read once, as a whole.
+        unsafe {
+            (
+                u64::from_be(std::ptr::read_volatile(v)),
+                u64::from_be(std::ptr::read_volatile(r)),
+            )
+        }
+    }
+
+    fn store_r(&self, index: u64, r: u64) {
+        let (_, at) = self.words(index);
+        // SAFETY: as in `load`; one aligned doubleword store.
+        unsafe { std::ptr::write_volatile(at, r.to_be()) };
     }
 }

@@ -100,6 +100,12 @@ impl Arch for Ppc64 {
                     machine: &ctx.platform.machine,
                     cpus: &ctx.vcpus,
                     exit: ctx.exit,
+                    hpt: ctx
+                        .platform
+                        .htab
+                        .as_ref()
+                        .and_then(|h| h.user())
+                        .map(|t| t as &dyn crate::mmu::papr::HptWords),
                 };
                 match hcall::dispatch(&env, h.nr, &mut h.args) {
                     HcallOutcome::Return(ret) => {

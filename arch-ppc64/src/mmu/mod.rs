@@ -6,6 +6,7 @@
 //! - [`hash`]: the table geometry (SDR1's HTABSIZE, KVM's log2 size) and the primary and
 //!   secondary hashes.
 //! - [`memory`]: a table as bytes in memory (KVM-PR's, a raw image).
+//! - [`papr`]: `H_READ`, `H_CLEAR_REF`, `H_CLEAR_MOD` on a table in tetra's memory.
 //! - [`plan`]: KVM-HV or KVM-PR, radix or hash, and the hash table's size and home.
 //! - [`smmu`]: the hash page sizes KVM reports and the device tree's cells for them.
 //! - [`slb`]: the segment lookaside buffer as `kvm_sregs.u.s.ppc64.slb[]` carries it.
@@ -16,6 +17,7 @@ pub mod hash;
 pub mod hpte;
 pub mod htab;
 pub mod memory;
+pub mod papr;
 pub mod plan;
 pub mod radix;
 pub mod slb;
