@@ -73,7 +73,7 @@ pub struct FdtConfig<'a> {
     pub xics: bool,
     /// The guest MMU is radix (else the hashed page table).
     pub radix: bool,
-    /// A hash-MMU guest's `ibm,slb-size` and `ibm,segment-page-sizes` (KVM's report).
+    /// A hash-MMU guest's `ibm,pft-size`, `ibm,slb-size` and `ibm,segment-page-sizes`.
     pub hash: Option<HashCpuProps>,
 }
 
@@ -217,7 +217,10 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         cache_props(&mut fdt, "i", &cfg.cpu.caches.i)?;
         fdt.property_null("64-bit")?;
         if let Some(h) = &cfg.hash {
-            fdt.property_u32("ibm,slb-size", h.slb_size)?;
+            fdt.property_array_u32("ibm,pft-size", &[0, h.pft_order])?;
+            if h.slb_size != 0 {
+                fdt.property_u32("ibm,slb-size", h.slb_size)?;
+            }
             if !h.segment_page_sizes.is_empty() {
                 fdt.property_array_u32("ibm,segment-page-sizes", &h.segment_page_sizes)?;
             }
@@ -370,11 +373,13 @@ mod tests {
         let mut c = config(1, 128);
         c.radix = false;
         c.hash = Some(HashCpuProps {
+            pft_order: 18,
             slb_size: 32,
             segment_page_sizes: vec![12, 0, 1, 12, 0],
         });
         let dts = dtc(&build_fdt(&c).unwrap());
         assert!(dts.contains("ibm,slb-size = <0x20>;"), "{dts}");
+        assert!(dts.contains("ibm,pft-size = <0x00 0x12>;"), "{dts}");
         assert!(dts.contains("ibm,segment-page-sizes = <0x0c 0x00 0x01 0x0c 0x00>;"));
         assert!(dts.contains("ibm,architecture-vec-5 = [1a 00"));
         assert!(!dtc(&build_fdt(&config(1, 128)).unwrap()).contains("ibm,slb-size"));

@@ -116,6 +116,14 @@ impl Htab {
         }
     }
 
+    /// Its size (KVM's may differ from the one asked for).
+    pub fn geometry(&self) -> HtabGeometry {
+        match self {
+            Htab::Kernel(g) => *g,
+            Htab::User(t) => t.geometry(),
+        }
+    }
+
     /// The SDR1 every vCPU needs (a user table), else `None`.
     pub fn sdr1(&self) -> Option<u64> {
         match self {

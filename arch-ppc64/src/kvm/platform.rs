@@ -46,7 +46,8 @@ pub struct Platform {
     pub mmu: MmuPlan,
     /// The hash table of a hash-MMU guest.
     pub htab: Option<Htab>,
-    /// A hash-MMU guest's SLB size and page sizes for its device tree (`KVM_PPC_GET_SMMU_INFO`).
+    /// A hash-MMU guest's table size, SLB size and page sizes for its device tree
+    /// (`KVM_PPC_GET_SMMU_INFO`).
     pub hash_props: Option<HashCpuProps>,
     /// The in-kernel XICS device, which every vCPU is connected to.
     pub xics: Option<Arc<Device>>,
@@ -208,9 +209,12 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
             Some(Htab::allocate(ctx.vm, geometry, home)?)
         }
     };
-    let hash_props = match mmu {
-        MmuPlan::Radix => None,
-        MmuPlan::Hash { .. } => smmu_info(ctx.vm)?.map(|i| HashCpuProps::from_smmu(&i)),
+    let hash_props = match &htab {
+        Some(t) => Some(HashCpuProps::new(
+            t.geometry().order(),
+            smmu_info(ctx.vm)?.as_ref(),
+        )),
+        None => None,
     };
     // Hypercalls the kernel serves better than tetra (H_SET_MODE's breakpoint registers live in
     // the kernel); without the capability tetra's handlers answer them all.

@@ -78,18 +78,21 @@ pub fn segment_page_sizes(info: &KvmPpcSmmuInfo) -> Vec<u32> {
 /// What a hash-MMU guest's cpu nodes say about its MMU.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HashCpuProps {
-    /// `ibm,slb-size`.
+    /// `ibm,pft-size` = <0 order>: log2 of the hash table's size (Linux sizes its table by it).
+    pub pft_order: u32,
+    /// `ibm,slb-size` (omitted when 0: KVM did not report it).
     pub slb_size: u32,
     /// `ibm,segment-page-sizes` cells.
     pub segment_page_sizes: Vec<u32>,
 }
 
 impl HashCpuProps {
-    /// The properties from KVM's report.
-    pub fn from_smmu(info: &KvmPpcSmmuInfo) -> Self {
+    /// The properties of a table of `2^pft_order` bytes and KVM's report (if any).
+    pub fn new(pft_order: u32, info: Option<&KvmPpcSmmuInfo>) -> Self {
         Self {
-            slb_size: info.slb_size,
-            segment_page_sizes: segment_page_sizes(info),
+            pft_order,
+            slb_size: info.map_or(0, |i| i.slb_size),
+            segment_page_sizes: info.map(segment_page_sizes).unwrap_or_default(),
         }
     }
 }
@@ -152,8 +155,12 @@ mod tests {
             segment_page_sizes(&info),
             vec![12, 0, 2, 12, 0, 24, 7, 24, 0x100, 1, 24, 0]
         );
-        let p = HashCpuProps::from_smmu(&info);
-        assert_eq!(p.slb_size, 64);
+        let p = HashCpuProps::new(18, Some(&info));
+        assert_eq!((p.pft_order, p.slb_size), (18, 64));
+        assert_eq!(
+            HashCpuProps::new(19, None).segment_page_sizes,
+            Vec::<u32>::new()
+        );
         assert!(segment_page_sizes(&KvmPpcSmmuInfo::default()).is_empty());
     }
 }
