@@ -25,7 +25,8 @@
 //!   is not run on powerpc), only from the children of a node of that device_type, which its
 //!   pmem code probes with `of_platform_bus_probe` (docs/ppc64.md, "virtio");
 //! - `/chosen`: bootargs, stdout-path, the initrd, and `ibm,architecture-vec-5` saying "radix
-//!   only, with GTSE" (what Linux expects to find after client-architecture-support);
+//!   only, with GTSE" (what Linux expects to find after client-architecture-support), or "hash
+//!   only" for a hash-MMU guest (KVM-PR);
 //! - with an interrupt controller ([`FdtConfig::xics`]), as QEMU's spapr describes XICS: the
 //!   presentation controller `/interrupt-controller` (device_type
 //!   "PowerPC-External-Interrupt-Presentation", compatible "IBM,ppc-xicp",
@@ -47,6 +48,7 @@
 
 use crate::cpu::{cpu_model_name, vmx_level, Cache, HostCpu};
 use crate::layout::RTAS_SIZE;
+use crate::mmu::smmu::HashCpuProps;
 use crate::{hcall, rtas};
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 use vmm_core::devices::{Irq, PlacedDevice, Trigger};
@@ -74,6 +76,10 @@ pub struct FdtConfig<'a> {
     pub devices: &'a [PlacedDevice],
     /// The machine has a XICS (one interrupt server per vCPU, numbered from 0).
     pub xics: bool,
+    /// The guest MMU is radix (else the hashed page table).
+    pub radix: bool,
+    /// A hash-MMU guest's `ibm,pft-size`, `ibm,slb-size` and `ibm,segment-page-sizes`.
+    pub hash: Option<HashCpuProps>,
 }
 
 /// The phandle of the XICS presentation controller.
@@ -120,12 +126,15 @@ pub fn device_path(d: &PlacedDevice) -> String {
 }
 
 /// `ibm,architecture-vec-5`: byte 0 is the length of what follows; byte 24 (MMU support) says
-/// radix only (0x40), byte 26 says guest translation shootdown is available (0x40).
-pub fn architecture_vec5() -> Vec<u8> {
+/// radix only (0x40) or hash only (0), byte 26 says guest translation shootdown is available
+/// (0x40, radix only).
+pub fn architecture_vec5(radix: bool) -> Vec<u8> {
     let mut v = vec![0u8; 27];
     v[0] = 26;
-    v[24] = 0x40;
-    v[26] = 0x40;
+    if radix {
+        v[24] = 0x40;
+        v[26] = 0x40;
+    }
     v
 }
 
@@ -200,7 +209,7 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
     if let Some(p) = &stdout {
         fdt.property_string("linux,stdout-path", p)?;
     }
-    fdt.property("ibm,architecture-vec-5", &architecture_vec5())?;
+    fdt.property("ibm,architecture-vec-5", &architecture_vec5(cfg.radix))?;
     fdt.end_node(node)?;
 
     // A KVM guest, said the way QEMU's spapr says it under KVM.
@@ -230,6 +239,15 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         cache_props(&mut fdt, "d", &cfg.cpu.caches.d)?;
         cache_props(&mut fdt, "i", &cfg.cpu.caches.i)?;
         fdt.property_null("64-bit")?;
+        if let Some(h) = &cfg.hash {
+            fdt.property_array_u32("ibm,pft-size", &[0, h.pft_order])?;
+            if h.slb_size != 0 {
+                fdt.property_u32("ibm,slb-size", h.slb_size)?;
+            }
+            if !h.segment_page_sizes.is_empty() {
+                fdt.property_array_u32("ibm,segment-page-sizes", &h.segment_page_sizes)?;
+            }
+        }
         // Vector units (Linux enables AltiVec/VSX for processes only when these say so), and
         // decimal floating point and the PURR/SPURR registers of POWER7 on, as QEMU's spapr
         // says them.
@@ -381,7 +399,34 @@ mod tests {
             proc_table: (0x0fff_0000, 0x1_0000),
             devices: devices(xics),
             xics,
+            radix: true,
+            hash: None,
         }
+    }
+
+    #[test]
+    fn a_hash_guest_s_cpus_carry_the_slb_and_page_sizes() {
+        let mut c = config(1, 128);
+        c.radix = false;
+        c.hash = Some(HashCpuProps {
+            pft_order: 18,
+            slb_size: 32,
+            segment_page_sizes: vec![12, 0, 1, 12, 0],
+        });
+        let dts = dtc(&build_fdt(&c).unwrap());
+        assert!(dts.contains("ibm,slb-size = <0x20>;"), "{dts}");
+        assert!(dts.contains("ibm,pft-size = <0x00 0x12>;"), "{dts}");
+        assert!(dts.contains("ibm,segment-page-sizes = <0x0c 0x00 0x01 0x0c 0x00>;"));
+        assert!(dts.contains("ibm,architecture-vec-5 = [1a 00"));
+        assert!(!dtc(&build_fdt(&config(1, 128)).unwrap()).contains("ibm,slb-size"));
+    }
+
+    #[test]
+    fn vec5_says_radix_or_hash() {
+        let r = architecture_vec5(true);
+        assert_eq!((r.len(), r[0], r[24], r[26]), (27, 26, 0x40, 0x40));
+        let h = architecture_vec5(false);
+        assert_eq!((h.len(), h[0], h[24], h[26]), (27, 26, 0, 0));
     }
 
     fn devices(xics: bool) -> &'static [PlacedDevice] {
@@ -462,7 +507,7 @@ mod tests {
         assert!(rtas.contains("rtas-size = <0x1000>;"));
         assert!(
             rtas.contains(
-                "ibm,hypertas-functions = \"hcall-term\\0hcall-sprg0\\0hcall-splpar\\0hcall-set-mode\";"
+                "ibm,hypertas-functions = \"hcall-term\\0hcall-sprg0\\0hcall-splpar\\0hcall-set-mode\\0hcall-pft\";"
             ),
             "{rtas}"
         );

@@ -9,7 +9,9 @@
 //! * **in the kernel by default** ([`InKernel::Default`]): the hypercalls of KVM-HV's
 //!   `default_hcall_list` (the HPT calls, `H_CEDE`, `H_PROD`, `H_CONFER`, `H_REGISTER_VPA`,
 //!   `H_SET_DABR`, the XICS calls with an in-kernel XICS). `H_CEDE` is one: its entry here is
-//!   the fallback for a kernel where it was turned off (or KVM-PR);
+//!   the fallback for a kernel where it was turned off (or KVM-PR); so are `H_READ`,
+//!   `H_CLEAR_REF` and `H_CLEAR_MOD`, which KVM-PR leaves to tetra (`mmu::papr`, on the
+//!   table in tetra's memory);
 //! * **in the kernel once enabled** ([`InKernel::Enable`]) with `KVM_CAP_PPC_ENABLE_HCALL`:
 //!   `H_SET_MODE`, whose breakpoint resources (CIABR, DAWR) only the kernel can set; the kernel
 //!   returns the rest (little-endian interrupts, address-translation mode) to tetra;
@@ -23,6 +25,7 @@
 //! [`HcallOutcome::WithVcpu`].
 
 use crate::machine::{CpuControl, Machine, VcpuRequest};
+use crate::mmu::papr::{self, HptWords};
 use crate::rtas;
 use crate::vty;
 use vmm_core::memory::GuestMemoryMmap;
@@ -51,6 +54,12 @@ pub const H_GET_TERM_CHAR: u64 = 0x54;
 pub const H_PUT_TERM_CHAR: u64 = 0x58;
 /// `H_CEDE`.
 pub const H_CEDE: u64 = 0xe0;
+/// `H_READ`: read hash table entries.
+pub const H_READ: u64 = 0x0c;
+/// `H_CLEAR_MOD`: clear an entry's changed bit.
+pub const H_CLEAR_MOD: u64 = 0x10;
+/// `H_CLEAR_REF`: clear an entry's referenced bit.
+pub const H_CLEAR_REF: u64 = 0x14;
 /// `H_SET_SPRG0`: the calling vCPU's SPRG0.
 pub const H_SET_SPRG0: u64 = 0x24;
 /// `H_REGISTER_PROC_TBL`: the guest's radix process table.
@@ -125,6 +134,8 @@ pub struct HcallEnv<'a> {
     pub cpus: &'a dyn CpuControl,
     /// Ends the VM.
     pub exit: &'a ExitNotifier,
+    /// The hash table in tetra's memory (a KVM-PR guest), for the calls KVM-PR leaves here.
+    pub hpt: Option<&'a dyn HptWords>,
 }
 
 /// A hypercall handler: the environment and the argument registers r4..r12 (results are
@@ -195,6 +206,29 @@ pub static HCALLS: &[HcallDef] = &[
         kernel: InKernel::Never,
         hypertas: None,
         handler: h_rtas,
+    },
+    // The hash table calls KVM-PR leaves to userspace (KVM-HV serves them all; KVM-PR serves
+    // H_ENTER, H_REMOVE, H_PROTECT and H_BULK_REMOVE itself).
+    HcallDef {
+        nr: H_READ,
+        name: "H_READ",
+        kernel: InKernel::Default,
+        hypertas: Some("hcall-pft"),
+        handler: h_read,
+    },
+    HcallDef {
+        nr: H_CLEAR_MOD,
+        name: "H_CLEAR_MOD",
+        kernel: InKernel::Default,
+        hypertas: Some("hcall-pft"),
+        handler: h_clear_mod,
+    },
+    HcallDef {
+        nr: H_CLEAR_REF,
+        name: "H_CLEAR_REF",
+        kernel: InKernel::Default,
+        hypertas: Some("hcall-pft"),
+        handler: h_clear_ref,
     },
 ];
 
@@ -399,6 +433,33 @@ fn h_register_proc_tbl(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
 }
 
 /// `H_RTAS(args)`: an RTAS call whose argument block is at guest-physical `args`.
+/// `H_READ(flags, ptex)` on tetra's table; `H_FUNCTION` without one.
+fn h_read(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    let Some(t) = env.hpt else {
+        return HcallOutcome::Return(H_FUNCTION);
+    };
+    let (flags, ptex) = (a[0], a[1]);
+    HcallOutcome::Return(papr::h_read(t, flags, ptex, a))
+}
+
+/// `H_CLEAR_MOD(flags, ptex)` on tetra's table.
+fn h_clear_mod(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    let Some(t) = env.hpt else {
+        return HcallOutcome::Return(H_FUNCTION);
+    };
+    let ptex = a[1];
+    HcallOutcome::Return(papr::h_clear_bit(t, papr::HPTE_R_C, ptex, a))
+}
+
+/// `H_CLEAR_REF(flags, ptex)` on tetra's table.
+fn h_clear_ref(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
+    let Some(t) = env.hpt else {
+        return HcallOutcome::Return(H_FUNCTION);
+    };
+    let ptex = a[1];
+    HcallOutcome::Return(papr::h_clear_bit(t, papr::HPTE_R_R, ptex, a))
+}
+
 fn h_rtas(env: &HcallEnv<'_>, a: &mut [u64; 9]) -> HcallOutcome {
     match rtas::call(env, a[0]) {
         Ok(rtas::RtasAction::Return) => HcallOutcome::Return(H_SUCCESS),
@@ -447,6 +508,7 @@ pub(crate) mod tests {
                 machine: &self.machine,
                 cpus: &self.cpus,
                 exit: &self.exit,
+                hpt: None,
             }
         }
         pub fn call(&self, cpu: u32, nr: u64, args: &[u64]) -> (HcallOutcome, [u64; 9]) {
@@ -477,7 +539,8 @@ pub(crate) mod tests {
                 "hcall-term",
                 "hcall-sprg0",
                 "hcall-splpar",
-                "hcall-set-mode"
+                "hcall-set-mode",
+                "hcall-pft"
             ]
         );
         let enabled: Vec<&str> = kernel_enabled().map(|h| h.name).collect();

@@ -2,9 +2,11 @@
 //! Only built on powerpc64 little-endian hosts; every decision it applies (layout, device tree,
 //! entry state, hypercalls, RTAS) is plain Rust in the rest of the crate.
 //!
-//! A pseries VM on KVM-HV: `KVM_CREATE_VM(KVM_VM_PPC_HV)`, the radix MMU with a process table
-//! (`KVM_PPC_CONFIGURE_V3_MMU`), `H_SET_MODE` served in the kernel where it can be
-//! (`KVM_CAP_PPC_ENABLE_HCALL`), and for each vCPU the host's PVR (`KVM_SET_SREGS`) and PAPR
+//! A pseries VM on KVM-HV (`KVM_CREATE_VM(KVM_VM_PPC_HV)`) with the radix MMU and a process
+//! table (`KVM_PPC_CONFIGURE_V3_MMU`), or, on a host that refuses KVM-HV, on KVM-PR
+//! (`KVM_VM_PPC_PR`) with a hashed page table in tetra's memory whose address is every vCPU's
+//! SDR1 ([`crate::mmu::plan`]). `H_SET_MODE` is served in the kernel where it can be
+//! (`KVM_CAP_PPC_ENABLE_HCALL`), and each vCPU gets the host's PVR (`KVM_SET_SREGS`) and PAPR
 //! mode (`KVM_CAP_PPC_PAPR`), both before its first run: KVM-HV refuses to run a vCPU without
 //! them (`EINVAL`). Secondary vCPUs start parked, in the RTAS stopped state.
 //!
@@ -14,10 +16,12 @@
 //! kernel serves the ICP hypercalls and delivers, tetra serves the RTAS source calls through
 //! the device's source attributes and raises device lines through irqfds and `KVM_IRQ_LINE`.
 
+mod htab;
 mod platform;
 mod state;
 mod vcpu;
 
+pub use htab::{Htab, UserHtab};
 pub use kvm_ppc::{PpcVcpu, PpcVm};
 pub use platform::Platform;
 pub use vcpu::{complete_pending_exit, set_entry, update_lpcr};
@@ -96,6 +100,12 @@ impl Arch for Ppc64 {
                     machine: &ctx.platform.machine,
                     cpus: &ctx.vcpus,
                     exit: ctx.exit,
+                    hpt: ctx
+                        .platform
+                        .htab
+                        .as_ref()
+                        .and_then(|h| h.user())
+                        .map(|t| t as &dyn crate::mmu::papr::HptWords),
                 };
                 match hcall::dispatch(&env, h.nr, &mut h.args) {
                     HcallOutcome::Return(ret) => {
@@ -137,6 +147,8 @@ impl Arch for Ppc64 {
     ) -> Result<ExitAction, Ppc64Error> {
         // Secondary vCPUs of a fresh VM wait in the RTAS stopped state for start-cpu; a restored
         // VM's vCPUs start as they were saved: running, stopped, or with a start-cpu to take.
+        // A restored vCPU's SDR1 is the saving process's table: point it at this one's.
+        vcpu::point_sdr1(ctx.platform, vcpu)?;
         let m = &ctx.platform.machine;
         if m.starts_parked(ctx.id) {
             Ok(ExitAction::Park)

@@ -1,7 +1,8 @@
-//! The pseries platform: the KVM-HV VM, the radix MMU, the in-kernel XICS (when the host has
-//! it), the payload and its boot data in guest memory (process table, RTAS entry code, initrd,
+//! The pseries platform: the VM (KVM-HV, else KVM-PR), its MMU (radix, else a hashed page
+//! table: [`crate::mmu::plan`]), the in-kernel XICS (when the host has it), the payload and its boot data in guest memory (process table, RTAS entry code, initrd,
 //! device tree), the console and the debug-exit register.
 
+use super::htab::Htab;
 use crate::boot::{plan, write_image, BootError, EntryState};
 use crate::cpu::HostCpu;
 use crate::error::Ppc64Error;
@@ -11,6 +12,11 @@ use crate::hcall;
 use crate::irqchip::{IrqChipChoice, KernelSupport, SourceError, SourceStore, Xics, XicsRouter};
 use crate::layout::*;
 use crate::machine::Machine;
+use crate::mmu::htab::abi::KVM_CAP_PPC_ALLOC_HTAB;
+use crate::mmu::plan::plan_mmu;
+use crate::mmu::smmu::{
+    HashCpuProps, KvmPpcSmmuInfo, KVM_CAP_PPC_GET_SMMU_INFO, KVM_PPC_GET_SMMU_INFO,
+};
 use crate::mmu::*;
 use crate::rtas::RTAS_BLOB;
 use crate::vty::Vty;
@@ -37,6 +43,13 @@ pub struct Platform {
     pub host: HostCpu,
     /// Where the boot data went (a booted VM).
     pub boot: OnceLock<BootData>,
+    /// The guest MMU.
+    pub mmu: MmuPlan,
+    /// The hash table of a hash-MMU guest.
+    pub htab: Option<Htab>,
+    /// A hash-MMU guest's table size, SLB size and page sizes for its device tree
+    /// (`KVM_PPC_GET_SMMU_INFO`).
+    pub hash_props: Option<HashCpuProps>,
     /// The in-kernel XICS device, which every vCPU is connected to.
     pub xics: Option<Arc<Device>>,
     /// Routes device interrupts to XICS sources (with the XICS).
@@ -95,16 +108,65 @@ pub struct BootData {
     pub proc_table: (u64, u64),
 }
 
+/// `KVM_CREATE_VM` as KVM-HV, else (the host refuses it: no kvm-hv) as KVM-PR.
 pub(super) fn create_vm() -> Result<PpcVm, Ppc64Error> {
-    let vm = Kvm::open(KvmAbi::POWERPC)?.create_vm(KVM_VM_PPC_HV)?;
-    if vm.check_extension(KVM_CAP_PPC_MMU_RADIX) <= 0 {
-        return Err(HvError::Unsupported(
-            "KVM_CAP_PPC_MMU_RADIX (tetra runs pseries guests with the radix MMU, on a POWER9 or \
-             later radix host)",
-        )
-        .into());
+    let kvm = Kvm::open(KvmAbi::POWERPC)?;
+    let mut refused = None;
+    for flavour in KvmFlavour::ORDER {
+        match kvm.create_vm(flavour.vm_type()) {
+            Ok(vm) => {
+                if let Some(e) = refused {
+                    tracing::info!("a {} VM (the host refused KVM-HV: {e})", flavour.name());
+                }
+                return Ok(vm);
+            }
+            Err(e) if flavour.try_next_after(e.errno()) && refused.is_none() => {
+                refused = Some(std::io::Error::from_raw_os_error(e.errno().unwrap_or(0)));
+            }
+            Err(HvError::Ioctl { source, .. }) => {
+                return Err(HvError::Ioctl {
+                    op: match (flavour, &refused) {
+                        (KvmFlavour::Hv, _) => "KVM_CREATE_VM(KVM_VM_PPC_HV)",
+                        (KvmFlavour::Pr, Some(_)) => {
+                            "KVM_CREATE_VM(KVM_VM_PPC_PR, after KVM_VM_PPC_HV was refused)"
+                        }
+                        (KvmFlavour::Pr, None) => "KVM_CREATE_VM(KVM_VM_PPC_PR)",
+                    },
+                    source,
+                }
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(vm)
+    Err(HvError::Unsupported("KVM-HV or KVM-PR (the host refused both VM types)").into())
+}
+
+/// The guest MMU this host offers for `ram` bytes.
+fn mmu_plan(vm: &PpcVm, ram: u64) -> Result<MmuPlan, Ppc64Error> {
+    let offer = MmuOffer {
+        radix: vm.check_extension(KVM_CAP_PPC_MMU_RADIX) > 0,
+        alloc_htab: vm.check_extension(KVM_CAP_PPC_ALLOC_HTAB) > 0,
+    };
+    plan_mmu(offer, ram).map_err(|_| {
+        Ppc64Error::from(HvError::Unsupported(
+            "a hash table of the size the guest RAM needs",
+        ))
+    })
+}
+
+/// The hash page sizes, where the host reports them.
+fn smmu_info(vm: &PpcVm) -> Result<Option<KvmPpcSmmuInfo>, HvError> {
+    if vm.check_extension(KVM_CAP_PPC_GET_SMMU_INFO) <= 0 {
+        return Ok(None);
+    }
+    let mut info = KvmPpcSmmuInfo::default();
+    // SAFETY: `info` is a live kvm_ppc_smmu_info of the size the number encodes; the kernel fills it.
+    let r = unsafe { ioctl_with_mut_ref(vm.fd(), KVM_PPC_GET_SMMU_INFO as _, &mut info) };
+    if r < 0 {
+        return Err(HvError::last("KVM_PPC_GET_SMMU_INFO"));
+    }
+    Ok(Some(info))
 }
 
 fn rmmu_info(vm: &PpcVm) -> Result<KvmPpcRmmuInfo, HvError> {
@@ -129,11 +191,32 @@ pub(super) fn configure_v3_mmu(vm: &PpcVm, cfg: &KvmPpcMmuv3Cfg) -> Result<(), H
 pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Ppc64Error> {
     let cfg = ctx.config;
     let host = HostCpu::detect()?;
-    if ap_encodings(&rmmu_info(ctx.vm)?).is_empty() {
-        return Err(
-            HvError::Unsupported("radix page sizes (KVM_PPC_GET_RMMU_INFO lists none)").into(),
-        );
-    }
+    let mmu = mmu_plan(ctx.vm, ctx.layout.ram_size)?;
+    let htab = match mmu {
+        MmuPlan::Radix => {
+            if ap_encodings(&rmmu_info(ctx.vm)?).is_empty() {
+                return Err(HvError::Unsupported(
+                    "radix page sizes (KVM_PPC_GET_RMMU_INFO lists none)",
+                )
+                .into());
+            }
+            None
+        }
+        MmuPlan::Hash { geometry, home } => {
+            tracing::info!(
+                "hash MMU: a table of {} KiB ({home:?})",
+                geometry.bytes() >> 10
+            );
+            Some(Htab::allocate(ctx.vm, geometry, home)?)
+        }
+    };
+    let hash_props = match &htab {
+        Some(t) => Some(HashCpuProps::new(
+            t.geometry().order(),
+            smmu_info(ctx.vm)?.as_ref(),
+        )),
+        None => None,
+    };
     // Hypercalls the kernel serves better than tetra (H_SET_MODE's breakpoint registers live in
     // the kernel); without the capability tetra's handlers answer them all.
     if ctx.vm.check_extension(KVM_CAP_PPC_ENABLE_HCALL) > 0 {
@@ -196,13 +279,16 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
         pvr: host.info.pvr,
         host,
         boot: OnceLock::new(),
+        mmu,
+        htab,
+        hash_props,
         xics: xics_dev,
         router,
     })
 }
 
 /// Loads the payload and the boot data (process table, RTAS entry code, initrd, device tree,
-/// from the top of the firmware area down), configures the radix MMU, and returns the boot
+/// from the top of the firmware area down), configures the radix MMU (a radix guest), and returns the boot
 /// vCPU's entry state.
 pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Error> {
     let cfg = ctx.config;
@@ -244,10 +330,15 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
         proc_table: (proc_table, PROC_TABLE_SIZE),
         devices: ctx.devices,
         xics: ctx.platform.xics.is_some(),
+        radix: ctx.platform.mmu.is_radix(),
+        hash: ctx.platform.hash_props.clone(),
     })?;
     let fdt_addr = alloc.alloc("the device tree", fdt.len() as u64, FIRMWARE_ALIGN)?;
     ctx.memory.write("the device tree", fdt_addr, &fdt)?;
-    configure_v3_mmu(ctx.vm, &radix_config(proc_table, PROC_TABLE_SIZE)?)?;
+    // A hash guest keeps the (unused) process table: the snapshot format records one.
+    if ctx.platform.mmu.is_radix() {
+        configure_v3_mmu(ctx.vm, &radix_config(proc_table, PROC_TABLE_SIZE)?)?;
+    }
     let _ = ctx.platform.boot.set(BootData {
         fdt_addr,
         proc_table: (proc_table, PROC_TABLE_SIZE),

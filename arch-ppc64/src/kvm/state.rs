@@ -55,7 +55,9 @@ pub(super) fn restore_vm(
         saved.check(ics.servers(), &claimed)?;
     }
     let (base, size) = machine.proc_table;
-    configure_v3_mmu(vm, &radix_config(base, size)?)?;
+    if platform.mmu.is_radix() {
+        configure_v3_mmu(vm, &radix_config(base, size)?)?;
+    }
     let _ = platform.boot.set(BootData {
         fdt_addr: machine.fdt_addr,
         proc_table: machine.proc_table,

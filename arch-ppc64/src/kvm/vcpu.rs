@@ -18,10 +18,19 @@ use vmm_core::{ExitAction, ExitContext, VcpuContext};
 pub(super) fn create(ctx: &VcpuContext<'_, Ppc64>) -> Result<PpcVcpu, Ppc64Error> {
     let p: &Platform = ctx.platform;
     let vcpu = ctx.vm.create_vcpu(ctx.id.into())?;
-    // KVM-HV accepts only the host's PVR (it cannot make a guest see another processor).
+    // KVM-HV accepts only the host's PVR (it cannot make a guest see another processor); a
+    // KVM-PR guest's hash table is where SDR1 points, in tetra's memory.
     let mut sregs = vcpu.get_sregs()?;
     sregs.pvr = p.pvr;
+    if let Some(sdr1) = p.htab.as_ref().and_then(|h| h.sdr1()) {
+        sregs.u.s.sdr1 = sdr1;
+    }
     vcpu.set_sregs(&sregs)?;
+    if has_user_htab(p) {
+        // KVM-PR vectors interrupts to HIOR + vector, and a 64-bit PVR gives HIOR 0xfff00000
+        // unless it was set (book3s_pr.c kvmppc_set_pvr_pr): a PAPR guest's vectors are at 0.
+        VcpuOps::set_one_reg(&vcpu, one_reg::HIOR.raw(), &0u64.to_ne_bytes())?;
+    }
     vcpu.enable_cap(&KvmEnableCap::new(KVM_CAP_PPC_PAPR, [0; 4]))?;
     if let Some(xics) = &p.xics {
         // The vCPU is the XICS's interrupt server of its own index.
@@ -32,6 +41,22 @@ pub(super) fn create(ctx: &VcpuContext<'_, Ppc64>) -> Result<PpcVcpu, Ppc64Error
         ))?;
     }
     Ok(vcpu)
+}
+
+/// Whether the VM's hash table is tetra's (KVM-PR).
+fn has_user_htab(p: &Platform) -> bool {
+    p.htab.as_ref().and_then(|h| h.user()).is_some()
+}
+
+/// Points the vCPU's SDR1 at the VM's hash table when tetra holds it (KVM-PR); a no-op
+/// otherwise.
+pub(super) fn point_sdr1(p: &Platform, vcpu: &PpcVcpu) -> Result<(), HvError> {
+    let Some(sdr1) = p.htab.as_ref().and_then(|h| h.sdr1()) else {
+        return Ok(());
+    };
+    let mut sregs = vcpu.get_sregs()?;
+    sregs.u.s.sdr1 = sdr1;
+    vcpu.set_sregs(&sregs)
 }
 
 /// Sets NIP, MSR and r3-r5.

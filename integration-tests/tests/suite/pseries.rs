@@ -23,6 +23,14 @@ fn rtas_date(console: &str) -> Option<(u32, u32, u32)> {
     }
 }
 
+/// Whether the host kernel runs the hash MMU (/proc/cpuinfo's "MMU : Hash"): a KVM-PR host.
+fn host_mmu_is_hash() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .any(|l| l.starts_with("MMU") && l.trim_end().ends_with("Hash"))
+    })
+}
+
 /// Today's and yesterday's UTC date (the guest may have read the clock before midnight).
 fn utc_dates() -> [(u32, u32, u32); 2] {
     let (now, _) = vmm_core::clock::host_unix_time();
@@ -108,6 +116,28 @@ pub fn register(s: &mut Suite) {
                 Ok(())
             },
         );
+    }
+
+    if let Some(g) = guests::get("hpt") {
+        // The hash MMU: only a hash host (KVM-PR on POWER8; nested KVM-HV is radix-only) gives
+        // the guest a hash table.
+        let name = "pseries::hash_mmu_guest_maps_a_page_with_h_enter";
+        if host_mmu_is_hash() {
+            s.kvm(name, move || {
+                let out = run::<HostArch>(g.config(1, 16))?;
+                expect(&out, GuestExit::DebugExit(0x10), &["hpt: ok slot "])?;
+                if let Some(l) = out.console.lines().find(|l| l.starts_with("hpt: ok")) {
+                    eprintln!("{l}");
+                }
+                Ok(())
+            });
+        } else {
+            s.skip(
+                name,
+                "kvm",
+                "the host's MMU is radix (KVM-HV runs radix guests only)",
+            );
+        }
     }
 
     if let Some(g) = guests::get("smp") {

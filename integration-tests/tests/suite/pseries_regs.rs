@@ -139,6 +139,12 @@ impl Rig {
                         machine: &self.platform.machine,
                         cpus: &OneCpu,
                         exit: &self.exit,
+                        hpt: self
+                            .platform
+                            .htab
+                            .as_ref()
+                            .and_then(|h| h.user())
+                            .map(|t| t as &dyn arch_ppc64::mmu::papr::HptWords),
                     };
                     match dispatch(&env, h.nr, &mut h.args) {
                         HcallOutcome::Return(r) => h.ret = r as u64,
