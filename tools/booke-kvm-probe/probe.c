@@ -1,0 +1,189 @@
+/* booke-kvm-probe: drives tetra's BookE ioctl sequence (arch-booke `impl Arch for BookE`) on a
+ * 32-bit e500v2 KVM host, for scripts/booke-kvm-probe. Static, for powerpc-linux-gnu.
+ *
+ *   KVM_CREATE_VM(0), KVM_SET_USER_MEMORY_REGION (1 MiB at GPA 0), KVM_CREATE_VCPU(0),
+ *   KVM_ENABLE_CAP(KVM_CAP_SW_TLB) with a kvm_config_tlb (mmu_type KVM_MMU_FSL_BOOKE_NOHV:
+ *   e500v2 has no E.HV; tetra's cores all use _HV), the boot entry written into TLB1[0] of the
+ *   shared array, KVM_DIRTY_TLB with the dirty bitmap, KVM_GET/SET_SREGS, KVM_GET_ONE_REG of
+ *   the TLB geometry registers, KVM_SET_REGS (pc 0, msr 0), KVM_RUN.
+ * The guest (mode "mmio", the default): lis r3,0x10; li r4,42; stw r4,0(r3); b .  -> a
+ * KVM_EXIT_MMIO write of 42 at GPA 0x100000 (TLB1[1] maps EA 0x100000 to it; no memslot there).
+ * Mode "sc": lis r3,0x10; li r4,42; sc, with the guest's IVPR 0 and IVOR8 0x100, where
+ * li r4,43; stw r4,0(r3) -> an MMIO write of 43 proves KVM delivered the system call to the guest.
+ * Prints "BOOKE-KVM-PROBE PASS" on the MMIO exit, "BOOKE-KVM-PROBE FAIL <why>" otherwise. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <signal.h>
+#include <dirent.h>
+#include <linux/kvm.h>
+
+#define FAIL(...) do { printf("BOOKE-KVM-PROBE FAIL " __VA_ARGS__); printf("\n"); fflush(stdout); exit(1); } while (0)
+#define CHK(x) do { if ((x) < 0) FAIL("%s: %s", #x, strerror(errno)); } while (0)
+
+#define TLB0_SIZE 512 /* e500v2: TLB0 512 entries, 4-way; TLB1 16 entries, fully associative */
+#define TLB0_WAYS 4
+#define TLB1_SIZE 16
+#define NENT (TLB0_SIZE + TLB1_SIZE)
+
+#define MAS1_VALID 0x80000000u
+#define MAS1_IPROT 0x40000000u
+#define MAS1_TSIZE(k) ((uint32_t)(k) << 7) /* page = 2^k KiB (KVM's get_tlb_bytes) */
+#define MAS2_I 0x8u
+#define MAS2_G 0x2u
+#define MAS3_SX 0x10u
+#define MAS3_SW 0x4u
+#define MAS3_SR 0x1u
+
+static void dump_one_reg(int vcpu, const char *name, uint64_t id) {
+    uint64_t v = 0;
+    struct kvm_one_reg r = { .id = id, .addr = (uint64_t)(uintptr_t)&v };
+    if (ioctl(vcpu, KVM_GET_ONE_REG, &r) < 0) { printf("  %s: %s\n", name, strerror(errno)); return; }
+    /* KVM_REG_SIZE_U32 values land in the first 4 bytes (big-endian) */
+    if ((id & KVM_REG_SIZE_MASK) == KVM_REG_SIZE_U32) { uint32_t w; memcpy(&w, &v, 4); printf("  %s = %#x\n", name, w); }
+    else printf("  %s = %#llx\n", name, (unsigned long long)v);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+/* KVM's debugfs counters (exits by kind), all files directly under /sys/kernel/debug/kvm. */
+static void dump_kvm_stats(void) {
+    DIR *d = opendir("/sys/kernel/debug/kvm");
+    struct dirent *e;
+    if (!d) { printf("no /sys/kernel/debug/kvm\n"); return; }
+    printf("kvm stats:");
+    while ((e = readdir(d))) {
+        char path[300], buf[64];
+        snprintf(path, sizeof path, "/sys/kernel/debug/kvm/%s", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(buf, sizeof buf, f) && strcmp(buf, "0\n")) { buf[strcspn(buf, "\n")] = 0; printf(" %s=%s", e->d_name, buf); }
+        fclose(f);
+    }
+    printf("\n");
+    closedir(d);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    int kvm = open("/dev/kvm", O_RDWR);
+    if (kvm < 0) FAIL("open /dev/kvm: %s", strerror(errno));
+    printf("KVM_GET_API_VERSION=%d\n", ioctl(kvm, KVM_GET_API_VERSION, 0));
+    printf("caps: SW_TLB=%d PPC_BOOKE_SREGS=%d ONE_REG=%d PPC_EPR=%d IRQ_MPIC=%d PPC_BOOKE_WATCHDOG=%d\n",
+        ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SW_TLB), ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_PPC_BOOKE_SREGS),
+        ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_ONE_REG), ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_PPC_EPR),
+        ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_MPIC), ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_PPC_BOOKE_WATCHDOG));
+    int vm = ioctl(kvm, KVM_CREATE_VM, 0); CHK(vm);
+
+    size_t memsz = 1 << 20;
+    uint32_t *mem = mmap(NULL, memsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) FAIL("mmap: %s", strerror(errno));
+    int sc_mode = argc > 1 && !strcmp(argv[1], "sc");
+    uint8_t want = sc_mode ? 43 : 42;
+    uint32_t code[] = { 0x3C600010 /* lis r3,0x10 */, 0x3880002A /* li r4,42 */,
+                        0x90830000 /* stw r4,0(r3) */, 0x48000000 /* b . */ };
+    if (sc_mode) code[2] = 0x44000002; /* sc */
+    uint32_t vec[] = { 0x3880002B /* li r4,43 */, 0x90830000 /* stw r4,0(r3) */, 0x48000000 /* b . */ };
+    memcpy(mem, code, sizeof code); /* host and guest are both big-endian */
+    memcpy((char *)mem + 0x100, vec, sizeof vec);
+    printf("mode %s: expecting an MMIO write of %u at 0x100000\n", sc_mode ? "sc" : "mmio", want);
+    struct kvm_userspace_memory_region mr = { .slot = 0, .guest_phys_addr = 0, .memory_size = memsz,
+                                              .userspace_addr = (uint64_t)(uintptr_t)mem };
+    CHK(ioctl(vm, KVM_SET_USER_MEMORY_REGION, &mr));
+    int vcpu = ioctl(vm, KVM_CREATE_VCPU, 0); CHK(vcpu);
+    int runsz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0); CHK(runsz);
+    struct kvm_run *run = mmap(NULL, runsz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+    if (run == MAP_FAILED) FAIL("mmap kvm_run: %s", strerror(errno));
+
+    /* KVM_CAP_SW_TLB, as arch-booke's kvm/vcpu.rs create(): params + array owned by us */
+    static struct kvm_book3e_206_tlb_params params;
+    static struct kvm_book3e_206_tlb_entry tlb[NENT] __attribute__((aligned(4096)));
+    params.tlb_sizes[0] = TLB0_SIZE; params.tlb_ways[0] = TLB0_WAYS;
+    params.tlb_sizes[1] = TLB1_SIZE; params.tlb_ways[1] = TLB1_SIZE;
+    struct kvm_config_tlb cfg = { .params = (uint64_t)(uintptr_t)&params, .array = (uint64_t)(uintptr_t)tlb,
+                                  .mmu_type = KVM_MMU_FSL_BOOKE_NOHV, .array_len = sizeof tlb };
+    struct kvm_enable_cap cap = { .cap = KVM_CAP_SW_TLB, .args = { (uint64_t)(uintptr_t)&cfg } };
+    CHK(ioctl(vcpu, KVM_ENABLE_CAP, &cap));
+    printf("KVM_ENABLE_CAP(SW_TLB) ok: NOHV, TLB0 %d/%d-way, TLB1 %d\n", TLB0_SIZE, TLB0_WAYS, TLB1_SIZE);
+
+    /* TLB1[0]: EA 0 -> GPA 0, 1 MiB, RAM. TLB1[1]: EA 0x100000 -> GPA 0x100000, 4 KiB, I|G. */
+    struct kvm_book3e_206_tlb_entry *t1 = &tlb[TLB0_SIZE];
+    t1[0].mas1 = MAS1_VALID | MAS1_IPROT | MAS1_TSIZE(10);
+    t1[0].mas2 = 0;
+    t1[0].mas7_3 = 0 | MAS3_SX | MAS3_SW | MAS3_SR;
+    t1[1].mas1 = MAS1_VALID | MAS1_IPROT | MAS1_TSIZE(2);
+    t1[1].mas2 = 0x100000 | MAS2_I | MAS2_G;
+    t1[1].mas7_3 = 0x100000 | MAS3_SW | MAS3_SR;
+    static uint64_t bitmap[(NENT + 63) / 64];
+    bitmap[TLB0_SIZE / 64] |= 3ull << (TLB0_SIZE % 64);
+    struct kvm_dirty_tlb dirty = { .bitmap = (uint64_t)(uintptr_t)bitmap, .num_dirty = 2 };
+    CHK(ioctl(vcpu, KVM_DIRTY_TLB, &dirty));
+    printf("KVM_DIRTY_TLB ok\n");
+
+    struct kvm_sregs sregs;
+    CHK(ioctl(vcpu, KVM_GET_SREGS, &sregs));
+    printf("sregs: pvr=%#x features=%#x impl_id=%d mmucfg=%#x tlbcfg0=%#x tlbcfg1=%#x\n", sregs.pvr,
+        sregs.u.e.features, sregs.u.e.impl_id, sregs.u.e.mmucfg, sregs.u.e.tlbcfg[0], sregs.u.e.tlbcfg[1]);
+    if (sc_mode) {
+        if (!(sregs.u.e.features & KVM_SREGS_E_IVOR)) FAIL("sregs without KVM_SREGS_E_IVOR");
+        sregs.u.e.ivpr = 0;
+        sregs.u.e.ivor_low[8] = 0x100; /* system call */
+    }
+    CHK(ioctl(vcpu, KVM_SET_SREGS, &sregs));
+    printf("ONE_REG:\n");
+    dump_one_reg(vcpu, "MMUCFG", KVM_REG_PPC_MMUCFG);
+    dump_one_reg(vcpu, "TLB0CFG", KVM_REG_PPC_TLB0CFG);
+    dump_one_reg(vcpu, "TLB1CFG", KVM_REG_PPC_TLB1CFG);
+    dump_one_reg(vcpu, "EPCR", KVM_REG_PPC_EPCR);
+
+    struct kvm_regs regs; CHK(ioctl(vcpu, KVM_GET_REGS, &regs));
+    regs.pc = 0; regs.msr = 0; /* supervisor, AS 0 */
+    CHK(ioctl(vcpu, KVM_SET_REGS, &regs));
+
+    /* A KVM_RUN that never returns is interrupted after 20 s (EINTR) to show where the guest is. */
+    struct sigaction sa = { .sa_handler = on_alarm };
+    sigaction(SIGALRM, &sa, NULL);
+    for (int i = 0; i < 8; i++) {
+        printf("KVM_RUN #%d ...\n", i);
+        alarm(20);
+        int rc = ioctl(vcpu, KVM_RUN, 0);
+        alarm(0);
+        if (rc < 0 && errno == EINTR) {
+            CHK(ioctl(vcpu, KVM_GET_REGS, &regs));
+            printf("KVM_RUN still in the guest after 20 s: pc=%#llx msr=%#llx r3=%#llx r4=%#llx\n",
+                (unsigned long long)regs.pc, (unsigned long long)regs.msr,
+                (unsigned long long)regs.gpr[3], (unsigned long long)regs.gpr[4]);
+            dump_kvm_stats();
+            sleep(2);
+            dump_kvm_stats();
+            FAIL("KVM_RUN did not exit within 20 s");
+        }
+        if (rc < 0) FAIL("KVM_RUN: %s", strerror(errno));
+        printf("exit_reason=%u\n", run->exit_reason);
+        if (run->exit_reason == KVM_EXIT_MMIO) {
+            printf("KVM_EXIT_MMIO %s addr=%#llx len=%u data=%02x %02x %02x %02x\n", run->mmio.is_write ? "write" : "read",
+                (unsigned long long)run->mmio.phys_addr, run->mmio.len,
+                run->mmio.data[0], run->mmio.data[1], run->mmio.data[2], run->mmio.data[3]);
+            if (run->mmio.is_write && run->mmio.phys_addr == 0x100000 && run->mmio.data[3] == want) {
+                /* the TLB array tetra holds vs what KVM sees after the run */
+                printf("TLB1[0] after run: mas1=%#x mas2=%#llx mas7_3=%#llx\n", t1[0].mas1,
+                    (unsigned long long)t1[0].mas2, (unsigned long long)t1[0].mas7_3);
+                printf("BOOKE-KVM-PROBE PASS\n");
+                return 0;
+            }
+            FAIL("unexpected MMIO exit");
+        }
+        if (run->exit_reason == KVM_EXIT_INTR) continue;
+        CHK(ioctl(vcpu, KVM_GET_REGS, &regs));
+        printf("pc=%#llx msr=%#llx hw_exit_reason=%#llx\n", (unsigned long long)regs.pc,
+            (unsigned long long)regs.msr, (unsigned long long)run->hw.hardware_exit_reason);
+        FAIL("exit_reason %u", run->exit_reason);
+    }
+    FAIL("no MMIO exit");
+}
