@@ -1,5 +1,6 @@
 /* /init of the e500v2 KVM host's initramfs (scripts/booke-kvm-probe): mounts devtmpfs, proc and
- * sysfs, prints the host CPU, runs `/probe mmio` and then `/probe sc`, each in a child (a kernel
+ * sysfs, prints the host CPU, runs `/probe MODE` for MODE = mmio, sc, hello, poweroff and tlb (the
+ * last three: the booke lane's contracts, guest images in /guests), each in a child (a kernel
  * oops in KVM_RUN kills only the child), reports how each ended, then powers off (QEMU runs with
  * -no-reboot). */
 #include <stdio.h>
@@ -20,8 +21,8 @@ int main(void) {
     char line[256];
     while (f && fgets(line, sizeof line, f)) printf("cpuinfo: %s", line);
     if (f) fclose(f);
-    const char *modes[] = { "mmio", "sc" };
-    for (int i = 0; i < 2; i++) {
+    const char *modes[] = { "mmio", "sc", "hello", "poweroff", "tlb" };
+    for (int i = 0; i < (int)(sizeof modes / sizeof modes[0]); i++) {
         printf("PROBE-INIT start %s\n", modes[i]);
         pid_t p = fork();
         if (p == 0) { execl("/probe", "/probe", modes[i], NULL); perror("exec /probe"); _exit(127); }

@@ -10,7 +10,20 @@
  * KVM_EXIT_MMIO write of 42 at GPA 0x100000 (TLB1[1] maps EA 0x100000 to it; no memslot there).
  * Mode "sc": lis r3,0x10; li r4,42; sc, with the guest's IVPR 0 and IVOR8 0x100, where
  * li r4,43; stw r4,0(r3) -> an MMIO write of 43 proves KVM delivered the system call to the guest.
- * Prints "BOOKE-KVM-PROBE PASS" on the MMIO exit, "BOOKE-KVM-PROBE FAIL <why>" otherwise. */
+ * Prints "BOOKE-KVM-PROBE PASS" on the MMIO exit, "BOOKE-KVM-PROBE FAIL <why>" otherwise.
+ *
+ * Modes "hello", "poweroff" and "tlb" (the booke lane, `scripts/emu-test booke`) load the flat
+ * guest image /guests/<mode>.bin (tools/booke-kvm-probe/guests/, 32-bit e500v2 assembly) at GPA 0
+ * and serve arch-booke's e500 board (arch-booke/src/layout.rs) in the KVM_RUN loop, as tetra's
+ * board would: the CCSR at 0xf_e000_0000, the DUART's first 16550 at CCSR + 0x4500 (THR writes
+ * go to the console, LSR reads say "empty"), tetra's debug exit at CCSR + 0xf_f000 (a big-endian
+ * store of V ends the VM with status (V << 1) | 1). Power-off: arch-booke's board has none yet
+ * (its guests end through the debug exit); the driver models the one QEMU's ppce500 board and
+ * Linux's qemu-e500 platform use, `gpio-poweroff` on pin 0 of the MPC8xxx GPIO block (GPDIR and
+ * GPDAT bit 0x80000000 set: power off, status 0), at the PQ3 SoCs' address CCSR + 0xfc00
+ * (pq3-gpio-0.dtsi) because QEMU's 0xf_f000 is where tetra put its debug exit. "tlb" also uses a
+ * driver-only report port at CCSR + 0xf_f100. Each prints "BOOKE-CONTRACT <mode> PASS|FAIL ...".
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +83,51 @@ static void dump_kvm_stats(void) {
     closedir(d);
 }
 
+/* arch-booke's e500 board (arch-booke/src/layout.rs) and the driver's additions. */
+#define CCSR 0xfe0000000ull
+#define UART0 (CCSR + 0x4500)          /* SERIAL0_OFFSET; 8 byte registers */
+#define GPIO (CCSR + 0xfc00)           /* not in arch-booke: PQ3 GPIO, gpio-poweroff on pin 0 */
+#define GPIO_GPDIR 0x0
+#define GPIO_GPDAT 0x8
+#define DEBUG_EXIT (CCSR + 0xff000)    /* DEBUG_EXIT_OFFSET, 4 bytes */
+#define REPORT (CCSR + 0xff100)        /* probe.c only (mode tlb) */
+#define GPIO_PIN0 0x80000000u
+
+/* How a guest of an image mode ended. */
+enum ending { RUNNING, DEBUG_EXITED, POWERED_OFF };
+
+static char console[4096];
+static size_t console_len;
+
+static uint32_t be32(const uint8_t *d, unsigned len) {
+    uint32_t v = 0;
+    for (unsigned i = 0; i < len; i++) v = v << 8 | d[i];
+    return v;
+}
+
+static int has_line(const char *line) {
+    size_t n = strlen(line);
+    for (const char *p = console; (p = strstr(p, line)); p++)
+        if ((p == console || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0)) return 1;
+    return 0;
+}
+
+static void show_entry(const char *name, const struct kvm_book3e_206_tlb_entry *e) {
+    printf("  %s: mas8=%#x mas1=%#x mas2=%#llx mas7_3=%#llx\n", name, e->mas8, e->mas1,
+        (unsigned long long)e->mas2, (unsigned long long)e->mas7_3);
+}
+
+static int same_entry(const struct kvm_book3e_206_tlb_entry *e, uint32_t mas1, uint64_t mas2, uint64_t mas7_3) {
+    return e->mas8 == 0 && e->mas1 == mas1 && e->mas2 == mas2 && e->mas7_3 == mas7_3;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    const char *mode = argc > 1 ? argv[1] : "mmio";
+    int sc_mode = !strcmp(mode, "sc");
+    int image_mode = !strcmp(mode, "hello") || !strcmp(mode, "poweroff") || !strcmp(mode, "tlb");
+    int tlb_mode = !strcmp(mode, "tlb");
+    if (!image_mode && !sc_mode && strcmp(mode, "mmio")) FAIL("unknown mode %s", mode);
     int kvm = open("/dev/kvm", O_RDWR);
     if (kvm < 0) FAIL("open /dev/kvm: %s", strerror(errno));
     printf("KVM_GET_API_VERSION=%d\n", ioctl(kvm, KVM_GET_API_VERSION, 0));
@@ -84,15 +140,25 @@ int main(int argc, char **argv) {
     size_t memsz = 1 << 20;
     uint32_t *mem = mmap(NULL, memsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) FAIL("mmap: %s", strerror(errno));
-    int sc_mode = argc > 1 && !strcmp(argv[1], "sc");
     uint8_t want = sc_mode ? 43 : 42;
-    uint32_t code[] = { 0x3C600010 /* lis r3,0x10 */, 0x3880002A /* li r4,42 */,
-                        0x90830000 /* stw r4,0(r3) */, 0x48000000 /* b . */ };
-    if (sc_mode) code[2] = 0x44000002; /* sc */
-    uint32_t vec[] = { 0x3880002B /* li r4,43 */, 0x90830000 /* stw r4,0(r3) */, 0x48000000 /* b . */ };
-    memcpy(mem, code, sizeof code); /* host and guest are both big-endian */
-    memcpy((char *)mem + 0x100, vec, sizeof vec);
-    printf("mode %s: expecting an MMIO write of %u at 0x100000\n", sc_mode ? "sc" : "mmio", want);
+    if (image_mode) {
+        char path[64];
+        snprintf(path, sizeof path, "/guests/%s.bin", mode);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) FAIL("open %s: %s", path, strerror(errno));
+        ssize_t n = read(fd, mem, memsz);
+        if (n <= 0) FAIL("read %s: %s", path, n < 0 ? strerror(errno) : "empty");
+        close(fd);
+        printf("mode %s: %zd-byte guest image %s at GPA 0\n", mode, n, path);
+    } else {
+        uint32_t code[] = { 0x3C600010 /* lis r3,0x10 */, 0x3880002A /* li r4,42 */,
+                            0x90830000 /* stw r4,0(r3) */, 0x48000000 /* b . */ };
+        if (sc_mode) code[2] = 0x44000002; /* sc */
+        uint32_t vec[] = { 0x3880002B /* li r4,43 */, 0x90830000 /* stw r4,0(r3) */, 0x48000000 /* b . */ };
+        memcpy(mem, code, sizeof code); /* host and guest are both big-endian */
+        memcpy((char *)mem + 0x100, vec, sizeof vec);
+        printf("mode %s: expecting an MMIO write of %u at 0x100000\n", mode, want);
+    }
     struct kvm_userspace_memory_region mr = { .slot = 0, .guest_phys_addr = 0, .memory_size = memsz,
                                               .userspace_addr = (uint64_t)(uintptr_t)mem };
     CHK(ioctl(vm, KVM_SET_USER_MEMORY_REGION, &mr));
@@ -130,10 +196,11 @@ int main(int argc, char **argv) {
     CHK(ioctl(vcpu, KVM_GET_SREGS, &sregs));
     printf("sregs: pvr=%#x features=%#x impl_id=%d mmucfg=%#x tlbcfg0=%#x tlbcfg1=%#x\n", sregs.pvr,
         sregs.u.e.features, sregs.u.e.impl_id, sregs.u.e.mmucfg, sregs.u.e.tlbcfg[0], sregs.u.e.tlbcfg[1]);
-    if (sc_mode) {
+    if (sc_mode || tlb_mode) {
         if (!(sregs.u.e.features & KVM_SREGS_E_IVOR)) FAIL("sregs without KVM_SREGS_E_IVOR");
         sregs.u.e.ivpr = 0;
-        sregs.u.e.ivor_low[8] = 0x100; /* system call */
+        if (sc_mode) sregs.u.e.ivor_low[8] = 0x100; /* system call */
+        else for (int i = 0; i < 16; i++) sregs.u.e.ivor_low[i] = 0x700; /* tlb.S's catch-all */
     }
     CHK(ioctl(vcpu, KVM_SET_SREGS, &sregs));
     printf("ONE_REG:\n");
@@ -149,8 +216,11 @@ int main(int argc, char **argv) {
     /* A KVM_RUN that never returns is interrupted after 20 s (EINTR) to show where the guest is. */
     struct sigaction sa = { .sa_handler = on_alarm };
     sigaction(SIGALRM, &sa, NULL);
-    for (int i = 0; i < 8; i++) {
-        printf("KVM_RUN #%d ...\n", i);
+    enum ending ending = RUNNING;
+    uint32_t exit_value = 0, gpdir = 0, gpdat = 0;
+    int reports = 0, tlb_ok = 0, mmio_exits = 0;
+    for (int i = 0; ending == RUNNING && i < 100000; i++) {
+        if (i == 0 || !image_mode || tlb_mode) printf("KVM_RUN #%d ...\n", i);
         alarm(20);
         int rc = ioctl(vcpu, KVM_RUN, 0);
         alarm(0);
@@ -165,12 +235,22 @@ int main(int argc, char **argv) {
             FAIL("KVM_RUN did not exit within 20 s");
         }
         if (rc < 0) FAIL("KVM_RUN: %s", strerror(errno));
-        printf("exit_reason=%u\n", run->exit_reason);
-        if (run->exit_reason == KVM_EXIT_MMIO) {
+        if (run->exit_reason == KVM_EXIT_INTR) continue;
+        if (run->exit_reason != KVM_EXIT_MMIO) {
+            CHK(ioctl(vcpu, KVM_GET_REGS, &regs));
+            printf("exit_reason=%u pc=%#llx msr=%#llx hw_exit_reason=%#llx\n", run->exit_reason,
+                (unsigned long long)regs.pc, (unsigned long long)regs.msr,
+                (unsigned long long)run->hw.hardware_exit_reason);
+            FAIL("exit_reason %u", run->exit_reason);
+        }
+        mmio_exits++;
+        uint64_t a = run->mmio.phys_addr;
+        unsigned len = run->mmio.len;
+        if (!image_mode) {
+            printf("exit_reason=%u\n", run->exit_reason);
             printf("KVM_EXIT_MMIO %s addr=%#llx len=%u data=%02x %02x %02x %02x\n", run->mmio.is_write ? "write" : "read",
-                (unsigned long long)run->mmio.phys_addr, run->mmio.len,
-                run->mmio.data[0], run->mmio.data[1], run->mmio.data[2], run->mmio.data[3]);
-            if (run->mmio.is_write && run->mmio.phys_addr == 0x100000 && run->mmio.data[3] == want) {
+                (unsigned long long)a, len, run->mmio.data[0], run->mmio.data[1], run->mmio.data[2], run->mmio.data[3]);
+            if (run->mmio.is_write && a == 0x100000 && run->mmio.data[3] == want) {
                 /* the TLB array tetra holds vs what KVM sees after the run */
                 printf("TLB1[0] after run: mas1=%#x mas2=%#llx mas7_3=%#llx\n", t1[0].mas1,
                     (unsigned long long)t1[0].mas2, (unsigned long long)t1[0].mas7_3);
@@ -179,11 +259,89 @@ int main(int argc, char **argv) {
             }
             FAIL("unexpected MMIO exit");
         }
-        if (run->exit_reason == KVM_EXIT_INTR) continue;
-        CHK(ioctl(vcpu, KVM_GET_REGS, &regs));
-        printf("pc=%#llx msr=%#llx hw_exit_reason=%#llx\n", (unsigned long long)regs.pc,
-            (unsigned long long)regs.msr, (unsigned long long)run->hw.hardware_exit_reason);
-        FAIL("exit_reason %u", run->exit_reason);
+        if (!run->mmio.is_write) {
+            /* Reads: the 16550's LSR says "transmitter empty"; everything else reads 0. */
+            memset(run->mmio.data, 0, sizeof run->mmio.data);
+            if (a == UART0 + 5 && len == 1) run->mmio.data[0] = 0x60;
+            else if (!(a >= UART0 && a < UART0 + 8) && !(a >= GPIO && a < GPIO + 0x100))
+                printf("MMIO read of %u bytes at %#llx: no device, 0\n", len, (unsigned long long)a);
+            continue;
+        }
+        uint32_t v = be32(run->mmio.data, len);
+        if (a == UART0 && len == 1) {
+            if (console_len + 1 < sizeof console) console[console_len++] = (char)v;
+            if (v == '\n') { /* the guest's console, line by line */
+                size_t start = console_len - 1;
+                while (start > 0 && console[start - 1] != '\n') start--;
+                printf("guest console| %.*s\n", (int)(console_len - 1 - start), console + start);
+            }
+        } else if (a > UART0 && a < UART0 + 8) {
+            /* IER, FCR, LCR, MCR, SCR: accepted, ignored */
+        } else if (a == DEBUG_EXIT && len == 4) {
+            ending = DEBUG_EXITED;
+            exit_value = v;
+        } else if (a == GPIO + GPIO_GPDIR && len == 4) {
+            gpdir = v;
+        } else if (a == GPIO + GPIO_GPDAT && len == 4) {
+            uint32_t rising = v & ~gpdat & gpdir;
+            gpdat = v;
+            if (rising & GPIO_PIN0) ending = POWERED_OFF;
+        } else if (tlb_mode && a == REPORT && len == 4) {
+            reports++;
+            printf("report %d: %#x\n", reports, v);
+            if (reports == 1) {
+                /* What the guest wrote with tlbwe, in the array KVM shares with us. */
+                const struct kvm_book3e_206_tlb_entry *ccsr = &t1[2], *t0 = &tlb[5 * TLB0_WAYS + 1];
+                printf("shared array after the guest's tlbwe:\n");
+                show_entry("TLB1[2]", ccsr);
+                show_entry("TLB0[set 5, way 1] (array index 21)", t0);
+                int ok1 = same_entry(ccsr, 0xc0000500, 0xe000000a, 0xfe0000005ull);
+                int ok0 = same_entry(t0, 0x80000100, 0x00105000, 0x00005005);
+                int others = 0;
+                for (int k = 0; k < TLB0_SIZE; k++)
+                    if (k != 5 * TLB0_WAYS + 1 && (tlb[k].mas1 & MAS1_VALID)) others++;
+                printf("TLB-CHECK guest->array: TLB1[2] %s, TLB0[21] %s, other valid TLB0 entries %d, guest read %#x through TLB0[21] (want 0x5eed0001)\n",
+                    ok1 ? "as written" : "DIFFERS", ok0 ? "as written" : "DIFFERS", others, v);
+                tlb_ok = ok1 && ok0 && others == 0 && v == 0x5eed0001;
+                /* The other direction: a host-written TLB1[3], EA 0x3000_0000 -> 0x6000, 4 KiB. */
+                t1[3].mas8 = 0;
+                t1[3].mas1 = MAS1_VALID | MAS1_TSIZE(2);
+                t1[3].mas2 = 0x30000000;
+                t1[3].mas7_3 = 0x6000 | MAS3_SW | MAS3_SR;
+                memset(bitmap, 0, sizeof bitmap);
+                bitmap[(TLB0_SIZE + 3) / 64] |= 1ull << ((TLB0_SIZE + 3) % 64);
+                dirty.num_dirty = 1;
+                CHK(ioctl(vcpu, KVM_DIRTY_TLB, &dirty));
+                printf("host wrote TLB1[3] (EA 0x30000000 -> 0x6000) and issued KVM_DIRTY_TLB\n");
+            } else if (reports == 2) {
+                printf("TLB-CHECK array->guest: guest read %#x through the host's TLB1[3] (want 0x5eed0002)\n", v);
+                show_entry("TLB1[3]", &t1[3]);
+                tlb_ok = tlb_ok && v == 0x5eed0002 && same_entry(&t1[3], MAS1_VALID | MAS1_TSIZE(2), 0x30000000, 0x6005);
+            } else {
+                tlb_ok = 0;
+            }
+        } else {
+            printf("MMIO write of %u bytes at %#llx: no device (value %#x)\n", len, (unsigned long long)a, v);
+        }
     }
-    FAIL("no MMIO exit");
+    int status = ending == DEBUG_EXITED ? (int)(((exit_value << 1) | 1) & 0xff) : ending == POWERED_OFF ? 0 : -1;
+    const char *how = ending == DEBUG_EXITED ? "debug-exit" : ending == POWERED_OFF ? "power-off" : "no ending";
+    printf("guest ended: %s value %#x, status %d, %d MMIO exits\n", how, exit_value, status, mmio_exits);
+    int pass;
+    char why[200];
+    if (!strcmp(mode, "hello")) {
+        pass = has_line("hello from tetra") && ending == DEBUG_EXITED && exit_value == 0x10 && status == 33;
+        snprintf(why, sizeof why, "console %s \"hello from tetra\", %s 0x%x, status %d",
+            has_line("hello from tetra") ? "has" : "LACKS", how, exit_value, status);
+    } else if (!strcmp(mode, "poweroff")) {
+        pass = has_line("poweroff: bye") && ending == POWERED_OFF && status == 0;
+        snprintf(why, sizeof why, "console %s \"poweroff: bye\", %s, status %d",
+            has_line("poweroff: bye") ? "has" : "LACKS", how, status);
+    } else {
+        pass = tlb_ok && reports == 2 && ending == DEBUG_EXITED && exit_value == 0x10;
+        snprintf(why, sizeof why, "SW_TLB array = guest's tlbwe: %s; KVM_DIRTY_TLB entry used by the guest: %s; %s 0x%x",
+            reports >= 1 && tlb_ok ? "yes" : "NO", reports == 2 && tlb_ok ? "yes" : "NO", how, exit_value);
+    }
+    printf("BOOKE-CONTRACT %s %s: %s\n", mode, pass ? "PASS" : "FAIL", why);
+    return pass ? 0 : 1;
 }
