@@ -88,7 +88,8 @@ _start:
         /* 3. the console's interrupt */
         mr      %r3, %r31
         LA      %r4, name_interrupts
-        bl      fdt_u32
+        LA      %r5, name_vty            /* the vty's own, not another node's */
+        bl      fdt_node_u32
         cmpwi   %r3, -1
         beq     fail_no_irq
         LA      %r9, vty_irq
@@ -360,6 +361,7 @@ fail_source:
         DEFINE_COMMON
 name_ranges:     .asciz "ibm,interrupt-server-ranges"
 name_interrupts: .asciz "interrupts"
+name_vty:        .asciz "vty@"
 name_set_xive:   .asciz "ibm,set-xive"
 name_get_xive:   .asciz "ibm,get-xive"
 name_int_off:    .asciz "ibm,int-off"
