@@ -4,7 +4,8 @@
 //!
 //! - `/` with 2 address and 2 size cells (36-bit physical addresses), `/aliases`, `/chosen`
 //!   (bootargs, stdout-path, initrd), `/memory@0`;
-//! - `/cpus/cpu@N` with cache line and cache sizes, clock and timebase frequencies; secondary
+//! - `/cpus/cpu@N` with the core's model and compatible ("PowerPC,8548" and "fsl,e500v2" on
+//!   e500v2, "PowerPC,e5500" and "fsl,e5500" and so on), cache line and cache sizes, clock and timebase frequencies; secondary
 //!   CPUs are "disabled" with a "spin-table" enable method and their `cpu-release-addr`;
 //! - `/soc@fe0000000` ("fsl,mpc8544-immr", "simple-bus", device_type "soc") with the MPIC
 //!   (`pic@40000`, device_type "open-pic", compatible "fsl,mpic", which Linux's `mpic_alloc`
@@ -162,7 +163,8 @@ fn cpus(f: &mut FdtWriter, cfg: &FdtConfig<'_>) -> Result<(), FdtError> {
     for cpu in 0..cfg.layout.cpus() {
         let node = f.begin_node(&format!("cpu@{cpu:x}"))?;
         f.property_string("device_type", "cpu")?;
-        f.property_string("model", &format!("PowerPC,{}", cfg.core.name()))?;
+        f.property_string("model", cfg.core.fdt_model())?;
+        f.property_string("compatible", cfg.core.fdt_compatible())?;
         f.property_u32("reg", cpu)?;
         f.property_u32("d-cache-line-size", cfg.core.cache_line())?;
         f.property_u32("i-cache-line-size", cfg.core.cache_line())?;
@@ -300,6 +302,20 @@ mod tests {
         assert!(dts.find("serial@4500 {").unwrap() < dts.find("serial@4600 {").unwrap());
         let aliases = node(&dts, "aliases");
         assert!(aliases.contains("serial0 = \"/soc@fe0000000/serial@4500\";"));
+    }
+
+    #[test]
+    fn e500v2_cpu_node() {
+        let mut c = config(1, None);
+        c.core = Core::E500v2;
+        let dts = dtc(&build_fdt(&c).unwrap());
+        let cpu0 = node(&dts, "cpu@0");
+        assert!(cpu0.contains("model = \"PowerPC,8548\";"), "{cpu0}");
+        assert!(cpu0.contains("compatible = \"fsl,e500v2\";"), "{cpu0}");
+        assert!(cpu0.contains("d-cache-line-size = <0x20>;"), "{cpu0}");
+        assert!(cpu0.contains("i-cache-line-size = <0x20>;"), "{cpu0}");
+        let e5500 = dtc(&build_fdt(&config(1, None)).unwrap());
+        assert!(node(&e5500, "cpu@0").contains("model = \"PowerPC,e5500\";"));
     }
 
     #[test]

@@ -78,10 +78,11 @@ impl Arch for BookE {
         ctx.vcpus[0].set_entry(&entry)
     }
 
-    fn register_table(_vm: &PpcVm, _vcpu: &BookeVcpu) -> Result<RegTable, BookeError> {
-        // BookE KVM has no KVM_GET_REG_LIST: the static table is the whole story; registers a
-        // core lacks are OPTIONAL there and skipped by a save.
-        Ok(crate::regs::table().clone())
+    fn register_table(_vm: &PpcVm, vcpu: &BookeVcpu) -> Result<RegTable, BookeError> {
+        // BookE KVM has no KVM_GET_REG_LIST: the static table of the vCPU's core is the whole
+        // story (e500v2's has no EPCR); other registers a core lacks are OPTIONAL there and
+        // skipped by a save.
+        Ok(crate::regs::table_for(vcpu.core()).clone())
     }
 
     fn handle_exit(
