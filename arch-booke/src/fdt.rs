@@ -12,7 +12,10 @@
 //!   finds; "has-external-proxy" when the interrupt acknowledge can go through EPR) and the two
 //!   16550s (`serial@4500`, `serial@4600`, "fsl,ns16550"/"ns16550", MPIC external sources 8 and
 //!   9, rising edge: see [`crate::layout`] for why not QEMU's internal source 42; found by the
-//!   legacy serial code through the "soc" parent).
+//!   legacy serial code through the "soc" parent), and the GPIO block (`gpio@fc00`,
+//!   "fsl,mpc8572-gpio"/"fsl,pq3-gpio", MPIC source 47, high level);
+//! - `/power-off` ("gpio-poweroff", `gpios = <&gpio 0 0>`): pin 0 of the GPIO block, active
+//!   high, as on QEMU's `ppce500` (see [`crate::devices::gpio`]).
 //!
 //! Not described (not emulated yet): the global utilities block (reset via RSTCR), the MSI
 //! block, PCI, and the ePAPR hypervisor node for paravirtual hcalls.
@@ -150,6 +153,23 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
 
     cpus(&mut f, cfg)?;
     soc(&mut f, cfg.external_proxy, cfg.devices)?;
+    if cfg
+        .devices
+        .iter()
+        .any(|d| d.desc.name == crate::devices::GPIO && in_soc(d))
+    {
+        let node = f.begin_node("power-off")?;
+        f.property_string("compatible", "gpio-poweroff")?;
+        f.property_array_u32(
+            "gpios",
+            &[
+                crate::devices::GPIO_PHANDLE,
+                crate::devices::gpio::POWER_OFF_PIN,
+                0,
+            ],
+        )?;
+        f.end_node(node)?;
+    }
 
     f.end_node(root)?;
     Ok(f.finish()?)
@@ -300,6 +320,23 @@ mod tests {
             assert!(s.contains(&format!("cell-index = <0x{idx:02x}>;")), "{s}");
         }
         assert!(dts.find("serial@4500 {").unwrap() < dts.find("serial@4600 {").unwrap());
+
+        let gpio = node(&dts, "gpio@fc00");
+        assert!(
+            gpio.contains("compatible = \"fsl,mpc8572-gpio\\0fsl,pq3-gpio\";"),
+            "{gpio}"
+        );
+        assert!(gpio.contains("reg = <0xfc00 0x100>;"), "{gpio}");
+        assert!(gpio.contains("interrupts = <0x2f 0x02>;"), "{gpio}");
+        assert!(gpio.contains("interrupt-parent = <0x01>;"), "{gpio}");
+        assert!(gpio.contains("gpio-controller;"), "{gpio}");
+        assert!(gpio.contains("#gpio-cells = <0x02>;"), "{gpio}");
+        assert!(gpio.contains("phandle = <0x02>;"), "{gpio}");
+        let off = node(&dts, "power-off");
+        assert!(off.contains("compatible = \"gpio-poweroff\";"), "{off}");
+        assert!(off.contains("gpios = <0x02 0x00 0x00>;"), "{off}");
+        // At the root, as on QEMU's ppce500.
+        assert!(dts.contains("\n\tpower-off {"), "{dts}");
         let aliases = node(&dts, "aliases");
         assert!(aliases.contains("serial0 = \"/soc@fe0000000/serial@4500\";"));
     }
