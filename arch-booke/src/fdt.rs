@@ -13,9 +13,11 @@
 //!   16550s (`serial@4500`, `serial@4600`, "fsl,ns16550"/"ns16550", MPIC external sources 8 and
 //!   9, rising edge: see [`crate::layout`] for why not QEMU's internal source 42; found by the
 //!   legacy serial code through the "soc" parent), and the GPIO block (`gpio@fc00`,
-//!   "fsl,mpc8572-gpio"/"fsl,pq3-gpio", MPIC source 47, high level);
-//! - `/power-off` ("gpio-poweroff", `gpios = <&gpio 0 0>`): pin 0 of the GPIO block, active
-//!   high, as on QEMU's `ppce500` (see [`crate::devices::gpio`]).
+//!   "fsl,mpc8572-gpio"/"fsl,pq3-gpio", MPIC source 47, high level, as in QEMU's `ppce500`
+//!   tree);
+//! - `/power-off` ("gpio-poweroff", `gpios = <&gpio 0 0>`: pin 0, active high; see
+//!   [`crate::devices::gpio`]): at the root, where QEMU's tree has it in the SoC node (dtc warns
+//!   about a simple-bus child without `reg` there).
 //!
 //! Not described (not emulated yet): the global utilities block (reset via RSTCR), the MSI
 //! block, PCI, and the ePAPR hypervisor node for paravirtual hcalls.
@@ -153,6 +155,8 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
 
     cpus(&mut f, cfg)?;
     soc(&mut f, cfg.external_proxy, cfg.devices)?;
+    // The power-off on the GPIO block's pin 0. At the root, as in the kernel's own device trees:
+    // QEMU's ppce500 puts it in its SoC node, where dtc flags a simple-bus child without `reg`.
     if cfg
         .devices
         .iter()
@@ -335,7 +339,7 @@ mod tests {
         let off = node(&dts, "power-off");
         assert!(off.contains("compatible = \"gpio-poweroff\";"), "{off}");
         assert!(off.contains("gpios = <0x02 0x00 0x00>;"), "{off}");
-        // At the root, as on QEMU's ppce500.
+        // At the root (QEMU's ppce500 has it in the SoC, which dtc warns about).
         assert!(dts.contains("\n\tpower-off {"), "{dts}");
         let aliases = node(&dts, "aliases");
         assert!(aliases.contains("serial0 = \"/soc@fe0000000/serial@4500\";"));
