@@ -4,14 +4,20 @@
 //!
 //! - `/` with 2 address and 2 size cells (36-bit physical addresses), `/aliases`, `/chosen`
 //!   (bootargs, stdout-path, initrd), `/memory@0`;
-//! - `/cpus/cpu@N` with cache line and cache sizes, clock and timebase frequencies; secondary
+//! - `/cpus/cpu@N` with the core's model and compatible ("PowerPC,8548" and "fsl,e500v2" on
+//!   e500v2, "PowerPC,e5500" and "fsl,e5500" and so on), cache line and cache sizes, clock and timebase frequencies; secondary
 //!   CPUs are "disabled" with a "spin-table" enable method and their `cpu-release-addr`;
 //! - `/soc@fe0000000` ("fsl,mpc8544-immr", "simple-bus", device_type "soc") with the MPIC
 //!   (`pic@40000`, device_type "open-pic", compatible "fsl,mpic", which Linux's `mpic_alloc`
 //!   finds; "has-external-proxy" when the interrupt acknowledge can go through EPR) and the two
 //!   16550s (`serial@4500`, `serial@4600`, "fsl,ns16550"/"ns16550", MPIC external sources 8 and
 //!   9, rising edge: see [`crate::layout`] for why not QEMU's internal source 42; found by the
-//!   legacy serial code through the "soc" parent).
+//!   legacy serial code through the "soc" parent), and the GPIO block (`gpio@fc00`,
+//!   "fsl,mpc8572-gpio"/"fsl,pq3-gpio", MPIC source 47, high level, as in QEMU's `ppce500`
+//!   tree);
+//! - `/power-off` ("gpio-poweroff", `gpios = <&gpio 0 0>`: pin 0, active high; see
+//!   [`crate::devices::gpio`]): at the root, where QEMU's tree has it in the SoC node (dtc warns
+//!   about a simple-bus child without `reg` there).
 //!
 //! Not described (not emulated yet): the global utilities block (reset via RSTCR), the MSI
 //! block, PCI, and the ePAPR hypervisor node for paravirtual hcalls.
@@ -149,6 +155,25 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
 
     cpus(&mut f, cfg)?;
     soc(&mut f, cfg.external_proxy, cfg.devices)?;
+    // The power-off on the GPIO block's pin 0. At the root, as in the kernel's own device trees:
+    // QEMU's ppce500 puts it in its SoC node, where dtc flags a simple-bus child without `reg`.
+    if cfg
+        .devices
+        .iter()
+        .any(|d| d.desc.name == crate::devices::GPIO && in_soc(d))
+    {
+        let node = f.begin_node("power-off")?;
+        f.property_string("compatible", "gpio-poweroff")?;
+        f.property_array_u32(
+            "gpios",
+            &[
+                crate::devices::GPIO_PHANDLE,
+                crate::devices::gpio::POWER_OFF_PIN,
+                0,
+            ],
+        )?;
+        f.end_node(node)?;
+    }
 
     f.end_node(root)?;
     Ok(f.finish()?)
@@ -162,7 +187,8 @@ fn cpus(f: &mut FdtWriter, cfg: &FdtConfig<'_>) -> Result<(), FdtError> {
     for cpu in 0..cfg.layout.cpus() {
         let node = f.begin_node(&format!("cpu@{cpu:x}"))?;
         f.property_string("device_type", "cpu")?;
-        f.property_string("model", &format!("PowerPC,{}", cfg.core.name()))?;
+        f.property_string("model", cfg.core.fdt_model())?;
+        f.property_string("compatible", cfg.core.fdt_compatible())?;
         f.property_u32("reg", cpu)?;
         f.property_u32("d-cache-line-size", cfg.core.cache_line())?;
         f.property_u32("i-cache-line-size", cfg.core.cache_line())?;
@@ -298,8 +324,39 @@ mod tests {
             assert!(s.contains(&format!("cell-index = <0x{idx:02x}>;")), "{s}");
         }
         assert!(dts.find("serial@4500 {").unwrap() < dts.find("serial@4600 {").unwrap());
+
+        let gpio = node(&dts, "gpio@fc00");
+        assert!(
+            gpio.contains("compatible = \"fsl,mpc8572-gpio\\0fsl,pq3-gpio\";"),
+            "{gpio}"
+        );
+        assert!(gpio.contains("reg = <0xfc00 0x100>;"), "{gpio}");
+        assert!(gpio.contains("interrupts = <0x2f 0x02>;"), "{gpio}");
+        assert!(gpio.contains("interrupt-parent = <0x01>;"), "{gpio}");
+        assert!(gpio.contains("gpio-controller;"), "{gpio}");
+        assert!(gpio.contains("#gpio-cells = <0x02>;"), "{gpio}");
+        assert!(gpio.contains("phandle = <0x02>;"), "{gpio}");
+        let off = node(&dts, "power-off");
+        assert!(off.contains("compatible = \"gpio-poweroff\";"), "{off}");
+        assert!(off.contains("gpios = <0x02 0x00 0x00>;"), "{off}");
+        // At the root (QEMU's ppce500 has it in the SoC, which dtc warns about).
+        assert!(dts.contains("\n\tpower-off {"), "{dts}");
         let aliases = node(&dts, "aliases");
         assert!(aliases.contains("serial0 = \"/soc@fe0000000/serial@4500\";"));
+    }
+
+    #[test]
+    fn e500v2_cpu_node() {
+        let mut c = config(1, None);
+        c.core = Core::E500v2;
+        let dts = dtc(&build_fdt(&c).unwrap());
+        let cpu0 = node(&dts, "cpu@0");
+        assert!(cpu0.contains("model = \"PowerPC,8548\";"), "{cpu0}");
+        assert!(cpu0.contains("compatible = \"fsl,e500v2\";"), "{cpu0}");
+        assert!(cpu0.contains("d-cache-line-size = <0x20>;"), "{cpu0}");
+        assert!(cpu0.contains("i-cache-line-size = <0x20>;"), "{cpu0}");
+        let e5500 = dtc(&build_fdt(&config(1, None)).unwrap());
+        assert!(node(&e5500, "cpu@0").contains("model = \"PowerPC,e5500\";"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | 0xf_e000_0000, 1 MiB | CCSR: the SoC's configuration registers |
 //! | CCSR + 0x4_0000, 256 KiB | MPIC |
 //! | CCSR + 0x4500, CCSR + 0x4600 | DUART: two 16550s, on MPIC external sources 8 and 9 |
+//! | CCSR + 0xfc00, 256 bytes | MPC8xxx GPIO (as on PQ3 parts), MPIC source 47: pin 0 powers off |
 //! | CCSR + 0xe_f000 | spin table for secondary CPUs (ePAPR `cpu-release-addr`) |
 //! | CCSR + 0xf_f000, 4 bytes | tetra's debug-exit device (a write of V ends the VM) |
 //!
@@ -44,6 +45,11 @@ pub const SERIAL_SIZE: u64 = 0x100;
 /// The MPIC sources of the two 16550s: external sources 8 and 9 (edge-triggered; away from the
 /// external sources 1-4 QEMU's board gives PCI INTA-D).
 pub const SERIAL_IRQS: [u32; 2] = [8, 9];
+/// The GPIO block's offset in the CCSR (the PQ3 SoCs', `pq3-gpio-0.dtsi`; QEMU's ppce500 has it
+/// at + 0xf_f000, where tetra's debug exit is).
+pub const GPIO_OFFSET: u64 = 0xfc00;
+/// The GPIO block's MPIC source (level; QEMU's ppce500 uses 47 too).
+pub const GPIO_IRQ: u32 = 47;
 /// Spin table offset in the CCSR (one 32-byte entry per CPU).
 pub const SPIN_TABLE_OFFSET: u64 = 0xe_f000;
 /// Size of one spin table entry.
@@ -133,6 +139,11 @@ impl BoardLayout {
         ccsr(DEBUG_EXIT_OFFSET)
     }
 
+    /// Address of the GPIO block.
+    pub fn gpio(&self) -> u64 {
+        ccsr(GPIO_OFFSET)
+    }
+
     /// The spin table entry (`cpu-release-addr`) of secondary CPU `cpu`.
     pub fn cpu_release_addr(&self, cpu: u32) -> u64 {
         ccsr(SPIN_TABLE_OFFSET) + SPIN_ENTRY_SIZE * u64::from(cpu)
@@ -173,6 +184,7 @@ mod tests {
             (SERIAL1_OFFSET, SERIAL_SIZE),
             (SPIN_TABLE_OFFSET, SPIN_ENTRY_SIZE * 32),
             (DEBUG_EXIT_OFFSET, DEBUG_EXIT_SIZE),
+            (GPIO_OFFSET, crate::devices::gpio::GPIO_SIZE),
         ] {
             assert!(off + size <= CCSR_SIZE);
         }
@@ -182,6 +194,11 @@ mod tests {
         // The serial ports are external MPIC sources (0..16), distinct from each other.
         assert!(SERIAL_IRQS.iter().all(|&i| i < 16) && SERIAL_IRQS[0] != SERIAL_IRQS[1]);
         const { assert!(SERIAL1_OFFSET + SERIAL_SIZE <= MPIC_OFFSET) };
+        // The GPIO block sits between the DUART and the MPIC, on an internal source.
+        const { assert!(SERIAL1_OFFSET + SERIAL_SIZE <= GPIO_OFFSET) };
+        const { assert!(GPIO_OFFSET + crate::devices::gpio::GPIO_SIZE <= MPIC_OFFSET) };
+        assert_eq!(l.gpio(), 0xf_e000_fc00);
+        assert!(GPIO_IRQ >= 16 && !SERIAL_IRQS.contains(&GPIO_IRQ));
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub static SREGS_ALIASES: &[(&str, RegId)] = &[
     ("tlbps3", o::TLB3PS),
 ];
 
-fn build() -> Result<RegTable, TableError> {
+/// Builds the table; `epcr`: whether the core has EPCR (ONE_REG `EPCR` is EINVAL on e500v2).
+fn build(epcr: bool) -> Result<RegTable, TableError> {
     let mut t = RegTable::new("booke", RegArch::Ppc, &SETS, &BLOCKS);
     for (name, member, off) in regs_fields() {
         let id = RegId::new(RegArch::Ppc, SET_REGS, off as u32, RegSize::U64);
@@ -160,18 +161,41 @@ fn build() -> Result<RegTable, TableError> {
             f.member.clone(),
         ))?;
     }
-    o::push_named(&mut t, BOOKE_ONE_REGS)?;
+    if epcr {
+        o::push_named(&mut t, BOOKE_ONE_REGS)?;
+    } else {
+        let named: Vec<_> = BOOKE_ONE_REGS
+            .iter()
+            .copied()
+            .filter(|(_, id, _)| *id != o::EPCR)
+            .collect();
+        o::push_named(&mut t, &named)?;
+    }
     o::push_array(&mut t, ("fpr", "FPR"), 32, o::fpr, OPT)?;
     o::push_array(&mut t, ("vr", "VR"), 32, o::vr, OPT)?;
     Ok(t)
 }
 
 static TABLE: LazyLock<RegTable> =
-    LazyLock::new(|| build().expect("the BookE register table is consistent (unit-tested)"));
+    LazyLock::new(|| build(true).expect("the BookE register table is consistent (unit-tested)"));
 
-/// The BookE register table.
+static TABLE_NO_EPCR: LazyLock<RegTable> =
+    LazyLock::new(|| build(false).expect("the e500v2 register table is consistent (unit-tested)"));
+
+/// The BookE register table (every register any of the cores has: snapshots and `inspect` read
+/// by it).
 pub fn table() -> &'static RegTable {
     &TABLE
+}
+
+/// The register table of `core`'s vCPUs: [`table`] without ONE_REG `EPCR` on e500v2, which has
+/// none (its sregs copy stays, an alias that KVM marks absent).
+pub fn table_for(core: crate::cpu::Core) -> &'static RegTable {
+    if core.has_epcr() {
+        &TABLE
+    } else {
+        &TABLE_NO_EPCR
+    }
 }
 
 /// The ABI facts of the table: block sizes, field offsets and sizes, ONE_REG ids.
@@ -487,5 +511,22 @@ mod tests {
             .iter()
             .any(|x| x.expr == "offsetof(struct kvm_sregs, u.e.ivor_high[5])"));
         assert!(table().iter().all(|r| !r.uapi.is_empty()));
+    }
+
+    #[test]
+    fn e500v2_table_has_no_one_reg_epcr() {
+        use crate::cpu::Core;
+        let full = table_for(Core::E5500);
+        assert!(std::ptr::eq(full, table()));
+        let v2 = table_for(Core::E500v2);
+        assert!(full.get(o::EPCR).is_some());
+        assert!(v2.get(o::EPCR).is_none() && v2.by_name("epcr").is_none());
+        // Everything else is the same register by the same id.
+        assert_eq!(v2.iter().count() + 1, full.iter().count());
+        for r in v2.iter() {
+            assert_eq!(full.get(r.id).map(|f| &f.name), Some(&r.name));
+        }
+        assert!(v2.by_name("sregs_epcr").is_some());
+        assert!(v2.by_name("mas0").is_some() && v2.by_name("tlb1cfg").is_some());
     }
 }

@@ -3,7 +3,7 @@
 //! RAM.
 //!
 //! Input: flags (bit 0: an initrd; bit 1: a uImage's two CRCs are fixed up here, so that the
-//! fuzzer reaches what lies behind them), the initrd's length (u16), the initrd, the kernel.
+//! fuzzer reaches what lies behind them; bits 2-3: the core, `Core::ALL[n]`), the initrd's length (u16), the initrd, the kernel.
 #![no_main]
 
 use arch_booke::boot::{prepare, uimage, BootConfig, Kernel};
@@ -40,11 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Kernel::parse(&kernel);
     let cfg = BootConfig {
         layout: BoardLayout::new(RAM, 1).expect("a board"),
-        core: if flags & 4 != 0 {
-            Core::E6500
-        } else {
-            Core::E5500
-        },
+        core: Core::ALL[usize::from((flags >> 2) & 3)],
         cmdline: "console=ttyS0",
         timebase_hz: 25_000_000,
         cpu_clock_hz: 1_000_000_000,

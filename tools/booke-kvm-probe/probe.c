@@ -17,11 +17,11 @@
  * and serve arch-booke's e500 board (arch-booke/src/layout.rs) in the KVM_RUN loop, as tetra's
  * board would: the CCSR at 0xf_e000_0000, the DUART's first 16550 at CCSR + 0x4500 (THR writes
  * go to the console, LSR reads say "empty"), tetra's debug exit at CCSR + 0xf_f000 (a big-endian
- * store of V ends the VM with status (V << 1) | 1). Power-off: arch-booke's board has none yet
- * (its guests end through the debug exit); the driver models the one QEMU's ppce500 board and
- * Linux's qemu-e500 platform use, `gpio-poweroff` on pin 0 of the MPC8xxx GPIO block (GPDIR and
- * GPDAT bit 0x80000000 set: power off, status 0), at the PQ3 SoCs' address CCSR + 0xfc00
- * (pq3-gpio-0.dtsi) because QEMU's 0xf_f000 is where tetra put its debug exit. "tlb" also uses a
+ * store of V ends the VM with status (V << 1) | 1). Power-off: arch-booke's GPIO block
+ * (arch-booke/src/devices/gpio.rs), the one QEMU's ppce500 board and Linux's qemu-e500 platform
+ * use, `gpio-poweroff` on pin 0 of the MPC8xxx GPIO block (GPDIR and GPDAT bit 0x80000000 set:
+ * power off, status 0), at the PQ3 SoCs' address CCSR + 0xfc00 (pq3-gpio-0.dtsi) because
+ * QEMU's 0xf_f000 is where tetra put its debug exit. "tlb" also uses a
  * driver-only report port at CCSR + 0xf_f100. Each prints "BOOKE-CONTRACT <mode> PASS|FAIL ...".
  */
 #include <stdio.h>
@@ -86,7 +86,7 @@ static void dump_kvm_stats(void) {
 /* arch-booke's e500 board (arch-booke/src/layout.rs) and the driver's additions. */
 #define CCSR 0xfe0000000ull
 #define UART0 (CCSR + 0x4500)          /* SERIAL0_OFFSET; 8 byte registers */
-#define GPIO (CCSR + 0xfc00)           /* not in arch-booke: PQ3 GPIO, gpio-poweroff on pin 0 */
+#define GPIO (CCSR + 0xfc00)           /* GPIO_OFFSET: PQ3 GPIO, gpio-poweroff on pin 0 */
 #define GPIO_GPDIR 0x0
 #define GPIO_GPDAT 0x8
 #define DEBUG_EXIT (CCSR + 0xff000)    /* DEBUG_EXIT_OFFSET, 4 bytes */

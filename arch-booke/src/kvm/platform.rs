@@ -1,9 +1,10 @@
-//! The e500 platform: the host CPU, the MPIC (in-kernel or userspace), the DUART, the debug
-//! exit, and the kernel with its device tree in guest memory.
+//! The e500 platform: the host CPU, the MPIC (in-kernel or userspace), the DUART, the GPIO
+//! block with the power-off, the debug exit, and the kernel with its device tree in guest memory.
 
 use super::mpic::KernelMpic;
 use crate::boot::{self, BootConfig, EntryState};
 use crate::cpu::HostCpu;
+use crate::devices::gpio::MpcGpio;
 use crate::devices::BigEndian;
 use crate::error::BookeError;
 use crate::irqchip::{IrqChipChoice, KernelSupport, MpicState, UserMpic, UserMpicRouter};
@@ -117,6 +118,11 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, BookE>) -> Result<Platform, Bo
         }
     }
     let exit = ctx.exit.clone();
+    // The GPIO block never raises its interrupt (no input changes): its line stays unused.
+    ctx.devices
+        .add(&*router, descs.next().expect("the GPIO block"), |_| {
+            MpcGpio::new(exit.clone())
+        })?;
     let debug_exit = descs.next().expect("the debug exit");
     ctx.devices
         .add(&*router, debug_exit, |_| BigEndian(DebugExit::new(exit)))?;

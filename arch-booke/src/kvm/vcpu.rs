@@ -30,6 +30,7 @@ use vmm_sys_util::ioctl::ioctl_with_ref;
 /// through `&mut self` without locking.
 pub struct BookeVcpu {
     vcpu: PpcVcpu,
+    core: crate::cpu::Core,
     tlb: Mutex<SharedTlb>,
     id: u32,
     user_mpic: Option<Arc<UserMpic>>,
@@ -47,6 +48,11 @@ fn dirty_tlb(fd: RawFd, d: &kvm_dirty_tlb) -> Result<(), HvError> {
 }
 
 impl BookeVcpu {
+    /// The vCPU's core (the host's).
+    pub fn core(&self) -> crate::cpu::Core {
+        self.core
+    }
+
     /// Sets the boot vCPU's entry state: ePAPR's initial mapped area in `TLB1[0]` (marked dirty:
     /// pushed before the first run), then PC, MSR and the argument registers.
     pub fn set_entry(&self, entry: &crate::boot::EntryState) -> Result<(), BookeError> {
@@ -54,7 +60,11 @@ impl BookeVcpu {
         write_boot_entry(&mut GuestMmu::new(&mut *tlb), &entry.boot_tlb)
             .map_err(crate::boot::BootError::Tlb)?;
         drop(tlb);
-        vmm_core::regs::write(regs::table(), &self.vcpu, &regs::entry_state(entry))?;
+        vmm_core::regs::write(
+            regs::table_for(self.core),
+            &self.vcpu,
+            &regs::entry_state(entry),
+        )?;
         Ok(())
     }
 
@@ -185,6 +195,7 @@ pub(super) fn create(ctx: &VcpuContext<'_, BookE>) -> Result<BookeVcpu, BookeErr
 
     Ok(BookeVcpu {
         vcpu,
+        core: p.host.core,
         tlb: Mutex::new(tlb),
         id: ctx.id,
         user_mpic,

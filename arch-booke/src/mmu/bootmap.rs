@@ -110,6 +110,25 @@ mod tests {
         );
     }
 
+    /// e500v2's TLB1 stops at 256 MiB: an image above that has no boot entry.
+    #[test]
+    fn e500v2_boot_entry_stops_at_256m() {
+        let c = CoreMmu::E500V2;
+        let size = |b| boot_entry(&c, b).unwrap().page_size(Tlb::Tlb1);
+        assert_eq!(size(20 << 20), 64 << 20);
+        assert_eq!(size(256 << 20), 256 << 20);
+        assert_eq!(
+            boot_entry(&c, (256 << 20) + 1),
+            Err(BootMapError::TooLarge {
+                core: "e500v2",
+                bytes: (256 << 20) + 1
+            })
+        );
+        let mut mmu = GuestMmu::new(TlbArray::new(TlbGeometry::E500V2));
+        assert_eq!(install_boot_entry(&mut mmu, &c, 40 << 20), Ok(64 << 20));
+        assert!(mmu.into_store().entries()[512].valid());
+    }
+
     #[test]
     fn installed_entry_translates_identity() {
         let mut mmu = GuestMmu::new(TlbArray::new(TlbGeometry::E500MC));

@@ -31,6 +31,8 @@ pub const MMUCFG_MAVN_MASK: u32 = 0x0000_0003;
 pub const MMUCFG_NTLBS_SHIFT: u32 = 2;
 /// `MMUCFG[PIDSIZE]`: PID register size minus one.
 pub const MMUCFG_PIDSIZE_SHIFT: u32 = 6;
+/// `MMUCFG[NPIDS]`: number of PID registers (e500v2: PID0-2; e500mc and later: one).
+pub const MMUCFG_NPIDS_SHIFT: u32 = 11;
 /// `MMUCFG[RASIZE]`: real address size in bits.
 pub const MMUCFG_RASIZE_SHIFT: u32 = 17;
 
@@ -52,6 +54,8 @@ pub struct CoreMmu {
     pub version: MmuVersion,
     /// Bits of the PID register (and of `MAS1[TID]`).
     pub pid_bits: u32,
+    /// Number of PID registers.
+    pub npids: u32,
     /// Bits of a real address.
     pub ra_bits: u32,
     /// TLB1 page sizes, as a TLBnPS mask (bit n: 2^n KiB).
@@ -60,17 +64,29 @@ pub struct CoreMmu {
 
 /// TLBnPS mask of 4 KiB only (TLB0 under KVM).
 pub const PS_4K: u32 = 1 << 2;
-/// Powers of 4 from 4 KiB to 4 GiB (MMU v1 TLB1).
+/// Powers of 4 from 4 KiB to 256 MiB (e500v2 TLB1: `MAS1[TSIZE]` 1-9 in its v1 encoding).
+pub const PS_POW4_4K_256M: u32 = 0x0005_5554;
+/// Powers of 4 from 4 KiB to 4 GiB (e500mc/e5500 TLB1).
 pub const PS_POW4_4K_4G: u32 = 0x0055_5554;
 /// Powers of 2 from 4 KiB to 1 TiB (e6500 TLB1, as modelled).
 pub const PS_POW2_4K_1T: u32 = 0x7fff_fffc;
 
 impl CoreMmu {
+    /// e500v2 (MPC85xx): three PID registers, TLB1 pages up to 256 MiB.
+    pub const E500V2: CoreMmu = CoreMmu {
+        name: "e500v2",
+        version: MmuVersion::V1,
+        pid_bits: 8,
+        npids: 3,
+        ra_bits: 36,
+        tlb1_page_sizes: PS_POW4_4K_256M,
+    };
     /// e500mc.
     pub const E500MC: CoreMmu = CoreMmu {
         name: "e500mc",
         version: MmuVersion::V1,
         pid_bits: 8,
+        npids: 1,
         ra_bits: 36,
         tlb1_page_sizes: PS_POW4_4K_4G,
     };
@@ -79,6 +95,7 @@ impl CoreMmu {
         name: "e5500",
         version: MmuVersion::V1,
         pid_bits: 8,
+        npids: 1,
         ra_bits: 36,
         tlb1_page_sizes: PS_POW4_4K_4G,
     };
@@ -87,6 +104,7 @@ impl CoreMmu {
         name: "e6500",
         version: MmuVersion::V2,
         pid_bits: 14,
+        npids: 1,
         ra_bits: 40,
         tlb1_page_sizes: PS_POW2_4K_1T,
     };
@@ -141,6 +159,7 @@ impl CoreMmu {
         };
         mavn | (1 << MMUCFG_NTLBS_SHIFT)
             | ((self.pid_bits - 1) << MMUCFG_PIDSIZE_SHIFT)
+            | ((self.npids & 0xf) << MMUCFG_NPIDS_SHIFT)
             | (self.ra_bits << MMUCFG_RASIZE_SHIFT)
     }
 }
@@ -162,6 +181,29 @@ mod tests {
         assert_eq!((m >> MMUCFG_NTLBS_SHIFT) & 3, 1);
         assert_eq!((m >> MMUCFG_PIDSIZE_SHIFT) & 0x1f, 7);
         assert_eq!((m >> MMUCFG_RASIZE_SHIFT) & 0x7f, 36);
+        assert_eq!((m >> MMUCFG_NPIDS_SHIFT) & 0xf, 1);
+    }
+
+    /// e500v2: TLB0CFG 0x04110200 (4-way, 512 entries, 4 KiB pages only, as e500mc), TLB1CFG
+    /// 0x1019c010 (fully associative, 16 entries, IPROT, AVAIL, MINSIZE 1 = 4 KiB, MAXSIZE 9 =
+    /// 256 MiB), MMUCFG with NPIDS 3 (PID0-2).
+    #[test]
+    fn e500v2_values() {
+        let g = TlbGeometry::E500V2;
+        let c = CoreMmu::E500V2;
+        assert_eq!(c.tlbncfg(&g, Tlb::Tlb0), 0x0411_0200);
+        assert_eq!(c.tlbncfg(&g, Tlb::Tlb1), 0x1019_c010);
+        assert_eq!(c.tlbnps(Tlb::Tlb1), 0);
+        let m = c.mmucfg();
+        assert_eq!(m & MMUCFG_MAVN_MASK, 0);
+        assert_eq!((m >> MMUCFG_NTLBS_SHIFT) & 3, 1);
+        assert_eq!((m >> MMUCFG_PIDSIZE_SHIFT) & 0x1f, 7);
+        assert_eq!((m >> MMUCFG_NPIDS_SHIFT) & 0xf, 3);
+        assert_eq!((m >> MMUCFG_RASIZE_SHIFT) & 0x7f, 36);
+        // 256 MiB is the largest TLB1 page; 1 GiB (e500mc's) is not there.
+        assert!(c.supports_tsize(Tlb::Tlb1, 18));
+        assert!(!c.supports_tsize(Tlb::Tlb1, 20));
+        assert!(!c.supports_tsize(Tlb::Tlb0, 4));
     }
 
     /// asm/kvm.h: "KVM will adjust TLBnCFG based on the sizes configured here, though arrays

@@ -144,6 +144,12 @@ pub struct TlbGeometry {
 }
 
 impl TlbGeometry {
+    /// e500v2: TLB0 512 entries 4-way, TLB1 16 entries.
+    pub const E500V2: TlbGeometry = TlbGeometry {
+        tlb0_entries: 512,
+        tlb0_ways: 4,
+        tlb1_entries: 16,
+    };
     /// e500mc / e5500: TLB0 512 entries 4-way, TLB1 64 entries.
     pub const E500MC: TlbGeometry = TlbGeometry {
         tlb0_entries: 512,

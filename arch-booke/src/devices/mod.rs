@@ -1,18 +1,28 @@
 //! The e500 board's devices, as the device layer places them ([`descs`]): the DUART's two ports
 //! (vmm-core's 16550, each on its own MPIC source: an irqfd into the in-kernel MPIC, or a
-//! [`UserMpicLine`](crate::irqchip::UserMpicLine) into the userspace model) and the debug exit,
-//! behind [`BigEndian`]: the guest accesses its register big-endian, and vmm-core's device takes
-//! little-endian values (a guest `stw` of V ends the VM with V).
+//! [`UserMpicLine`](crate::irqchip::UserMpicLine) into the userspace model), the GPIO block
+//! whose pin 0 powers the VM off ([`gpio`]), and the debug exit, behind [`BigEndian`]: the guest
+//! accesses its register big-endian, and vmm-core's device takes little-endian values (a guest
+//! `stw` of V ends the VM with V).
 
-use crate::layout::{BoardLayout, DEBUG_EXIT_SIZE, PLATFORM_CLOCK_HZ, SERIAL_IRQS, SERIAL_SIZE};
+pub mod gpio;
+
+use crate::layout::{
+    BoardLayout, DEBUG_EXIT_SIZE, GPIO_IRQ, PLATFORM_CLOCK_HZ, SERIAL_IRQS, SERIAL_SIZE,
+};
 use vmm_core::bus::BusDevice;
 use vmm_core::devices::{DeviceDesc, IrqRequest, Prop, WindowRequest};
 
 /// The snapshot sections of the DUART's ports.
 pub const SERIAL_TAGS: [[u8; 4]; 2] = [*b"SER0", *b"SER1"];
 
+/// The device-layer name of the GPIO block (the device tree's `/power-off` names its pin 0).
+pub const GPIO: &str = "gpio";
+/// The GPIO block's phandle (the MPIC's is 1).
+pub const GPIO_PHANDLE: u32 = 2;
+
 /// The board's devices in address order (Linux numbers legacy serial ports in the order it finds
-/// them, so port 0 is ttyS0): the DUART's ports and the debug exit.
+/// them, so port 0 is ttyS0): the DUART's ports, the GPIO block and the debug exit.
 pub fn descs(layout: &BoardLayout) -> Vec<DeviceDesc> {
     let mut v: Vec<DeviceDesc> = layout
         .serial_bases()
@@ -31,6 +41,14 @@ pub fn descs(layout: &BoardLayout) -> Vec<DeviceDesc> {
             .with_state(&SERIAL_TAGS[n])
         })
         .collect();
+    v.push(
+        DeviceDesc::new(GPIO, "gpio", &["fsl,mpc8572-gpio", "fsl,pq3-gpio"])
+            .window(WindowRequest::mmio_at(layout.gpio(), gpio::GPIO_SIZE))
+            .interrupt(IrqRequest::level(GPIO_IRQ))
+            .prop("gpio-controller", Prop::Null)
+            .prop("#gpio-cells", Prop::U32(2))
+            .prop("phandle", Prop::U32(GPIO_PHANDLE)),
+    );
     v.push(DeviceDesc::debug_exit(WindowRequest::mmio_at(
         layout.debug_exit(),
         DEBUG_EXIT_SIZE,
@@ -118,14 +136,17 @@ mod tests {
         use vmm_core::MachineLayout;
         let layout = BoardLayout::new(256 << 20, 1).unwrap();
         let l = vmm_core::devices::plan(&layout.device_windows(), descs(&layout)).unwrap();
-        assert_eq!(l.len(), 3);
+        assert_eq!(l.len(), 4);
         let bases = layout.serial_bases();
         for n in 0..2 {
             assert_eq!(l[n].window.unwrap().base, bases[n]);
             assert_eq!(l[n].irq.unwrap().number, SERIAL_IRQS[n]);
             assert_eq!(l[n].desc.state, Some(SERIAL_TAGS[n]));
         }
-        assert_eq!(l[2].window.unwrap().base, layout.debug_exit());
+        assert_eq!(l[2].desc.name, GPIO);
+        assert_eq!(l[2].window.unwrap().base, layout.gpio());
+        assert_eq!(l[2].irq.unwrap().number, GPIO_IRQ);
+        assert_eq!(l[3].window.unwrap().base, layout.debug_exit());
     }
 
     #[test]
