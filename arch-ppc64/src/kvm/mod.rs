@@ -81,10 +81,14 @@ impl Arch for Ppc64 {
         Ok(set_entry(&ctx.vcpus[0], &entry)?)
     }
 
-    fn register_table(_vm: &PpcVm, _vcpu: &PpcVcpu) -> Result<RegTable, Ppc64Error> {
-        // Book3S has no KVM_GET_REG_LIST: the static table is the whole list; what a vCPU lacks
-        // is optional there and skipped by a save.
-        Ok(crate::regs::table().clone())
+    fn register_table(_vm: &PpcVm, vcpu: &PpcVcpu) -> Result<RegTable, Ppc64Error> {
+        // Book3S has no KVM_GET_REG_LIST: the static table less the optional ONE_REG registers
+        // this vCPU refuses to read (KVM-PR lacks most of KVM-HV's), so that a restore knows
+        // them as not offered here rather than failing on KVM_SET_ONE_REG.
+        Ok(crate::regs::table_offered(|r| {
+            let mut buf = vec![0u8; r.bytes()];
+            vmm_core::regs::VcpuRegs::get_one_reg(vcpu, r.id, &mut buf).is_ok()
+        }))
     }
 
     fn handle_exit(
