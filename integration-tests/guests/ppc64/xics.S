@@ -85,10 +85,12 @@ _start:
         bne     fail_ipoll
         PRINT   msg_ipi
 
-        /* 3. the console's interrupt */
+        /* 3. the console's interrupt: the vty node's (not the first in the tree, which is
+         * /event-sources/epow-events') */
         mr      %r3, %r31
-        LA      %r4, name_interrupts
-        bl      fdt_u32
+        LA      %r4, name_vty
+        LA      %r5, name_interrupts
+        bl      fdt_node_u32
         cmpwi   %r3, -1
         beq     fail_no_irq
         LA      %r9, vty_irq
@@ -249,6 +251,90 @@ ext_entry:
         ld      %r31, (31 * 8)(%r31)
         rfid
 
+/*
+ * fdt_node_u32: r3 = device tree, r4 = node-name prefix, r5 = property name -> r3 = the first
+ * cell of that property in a node whose name starts with the prefix (the first such node
+ * with it; its children are not searched), -1 if none.
+ */
+fdt_node_u32:
+        ENTER   112
+        std     %r25, 48(%r1)
+        std     %r26, 56(%r1)
+        std     %r27, 64(%r1)
+        std     %r28, 72(%r1)
+        std     %r29, 80(%r1)
+        std     %r30, 88(%r1)
+        std     %r31, 96(%r1)
+        mr      %r31, %r3
+        mr      %r26, %r4               /* the node-name prefix */
+        mr      %r30, %r5               /* the property name */
+        li      %r25, 0                 /* inside a matching node */
+        addi    %r9, %r31, 8
+        lwbrx   %r9, 0, %r9
+        add     %r29, %r31, %r9         /* structure block cursor */
+        addi    %r9, %r31, 12
+        lwbrx   %r9, 0, %r9
+        add     %r28, %r31, %r9         /* strings block */
+1:      lwbrx   %r9, 0, %r29
+        addi    %r29, %r29, 4
+        cmpwi   %r9, 1                  /* FDT_BEGIN_NODE */
+        beq     2f
+        cmpwi   %r9, 3                  /* FDT_PROP */
+        beq     4f
+        cmpwi   %r9, 2                  /* FDT_END_NODE */
+        bne     5f
+        li      %r25, 0
+        b       1b
+5:      cmpwi   %r9, 4                  /* FDT_NOP */
+        beq     1b
+        li      %r3, -1                 /* FDT_END or garbage */
+        b       9f
+2:      mr      %r3, %r29               /* does the name start with the prefix? */
+        mr      %r4, %r26
+        li      %r25, 0
+3:      lbz     %r10, 0(%r4)
+        cmpwi   %r10, 0
+        beq     31f
+        lbz     %r9, 0(%r3)
+        cmpw    %r9, %r10
+        bne     32f
+        addi    %r3, %r3, 1
+        addi    %r4, %r4, 1
+        b       3b
+31:     li      %r25, 1
+32:     lbz     %r9, 0(%r29)            /* skip the name */
+        addi    %r29, %r29, 1
+        cmpwi   %r9, 0
+        bne     32b
+        addi    %r29, %r29, 3
+        rldicr  %r29, %r29, 0, 61
+        b       1b
+4:      lwbrx   %r27, 0, %r29           /* len */
+        addi    %r9, %r29, 4
+        lwbrx   %r9, 0, %r9             /* nameoff */
+        addi    %r29, %r29, 8           /* value */
+        cmpdi   %r25, 0
+        beq     6f
+        add     %r3, %r28, %r9
+        mr      %r4, %r30
+        bl      strcmp
+        cmpdi   %r3, 0
+        bne     6f
+        lwbrx   %r3, 0, %r29
+        b       9f
+6:      add     %r29, %r29, %r27
+        addi    %r29, %r29, 3
+        rldicr  %r29, %r29, 0, 61
+        b       1b
+9:      ld      %r25, 48(%r1)
+        ld      %r26, 56(%r1)
+        ld      %r27, 64(%r1)
+        ld      %r28, 72(%r1)
+        ld      %r29, 80(%r1)
+        ld      %r30, 88(%r1)
+        ld      %r31, 96(%r1)
+        LEAVE   112
+
 /* H_XIRR, serve the source, H_EOI. */
 ext_handler:
         ENTER   64
@@ -360,6 +446,7 @@ fail_source:
         DEFINE_COMMON
 name_ranges:     .asciz "ibm,interrupt-server-ranges"
 name_interrupts: .asciz "interrupts"
+name_vty:        .asciz "vty@"
 name_set_xive:   .asciz "ibm,set-xive"
 name_get_xive:   .asciz "ibm,get-xive"
 name_int_off:    .asciz "ibm,int-off"
