@@ -45,6 +45,15 @@ pub static SETS: [RegSetInfo; 3] = [
     },
 ];
 
+/// The blocks in Book3S restore order: `struct kvm_regs` before `struct kvm_sregs` (a vCPU's PVR
+/// is set when it is created). KVM-PR's `KVM_SET_REGS` with MSR[FP] set preloads the vCPU's FP
+/// state into the CPU outside `KVM_RUN` and leaves it owned by the guest, with the thread's FP
+/// save area pointing into the vCPU (book3s_pr.c `kvmppc_set_msr_pr`: "Preload FPU"); until a
+/// `vcpu_put` gives it up, the ONE_REG FP/VSX values written next are overwritten with the
+/// thread's own registers. `KVM_SET_SREGS` loads and puts the vCPU, so written after
+/// `KVM_SET_REGS` it gives the state up before the ONE_REG registers come.
+pub static BOOK3S_BLOCKS: [vmm_core::regs::RegBlock; 2] = [BLOCKS[1], BLOCKS[0]];
+
 const RW: RegAttrs = RegAttrs::RW;
 const OPT: RegAttrs = RegAttrs::RW.with(RegAttrs::OPTIONAL);
 const VOL: RegAttrs = OPT.with(RegAttrs::VOLATILE);
@@ -154,7 +163,7 @@ fn field_id(set: u16, offset: usize, len: usize) -> RegId {
 }
 
 fn build() -> Result<RegTable, TableError> {
-    let mut t = RegTable::new("ppc64", RegArch::Ppc, &SETS, &BLOCKS);
+    let mut t = RegTable::new("ppc64", RegArch::Ppc, &SETS, &BOOK3S_BLOCKS);
     for (name, member, off) in regs_fields() {
         if name == "pid" || ["sprg4", "sprg5", "sprg6", "sprg7"].contains(&name.as_str()) {
             continue; // BookE-only fields of struct kvm_regs.
@@ -381,6 +390,13 @@ mod tests {
             || ["fpr", "vr", "vsr"]
                 .iter()
                 .any(|p| n.strip_prefix(p).is_some_and(|i| i.parse::<u32>().is_ok()))
+    }
+
+    #[test]
+    fn regs_are_restored_before_sregs() {
+        assert_eq!(BOOK3S_BLOCKS[0].id, BLOCK_REGS);
+        assert_eq!(BOOK3S_BLOCKS[1].id, BLOCK_SREGS);
+        assert_eq!(table().blocks()[0].id, BLOCK_REGS);
     }
 
     #[test]
