@@ -26,7 +26,7 @@ use std::mem::{offset_of, size_of};
 use std::sync::LazyLock;
 use vmm_core::regs::abi::{table_facts, AbiFact};
 use vmm_core::regs::{
-    RegArch, RegAttrs, RegDesc, RegId, RegSetInfo, RegSize, RegTable, TableError,
+    RegArch, RegAttrs, RegDesc, RegId, RegLoc, RegSetInfo, RegSize, RegTable, TableError,
 };
 
 /// The ppc64 sets.
@@ -45,9 +45,23 @@ pub static SETS: [RegSetInfo; 3] = [
     },
 ];
 
+/// The blocks in Book3S restore order: `struct kvm_regs` before `struct kvm_sregs` (a vCPU's PVR
+/// is set when it is created). KVM-PR's `KVM_SET_REGS` with MSR[FP] set preloads the vCPU's FP
+/// state into the CPU outside `KVM_RUN` and leaves it owned by the guest, with the thread's FP
+/// save area pointing into the vCPU (book3s_pr.c `kvmppc_set_msr_pr`: "Preload FPU"); until a
+/// `vcpu_put` gives it up, the ONE_REG FP/VSX values written next are overwritten with the
+/// thread's own registers. `KVM_SET_SREGS` loads and puts the vCPU, so written after
+/// `KVM_SET_REGS` it gives the state up before the ONE_REG registers come.
+pub static BOOK3S_BLOCKS: [vmm_core::regs::RegBlock; 2] = [BLOCKS[1], BLOCKS[0]];
+
 const RW: RegAttrs = RegAttrs::RW;
 const OPT: RegAttrs = RegAttrs::RW.with(RegAttrs::OPTIONAL);
 const VOL: RegAttrs = OPT.with(RegAttrs::VOLATILE);
+/// KVM-HV's alone: KVM-PR (`kvmppc_get_one_reg_pr` and the generic `kvmppc_get_one_reg` of
+/// `book3s.c`, Linux 6.1) has no such register, so a vCPU saved on KVM-HV restores on KVM-PR
+/// without it (see [`RegAttrs::DROPPABLE`]).
+const HV: RegAttrs = OPT.with(RegAttrs::DROPPABLE);
+const HV_VOL: RegAttrs = HV.with(RegAttrs::VOLATILE);
 
 /// The fixed ONE_REG registers of Book3S: (uapi name without `KVM_REG_PPC_`, id, attributes).
 pub static BOOK3S_ONE_REGS: &[(&str, RegId, RegAttrs)] = &[
@@ -55,74 +69,74 @@ pub static BOOK3S_ONE_REGS: &[(&str, RegId, RegAttrs)] = &[
     ("DSISR", o::DSISR, RW),
     ("FPSCR", o::FPSCR, RW),
     ("HIOR", o::HIOR, OPT),
-    ("DABR", o::DABR, OPT),
-    ("DABRX", o::DABRX, OPT),
-    ("DSCR", o::DSCR, OPT),
-    ("PURR", o::PURR, VOL),
-    ("SPURR", o::SPURR, VOL),
-    ("AMR", o::AMR, OPT),
-    ("UAMOR", o::UAMOR, OPT),
-    ("MMCR0", o::MMCR0, OPT),
-    ("MMCR1", o::MMCR1, OPT),
-    ("MMCRA", o::MMCRA, OPT),
-    ("MMCR2", o::MMCR2, OPT),
-    ("MMCRS", o::MMCRS, OPT),
-    ("MMCR3", o::MMCR3, OPT),
-    ("SIAR", o::SIAR, OPT),
-    ("SDAR", o::SDAR, OPT),
-    ("SIER", o::SIER, OPT),
-    ("SIER2", o::SIER2, OPT),
-    ("SIER3", o::SIER3, OPT),
-    ("PMC1", o::PMC1, OPT),
-    ("PMC2", o::PMC2, OPT),
-    ("PMC3", o::PMC3, OPT),
-    ("PMC4", o::PMC4, OPT),
-    ("PMC5", o::PMC5, OPT),
-    ("PMC6", o::PMC6, OPT),
-    ("PMC7", o::PMC7, OPT),
-    ("PMC8", o::PMC8, OPT),
-    ("SPMC1", o::SPMC1, OPT),
-    ("SPMC2", o::SPMC2, OPT),
+    ("DABR", o::DABR, HV),
+    ("DABRX", o::DABRX, HV),
+    ("DSCR", o::DSCR, HV),
+    ("PURR", o::PURR, HV_VOL),
+    ("SPURR", o::SPURR, HV_VOL),
+    ("AMR", o::AMR, HV),
+    ("UAMOR", o::UAMOR, HV),
+    ("MMCR0", o::MMCR0, HV),
+    ("MMCR1", o::MMCR1, HV),
+    ("MMCRA", o::MMCRA, HV),
+    ("MMCR2", o::MMCR2, HV),
+    ("MMCRS", o::MMCRS, HV),
+    ("MMCR3", o::MMCR3, HV),
+    ("SIAR", o::SIAR, HV),
+    ("SDAR", o::SDAR, HV),
+    ("SIER", o::SIER, HV),
+    ("SIER2", o::SIER2, HV),
+    ("SIER3", o::SIER3, HV),
+    ("PMC1", o::PMC1, HV),
+    ("PMC2", o::PMC2, HV),
+    ("PMC3", o::PMC3, HV),
+    ("PMC4", o::PMC4, HV),
+    ("PMC5", o::PMC5, HV),
+    ("PMC6", o::PMC6, HV),
+    ("PMC7", o::PMC7, HV),
+    ("PMC8", o::PMC8, HV),
+    ("SPMC1", o::SPMC1, HV),
+    ("SPMC2", o::SPMC2, HV),
     ("VSCR", o::VSCR, OPT),
     ("VRSAVE", o::VRSAVE, OPT),
-    ("VPA_ADDR", o::VPA_ADDR, OPT),
-    ("VPA_SLB", o::VPA_SLB, OPT),
-    ("VPA_DTL", o::VPA_DTL, OPT),
+    ("VPA_ADDR", o::VPA_ADDR, HV),
+    ("VPA_SLB", o::VPA_SLB, HV),
+    ("VPA_DTL", o::VPA_DTL, HV),
     ("LPCR_64", o::LPCR_64, OPT),
     // The same register as LPCR_64 at 32 bits (same number 0xb5, other size).
     ("LPCR", o::LPCR, OPT.with(RegAttrs::ALIAS)),
-    ("PPR", o::PPR, OPT),
-    ("ARCH_COMPAT", o::ARCH_COMPAT, OPT),
-    ("WORT", o::WORT, OPT),
-    ("IAMR", o::IAMR, OPT),
+    ("PPR", o::PPR, HV),
+    ("ARCH_COMPAT", o::ARCH_COMPAT, HV),
+    ("WORT", o::WORT, HV),
+    ("IAMR", o::IAMR, HV),
     ("TFHAR", o::TFHAR, OPT),
     ("TFIAR", o::TFIAR, OPT),
     ("TEXASR", o::TEXASR, OPT),
     ("FSCR", o::FSCR, OPT),
-    ("PSPB", o::PSPB, OPT),
+    ("PSPB", o::PSPB, HV),
     ("EBBHR", o::EBBHR, OPT),
     ("EBBRR", o::EBBRR, OPT),
     ("BESCR", o::BESCR, OPT),
     ("TAR", o::TAR, OPT),
-    ("DPDES", o::DPDES, OPT),
-    ("DAWR", o::DAWR, OPT),
-    ("DAWRX", o::DAWRX, OPT),
-    ("DAWR1", o::DAWR1, OPT),
-    ("DAWRX1", o::DAWRX1, OPT),
-    ("CIABR", o::CIABR, OPT),
+    ("DPDES", o::DPDES, HV),
+    ("DAWR", o::DAWR, HV),
+    ("DAWRX", o::DAWRX, HV),
+    ("DAWR1", o::DAWR1, HV),
+    ("DAWRX1", o::DAWRX1, HV),
+    ("CIABR", o::CIABR, HV),
     ("IC", o::IC, VOL),
     ("VTB", o::VTB, VOL),
-    ("CSIGR", o::CSIGR, OPT),
-    ("TACR", o::TACR, OPT),
-    ("TCSCR", o::TCSCR, OPT),
-    ("PID", o::PID, OPT),
-    ("ACOP", o::ACOP, OPT),
-    ("TIDR", o::TIDR, OPT),
-    ("PSSCR", o::PSSCR, OPT),
-    ("DEC_EXPIRY", o::DEC_EXPIRY, VOL),
-    ("ONLINE", o::ONLINE, OPT),
-    ("PTCR", o::PTCR, OPT),
-    ("TB_OFFSET", o::TB_OFFSET, OPT),
+    ("CSIGR", o::CSIGR, HV),
+    ("TACR", o::TACR, HV),
+    ("TCSCR", o::TCSCR, HV),
+    ("PID", o::PID, HV),
+    ("ACOP", o::ACOP, HV),
+    ("TIDR", o::TIDR, HV),
+    ("PSSCR", o::PSSCR, HV),
+    ("DEC_EXPIRY", o::DEC_EXPIRY, HV_VOL),
+    ("ONLINE", o::ONLINE, HV),
+    ("PTCR", o::PTCR, HV),
+    ("TB_OFFSET", o::TB_OFFSET, HV),
     ("ICP_STATE", o::ICP_STATE, OPT),
     ("VP_STATE", o::VP_STATE, OPT),
     (
@@ -149,7 +163,7 @@ fn field_id(set: u16, offset: usize, len: usize) -> RegId {
 }
 
 fn build() -> Result<RegTable, TableError> {
-    let mut t = RegTable::new("ppc64", RegArch::Ppc, &SETS, &BLOCKS);
+    let mut t = RegTable::new("ppc64", RegArch::Ppc, &SETS, &BOOK3S_BLOCKS);
     for (name, member, off) in regs_fields() {
         if name == "pid" || ["sprg4", "sprg5", "sprg6", "sprg7"].contains(&name.as_str()) {
             continue; // BookE-only fields of struct kvm_regs.
@@ -242,6 +256,21 @@ pub fn table() -> &'static RegTable {
     &TABLE
 }
 
+/// A vCPU's table: the static one less the optional ONE_REG registers `offered` says the vCPU
+/// lacks (the kernel refuses `KVM_GET_ONE_REG` for them: KVM-HV's SPRs on KVM-PR, a newer CPU's
+/// on an older one). Withdrawn, they stay known: a restore skips one saved at zero (and a
+/// [`RegAttrs::DROPPABLE`] one at any value) and names any other.
+pub fn table_offered(mut offered: impl FnMut(&RegDesc) -> bool) -> RegTable {
+    let mut t = table().clone();
+    t.retain(|r| {
+        r.loc != RegLoc::OneReg
+            || !r.attrs.contains(RegAttrs::OPTIONAL)
+            || !r.attrs.contains(RegAttrs::READ)
+            || offered(r)
+    });
+    t
+}
+
 /// The ABI facts of the table: block sizes, field offsets and sizes, ONE_REG ids.
 pub fn abi_facts() -> Vec<AbiFact> {
     table_facts(table())
@@ -250,7 +279,7 @@ pub fn abi_facts() -> Vec<AbiFact> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vmm_core::regs::{format, RegLoc};
+    use vmm_core::regs::format;
 
     #[test]
     fn table_has_the_book3s_state() {
@@ -347,5 +376,72 @@ mod tests {
                 && x.value == 16 + 63 * 16
         ));
         assert!(table().iter().all(|r| !r.uapi.is_empty()));
+    }
+
+    /// The ONE_REG registers KVM-PR offers (Linux 6.1: `kvmppc_get_one_reg_pr`, the generic
+    /// part of `kvmppc_get_one_reg` in `book3s.c`, and the VMX ones of `powerpc.c`).
+    const KVM_PR_ONE_REGS: &str = "dar dsisr fpscr hior vscr vrsave lpcr_64 lpcr fscr ebbhr \
+        ebbrr bescr tar ic vtb icp_state vp_state debug_inst tfhar tfiar texasr";
+
+    fn on_kvm_pr(r: &RegDesc) -> bool {
+        let n = &*r.name;
+        KVM_PR_ONE_REGS.split_whitespace().any(|k| k == n)
+            || n.starts_with("tm_")
+            || ["fpr", "vr", "vsr"]
+                .iter()
+                .any(|p| n.strip_prefix(p).is_some_and(|i| i.parse::<u32>().is_ok()))
+    }
+
+    #[test]
+    fn regs_are_restored_before_sregs() {
+        assert_eq!(BOOK3S_BLOCKS[0].id, BLOCK_REGS);
+        assert_eq!(BOOK3S_BLOCKS[1].id, BLOCK_SREGS);
+        assert_eq!(table().blocks()[0].id, BLOCK_REGS);
+    }
+
+    #[test]
+    fn the_droppable_registers_are_those_kvm_pr_lacks() {
+        for r in table().iter().filter(|r| r.loc == RegLoc::OneReg) {
+            assert_eq!(
+                r.attrs.contains(RegAttrs::DROPPABLE),
+                !on_kvm_pr(r),
+                "{} ({})",
+                r.name,
+                r.attrs
+            );
+            if r.attrs.contains(RegAttrs::DROPPABLE) {
+                assert!(r.attrs.contains(RegAttrs::OPTIONAL), "{}", r.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_kvm_pr_vcpu_table_withdraws_kvm_hvs_registers() {
+        let mut asked = Vec::new();
+        let t = table_offered(|r| {
+            asked.push(r.name.to_string());
+            on_kvm_pr(r)
+        });
+        // Only optional, readable ONE_REG registers are probed.
+        assert!(asked.contains(&"dabr".to_string()) && !asked.contains(&"dar".to_string()));
+        let dabr = table().by_name("dabr").unwrap().id;
+        assert!(t.get(dabr).is_none() && t.not_offered(dabr));
+        for n in ["online", "mmcr0", "dec_expiry", "ptcr"] {
+            assert!(t.by_name(n).is_none(), "{n}");
+        }
+        for n in [
+            "gpr3",
+            "slb5",
+            "sdr1",
+            "hior",
+            "lpcr_64",
+            "vsr3",
+            "tm_gpr2",
+            "icp_state",
+        ] {
+            assert!(t.by_name(n).is_some(), "{n}");
+        }
+        // Everything is offered where everything reads.
+        assert_eq!(table_offered(|_| true).len(), table().len());
     }
 }

@@ -104,7 +104,7 @@ LOGF="$TMP/build.log"
 }
 # The options the lane depends on must have survived olddefconfig (a newer source may drop or
 # rename some; the build then fails here rather than booting a kernel without KVM-PR).
-for opt in CONFIG_KVM_BOOK3S_64=y CONFIG_KVM_BOOK3S_64_PR=y CONFIG_PPC_PSERIES=y \
+for opt in CONFIG_KVM_BOOK3S_64=y CONFIG_KVM_BOOK3S_64_PR=y CONFIG_PPC_POWERNV=y CONFIG_HVC_OPAL=y \
 	CONFIG_BLK_DEV_INITRD=y CONFIG_DEVTMPFS=y CONFIG_HVC_CONSOLE=y CONFIG_UNIX=y CONFIG_TUN=y; do
 	grep -qx "$opt" "$OUT/.config" || die "$opt is not in the configured kernel ($OUT/.config)"
 done

@@ -189,6 +189,16 @@ pub trait Arch: Sized + 'static {
     /// restore never calls it.
     fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Self::Error>;
 
+    /// Runs on each vCPU's thread, with every vCPU out of the guest, after the dirty log was armed
+    /// again ([`Arch::DIRTY_LOG_REARM`]): an arch whose KVM logs only the writes that fault
+    /// drops the writable mappings it made before (KVM-PR's shadow MMU). Nothing by default.
+    fn dirty_log_rearmed(
+        _platform: &Self::Platform,
+        _vcpu: &mut Self::Vcpu,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// Writes state that KVM keeps for the guest into guest RAM (the arm64 ITS tables, ...), with
     /// every vCPU paused, before the final dirty harvest of a snapshot or a migration: pages
     /// written here reach the copy.

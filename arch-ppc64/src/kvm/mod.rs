@@ -81,10 +81,14 @@ impl Arch for Ppc64 {
         Ok(set_entry(&ctx.vcpus[0], &entry)?)
     }
 
-    fn register_table(_vm: &PpcVm, _vcpu: &PpcVcpu) -> Result<RegTable, Ppc64Error> {
-        // Book3S has no KVM_GET_REG_LIST: the static table is the whole list; what a vCPU lacks
-        // is optional there and skipped by a save.
-        Ok(crate::regs::table().clone())
+    fn register_table(_vm: &PpcVm, vcpu: &PpcVcpu) -> Result<RegTable, Ppc64Error> {
+        // Book3S has no KVM_GET_REG_LIST: the static table less the optional ONE_REG registers
+        // this vCPU refuses to read (KVM-PR lacks most of KVM-HV's), so that a restore knows
+        // them as not offered here rather than failing on KVM_SET_ONE_REG.
+        Ok(crate::regs::table_offered(|r| {
+            let mut buf = vec![0u8; r.bytes()];
+            vmm_core::regs::VcpuRegs::get_one_reg(vcpu, r.id, &mut buf).is_ok()
+        }))
     }
 
     fn handle_exit(
@@ -186,6 +190,19 @@ impl Arch for Ppc64 {
         env: &vmm_core::snapshot::Envelope,
     ) -> Result<(), Ppc64Error> {
         state::restore_vm(vm, platform, env)
+    }
+
+    fn dirty_log_rearmed(platform: &Platform, vcpu: &mut PpcVcpu) -> Result<(), Ppc64Error> {
+        // KVM-PR marks a page dirty only when a write maps it into its shadow hash table: a page
+        // mapped writable before logging was on is written on unlogged. KVM_SET_SREGS flushes
+        // the vCPU's shadow entries (book3s_pr.c kvm_arch_vcpu_ioctl_set_sregs_pr:
+        // kvmppc_mmu_pte_flush), so the next write to any page faults and is logged; the
+        // kernel's own harvest flushes the pages it reports. KVM-HV (radix) needs none of it.
+        if platform.htab.as_ref().and_then(|h| h.user()).is_some() {
+            let sregs = vcpu.get_sregs()?;
+            vcpu.set_sregs(&sregs)?;
+        }
+        Ok(())
     }
 
     fn vcpu_woken(

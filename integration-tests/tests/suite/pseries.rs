@@ -125,10 +125,32 @@ pub fn register(s: &mut Suite) {
         if host_mmu_is_hash() {
             s.kvm(name, move || {
                 let out = run::<HostArch>(g.config(1, 16))?;
-                expect(&out, GuestExit::DebugExit(0x10), &["hpt: ok slot "])?;
-                if let Some(l) = out.console.lines().find(|l| l.starts_with("hpt: ok")) {
-                    eprintln!("{l}");
-                }
+                expect(&out, GuestExit::DebugExit(0x10), &[])?;
+                // "hpt: ok slot S v V r R" (hex): the entry H_ENTER placed and H_READ read back,
+                // in the first slot of PTEG 0x126, for VSID 0x123 and real page 0x700000.
+                let line = out
+                    .console
+                    .lines()
+                    .find(|l| l.starts_with("hpt: ok slot "))
+                    .ok_or_else(|| {
+                        format!("no \"hpt: ok slot\" line; console:\n{}", out.console)
+                    })?;
+                eprintln!("{line}");
+                let f: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(2)
+                    .collect::<Vec<_>>()
+                    .chunks(2)
+                    .filter_map(|kv| u64::from_str_radix(kv.get(1)?, 16).ok())
+                    .collect();
+                check(
+                    f.len() == 3
+                        && f[0] == 0x930
+                        && f[1] >> 12 == 0x123
+                        && f[1] & 1 == 1
+                        && f[2] >> 12 == 0x700,
+                    || format!("unexpected entry: {line}"),
+                )?;
                 Ok(())
             });
         } else {

@@ -369,8 +369,12 @@ pub fn write(table: &RegTable, vcpu: &dyn VcpuRegs, state: &VcpuState) -> Result
     for e in state {
         if table.not_offered(e.id) {
             // Saved on a host that offers this register, restored on one that does not: its
-            // reset value (zero) is what this host's vCPU has anyway; anything else would be lost.
-            if e.bytes.iter().all(|b| *b == 0) {
+            // reset value (zero) is what this host's vCPU has anyway; anything else would be
+            // lost, which only a register of another hypervisor flavour may be.
+            let droppable = table
+                .withdrawn(e.id)
+                .is_some_and(|r| r.attrs.contains(RegAttrs::DROPPABLE));
+            if droppable || e.bytes.iter().all(|b| *b == 0) {
                 continue;
             }
             let name = table.withdrawn(e.id).map_or_else(

@@ -24,6 +24,11 @@ impl RegAttrs {
     /// Only some CPUs or kernels have it: a save skips it when the backend refuses it, instead of
     /// failing.
     pub const OPTIONAL: RegAttrs = RegAttrs(1 << 5);
+    /// State of one hypervisor flavour only (KVM-HV's SPRs and vCPU bookkeeping, which KVM-PR
+    /// lacks): a restore on a host whose table withdrew the register (see
+    /// [`RegTable::retain`](super::RegTable::retain)) drops a saved value instead of refusing
+    /// it. Changes nothing where the host offers the register.
+    pub const DROPPABLE: RegAttrs = RegAttrs(1 << 6);
 
     /// Read-write.
     pub const RW: RegAttrs = RegAttrs(Self::READ.0 | Self::WRITE.0);
@@ -57,7 +62,8 @@ impl RegAttrs {
         self.contains(Self::RW) && !self.contains(Self::ALIAS)
     }
 
-    /// The attribute names: `rw`, `ro` or `wo`, then `guest-ro`, `alias`, `volatile`, `optional`.
+    /// The attribute names: `rw`, `ro` or `wo`, then `guest-ro`, `alias`, `volatile`, `optional`,
+    /// `droppable`.
     pub fn names(self) -> Vec<&'static str> {
         let mut out = Vec::new();
         out.push(
@@ -73,6 +79,7 @@ impl RegAttrs {
             (Self::ALIAS, "alias"),
             (Self::VOLATILE, "volatile"),
             (Self::OPTIONAL, "optional"),
+            (Self::DROPPABLE, "droppable"),
         ] {
             if self.contains(flag) {
                 out.push(name);

@@ -656,3 +656,35 @@ fn registers_this_host_lacks_restore_only_at_their_reset_value() {
     let e = restore(&here, &v, &listed_elsewhere).unwrap_err();
     assert!(matches!(e, RegError::NotOffered { .. }), "{e}");
 }
+
+#[test]
+fn a_droppable_register_this_host_lacks_is_dropped_whatever_its_value() {
+    // Saved on a host with `one_hv` (a KVM-HV-only SPR, say), restored on one without it.
+    let hv = pid(0, 6, RegSize::U64);
+    let mut full = table();
+    full.push(RegDesc::one_reg(
+        "one_hv",
+        hv,
+        RegAttrs::RW | RegAttrs::OPTIONAL | RegAttrs::DROPPABLE,
+        "",
+    ))
+    .unwrap();
+    let v = MemVcpu::new(1, true);
+    let mut saved = save(&table(), &v).unwrap().state;
+    saved.push(hv, vec![7; 8]);
+    let mut here = full.clone();
+    here.retain(|r| r.id != hv);
+    assert!(here.not_offered(hv));
+    let before = v.log().len();
+    restore(&here, &v, &saved).unwrap();
+    let log = v.log();
+    assert!(!log[before..].iter().any(|l| l == "set_one 0x6"), "{log:?}");
+    // Where the host offers it, it is written like any other register.
+    v.one.borrow_mut().insert(hv, vec![0; 8]);
+    restore(&full, &v, &saved).unwrap();
+    assert_eq!(v.one.borrow()[&hv], vec![7; 8]);
+    assert_eq!(
+        RegAttrs::DROPPABLE.with(RegAttrs::RW).to_string(),
+        "rw,droppable"
+    );
+}

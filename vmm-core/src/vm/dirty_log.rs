@@ -66,13 +66,22 @@ impl<A: Arch> Vmm<A> {
             return Ok(log.harvest(&*self.shared.vm, &self.shared.memory)?);
         }
         // The arch's log must be re-armed after each harvest (Arch::DIRTY_LOG_REARM): with the
-        // vCPUs out of the guest, harvest, then switch every slot's logging off and on.
+        // vCPUs out of the guest, harvest, then switch every slot's logging off and on, and let
+        // the arch see each vCPU (Arch::dirty_log_rearmed).
         self.paused(|vmm| {
-            let (vm, ram) = (&*vmm.shared.vm, &vmm.shared.memory);
-            let log = vmm.dirty.as_mut().expect("checked above");
-            let new = log.harvest(vm, ram)?;
-            ram.set_dirty_logging(vm, false)?;
-            ram.set_dirty_logging(vm, true)?;
+            let new = {
+                let (vm, ram) = (&*vmm.shared.vm, &vmm.shared.memory);
+                let log = vmm.dirty.as_mut().expect("checked above");
+                let new = log.harvest(vm, ram)?;
+                ram.set_dirty_logging(vm, false)?;
+                ram.set_dirty_logging(vm, true)?;
+                new
+            };
+            let sh = vmm.shared.clone();
+            vmm.on_vcpus(move |_, vcpu| A::dirty_log_rearmed(&sh.platform, vcpu))?
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()
+                .map_err(VmmError::arch)?;
             Ok(new)
         })
     }
