@@ -189,6 +189,12 @@ pub trait Arch: Sized + 'static {
     /// restore never calls it.
     fn load(ctx: &mut BuildContext<'_, Self>) -> Result<(), Self::Error>;
 
+    /// Whether [`Self::dirty_log_rearmed`] has work on this platform: only then does a re-arm
+    /// visit every vCPU's thread. False by default.
+    fn dirty_log_rearms_vcpus(_platform: &Self::Platform) -> bool {
+        false
+    }
+
     /// Runs on each vCPU's thread, with every vCPU out of the guest, after the dirty log was armed
     /// again ([`Arch::DIRTY_LOG_REARM`]): an arch whose KVM logs only the writes that fault
     /// drops the writable mappings it made before (KVM-PR's shadow MMU). Nothing by default.

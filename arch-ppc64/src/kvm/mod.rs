@@ -192,16 +192,19 @@ impl Arch for Ppc64 {
         state::restore_vm(vm, platform, env)
     }
 
-    fn dirty_log_rearmed(platform: &Platform, vcpu: &mut PpcVcpu) -> Result<(), Ppc64Error> {
+    /// KVM-PR (a hash table in tetra's memory) only; KVM-HV (radix) needs none of it.
+    fn dirty_log_rearms_vcpus(platform: &Platform) -> bool {
+        platform.htab.as_ref().and_then(|h| h.user()).is_some()
+    }
+
+    fn dirty_log_rearmed(_platform: &Platform, vcpu: &mut PpcVcpu) -> Result<(), Ppc64Error> {
         // KVM-PR marks a page dirty only when a write maps it into its shadow hash table: a page
         // mapped writable before logging was on is written on unlogged. KVM_SET_SREGS flushes
         // the vCPU's shadow entries (book3s_pr.c kvm_arch_vcpu_ioctl_set_sregs_pr:
         // kvmppc_mmu_pte_flush), so the next write to any page faults and is logged; the
-        // kernel's own harvest flushes the pages it reports. KVM-HV (radix) needs none of it.
-        if platform.htab.as_ref().and_then(|h| h.user()).is_some() {
-            let sregs = vcpu.get_sregs()?;
-            vcpu.set_sregs(&sregs)?;
-        }
+        // kernel's own harvest flushes the pages it reports.
+        let sregs = vcpu.get_sregs()?;
+        vcpu.set_sregs(&sregs)?;
         Ok(())
     }
 

@@ -77,11 +77,13 @@ impl<A: Arch> Vmm<A> {
                 ram.set_dirty_logging(vm, true)?;
                 new
             };
-            let sh = vmm.shared.clone();
-            vmm.on_vcpus(move |_, vcpu| A::dirty_log_rearmed(&sh.platform, vcpu))?
-                .into_iter()
-                .collect::<Result<Vec<()>, _>>()
-                .map_err(VmmError::arch)?;
+            if A::dirty_log_rearms_vcpus(&vmm.shared.platform) {
+                let sh = vmm.shared.clone();
+                vmm.on_vcpus(move |_, vcpu| A::dirty_log_rearmed(&sh.platform, vcpu))?
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()
+                    .map_err(VmmError::arch)?;
+            }
             Ok(new)
         })
     }
