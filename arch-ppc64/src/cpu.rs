@@ -216,6 +216,40 @@ pub fn cpu_model_name(pvr: u32) -> &'static str {
     }
 }
 
+/// `ibm,pa-features` for a processor of `pvr`, or `None` before POWER7 (the 970 family: Linux
+/// then keeps its defaults for the PVR, as QEMU describes no such property for it). One
+/// attribute descriptor (byte 0: the number of bytes that follow, byte 1: type 0), then 65
+/// attribute bytes, bits numbered from the most significant as PAPR does. Set are exactly the
+/// bits Linux reads (`ibm_pa_features` in `arch/powerpc/kernel/prom.c`) that the guest has:
+///
+/// - byte 0: bit 0 MMU, bit 1 FPU, bit 2 SLB, bit 3 the run latch (`CTRL`), bit 6 no-execute
+///   pages;
+/// - byte 5: bit 0 true little-endian;
+/// - byte 40: bit 0 the radix MMU with guest translation shootdown, only for a radix guest
+///   (`radix`): a descriptor this long makes Linux clear radix when the bit is clear, which a
+///   hash-MMU guest needs.
+///
+/// Clear on purpose: byte 1 bit 2 (cache-inhibited large pages), byte 22 bit 0 (transactional
+/// memory: tetra does not offer it, as QEMU's pseries does not by default since its `cap-htm`
+/// went off) and byte 64 bit 0 (a second DAWR, which needs `KVM_CAP_PPC_DAWR1`). Linux 6.1
+/// clears a feature whose bit is clear once the descriptor reaches its byte, so every byte up to
+/// 64 is given.
+pub fn pa_features(pvr: u32, radix: bool) -> Option<Vec<u8>> {
+    if !matches!(pvr >> 16, 0x003f | 0x004a..=0x004e | 0x0080 | 0x0082) {
+        return None;
+    }
+    const BYTES: usize = 65;
+    let mut v = vec![0u8; 2 + BYTES];
+    v[0] = BYTES as u8;
+    let bit = |n: u8| 0x80u8 >> n;
+    v[2] = bit(0) | bit(1) | bit(2) | bit(3) | bit(6);
+    v[2 + 5] = bit(0);
+    if radix {
+        v[2 + 40] = bit(0);
+    }
+    Some(v)
+}
+
 /// The `ibm,vmx` level of a processor family, as PAPR's device tree says it: 2 for VMX and VSX
 /// (POWER7 on, the processors KVM-HV runs on), 1 for VMX alone, 0 for neither. Linux turns on
 /// AltiVec and VSX for its processes only when the device tree says so (without it a ppc64le
@@ -351,6 +385,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("timebase"));
+    }
+
+    #[test]
+    fn pa_features_say_what_linux_reads() {
+        // POWER9, radix: MMU|FPU|SLB|RUN|NX, true LE, radix; TM and DAWR1 off.
+        let r = pa_features(0x004e_1202, true).expect("POWER9 has pa-features");
+        assert_eq!(r.len(), 67);
+        assert_eq!((r[0], r[1]), (65, 0));
+        let byte = |v: &[u8], n: usize| v[2 + n];
+        assert_eq!(byte(&r, 0), 0xf2);
+        assert_eq!(byte(&r, 1) & 0x20, 0);
+        assert_eq!(byte(&r, 5), 0x80);
+        assert_eq!(byte(&r, 22), 0);
+        assert_eq!(byte(&r, 40), 0x80);
+        assert_eq!(byte(&r, 64), 0);
+        // A hash guest (POWER8 under KVM-PR): the same, but radix clear within the descriptor.
+        let h = pa_features(0x004d_0200, false).expect("POWER8 has pa-features");
+        assert_eq!(byte(&h, 40), 0);
+        assert_eq!(h.len(), r.len());
+        // The 970 family and unknown processors: none.
+        assert_eq!(pa_features(0x0039_0200, false), None);
+        assert_eq!(pa_features(0x0044_0100, false), None);
     }
 
     #[test]

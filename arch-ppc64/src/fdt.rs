@@ -40,13 +40,15 @@
 //!   (`rtas-error-log-max`, `rtas-event-scan-rate` in `/rtas`): the EPOW power button
 //!   ([`crate::events`]).
 //!
-//! Not described yet: XIVE, PCI, NUMA associativity, `ibm,pa-features`
-//! (Linux then keeps its defaults for the PVR). The radix page sizes
+//! Each CPU node also has `ibm,pa-features` from POWER7 on ([`crate::cpu::pa_features`]: the
+//! attribute bits Linux reads, radix only for a radix guest, no transactional memory).
+//!
+//! Not described yet: XIVE, PCI, NUMA associativity. The radix page sizes
 //! (`ibm,processor-radix-AP-encodings`, which QEMU copies from `KVM_PPC_GET_RMMU_INFO`) are left
 //! out: the name has 32 characters, one more than the devicetree specification allows, and
 //! vm-fdt enforces the limit; Linux then uses the architected sizes (4K, 64K, 2M, 1G).
 
-use crate::cpu::{cpu_model_name, vmx_level, Cache, HostCpu};
+use crate::cpu::{cpu_model_name, pa_features, vmx_level, Cache, HostCpu};
 use crate::layout::RTAS_SIZE;
 use crate::mmu::smmu::HashCpuProps;
 use crate::{hcall, rtas};
@@ -239,6 +241,9 @@ pub fn build_fdt(cfg: &FdtConfig<'_>) -> Result<Vec<u8>, FdtError> {
         cache_props(&mut fdt, "d", &cfg.cpu.caches.d)?;
         cache_props(&mut fdt, "i", &cfg.cpu.caches.i)?;
         fdt.property_null("64-bit")?;
+        if let Some(pa) = pa_features(cfg.cpu.info.pvr, cfg.radix) {
+            fdt.property("ibm,pa-features", &pa)?;
+        }
         if let Some(h) = &cfg.hash {
             fdt.property_array_u32("ibm,pft-size", &[0, h.pft_order])?;
             if h.slb_size != 0 {
@@ -482,6 +487,11 @@ mod tests {
             assert!(cpu.contains("cpu-version = <0x4e1202>;"));
             assert!(cpu.contains("ibm,vmx = <0x02>;"), "{cpu}");
             assert!(cpu.contains("ibm,dfp = <0x01>;"));
+            // One descriptor of 65 bytes: MMU|FPU|SLB|RUN|NX, ..., true LE at byte 5.
+            assert!(
+                cpu.contains("ibm,pa-features = [41 00 f2 00 00 00 00 80 00"),
+                "{cpu}"
+            );
             assert!(cpu.contains("timebase-frequency = <0x1e848000>;"));
             assert!(cpu.contains("d-cache-block-size = <0x80>;"));
             assert!(cpu.contains("d-cache-line-size = <0x80>;"));

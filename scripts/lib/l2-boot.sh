@@ -578,6 +578,8 @@ judge() {
 		reason="the guest did not set its clock from the PL031 RTC (rtc='$(field rtc "$log")')"
 	elif [ "$vmm" = tetra ] && [ "$L2_PMU" = 1 ] && ! field pmu "$log" | grep -q 'counters available'; then
 		reason="no PMU in the guest: no 'hw perfevents: enabled with ... counters available' line (pmu='$(field pmu "$log")')"
+	elif [ "$vmm" = tetra ] && [ -n "${LANE_L2_MMU:-}" ] && [ "$(field mmu "$log")" != "$LANE_L2_MMU" ]; then
+		reason="the guest's MMU is '$(field mmu "$log")' (/proc/cpuinfo), expected $LANE_L2_MMU"
 	elif [ "${bench:-0}" = 1 ] && [ -n "$(bench_reason "$log")" ]; then
 		reason=$(bench_reason "$log")
 	elif [ "$virtio" = 1 ] && [ "${bench:-0}" = 0 ] && [ -n "$(virtio_reason "$log" "$img" "/tmp/l2-$name.vsock")" ]; then

@@ -17,6 +17,8 @@
 #   TETRA-L2: irq4=<the /proc/interrupts line of IRQ 4: the 8250 console, interrupt driven>
 #   TETRA-L2: serial-irq=<the /proc/interrupts line of the console: ttyS0 (x86: IRQ 4; arm64: a
 #             GIC SPI) or ppc64's hvc_console (its XICS source)>
+#   TETRA-L2: mmu=<ppc64: /proc/cpuinfo's MMU line, Radix or Hash; l2-boot checks it against
+#             LANE_L2_MMU, radix on the KVM-HV lane, the hashed page table on KVM-PR>
 #   TETRA-L2: pmu=<the kernel's "hw perfevents:" line (arm64's PMU driver and its counters)>
 #   TETRA-L2: serial=<the 8250 driver's probe line for ttyS0>
 #   TETRA-L2: rtc=<the RTC line that set the system clock (x86: rtc_cmos; arm64: rtc-pl031)>
@@ -363,6 +365,7 @@ echo "TETRA-L2: clocksources=$($bb cat /sys/devices/system/clocksource/clocksour
 echo "TETRA-L2: acpi-errors=$(echo "$log" | $bb grep -c -E 'ACPI (BIOS )?(Error|Warning)')"
 echo "TETRA-L2: irq4=$($bb grep -E '^ *4:' /proc/interrupts | $bb tr -s ' ')"
 echo "TETRA-L2: serial-irq=$($bb grep -m1 -E 'ttyS0|hvc_console' /proc/interrupts | $bb tr -s ' ')"
+echo "TETRA-L2: mmu=$($bb sed -n 's/^MMU[[:space:]]*: //p' /proc/cpuinfo)"
 echo "TETRA-L2: pmu=$(echo "$log" | $bb grep -m1 'hw perfevents' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: serial=$(echo "$log" | $bb grep -m1 'ttyS0 at' | $bb sed 's/^\[[^]]*\] //')"
 echo "TETRA-L2: rtc=$(echo "$log" | $bb grep -m1 'setting system clock' | $bb sed 's/^\[[^]]*\] //') date=$($bb date -u +%Y-%m-%dT%H:%M:%S)"
