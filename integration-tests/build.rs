@@ -333,6 +333,13 @@ const PPC64: &[Spec] = &[
         ld_flags: &["-m", "elf64ppc", "-T", "flat.ld"],
         flat: true,
     },
+    Spec {
+        src: "ppc970.S",
+        boot: "raw:0x400000:be",
+        as_flags: &["-a64", "-mpower9", "-mbig"],
+        ld_flags: &["-m", "elf64ppc", "-T", "flat.ld"],
+        flat: true,
+    },
 ];
 
 const fn ppc64(src: &'static str) -> Spec {

@@ -86,7 +86,10 @@ macro_rules! run_options {
                           kvm-pv-eoi, kvm-pv-unhalt, kvm-pv-tlb-flush, kvm-pv-ipi,
                           kvm-poll-control, kvm-pv-sched-yield, kvm-msi-ext-dest-id).
                           A snapshot records it; a restore keeps the snapshot's and is
-                          refused, naming them, where this host lacks its features
+                          refused, naming them, where this host lacks its features.
+                          ppc64: the processor the guest sees: host (default), ppc970,
+                          ppc970fx, ppc970mp, power7, power8 or power9; another family
+                          than the host's needs KVM-PR (KVM-HV refuses it by name)
   --pit auto|on|off       x86: whether the machine has a PIT (i8254 timer); auto (default):
                           none for a PVH kernel (Linux with kvmclock) or the embedded guest,
                           a PIT for every other payload; a PIT costs ~14 ms at exit

@@ -206,6 +206,10 @@ pub fn parse_cpuinfo(text: &str) -> Result<CpuInfo, CpuError> {
 /// them; `PowerPC,POWER` for a version tetra does not know.
 pub fn cpu_model_name(pvr: u32) -> &'static str {
     match pvr >> 16 {
+        0x0039 => "PowerPC,970",
+        0x003c => "PowerPC,970FX",
+        0x0044 => "PowerPC,970MP",
+        0x0045 => "PowerPC,970GX",
         0x003f => "PowerPC,POWER7",
         0x004a => "PowerPC,POWER7+",
         0x004b..=0x004d => "PowerPC,POWER8",

@@ -30,6 +30,9 @@ pub enum Ppc64Error {
     /// The host CPU could not be read.
     #[error(transparent)]
     Cpu(#[from] CpuError),
+    /// The processor model asked for (`--cpu-template`) cannot be had.
+    #[error(transparent)]
+    CpuModel(#[from] crate::cpu_model::CpuModelError),
     /// The interrupt controller asked for cannot be had.
     #[error(transparent)]
     IrqChip(#[from] IrqChipError),
@@ -49,6 +52,7 @@ impl Classify for Ppc64Error {
             Ppc64Error::Boot(_)
             | Ppc64Error::Layout(_)
             | Ppc64Error::IrqChip(_)
+            | Ppc64Error::CpuModel(_)
             | Ppc64Error::Snapshot(_) => ErrorKind::Input,
             Ppc64Error::Fdt(FdtError::NulInCmdline) => ErrorKind::Input,
             Ppc64Error::Fdt(_)
@@ -71,6 +75,10 @@ mod tests {
             (BootError::NoKernel.into(), Input),
             (LayoutError::RamTooSmall(1 << 20).into(), Input),
             (IrqChipError::NoKernelXics.into(), Input),
+            (
+                crate::cpu_model::CpuModelError::Unknown("x".into()).into(),
+                Input,
+            ),
             (IrqChipError::Unknown("gicv3".into()).into(), Input),
             (FdtError::NulInCmdline.into(), Input),
             (FdtError::NoCpus.into(), Host),

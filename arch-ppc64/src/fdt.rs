@@ -427,6 +427,24 @@ mod tests {
     }
 
     #[test]
+    fn a_ppc970_guest_is_described_as_one() {
+        // `--cpu-template ppc970` on KVM-PR: the 970's node name, PVR and VMX level, the host's
+        // cache blocks (its dcbz), no pa-features (the 970 predates them), a hash MMU.
+        let mut c = config(1, 128);
+        c.cpu.info.pvr = 0x0039_0202;
+        c.radix = false;
+        let dts = dtc(&build_fdt(&c).unwrap());
+        let cpu = node(&dts, "PowerPC,970@0");
+        assert!(cpu.contains("cpu-version = <0x390202>;"), "{cpu}");
+        assert!(cpu.contains("ibm,vmx = <0x01>;"), "{cpu}");
+        assert!(cpu.contains("d-cache-block-size = <0x80>;"), "{cpu}");
+        assert!(
+            !cpu.contains("ibm,pa-features") && !cpu.contains("ibm,dfp"),
+            "{cpu}"
+        );
+    }
+
+    #[test]
     fn vec5_says_radix_or_hash() {
         let r = architecture_vec5(true);
         assert_eq!((r.len(), r[0], r[24], r[26]), (27, 26, 0x40, 0x40));

@@ -25,6 +25,7 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod cpu_model;
 pub mod devices;
 pub mod error;
 pub mod events;

@@ -171,6 +171,10 @@ impl Arch for Ppc64 {
         p.machine.events().press_power_button();
     }
 
+    /// `--cpu-template MODEL`: the processor the guest sees ([`crate::cpu_model`]; another
+    /// family than the host's on KVM-PR only).
+    const CPU_TEMPLATES: bool = true;
+
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
     const VM_STATE_TAGS: &'static [[u8; 4]] = &crate::snapshot::VM_STATE_TAGS;
     // Measured in the ppc64 lane (nested KVM-HV under QEMU): without it a migrating guest's

@@ -37,9 +37,10 @@ use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref};
 pub struct Platform {
     /// The pseries machine state (console, RTAS vCPU states, LPCR bits).
     pub machine: Machine,
-    /// The host's processor version, given to every vCPU.
+    /// The guest's processor version, given to every vCPU: the host's, or the model of
+    /// `--cpu-template` ([`crate::cpu_model`]).
     pub pvr: u32,
-    /// The host CPU (the device tree's cpu nodes).
+    /// The host CPU (the device tree's cpu nodes, with [`Platform::pvr`]: [`Platform::guest_cpu`]).
     pub host: HostCpu,
     /// Where the boot data went (a booted VM).
     pub boot: OnceLock<BootData>,
@@ -54,6 +55,15 @@ pub struct Platform {
     pub xics: Option<Arc<Device>>,
     /// Routes device interrupts to XICS sources (with the XICS).
     pub router: Option<XicsRouter>,
+}
+
+impl Platform {
+    /// The processor the guest's device tree describes: the host's, as the guest's model.
+    pub fn guest_cpu(&self) -> HostCpu {
+        let mut cpu = self.host;
+        cpu.info.pvr = self.pvr;
+        cpu
+    }
 }
 
 /// The in-kernel XICS's source attributes.
@@ -210,10 +220,20 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
             Some(Htab::allocate(ctx.vm, geometry, home)?)
         }
     };
+    // KVM-PR (tetra holds the hash table) takes any PVR; KVM-HV only the host's.
+    let any_pvr = htab.as_ref().and_then(|h| h.user()).is_some();
+    let pvr = crate::cpu_model::resolve(cfg.cpu_template.as_deref(), host.info.pvr, any_pvr)?;
+    if pvr != host.info.pvr {
+        tracing::info!(
+            "guest processor: PVR {pvr:#010x} (the host's is {:#010x})",
+            host.info.pvr
+        );
+    }
     let hash_props = match &htab {
-        Some(t) => Some(HashCpuProps::new(
+        Some(t) => Some(HashCpuProps::within(
             t.geometry().order(),
             smmu_info(ctx.vm)?.as_ref(),
+            crate::cpu_model::page_shifts(pvr),
         )),
         None => None,
     };
@@ -276,7 +296,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
         .add_optional_state(crate::events::STATE_TAG, machine.events().queue().clone())?;
     Ok(Platform {
         machine,
-        pvr: host.info.pvr,
+        pvr,
         host,
         boot: OnceLock::new(),
         mmu,
@@ -323,7 +343,7 @@ pub(super) fn load(ctx: &BuildContext<'_, Ppc64>) -> Result<EntryState, Ppc64Err
     let fdt = build_fdt(&FdtConfig {
         cpus: cfg.cpus,
         ram_size: ram,
-        cpu: ctx.platform.host,
+        cpu: ctx.platform.guest_cpu(),
         bootargs: &cfg.cmdline,
         initrd,
         rtas_base,

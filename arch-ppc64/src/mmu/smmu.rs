@@ -64,9 +64,24 @@ pub const KVM_PPC_GET_SMMU_INFO: u64 = ppc_ioc(Dir::Read, 0xa6, size_of::<KvmPpc
 /// The cells of `ibm,segment-page-sizes` for `info`: every segment base size with its page
 /// sizes, in KVM's order (zero shifts end each list).
 pub fn segment_page_sizes(info: &KvmPpcSmmuInfo) -> Vec<u32> {
+    segment_page_sizes_within(info, None)
+}
+
+/// [`segment_page_sizes`] with only the sizes (log2) in `allowed`, when given: a guest processor
+/// with fewer page sizes than the host (the 970: [`crate::cpu_model::page_shifts`]).
+pub fn segment_page_sizes_within(info: &KvmPpcSmmuInfo, allowed: Option<&[u32]>) -> Vec<u32> {
+    let ok = |shift: u32| allowed.is_none_or(|a| a.contains(&shift));
     let mut cells = Vec::new();
     for sps in info.sps.iter().take_while(|s| s.page_shift != 0) {
-        let encs: Vec<_> = sps.enc.iter().take_while(|e| e.page_shift != 0).collect();
+        let encs: Vec<_> = sps
+            .enc
+            .iter()
+            .take_while(|e| e.page_shift != 0)
+            .filter(|e| ok(e.page_shift))
+            .collect();
+        if !ok(sps.page_shift) || encs.is_empty() {
+            continue;
+        }
         cells.extend([sps.page_shift, sps.slb_enc, encs.len() as u32]);
         for e in encs {
             cells.extend([e.page_shift, e.pte_enc]);
@@ -89,10 +104,17 @@ pub struct HashCpuProps {
 impl HashCpuProps {
     /// The properties of a table of `2^pft_order` bytes and KVM's report (if any).
     pub fn new(pft_order: u32, info: Option<&KvmPpcSmmuInfo>) -> Self {
+        Self::within(pft_order, info, None)
+    }
+
+    /// [`HashCpuProps::new`] for a guest processor with only the page sizes in `allowed`.
+    pub fn within(pft_order: u32, info: Option<&KvmPpcSmmuInfo>, allowed: Option<&[u32]>) -> Self {
         Self {
             pft_order,
             slb_size: info.map_or(0, |i| i.slb_size),
-            segment_page_sizes: info.map(segment_page_sizes).unwrap_or_default(),
+            segment_page_sizes: info
+                .map(|i| segment_page_sizes_within(i, allowed))
+                .unwrap_or_default(),
         }
     }
 }
@@ -155,6 +177,23 @@ mod tests {
             segment_page_sizes(&info),
             vec![12, 0, 2, 12, 0, 24, 7, 24, 0x100, 1, 24, 0]
         );
+        // A 970 guest on a host with 64 KiB pages too: those go, base size and actual size.
+        let mut more = info;
+        more.sps[2] = more.sps[1];
+        more.sps[1].page_shift = 16;
+        more.sps[1].enc[1] = KvmPpcOnePageSize {
+            page_shift: 16,
+            pte_enc: 1,
+        };
+        more.sps[0].enc[2] = KvmPpcOnePageSize {
+            page_shift: 16,
+            pte_enc: 1,
+        };
+        assert_eq!(
+            segment_page_sizes_within(&more, Some(&[12, 24])),
+            vec![12, 0, 2, 12, 0, 24, 7, 24, 0x100, 1, 24, 0]
+        );
+        assert_ne!(segment_page_sizes(&more), segment_page_sizes(&info));
         let p = HashCpuProps::new(18, Some(&info));
         assert_eq!((p.pft_order, p.slb_size), (18, 64));
         assert_eq!(

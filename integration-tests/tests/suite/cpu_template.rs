@@ -147,7 +147,7 @@ pub fn register(s: &mut Suite) {
             s.skip(
                 t,
                 "kvm",
-                "this arch has no CPU templates (no `cpuid` guest)",
+                "these are x86's CPUID templates (no `cpuid` guest for this arch; ppc64's processor models are pseries::a_ppc970_guest_sees_its_pvr_and_the_dcbz_block)",
             );
         }
         return;

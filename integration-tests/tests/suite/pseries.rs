@@ -175,6 +175,53 @@ pub fn register(s: &mut Suite) {
         });
     }
 
+    if let Some(g) = guests::get("ppc970") {
+        // The processor a guest sees (--cpu-template): a PPC970 on KVM-PR (the hash hosts of the
+        // lanes), refused by name on KVM-HV, which runs guests as the host's processor only.
+        s.kvm(
+            "pseries::a_ppc970_guest_sees_its_pvr_and_the_dcbz_block",
+            move || {
+                let mut cfg = g.config(1, 64);
+                cfg.cpu_template = Some("ppc970".into());
+                if !host_mmu_is_hash() {
+                    let e = match TestVm::<HostArch>::new(cfg) {
+                        Ok(_) => return Err("KVM-HV took a PPC970 guest".into()),
+                        Err(e) => e,
+                    };
+                    return check(e.contains("needs KVM-PR") && e.contains("ppc970"), || {
+                        format!("not refused by name: {e}")
+                    });
+                }
+                let out = run::<HostArch>(cfg)?;
+                expect(&out, GuestExit::DebugExit(0x10), &[])?;
+                let line = out
+                    .console
+                    .lines()
+                    .find(|l| l.starts_with("ppc970: pvr "))
+                    .ok_or_else(|| format!("no \"ppc970: pvr\" line; console:\n{}", out.console))?;
+                eprintln!("{line}");
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let pvr = u32::from_str_radix(f.get(2).copied().unwrap_or(""), 16)
+                    .map_err(|e| format!("{line}: {e}"))?;
+                check(pvr >> 16 == 0x0039, || {
+                    format!("the guest read PVR {pvr:#x}: {line}")
+                })?;
+                // dcbz runs natively: one block of the host's, which the device tree gives the guest.
+                let block = arch_ppc64::cpu::HostCpu::detect()
+                    .map_err(|e| e.to_string())?
+                    .caches
+                    .d
+                    .block;
+                check(f.get(4) == Some(&block.to_string().as_str()), || {
+                    format!(
+                        "dcbz cleared {:?} bytes, the d-cache block is {block}: {line}",
+                        f.get(4)
+                    )
+                })
+            },
+        );
+    }
+
     if let Some(g) = guests::get("hello_be") {
         s.kvm("pseries::big_endian_raw_payload", move || {
             let out = run::<HostArch>(g.config(1, 64))?;
