@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# kvmpr-kernel.sh [--no-install]: the ppc64le KVM-PR kernel of the ppc64-pr lane.
+# kvmpr-kernel.sh [--no-install | --cached-only]: the ppc64le KVM-PR kernel of the ppc64-pr lane.
+# --cached-only installs and builds nothing: it prints the cached entry, or says why there is none
+# and exits 4 (.ci/run runs the ppc64-pr lane only when its kernel is cached).
 #
 # Debian builds no KVM-PR (its powerpc64le config forces CONTEXT_TRACKING_USER), so this builds
 # one from Debian's linux-source-6.1 with the repository's config, scripts/lanes/config-6.1-ppc64le-kvmpr
@@ -7,7 +9,8 @@
 # caches it at
 #   CACHE/kvmpr/<key>/vmlinux      (CACHE: TETRA_CACHE, else /var/cache/tetra, else REPO/.cache)
 # where <key> hashes the config, the installed linux-source-6.1 version, the cross gcc's version
-# and this script. A cached build is reused as it is. The build runs in a temporary directory
+# and this script's build recipe (everything from the "the build" marker line on: edits above it,
+# such as options and messages, keep the cached kernel). A cached build is reused as it is. The build runs in a temporary directory
 # beside the entry and is renamed into place only when it succeeded, so a failed or interrupted
 # build leaves no entry; a second caller with the same key waits for the first (flock) and then
 # reuses its result. Prints the entry's directory on stdout; everything else goes to stderr.
@@ -19,12 +22,18 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 export LOG_TAG=${LOG_TAG:-kvmpr-kernel}
 
-INSTALL=1
+INSTALL=1 CACHED_ONLY=0
 case "${1:-}" in
 --no-install) INSTALL=0 ;;
+--cached-only) INSTALL=0 CACHED_ONLY=1 ;;
 '') ;;
-*) die "usage: $0 [--no-install]" ;;
+*) die "usage: $0 [--no-install | --cached-only]" ;;
 esac
+# not_cached WHY: with --cached-only, says there is no cached kernel and exits 4.
+not_cached() {
+	log "no cached KVM-PR kernel: $1"
+	exit 4
+}
 
 SELF="$REPO_ROOT/scripts/lib/kvmpr-kernel.sh"
 CONFIG="$REPO_ROOT/scripts/lanes/config-6.1-ppc64le-kvmpr"
@@ -39,16 +48,23 @@ if ((INSTALL)); then
 	ensure_pkgs "$SRC_PKG" gcc-powerpc64le-linux-gnu gcc libc6-dev make bc flex bison perl \
 		libssl-dev libelf-dev xz-utils util-linux
 fi
+if ((CACHED_ONLY)); then
+	pkg_installed "$SRC_PKG" || not_cached "$SRC_PKG is not installed"
+	command -v "${CROSS}gcc" >/dev/null || not_cached "${CROSS}gcc is not installed"
+fi
 pkg_installed "$SRC_PKG" || die "$SRC_PKG is not installed (needs root, or drop --no-install)"
 [ -r "$SRC_TAR" ] || die "missing $SRC_TAR (package $SRC_PKG)"
 command -v "${CROSS}gcc" >/dev/null || die "${CROSS}gcc not found (package gcc-powerpc64le-linux-gnu)"
 
 SRC_VER=$(dpkg-query -W -f='${Version}' "$SRC_PKG")
 GCC_VER=$("${CROSS}gcc" -dumpfullversion 2>/dev/null || "${CROSS}gcc" -dumpversion)
+RECIPE=$(sed -n '/^# ---- the build (hashed into the cache key) ----$/,$p' "$SELF")
+[ -n "$RECIPE" ] || die "no build marker line in $SELF"
+RECIPE_SHA=$(printf '%s\n' "$RECIPE" | sha256sum | cut -d' ' -f1)
 KEY=$({
 	printf 'source %s %s\ngcc %s\n' "$SRC_PKG" "$SRC_VER" "$GCC_VER"
 	sha256sum <"$CONFIG"
-	sha256sum <"$SELF"
+	echo "$RECIPE_SHA"
 } | sha256sum | cut -c1-16)
 
 CACHE=${TETRA_CACHE:-/var/cache/tetra}
@@ -63,6 +79,8 @@ if [ -s "$ENTRY/vmlinux" ]; then
 	exit 0
 fi
 
+((CACHED_ONLY == 0)) || not_cached "none for key $KEY in $BASE (scripts/emu-test ppc64-pr builds one: about 20 min here)"
+
 # One build per key at a time: a second caller waits here and then finds the entry.
 exec 8>"$BASE/.lock-$KEY"
 if ! flock -n 8; then
@@ -75,6 +93,7 @@ if [ -s "$ENTRY/vmlinux" ]; then
 	exit 0
 fi
 
+# ---- the build (hashed into the cache key) ----
 rm -rf "$BASE/.build-$KEY".* # left by a build that was killed (we hold the lock: none is running)
 TMP=$(mktemp -d "$BASE/.build-$KEY.XXXXXX")
 cleanup() { rm -rf "$TMP"; }
@@ -130,7 +149,7 @@ key=$KEY
 source=$SRC_PKG $SRC_VER
 gcc=${CROSS}gcc $GCC_VER
 config_sha256=$(sha256sum <"$CONFIG" | cut -d' ' -f1)
-script_sha256=$(sha256sum <"$SELF" | cut -d' ' -f1)
+recipe_sha256=$RECIPE_SHA
 kernel_release=$(cat "$OUT/include/config/kernel.release" 2>/dev/null || echo '?')
 build_secs=$SECS
 jobs=$JOBS nice=$NICE
