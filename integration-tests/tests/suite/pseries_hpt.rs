@@ -1,0 +1,109 @@
+//! A hash-MMU guest (KVM-PR: its hash table in tetra's memory, not in guest RAM) across a
+//! snapshot and a live migration: the `HTAB` section carries the table, so that the guest's own
+//! H_ENTER mappings still translate in the restored VM and at the destination.
+
+use integration_tests::guests::{self, Guest};
+use integration_tests::harness::{check, Suite};
+use integration_tests::run::{chain, Scratch, TestVm};
+use std::time::Duration;
+use tetra_host::{HostArch, HOST_ARCH};
+use vmm_core::console::ConsoleSink;
+use vmm_core::migration::MigrateOptions;
+use vmm_core::{GuestExit, Vmm, VmmOptions};
+
+/// "hpt: mapped", then "tick 1" .. "tick 40".
+fn every_line() -> String {
+    let ticks: String = (1..=40).map(|i| format!("tick {i}\n")).collect();
+    format!("hpt: mapped\n{ticks}")
+}
+
+/// The guest ticks, is snapshotted and restored (its first VM gone, with its table), ticks on,
+/// migrates over a Unix socket (the source gone before the destination runs), and ticks to the
+/// end: every tick reads and writes through its two mappings and checks both real pages.
+fn survives(g: &'static Guest) -> Result<(), String> {
+    let dir = Scratch::new("pseries-hpt");
+    let snap = dir.0.join("vm.snap");
+    let mut a = TestVm::<HostArch>::new(g.config(1, 32))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 3\n")?;
+    a.vmm.pause().map_err(|e| chain(&e))?;
+    a.vmm.snapshot(&snap).map_err(|e| chain(&e))?;
+    let first = a.console();
+    drop(a);
+
+    let mut b = TestVm::<HostArch>::restore(&snap)?;
+    b.vmm.start().map_err(|e| chain(&e))?;
+    b.wait_for("tick ")?;
+    let uri = format!("unix:{}", dir.0.join("m.sock").display());
+    let listen = uri.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dst = std::thread::spawn(move || {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let opts = VmmOptions {
+            console: ConsoleSink::Buffer(buf.clone()),
+            stdin: false,
+            ..VmmOptions::default()
+        };
+        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
+            let _ = tx.send(());
+        })
+        .map(|v| (v, buf))
+        .map_err(|e| chain(&e))
+    });
+    // The destination listens before the source connects.
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the destination never listened")?;
+    let stats = b
+        .vmm
+        .migrate(&uri, &MigrateOptions::default(), &mut |_| {})
+        .map_err(|e| chain(&e))?;
+    let second = b.console();
+    drop(b);
+    let (dvm, dbuf) = dst.join().map_err(|_| "the destination panicked")??;
+    let mut d = TestVm::from_parts(dvm, dbuf);
+    d.vmm.start().map_err(|e| chain(&e))?;
+    let out = d.finish()?;
+    eprintln!("migrated: {stats:?}");
+    check(out.exit == GuestExit::DebugExit(0x10), || {
+        format!(
+            "{:?}\nbefore the snapshot:\n{first}\nafter the restore:\n{second}\nafter the migration:\n{}",
+            out.exit, out.console
+        )
+    })?;
+    check(
+        format!("{first}{second}{}", out.console) == every_line(),
+        || {
+            format!(
+                "first:\n{first}\nsecond:\n{second}\nthird:\n{}",
+                out.console
+            )
+        },
+    )
+}
+
+/// Whether the host kernel runs the hash MMU (/proc/cpuinfo's "MMU : Hash"): a KVM-PR host.
+fn host_mmu_is_hash() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .any(|l| l.starts_with("MMU") && l.trim_end().ends_with("Hash"))
+    })
+}
+
+pub fn register(s: &mut Suite) {
+    if HOST_ARCH != "ppc64" {
+        return;
+    }
+    let Some(g) = guests::get("hpt_ticks") else {
+        return;
+    };
+    let name = "pseries::a_hash_guest_survives_a_snapshot_and_a_migration";
+    if host_mmu_is_hash() {
+        s.kvm(name, move || survives(g));
+    } else {
+        s.skip(
+            name,
+            "kvm",
+            "the host's MMU is radix (KVM-HV runs radix guests only)",
+        );
+    }
+}
