@@ -150,8 +150,23 @@ impl UserHtab {
     /// this table ([`HtabState::check`]: the same size, so every index is inside).
     pub fn restore(&self, state: &HtabState) {
         debug_assert_eq!(state.order, self.geometry.order());
-        // SAFETY: the whole mapping `new` kept, writable; no vCPU reads it meanwhile.
-        unsafe { std::ptr::write_bytes(self.base as *mut u8, 0, self.geometry.bytes() as usize) };
+        // Dropping the pages zeroes a private anonymous mapping without touching (and so
+        // allocating) the pages no entry lands in.
+        // SAFETY: the whole mapping `new` kept; nothing holds a reference into it, and no vCPU
+        // reads it meanwhile.
+        let r = unsafe {
+            libc::madvise(
+                self.base as *mut libc::c_void,
+                self.geometry.bytes() as usize,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            // SAFETY: as above; the mapping is writable.
+            unsafe {
+                std::ptr::write_bytes(self.base as *mut u8, 0, self.geometry.bytes() as usize)
+            };
+        }
         for (index, e) in &state.entries {
             if *index >= self.geometry.entries() {
                 continue;

@@ -73,8 +73,13 @@ pub(super) fn restore_vm(
         let claimed = crate::events::sources_to_check(&saved_irqs, ics.claimed());
         saved.check(ics.servers(), &claimed)?;
     }
-    if let (Some(t), Some(saved)) = (user, &htab) {
-        t.restore(saved);
+    if let Some(t) = user {
+        // No saved table (a radix VM's snapshot, or an older one): an empty one.
+        let empty = HtabState {
+            order: t.geometry().order(),
+            entries: Vec::new(),
+        };
+        t.restore(htab.as_ref().unwrap_or(&empty));
     }
     let (base, size) = machine.proc_table;
     if platform.mmu.is_radix() {

@@ -11,6 +11,16 @@ use vmm_core::console::ConsoleSink;
 use vmm_core::migration::MigrateOptions;
 use vmm_core::{GuestExit, Vmm, VmmOptions};
 
+/// What went wrong at `step` of `vm`, with how it ended and its console.
+fn failed(step: &str, why: String, vm: &TestVm<HostArch>) -> String {
+    format!(
+        "{step}: {why}; the VM: {:?}, ended {:?}; console:\n{}",
+        vm.vmm.state(),
+        vm.vmm.exit_notifier().reason(),
+        vm.console()
+    )
+}
+
 /// "hpt: mapped", then "tick 1" .. "tick 40".
 fn every_line() -> String {
     let ticks: String = (1..=40).map(|i| format!("tick {i}\n")).collect();
@@ -26,14 +36,19 @@ fn survives(g: &'static Guest) -> Result<(), String> {
     let mut a = TestVm::<HostArch>::new(g.config(1, 32))?;
     a.vmm.start().map_err(|e| chain(&e))?;
     a.wait_for("tick 3\n")?;
-    a.vmm.pause().map_err(|e| chain(&e))?;
-    a.vmm.snapshot(&snap).map_err(|e| chain(&e))?;
+    a.vmm.pause().map_err(|e| failed("pause", chain(&e), &a))?;
+    a.vmm
+        .snapshot(&snap)
+        .map_err(|e| failed("snapshot", chain(&e), &a))?;
     let first = a.console();
     drop(a);
 
     let mut b = TestVm::<HostArch>::restore(&snap)?;
     b.vmm.start().map_err(|e| chain(&e))?;
-    b.wait_for("tick ")?;
+    // Ticks through the restored table (the first tick after the restore would fault without it).
+    b.wait_for("tick 6\n")
+        .map_err(|e| failed("after the restore", e, &b))?;
+    eprintln!("restored: {:?}", b.console().lines().last());
     let uri = format!("unix:{}", dir.0.join("m.sock").display());
     let listen = uri.clone();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -56,7 +71,7 @@ fn survives(g: &'static Guest) -> Result<(), String> {
     let stats = b
         .vmm
         .migrate(&uri, &MigrateOptions::default(), &mut |_| {})
-        .map_err(|e| chain(&e))?;
+        .map_err(|e| failed("the migration", chain(&e), &b))?;
     let second = b.console();
     drop(b);
     let (dvm, dbuf) = dst.join().map_err(|_| "the destination panicked")??;

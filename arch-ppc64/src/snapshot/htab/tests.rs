@@ -310,10 +310,8 @@ fn every_refusal_by_name() {
             ..
         }
     ));
-    assert!(matches!(
-        check_vm(None, Some(g18()), RAM).unwrap_err(),
-        E::Missing
-    ));
+    // An older or radix snapshot: the hash VM's table stays empty.
+    check_vm(None, Some(g18()), RAM).unwrap();
     assert!(matches!(
         check_vm(Some(&sample()), None, RAM).unwrap_err(),
         E::Mismatch {
@@ -323,7 +321,7 @@ fn every_refusal_by_name() {
         }
     ));
     // Every message names the section.
-    for e in [E::Missing, E::KernelTable, E::Duplicate(1), E::Kind(9)] {
+    for e in [E::KernelTable, E::Duplicate(1), E::Kind(9)] {
         assert!(e.to_string().starts_with("HTAB: "), "{e}");
     }
 }
