@@ -1,7 +1,8 @@
 /*
  * The hash-MMU guest of the snapshot and migration tests (a KVM-PR host, as hpt.S). It maps
  * two 4K pages through its own SLB entry and H_ENTER, in two PTE groups, prints "hpt: mapped",
- * then ticks: every 20 ms of the timebase, up to 40 times, it turns data relocation on,
+ * then ticks: every 20 ms of the timebase, up to 250 times (5 s: long enough for a
+ * migration to catch it running), it turns data relocation on,
  * increments a counter through the first mapping and stores the tick through the second,
  * turns relocation off, and checks in real mode that both accesses reached their real pages
  * ("tick N"). A VM restored or migrated without its hash table takes a data storage interrupt
@@ -11,7 +12,7 @@
  *   page 1:  EA 0x10005000 -> real 0x700000, PTEG 0x123 ^ 0x5 = 0x126 (slot 0x930)
  *   page 2:  EA 0x1000a000 -> real 0x710000, PTEG 0x123 ^ 0xa = 0x129 (slot 0x948)
  *
- * Exits 0x10 after "tick 40"; "hpt: <step> failed" and 0x11 otherwise.
+ * Exits 0x10 after "tick 250"; "hpt: <step> failed" and 0x11 otherwise.
  */
         .include "common.inc"
         .set H_ENTER, 0x08
@@ -23,7 +24,7 @@
         .set REAL2, 0x710000
         .set PTEX1, 0x126 * 8
         .set PTEX2, 0x129 * 8
-        .set TICKS, 40
+        .set TICKS, 250
         .set DELAY, 10240000            /* 20 ms of a 512 MHz timebase */
         .text
         .globl  _start

@@ -21,9 +21,9 @@ fn failed(step: &str, why: String, vm: &TestVm<HostArch>) -> String {
     )
 }
 
-/// "hpt: mapped", then "tick 1" .. "tick 40".
+/// "hpt: mapped", then "tick 1" .. "tick 250".
 fn every_line() -> String {
-    let ticks: String = (1..=40).map(|i| format!("tick {i}\n")).collect();
+    let ticks: String = (1..=250).map(|i| format!("tick {i}\n")).collect();
     format!("hpt: mapped\n{ticks}")
 }
 
@@ -78,7 +78,13 @@ fn survives(g: &'static Guest) -> Result<(), String> {
     let mut d = TestVm::from_parts(dvm, dbuf);
     d.vmm.start().map_err(|e| chain(&e))?;
     let out = d.finish()?;
-    eprintln!("migrated: {stats:?}");
+    let ticks = |c: &str| c.lines().filter(|l| l.starts_with("tick ")).count();
+    eprintln!(
+        "ticks: {} before the snapshot, {} in the restored VM, {} at the destination; migrated: {stats:?}",
+        ticks(&first),
+        ticks(&second),
+        ticks(&out.console)
+    );
     check(out.exit == GuestExit::DebugExit(0x10), || {
         format!(
             "{:?}\nbefore the snapshot:\n{first}\nafter the restore:\n{second}\nafter the migration:\n{}",
