@@ -1,8 +1,9 @@
 /*
  * The hash-MMU guest of the snapshot and migration tests (a KVM-PR host, as hpt.S). It maps
  * two 4K pages through its own SLB entry and H_ENTER, in two PTE groups, prints "hpt: mapped",
- * then ticks: every 20 ms of the timebase, up to 250 times (5 s: long enough for a
- * migration to catch it running), it turns data relocation on,
+ * then ticks: every 20 ms of the timebase, until the host writes a non-zero doubleword at
+ * real 0x720000 (the stop word; a timed end could come in the middle of a migration), it
+ * turns data relocation on,
  * increments a counter through the first mapping and stores the tick through the second,
  * turns relocation off, and checks in real mode that both accesses reached their real pages
  * ("tick N"). A VM restored or migrated without its hash table takes a data storage interrupt
@@ -12,7 +13,8 @@
  *   page 1:  EA 0x10005000 -> real 0x700000, PTEG 0x123 ^ 0x5 = 0x126 (slot 0x930)
  *   page 2:  EA 0x1000a000 -> real 0x710000, PTEG 0x123 ^ 0xa = 0x129 (slot 0x948)
  *
- * Exits 0x10 after "tick 250"; "hpt: <step> failed" and 0x11 otherwise.
+ * Exits 0x10 at the stop word, 0x12 without one after 30000 ticks (10 min); "hpt: <step>
+ * failed" and 0x11 otherwise.
  */
         .include "common.inc"
         .set H_ENTER, 0x08
@@ -24,7 +26,8 @@
         .set REAL2, 0x710000
         .set PTEX1, 0x126 * 8
         .set PTEX2, 0x129 * 8
-        .set TICKS, 250
+        .set STOP, 0x720000
+        .set TICKS, 30000               /* 10 min */
         .set DELAY, 10240000            /* 20 ms of a 512 MHz timebase */
         .text
         .globl  _start
@@ -37,9 +40,11 @@ _start:
         /* The real pages: the counter (0) and the tick (0). */
         lis     %r20, REAL1@h
         lis     %r24, REAL2@h
+        lis     %r25, STOP@h
         li      %r9, 0
         std     %r9, 0x10(%r20)
         std     %r9, 0x20(%r24)
+        std     %r9, 0(%r25)
 
         /* SLB entry 0: rb = ESID << 28 | V | index 0, rs = VSID << 12. */
         lis     %r9, 0x1000
@@ -88,6 +93,9 @@ _start:
         subf    %r9, %r29, %r9
         cmpld   %r9, %r28
         blt     2b
+        ld      %r9, 0(%r25)
+        cmpdi   %r9, 0
+        bne     stop
         addi    %r31, %r31, 1
         /* Translated: counter += 1 through page 1, the tick through page 2. */
         mtmsrd  %r27
@@ -111,6 +119,8 @@ _start:
         PRINT   msg_nl
         cmpdi   %r31, TICKS
         blt     1b
+        EXIT    0x12
+stop:
         EXIT    0x10
 
 fail_init:
