@@ -3,8 +3,9 @@
 //!
 //! Restore order (vmm-core calls this after the vCPUs' extra bytes and before their registers):
 //! a KVM-PR VM's hash table (`HTAB`, written into this process's table, whose address each
-//! vCPU's SDR1 gets when it starts: the saved SDR1 is the saving process's), the radix MMU (`KVM_PPC_CONFIGURE_V3_MMU` with the saved process table, which also sets the
-//! LPCR's HR and GTSE bits of every vCPU before their saved LPCR is written), the machine's
+//! vCPU's SDR1 gets when it starts: the saved SDR1 is the saving process's), the radix MMU
+//! (`KVM_PPC_CONFIGURE_V3_MMU` with the saved process table, which also sets the LPCR's HR and
+//! GTSE bits of every vCPU before their saved LPCR is written), the machine's
 //! RTAS and console state, then the XICS sources; each vCPU's `ICP_STATE` comes with its
 //! registers, after the sources, as the kernel checks that a presented source exists.
 
