@@ -1,4 +1,4 @@
-//! The ppc64 (pseries, KVM-HV, radix) parts of a VM snapshot and of a migration stream, in
+//! The ppc64 (pseries: KVM-HV with radix, KVM-PR with a hash table) parts of a VM snapshot and of a migration stream, in
 //! vmm-core's envelope (magic [`SNAPSHOT_MAGIC`], see `docs/snapshot-format.md`):
 //!
 //! - each vCPU's **registers and SPRs**: vmm-core's `VCPU` section, by the ppc64 register
@@ -13,7 +13,9 @@
 //!   device tree's address, the LPCR bits `H_SET_MODE` set machine-wide, each vCPU's RTAS state
 //!   (running or stopped, and a `start-cpu` not yet taken) and the console's unread input;
 //! - [`XICS`]: the in-kernel XICS sources (`KVM_DEV_XICS_GRP_SOURCES`, one 64-bit word a
-//!   source) the device layer handed out.
+//!   source) the device layer handed out;
+//! - [`HTAB`]: a KVM-PR guest's hashed page table, which is in tetra's memory, not in guest
+//!   RAM ([`htab`]); restored first, before the machine and the vCPUs' registers.
 //!
 //! Every integer below is little-endian.
 //!
@@ -54,6 +56,10 @@
 //! servers and attribute bits, and that every byte is consumed. A bad input is an error naming
 //! the field (and the vCPU or source), never a panic.
 
+pub mod htab;
+
+pub use htab::{HtabSnapshotError, HtabState};
+
 use crate::irqchip::SourceAttr;
 use crate::machine::{CpuState, StartRequest};
 use crate::mmu::{radix_config, MmuError};
@@ -69,11 +75,12 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"TETRAP64";
 pub const PSER: SectionSpec = SectionSpec::new(*b"PSER", 1, 1);
 /// The in-kernel XICS sources.
 pub const XICS: SectionSpec = SectionSpec::new(*b"XICS", 1, 1);
+pub use htab::HTAB;
 /// The VM-wide sections, in restore order.
-pub const SECTIONS: [SectionSpec; 2] = [PSER, XICS];
+pub const SECTIONS: [SectionSpec; 3] = [HTAB, PSER, XICS];
 const _: () = check_tags(&SECTIONS);
 /// Their tags (`Arch::VM_STATE_TAGS`).
-pub const VM_STATE_TAGS: [[u8; 4]; 2] = [PSER.tag, XICS.tag];
+pub const VM_STATE_TAGS: [[u8; 4]; 3] = [HTAB.tag, PSER.tag, XICS.tag];
 
 /// The most vCPUs a snapshot may describe (vmm-core's envelope cap).
 pub const MAX_VCPUS: usize = 4096;
@@ -160,6 +167,9 @@ pub enum Ppc64SnapshotError {
         /// The VM's.
         vm: u64,
     },
+    /// The hash table ([`HTAB`]).
+    #[error("the hash table")]
+    Htab(#[from] HtabSnapshotError),
     /// A source the snapshot has where the VM has another.
     #[error("XICS: source {index} is {saved:#x} in the snapshot, {vm:#x} in this VM")]
     SourceMismatch {

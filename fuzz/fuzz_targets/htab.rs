@@ -3,13 +3,20 @@
 //! the table's own first pass round-tripped; then printed and translated with an SLB and
 //! addresses parsed from their command-line strings (`parse_slb`, `parse_ea`).
 //!
-//! Input: flags (bit 0: big-endian headers; bits 1-2: table order 18, 19, 22, or inferred), a
-//! line `SLB;SLB;...;=EA;=EA...` ending in `\n` (at most 8 of each), then the stream.
+//! With flag bit 3 the bytes after the line are instead an `HTAB` snapshot section's payload (a
+//! KVM-PR table: `arch_ppc64::snapshot::htab`): decoded, what decodes re-encoded to the same
+//! bytes and checked against a VM of that order (or 18) with 32 MiB << bits 4-5 of RAM.
+//!
+//! Input: flags (bit 0: big-endian headers; bits 1-2: table order 18, 19, 22, or inferred;
+//! bit 3: an HTAB section; bits 4-5: the RAM), a line `SLB;SLB;...;=EA;=EA...` ending in `\n`
+//! (at most 8 of each), then the stream.
 #![no_main]
 
 use arch_ppc64::inspect::{inspect_htab, parse_ea, parse_slb, InspectOptions};
 use arch_ppc64::mmu::htab::{decode, encode, Endian};
 use arch_ppc64::mmu::{HashTable, HtabGeometry};
+use arch_ppc64::snapshot::htab::{decode_htab, htab_section, HTAB};
+use vmm_core::snapshot::Section;
 use libfuzzer_sys::fuzz_target;
 use tetra_fuzz::Cursor;
 
@@ -25,6 +32,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let order = [Some(18), Some(19), Some(22), None][usize::from((flags >> 1) & 3)];
     let g = HtabGeometry::new(order.unwrap_or(18)).expect("a valid order");
+    if flags & 8 != 0 {
+        let section = Section::new(&HTAB.tag, HTAB.current, stream.to_vec());
+        if let Ok(Some(t)) = decode_htab(&section) {
+            assert_eq!(htab_section(Some(&t)).data, stream);
+            let ram = (32u64 << 20) << ((flags >> 4) & 3);
+            if t.check(g, ram).is_ok() {
+                assert_eq!(t.order, g.order());
+                assert!(t.entries.iter().all(|(i, e)| *i < g.entries() && e.valid()));
+            }
+        }
+        return;
+    }
     if let Ok(records) = decode(stream, g, endian) {
         assert_eq!(
             encode(g, &records, endian).expect("decoded records encode"),

@@ -161,6 +161,14 @@ impl<A: Arch> Arch for Flushing<A> {
     const VM_STATE_TAGS: &'static [[u8; 4]] = A::VM_STATE_TAGS;
     const DIRTY_LOG_REARM: bool = A::DIRTY_LOG_REARM;
 
+    fn dirty_log_rearms_vcpus(platform: &A::Platform) -> bool {
+        A::dirty_log_rearms_vcpus(platform)
+    }
+
+    fn dirty_log_rearmed(platform: &A::Platform, vcpu: &mut A::Vcpu) -> Result<(), A::Error> {
+        A::dirty_log_rearmed(platform, vcpu)
+    }
+
     fn save_vm_state(vm: &A::Vm, platform: &A::Platform) -> Result<Vec<Section>, A::Error> {
         A::save_vm_state(vm, platform)
     }

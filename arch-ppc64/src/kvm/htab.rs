@@ -6,6 +6,7 @@ use crate::mmu::htab::abi::KVM_PPC_ALLOCATE_HTAB;
 use crate::mmu::papr::HptWords;
 use crate::mmu::plan::align_up;
 use crate::mmu::{HtabGeometry, HtabHome};
+use crate::snapshot::HtabState;
 use kvm_ppc::PpcVm;
 use vmm_core::hypervisor::HvError;
 use vmm_sys_util::ioctl::ioctl_with_mut_ref;
@@ -140,6 +141,44 @@ impl UserHtab {
         let at = (self.base + index * 16) as *mut u64;
         // SAFETY: `index` is inside the table, so both doublewords are in the mapping.
         (at, unsafe { at.add(1) })
+    }
+}
+
+impl UserHtab {
+    /// Makes the table `state`'s: every entry invalid (zero), then its entries written. The
+    /// vCPUs must not run (a restore, before their registers); `state` was checked against
+    /// this table ([`HtabState::check`]: the same size, so every index is inside).
+    pub fn restore(&self, state: &HtabState) {
+        debug_assert_eq!(state.order, self.geometry.order());
+        // Dropping the pages zeroes a private anonymous mapping without touching (and so
+        // allocating) the pages no entry lands in.
+        // SAFETY: the whole mapping `new` kept; nothing holds a reference into it, and no vCPU
+        // reads it meanwhile.
+        let r = unsafe {
+            libc::madvise(
+                self.base as *mut libc::c_void,
+                self.geometry.bytes() as usize,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if r != 0 {
+            // SAFETY: as above; the mapping is writable.
+            unsafe {
+                std::ptr::write_bytes(self.base as *mut u8, 0, self.geometry.bytes() as usize)
+            };
+        }
+        for (index, e) in &state.entries {
+            if *index >= self.geometry.entries() {
+                continue;
+            }
+            let (v, r) = self.words(*index);
+            // SAFETY: `index` is inside the table: both doublewords are in the mapping,
+            // 8-byte aligned.
+            unsafe {
+                std::ptr::write_volatile(r, e.r.to_be());
+                std::ptr::write_volatile(v, e.v.to_be());
+            }
+        }
     }
 }
 

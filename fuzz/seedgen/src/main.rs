@@ -613,6 +613,19 @@ fn generated(dir: &Path) {
             "later-le",
             &cat(&[&[0], line.as_bytes(), &later]),
         );
+        // The same entries as a KVM-PR table's HTAB snapshot section (flags: a section, RAM of
+        // 64 MiB).
+        use arch_ppc64::snapshot::htab::{htab_section, HtabState};
+        let snap = HtabState {
+            order: g.order(),
+            entries: t.entries().collect(),
+        };
+        put(
+            dir,
+            "htab",
+            "section",
+            &cat(&[&[0x18], b"\n", &htab_section(Some(&snap)).data]),
+        );
     }
 
     // Register states.

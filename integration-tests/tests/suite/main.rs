@@ -23,6 +23,7 @@ mod pci;
 mod power;
 mod power_button;
 mod pseries;
+mod pseries_hpt;
 #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
 mod pseries_regs;
 mod pseries_xics;
@@ -98,6 +99,7 @@ fn main() {
     qmp::register(&mut s);
     sandbox::register(&mut s);
     pseries::register(&mut s);
+    pseries_hpt::register(&mut s);
     #[cfg(all(target_arch = "powerpc64", target_endian = "little"))]
     pseries_regs::register(&mut s);
     pseries_xics::register(&mut s);

@@ -1,0 +1,142 @@
+//! A hash-MMU guest (KVM-PR: its hash table in tetra's memory, not in guest RAM) across a
+//! snapshot and a live migration: the `HTAB` section carries the table, so that the guest's own
+//! H_ENTER mappings still translate in the restored VM and at the destination.
+
+use integration_tests::guests::{self, Guest};
+use integration_tests::harness::{check, Suite};
+use integration_tests::run::{chain, Scratch, TestVm};
+use std::time::Duration;
+use tetra_host::{HostArch, HOST_ARCH};
+use vmm_core::console::ConsoleSink;
+use vmm_core::migration::MigrateOptions;
+use vmm_core::{GuestExit, Vmm, VmmOptions};
+
+/// What went wrong at `step` of `vm`, with how it ended and its console.
+fn failed(step: &str, why: String, vm: &TestVm<HostArch>) -> String {
+    format!(
+        "{step}: {why}; the VM: {:?}, ended {:?}; console:\n{}",
+        vm.vmm.state(),
+        vm.vmm.exit_notifier().reason(),
+        vm.console()
+    )
+}
+
+/// Where the guest looks for its stop word (real address, in RAM).
+const STOP: u64 = 0x72_0000;
+
+/// "hpt: mapped", then "tick 1" .. "tick {last}".
+fn every_line(last: usize) -> String {
+    let ticks: String = (1..=last).map(|i| format!("tick {i}\n")).collect();
+    format!("hpt: mapped\n{ticks}")
+}
+
+/// The guest ticks, is snapshotted and restored (its first VM gone, with its table), ticks on,
+/// migrates over a Unix socket (the source gone before the destination runs), ticks five more
+/// times and is told to stop: every tick reads and writes through its two mappings and checks
+/// both real pages.
+fn survives(g: &'static Guest) -> Result<(), String> {
+    let dir = Scratch::new("pseries-hpt");
+    let snap = dir.0.join("vm.snap");
+    let mut a = TestVm::<HostArch>::new(g.config(1, 32))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("tick 3\n")?;
+    a.vmm.pause().map_err(|e| failed("pause", chain(&e), &a))?;
+    a.vmm
+        .snapshot(&snap)
+        .map_err(|e| failed("snapshot", chain(&e), &a))?;
+    let first = a.console();
+    drop(a);
+
+    let mut b = TestVm::<HostArch>::restore(&snap)?;
+    b.vmm.start().map_err(|e| chain(&e))?;
+    // Ticks through the restored table (the first tick after the restore would fault without it).
+    b.wait_for("tick 6\n")
+        .map_err(|e| failed("after the restore", e, &b))?;
+    eprintln!("restored: {:?}", b.console().lines().last());
+    let uri = format!("unix:{}", dir.0.join("m.sock").display());
+    let listen = uri.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dst = std::thread::spawn(move || {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let opts = VmmOptions {
+            console: ConsoleSink::Buffer(buf.clone()),
+            stdin: false,
+            ..VmmOptions::default()
+        };
+        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
+            let _ = tx.send(());
+        })
+        .map(|v| (v, buf))
+        .map_err(|e| chain(&e))
+    });
+    // The destination listens before the source connects.
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the destination never listened")?;
+    let stats = b
+        .vmm
+        .migrate(&uri, &MigrateOptions::default(), &mut |_| {})
+        .map_err(|e| failed("the migration", chain(&e), &b))?;
+    let second = b.console();
+    drop(b);
+    let (dvm, dbuf) = dst.join().map_err(|_| "the destination panicked")??;
+    let mut d = TestVm::from_parts(dvm, dbuf);
+    d.vmm.start().map_err(|e| chain(&e))?;
+    let ticks = |c: &str| c.lines().filter(|l| l.starts_with("tick ")).count();
+    let at = ticks(&first) + ticks(&second) + 5;
+    d.wait_for(&format!("tick {at}\n"))
+        .map_err(|e| failed("after the migration", e, &d))?;
+    d.vmm
+        .memory()
+        .write("the guest's stop word", STOP, &1u64.to_le_bytes())
+        .map_err(|e| chain(&e))?;
+    let out = d.finish()?;
+    eprintln!(
+        "ticks: {} before the snapshot, {} in the restored VM, {} at the destination; migrated: {stats:?}",
+        ticks(&first),
+        ticks(&second),
+        ticks(&out.console)
+    );
+    check(out.exit == GuestExit::DebugExit(0x10), || {
+        format!(
+            "{:?}\nbefore the snapshot:\n{first}\nafter the restore:\n{second}\nafter the migration:\n{}",
+            out.exit, out.console
+        )
+    })?;
+    let all = format!("{first}{second}{}", out.console);
+    check(
+        ticks(&out.console) >= 5 && all == every_line(ticks(&all)),
+        || {
+            format!(
+                "first:\n{first}\nsecond:\n{second}\nthird:\n{}",
+                out.console
+            )
+        },
+    )
+}
+
+/// Whether the host kernel runs the hash MMU (/proc/cpuinfo's "MMU : Hash"): a KVM-PR host.
+fn host_mmu_is_hash() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .any(|l| l.starts_with("MMU") && l.trim_end().ends_with("Hash"))
+    })
+}
+
+pub fn register(s: &mut Suite) {
+    if HOST_ARCH != "ppc64" {
+        return;
+    }
+    let Some(g) = guests::get("hpt_ticks") else {
+        return;
+    };
+    let name = "pseries::a_hash_guest_survives_a_snapshot_and_a_migration";
+    if host_mmu_is_hash() {
+        s.kvm(name, move || survives(g));
+    } else {
+        s.skip(
+            name,
+            "kvm",
+            "the host's MMU is radix (KVM-HV runs radix guests only)",
+        );
+    }
+}
