@@ -91,13 +91,21 @@ fuzz_target!(|data: &[u8]| {
         let again = e.save_state();
         // PM1a's last four bytes (section version 2) are its PM timer's count, which runs on
         // between the two saves: the rest must be the same, the count a little further on.
-        let clock = if which == PM1A && saved_version >= 2 { 4 } else { 0 };
+        let clock = if which == PM1A && saved_version >= 2 {
+            4
+        } else {
+            0
+        };
         let (n, m) = (saved.len() - clock, again.len().saturating_sub(clock));
         assert_eq!(again[..m], saved[..n], "save, restore, save differs");
         if clock > 0 {
             let count = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("four bytes"));
             let ran = count(&again[m..]).wrapping_sub(count(&saved[n..]));
-            assert!(ran < 1 << 30, "the PM timer went back by {}", ran.wrapping_neg());
+            assert!(
+                ran < 1 << 30,
+                "the PM timer went back by {}",
+                ran.wrapping_neg()
+            );
         }
     }
     reset(which, &mut *e);

@@ -16,9 +16,9 @@ use arch_ppc64::inspect::{inspect_htab, parse_ea, parse_slb, InspectOptions};
 use arch_ppc64::mmu::htab::{decode, encode, Endian};
 use arch_ppc64::mmu::{HashTable, HtabGeometry};
 use arch_ppc64::snapshot::htab::{decode_htab, htab_section, HTAB};
-use vmm_core::snapshot::Section;
 use libfuzzer_sys::fuzz_target;
 use tetra_fuzz::Cursor;
+use vmm_core::snapshot::Section;
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Cursor::new(data);

@@ -90,7 +90,11 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         // ECAM: bus 0 is 1 MiB; the window 256 MiB; spill reaches past both.
-        let at = if spill == 3 { offset << 32 | offset } else { offset };
+        let at = if spill == 3 {
+            offset << 32 | offset
+        } else {
+            offset
+        };
         if write {
             dev.write(at, &value[..len]);
         } else {
@@ -119,7 +123,11 @@ fuzz_target!(|data: &[u8]| {
         third
             .restore_state(1, &again)
             .expect("a state the function saved restores");
-        assert_eq!(third.save_state(), again, "state round trip after an input state");
+        assert_eq!(
+            third.save_state(),
+            again,
+            "state round trip after an input state"
+        );
         let mut b = [0u8; 4];
         other.read_bar(0, 0, &mut b);
         other.read_config(0, &mut b);

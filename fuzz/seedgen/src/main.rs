@@ -181,7 +181,11 @@ fn generated(dir: &Path) {
         tsc_khz: 2_000_000,
     });
     let vcpu_s = sections::vcpu_section(0, &regs(), &extra);
-    let vm = x86::VmState::default();
+    // A VM with a PIT (`--pit on`): encode_vm writes PIT2 only then, and the seeds want all three.
+    let vm = x86::VmState {
+        pit: Some(Default::default()),
+        ..Default::default()
+    };
     let mut vm_sections = x86::encode_vm(&vm);
     let (mmu, t) = tlb();
     let tlb_bytes = arch_booke::snapshot::encode_tlb(mmu, &t);
