@@ -84,6 +84,37 @@ fn stopped_secondary_snapshot(counter: &'static guests::Guest) -> Result<(), Str
     })
 }
 
+/// Runs the `hpt` guest (as processor `model`, else the host's) and checks the entry it mapped:
+/// "hpt: ok slot S v V r R" (hex), what H_ENTER placed and H_READ read back, in the first slot
+/// of PTEG 0x126, for VSID 0x123 and real page 0x700000, after its translated read and write.
+fn hpt_maps_its_page(g: &'static guests::Guest, model: Option<&str>) -> Result<(), String> {
+    let mut cfg = g.config(1, 16);
+    cfg.cpu_template = model.map(str::to_string);
+    let out = run::<HostArch>(cfg)?;
+    expect(&out, GuestExit::DebugExit(0x10), &[])?;
+    let line = out
+        .console
+        .lines()
+        .find(|l| l.starts_with("hpt: ok slot "))
+        .ok_or_else(|| format!("no \"hpt: ok slot\" line; console:\n{}", out.console))?;
+    eprintln!("{line}");
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(2)
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter_map(|kv| u64::from_str_radix(kv.get(1)?, 16).ok())
+        .collect();
+    check(
+        f.len() == 3
+            && f[0] == 0x930
+            && f[1] >> 12 == 0x123
+            && f[1] & 1 == 1
+            && f[2] >> 12 == 0x700,
+        || format!("unexpected entry: {line}"),
+    )
+}
+
 pub fn register(s: &mut Suite) {
     // pseries-only behaviour of the ppc64 guests (other arches' guests of the same names meet the
     // shared contracts only).
@@ -120,45 +151,24 @@ pub fn register(s: &mut Suite) {
 
     if let Some(g) = guests::get("hpt") {
         // The hash MMU: only a hash host (KVM-PR on POWER8; nested KVM-HV is radix-only) gives
-        // the guest a hash table.
-        let name = "pseries::hash_mmu_guest_maps_a_page_with_h_enter";
-        if host_mmu_is_hash() {
-            s.kvm(name, move || {
-                let out = run::<HostArch>(g.config(1, 16))?;
-                expect(&out, GuestExit::DebugExit(0x10), &[])?;
-                // "hpt: ok slot S v V r R" (hex): the entry H_ENTER placed and H_READ read back,
-                // in the first slot of PTEG 0x126, for VSID 0x123 and real page 0x700000.
-                let line = out
-                    .console
-                    .lines()
-                    .find(|l| l.starts_with("hpt: ok slot "))
-                    .ok_or_else(|| {
-                        format!("no \"hpt: ok slot\" line; console:\n{}", out.console)
-                    })?;
-                eprintln!("{line}");
-                let f: Vec<u64> = line
-                    .split_whitespace()
-                    .skip(2)
-                    .collect::<Vec<_>>()
-                    .chunks(2)
-                    .filter_map(|kv| u64::from_str_radix(kv.get(1)?, 16).ok())
-                    .collect();
-                check(
-                    f.len() == 3
-                        && f[0] == 0x930
-                        && f[1] >> 12 == 0x123
-                        && f[1] & 1 == 1
-                        && f[2] >> 12 == 0x700,
-                    || format!("unexpected entry: {line}"),
-                )?;
-                Ok(())
-            });
-        } else {
-            s.skip(
-                name,
-                "kvm",
-                "the host's MMU is radix (KVM-HV runs radix guests only)",
-            );
+        // the guest a hash table. The same guest as the host's processor and as a PPC970
+        // (`--cpu-template ppc970`, KVM-PR's 970 MMU model: no large-page or 1T flags).
+        for (name, model) in [
+            ("pseries::hash_mmu_guest_maps_a_page_with_h_enter", None),
+            (
+                "pseries::hash_mmu_guest_maps_a_page_as_a_ppc970",
+                Some("ppc970"),
+            ),
+        ] {
+            if host_mmu_is_hash() {
+                s.kvm(name, move || hpt_maps_its_page(g, model));
+            } else {
+                s.skip(
+                    name,
+                    "kvm",
+                    "the host's MMU is radix (KVM-HV runs radix guests only)",
+                );
+            }
         }
     }
 
