@@ -32,9 +32,10 @@ impl ConsoleSink {
     /// A writer for this sink.
     pub fn writer(&self) -> ConsoleOut {
         match self {
-            // The console-out thread that drains it is started by whoever runs the VM
-            // ([`start_stdout_writer`]), not here: a writer is made while the VM is built.
-            ConsoleSink::Stdout => Box::new(QueuedStdout),
+            ConsoleSink::Stdout => {
+                start_stdout_writer(None);
+                Box::new(QueuedStdout)
+            }
             ConsoleSink::Buffer(b) => Box::new(SharedWriter(b.clone())),
             ConsoleSink::Null => Box::new(io::sink()),
         }
@@ -63,8 +64,8 @@ fn stdout_queue() -> &'static StdoutQueue {
 }
 
 /// Starts the console-out thread, once per process, under `sandbox`'s console-out filter if any
-/// (the first call decides). A VM whose console goes to stdout starts it when its vCPUs start,
-/// from the thread that built it: never from a vCPU thread under its own filter.
+/// (the first call decides). A VM whose console goes to stdout starts it while it is built, from
+/// the thread that builds it: never later, from a vCPU thread under its own filter.
 pub fn start_stdout_writer(sandbox: Option<crate::sandbox::Sandbox>) {
     static WRITER: std::sync::Once = std::sync::Once::new();
     WRITER.call_once(|| {

@@ -106,8 +106,6 @@ pub struct Vmm<A: Arch> {
     wakes: u64,
     /// When the power button a press holds down is released ([`Arch::POWER_BUTTON_HOLD`]).
     pub(crate) button_release: Option<Instant>,
-    /// The console goes to stdout: [`Vmm::start`] starts the console-out thread.
-    stdout_writer: bool,
 }
 
 /// [`Origin`] without its data.
@@ -304,11 +302,11 @@ impl<A: Arch> Vmm<A> {
                 what: "creating the console eventfd",
                 source,
             })?;
-        // The console-out thread starts with the vCPUs ([`Vmm::start`]), from this thread and
-        // under its own filter: not while the VM is built, where its start-up competes with
-        // the KVM ioctls on the way to vCPU 0's first `KVM_RUN` (issue 19), and never later
-        // from a filtered vCPU thread.
-        let stdout_writer = matches!(options.console, ConsoleSink::Stdout);
+        if let ConsoleSink::Stdout = options.console {
+            // The console-out thread starts here, under its filter, and not later from a
+            // filtered vCPU thread.
+            crate::console::start_stdout_writer(Some(sandbox));
+        }
         let mut devices = Devices::new(&layout.device_windows())?;
         devices.set_sandbox(sandbox);
         let platform = A::platform(&mut PlatformContext {
@@ -440,7 +438,6 @@ impl<A: Arch> Vmm<A> {
             asleep: None,
             wakes: 0,
             button_release: None,
-            stdout_writer,
         })
     }
 
@@ -486,11 +483,6 @@ impl<A: Arch> Vmm<A> {
                     source,
                 })?;
             self.threads.push(t);
-        }
-        // After the vCPU threads (vCPU 0's start is what a guest waits on): output a vCPU
-        // writes meanwhile waits in the queue.
-        if self.stdout_writer {
-            crate::console::start_stdout_writer(Some(self.sandbox));
         }
         self.state = VmState::Running;
         self.link.status.set_run(RunState::Running);
