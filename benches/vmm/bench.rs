@@ -23,6 +23,14 @@ const SCALING: [(u64, u32); 7] = [
     (256, 8),
 ];
 
+/// The tetra binary measured: `TETRA_BENCH_BIN` when set (a static build, README "Building"),
+/// else the one cargo built for this bench.
+fn tetra_bin() -> PathBuf {
+    std::env::var_os("TETRA_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tetra")))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -136,7 +144,7 @@ fn scaling(base: &dyn Fn() -> Command, base_name: &str) {
     );
     for (mib, cpus) in SCALING {
         let t = move || {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_tetra"));
+            let mut c = Command::new(tetra_bin());
             c.args(["run", "--stats", "--mem", &mib.to_string()]);
             c.args(["--cpus", &cpus.to_string()]);
             c
@@ -176,7 +184,7 @@ pub fn main() {
     }
     let me = std::env::current_exe().unwrap();
     let tetra = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tetra"));
+        let mut c = Command::new(tetra_bin());
         c.args(["run", "--stats"]);
         c
     };
@@ -200,6 +208,7 @@ pub fn main() {
     println!(
         "tetra benchmark: medians of {SPAWN_RUNS} interleaved spawns and {PIO_RUNS} PIO runs; ratio = tetra / baseline"
     );
+    println!("tetra binary: {}", tetra_bin().display());
     println!(
         "{:<40} {:>10} {:>26} {:>8}",
         "metric", "tetra", "baseline", "ratio"

@@ -17,7 +17,8 @@
 //!     spawned beside it.
 //!
 //! Runs are interleaved (tetra, baseline, tetra, ...) so that load from elsewhere hits both.
-//! Run: `cargo bench --bench vmm` (x86_64 hosts with /dev/kvm).
+//! Run: `cargo bench --bench vmm` (x86_64 hosts with /dev/kvm). `TETRA_BENCH_BIN=PATH` measures
+//! another tetra binary (a static build) in place of the one cargo built.
 
 // The body and its baseline, a minimal KVM_RUN loop (`minimal.rs`), are x86 code on kvm-ioctls
 // and kvm-bindings, dev-dependencies of x86_64 hosts only: they stay behind the target's cfg, the

@@ -280,22 +280,38 @@ impl Sandbox {
     }
 
     /// The program of `kind` under this sandbox's mode (`None` for [`SeccompMode::Off`]).
+    ///
+    /// Compiled once per process for each mode, table and kind: a VM checks every list while it
+    /// is built, and each thread's [`Sandbox::enter`] (a vCPU thread's, on the way to its first
+    /// `KVM_RUN`) then gets the program without resolving its list again.
     pub fn program(&self, kind: ThreadKind) -> Result<Option<Vec<bpf::SockFilter>>, SandboxError> {
+        /// Compiled programs: (mode, table's address, kind) and the program.
+        type Compiled = Vec<((SeccompMode, usize, ThreadKind), Vec<bpf::SockFilter>)>;
+        static COMPILED: std::sync::Mutex<Compiled> = std::sync::Mutex::new(Vec::new());
         let default = match self.mode {
             SeccompMode::Off => return Ok(None),
             SeccompMode::Log => bpf::RET_LOG,
             SeccompMode::On => bpf::RET_KILL_PROCESS,
         };
+        let key = (self.mode, std::ptr::from_ref(self.table) as usize, kind);
+        let cached = |c: &Compiled| c.iter().find(|(k, _)| *k == key).map(|(_, p)| p.clone());
+        if let Some(p) = cached(&COMPILED.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(Some(p));
+        }
         let allowed = self.allowed(kind)?;
-        bpf::program(
+        let prog = bpf::program(
             self.table.audit_arch,
             self.table.big_endian,
             &allowed,
             default,
             bpf::RET_KILL_PROCESS,
         )
-        .map(Some)
-        .ok_or(SandboxError::TooLong(kind))
+        .ok_or(SandboxError::TooLong(kind))?;
+        let mut c = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+        if cached(&c).is_none() {
+            c.push((key, prog.clone()));
+        }
+        Ok(Some(prog))
     }
 
     /// Puts the calling thread under the filter of `kind`: `no_new_privs`, then the filter

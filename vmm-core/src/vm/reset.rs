@@ -71,8 +71,10 @@ fn step<E: std::error::Error + Send + Sync + 'static>(
 pub(crate) struct BootState {
     pub(super) table: RegTable,
     pub(super) vcpus: Vec<VcpuState>,
-    /// The arch's VM-wide sections, in an envelope for [`Arch::restore_vm_state`].
-    vm: Envelope,
+    /// The arch's VM-wide sections, in an envelope for [`Arch::restore_vm_state`]: captured for
+    /// a machine reset only (a wake from S3 leaves the interrupt controllers, timers and clock
+    /// as they are, and a fresh boot saves their four ioctls on the way to vCPU 0's start).
+    vm: Option<Envelope>,
     pub(super) devices: Vec<Section>,
     /// Runs of guest pages tetra wrote while building: guest address, contents.
     pages: Vec<(u64, Vec<u8>)>,
@@ -153,10 +155,17 @@ impl<A: Arch> Vmm<A> {
         })?;
         let table = self.register_table()?;
         let vcpus = self.save_vcpus(&table)?;
-        let mut vm = Envelope::new(magic);
-        for s in A::save_vm_state(&self.shared.vm, &self.shared.platform).map_err(VmmError::arch)? {
-            vm.push(s);
-        }
+        let vm = if pages {
+            let mut vm = Envelope::new(magic);
+            for s in
+                A::save_vm_state(&self.shared.vm, &self.shared.platform).map_err(VmmError::arch)?
+            {
+                vm.push(s);
+            }
+            Some(vm)
+        } else {
+            None
+        };
         let devices = self.shared.devices.state().save();
         let pages = if pages {
             written_pages(&self.shared.memory)
@@ -209,7 +218,12 @@ impl<A: Arch> Vmm<A> {
 
     /// Resets the machine; with `run`, the vCPUs run afterwards (else they stay paused).
     pub(super) fn reset(&mut self, why: &str, run: bool) -> Result<(), ResetError> {
-        let boot = self.boot.as_mut().ok_or(ResetError::NoBootState)?;
+        // A boot state kept for a wake from S3 only is not one to reset to.
+        let boot = self
+            .boot
+            .as_mut()
+            .filter(|b| b.vm.is_some())
+            .ok_or(ResetError::NoBootState)?;
         boot.counter.count_reset(Instant::now())?;
         if self.state == VmState::Running {
             self.pause_within(Some(PAUSE_LIMIT))
@@ -221,7 +235,9 @@ impl<A: Arch> Vmm<A> {
             tracing::debug!(other, why, "a reset asked for while another was served");
         }
         let boot = self.boot.as_ref().ok_or(ResetError::NoBootState)?;
-        A::restore_vm_state(&self.shared.vm, &self.shared.platform, &boot.vm)
+        // Only a boot state captured for resets has the VM-wide sections (and the payload).
+        let vm = boot.vm.as_ref().ok_or(ResetError::NoBootState)?;
+        A::restore_vm_state(&self.shared.vm, &self.shared.platform, vm)
             .map_err(step("the interrupt controllers and timers"))?;
         let (table, vcpus) = (boot.table.clone(), boot.vcpus.clone());
         for (addr, data) in &boot.pages {
