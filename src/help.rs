@@ -47,9 +47,11 @@ macro_rules! inspect_synopsis {
                           print a BookE TLB from a snapshot section or a raw shared-array dump
                           (G like 512x4,64) and translate addresses through it
                           (Q like 0xc0001234,pid=3,as=1,access=w,user)
-  tetra inspect htab FILE [--order N] [--big-endian] [--slb ESID,VSID]... [--translate EA]...
-                          print the valid entries of a ppc64 hashed page table from a raw
-                          KVM_PPC_GET_HTAB_FD stream and translate addresses through it\n"
+  tetra inspect htab FILE [--order N] [--big-endian] [--slb ESID,VSID]... [--vcpu N] [--translate EA]...
+                          print the valid entries of a ppc64 hashed page table, from a
+                          snapshot (its HTAB section; the SLB vCPU N saved, 0 by default,
+                          unless --slb) or a raw KVM_PPC_GET_HTAB_FD stream, and
+                          translate addresses through it\n"
     };
 }
 

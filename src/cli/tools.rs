@@ -113,6 +113,12 @@ pub(super) fn parse_inspect(parser: &mut lexopt::Parser) -> Result<Command, Usag
                         .map_err(|e| Usage(format!("--slb: {}", chain(&e))))?,
                 );
             }
+            Long("vcpu") if what == "htab" => {
+                let v = value(parser, "--vcpu")?;
+                htab.vcpu = v.parse().map_err(|_| {
+                    Usage(format!("--vcpu '{v}': expected a vCPU index (0, 1, ...)"))
+                })?;
+            }
             Long("translate") if what == "htab" => {
                 let v = value(parser, "--translate")?;
                 htab.translate.push(

@@ -30,6 +30,32 @@ fn every_line(last: usize) -> String {
     format!("hpt: mapped\n{ticks}")
 }
 
+/// The EA→RA translator (`tetra inspect htab SNAPSHOT`: the snapshot's table and vCPU 0's saved
+/// SLB) agrees with the guest's own view of both its pages, which every tick checks in real
+/// mode: EA 0x10005000 is real 0x700000 and EA 0x1000a000 real 0x710000 (hpt_ticks.S).
+fn translator_agrees(snap: &std::path::Path) -> Result<(), String> {
+    let bytes = std::fs::read(snap).map_err(|e| format!("{}: {e}", snap.display()))?;
+    let pages = [(0x1000_5008u64, 0x70_0008u64), (0x1000_a010, 0x71_0010)];
+    let opts = arch_ppc64::inspect::InspectOptions {
+        translate: pages.iter().map(|&(ea, _)| ea).collect(),
+        ..Default::default()
+    };
+    let text = arch_ppc64::inspect::inspect_htab(&bytes, &opts).map_err(|e| chain(&e))?;
+    eprintln!("{text}");
+    for (ea, ra) in pages {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("EA {ea:#x}:")))
+            .unwrap_or("");
+        check(line.contains(&format!("-> RA {ra:#x} ")), || {
+            format!(
+                "EA {ea:#x}: the guest reaches real {ra:#x}, the translator says {line:?}\n{text}"
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// The guest ticks, is snapshotted and restored (its first VM gone, with its table), ticks on,
 /// migrates over a Unix socket (the source gone before the destination runs), ticks five more
 /// times and is told to stop: every tick reads and writes through its two mappings and checks
@@ -46,6 +72,7 @@ fn survives(g: &'static Guest) -> Result<(), String> {
         .map_err(|e| failed("snapshot", chain(&e), &a))?;
     let first = a.console();
     drop(a);
+    translator_agrees(&snap)?;
 
     let mut b = TestVm::<HostArch>::restore(&snap)?;
     b.vmm.start().map_err(|e| chain(&e))?;
