@@ -323,6 +323,23 @@ mod tests {
     }
 
     #[test]
+    fn an_id_too_large_for_an_integer_comes_back_as_it_went_in() {
+        // The fuzz target `qmp` found it: an integer id past u64 is a float, and a float parsed
+        // from its integer text must be the one parsed from the reply's float text (serde_json's
+        // `float_roundtrip`), or the client gets back another id than it sent.
+        for id in [
+            "188888888888180016004989433705672703",
+            "1e400000000000000000000000000000000000000",
+            "-0.30000000000000004",
+            "123456789012345678901234567890.123456789e-5",
+        ] {
+            let i = parse(format!(r#"{{"execute":"system_reset","id":{id}}}"#).as_bytes());
+            let reply: Value = serde_json::from_str(&ret(&i.id, json!({}))).unwrap();
+            assert_eq!(reply.get("id"), i.id.as_ref(), "{id}");
+        }
+    }
+
+    #[test]
     fn parses_commands_and_echoes_ids() {
         let i = parse(br#"{"execute":"query-status","id":{"a":[1]}}"#);
         assert_eq!(i.command, Ok(Command::QueryStatus));
