@@ -258,7 +258,7 @@ impl<A: Arch> Vmm<A> {
 
         if let (Some(t), false) = (&config.cpu_template, A::CPU_TEMPLATES) {
             return Err(VmmError::Config(format!(
-                "--cpu-template {t}: {} has no CPU templates (x86 and ppc64 have)",
+                "--cpu-template {t}: {} has no CPU templates",
                 A::NAME
             )));
         }
