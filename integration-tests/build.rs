@@ -319,6 +319,7 @@ const PPC64: &[Spec] = &[
     ppc64("badargs.S"),
     ppc64("hpt.S"),
     ppc64("hpt_ticks.S"),
+    ppc64("hpt_remap.S"),
     // An ELF built as for QEMU's pseries (physical address 0), booted without --raw.
     Spec {
         src: "qemu_elf.S",

@@ -15,7 +15,9 @@
 use arch_ppc64::inspect::{inspect_htab, parse_ea, parse_slb, InspectOptions};
 use arch_ppc64::mmu::htab::{decode, encode, Endian};
 use arch_ppc64::mmu::{HashTable, HtabGeometry};
-use arch_ppc64::snapshot::htab::{decode_htab, htab_section, HTAB};
+use arch_ppc64::snapshot::htab::{
+    changes_section, decode_htab, decode_section, htab_section, HtabSection, HTAB,
+};
 use libfuzzer_sys::fuzz_target;
 use tetra_fuzz::Cursor;
 use vmm_core::snapshot::Section;
@@ -34,12 +36,22 @@ fuzz_target!(|data: &[u8]| {
     let g = HtabGeometry::new(order.unwrap_or(18)).expect("a valid order");
     if flags & 8 != 0 {
         let section = Section::new(&HTAB.tag, HTAB.current, stream.to_vec());
+        let ram = (32u64 << 20) << ((flags >> 4) & 3);
         if let Ok(Some(t)) = decode_htab(&section) {
             assert_eq!(htab_section(Some(&t)).data, stream);
-            let ram = (32u64 << 20) << ((flags >> 4) & 3);
             if t.check(g, ram).is_ok() {
                 assert_eq!(t.order, g.order());
                 assert!(t.entries.iter().all(|(i, e)| *i < g.entries() && e.valid()));
+            }
+        }
+        // A migration's changes (kind 2): valid entries, or all-zero ones that clear.
+        if let Ok(HtabSection::Changes(t)) = decode_section(&section) {
+            assert_eq!(changes_section(t.order, &t.entries).data, stream);
+            if t.check(g, ram).is_ok() {
+                assert!(t
+                    .entries
+                    .iter()
+                    .all(|(i, e)| *i < g.entries() && (e.valid() || (e.v == 0 && e.r == 0))));
             }
         }
         return;

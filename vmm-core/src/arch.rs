@@ -340,6 +340,32 @@ pub trait Arch: Sized + 'static {
         Ok(())
     }
 
+    /// Arch state the guest changes while it runs, outside guest RAM and so outside the dirty
+    /// log (ppc64: a KVM-PR guest's hash table, in tetra's memory), sent during a migration's
+    /// pre-copy as memory is: everything in the first round, then each round what changed
+    /// ([`PrecopyPass`]). The section goes in an ARCH frame, which the destination gives to
+    /// [`Arch::apply_precopy_state`]; the [`PrecopyPass::Final`] section replaces the section of
+    /// the same tag in the final state, so that the guest's pause carries only the last changes.
+    /// `None`: nothing to send (the default: the arch has no such state).
+    fn precopy_state(
+        _vm: &Self::Vm,
+        _platform: &Self::Platform,
+        _pass: PrecopyPass,
+    ) -> Result<Option<crate::snapshot::Section>, Self::Error> {
+        Ok(None)
+    }
+
+    /// At a migration's destination, before the final state: applies one section that
+    /// [`Arch::precopy_state`] sent, in stream order. Returns false for a section this arch
+    /// does not take during pre-copy (the default), which vmm-core refuses by name.
+    fn apply_precopy_state(
+        _vm: &Self::Vm,
+        _platform: &Self::Platform,
+        _section: &crate::snapshot::Section,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
     /// Per-vCPU state outside the register table (x86: CPUID), on the vCPU's thread.
     fn save_vcpu_extra(_vm: &Self::Vm, _vcpu: &Self::Vcpu) -> Result<Vec<u8>, Self::Error> {
         Ok(Vec::new())
@@ -358,4 +384,17 @@ pub trait Arch: Sized + 'static {
     fn vcpu_summary(_vcpu: &Self::Vcpu) -> String {
         String::new()
     }
+}
+
+/// Which pass of a migration's pre-copy [`Arch::precopy_state`] is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecopyPass {
+    /// The first round, the guest running: all of the state; tracking of changes starts.
+    First,
+    /// A later round, the guest running: what changed since the last pass.
+    Changes,
+    /// Stop-and-copy, the vCPUs paused: what changed since the last pass; tracking ends.
+    Final,
+    /// The migration failed: tracking ends, nothing is sent.
+    Cancel,
 }

@@ -37,7 +37,7 @@ pub mod wire;
 
 pub use arch::{
     Arch, BuildContext, Classify, ErrorKind, ExitAction, ExitContext, MachineLayout,
-    PlatformContext, VcpuContext,
+    PlatformContext, PrecopyPass, VcpuContext,
 };
 pub use config::{Payload, RawLoad, VmConfig};
 pub use error::CoreError;

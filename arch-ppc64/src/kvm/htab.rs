@@ -6,8 +6,11 @@ use crate::mmu::htab::abi::KVM_PPC_ALLOCATE_HTAB;
 use crate::mmu::papr::HptWords;
 use crate::mmu::plan::align_up;
 use crate::mmu::{HtabGeometry, HtabHome};
+use crate::snapshot::htab::HtabTracker;
 use crate::snapshot::HtabState;
 use kvm_ppc::PpcVm;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use vmm_core::hypervisor::HvError;
 use vmm_sys_util::ioctl::ioctl_with_mut_ref;
 
@@ -167,6 +170,14 @@ impl UserHtab {
                 std::ptr::write_bytes(self.base as *mut u8, 0, self.geometry.bytes() as usize)
             };
         }
+        self.apply(state);
+    }
+
+    /// Writes `state`'s entries into the table as they are (a zero entry clears one): a
+    /// migration's changes ([`crate::snapshot::htab::HtabSection::Changes`]) on top of what came
+    /// before. The vCPUs must not run; `state` was checked against this table.
+    pub fn apply(&self, state: &HtabState) {
+        debug_assert_eq!(state.order, self.geometry.order());
         for (index, e) in &state.entries {
             if *index >= self.geometry.entries() {
                 continue;
@@ -203,5 +214,31 @@ impl HptWords for UserHtab {
         let (_, at) = self.words(index);
         // SAFETY: as in `load`; one aligned doubleword store.
         unsafe { std::ptr::write_volatile(at, r.to_be()) };
+    }
+}
+
+/// A migration's view of the table in tetra's memory: at the source, what its pre-copy passes
+/// have sent ([`HtabTracker`]); at the destination, whether the first pass arrived (changes
+/// apply only on top of it).
+#[derive(Debug, Default)]
+pub struct HtabMigration {
+    sent: Mutex<Option<HtabTracker>>,
+    received: AtomicBool,
+}
+
+impl HtabMigration {
+    /// Runs `f` on the source's tracker slot.
+    pub fn with_tracker<T>(&self, f: impl FnOnce(&mut Option<HtabTracker>) -> T) -> T {
+        f(&mut self.sent.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The destination received the first pass.
+    pub fn set_received(&self) {
+        self.received.store(true, Ordering::Release);
+    }
+
+    /// Whether the destination received the first pass.
+    pub fn received(&self) -> bool {
+        self.received.load(Ordering::Acquire)
     }
 }

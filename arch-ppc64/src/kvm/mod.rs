@@ -196,6 +196,22 @@ impl Arch for Ppc64 {
         state::restore_vm(vm, platform, env)
     }
 
+    fn precopy_state(
+        _vm: &PpcVm,
+        platform: &Platform,
+        pass: vmm_core::PrecopyPass,
+    ) -> Result<Option<vmm_core::snapshot::Section>, Ppc64Error> {
+        state::precopy(platform, pass)
+    }
+
+    fn apply_precopy_state(
+        _vm: &PpcVm,
+        platform: &Platform,
+        section: &vmm_core::snapshot::Section,
+    ) -> Result<bool, Ppc64Error> {
+        state::apply_precopy(platform, section)
+    }
+
     /// KVM-PR (a hash table in tetra's memory) only; KVM-HV (radix) needs none of it.
     fn dirty_log_rearms_vcpus(platform: &Platform) -> bool {
         platform.htab.as_ref().and_then(|h| h.user()).is_some()

@@ -2,7 +2,7 @@
 //! table: [`crate::mmu::plan`]), the in-kernel XICS (when the host has it), the payload and its boot data in guest memory (process table, RTAS entry code, initrd,
 //! device tree), the console and the debug-exit register.
 
-use super::htab::Htab;
+use super::htab::{Htab, HtabMigration};
 use crate::boot::{plan, write_image, BootError, EntryState};
 use crate::cpu::HostCpu;
 use crate::error::Ppc64Error;
@@ -48,6 +48,8 @@ pub struct Platform {
     pub mmu: MmuPlan,
     /// The hash table of a hash-MMU guest.
     pub htab: Option<Htab>,
+    /// What a migration sent or received of a table in tetra's memory.
+    pub htab_migration: HtabMigration,
     /// A hash-MMU guest's table size, SLB size and page sizes for its device tree
     /// (`KVM_PPC_GET_SMMU_INFO`).
     pub hash_props: Option<HashCpuProps>,
@@ -301,6 +303,7 @@ pub(super) fn setup(ctx: &mut PlatformContext<'_, Ppc64>) -> Result<Platform, Pp
         boot: OnceLock::new(),
         mmu,
         htab,
+        htab_migration: HtabMigration::default(),
         hash_props,
         xics: xics_dev,
         router,

@@ -13,10 +13,85 @@ use super::htab::Htab;
 use super::platform::{configure_v3_mmu, BootData, Platform};
 use crate::error::Ppc64Error;
 use crate::mmu::radix_config;
-use crate::snapshot::htab::{self as htab_codec, HtabSnapshotError, HtabState};
+use crate::snapshot::htab::{
+    self as htab_codec, HtabSection, HtabSnapshotError, HtabState, HtabTracker,
+};
 use crate::snapshot::{self, MachineState, Ppc64SnapshotError, XicsState};
 use kvm_ppc::PpcVm;
 use vmm_core::snapshot::{Envelope, Section};
+use vmm_core::PrecopyPass;
+
+/// A migration's pre-copy pass over a table in tetra's memory (`Arch::precopy_state`): every
+/// valid entry in the first, then the entries that changed, as a kind 2 `HTAB` section. The
+/// first and the final pass always send one (the destination's table is built on the first;
+/// the final replaces the whole table in the final state), a middle pass only when something
+/// changed. KVM's own table (KVM-HV on a hash host) is refused by name, at the first round.
+pub(super) fn precopy(
+    platform: &Platform,
+    pass: PrecopyPass,
+) -> Result<Option<Section>, Ppc64Error> {
+    let t = match &platform.htab {
+        None => return Ok(None),
+        Some(Htab::Kernel(_)) if pass == PrecopyPass::Cancel => return Ok(None),
+        Some(Htab::Kernel(_)) => {
+            return Err(Ppc64SnapshotError::from(HtabSnapshotError::KernelTable).into())
+        }
+        Some(Htab::User(t)) => t,
+    };
+    let g = t.geometry();
+    platform.htab_migration.with_tracker(|slot| {
+        match pass {
+            PrecopyPass::Cancel => {
+                *slot = None;
+                return Ok(None);
+            }
+            PrecopyPass::First => *slot = Some(HtabTracker::new(g.entries())),
+            PrecopyPass::Changes | PrecopyPass::Final => {}
+        }
+        // No first pass (cannot happen): the final state then carries the whole table.
+        let Some(tracker) = slot.as_mut() else {
+            return Ok(None);
+        };
+        let running = pass != PrecopyPass::Final;
+        let entries = tracker.pass(t, running);
+        if !running {
+            *slot = None;
+        }
+        if entries.is_empty() && pass == PrecopyPass::Changes {
+            return Ok(None);
+        }
+        Ok(Some(htab_codec::changes_section(g.order(), &entries)))
+    })
+}
+
+/// At a migration's destination: applies a pre-copy pass's `HTAB` changes to the table, after
+/// checking all of them against it. Any other section is not taken (false).
+pub(super) fn apply_precopy(platform: &Platform, section: &Section) -> Result<bool, Ppc64Error> {
+    if section.tag != htab_codec::HTAB.tag {
+        return Ok(false);
+    }
+    let state = match htab_codec::decode_section(section).map_err(Ppc64SnapshotError::from)? {
+        HtabSection::Changes(s) => s,
+        HtabSection::None => {
+            return Err(Ppc64SnapshotError::from(HtabSnapshotError::NotChanges(0)).into())
+        }
+        HtabSection::Table(_) => {
+            return Err(Ppc64SnapshotError::from(HtabSnapshotError::NotChanges(1)).into())
+        }
+    };
+    let user = platform.htab.as_ref().and_then(|h| h.user());
+    htab_codec::check_vm(
+        Some(&state),
+        user.map(|t| t.geometry()),
+        platform.machine.ram_size(),
+    )
+    .map_err(Ppc64SnapshotError::from)?;
+    if let Some(t) = user {
+        t.apply(&state);
+        platform.htab_migration.set_received();
+    }
+    Ok(true)
+}
 
 /// The VM-wide sections: `HTAB`, `PSER` and `XICS`.
 pub(super) fn save_vm(platform: &Platform) -> Result<Vec<Section>, Ppc64Error> {
@@ -59,7 +134,18 @@ pub(super) fn restore_vm(
     env: &Envelope,
 ) -> Result<(), Ppc64Error> {
     let (machine, xics) = snapshot::decode_vm(env)?;
-    let htab = htab_codec::decode_env(env).map_err(Ppc64SnapshotError::from)?;
+    // A migration whose pre-copy sent the table ends with its last changes (kind 2).
+    let (htab, changes) = match env.section(&htab_codec::HTAB.tag) {
+        None => (None, false),
+        Some(s) => match htab_codec::decode_section(s).map_err(Ppc64SnapshotError::from)? {
+            HtabSection::None => (None, false),
+            HtabSection::Table(t) => (Some(t), false),
+            HtabSection::Changes(_) if !platform.htab_migration.received() => {
+                return Err(Ppc64SnapshotError::from(HtabSnapshotError::NoBase).into())
+            }
+            HtabSection::Changes(t) => (Some(t), true),
+        },
+    };
     let m = &platform.machine;
     let user = platform.htab.as_ref().and_then(|h| h.user());
     if let Some(Htab::Kernel(_)) = &platform.htab {
@@ -74,7 +160,9 @@ pub(super) fn restore_vm(
         let claimed = crate::events::sources_to_check(&saved_irqs, ics.claimed());
         saved.check(ics.servers(), &claimed)?;
     }
-    if let Some(t) = user {
+    if let (Some(t), Some(c), true) = (user, &htab, changes) {
+        t.apply(c);
+    } else if let Some(t) = user {
         // No saved table (a radix VM's snapshot, or an older one): an empty one.
         let empty = HtabState {
             order: t.geometry().order(),

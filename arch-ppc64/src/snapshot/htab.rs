@@ -13,7 +13,16 @@
 //!            1: a hash table in tetra's memory, KVM-PR)
 //!   [u32 order (log2 of the table's bytes, 18..=46), u32 entry count (at most the table's),
 //!    per entry, by strictly increasing index: u64 index, u64 dword 0 (V), u64 dword 1 (R)]
+//! HTAB, version 2: as version 1, and
+//!   kind 2: changes to the table a migration's stream has sent so far, laid out as kind 1,
+//!           where an entry of V = 0 and R = 0 is one that is no longer valid
 //! ```
+//!
+//! Kind 2 exists only in a migration ([`HtabTracker`]): the ARCH frames of its pre-copy rounds
+//! (all valid entries first, then each round's changes) and its final state (the changes since
+//! the last round), so that the pause carries only what changed. Snapshots are written as
+//! version 1; a kind 2 section anywhere but in a migration is refused by name
+//! ([`HtabSnapshotError::NoBase`]).
 //!
 //! The entries are in the ISA v2.07 layout ([`crate::mmu::hpte`]), as the guest wrote them.
 //! Decoding refuses, by name: an unknown kind, an order outside the table sizes, more entries
@@ -33,7 +42,11 @@ use vmm_core::snapshot::{CodecError, Envelope, Section, SectionSpec};
 use vmm_core::wire::{Reader, Writer};
 
 /// The hash table.
-pub const HTAB: SectionSpec = SectionSpec::new(*b"HTAB", 1, 1);
+pub const HTAB: SectionSpec = SectionSpec::new(*b"HTAB", 1, 2);
+/// The version of a whole table's section (kinds 0 and 1), which older tetras read too.
+pub const TABLE_VERSION: u16 = 1;
+/// Kind byte: a table's changes (version 2).
+pub const KIND_CHANGES: u8 = 2;
 /// Bytes of one saved entry: index, V, R.
 pub const ENTRY_BYTES: usize = 24;
 /// The dword 0 bits KVM keeps for itself (`HPTE_V_HVLOCK` 0x40, `HPTE_V_ABSENT` 0x20); a
@@ -141,6 +154,15 @@ pub enum HtabSnapshotError {
         /// The VM's.
         vm: u64,
     },
+    /// Changes to a table (kind 2) where no table came before them: outside a migration's
+    /// stream, or before its first pre-copy pass.
+    #[error("HTAB: changes to a hash table this VM never received (kind 2 belongs to a migration stream, after its first pre-copy pass)")]
+    NoBase,
+    /// A migration's pre-copy pass that is not a table's changes.
+    #[error(
+        "HTAB: a pre-copy pass carries kind {0}; only changes (kind 2) come before the final state"
+    )]
+    NotChanges(u8),
     /// A table KVM allocated (`KVM_PPC_ALLOCATE_HTAB`) cannot be saved yet.
     #[error("HTAB: the hash table is KVM's (KVM_PPC_ALLOCATE_HTAB); saving it needs KVM_PPC_GET_HTAB_FD, which tetra does not read yet")]
     KernelTable,
@@ -179,6 +201,10 @@ impl HtabState {
             });
         }
         for (index, e) in &self.entries {
+            if e.v & HPTE_V_VALID == 0 {
+                // A change that clears the entry (decode_section let only zero ones through).
+                continue;
+            }
             // decode_htab checked the page size.
             let shift = e.page_sizes().map_or(12, |p| p.actual);
             let size = 1u64 << shift;
@@ -218,7 +244,79 @@ pub fn htab_section(t: Option<&HtabState>) -> Section {
             }
         }
     }
+    Section::new(&HTAB.tag, TABLE_VERSION, w.into_bytes())
+}
+
+/// A kind 2 [`HTAB`] section: `entries` (by increasing index; a zero entry is one no longer
+/// valid) change a table of `2^order` bytes.
+pub fn changes_section(order: u32, entries: &[(u64, Hpte)]) -> Section {
+    let mut w = Writer::new();
+    w.u8(KIND_CHANGES);
+    w.u32(order);
+    w.u32(entries.len() as u32);
+    for (i, e) in entries {
+        w.u64(*i);
+        w.u64(e.v);
+        w.u64(e.r);
+    }
     HTAB.section(w.into_bytes())
+}
+
+/// A decoded [`HTAB`] section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HtabSection {
+    /// Kind 0: no hash table in tetra's memory.
+    None,
+    /// Kind 1: the whole table (every valid entry).
+    Table(HtabState),
+    /// Kind 2: changes to the table sent before; a zero entry is no longer valid.
+    Changes(HtabState),
+}
+
+/// Tracks what a migration has sent of a table, so that each pre-copy pass sends only the
+/// entries that changed since ([`HtabTracker::pass`]).
+#[derive(Debug)]
+pub struct HtabTracker {
+    /// Each entry's (V, R) as last sent (or as last read, for an entry that is not valid).
+    sent: Vec<(u64, u64)>,
+}
+
+impl HtabTracker {
+    /// A tracker for a table of `entries` entries, of which nothing was sent yet (as if all
+    /// were zero: the destination's new table is).
+    pub fn new(entries: u64) -> Self {
+        Self {
+            sent: vec![(0, 0); entries as usize],
+        }
+    }
+
+    /// The entries of `table` that differ from what was sent, by increasing index: a valid one
+    /// as it is, one that is no longer valid as zero. `running`: the guest may be writing the
+    /// table meanwhile (KVM-PR's vCPU threads), so an entry read in the middle of a change
+    /// could be torn: one that would fail the destination's checks is held back (it stays
+    /// "changed" and goes in a later pass; the last pass is made with the vCPUs paused).
+    pub fn pass(&mut self, table: &dyn HptWords, running: bool) -> Vec<(u64, Hpte)> {
+        let n = table.entries().min(self.sent.len() as u64);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let now = table.load(i);
+            let was = self.sent[i as usize];
+            if now == was {
+                continue;
+            }
+            let e = Hpte { v: now.0, r: now.1 };
+            if now.0 & HPTE_V_VALID != 0 {
+                if running && check_entry(i, e).is_err() {
+                    continue;
+                }
+                out.push((i, e));
+            } else if was.0 & HPTE_V_VALID != 0 {
+                out.push((i, Hpte { v: 0, r: 0 }));
+            }
+            self.sent[i as usize] = now;
+        }
+        out
+    }
 }
 
 fn check_entry(index: u64, e: Hpte) -> Result<(), HtabSnapshotError> {
@@ -238,19 +336,20 @@ fn check_entry(index: u64, e: Hpte) -> Result<(), HtabSnapshotError> {
     Ok(())
 }
 
-/// Decodes and validates the [`HTAB`] section (whether it fits the VM is
+/// Decodes and validates an [`HTAB`] section of any kind (whether it fits the VM is
 /// [`HtabState::check`]'s business).
-pub fn decode_htab(s: &Section) -> Result<Option<HtabState>, HtabSnapshotError> {
-    HTAB.check(s.version)?;
+pub fn decode_section(s: &Section) -> Result<HtabSection, HtabSnapshotError> {
+    let version = HTAB.check(s.version)?;
     let mut r = Reader::new(&s.data);
-    match r.u8("HTAB: the kind")? {
+    let changes = match r.u8("HTAB: the kind")? {
         0 => {
             r.finish("HTAB")?;
-            return Ok(None);
+            return Ok(HtabSection::None);
         }
-        1 => {}
+        1 => false,
+        KIND_CHANGES if version >= 2 => true,
         k => return Err(HtabSnapshotError::Kind(k)),
-    }
+    };
     let order = r.u32("HTAB: the table order")?;
     let g =
         HtabGeometry::new(order).map_err(|source| HtabSnapshotError::Order { order, source })?;
@@ -286,11 +385,29 @@ pub fn decode_htab(s: &Section) -> Result<Option<HtabState>, HtabSnapshotError> 
             }
             _ => {}
         }
-        check_entry(index, e)?;
+        // A change may clear an entry (all zero); anything else is a valid entry.
+        if !(changes && e == Hpte { v: 0, r: 0 }) {
+            check_entry(index, e)?;
+        }
         entries.push((index, e));
     }
     r.finish("HTAB")?;
-    Ok(Some(HtabState { order, entries }))
+    let state = HtabState { order, entries };
+    Ok(if changes {
+        HtabSection::Changes(state)
+    } else {
+        HtabSection::Table(state)
+    })
+}
+
+/// Decodes and validates a snapshot's [`HTAB`] section: a whole table, or none; a migration's
+/// changes (kind 2) are refused ([`HtabSnapshotError::NoBase`]).
+pub fn decode_htab(s: &Section) -> Result<Option<HtabState>, HtabSnapshotError> {
+    match decode_section(s)? {
+        HtabSection::None => Ok(None),
+        HtabSection::Table(t) => Ok(Some(t)),
+        HtabSection::Changes(_) => Err(HtabSnapshotError::NoBase),
+    }
 }
 
 /// The snapshot's hash table: `None` when it has none (kind 0, or a snapshot written before

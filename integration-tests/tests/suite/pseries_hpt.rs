@@ -1,6 +1,8 @@
 //! A hash-MMU guest (KVM-PR: its hash table in tetra's memory, not in guest RAM) across a
 //! snapshot and a live migration: the `HTAB` section carries the table, so that the guest's own
-//! H_ENTER mappings still translate in the restored VM and at the destination.
+//! H_ENTER mappings still translate in the restored VM and at the destination; a migration's
+//! pre-copy sends the table and then its changes (ARCH frames), which a guest remapping without
+//! pause exercises.
 
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
@@ -59,11 +61,13 @@ fn translator_agrees(snap: &std::path::Path) -> Result<(), String> {
 /// The guest ticks, is snapshotted and restored (its first VM gone, with its table), ticks on,
 /// migrates over a Unix socket (the source gone before the destination runs), ticks five more
 /// times and is told to stop: every tick reads and writes through its two mappings and checks
-/// both real pages.
-fn survives(g: &'static Guest) -> Result<(), String> {
+/// both real pages. `model`: the processor (`--cpu-template`), the host's by default.
+fn survives(g: &'static Guest, model: Option<&str>) -> Result<(), String> {
     let dir = Scratch::new("pseries-hpt");
     let snap = dir.0.join("vm.snap");
-    let mut a = TestVm::<HostArch>::new(g.config(1, 32))?;
+    let mut cfg = g.config(1, 32);
+    cfg.cpu_template = model.map(Into::into);
+    let mut a = TestVm::<HostArch>::new(cfg)?;
     a.vmm.start().map_err(|e| chain(&e))?;
     a.wait_for("tick 3\n")?;
     a.vmm.pause().map_err(|e| failed("pause", chain(&e), &a))?;
@@ -135,6 +139,103 @@ fn survives(g: &'static Guest) -> Result<(), String> {
         || {
             format!(
                 "first:\n{first}\nsecond:\n{second}\nthird:\n{}",
+                out.console
+            )
+        },
+    )
+}
+
+/// The numbers of the guest's "remap N" lines.
+fn remaps(console: &str) -> Vec<u64> {
+    console
+        .lines()
+        .filter_map(|l| l.strip_prefix("remap ")?.parse().ok())
+        .collect()
+}
+
+/// The `hpt_remap` guest changes two entries of its table on every iteration, without pause,
+/// while it is live-migrated with pre-copy forced to run several rounds: the first round's
+/// ARCH frame carries the table, later ones its changes, and the final state only the last
+/// changes. The destination's table must then be the source's to the entry: the guest checks
+/// each remapped access reaches the page just mapped (a stale or missing entry faults or fails).
+fn changed_entries_arrive(g: &'static Guest) -> Result<(), String> {
+    let dir = Scratch::new("pseries-hpt-remap");
+    let mut a = TestVm::<HostArch>::new(g.config(1, 32))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("remap 512\n")?;
+    let uri = format!("unix:{}", dir.0.join("m.sock").display());
+    let listen = uri.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dst = std::thread::spawn(move || {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let opts = VmmOptions {
+            console: ConsoleSink::Buffer(buf.clone()),
+            stdin: false,
+            ..VmmOptions::default()
+        };
+        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
+            let _ = tx.send(());
+        })
+        .map(|v| (v, buf))
+        .map_err(|e| chain(&e))
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the destination never listened")?;
+    // No downtime is short enough: pre-copy runs its 8 rounds, the guest remapping throughout.
+    let opts = MigrateOptions {
+        downtime_target: Duration::ZERO,
+        max_rounds: 8,
+        stall_rounds: u32::MAX,
+        ..MigrateOptions::default()
+    };
+    let mut rounds = Vec::new();
+    let stats = a
+        .vmm
+        .migrate(&uri, &opts, &mut |p| {
+            if p.sending.is_none() {
+                rounds.push(p.round)
+            }
+        })
+        .map_err(|e| failed("the migration", chain(&e), &a))?;
+    let first = a.console();
+    drop(a);
+    let (dvm, dbuf) = dst.join().map_err(|_| "the destination panicked")??;
+    let mut d = TestVm::from_parts(dvm, dbuf);
+    d.vmm.start().map_err(|e| chain(&e))?;
+    let last = remaps(&first).last().copied().unwrap_or(0);
+    d.wait_for(&format!("remap {}\n", last + 3 * 256))
+        .map_err(|e| failed("after the migration", e, &d))?;
+    d.vmm
+        .memory()
+        .write("the guest's stop word", STOP, &1u64.to_le_bytes())
+        .map_err(|e| chain(&e))?;
+    let out = d.finish()?;
+    eprintln!(
+        "migrated at remap {last} after rounds {rounds:?}: {stats:?}; the destination went on to remap {:?}",
+        remaps(&out.console).last()
+    );
+    check(out.exit == GuestExit::DebugExit(0x10), || {
+        format!(
+            "{:?}\nbefore the migration:\n{first}\nafter it:\n{}",
+            out.exit, out.console
+        )
+    })?;
+    // Pre-copy sent the table and then, in at least one later round, entries the guest had
+    // changed; the final state carried only the last changes.
+    check(stats.arch_frames >= 2 && stats.arch_final_changes, || {
+        format!("pre-copy did not send the table's changes: {stats:?}")
+    })?;
+    let all: Vec<u64> = remaps(&first)
+        .into_iter()
+        .chain(remaps(&out.console))
+        .collect();
+    check(
+        !out.console.contains("hpt: mapped")
+            && all.windows(2).all(|w| w[1] == w[0] + 256)
+            && remaps(&out.console).len() >= 3,
+        || {
+            format!(
+                "the guest did not go on remapping:\n{first}\n--\n{}",
                 out.console
             )
         },
@@ -218,21 +319,34 @@ pub fn register(s: &mut Suite) {
     if HOST_ARCH != "ppc64" {
         return;
     }
-    let Some(g) = guests::get("hpt_ticks") else {
+    let (Some(g), Some(remap)) = (guests::get("hpt_ticks"), guests::get("hpt_remap")) else {
         return;
     };
     type Test = fn(&'static Guest) -> Result<(), String>;
-    let tests: [(&str, Test); 2] = [
+    let tests: [(&str, &'static Guest, Test); 4] = [
         (
             "pseries::a_hash_guest_survives_a_snapshot_and_a_migration",
-            survives,
+            g,
+            |g| survives(g, None),
+        ),
+        // KVM-PR's 970 MMU model (no large-page or 1T segment flags) with the same table.
+        (
+            "pseries::a_ppc970_hash_guest_survives_a_snapshot_and_a_migration",
+            g,
+            |g| survives(g, Some("ppc970")),
         ),
         (
             "pseries::a_hash_guest_survives_a_restore_in_a_new_process",
+            g,
             survives_a_restore_in_a_new_process,
         ),
+        (
+            "pseries::hash_entries_changed_during_precopy_arrive",
+            remap,
+            changed_entries_arrive,
+        ),
     ];
-    for (name, f) in tests {
+    for (name, g, f) in tests {
         if host_mmu_is_hash() {
             s.kvm(name, move || f(g));
         } else {

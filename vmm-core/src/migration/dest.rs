@@ -63,10 +63,14 @@ fn receive<A: Arch>(
     loop {
         let f = ch.recv()?;
         let mem = vmm.memory().memory();
-        if receiver.frame(f.kind, f.body(), &mem)? == Flow::End {
-            // Everything the source sent arrived, once and in order: or nothing starts.
-            ch.check_end(f.body(), receiver.pages())?;
-            break;
+        match receiver.frame(f.kind, f.body(), &mem)? {
+            Flow::End => {
+                // Everything the source sent arrived, once and in order: or nothing starts.
+                ch.check_end(f.body(), receiver.pages())?;
+                break;
+            }
+            Flow::Arch(section) => apply_arch(&vmm, &section)?,
+            Flow::More => {}
         }
         ch.recycle(f);
     }
@@ -88,11 +92,28 @@ fn receive<A: Arch>(
     }
 }
 
+/// Applies an ARCH frame's section to the VM being built ([`Arch::apply_precopy_state`]).
+fn apply_arch<A: Arch>(vmm: &Vmm<A>, section: &Section) -> Result<(), MigrationError> {
+    let sh = vmm.shared();
+    match A::apply_precopy_state(&sh.vm, &sh.platform, section) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(protocol(format!(
+            "ARCH: a {} section (version {}), which {} does not take during pre-copy",
+            section.tag_str(),
+            section.version,
+            A::NAME
+        ))),
+        Err(e) => Err(protocol(format!("ARCH: {}", crate::error_chain::chain(&e)))),
+    }
+}
+
 /// After a frame: whether more follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Flow {
     /// Read the next frame.
     More,
+    /// An ARCH frame: arch state for the VM, to apply now, before the next frame.
+    Arch(Section),
     /// END: the state is complete.
     End,
 }
@@ -169,8 +190,9 @@ impl Receiver {
         Ok((config, receiver))
     }
 
-    /// Takes one frame after HELLO: pages go into `mem` (each page aligned and inside it), the
-    /// state envelope is decoded and kept, END ends the stream; an ERROR from the source or a
+    /// Takes one frame after HELLO: pages go into `mem` (each page aligned and inside it), an
+    /// ARCH section is returned to be applied, the state envelope is decoded and kept, END ends
+    /// the stream; an ERROR from the source or a
     /// frame the source never sends here is an error.
     pub fn frame(
         &mut self,
@@ -201,6 +223,8 @@ impl Receiver {
                 }
                 self.round += 1;
             }
+            Kind::Arch if self.state.is_some() => return Err(protocol("ARCH after STATE")),
+            Kind::Arch => return Ok(Flow::Arch(super::read_arch_frame(payload)?)),
             Kind::State if self.state.is_some() => return Err(protocol("a second STATE")),
             Kind::State => {
                 let env = Envelope::decode(payload, Some((self.magic, self.arch)))
@@ -284,6 +308,20 @@ mod tests {
             );
         }
         assert!(rx.frame(Kind::Go, &[], &mem).is_err());
+        let arch = Section::new(b"HTAB", 2, vec![2, 9]);
+        assert_eq!(
+            rx.frame(Kind::Arch, &super::super::arch_frame(&arch), &mem)
+                .unwrap(),
+            Flow::Arch(arch)
+        );
+        for bad in [
+            &b"HTA"[..],
+            b"HTAB\x01",
+            b"HT\x00B\x01\x00",
+            b"HTAB\x00\x00",
+        ] {
+            assert!(rx.frame(Kind::Arch, bad, &mem).is_err(), "{bad:?}");
+        }
         assert!(rx.frame(Kind::State, b"junk", &mem).is_err());
         assert_eq!(rx.frame(Kind::End, &[], &mem).unwrap(), Flow::End);
         assert!(rx
@@ -294,6 +332,9 @@ mod tests {
         let (_, mut rx) = Receiver::hello(&hello(&ARCH, 4096), ARCH, "test", 4096).unwrap();
         let state = Envelope::new(ARCH).encode();
         assert_eq!(rx.frame(Kind::State, &state, &mem).unwrap(), Flow::More);
+        let arch = super::super::arch_frame(&Section::new(b"HTAB", 2, vec![]));
+        let e = rx.frame(Kind::Arch, &arch, &mem).unwrap_err();
+        assert!(e.to_string().contains("ARCH after STATE"), "{e}");
         assert_eq!(rx.finish().unwrap(), Envelope::new(ARCH));
     }
 }

@@ -11,8 +11,9 @@ use std::io::{IoSlice, Read, Write};
 pub const MAGIC: &[u8; 8] = b"TETRAMIG";
 /// The protocol version: a destination refuses any other. Version 1 had no sequence numbers and
 /// no END summary; version 2 adds them ([`channel`](super::channel)); version 3 carries PAGES as
-/// runs of contiguous pages, zero pages without their bytes ([`pages`](super::pages)).
-pub const VERSION: u16 = 3;
+/// runs of contiguous pages, zero pages without their bytes ([`pages`](super::pages)); version 4
+/// adds ARCH frames, arch state sent during pre-copy (a KVM-PR guest's hash table).
+pub const VERSION: u16 = 4;
 /// The largest frame: a batch of pages, or the state envelope.
 pub const MAX_FRAME: u32 = 512 << 20;
 
@@ -40,13 +41,16 @@ pub enum Kind {
     Error = 9,
     /// Destination: GO received; the guest runs here now.
     Started = 10,
+    /// Source: arch state sent during pre-copy, as a section (tag, version, data), which the
+    /// destination applies in stream order before STATE ([`crate::arch::Arch::precopy_state`]).
+    Arch = 11,
 }
 
 impl Kind {
     fn from_u8(v: u8) -> Option<Kind> {
         use Kind::*;
         [
-            Hello, HelloOk, Pages, Round, State, End, Ready, Go, Error, Started,
+            Hello, HelloOk, Pages, Round, State, End, Ready, Go, Error, Started, Arch,
         ]
         .into_iter()
         .find(|k| *k as u8 == v)

@@ -4,13 +4,17 @@
 //!
 //! ```text
 //! source                                   destination (tetra run --incoming ADDR)
-//! HELLO magic, version 3, arch, page, CONF ->
+//! HELLO magic, version 4, arch, page, CONF ->
 //!                                       <- HELLO_OK (or ERROR)      builds an empty VM
 //! -- from here every frame, both ways, is numbered: seq u32 from 1 --
-//! PAGES ... ROUND 0  PAGES ... ROUND 1 ...  (round 0: touched pages; then the dirty log's;
-//!                                           runs of pages, zero pages without bytes: pages.rs)
+//! PAGES ... [ARCH] ROUND 0  PAGES ... [ARCH] ROUND 1 ...
+//!                                           (round 0: touched pages; then the dirty log's;
+//!                                           runs of pages, zero pages without bytes: pages.rs;
+//!                                           ARCH: arch state outside guest RAM, all of it in
+//!                                           round 0, then its changes: applied on arrival)
 //! -- pause --
-//! PAGES (the last dirty pages)  STATE (vCPUs, devices, arch)
+//! PAGES (the last dirty pages)  STATE (vCPUs, devices, arch; a section pre-copy sent as ARCH
+//!                                      is replaced by its last changes)
 //! END frames, pages, bytes, digest ->       checks every number on arrival, then END
 //!                                           against what arrived; applies the state
 //!                                       <- READY (or ERROR)
@@ -21,7 +25,7 @@
 //!
 //! The destination refuses, before READY and naming what is wrong: a frame whose sequence number
 //! is not the next one (a frame missing, duplicated or reordered), ROUND numbers out of order,
-//! PAGES after STATE, a second STATE, END before STATE, and an END whose frame, page and byte
+//! PAGES or ARCH after STATE, an ARCH section the arch does not take (or refuses), a second STATE, END before STATE, and an END whose frame, page and byte
 //! counts or running digest differ from what arrived (a frame lost at the end, or replaced by
 //! one with a valid number and checksum). A source of another protocol version is refused at
 //! HELLO by its version number, and so is this one by an older destination (the handshake is
@@ -45,6 +49,31 @@ pub mod transport;
 pub use channel::{ChannelError, Summary};
 pub use dest::{Flow, Receiver};
 pub use frame::FrameError;
+
+/// An ARCH frame's payload: the section's tag, version and data.
+pub(crate) fn arch_frame(s: &crate::snapshot::Section) -> Vec<u8> {
+    let mut w = crate::wire::Writer::new();
+    w.bytes(&s.tag);
+    w.u16(s.version);
+    w.bytes(&s.data);
+    w.into_bytes()
+}
+
+/// Reads an ARCH frame's payload ([`arch_frame`]).
+pub(crate) fn read_arch_frame(payload: &[u8]) -> Result<crate::snapshot::Section, MigrationError> {
+    let mut r = crate::wire::Reader::new(payload);
+    let bad = |e: crate::wire::Truncated| MigrationError::Protocol(format!("ARCH: {e}"));
+    let tag: [u8; 4] = r.array("the section tag").map_err(bad)?;
+    let version = r.u16("the section version").map_err(bad)?;
+    if !tag.iter().all(|b| b.is_ascii_graphic()) || version == 0 {
+        return Err(MigrationError::Protocol(format!(
+            "ARCH: a section tagged {:?}, version {version}",
+            String::from_utf8_lossy(&tag)
+        )));
+    }
+    let data = r.take("the section", r.remaining()).map_err(bad)?.to_vec();
+    Ok(crate::snapshot::Section::new(&tag, version, data))
+}
 
 /// How long either side waits for a disk image's lock at the hand-off (the other side on the
 /// same host lets it go when it fails or finishes).

@@ -5,7 +5,7 @@ use super::frame::{FrameError, Kind, MAGIC, VERSION};
 use super::pages;
 use super::transport::{self, Stream, Uri};
 use super::{MigrationError, DISK_LOCK_WAIT};
-use crate::arch::Arch;
+use crate::arch::{Arch, PrecopyPass};
 use crate::exit::GuestExit;
 use crate::snapshot::memfile::touched_pages;
 use crate::snapshot::sections;
@@ -120,6 +120,13 @@ pub struct MigrationStats {
     pub total: Duration,
     /// Pause to GO: how long the guest did not run.
     pub downtime: Duration,
+    /// ARCH frames sent during pre-copy, the guest running ([`Arch::precopy_state`]; ppc64
+    /// KVM-PR: the hash table, all of it and then each round's changes): more than one means
+    /// state that changed during pre-copy went before the pause.
+    pub arch_frames: u32,
+    /// Whether the final state carried the last pass's changes of that state instead of all
+    /// of it.
+    pub arch_final_changes: bool,
 }
 
 struct Sender<'a> {
@@ -129,6 +136,8 @@ struct Sender<'a> {
     sending: Duration,
     /// The PAGES body being built, kept from frame to frame.
     buf: Vec<u8>,
+    /// ARCH frames sent so far.
+    arch_frames: u32,
 }
 
 impl Sender<'_> {
@@ -211,6 +220,29 @@ impl<A: Arch> Vmm<A> {
         }
     }
 
+    /// The arch's pre-copy state for `pass` ([`Arch::precopy_state`]).
+    fn arch_precopy(
+        &self,
+        pass: PrecopyPass,
+    ) -> Result<Option<crate::snapshot::Section>, MigrationError> {
+        let sh = self.shared();
+        A::precopy_state(&sh.vm, &sh.platform, pass)
+            .map_err(|e| Box::new(crate::vm::VmmError::arch_error(e)).into())
+    }
+
+    /// Sends the arch's pre-copy state for `pass` in an ARCH frame, if it has any.
+    fn send_arch_precopy(
+        &self,
+        tx: &mut Sender<'_>,
+        pass: PrecopyPass,
+    ) -> Result<(), MigrationError> {
+        if let Some(s) = self.arch_precopy(pass)? {
+            tx.frame(Kind::Arch, &super::arch_frame(&s))?;
+            tx.arch_frames += 1;
+        }
+        Ok(())
+    }
+
     /// Migrates the VM to the destination listening at `uri` (`unix:PATH` or `tcp:HOST:PORT`),
     /// reporting after each round. On success the guest runs there and this VM ends
     /// ([`GuestExit::Migrated`]); on failure it keeps running here, as it was.
@@ -236,6 +268,7 @@ impl<A: Arch> Vmm<A> {
             pages: 0,
             sending: Duration::ZERO,
             buf: Vec::new(),
+            arch_frames: 0,
         };
         let mut hello = Writer::new();
         hello.bytes(MAGIC);
@@ -257,6 +290,9 @@ impl<A: Arch> Vmm<A> {
         let mut paused_here = false;
         let r = self.precopy_and_finish(&mut tx, opts, progress, &mut paused_here, start);
         let _ = self.stop_dirty_log();
+        if r.is_err() {
+            let _ = self.arch_precopy(PrecopyPass::Cancel);
+        }
         match r {
             Ok(stats) => {
                 self.exit_notifier().end(GuestExit::Migrated);
@@ -318,6 +354,14 @@ impl<A: Arch> Vmm<A> {
                     });
                 }
             })?;
+            // State outside guest RAM that the guest changes as it runs: all of it in round 0,
+            // then what changed.
+            let pass = if round == 0 {
+                PrecopyPass::First
+            } else {
+                PrecopyPass::Changes
+            };
+            self.send_arch_precopy(tx, pass)?;
             let mut w = Writer::new();
             w.u32(round);
             tx.frame(Kind::Round, &w.buf)?;
@@ -370,7 +414,17 @@ impl<A: Arch> Vmm<A> {
         self.flush_to_guest_ram()?;
         self.harvest_dirty()?;
         self.send_dirty(tx, &mut |_, _, _| {})?;
-        let state = self.capture_state()?;
+        let last = self.arch_precopy(PrecopyPass::Final)?;
+        let mut state = self.capture_state()?;
+        // What pre-copy sent of the arch's state is at the destination: the final state carries
+        // only its last changes.
+        let arch_final_changes = last.is_some();
+        if let Some(s) = last {
+            match state.sections.iter_mut().find(|x| x.tag == s.tag) {
+                Some(x) => *x = s,
+                None => state.push(s),
+            }
+        }
         tx.frame(Kind::State, &state.encode())?;
         let end = tx.ch.sent(tx.pages).encode();
         tx.frame(Kind::End, &end)?;
@@ -402,6 +456,8 @@ impl<A: Arch> Vmm<A> {
             pages: tx.pages,
             total: start.elapsed(),
             downtime: paused_at.elapsed(),
+            arch_frames: tx.arch_frames,
+            arch_final_changes,
         };
         progress(&Progress {
             phase: Phase::Done,

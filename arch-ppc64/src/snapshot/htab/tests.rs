@@ -172,8 +172,8 @@ fn every_refusal_by_name() {
         E::Codec(CodecError::Newer { .. })
     ));
     assert!(matches!(
-        decode_htab(&with(vec![2])).unwrap_err(),
-        E::Kind(2)
+        decode_htab(&with(vec![3])).unwrap_err(),
+        E::Kind(3)
     ));
     for order in [0, 17, 47, u32::MAX] {
         assert!(
@@ -332,4 +332,123 @@ fn an_envelope_without_the_section_has_no_table() {
     assert_eq!(decode_env(&env).unwrap(), None);
     env.push(htab_section(Some(&sample())));
     assert_eq!(decode_env(&env).unwrap(), Some(sample()));
+}
+
+/// A table in plain memory.
+struct Table(RefCell<Vec<(u64, u64)>>);
+
+impl HptWords for Table {
+    fn entries(&self) -> u64 {
+        self.0.borrow().len() as u64
+    }
+    fn load(&self, i: u64) -> (u64, u64) {
+        self.0.borrow()[i as usize]
+    }
+    fn store_r(&self, i: u64, r: u64) {
+        self.0.borrow_mut()[i as usize].1 = r;
+    }
+}
+
+impl Table {
+    fn set(&self, i: u64, e: Hpte) {
+        self.0.borrow_mut()[i as usize] = (e.v, e.r);
+    }
+    /// Applies a section as a migration's destination does.
+    fn apply(&self, s: &Section) {
+        let HtabSection::Changes(c) = decode_section(s).unwrap() else {
+            panic!("not changes: {s:?}");
+        };
+        c.check(g18(), RAM).unwrap();
+        for (i, e) in c.entries {
+            self.set(i, e);
+        }
+    }
+}
+
+#[test]
+fn a_tracker_sends_every_valid_entry_then_only_the_changes() {
+    let src = Table(RefCell::new(vec![(0, 0); g18().entries() as usize]));
+    let dst = Table(RefCell::new(vec![(0, 0); g18().entries() as usize]));
+    for (i, e) in &sample().entries {
+        src.set(*i, *e);
+    }
+    // A stale invalid entry is not sent.
+    src.set(
+        5,
+        Hpte {
+            v: 0x1234 << 7,
+            r: 0x70_0000,
+        },
+    );
+    let mut t = HtabTracker::new(g18().entries());
+    let first = t.pass(&src, true);
+    assert_eq!(first, sample().entries);
+    dst.apply(&changes_section(18, &first));
+    assert!(t.pass(&src, true).is_empty(), "nothing changed");
+
+    // The guest changes the table: a new entry, a removed one (its stale bits left behind),
+    // one whose R doubleword changed (KVM-PR's reference and change bits), and a torn read of
+    // an entry being written (a reserved segment size), held back while the guest runs.
+    let new = page(0x42, 0x60_0000);
+    src.set(0x100, new);
+    src.set(
+        0x930,
+        Hpte {
+            v: 0x123 << 7,
+            r: 0x70_1000,
+        },
+    );
+    let mut touched = page(0x1234, 0x70_0000);
+    touched.r &= !0x180;
+    src.set(0, touched);
+    let torn = Hpte {
+        v: (3 << HPTE_V_SSIZE_SHIFT) | HPTE_V_VALID,
+        r: 0x70_2000,
+    };
+    src.set(0x200, torn);
+    let changes = t.pass(&src, true);
+    assert_eq!(
+        changes,
+        vec![(0, touched), (0x100, new), (0x930, Hpte { v: 0, r: 0 })]
+    );
+    dst.apply(&changes_section(18, &changes));
+    // The entry held back became a valid one: the next pass sends it.
+    let done = page(0x9, 0x70_2000);
+    src.set(0x200, done);
+    let held = t.pass(&src, true);
+    assert_eq!(held, vec![(0x200, done)]);
+    dst.apply(&changes_section(18, &held));
+    // Paused, the last pass sends an entry as it is, even one the destination will refuse
+    // (as it refuses it in a snapshot).
+    src.set(0x300, torn);
+    assert_eq!(t.pass(&src, false), vec![(0x300, torn)]);
+    src.set(0x300, Hpte { v: 0, r: 0 });
+    assert_eq!(t.pass(&src, false), vec![(0x300, Hpte { v: 0, r: 0 })]);
+
+    // The destination's table now holds exactly the source's valid entries.
+    assert_eq!(HtabState::capture(18, &dst), HtabState::capture(18, &src));
+}
+
+#[test]
+fn changes_are_read_only_in_a_migration() {
+    use HtabSnapshotError as E;
+    let c = changes_section(18, &[(7, page(0x1, 0x10_0000)), (8, Hpte { v: 0, r: 0 })]);
+    assert_eq!(c.version, 2);
+    assert!(matches!(
+        decode_section(&c).unwrap(),
+        HtabSection::Changes(_)
+    ));
+    // A snapshot never has them.
+    assert!(matches!(decode_htab(&c).unwrap_err(), E::NoBase));
+    // Kind 2 is version 2's.
+    let v1 = Section::new(&HTAB.tag, 1, c.data.clone());
+    assert!(matches!(decode_section(&v1).unwrap_err(), E::Kind(2)));
+    // A whole table is still written as version 1, which older tetras read.
+    assert_eq!(htab_section(Some(&sample())).version, 1);
+    // A cleared entry is all zero; stale bits in it are refused.
+    let stale = changes_section(18, &[(8, Hpte { v: 0, r: 0x70_0000 })]);
+    assert!(matches!(
+        decode_section(&stale).unwrap_err(),
+        E::NotValid { index: 8, .. }
+    ));
 }
