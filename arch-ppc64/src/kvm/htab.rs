@@ -2,17 +2,21 @@
 //! (`KVM_PPC_ALLOCATE_HTAB`) or, on KVM-PR, a zeroed anonymous mapping of tetra's own, aligned
 //! to its size, whose address each vCPU's SDR1 carries.
 
-use crate::mmu::htab::abi::KVM_PPC_ALLOCATE_HTAB;
+use crate::mmu::htab::abi::{htab_fd_request, KVM_PPC_ALLOCATE_HTAB, KVM_PPC_GET_HTAB_FD};
+use crate::mmu::htab::{codec, passes, Endian, Record};
 use crate::mmu::papr::HptWords;
 use crate::mmu::plan::align_up;
 use crate::mmu::{HtabGeometry, HtabHome};
+use crate::snapshot::htab::HtabSnapshotError;
 use crate::snapshot::htab::HtabTracker;
 use crate::snapshot::HtabState;
 use kvm_ppc::PpcVm;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use vmm_core::hypervisor::HvError;
-use vmm_sys_util::ioctl::ioctl_with_mut_ref;
+use vmm_sys_util::ioctl::{ioctl_with_mut_ref, ioctl_with_ref};
 
 /// A hash table in tetra's memory, unmapped when dropped.
 #[derive(Debug)]
@@ -217,12 +221,125 @@ impl HptWords for UserHtab {
     }
 }
 
-/// A migration's view of the table in tetra's memory: at the source, what its pre-copy passes
-/// have sent ([`HtabTracker`]); at the destination, whether the first pass arrived (changes
+/// The header byte order of KVM's stream: the host's.
+const HOST_ENDIAN: Endian = if cfg!(target_endian = "little") {
+    Endian::Little
+} else {
+    Endian::Big
+};
+
+/// KVM's own table (KVM-HV on a hash host) through a `KVM_PPC_GET_HTAB_FD` file: read, its
+/// first pass is every entry and each later pass the entries modified since; written, its
+/// records enter and clear entries (the vCPUs must not run).
+#[derive(Debug)]
+pub struct KernelHtabFd {
+    file: std::fs::File,
+    geometry: HtabGeometry,
+}
+
+impl KernelHtabFd {
+    /// Opens the table's stream for reading or, with `write`, for writing.
+    pub fn open(
+        vm: &PpcVm,
+        geometry: HtabGeometry,
+        write: bool,
+    ) -> Result<Self, HtabSnapshotError> {
+        let request = htab_fd_request(write);
+        // SAFETY: `request` is a live struct kvm_get_htab_fd the kernel only reads.
+        let fd = unsafe { ioctl_with_ref(vm.fd(), KVM_PPC_GET_HTAB_FD as _, &request) };
+        if fd < 0 {
+            return Err(HtabSnapshotError::KernelIo {
+                op: "opening",
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: the ioctl returned a new file descriptor that nothing else owns.
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        Ok(Self { file, geometry })
+    }
+
+    /// Reads one pass: reads until one returns nothing, or one starts below where the last
+    /// ended (the kernel wrapped round to the table's start, a new pass), or the bytes read
+    /// could have described the whole table twice (a guest changing entries faster than they
+    /// are read: the rest is the next pass's). Each read's records are checked as they come.
+    pub fn read_pass(&mut self) -> Result<Vec<Vec<Record>>, HtabSnapshotError> {
+        let g = self.geometry;
+        // A whole table at its longest: every other entry valid, a record each (24 bytes).
+        let limit = g.entries().saturating_mul(24 * 2);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut reads: Vec<Vec<Record>> = Vec::new();
+        let mut total = 0u64;
+        loop {
+            let n = match self.file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(HtabSnapshotError::KernelIo {
+                        op: "reading",
+                        source,
+                    })
+                }
+            };
+            if n == 0 {
+                return Ok(reads);
+            }
+            let records = codec::decode(&buf[..n], g, HOST_ENDIAN)
+                .map_err(HtabSnapshotError::KernelStream)?;
+            let wrapped = match (reads.last().and_then(|r| r.last()), records.first()) {
+                (Some(last), Some(first)) => u64::from(first.index) < last.end(),
+                _ => false,
+            };
+            let ended = records.last().is_some_and(|r| r.end() == g.entries());
+            reads.push(records);
+            total += n as u64;
+            if wrapped || ended || total >= limit {
+                return Ok(reads);
+            }
+        }
+    }
+
+    /// Writes `records` into the table (checked, then encoded as one write per megabyte).
+    pub fn write(&mut self, records: &[Record]) -> Result<(), HtabSnapshotError> {
+        for chunk in records.chunks(4096) {
+            let bytes = codec::encode(self.geometry, chunk, HOST_ENDIAN)
+                .map_err(HtabSnapshotError::KernelStream)?;
+            self.file
+                .write_all(&bytes)
+                .map_err(|source| HtabSnapshotError::KernelIo {
+                    op: "writing",
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Every valid entry of the table (a new fd's first pass), for a snapshot.
+    pub fn capture(vm: &PpcVm, geometry: HtabGeometry) -> Result<HtabState, HtabSnapshotError> {
+        let reads = Self::open(vm, geometry, false)?.read_pass()?;
+        Ok(HtabState {
+            order: geometry.order(),
+            entries: passes::entries_of(&reads, true),
+        })
+    }
+
+    /// Enters `state`'s entries (a zero one clears) into the table; the vCPUs must not run.
+    pub fn apply(
+        vm: &PpcVm,
+        geometry: HtabGeometry,
+        state: &HtabState,
+    ) -> Result<(), HtabSnapshotError> {
+        Self::open(vm, geometry, true)?.write(&passes::records_of(&state.entries))
+    }
+}
+
+/// A migration's view of the hash table: at the source, what its pre-copy passes have sent
+/// ([`HtabTracker`] for a table in tetra's memory; for KVM's, the read fd whose later passes
+/// are the modified entries); at the destination, whether the first pass arrived (changes
 /// apply only on top of it).
 #[derive(Debug, Default)]
 pub struct HtabMigration {
     sent: Mutex<Option<HtabTracker>>,
+    kernel: Mutex<Option<KernelHtabFd>>,
     received: AtomicBool,
 }
 
@@ -230,6 +347,11 @@ impl HtabMigration {
     /// Runs `f` on the source's tracker slot.
     pub fn with_tracker<T>(&self, f: impl FnOnce(&mut Option<HtabTracker>) -> T) -> T {
         f(&mut self.sent.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Runs `f` on the source's slot for KVM's stream.
+    pub fn with_kernel_fd<T>(&self, f: impl FnOnce(&mut Option<KernelHtabFd>) -> T) -> T {
+        f(&mut self.kernel.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The destination received the first pass.

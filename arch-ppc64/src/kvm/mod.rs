@@ -182,10 +182,10 @@ impl Arch for Ppc64 {
     const DIRTY_LOG_REARM: bool = true;
 
     fn save_vm_state(
-        _vm: &PpcVm,
+        vm: &PpcVm,
         platform: &Platform,
     ) -> Result<Vec<vmm_core::snapshot::Section>, Ppc64Error> {
-        state::save_vm(platform)
+        state::save_vm(vm, platform)
     }
 
     fn restore_vm_state(
@@ -197,19 +197,19 @@ impl Arch for Ppc64 {
     }
 
     fn precopy_state(
-        _vm: &PpcVm,
+        vm: &PpcVm,
         platform: &Platform,
         pass: vmm_core::PrecopyPass,
     ) -> Result<Option<vmm_core::snapshot::Section>, Ppc64Error> {
-        state::precopy(platform, pass)
+        state::precopy(vm, platform, pass)
     }
 
     fn apply_precopy_state(
-        _vm: &PpcVm,
+        vm: &PpcVm,
         platform: &Platform,
         section: &vmm_core::snapshot::Section,
     ) -> Result<bool, Ppc64Error> {
-        state::apply_precopy(platform, section)
+        state::apply_precopy(vm, platform, section)
     }
 
     /// KVM-PR (a hash table in tetra's memory) only; KVM-HV (radix) needs none of it.

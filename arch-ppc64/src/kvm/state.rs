@@ -9,9 +9,10 @@
 //! RTAS and console state, then the XICS sources; each vCPU's `ICP_STATE` comes with its
 //! registers, after the sources, as the kernel checks that a presented source exists.
 
-use super::htab::Htab;
+use super::htab::{Htab, KernelHtabFd};
 use super::platform::{configure_v3_mmu, BootData, Platform};
 use crate::error::Ppc64Error;
+use crate::mmu::htab::passes;
 use crate::mmu::radix_config;
 use crate::snapshot::htab::{
     self as htab_codec, HtabSection, HtabSnapshotError, HtabState, HtabTracker,
@@ -21,87 +22,110 @@ use kvm_ppc::PpcVm;
 use vmm_core::snapshot::{Envelope, Section};
 use vmm_core::PrecopyPass;
 
-/// A migration's pre-copy pass over a table in tetra's memory (`Arch::precopy_state`): every
-/// valid entry in the first, then the entries that changed, as a kind 2 `HTAB` section. The
-/// first and the final pass always send one (the destination's table is built on the first;
-/// the final replaces the whole table in the final state), a middle pass only when something
-/// changed. KVM's own table (KVM-HV on a hash host) is refused by name, at the first round.
+fn htab_error(e: HtabSnapshotError) -> Ppc64Error {
+    Ppc64SnapshotError::from(e).into()
+}
+
+/// A migration's pre-copy pass over the hash table (`Arch::precopy_state`): every valid entry
+/// in the first, then the entries that changed, as a kind 2 `HTAB` section. A table in tetra's
+/// memory (KVM-PR) is compared with what was sent ([`HtabTracker`]); KVM's (KVM-HV on a hash
+/// host) is read through one `KVM_PPC_GET_HTAB_FD` file, whose first pass is the whole table
+/// and whose later passes are the entries modified since. The first and the final pass always
+/// send a section (the destination's table is built on the first; the final replaces the whole
+/// table in the final state), a middle pass only when something changed.
 pub(super) fn precopy(
+    vm: &PpcVm,
     platform: &Platform,
     pass: PrecopyPass,
 ) -> Result<Option<Section>, Ppc64Error> {
-    let t = match &platform.htab {
-        None => return Ok(None),
-        Some(Htab::Kernel(_)) if pass == PrecopyPass::Cancel => return Ok(None),
-        Some(Htab::Kernel(_)) => {
-            return Err(Ppc64SnapshotError::from(HtabSnapshotError::KernelTable).into())
-        }
-        Some(Htab::User(t)) => t,
+    let Some(htab) = &platform.htab else {
+        return Ok(None);
     };
-    let g = t.geometry();
-    platform.htab_migration.with_tracker(|slot| {
-        match pass {
-            PrecopyPass::Cancel => {
-                *slot = None;
-                return Ok(None);
+    let g = htab.geometry();
+    let mig = &platform.htab_migration;
+    if pass == PrecopyPass::Cancel {
+        mig.with_tracker(|t| *t = None);
+        mig.with_kernel_fd(|f| *f = None);
+        return Ok(None);
+    }
+    let running = pass != PrecopyPass::Final;
+    let entries = match htab {
+        Htab::User(t) => mig.with_tracker(|slot| {
+            if pass == PrecopyPass::First {
+                *slot = Some(HtabTracker::new(g.entries()));
             }
-            PrecopyPass::First => *slot = Some(HtabTracker::new(g.entries())),
-            PrecopyPass::Changes | PrecopyPass::Final => {}
-        }
-        // No first pass (cannot happen): the final state then carries the whole table.
-        let Some(tracker) = slot.as_mut() else {
-            return Ok(None);
-        };
-        let running = pass != PrecopyPass::Final;
-        let entries = tracker.pass(t, running);
-        if !running {
-            *slot = None;
-        }
-        if entries.is_empty() && pass == PrecopyPass::Changes {
-            return Ok(None);
-        }
-        Ok(Some(htab_codec::changes_section(g.order(), &entries)))
-    })
+            let entries = slot.as_mut().map(|tracker| tracker.pass(t, running));
+            if !running {
+                *slot = None;
+            }
+            entries
+        }),
+        Htab::Kernel(_) => mig
+            .with_kernel_fd(|slot| {
+                if pass == PrecopyPass::First {
+                    *slot = Some(KernelHtabFd::open(vm, g, false)?);
+                }
+                let entries = match slot.as_mut() {
+                    Some(fd) => Some(passes::entries_of(
+                        &fd.read_pass()?,
+                        pass == PrecopyPass::First,
+                    )),
+                    None => None,
+                };
+                if !running {
+                    *slot = None;
+                }
+                Ok::<_, HtabSnapshotError>(entries)
+            })
+            .map_err(htab_error)?,
+    };
+    // No first pass (cannot happen): the final state then carries the whole table.
+    let Some(entries) = entries else {
+        return Ok(None);
+    };
+    if entries.is_empty() && pass == PrecopyPass::Changes {
+        return Ok(None);
+    }
+    Ok(Some(htab_codec::changes_section(g.order(), &entries)))
 }
 
 /// At a migration's destination: applies a pre-copy pass's `HTAB` changes to the table, after
 /// checking all of them against it. Any other section is not taken (false).
-pub(super) fn apply_precopy(platform: &Platform, section: &Section) -> Result<bool, Ppc64Error> {
+pub(super) fn apply_precopy(
+    vm: &PpcVm,
+    platform: &Platform,
+    section: &Section,
+) -> Result<bool, Ppc64Error> {
     if section.tag != htab_codec::HTAB.tag {
         return Ok(false);
     }
     let state = match htab_codec::decode_section(section).map_err(Ppc64SnapshotError::from)? {
         HtabSection::Changes(s) => s,
-        HtabSection::None => {
-            return Err(Ppc64SnapshotError::from(HtabSnapshotError::NotChanges(0)).into())
-        }
-        HtabSection::Table(_) => {
-            return Err(Ppc64SnapshotError::from(HtabSnapshotError::NotChanges(1)).into())
-        }
+        HtabSection::None => return Err(htab_error(HtabSnapshotError::NotChanges(0))),
+        HtabSection::Table(_) => return Err(htab_error(HtabSnapshotError::NotChanges(1))),
     };
-    let user = platform.htab.as_ref().and_then(|h| h.user());
     htab_codec::check_vm(
         Some(&state),
-        user.map(|t| t.geometry()),
+        platform.htab.as_ref().map(|h| h.geometry()),
         platform.machine.ram_size(),
     )
     .map_err(Ppc64SnapshotError::from)?;
-    if let Some(t) = user {
-        t.apply(&state);
-        platform.htab_migration.set_received();
+    match &platform.htab {
+        Some(Htab::User(t)) => t.apply(&state),
+        Some(Htab::Kernel(g)) => KernelHtabFd::apply(vm, *g, &state).map_err(htab_error)?,
+        None => unreachable!("check_vm refuses a table for a VM without one"),
     }
+    platform.htab_migration.set_received();
     Ok(true)
 }
 
 /// The VM-wide sections: `HTAB`, `PSER` and `XICS`.
-pub(super) fn save_vm(platform: &Platform) -> Result<Vec<Section>, Ppc64Error> {
+pub(super) fn save_vm(vm: &PpcVm, platform: &Platform) -> Result<Vec<Section>, Ppc64Error> {
     // The vCPUs are paused: the table holds still while it is read.
     let htab = match &platform.htab {
         None => None,
         Some(Htab::User(t)) => Some(HtabState::capture(t.geometry().order(), t)),
-        Some(Htab::Kernel(_)) => {
-            return Err(Ppc64SnapshotError::from(HtabSnapshotError::KernelTable).into())
-        }
+        Some(Htab::Kernel(g)) => Some(KernelHtabFd::capture(vm, *g).map_err(htab_error)?),
     };
     let boot = platform.boot.get().ok_or(Ppc64SnapshotError::NotBooted)?;
     let m = &platform.machine;
@@ -147,12 +171,12 @@ pub(super) fn restore_vm(
         },
     };
     let m = &platform.machine;
-    let user = platform.htab.as_ref().and_then(|h| h.user());
-    if let Some(Htab::Kernel(_)) = &platform.htab {
-        return Err(Ppc64SnapshotError::from(HtabSnapshotError::KernelTable).into());
-    }
-    htab_codec::check_vm(htab.as_ref(), user.map(|t| t.geometry()), m.ram_size())
-        .map_err(Ppc64SnapshotError::from)?;
+    htab_codec::check_vm(
+        htab.as_ref(),
+        platform.htab.as_ref().map(|h| h.geometry()),
+        m.ram_size(),
+    )
+    .map_err(Ppc64SnapshotError::from)?;
     machine.check(m.cpu_count())?;
     snapshot::check_xics_presence(xics.is_some(), m.xics().is_some())?;
     if let (Some(saved), Some(ics)) = (&xics, m.xics()) {
@@ -160,15 +184,19 @@ pub(super) fn restore_vm(
         let claimed = crate::events::sources_to_check(&saved_irqs, ics.claimed());
         saved.check(ics.servers(), &claimed)?;
     }
-    if let (Some(t), Some(c), true) = (user, &htab, changes) {
-        t.apply(c);
-    } else if let Some(t) = user {
-        // No saved table (a radix VM's snapshot, or an older one): an empty one.
-        let empty = HtabState {
-            order: t.geometry().order(),
-            entries: Vec::new(),
-        };
-        t.restore(htab.as_ref().unwrap_or(&empty));
+    match (&platform.htab, &htab) {
+        (Some(Htab::User(t)), Some(c)) if changes => t.apply(c),
+        (Some(Htab::User(t)), _) => {
+            // No saved table (a radix VM's snapshot, or an older one): an empty one.
+            let empty = HtabState {
+                order: t.geometry().order(),
+                entries: Vec::new(),
+            };
+            t.restore(htab.as_ref().unwrap_or(&empty));
+        }
+        // KVM's new table is empty: the whole table's entries or the last changes go in alike.
+        (Some(Htab::Kernel(g)), Some(t)) => KernelHtabFd::apply(vm, *g, t).map_err(htab_error)?,
+        (Some(Htab::Kernel(_)), None) | (None, _) => {}
     }
     let (base, size) = machine.proc_table;
     if platform.mmu.is_radix() {

@@ -163,9 +163,19 @@ pub enum HtabSnapshotError {
         "HTAB: a pre-copy pass carries kind {0}; only changes (kind 2) come before the final state"
     )]
     NotChanges(u8),
-    /// A table KVM allocated (`KVM_PPC_ALLOCATE_HTAB`) cannot be saved yet.
-    #[error("HTAB: the hash table is KVM's (KVM_PPC_ALLOCATE_HTAB); saving it needs KVM_PPC_GET_HTAB_FD, which tetra does not read yet")]
-    KernelTable,
+    /// KVM's table (`KVM_PPC_ALLOCATE_HTAB`, KVM-HV on a hash host): its stream
+    /// (`KVM_PPC_GET_HTAB_FD`) could not be read or written.
+    #[error("HTAB: {op} KVM's hash table (KVM_PPC_GET_HTAB_FD)")]
+    KernelIo {
+        /// What was being done.
+        op: &'static str,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// KVM's table stream held records tetra refuses, or tetra's would not encode.
+    #[error("HTAB: KVM's hash table stream (KVM_PPC_GET_HTAB_FD)")]
+    KernelStream(#[source] crate::mmu::htab::HtabError),
 }
 vmm_core::codec_error_from!(HtabSnapshotError);
 

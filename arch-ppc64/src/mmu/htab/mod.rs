@@ -15,10 +15,12 @@
 //!
 //! - [`codec`]: decode with validation, encode.
 //! - [`table`]: an in-memory table that applies passes and makes them.
+//! - [`passes`]: records to and from the `(index, entry)` changes of an `HTAB` section.
 //! - [`abi`]: the KVM structures, flags and ioctl numbers.
 
 pub mod abi;
 pub mod codec;
+pub mod passes;
 pub mod table;
 
 pub use abi::abi_facts;
