@@ -8,7 +8,8 @@
  * iteration's number; in real mode it checks that the marker is the page just mapped and that
  * the store reached it. Every 256 iterations it prints "remap N". A VM whose table at the
  * destination is stale (an entry missing, or both slots valid) faults ("exception 0x300",
- * exit 0x7f) or fails the check.
+ * exit 0x7f) or fails the check ("hpt: iteration N read marker M failed", or "... stored, its
+ * page holds M failed").
  *
  *   segment: ESID 1 (EA 0x10000000..0x1fffffff), 256 MB, VSID 0x123, Ks = Kp = 0
  *   page:    EA 0x10005000 -> real 0x700000 (odd iterations: 0x710000), PTEG 0x126,
@@ -123,7 +124,7 @@ loop:
         bne     fail_marker
         ld      %r9, 0x10(%r29)
         cmpd    %r9, %r31
-        bne     fail_marker
+        bne     fail_store
         andi.   %r9, %r31, EVERY
         bne     loop
         PRINT   msg_remap
@@ -144,7 +145,25 @@ fail_remove:
         LA      %r3, msg_remove
         b       fail
 fail_marker:
-        LA      %r3, msg_bad
+        /* "hpt: iteration N read marker M failed" */
+        mr      %r28, %r9
+        PRINT   msg_iter
+        mr      %r3, %r31
+        bl      putdec
+        PRINT   msg_marker
+        mr      %r3, %r28
+        bl      putdec
+        LA      %r3, msg_empty
+        b       fail
+fail_store:
+        mr      %r28, %r9
+        PRINT   msg_iter
+        mr      %r3, %r31
+        bl      putdec
+        PRINT   msg_store
+        mr      %r3, %r28
+        bl      putdec
+        LA      %r3, msg_empty
 fail:
         bl      putstr
         PRINT   msg_failed
@@ -156,5 +175,8 @@ msg_remap:  .asciz "remap "
 msg_init:   .asciz "hpt: H_SET_MODE"
 msg_enter:  .asciz "hpt: H_ENTER"
 msg_remove: .asciz "hpt: H_REMOVE"
-msg_bad:    .asciz "hpt: a translated access"
+msg_iter:   .asciz "hpt: iteration "
+msg_marker: .asciz " read marker "
+msg_store:  .asciz " stored, its page holds "
+msg_empty:  .asciz ""
 msg_failed: .asciz " failed\n"

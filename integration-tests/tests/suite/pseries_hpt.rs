@@ -63,7 +63,7 @@ fn translator_agrees(snap: &std::path::Path) -> Result<(), String> {
 /// times and is told to stop: every tick reads and writes through its two mappings and checks
 /// both real pages. `model`: the processor (`--cpu-template`), the host's by default.
 fn survives(g: &'static Guest, model: Option<&str>) -> Result<(), String> {
-    let dir = Scratch::new("pseries-hpt");
+    let dir = Scratch::new(&format!("pseries-hpt-{}", model.unwrap_or("host")));
     let snap = dir.0.join("vm.snap");
     let mut cfg = g.config(1, 32);
     cfg.cpu_template = model.map(Into::into);
