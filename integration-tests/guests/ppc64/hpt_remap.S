@@ -50,12 +50,12 @@ _start:
         std     %r9, 0x10(%r24)
         std     %r9, 0(%r25)
 
-        /* SLB entry 0: rb = ESID << 28 | V | index 0, rs = VSID << 12. */
-        lis     %r9, 0x1000
-        oris    %r9, %r9, 0x0800        /* SLB_ESID_V */
-        li      %r10, VSID
-        sldi    %r10, %r10, 12
-        slbmte  %r10, %r9
+        /* SLB entry 0: rb = ESID << 28 | V | index 0 (r18), rs = VSID << 12 (r19). */
+        lis     %r18, 0x1000
+        oris    %r18, %r18, 0x0800      /* SLB_ESID_V */
+        li      %r19, VSID
+        sldi    %r19, %r19, 12
+        slbmte  %r19, %r18
         isync
 
         /* H_EXACT in r30, V (VSID << 28 >> 23 << 7 | valid) in r23. */
@@ -112,6 +112,15 @@ loop:
         sc      1
         cmpdi   %r3, 0
         bne     fail_enter
+        /*
+         * KVM-PR keeps its shadow translation of the removed 4K entry (H_REMOVE's tlbie does
+         * not reach it: the next access went to the old page, docs/ppc64.md): the segment is
+         * dropped and entered again, which flushes every shadow translation in it.
+         */
+        lis     %r9, 0x1000
+        slbie   %r9
+        slbmte  %r19, %r18
+        isync
         /* Translated: read the marker, store the number. */
         mtmsrd  %r27
         isync
