@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 /// What the proxy does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Fault {
     /// Forward everything.
     None,
@@ -30,6 +30,10 @@ pub enum Fault {
     /// Source to destination: forward the `nth` frame of type `kind` after the frame that follows
     /// it.
     Swap(u8, usize),
+    /// Source to destination: change the payload of the `nth` frame of type `kind` (its sequence
+    /// number first) with the function, and frame it again with a valid checksum: a source that
+    /// sends wrong content, which only the destination's own checks (and END's digest) catch.
+    Rewrite(u8, usize, fn(&mut [u8])),
 }
 
 /// The frame types the proxy forwarded, in order, each way.
@@ -79,6 +83,13 @@ fn pump(
             Fault::Flip(k, n) if this(k, n) && f.len() > 9 => {
                 let mid = 5 + (f.len() - 9) / 2;
                 f[mid] ^= 0x20;
+                out.push(f);
+            }
+            Fault::Rewrite(k, n, change) if this(k, n) => {
+                let end = f.len() - 4;
+                change(&mut f[5..end]);
+                let crc = crc32fast::hash(&f[..end]).to_le_bytes();
+                f[end..].copy_from_slice(&crc);
                 out.push(f);
             }
             Fault::Drop(k, n) if this(k, n) => {}

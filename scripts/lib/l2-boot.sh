@@ -691,6 +691,11 @@ for spec in $L2_RUNS; do
 	case "$flavor" in
 	*:cput=*)
 		cput=${flavor##*:cput=} suffix=-cput$(echo "${flavor##*:cput=}" | tr ',' '_')
+		# The run's name names its files: a long template (every paravirt feature withheld)
+		# keeps its first 40 characters and a digest of the whole.
+		if [ ${#suffix} -gt 48 ]; then
+			suffix=$(printf %.40s "$suffix")-$(printf %s "$cput" | md5sum | cut -c1-8)
+		fi
 		flavor=${flavor%:cput=*}
 		TETRA_ARGS="$TETRA_ARGS${TETRA_ARGS:+ }--cpu-template $cput"
 		;;

@@ -242,6 +242,82 @@ fn changed_entries_arrive(g: &'static Guest) -> Result<(), String> {
     )
 }
 
+/// Makes an ARCH frame's `HTAB` changes claim a table of 2^17 bytes, a size no hash table has
+/// (payload: sequence number u32, tag, version u16, kind u8, order u32, count u32, entries).
+fn claim_order_17(payload: &mut [u8]) {
+    const ORDER: usize = 4 + 4 + 2 + 1;
+    if payload.len() >= ORDER + 4 && &payload[4..8] == b"HTAB" {
+        payload[ORDER..ORDER + 4].copy_from_slice(&17u32.to_le_bytes());
+    }
+}
+
+/// A source whose first pre-copy pass of the table is corrupt (rewritten on the way, with a
+/// valid checksum: a table size no hash table has): the destination refuses it by name, as it
+/// arrives, and the source keeps running, its guest remapping on.
+fn a_corrupt_table_in_the_stream_is_refused(g: &'static Guest) -> Result<(), String> {
+    use integration_tests::proxy::{self, Fault};
+    use vmm_core::migration::frame::Kind;
+    let dir = Scratch::new("pseries-hpt-corrupt");
+    let mut a = TestVm::<HostArch>::new(g.config(1, 32))?;
+    a.vmm.start().map_err(|e| chain(&e))?;
+    a.wait_for("remap 256\n")?;
+    let back = dir.0.join("d.sock");
+    let front = dir.0.join("p.sock");
+    let listen = format!("unix:{}", back.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dst = std::thread::spawn(move || {
+        let opts = VmmOptions {
+            console: ConsoleSink::Buffer(Default::default()),
+            stdin: false,
+            ..VmmOptions::default()
+        };
+        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
+            let _ = tx.send(());
+        })
+        .map(|_| ())
+        .map_err(|e| chain(&e))
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the destination never listened")?;
+    let p = proxy::start(
+        front.clone(),
+        back,
+        Fault::Rewrite(Kind::Arch as u8, 0, claim_order_17),
+    );
+    let r = a.vmm.migrate(
+        &format!("unix:{}", front.display()),
+        &MigrateOptions::default(),
+        &mut |_| {},
+    );
+    let forwarded = p.join().map_err(|_| "the proxy panicked")?;
+    let dest = dst.join().map_err(|_| "the destination panicked")?;
+    eprintln!("source: {r:?}\ndestination: {dest:?}\nforwarded: {forwarded:?}");
+    let source_error = match r {
+        Ok(stats) => return Err(format!("the migration went through: {stats:?}")),
+        Err(e) => chain(&e),
+    };
+    check(source_error.contains("HTAB: table order 17"), || {
+        format!("the source's error does not name the table's order: {source_error}")
+    })?;
+    check(
+        dest.as_ref()
+            .is_err_and(|e| e.contains("HTAB: table order 17")),
+        || format!("the destination did not refuse the table by name: {dest:?}"),
+    )?;
+    // The source runs on, its guest remapping.
+    let last = remaps(&a.console()).last().copied().unwrap_or(0);
+    a.wait_for(&format!("remap {}\n", last + 2 * 256))
+        .map_err(|e| failed("after the refused migration", e, &a))?;
+    a.vmm
+        .memory()
+        .write("the guest's stop word", STOP, &1u64.to_le_bytes())
+        .map_err(|e| chain(&e))?;
+    let out = a.finish()?;
+    check(out.exit == GuestExit::DebugExit(0x10), || {
+        format!("{:?}\n{}", out.exit, out.console)
+    })
+}
+
 /// Whether the host kernel runs the hash MMU (/proc/cpuinfo's "MMU : Hash"): a KVM-PR host.
 fn host_mmu_is_hash() -> bool {
     std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
@@ -323,7 +399,7 @@ pub fn register(s: &mut Suite) {
         return;
     };
     type Test = fn(&'static Guest) -> Result<(), String>;
-    let tests: [(&str, &'static Guest, Test); 4] = [
+    let tests: [(&str, &'static Guest, Test); 5] = [
         (
             "pseries::a_hash_guest_survives_a_snapshot_and_a_migration",
             g,
@@ -344,6 +420,11 @@ pub fn register(s: &mut Suite) {
             "pseries::hash_entries_changed_during_precopy_arrive",
             remap,
             changed_entries_arrive,
+        ),
+        (
+            "pseries::a_corrupt_hash_table_in_the_stream_is_refused_by_name",
+            remap,
+            a_corrupt_table_in_the_stream_is_refused,
         ),
     ];
     for (name, g, f) in tests {
