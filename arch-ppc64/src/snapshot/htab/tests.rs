@@ -89,24 +89,18 @@ fn round_trips_and_fits_the_vm() {
 
 #[test]
 fn capture_keeps_only_valid_entries() {
-    struct T(RefCell<Vec<(u64, u64)>>);
-    impl HptWords for T {
-        fn entries(&self) -> u64 {
-            self.0.borrow().len() as u64
-        }
-        fn load(&self, i: u64) -> (u64, u64) {
-            self.0.borrow()[i as usize]
-        }
-        fn store_r(&self, i: u64, r: u64) {
-            self.0.borrow_mut()[i as usize].1 = r;
-        }
-    }
-    let t = T(RefCell::new(vec![(0, 0); g18().entries() as usize]));
+    let t = Table(RefCell::new(vec![(0, 0); g18().entries() as usize]));
     for (i, e) in &sample().entries {
-        t.0.borrow_mut()[*i as usize] = (e.v, e.r);
+        t.set(*i, *e);
     }
     // An invalid entry with stale bits is left out.
-    t.0.borrow_mut()[5] = (0x1234 << 7, 0x70_0000);
+    t.set(
+        5,
+        Hpte {
+            v: 0x1234 << 7,
+            r: 0x70_0000,
+        },
+    );
     assert_eq!(HtabState::capture(18, &t), sample());
 }
 
