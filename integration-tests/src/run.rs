@@ -249,3 +249,26 @@ pub fn virtio_refused<A: Arch>() -> Option<String> {
     c.virtio.rng = true;
     A::layout(&c).err().map(|e| chain(&e))
 }
+
+/// A migration destination being received on its own thread: the VM and its console buffer.
+pub type Incoming<A> = std::thread::JoinHandle<Result<(Vmm<A>, Arc<Mutex<Vec<u8>>>), String>>;
+
+/// A destination listening at `uri` (`Vmm::incoming`, console into a buffer, no stdin); returns
+/// once it listens (or after 10 s), with the TCP port it bound, if any.
+pub fn incoming<A: Arch>(uri: String) -> (Incoming<A>, Option<u16>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let opts = VmmOptions {
+            console: ConsoleSink::Buffer(buf.clone()),
+            stdin: false,
+            ..VmmOptions::default()
+        };
+        let r = Vmm::<A>::incoming(&uri, opts, Duration::from_secs(10), &mut |l| {
+            let _ = tx.send(l.port());
+        });
+        r.map(|v| (v, buf)).map_err(|e| chain(&e))
+    });
+    let port = rx.recv_timeout(Duration::from_secs(10)).ok().flatten();
+    (t, port)
+}

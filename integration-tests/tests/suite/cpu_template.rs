@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestAddress};
-use vmm_core::console::ConsoleSink;
 use vmm_core::snapshot::Envelope;
-use vmm_core::{GuestExit, Vmm, VmmOptions};
+use vmm_core::GuestExit;
 
 const TESTS: [&str; 5] = [
     "cpu_template::a_guest_sees_exactly_what_the_template_leaves",
@@ -228,28 +227,8 @@ pub fn register(s: &mut Suite) {
         let dir = Scratch::new("cpu-template-migration");
         let (mut src, before) = boot(g, Some(spec))?;
         let uri = format!("unix:{}", dir.0.join("m.sock").display());
-        let listen = uri.clone();
-        let dst = std::thread::spawn(move || {
-            let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            let opts = VmmOptions {
-                console: ConsoleSink::Buffer(buf.clone()),
-                stdin: false,
-                ..VmmOptions::default()
-            };
-            Vmm::<HostArch>::incoming(
-                &listen,
-                opts,
-                std::time::Duration::from_secs(10),
-                &mut |_| {},
-            )
-            .map(|v| TestVm::from_parts(v, buf))
-            .map_err(|e| chain(&e))
-        });
-        // The destination listens before the source connects (it retries for a while anyway).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !dir.0.join("m.sock").exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        // The destination listens before the source connects.
+        let (dst, _) = integration_tests::run::incoming::<HostArch>(uri.clone());
         src.vmm
             .migrate(
                 &uri,
@@ -258,7 +237,8 @@ pub fn register(s: &mut Suite) {
             )
             .map_err(|e| chain(&e))?;
         drop(src);
-        let mut d = dst.join().map_err(|_| "the destination panicked")??;
+        let (dvm, dbuf) = dst.join().map_err(|_| "the destination panicked")??;
+        let mut d = TestVm::from_parts(dvm, dbuf);
         set_flag(&d, 1)?;
         d.vmm.start().map_err(|e| chain(&e))?;
         d.wait_for(DONE)?;

@@ -9,16 +9,13 @@
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
 use integration_tests::proxy::{self, Fault};
-use integration_tests::run::{chain, Scratch, TestVm};
-use std::sync::mpsc;
-use std::time::Duration;
+use integration_tests::run::{chain, Incoming, Scratch, TestVm};
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::config::{DiskConfig, NetConfig, VirtioConfig};
-use vmm_core::console::ConsoleSink;
 use vmm_core::migration::frame::{self, Kind};
 use vmm_core::migration::{MigrateOptions, MigrationError, Phase, Progress};
-use vmm_core::{Arch, GuestExit, Vmm, VmmOptions};
+use vmm_core::{Arch, GuestExit, Vmm};
 
 fn checksum(vmm: &Vmm<HostArch>) -> u32 {
     let mem = vmm.memory().memory();
@@ -59,27 +56,9 @@ fn differences(a: &Vmm<HostArch>, b: &Vmm<HostArch>) -> String {
     format!("{} ranges: {}", out.len(), shown.join(", "))
 }
 
-type Incoming = std::thread::JoinHandle<
-    Result<(Vmm<HostArch>, std::sync::Arc<std::sync::Mutex<Vec<u8>>>), String>,
->;
-
 /// A destination listening at `uri`; returns it and the TCP port it bound, if any.
-fn destination(uri: String) -> (Incoming, Option<u16>) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let opts = VmmOptions {
-            console: ConsoleSink::Buffer(buf.clone()),
-            stdin: false,
-            ..VmmOptions::default()
-        };
-        let r = Vmm::<HostArch>::incoming(&uri, opts, Duration::from_secs(10), &mut |l| {
-            let _ = tx.send(l.port());
-        });
-        r.map(|v| (v, buf)).map_err(|e| chain(&e))
-    });
-    let port = rx.recv_timeout(Duration::from_secs(10)).ok().flatten();
-    (t, port)
+fn destination(uri: String) -> (Incoming<HostArch>, Option<u16>) {
+    integration_tests::run::incoming::<HostArch>(uri)
 }
 
 /// Runs the dirtier until "sweep 100", migrates it to `uri` (a destination at `listen_uri`), and

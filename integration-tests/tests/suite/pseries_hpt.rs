@@ -6,12 +6,11 @@
 
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
-use integration_tests::run::{chain, Scratch, TestVm};
+use integration_tests::run::{chain, incoming, Scratch, TestVm};
 use std::time::Duration;
 use tetra_host::{HostArch, HOST_ARCH};
-use vmm_core::console::ConsoleSink;
 use vmm_core::migration::MigrateOptions;
-use vmm_core::{GuestExit, Vmm, VmmOptions};
+use vmm_core::GuestExit;
 
 /// What went wrong at `step` of `vm`, with how it ended and its console.
 fn failed(step: &str, why: String, vm: &TestVm<HostArch>) -> String {
@@ -85,24 +84,8 @@ fn survives(g: &'static Guest, model: Option<&str>) -> Result<(), String> {
         .map_err(|e| failed("after the restore", e, &b))?;
     eprintln!("restored: {:?}", b.console().lines().last());
     let uri = format!("unix:{}", dir.0.join("m.sock").display());
-    let listen = uri.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let dst = std::thread::spawn(move || {
-        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let opts = VmmOptions {
-            console: ConsoleSink::Buffer(buf.clone()),
-            stdin: false,
-            ..VmmOptions::default()
-        };
-        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
-            let _ = tx.send(());
-        })
-        .map(|v| (v, buf))
-        .map_err(|e| chain(&e))
-    });
     // The destination listens before the source connects.
-    rx.recv_timeout(Duration::from_secs(10))
-        .map_err(|_| "the destination never listened")?;
+    let (dst, _) = incoming::<HostArch>(uri.clone());
     let stats = b
         .vmm
         .migrate(&uri, &MigrateOptions::default(), &mut |_| {})
@@ -164,23 +147,8 @@ fn changed_entries_arrive(g: &'static Guest) -> Result<(), String> {
     a.vmm.start().map_err(|e| chain(&e))?;
     a.wait_for("remap 512\n")?;
     let uri = format!("unix:{}", dir.0.join("m.sock").display());
-    let listen = uri.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let dst = std::thread::spawn(move || {
-        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let opts = VmmOptions {
-            console: ConsoleSink::Buffer(buf.clone()),
-            stdin: false,
-            ..VmmOptions::default()
-        };
-        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
-            let _ = tx.send(());
-        })
-        .map(|v| (v, buf))
-        .map_err(|e| chain(&e))
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .map_err(|_| "the destination never listened")?;
+    // The destination listens before the source connects.
+    let (dst, _) = incoming::<HostArch>(uri.clone());
     // No downtime is short enough: pre-copy runs its 8 rounds, the guest remapping throughout.
     let opts = MigrateOptions {
         downtime_target: Duration::ZERO,
@@ -263,22 +231,7 @@ fn a_corrupt_table_in_the_stream_is_refused(g: &'static Guest) -> Result<(), Str
     a.wait_for("remap 256\n")?;
     let back = dir.0.join("d.sock");
     let front = dir.0.join("p.sock");
-    let listen = format!("unix:{}", back.display());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let dst = std::thread::spawn(move || {
-        let opts = VmmOptions {
-            console: ConsoleSink::Buffer(Default::default()),
-            stdin: false,
-            ..VmmOptions::default()
-        };
-        Vmm::<HostArch>::incoming(&listen, opts, Duration::from_secs(10), &mut |_| {
-            let _ = tx.send(());
-        })
-        .map(|_| ())
-        .map_err(|e| chain(&e))
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .map_err(|_| "the destination never listened")?;
+    let (dst, _) = incoming::<HostArch>(format!("unix:{}", back.display()));
     let p = proxy::start(
         front.clone(),
         back,
@@ -290,7 +243,10 @@ fn a_corrupt_table_in_the_stream_is_refused(g: &'static Guest) -> Result<(), Str
         &mut |_| {},
     );
     let forwarded = p.join().map_err(|_| "the proxy panicked")?;
-    let dest = dst.join().map_err(|_| "the destination panicked")?;
+    let dest = dst
+        .join()
+        .map_err(|_| "the destination panicked")?
+        .map(|_| ());
     eprintln!("source: {r:?}\ndestination: {dest:?}\nforwarded: {forwarded:?}");
     // The destination names what it refused; the source hears it when the link lets the ERROR
     // through before it closes (through the proxy it may only see the stream closed).
