@@ -298,7 +298,7 @@ impl KernelHtabFd {
         }
     }
 
-    /// Writes `records` into the table (checked, then encoded as one write per megabyte).
+    /// Writes `records` into the table (checked, then encoded as one write per 4096 records).
     pub fn write(&mut self, records: &[Record]) -> Result<(), HtabSnapshotError> {
         for chunk in records.chunks(4096) {
             let bytes = codec::encode(self.geometry, chunk, HOST_ENDIAN)

@@ -165,7 +165,7 @@ pub(super) fn restore_vm(
             HtabSection::None => (None, false),
             HtabSection::Table(t) => (Some(t), false),
             HtabSection::Changes(_) if !platform.htab_migration.received() => {
-                return Err(Ppc64SnapshotError::from(HtabSnapshotError::NoBase).into())
+                return Err(htab_error(HtabSnapshotError::NoBase))
             }
             HtabSection::Changes(t) => (Some(t), true),
         },
