@@ -12,8 +12,9 @@ pub const MAGIC: &[u8; 8] = b"TETRAMIG";
 /// The protocol version: a destination refuses any other. Version 1 had no sequence numbers and
 /// no END summary; version 2 adds them ([`channel`](super::channel)); version 3 carries PAGES as
 /// runs of contiguous pages, zero pages without their bytes ([`pages`](super::pages)); version 4
-/// adds ARCH frames, arch state sent during pre-copy (a KVM-PR guest's hash table).
-pub const VERSION: u16 = 4;
+/// adds ARCH frames, arch state sent during pre-copy (a KVM-PR guest's hash table); version 5's
+/// END digest hashes each frame's header and checksum, not its payload again.
+pub const VERSION: u16 = 5;
 /// The largest frame: a batch of pages, or the state envelope.
 pub const MAX_FRAME: u32 = 512 << 20;
 
@@ -105,15 +106,15 @@ pub fn wire_len(len: usize) -> u64 {
 
 /// Writes one frame.
 pub fn write<W: Write + ?Sized>(w: &mut W, kind: Kind, payload: &[u8]) -> Result<(), FrameError> {
-    write_parts(w, kind, &[payload])
+    write_parts(w, kind, &[payload]).map(|_| ())
 }
 
-/// Writes one frame whose payload is `parts`, one after the other.
+/// Writes one frame whose payload is `parts`, one after the other; returns its checksum.
 pub fn write_parts<W: Write + ?Sized>(
     w: &mut W,
     kind: Kind,
     parts: &[&[u8]],
-) -> Result<(), FrameError> {
+) -> Result<u32, FrameError> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     if len > MAX_FRAME as usize {
         return Err(FrameError::TooLong(len.min(u32::MAX as usize) as u32));
@@ -124,7 +125,8 @@ pub fn write_parts<W: Write + ?Sized>(
     for p in parts {
         h.update(p);
     }
-    let crc = h.finalize().to_le_bytes();
+    let sum = h.finalize();
+    let crc = sum.to_le_bytes();
     // One system call for the whole frame where the stream takes it: small writes of the header
     // and checksum cost a call each.
     let mut slices: Vec<IoSlice> = Vec::with_capacity(parts.len() + 2);
@@ -145,19 +147,22 @@ pub fn write_parts<W: Write + ?Sized>(
             Err(e) => return Err(io(e)),
         }
     }
-    Ok(())
+    Ok(sum)
 }
 
 /// Reads one frame.
 pub fn read<R: Read + ?Sized>(r: &mut R) -> Result<(Kind, Vec<u8>), FrameError> {
     let mut payload = Vec::new();
-    let kind = read_into(r, &mut payload)?;
+    let (kind, _) = read_into(r, &mut payload)?;
     Ok((kind, payload))
 }
 
 /// Reads one frame into `payload` (cleared first; its allocation is reused, and grows only with
-/// the bytes that arrive).
-pub fn read_into<R: Read + ?Sized>(r: &mut R, payload: &mut Vec<u8>) -> Result<Kind, FrameError> {
+/// the bytes that arrive); returns its kind and its checksum.
+pub fn read_into<R: Read + ?Sized>(
+    r: &mut R,
+    payload: &mut Vec<u8>,
+) -> Result<(Kind, u32), FrameError> {
     payload.clear();
     let mut head = [0u8; 5];
     r.read_exact(&mut head).map_err(io)?;
@@ -176,10 +181,11 @@ pub fn read_into<R: Read + ?Sized>(r: &mut R, payload: &mut Vec<u8>) -> Result<K
     let mut h = crc32fast::Hasher::new();
     h.update(&head);
     h.update(payload);
-    if h.finalize() != u32::from_le_bytes(crc) {
+    let sum = u32::from_le_bytes(crc);
+    if h.finalize() != sum {
         return Err(FrameError::Crc { kind, len });
     }
-    Ok(kind)
+    Ok((kind, sum))
 }
 
 #[cfg(test)]
