@@ -134,13 +134,34 @@ fn peak_kib(stderr: &str) -> f64 {
 /// interleaved with one of `base` (the static C loop, or the minimal loop: one vCPU and a few
 /// pages of RAM whatever the size, so the ratio is what tetra's size costs on top of a VMM's
 /// floor).
-fn scaling(base: &dyn Fn() -> Command, base_name: &str) {
+///
+/// With `shaped` (the static C loop given the row's RAM and vCPUs), a third spawn in each round
+/// and two more columns: its first byte, and tetra's against it, which leaves out what KVM
+/// charges for the machine's size (a memory slot's metadata, each vCPU's creation and CPUID).
+fn scaling(
+    base: &dyn Fn() -> Command,
+    base_name: &str,
+    shaped: Option<&dyn Fn(u64, u32) -> Command>,
+) {
     println!(
-        "scaling (medians of {SCALING_RUNS} interleaved spawns each; baseline: the {base_name}, run beside each row)"
+        "scaling (medians of {SCALING_RUNS} interleaved spawns each; baseline: the {base_name}, run beside each row{})",
+        if shaped.is_some() {
+            "; same shape: the static C loop with the row's RAM and vCPUs"
+        } else {
+            ""
+        }
     );
     println!(
-        "{:<16} {:>12} {:>12} {:>7} {:>14} {:>14} {:>7}",
-        "RAM, vCPUs", "first byte", "baseline", "ratio", "peak RSS MiB", "baseline", "ratio"
+        "{:<16} {:>12} {:>12} {:>7} {:>14} {:>14} {:>7} {:>12} {:>7}",
+        "RAM, vCPUs",
+        "first byte",
+        "baseline",
+        "ratio",
+        "peak RSS MiB",
+        "baseline",
+        "ratio",
+        "same shape",
+        "ratio"
     );
     for (mib, cpus) in SCALING {
         let t = move || {
@@ -149,14 +170,26 @@ fn scaling(base: &dyn Fn() -> Command, base_name: &str) {
             c.args(["--cpus", &cpus.to_string()]);
             c
         };
-        let r = spawn_interleaved(&[&t, base], SCALING_RUNS);
+        let shape = move || shaped.map(|f| f(mib, cpus)).expect("a same-shape loop");
+        let mut cmds: Vec<&dyn Fn() -> Command> = vec![&t, base];
+        if shaped.is_some() {
+            cmds.push(&shape);
+        }
+        let r = spawn_interleaved(&cmds, SCALING_RUNS);
         let (tf, bf) = (
             r[0].0.expect("tetra printed nothing"),
             r[1].0.expect("the baseline printed nothing"),
         );
         let (tp, bp) = (peak_kib(&r[0].2) / 1024.0, peak_kib(&r[1].2) / 1024.0);
+        let same = match r.get(2) {
+            Some(s) => {
+                let sf = s.0.expect("the same-shape loop printed nothing");
+                format!("{sf:>12.2} {:>6.2}x", tf / sf)
+            }
+            None => format!("{:>12} {:>7}", "-", "-"),
+        };
         println!(
-            "{:<16} {:>12.2} {:>12.2} {:>6.2}x {:>14.2} {:>14.2} {:>6.2}x",
+            "{:<16} {:>12.2} {:>12.2} {:>6.2}x {:>14.2} {:>14.2} {:>6.2}x {same}",
             format!("{mib} MiB, {cpus}"),
             tf,
             bf,
@@ -299,9 +332,16 @@ pub fn main() {
         );
     }
     println!("goals: exec -> first guest instruction < 5 ms; RSS beyond guest RAM < 3 MiB; PIO exit within 5% of the minimal loop");
+    let shaped = |mib: u64, cpus: u32| {
+        let (bin, image, addr) = built.clone().expect("built");
+        let mut c = Command::new(bin);
+        c.arg(image).arg(format!("{addr:#x}")).arg("nopit");
+        c.arg(mib.to_string()).arg(cpus.to_string());
+        c
+    };
     match statics {
-        Some(_) => scaling(&st, "static C loop"),
-        None => scaling(&min, "minimal loop"),
+        Some(_) => scaling(&st, "static C loop", Some(&shaped)),
+        None => scaling(&min, "minimal loop", None),
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!("issue-19 goals: first byte <= 1.15x the static C loop at 1 vCPU, <= 1.3x at 8; peak RSS <= 2.0 MiB at 256 MiB, 1 vCPU");

@@ -6,7 +6,11 @@
  * debug-exit port 0xf4. Then it prints its peak RSS (VmHWM, read first) and that beyond the
  * guest RAM mincore says is resident, as `tetra run --stats` does.
  *
- * Usage: minimal-static IMAGE LOAD_ADDR pit|nopit
+ * Usage: minimal-static IMAGE LOAD_ADDR pit|nopit [MIB [VCPUS]]
+ *
+ * MIB (default 128) sizes the guest RAM, in one memory slot; VCPUS (default 1) vCPUs are
+ * created, each given KVM's supported CPUID (fetched once), and vCPU 0 runs: the scaling table's same-shape
+ * baseline, what KVM itself charges for a machine of that size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define MEM_BYTES (128UL << 20)
+static unsigned long MEM_BYTES = 128UL << 20;
 #define CPUID_ENTRIES 256
 
 static void die(const char *what)
@@ -58,9 +62,14 @@ static unsigned long resident_bytes(void *mem)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4)
+	if (argc < 4 || argc > 6)
 		return 2;
 	unsigned long addr = strtoul(argv[2], NULL, 0);
+	if (argc > 4)
+		MEM_BYTES = strtoul(argv[4], NULL, 0) << 20;
+	int vcpus = argc > 5 ? atoi(argv[5]) : 1;
+	if (MEM_BYTES <= addr || vcpus < 1)
+		return 2;
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		die("/dev/kvm");
@@ -102,6 +111,13 @@ int main(int argc, char **argv)
 		die("KVM_GET_SUPPORTED_CPUID");
 	if (ioctl(vcpu, KVM_SET_CPUID2, cpuid))
 		die("KVM_SET_CPUID2");
+	for (int i = 1; i < vcpus; i++) {
+		int ap = ioctl(vm, KVM_CREATE_VCPU, i);
+		if (ap < 0)
+			die("KVM_CREATE_VCPU");
+		if (ioctl(ap, KVM_SET_CPUID2, cpuid))
+			die("KVM_SET_CPUID2");
+	}
 	int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	struct kvm_run *run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 	if (run == MAP_FAILED)
