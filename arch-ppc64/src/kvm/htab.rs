@@ -341,6 +341,9 @@ pub struct HtabMigration {
     sent: Mutex<Option<HtabTracker>>,
     kernel: Mutex<Option<KernelHtabFd>>,
     received: AtomicBool,
+    /// The source's final pass went out: the stop-and-copy state that follows leaves the table
+    /// to it, and does not read it again.
+    final_sent: AtomicBool,
 }
 
 impl HtabMigration {
@@ -362,5 +365,17 @@ impl HtabMigration {
     /// Whether the destination received the first pass.
     pub fn received(&self) -> bool {
         self.received.load(Ordering::Acquire)
+    }
+
+    /// The source's final pass was taken ([`HtabMigration::take_final_sent`] then says so once),
+    /// or with `false`, the migration was cancelled.
+    pub fn set_final_sent(&self, sent: bool) {
+        self.final_sent.store(sent, Ordering::Release);
+    }
+
+    /// Whether the final pass was taken since the last call: the state being saved is a
+    /// migration's stop-and-copy, whose table the final pass carries.
+    pub fn take_final_sent(&self) -> bool {
+        self.final_sent.swap(false, Ordering::AcqRel)
     }
 }

@@ -46,6 +46,7 @@ pub(super) fn precopy(
     if pass == PrecopyPass::Cancel {
         mig.with_tracker(|t| *t = None);
         mig.with_kernel_fd(|f| *f = None);
+        mig.set_final_sent(false);
         return Ok(None);
     }
     let running = pass != PrecopyPass::Final;
@@ -86,6 +87,9 @@ pub(super) fn precopy(
     if entries.is_empty() && pass == PrecopyPass::Changes {
         return Ok(None);
     }
+    if !running {
+        mig.set_final_sent(true);
+    }
     Ok(Some(htab_codec::changes_section(g.order(), &entries)))
 }
 
@@ -121,9 +125,13 @@ pub(super) fn apply_precopy(
 
 /// The VM-wide sections: `HTAB`, `PSER` and `XICS`.
 pub(super) fn save_vm(vm: &PpcVm, platform: &Platform) -> Result<Vec<Section>, Ppc64Error> {
-    // The vCPUs are paused: the table holds still while it is read.
+    // The vCPUs are paused: the table holds still while it is read. In a migration's
+    // stop-and-copy the final pre-copy pass, just taken, carries it: the section here is only a
+    // place that vmm-core fills with that pass (`Arch::precopy_state`), and the table (RAM/128
+    // bytes) is not read again while the guest waits.
     let htab = match &platform.htab {
         None => None,
+        Some(_) if platform.htab_migration.take_final_sent() => None,
         Some(Htab::User(t)) => Some(HtabState::capture(t.geometry().order(), t)),
         Some(Htab::Kernel(g)) => Some(KernelHtabFd::capture(vm, *g).map_err(htab_error)?),
     };
