@@ -2,7 +2,7 @@
 //! (x86_64 today, see `main.rs`).
 
 use integration_tests::guests::{self, Guest};
-use integration_tests::run::{chain, Scratch, TestVm};
+use integration_tests::run::{Scratch, TestVm};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,16 +111,9 @@ fn migration_rows(g: &'static Guest, dir: &Scratch, mib: u64, dirty: bool, tag: 
     let mut stats = None;
     for i in 0..MIGRATIONS {
         let mut src = workload(g, mib, dirty);
-        let sock = dir.0.join(format!("mig-{i}.sock"));
-        let uri = format!("unix:{}", sock.display());
-        let u2 = uri.clone();
-        let dest = std::thread::spawn(move || {
-            Vmm::<HostArch>::incoming(&u2, quiet(), Duration::from_secs(60), &mut |_| {})
-                .map_err(|e| chain(&e))
-        });
-        while !sock.exists() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let uri = format!("unix:{}", dir.0.join(format!("mig-{i}.sock")).display());
+        // Returns once the destination listens.
+        let (dest, _) = integration_tests::run::incoming::<HostArch>(uri.clone());
         let s = src
             .vmm
             .migrate(&uri, &MigrateOptions::default(), &mut |_| {})

@@ -333,9 +333,7 @@ pub fn main() {
     }
     println!("goals: exec -> first guest instruction < 5 ms; RSS beyond guest RAM < 3 MiB; PIO exit within 5% of the minimal loop");
     let shaped = |mib: u64, cpus: u32| {
-        let (bin, image, addr) = built.clone().expect("built");
-        let mut c = Command::new(bin);
-        c.arg(image).arg(format!("{addr:#x}")).arg("nopit");
+        let mut c = st();
         c.arg(mib.to_string()).arg(cpus.to_string());
         c
     };

@@ -9,7 +9,7 @@
 use integration_tests::guests::{self, Guest};
 use integration_tests::harness::{check, Suite};
 use integration_tests::proxy::{self, Fault};
-use integration_tests::run::{chain, Incoming, Scratch, TestVm};
+use integration_tests::run::{chain, incoming, Scratch, TestVm};
 use tetra_host::HostArch;
 use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryRegion};
 use vmm_core::config::{DiskConfig, NetConfig, VirtioConfig};
@@ -56,11 +56,6 @@ fn differences(a: &Vmm<HostArch>, b: &Vmm<HostArch>) -> String {
     format!("{} ranges: {}", out.len(), shown.join(", "))
 }
 
-/// A destination listening at `uri`; returns it and the TCP port it bound, if any.
-fn destination(uri: String) -> (Incoming<HostArch>, Option<u16>) {
-    integration_tests::run::incoming::<HostArch>(uri)
-}
-
 /// Runs the dirtier until "sweep 100", migrates it to `uri` (a destination at `listen_uri`), and
 /// checks the result: identical memory, and a destination that goes on sweeping and agrees with
 /// every page.
@@ -82,7 +77,7 @@ fn migrate_with(
     let mut src = TestVm::<HostArch>::new(config)?;
     src.vmm.start().map_err(|e| chain(&e))?;
     src.wait_for("sweep 100\n")?;
-    let (dst, port) = destination(listen_uri.to_string());
+    let (dst, port) = incoming::<HostArch>(listen_uri.to_string());
     let uri = match port {
         Some(p) if tcp => format!("tcp:127.0.0.1:{p}"),
         _ => listen_uri.to_string(),
@@ -331,7 +326,7 @@ pub fn register(s: &mut Suite) {
                 let mut src = TestVm::<HostArch>::new(config)?;
                 src.vmm.start().map_err(|e| chain(&e))?;
                 src.wait_for("sweep 100\n")?;
-                let (dst, _) = destination(format!("unix:{}", back.display()));
+                let (dst, _) = incoming::<HostArch>(format!("unix:{}", back.display()));
                 let p = proxy::start(front.clone(), back, fault);
                 let r = src.vmm.migrate(
                     &format!("unix:{}", front.display()),
@@ -440,7 +435,7 @@ pub fn register(s: &mut Suite) {
             // A protocol-1 source's HELLO: magic, version 1, arch, page size, CONF.
             let dir = Scratch::new("mig-old-src");
             let sock = dir.0.join("m.sock");
-            let (dst, _) = destination(format!("unix:{}", sock.display()));
+            let (dst, _) = incoming::<HostArch>(format!("unix:{}", sock.display()));
             let mut c =
                 std::os::unix::net::UnixStream::connect(&sock).map_err(|e| e.to_string())?;
             let conf = vmm_core::snapshot::sections::conf_section(&g.config(1, 32));
