@@ -2,7 +2,8 @@
 //! kind of thread calls ([`ThreadKind`], lists in `lists.rs`), with `no_new_privs` set first.
 //!
 //! Filters are per thread and installed by each thread itself once its setup is done: a vCPU
-//! thread as it starts its loop, the device worker, the console-out thread and a restored VM's
+//! thread as it starts (the boot vCPU's while the VM is built, before its vCPU is handed to it:
+//! `vm/vcpu_threads.rs`), the device worker, the console-out thread and a restored VM's
 //! memory check as they start, and the main thread ([`Sandbox::enter`], called by the binary)
 //! after the VM is built and started. Everything opened at setup (`/dev/kvm`, the VM and vCPU
 //! fds, kernel and disk images, a snapshot being restored, an incoming migration's socket) is

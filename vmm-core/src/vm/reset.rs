@@ -14,6 +14,9 @@
 //! The boot state is captured for every fresh boot of an arch that can suspend to RAM, too
 //! (without the payload pages unless `--on-triple-fault reset`): a wake from S3 resets the vCPUs
 //! and devices to it ([`super::sleep`]).
+//! It is on the way to vCPU 0's first instruction, so it reads no more than it must: of the
+//! third and later vCPUs, only what differs between application processors at boot
+//! ([`Vmm::save_vcpus_at_boot`], [`Arch::AP_BOOT_ALIKE_BLOCKS`]).
 //!
 //! A guest that resets over and over (one that triple-faults at once, for ever) is stopped: more
 //! than [`STORM_RESETS`] resets within [`STORM_WINDOW`] end the VM as crashed (exit status 6).
@@ -154,7 +157,7 @@ impl<A: Arch> Vmm<A> {
             ))
         })?;
         let table = self.register_table()?;
-        let vcpus = self.save_vcpus(&table)?;
+        let vcpus = self.save_vcpus_at_boot(&table)?;
         let vm = if pages {
             let mut vm = Envelope::new(magic);
             for s in
@@ -186,6 +189,75 @@ impl<A: Arch> Vmm<A> {
             counter: ResetCounter::default(),
         });
         Ok(())
+    }
+
+    /// Saves every vCPU's registers before the VM first runs, as [`Vmm::save_vcpus`] does, but
+    /// reads of the third and later vCPUs only the registers outside the arch's
+    /// [`Arch::AP_BOOT_ALIKE_BLOCKS`], and takes the rest from the second vCPU's: 2 of x86's 9
+    /// `KVM_GET_*` per further vCPU. What a fresh boot keeps for a reset or a wake from S3.
+    pub fn save_vcpus_at_boot(
+        &mut self,
+        table: &crate::regs::RegTable,
+    ) -> Result<Vec<crate::regs::VcpuState>, VmmError> {
+        use crate::regs::{RegId, RegLoc, VcpuState};
+        if self.state != VmState::Created {
+            return Err(VmmError::State(
+                "the boot state is only readable before the VM first runs",
+            ));
+        }
+        let alike = A::AP_BOOT_ALIKE_BLOCKS;
+        if alike.is_empty() || self.shared.config.cpus < 3 {
+            return self.save_vcpus(table);
+        }
+        let own: Vec<RegId> = table
+            .saved_ids()
+            .into_iter()
+            .filter(|id| {
+                !table.get(*id).is_some_and(|r| match r.loc {
+                    RegLoc::Field { block, .. } | RegLoc::Indexed { block } => {
+                        alike.contains(&block)
+                    }
+                    RegLoc::OneReg => false,
+                })
+            })
+            .collect();
+        let own_ids: std::collections::HashSet<RegId> = own.iter().copied().collect();
+        let t = table.clone();
+        let read: Vec<VcpuState> = self
+            .on_vcpus(move |id, vcpu| {
+                match id {
+                    0 | 1 => crate::regs::save(&t, vcpu),
+                    _ => crate::regs::read(&t, vcpu, &own),
+                }
+                .map(|o| o.state)
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+            })?
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let template = read[1].clone();
+        let mut states = Vec::with_capacity(read.len());
+        for (id, part) in read.into_iter().enumerate() {
+            if id < 2 {
+                states.push(part);
+                continue;
+            }
+            // The second vCPU's state, in its order, with this vCPU's own registers.
+            let mine: std::collections::HashMap<RegId, &[u8]> =
+                part.iter().map(|v| (v.id, v.bytes.as_slice())).collect();
+            let mut s = VcpuState::new();
+            for v in template.iter() {
+                if !own_ids.contains(&v.id) {
+                    s.push(v.id, v.bytes.clone());
+                } else if let Some(b) = mine.get(&v.id) {
+                    s.push(v.id, b.to_vec());
+                }
+            }
+            for v in part.iter().filter(|v| template.get(v.id).is_none()) {
+                s.push(v.id, v.bytes.clone());
+            }
+            states.push(s);
+        }
+        Ok(states)
     }
 
     /// Whether the VM keeps a whole boot state to reset to, its payload included
