@@ -234,29 +234,43 @@ impl<A: Arch> Vmm<A> {
             })?
             .into_iter()
             .collect::<Result<_, _>>()?;
-        let template = read[1].clone();
-        let mut states = Vec::with_capacity(read.len());
-        for (id, part) in read.into_iter().enumerate() {
-            if id < 2 {
-                states.push(part);
-                continue;
-            }
+        // Both states list registers in table order (`regs::read` keeps the order of the ids
+        // it is given, and `own` is in table order), so one walk merges them, with no lookups.
+        let mut read = read.into_iter();
+        let (first, template) = match (read.next(), read.next()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(VmmError::State("fewer vCPU states than vCPUs")),
+        };
+        let own_in_template: Vec<bool> = template.iter().map(|v| own_ids.contains(&v.id)).collect();
+        let in_template: std::collections::HashSet<RegId> = template.iter().map(|v| v.id).collect();
+        let mut states = Vec::with_capacity(self.shared.config.cpus as usize);
+        states.push(first);
+        for part in read {
             // The second vCPU's state, in its order, with this vCPU's own registers.
-            let mine: std::collections::HashMap<RegId, &[u8]> =
-                part.iter().map(|v| (v.id, v.bytes.as_slice())).collect();
             let mut s = VcpuState::new();
-            for v in template.iter() {
-                if !own_ids.contains(&v.id) {
+            // Its own registers the second vCPU lacks (an optional one absent there) go last.
+            let mut extra = Vec::new();
+            let mut mine = part.iter().peekable();
+            for (v, own) in template.iter().zip(&own_in_template) {
+                if !own {
                     s.push(v.id, v.bytes.clone());
-                } else if let Some(b) = mine.get(&v.id) {
-                    s.push(v.id, b.to_vec());
+                    continue;
+                }
+                while let Some(m) = mine.next_if(|m| !in_template.contains(&m.id)) {
+                    extra.push(m);
+                }
+                if let Some(m) = mine.next_if(|m| m.id == v.id) {
+                    s.push(m.id, m.bytes.clone());
                 }
             }
-            for v in part.iter().filter(|v| template.get(v.id).is_none()) {
-                s.push(v.id, v.bytes.clone());
+            for m in extra.into_iter().chain(mine) {
+                if !in_template.contains(&m.id) {
+                    s.push(m.id, m.bytes.clone());
+                }
             }
             states.push(s);
         }
+        states.insert(1, template);
         Ok(states)
     }
 
