@@ -282,9 +282,10 @@ impl Sandbox {
 
     /// The program of `kind` under this sandbox's mode (`None` for [`SeccompMode::Off`]).
     ///
-    /// Compiled once per process for each mode, table and kind: a VM checks every list while it
-    /// is built, and each thread's [`Sandbox::enter`] (a vCPU thread's, on the way to its first
-    /// `KVM_RUN`) then gets the program without resolving its list again.
+    /// Compiled once per process for each mode, table and kind, by the first thread of that kind
+    /// to [`Sandbox::enter`] (the boot vCPU's while the VM is built, beside the main thread):
+    /// later ones (the other vCPUs' threads, on the way to their first `KVM_RUN`) get the program
+    /// without resolving their list again.
     pub fn program(&self, kind: ThreadKind) -> Result<Option<Vec<bpf::SockFilter>>, SandboxError> {
         /// Compiled programs: (mode, table's address, kind) and the program.
         type Compiled = Vec<((SeccompMode, usize, ThreadKind), Vec<bpf::SockFilter>)>;
