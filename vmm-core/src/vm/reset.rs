@@ -235,7 +235,7 @@ impl<A: Arch> Vmm<A> {
             .into_iter()
             .collect::<Result<_, _>>()?;
         // Both states list registers in table order (`regs::read` keeps the order of the ids
-        // it is given, and `own` is in table order), so one walk merges them, with no lookups.
+        // it is given, and `own` is in table order), so one walk merges them.
         let mut read = read.into_iter();
         let (first, template) = match (read.next(), read.next()) {
             (Some(a), Some(b)) => (a, b),
