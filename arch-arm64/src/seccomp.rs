@@ -54,6 +54,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("preadv", 69),
     ("pwrite64", 68),
     ("pwritev", 70),
+    ("pwritev2", 287),
     ("read", 63),
     ("readlinkat", 78),
     ("readv", 65),

@@ -58,6 +58,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("preadv", 295),
     ("pwrite64", 18),
     ("pwritev", 296),
+    ("pwritev2", 328),
     ("read", 0),
     ("readlink", 89),
     ("readlinkat", 267),

@@ -59,6 +59,7 @@ pub const NUMBERS: &[(&str, u32)] = &[
     ("preadv", 320),
     ("pwrite64", 180),
     ("pwritev", 321),
+    ("pwritev2", 381),
     ("read", 3),
     ("readlink", 85),
     ("readlinkat", 296),

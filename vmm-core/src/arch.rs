@@ -258,6 +258,14 @@ pub trait Arch: Sized + 'static {
         Ok(ExitAction::Continue)
     }
 
+    /// The register blocks (ids of the arch's [`crate::regs::RegBlock`]s) that every application
+    /// processor (each vCPU but the first) has alike before the VM first runs, as KVM creates it
+    /// and [`Arch::create_vcpu`] builds it. A fresh boot's boot state ([`crate::Vmm::new`]) takes
+    /// these blocks of the third and later vCPUs from the second's, and reads only their other
+    /// registers ([`crate::Vmm::save_vcpus_at_boot`]). Empty (the default): each vCPU is read
+    /// whole.
+    const AP_BOOT_ALIKE_BLOCKS: &'static [u8] = &[];
+
     /// Whether the platform can suspend to RAM (ACPI S3 on x86): a fresh boot then captures the
     /// vCPUs' and devices' boot state ([`crate::Vmm::new`]), which a wake resets them to.
     const SUSPEND_TO_RAM: bool = false;

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -18,8 +18,8 @@ pub trait ConsoleInput: Send {
 }
 
 /// Host output for the console: stdout (queued, so that a slow reader never stalls the guest,
-/// and written unbuffered as it comes, each device's lines whole: see [`LINE_HOLD`]), or a shared buffer
-/// that tests read back.
+/// and written unbuffered as it comes, each device's lines whole: see [`LINE_HOLD`]; written at
+/// once where that cannot block), or a shared buffer that tests read back.
 #[derive(Clone)]
 pub enum ConsoleSink {
     /// The process's standard output.
@@ -175,7 +175,8 @@ impl Lines {
 
 /// Guest output on its way to stdout: the vCPU only appends here (never blocking on a slow
 /// reader of tetra's stdout: a full pipe, a stopped terminal); a thread of its own writes it to
-/// file descriptor 1, unbuffered, as it arrives.
+/// file descriptor 1, unbuffered, as it arrives. While the queue is empty, a write that cannot
+/// block goes out from the writing thread at once ([`write_nowait`]).
 struct StdoutQueue {
     state: Mutex<Lines>,
     cv: Condvar,
@@ -272,6 +273,40 @@ pub fn flush_stdout(limit: std::time::Duration) -> bool {
     s.is_empty()
 }
 
+/// Whether [`write_nowait`] may try: cleared for good once stdout refuses a write that cannot
+/// block (`EOPNOTSUPP`: a terminal, a regular file; a kernel without `RWF_NOWAIT` for pipes) or
+/// fails otherwise (a closed pipe), so that output then always goes through the queue.
+static NOWAIT: AtomicBool = AtomicBool::new(true);
+
+/// Writes `bytes` to fd 1 if that cannot block (`pwritev2` with `RWF_NOWAIT`: a pipe with
+/// room, the usual stdout of a supervised tetra): how many went, or `None` when none did. Saves
+/// the console-out thread's wake-up, a cross-CPU one, on the way of each line a vCPU writes
+/// while nothing is queued, the guest's first among them (issue 19).
+fn write_nowait(bytes: &[u8]) -> Option<usize> {
+    if !NOWAIT.load(Ordering::Relaxed) {
+        return None;
+    }
+    let iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: `iov` describes `bytes`, valid for reads for the call; the kernel only reads it.
+    let n = unsafe { libc::pwritev2(1, &iov, 1, -1, libc::RWF_NOWAIT) };
+    if n > 0 {
+        return Some(n as usize);
+    }
+    let e = io::Error::last_os_error();
+    if n < 0
+        && !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        )
+    {
+        NOWAIT.store(false, Ordering::Relaxed);
+    }
+    None
+}
+
 /// The writer a console device gets for [`ConsoleSink::Stdout`]: its number among them.
 struct QueuedStdout(u64);
 
@@ -281,12 +316,23 @@ impl Write for QueuedStdout {
         let mut s = q.state.lock().unwrap_or_else(|e| e.into_inner());
         let room = STDOUT_QUEUE.saturating_sub(s.len());
         let take = room.min(buf.len());
+        let idle = s.ready().is_empty();
         s.push(self.0, &buf[..take], Instant::now());
         if take < buf.len() {
             q.dropped
                 .fetch_add((buf.len() - take) as u64, Ordering::Relaxed);
         }
-        q.cv.notify_all();
+        // With nothing ahead of them (so nothing being written either: the console-out thread
+        // drops what it wrote from the queue only once written), these bytes go out from here
+        // when stdout takes them without blocking, and nothing wakes the console-out thread.
+        if idle && take > 0 && s.ready().len() == take {
+            if let Some(n) = write_nowait(&buf[..take]) {
+                s.written(n);
+            }
+        }
+        if !s.is_empty() {
+            q.cv.notify_all();
+        }
         // Dropped bytes count as written: the guest goes on, as with a lost line on a real UART.
         Ok(buf.len())
     }

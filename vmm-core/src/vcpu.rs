@@ -182,7 +182,7 @@ impl RunControl {
         self.place(id, VcpuPlace::Handling);
     }
 
-    fn thread_ended(&self, id: usize) {
+    pub(crate) fn thread_ended(&self, id: usize) {
         let mut g = self.lock();
         g.live -= 1;
         g.alive[id] = false;
@@ -370,12 +370,10 @@ pub(crate) struct Shared<A: Arch> {
     pub(crate) exit: ExitNotifier,
     pub(crate) config: VmConfig,
     pub(crate) control: RunControl,
-    pub(crate) sandbox: crate::sandbox::Sandbox,
 }
 
-/// The body of a vCPU thread.
+/// The body of a vCPU thread, in its sandbox already (`vm/vcpu_threads.rs`).
 pub(crate) fn run_vcpu<A: Arch>(mut vcpu: A::Vcpu, id: u32, sh: Arc<Shared<A>>) {
-    sh.sandbox.enter_or_exit(crate::sandbox::ThreadKind::Vcpu);
     // Every event of this thread carries its vCPU (`vcpu{id=N}` in the log).
     let _span = tracing::info_span!("vcpu", id).entered();
     tracing::info!("vCPU thread started");

@@ -9,7 +9,7 @@ use crate::event_loop::{ConsoleIn, EventLoop, ExitWatch};
 use crate::exit::{ExitNotifier, GuestExit};
 use crate::hypervisor::VmOps;
 use crate::memory::GuestRam;
-use crate::vcpu::{install_kick_handler, kick_signal, run_vcpu, RunControl, Shared};
+use crate::vcpu::{install_kick_handler, kick_signal, RunControl, Shared};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ mod error;
 mod requests;
 mod reset;
 mod sleep;
+mod vcpu_threads;
 
 pub use error::{ArchFailure, VmmError};
 pub use reset::{ResetError, STORM_RESETS, STORM_WINDOW};
@@ -87,6 +88,8 @@ pub struct Vmm<A: Arch> {
     dirty: Option<crate::dirty::DirtyLog>,
     shared: Arc<Shared<A>>,
     vcpus: Vec<A::Vcpu>,
+    /// The boot vCPU's thread until [`Vmm::start`] hands it its vCPU.
+    waiting: Option<vcpu_threads::Waiting<A>>,
     threads: Vec<JoinHandle<()>>,
     events: EventLoop,
     state: VmState,
@@ -247,14 +250,15 @@ impl<A: Arch> Vmm<A> {
             table: A::SYSCALLS,
             probe: options.seccomp_probe,
         };
-        // Every list resolves on this host before any thread relies on one.
-        for kind in crate::sandbox::ThreadKind::ALL {
-            sandbox.program(kind)?;
-        }
+        // Each thread compiles its kind's program as it enters the sandbox, the boot vCPU's and
+        // the console-out thread beside this one's build: every list resolves against every
+        // arch's syscall table (`cargo test -p abi-check`), so none fails here at run time.
         install_kick_handler().map_err(|e| VmmError::Host {
             what: "installing the vCPU kick handler",
             source: std::io::Error::from_raw_os_error(e.errno()),
         })?;
+        // The boot vCPU's thread enters its sandbox while the VM is made.
+        let waiting = vcpu_threads::Waiting::<A>::spawn(sandbox)?;
 
         if let (Some(t), false) = (&config.cpu_template, A::CPU_TEMPLATES) {
             return Err(VmmError::Config(format!(
@@ -417,7 +421,6 @@ impl<A: Arch> Vmm<A> {
             exit,
             config,
             control: RunControl::new(vcpus.len()),
-            sandbox,
         });
         Ok(Vmm {
             link,
@@ -427,6 +430,7 @@ impl<A: Arch> Vmm<A> {
             dirty: None,
             shared,
             vcpus,
+            waiting: Some(waiting),
             threads: Vec::new(),
             events,
             state: VmState::Created,
@@ -472,21 +476,15 @@ impl<A: Arch> Vmm<A> {
         if self.state != VmState::Created {
             return Err(VmmError::State("the VM was already started"));
         }
-        for (id, vcpu) in self.vcpus.drain(..).enumerate() {
-            let sh = self.shared.clone();
-            sh.control.thread_started(id);
-            let t = std::thread::Builder::new()
-                .name(format!("vcpu{id}"))
-                .spawn(move || run_vcpu::<A>(vcpu, id as u32, sh))
-                .map_err(|source| VmmError::Host {
-                    what: "spawning a vCPU thread",
-                    source,
-                })?;
-            self.threads.push(t);
-        }
+        let waiting = self
+            .waiting
+            .take()
+            .ok_or(VmmError::State("the vCPU threads are gone"))?;
+        let vcpus = std::mem::take(&mut self.vcpus);
+        let r = waiting.start(vcpus, &self.shared, &mut self.threads);
         self.state = VmState::Running;
         self.link.status.set_run(RunState::Running);
-        Ok(())
+        r
     }
 
     fn kick_all(&self) {
@@ -729,6 +727,8 @@ impl<A: Arch> Vmm<A> {
         if self.state == VmState::Stopped {
             return;
         }
+        // Threads whose VM never started end (and are joined) here.
+        self.waiting = None;
         self.shared.control.request_stop();
         self.kick_all();
         for t in self.threads.drain(..) {

@@ -131,6 +131,20 @@ impl Arch for X86_64 {
     const SNAPSHOT_MAGIC: Option<[u8; 8]> = Some(crate::snapshot::SNAPSHOT_MAGIC);
     const SUSPEND_TO_RAM: bool = true;
 
+    // An AP waits for its SIPI in KVM's reset state, with the boot MSRs, FPU and LAPIC LINT pins
+    // of `vcpu::create` (the entry registers are the boot vCPU's only). What differs between APs
+    // is in the LAPIC (its ID) and the MSRs (the TSC moves): those are read for each.
+    const AP_BOOT_ALIKE_BLOCKS: &'static [u8] = &[
+        crate::regs::BLOCK_REGS,
+        crate::regs::BLOCK_SREGS,
+        crate::regs::BLOCK_XCRS,
+        crate::regs::BLOCK_XSAVE,
+        crate::regs::BLOCK_FPU,
+        crate::regs::BLOCK_MP_STATE,
+        crate::regs::BLOCK_EVENTS,
+        crate::regs::BLOCK_DEBUGREGS,
+    ];
+
     fn wake_time(p: &Platform) -> Option<std::time::SystemTime> {
         sleep::wake_time(p)
     }

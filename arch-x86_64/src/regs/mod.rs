@@ -224,35 +224,35 @@ fn build() -> Result<RegTable, TableError> {
     let mut next = std::collections::BTreeMap::<u16, u32>::new();
     let mut field = |t: &mut RegTable,
                      set: u16,
-                     name: &str,
+                     name: &'static str,
                      block: u8,
                      offset: usize,
                      len: usize,
                      attrs: RegAttrs,
-                     member: &str|
+                     member: &'static str|
      -> Result<(), TableError> {
         let size = RegSize::for_bytes(len).expect("x86 fields are at most 4 KiB");
         let n = next.entry(set).or_insert(0);
         *n += 1;
         t.push(RegDesc::field(
-            name.to_string(),
+            name,
             id(set, *n - 1, size),
             attrs,
             (block, offset, len),
-            member.to_string(),
+            member,
         ))
     };
     const GPRS: [&str; 16] = [
         "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12",
         "r13", "r14", "r15",
     ];
-    for (i, g) in GPRS.iter().enumerate() {
+    for (i, &g) in GPRS.iter().enumerate() {
         field(&mut t, SET_GPR, g, BLOCK_REGS, 8 * i, 8, rw, g)?;
     }
     field(&mut t, SET_IP, "rip", BLOCK_REGS, 128, 8, rw, "rip")?;
     field(&mut t, SET_IP, "rflags", BLOCK_REGS, 136, 8, rw, "rflags")?;
     for (i, s) in ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"]
-        .iter()
+        .into_iter()
         .enumerate()
     {
         field(&mut t, SET_SEGMENT, s, BLOCK_SREGS, 24 * i, 24, rw, s)?;
@@ -260,22 +260,21 @@ fn build() -> Result<RegTable, TableError> {
     field(&mut t, SET_SEGMENT, "gdt", BLOCK_SREGS, 192, 16, rw, "gdt")?;
     field(&mut t, SET_SEGMENT, "idt", BLOCK_SREGS, 208, 16, rw, "idt")?;
     for (i, c) in ["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apic_base"]
-        .iter()
+        .into_iter()
         .enumerate()
     {
         field(&mut t, SET_CONTROL, c, BLOCK_SREGS, 224 + 8 * i, 8, rw, c)?;
     }
-    for i in 0..4 {
-        field(
-            &mut t,
-            SET_DEBUG,
-            &format!("dr{i}"),
-            BLOCK_DEBUGREGS,
-            8 * i,
-            8,
-            rw,
-            &format!("db[{i}]"),
-        )?;
+    for (i, (dr, member)) in [
+        ("dr0", "db[0]"),
+        ("dr1", "db[1]"),
+        ("dr2", "db[2]"),
+        ("dr3", "db[3]"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        field(&mut t, SET_DEBUG, dr, BLOCK_DEBUGREGS, 8 * i, 8, rw, member)?;
     }
     field(&mut t, SET_DEBUG, "dr6", BLOCK_DEBUGREGS, 32, 8, rw, "dr6")?;
     field(&mut t, SET_DEBUG, "dr7", BLOCK_DEBUGREGS, 40, 8, rw, "dr7")?;

@@ -73,7 +73,7 @@ const KNOWN: &[(u32, &str)] = &[
 ];
 
 /// The name tetra gives MSR `index`: a known name, else `msr_<index>`.
-pub fn msr_name(index: u32) -> String {
+pub fn msr_name(index: u32) -> std::borrow::Cow<'static, str> {
     CURATED_MSRS
         .iter()
         .map(|&(i, n, _)| (i, n))
@@ -81,7 +81,7 @@ pub fn msr_name(index: u32) -> String {
         .chain(VOLATILE_MSRS.iter().copied())
         .chain(KNOWN.iter().copied())
         .find(|&(i, _)| i == index)
-        .map_or_else(|| format!("msr_{index:#x}"), |(_, n)| n.to_string())
+        .map_or_else(|| format!("msr_{index:#x}").into(), |(_, n)| n.into())
 }
 
 /// Adds the MSRs of `KVM_GET_MSR_INDEX_LIST` that the table lacks: optional read-write registers

@@ -7,6 +7,7 @@
 
 use super::desc::{BlockKind, RegBlock, RegDesc, RegLoc, RegSetInfo};
 use super::id::{RegArch, RegId};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// A register the table refused.
@@ -76,7 +77,7 @@ pub struct RegTable {
     sets: &'static [RegSetInfo],
     blocks: &'static [RegBlock],
     regs: Vec<RegDesc>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<Cow<'static, str>, usize>,
     by_id: HashMap<RegId, usize>,
     withdrawn: HashMap<RegId, RegDesc>,
     open_sets: Vec<u16>,
@@ -117,7 +118,7 @@ impl RegTable {
             .regs
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.name.to_string(), i))
+            .map(|(i, r)| (r.name.clone(), i))
             .collect();
         self.by_id = self
             .regs
@@ -206,7 +207,7 @@ impl RegTable {
             });
         }
         let idx = self.regs.len();
-        self.by_name.insert(reg.name.to_string(), idx);
+        self.by_name.insert(reg.name.clone(), idx);
         self.by_id.insert(reg.id, idx);
         self.regs.push(reg);
         Ok(())

@@ -58,6 +58,9 @@ const BASE: &[Entry] = &[
     any("mremap"),
     any("brk"),
     any("write"),
+    // Guest output written to stdout by the thread that has it, when that cannot block
+    // (`RWF_NOWAIT`: console.rs).
+    any("pwritev2"),
     any("close"),
     any("rt_sigreturn"),
     any("restart_syscall"),

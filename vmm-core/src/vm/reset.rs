@@ -14,6 +14,9 @@
 //! The boot state is captured for every fresh boot of an arch that can suspend to RAM, too
 //! (without the payload pages unless `--on-triple-fault reset`): a wake from S3 resets the vCPUs
 //! and devices to it ([`super::sleep`]).
+//! It is on the way to vCPU 0's first instruction, so it reads no more than it must: of the
+//! third and later vCPUs, only what differs between application processors at boot
+//! ([`Vmm::save_vcpus_at_boot`], [`Arch::AP_BOOT_ALIKE_BLOCKS`]).
 //!
 //! A guest that resets over and over (one that triple-faults at once, for ever) is stopped: more
 //! than [`STORM_RESETS`] resets within [`STORM_WINDOW`] end the VM as crashed (exit status 6).
@@ -154,7 +157,7 @@ impl<A: Arch> Vmm<A> {
             ))
         })?;
         let table = self.register_table()?;
-        let vcpus = self.save_vcpus(&table)?;
+        let vcpus = self.save_vcpus_at_boot(&table)?;
         let vm = if pages {
             let mut vm = Envelope::new(magic);
             for s in
@@ -186,6 +189,89 @@ impl<A: Arch> Vmm<A> {
             counter: ResetCounter::default(),
         });
         Ok(())
+    }
+
+    /// Saves every vCPU's registers before the VM first runs, as [`Vmm::save_vcpus`] does, but
+    /// reads of the third and later vCPUs only the registers outside the arch's
+    /// [`Arch::AP_BOOT_ALIKE_BLOCKS`], and takes the rest from the second vCPU's: 2 of x86's 9
+    /// `KVM_GET_*` per further vCPU. What a fresh boot keeps for a reset or a wake from S3.
+    pub fn save_vcpus_at_boot(
+        &mut self,
+        table: &crate::regs::RegTable,
+    ) -> Result<Vec<crate::regs::VcpuState>, VmmError> {
+        use crate::regs::{RegId, RegLoc, VcpuState};
+        if self.state != VmState::Created {
+            return Err(VmmError::State(
+                "the boot state is only readable before the VM first runs",
+            ));
+        }
+        let alike = A::AP_BOOT_ALIKE_BLOCKS;
+        if alike.is_empty() || self.shared.config.cpus < 3 {
+            return self.save_vcpus(table);
+        }
+        let own: Vec<RegId> = table
+            .saved_ids()
+            .into_iter()
+            .filter(|id| {
+                !table.get(*id).is_some_and(|r| match r.loc {
+                    RegLoc::Field { block, .. } | RegLoc::Indexed { block } => {
+                        alike.contains(&block)
+                    }
+                    RegLoc::OneReg => false,
+                })
+            })
+            .collect();
+        let own_ids: std::collections::HashSet<RegId> = own.iter().copied().collect();
+        let t = table.clone();
+        let read: Vec<VcpuState> = self
+            .on_vcpus(move |id, vcpu| {
+                match id {
+                    0 | 1 => crate::regs::save(&t, vcpu),
+                    _ => crate::regs::read(&t, vcpu, &own),
+                }
+                .map(|o| o.state)
+                .map_err(|source| VmmError::Regs { vcpu: id, source })
+            })?
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        // Both states list registers in table order (`regs::read` keeps the order of the ids
+        // it is given, and `own` is in table order), so one walk merges them.
+        let mut read = read.into_iter();
+        let (first, template) = match (read.next(), read.next()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(VmmError::State("fewer vCPU states than vCPUs")),
+        };
+        let own_in_template: Vec<bool> = template.iter().map(|v| own_ids.contains(&v.id)).collect();
+        let in_template: std::collections::HashSet<RegId> = template.iter().map(|v| v.id).collect();
+        let mut states = Vec::with_capacity(self.shared.config.cpus as usize);
+        states.push(first);
+        for part in read {
+            // The second vCPU's state, in its order, with this vCPU's own registers.
+            let mut s = VcpuState::new();
+            // Its own registers the second vCPU lacks (an optional one absent there) go last.
+            let mut extra = Vec::new();
+            let mut mine = part.iter().peekable();
+            for (v, own) in template.iter().zip(&own_in_template) {
+                if !own {
+                    s.push(v.id, v.bytes.clone());
+                    continue;
+                }
+                while let Some(m) = mine.next_if(|m| !in_template.contains(&m.id)) {
+                    extra.push(m);
+                }
+                if let Some(m) = mine.next_if(|m| m.id == v.id) {
+                    s.push(m.id, m.bytes.clone());
+                }
+            }
+            for m in extra.into_iter().chain(mine) {
+                if !in_template.contains(&m.id) {
+                    s.push(m.id, m.bytes.clone());
+                }
+            }
+            states.push(s);
+        }
+        states.insert(1, template);
+        Ok(states)
     }
 
     /// Whether the VM keeps a whole boot state to reset to, its payload included
