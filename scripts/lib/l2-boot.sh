@@ -416,18 +416,20 @@ boot() {
 # each time with this host's KVM counters (debugfs, the non-zero ones: has the vCPU exited to
 # KVM, halted, taken interrupts, in those 2 s?), then a pause and each vCPU's registers, through
 # tetra's control socket API, and the host's last kernel messages.
+# KVM's note of each MSR access it ignored: every Linux guest's boot writes an AMD performance
+# counter MSR this host's KVM lacks, so the host's kernel messages below leave these lines out.
+HOST_DMESG_SKIP='Unhandled [RW][DR]MSR'
 hang_probe() {
 	# shellcheck disable=SC2016 # expanded by the probe's shell, not here
 	local k='[ -d /sys/kernel/debug/kvm ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null; printf "kvm:"; for f in /sys/kernel/debug/kvm/*; do [ -f "$f" ] && v=$(cat "$f" 2>/dev/null) && [ "$v" != 0 ] && printf " %s=%s" "${f##*/}" "$v"; done; echo'
-	echo "c='/bin/tetra ctl --api $1'; k() { $k; }; \$c vcpus; k; sleep 2; \$c vcpus; k; \$c pause && \$c vcpus; dmesg | grep -v 'Unhandled [RW][DR]MSR' | tail -n 5; grep -E '^kvm_(amd|intel) ' /proc/modules | sed 's/^/module /'"
+	echo "c='/bin/tetra ctl --api $1'; k() { $k; }; \$c vcpus; k; sleep 2; \$c vcpus; k; \$c pause && \$c vcpus; dmesg | grep -v '$HOST_DMESG_SKIP' | tail -n 5; grep -E '^kvm_(amd|intel) ' /proc/modules | sed 's/^/module /'"
 }
 
 # host_dmesg: this host's last kernel messages after a VMM that did not exit 0 (KVM's own
-# complaints, if any, next to the guest's last lines), but KVM's note of each MSR access it
-# ignored (every Linux guest's boot writes an AMD performance counter MSR this host's KVM lacks).
+# complaints, if any, next to the guest's last lines); not after a hang, whose probe printed them.
 host_dmesg() {
-	[ "$(kv rc "$sum")" = 0 ] ||
-		dmesg | grep -v 'Unhandled [RW][DR]MSR' | tail -n 5 | sed 's/^/[host dmesg] /' >>"$log"
+	[ "$(kv rc "$sum")" != 0 ] && [ "$(kv timeout "$sum")" != 1 ] || return 0
+	dmesg | grep -v "$HOST_DMESG_SKIP" | tail -n 5 | sed 's/^/[host dmesg] /' >>"$log"
 }
 
 # boot_tetra: boot() under tetra; sets sum.
